@@ -1,0 +1,1 @@
+"""Run and judge: engines, metrics, reports, comparison, sweeps, paper trading, CLI."""

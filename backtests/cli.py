@@ -1,0 +1,77 @@
+"""The ``carryguard`` command: the one place that wires signals, strategies and backtests.
+
+Each verb lives in its own ``cli_*`` module and exports ``commands``; heavy libraries
+(backtrader, dask, matplotlib) are imported inside the commands so ``--help`` stays fast.
+Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import version
+from pathlib import Path
+
+import click
+
+from signals.errors import CarryguardError
+from signals.store import Store
+
+COMMAND_MODULES = ("cli_data", "cli_risk", "cli_backtest", "cli_compare", "cli_sweep", "cli_paper")
+
+
+@dataclass(frozen=True)
+class CliContext:
+    """What every command gets: the store and whether to show tracebacks."""
+
+    store: Store
+    debug: bool
+
+
+class CarryguardGroup(click.Group):
+    """Turns known errors into one stderr line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except CarryguardError as exc:
+            fail(ctx, f"error: {exc}", exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - last line of defence, still one line
+            fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc)
+
+
+def fail(ctx: click.Context, message: str, exc: BaseException) -> None:
+    if ctx.params.get("debug"):
+        traceback.print_exception(exc)
+    click.echo(message.splitlines()[0] if message else "error", err=True)
+    sys.exit(1)
+
+
+@click.group(cls=CarryguardGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("carryguard"), prog_name="carryguard")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CARRYGUARD_DATA_DIR",
+              help="Where series are stored (default: $CARRYGUARD_DATA_DIR or the per-user cache dir).")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
+    """carryguard: yen carry-unwind risk for crypto, as an index, an overlay and backtests.
+
+    \b
+    Examples:
+      carryguard data import ../shared/data     # offline: publisher CSVs
+      carryguard risk                           # risk level now
+      carryguard backtest                       # default study, with/without overlay
+    """
+    ctx.obj = CliContext(store=Store(data_dir), debug=debug)
+
+
+for _name in COMMAND_MODULES:
+    for _command in import_module(f"backtests.{_name}").commands:
+        main.add_command(_command)

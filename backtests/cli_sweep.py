@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the issue that adds these commands."""
+
+commands: list = []

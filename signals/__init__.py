@@ -1,0 +1,1 @@
+"""Observe: data sources, the local store, indicators, macro features and the risk index."""

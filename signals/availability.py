@@ -1,0 +1,46 @@
+"""When a value dated D becomes usable: each series' publication-time rule.
+
+A decision at time t may use a value only if ``available_at(value) <= t``. Rules:
+
+- ``bar_close``: a bar stamped with its open time is known at open + timeframe.
+- ``next_utc_day``: end-of-day publications (MOF JGB Tokyo close, FRED H.15 yields,
+  OECD) are usable from 00:00 UTC of the next calendar day.
+- ``ny_noon``: FRED DEXJPUS is the 12:00 New York buying rate of day D.
+- ``day_open``: a value stamped D that is the price at 00:00 UTC of D (Bitstamp table),
+  known one minute after midnight.
+- ``month_after``: a monthly average for month M, usable from the first day of M+2
+  (FRED posts OECD monthly averages weeks after the month ends).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+RULES = ("bar_close", "next_utc_day", "ny_noon", "day_open", "month_after")
+
+
+def timeframe_delta(timeframe: str) -> pd.Timedelta:
+    """``'4h'`` -> 4 hours, ``'1d'`` -> 1 day, ``'1w'`` -> 7 days (ccxt spelling)."""
+    units = {"m": "min", "h": "h", "d": "D", "w": "W"}
+    number, unit = timeframe[:-1], timeframe[-1]
+    if not number.isdigit() or unit not in units:
+        raise ValueError(f"unknown timeframe {timeframe!r}: use e.g. 1h, 4h, 1d")
+    return pd.Timedelta(int(number), unit=units[unit])
+
+
+def available_at(index: pd.DatetimeIndex, rule: str, timeframe: str | None = None) -> pd.DatetimeIndex:
+    """Map the timestamps of a series to the UTC times their values become usable."""
+    if rule == "bar_close":
+        if timeframe is None:
+            raise ValueError("rule 'bar_close' needs the bar timeframe")
+        return index + timeframe_delta(timeframe)
+    if rule == "next_utc_day":
+        return index.normalize() + pd.Timedelta(days=1)
+    if rule == "ny_noon":
+        local = pd.DatetimeIndex(index.tz_localize(None).normalize() + pd.Timedelta(hours=12))
+        return local.tz_localize("America/New_York").tz_convert("UTC")
+    if rule == "day_open":
+        return index.normalize() + pd.Timedelta(minutes=1)
+    if rule == "month_after":
+        return (index.normalize() + pd.offsets.MonthBegin(2)).normalize()
+    raise ValueError(f"unknown availability rule {rule!r}; known: {', '.join(RULES)}")

@@ -1,0 +1,116 @@
+"""The frame contract every series obeys, and the checks run on every write.
+
+A frame has a tz-aware UTC ``DatetimeIndex`` (sorted, unique) and float64 columns.
+OHLCV frames have exactly ``open, high, low, close, volume``; macro frames one column
+per field (JGB tenors ``1Y..40Y``, a FRED id, currencies of a close table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from signals.errors import DataError
+
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+KINDS = ("ohlcv", "macro", "prices")  # prices: close-only price table (must be > 0)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Bars missing between two consecutive stored timestamps."""
+
+    after: pd.Timestamp
+    before: pd.Timestamp
+    missing: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"after": self.after.isoformat(), "before": self.before.isoformat(), "missing": self.missing}
+
+
+def to_utc_index(values: pd.Index | pd.Series, *, name: str) -> pd.DatetimeIndex:
+    """Parse timestamps to a UTC ``DatetimeIndex`` (naive values are taken as UTC)."""
+    index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    index.name = "time"
+    if index.hasnans:
+        raise DataError(f"{name}: empty timestamp", fix="remove or fill the row")
+    return index.as_unit("ns")
+
+
+def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
+    """Return ``frame`` sorted, exact duplicates dropped, float64, validated.
+
+    Raises ``DataError`` naming ``name`` and the first offending timestamp for: a
+    non-UTC index, conflicting duplicates, non-positive prices, high < low, wrong
+    OHLCV columns or an empty frame.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(frame.index, pd.DatetimeIndex) or str(frame.index.tz) != "UTC":
+        raise DataError(f"{name}: index must be tz-aware UTC timestamps", fix="parse dates with utc=True")
+    if frame.empty:
+        raise DataError(f"{name}: no rows", fix="check the file or the requested range")
+    if kind == "ohlcv" and tuple(frame.columns) != OHLCV_COLUMNS:
+        raise DataError(f"{name}: columns {list(frame.columns)} are not {list(OHLCV_COLUMNS)}")
+    out = frame.astype("float64").sort_index(kind="stable")
+    out.index = out.index.as_unit("ns")
+    out.index.name = "time"
+    dup = out.index.duplicated(keep=False)
+    if dup.any():
+        groups = out[dup].groupby(level=0)
+        conflicting = [ts for ts, rows in groups if len(rows.drop_duplicates()) > 1]
+        if conflicting:
+            raise DataError(
+                f"{name}: conflicting duplicate rows for {conflicting[0].isoformat()} ({len(conflicting)} timestamps)",
+                fix="keep one row per timestamp",
+            )
+        out = out[~out.index.duplicated(keep="first")]
+    if kind in ("ohlcv", "prices"):
+        prices = out[list(OHLCV_COLUMNS[:4])] if kind == "ohlcv" else out
+        bad = (prices <= 0).any(axis=1)
+        if bad.any():
+            raise DataError(f"{name}: non-positive price at {out.index[bad.argmax()].isoformat()}", fix="fix or drop that row")
+    if kind == "ohlcv":
+        inverted = out["high"] < out["low"]
+        if inverted.any():
+            raise DataError(f"{name}: high < low at {out.index[inverted.argmax()].isoformat()}", fix="fix or drop that row")
+        negative_volume = out["volume"] < 0
+        if negative_volume.any():
+            raise DataError(f"{name}: negative volume at {out.index[negative_volume.argmax()].isoformat()}")
+    return out
+
+
+def find_gaps(index: pd.DatetimeIndex, step: pd.Timedelta, *, weekdays_only: bool = False) -> list[Gap]:
+    """Spans longer than ``step`` between consecutive timestamps of a regular series.
+
+    With ``weekdays_only`` (FX, closed at weekends) a daily gap counts only missing
+    Monday-Friday dates.
+    """
+    if len(index) < 2:
+        return []
+    deltas = np.diff(index.asi8)
+    where = np.flatnonzero(deltas > step.value)
+    gaps = []
+    for i in where:
+        missing = int(deltas[i] // step.value) - 1
+        if weekdays_only:
+            start = (index[i] + pd.Timedelta(days=1)).date()
+            missing = int(np.busday_count(start, index[i + 1].date()))
+        if missing > 0:
+            gaps.append(Gap(index[i], index[i + 1], missing))
+    return gaps
+
+
+def fx_spikes(close: pd.Series, *, threshold: float = 0.04) -> list[pd.Timestamp]:
+    """One-day spikes that revert the next day (Yahoo FX quirk): |r_t| and |r_t+1| above
+    ``threshold`` with opposite signs, and the day after back within threshold/2 of the
+    day before."""
+    log_close = np.log(close.astype("float64"))
+    move_in = log_close.diff()
+    move_out = log_close.diff().shift(-1)
+    round_trip = (log_close.shift(-1) - log_close.shift(1)).abs()
+    spike = (move_in.abs() > threshold) & (move_out.abs() > threshold) & (np.sign(move_in) != np.sign(move_out))
+    spike &= round_trip < threshold / 2
+    return list(close.index[spike.fillna(False).to_numpy()])

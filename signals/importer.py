@@ -1,0 +1,68 @@
+"""``carryguard data import DIR``: store every publisher CSV of a folder as a series.
+
+Each file is all-or-nothing: it is parsed and validated completely before anything is
+written, and a rejected file leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from signals.errors import DataError
+from signals.sources.formats import Parsed, detect_and_parse
+from signals.store import SeriesMeta, Store
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file: stored series, a rejection reason, or skipped."""
+
+    path: Path
+    stored: tuple[SeriesMeta, ...] = ()
+    error: str = ""
+    skipped: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp932")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not a text file", fix="export it as UTF-8 CSV") from exc
+
+
+def parse_file(path: Path) -> list[Parsed] | None:
+    """Parse one file (None: no known format)."""
+    return detect_and_parse(read_text(path), str(path))
+
+
+def import_file(store: Store, path: Path, *, now: datetime | None = None) -> FileOutcome:
+    fetched_at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    try:
+        parsed = parse_file(path)
+        if parsed is None:
+            return FileOutcome(path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)")
+        from signals.frames import normalise
+
+        for item in parsed:  # validate everything before the first write
+            normalise(item.frame, kind=item.meta.kind, name=str(path))
+        stored = tuple(store.write(p.frame, replace(p.meta, fetched_at=fetched_at)) for p in parsed)
+        return FileOutcome(path, stored=stored, notes=tuple(n for p in parsed for n in p.notes))
+    except DataError as exc:
+        return FileOutcome(path, error=str(exc))
+
+
+def import_directory(store: Store, folder: Path) -> list[FileOutcome]:
+    """Import every ``*.csv`` of ``folder`` (sorted by name)."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder", fix="pass a folder of publisher CSV files")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    if not files:
+        raise DataError(f"{folder}: no .csv files", fix="pass the folder that holds the publisher CSV files")
+    return [import_file(store, path) for path in files]

@@ -1,0 +1,1 @@
+"""Data sources: publisher file formats, downloaders (MOF, FRED, yfinance, ccxt)."""

@@ -1,0 +1,322 @@
+"""Parse each publisher's own CSV format into frames that obey the frame contract.
+
+Every parser takes the file's text and a display name (for error messages) and returns
+``Parsed`` items, or raises ``DataError`` naming the file, row and column. Row numbers are
+file line numbers (1-based, header lines included) so a user can open the file there.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from signals.errors import DataError
+from signals.frames import OHLCV_COLUMNS, fx_spikes
+from signals.store import SeriesMeta, series_id
+
+MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
+QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "btc", "eth")
+CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "krw", "inr", "mxn", "brl", "hkd", "sgd"}
+TENOR = re.compile(r"^\d+Y$")
+FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One series read from a file, ready for ``Store.write``."""
+
+    frame: pd.DataFrame
+    meta: SeriesMeta
+    notes: tuple[str, ...] = ()
+
+
+def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None = 0) -> pd.DataFrame:
+    """All cells as strings (so bad cells can be reported, not silently coerced)."""
+    try:
+        return pd.read_csv(io.StringIO(text), skiprows=skiprows, header=header, dtype=str,
+                           keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise DataError(f"{name}: not a well-formed CSV ({detail})", fix="re-download or repair the file") from exc
+
+
+def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None = None) -> pd.DatetimeIndex:
+    """Parse a date column to UTC; the first unparseable cell is reported with its line."""
+    parsed = pd.to_datetime(cells.str.strip(), format=fmt or "mixed", errors="coerce", utc=True)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{name} line {first_line + row}: cannot read date {cells.iloc[row]!r}",
+            fix="dates must look like 2024-08-05 (or the publisher's own format)",
+        )
+    index = pd.DatetimeIndex(parsed).as_unit("ns")
+    index.name = "time"
+    return index
+
+
+def parse_numbers(cells: pd.DataFrame, name: str, *, first_line: int, allow_missing: bool) -> pd.DataFrame:
+    """Cells to float64; missing markers become NaN only where ``allow_missing``."""
+    out = {}
+    for column in cells.columns:
+        raw = cells[column].astype(str).str.strip()
+        missing = raw.isin(MISSING)
+        values = pd.to_numeric(raw.where(~missing), errors="coerce")
+        bad = values.isna() & ~missing
+        if not allow_missing:
+            bad |= missing
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            cell = cells[column].iloc[row]
+            what = "missing value" if raw.iloc[row] in MISSING else f"non-numeric value {cell!r}"
+            raise DataError(f"{name} line {first_line + row} column {column}: {what}", fix="fix or delete that row")
+        out[column] = values.astype("float64").to_numpy()
+    return pd.DataFrame(out, index=cells.index)
+
+
+def name_tokens(name: str) -> list[str]:
+    stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
+    return [t for t in re.split(r"[_\-\s.]+", stem.lower()) if t]
+
+
+def timeframe_from(tokens: list[str], index: pd.DatetimeIndex) -> str:
+    """A timeframe named in the file name (``4h``, ``daily``) or the median bar spacing."""
+    for token in tokens:
+        if re.fullmatch(r"\d+[mhdw]", token):
+            return token
+        if token in ("daily", "day"):
+            return "1d"
+        if token in ("hourly", "hour"):
+            return "1h"
+    if len(index) < 2:
+        return "1d"
+    step = pd.Timedelta(np.median(np.diff(index.asi8)))
+    if step >= pd.Timedelta(days=1):
+        return f"{max(1, round(step / pd.Timedelta(days=1)))}d"
+    if step >= pd.Timedelta(hours=1):
+        return f"{round(step / pd.Timedelta(hours=1))}h"
+    return f"{max(1, round(step / pd.Timedelta(minutes=1)))}m"
+
+
+def crypto_pair(tokens: list[str]) -> tuple[str, str] | None:
+    """``['btc','usd',...]`` or ``['btcusdt',...]`` -> ``('BTC', 'USDT')``."""
+    for i, token in enumerate(tokens):
+        for quote in QUOTES:
+            if token.endswith(quote) and 2 <= len(token) - len(quote) <= 6 and token.isalpha():
+                return token[: -len(quote)].upper(), quote.upper()
+        if i + 1 < len(tokens) and token.isalpha() and 2 <= len(token) <= 6 and tokens[i + 1] in QUOTES:
+            if token not in ("daily", "yahoo", "close"):
+                return token.upper(), tokens[i + 1].upper()
+    return None
+
+
+def fx_pair(tokens: list[str]) -> tuple[str, str] | None:
+    for token in tokens:
+        if len(token) == 6 and token[:3] in CURRENCIES and token[3:] in CURRENCIES:
+            return token[:3].upper(), token[3:].upper()
+    return None
+
+
+def yahoo_symbol(tokens: list[str]) -> str | None:
+    """Yahoo's ticker for a file name: ``USDJPY`` -> ``JPY=X``, ``btc_usd`` -> ``BTC-USD``."""
+    fx = fx_pair(tokens)
+    if fx:
+        return f"{fx[1]}=X" if fx[0] == "USD" else f"{fx[0]}{fx[1]}=X"
+    pair = crypto_pair(tokens)
+    return f"{pair[0]}-{pair[1]}" if pair else None
+
+
+def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Exports of live feeds end with the bar still forming; it is not a final bar."""
+    if len(frame) < 2:
+        return frame, ()
+    note = f"{name}: dropped last bar {frame.index[-1].date()} (exported while still open)"
+    return frame.iloc[:-1], (note,)
+
+
+def parse_mof(text: str, name: str) -> list[Parsed]:
+    """MOF ``jgbcme_all.csv`` / ``jgbcme.csv``: title line, ``YYYY/M/D``, ``-`` missing."""
+    skip = 1 if text.lstrip().lower().startswith("interest rate") else 0
+    cells = read_csv_text(text, name, skiprows=skip)
+    tenors = [c for c in cells.columns[1:] if TENOR.match(str(c).strip())]
+    if not tenors or str(cells.columns[0]).strip().lower() != "date":
+        raise DataError(f"{name}: MOF header must be Date,1Y,...,40Y", fix="download jgbcme_all.csv again")
+    cells = cells[cells.iloc[:, 0].str.strip() != ""]
+    first_line = skip + 2
+    index = parse_dates(cells.iloc[:, 0], name, first_line=first_line, fmt="%Y/%m/%d")
+    values = parse_numbers(cells[tenors], name, first_line=first_line, allow_missing=True)
+    frame = pd.DataFrame(values.to_numpy(), index=index, columns=[t.strip() for t in tenors])
+    frame = frame.dropna(how="all")
+    meta = SeriesMeta(
+        id="mof/jgb", kind="macro", source="mof", publisher="Ministry of Finance Japan", symbol="JGB",
+        fields=tuple(frame.columns), units="percent per annum", frequency="business-daily (JP)",
+        availability="next_utc_day", origin=name,
+    )
+    return [Parsed(frame, meta)]
+
+
+def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
+    monthly = len(index) > 2 and bool((index.day == 1).all()) and np.median(np.diff(index.asi8)) > pd.Timedelta(days=25).value
+    if monthly:
+        availability, frequency = "month_after", "monthly"
+    elif fred_id.startswith("DEX"):
+        availability, frequency = "ny_noon", "business-daily (US)"
+    else:
+        availability, frequency = "next_utc_day", "business-daily (US)"
+    units = "JPY per USD" if fred_id == "DEXJPUS" else ("percent" if not fred_id.startswith("DEX") else "FX rate")
+    return SeriesMeta(
+        id=f"fred/{fred_id}", kind="macro", source="fred", publisher="FRED, Federal Reserve Bank of St. Louis",
+        symbol=fred_id, fields=(fred_id,), units=units, frequency=frequency, availability=availability, origin=name,
+    )
+
+
+def parse_fred(text: str, name: str, fred_id: str | None = None) -> list[Parsed]:
+    """FRED CSV: ``DATE,<ID>``, ``observation_date,<ID>`` or ``date,value``; ``.``/blank missing."""
+    cells = read_csv_text(text, name)
+    if cells.shape[1] != 2:
+        raise DataError(f"{name}: FRED CSV must have 2 columns, found {cells.shape[1]}")
+    date_col, value_col = [str(c).strip() for c in cells.columns]
+    if value_col.lower() == "value":
+        fred_id = fred_id or fred_id_from_name(name)
+        if not fred_id:
+            raise DataError(f"{name}: header 'date,value' does not name the FRED series", fix="name the file fred_<SERIES>.csv")
+    else:
+        fred_id = value_col
+    index = parse_dates(cells.iloc[:, 0], name, first_line=2, fmt="%Y-%m-%d")
+    values = parse_numbers(cells.iloc[:, [1]], name, first_line=2, allow_missing=True)
+    frame = pd.DataFrame({fred_id: values.iloc[:, 0].to_numpy()}, index=index).dropna()
+    return [Parsed(frame, fred_meta(fred_id, name, frame.index))]
+
+
+def fred_id_from_name(name: str) -> str | None:
+    stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
+    stem = re.sub(r"^fred[_\-]", "", stem, flags=re.I)
+    stem = re.sub(r"[_\-](daily|monthly|weekly|quarterly|annual)$", "", stem, flags=re.I)
+    return stem if FRED_ID.match(stem) else None
+
+
+def ohlcv_frame(cells: pd.DataFrame, columns: dict[str, str], name: str, *, first_line: int, date_fmt: str | None) -> pd.DataFrame:
+    index = parse_dates(cells[columns["time"]], name, first_line=first_line, fmt=date_fmt)
+    picked = cells[[columns[c] for c in OHLCV_COLUMNS if c in columns]]
+    values = parse_numbers(picked, name, first_line=first_line, allow_missing=False)
+    values.columns = [c for c in OHLCV_COLUMNS if c in columns]
+    if "volume" not in values:
+        values["volume"] = 0.0
+    return pd.DataFrame(values[list(OHLCV_COLUMNS)].to_numpy(), index=index, columns=list(OHLCV_COLUMNS))
+
+
+def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
+    lower = {h.strip().lower(): h for h in header}
+    time_col = next((lower[k] for k in ("date", "timestamp", "datetime", "time", "open_time") if k in lower), None)
+    if time_col is None or not {"open", "high", "low", "close"} <= lower.keys():
+        return None
+    cols = {"time": time_col, **{c: lower[c] for c in OHLCV_COLUMNS if c in lower}}
+    return cols
+
+
+def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: int = 0) -> list[Parsed]:
+    """Yahoo (any column order, incl. Close-first), Binance klines or a plain OHLCV CSV."""
+    cells = read_csv_text(text, name, skiprows=skiprows)
+    if skiprows:  # yfinance multi-row header: the first data row may be 'Date,,,,'
+        cells = cells[cells.iloc[:, 0].str.strip().str.lower() != "date"]
+    columns = ohlcv_columns([str(c) for c in cells.columns])
+    if columns is None:
+        raise DataError(f"{name}: no open/high/low/close columns", fix="export OHLCV with a date column")
+    tokens = name_tokens(name)
+    header = [str(c).strip() for c in cells.columns]
+    frame = ohlcv_frame(cells, columns, name, first_line=2 + skiprows, date_fmt=None)
+    timeframe = timeframe_from(tokens, frame.index)
+    notes: tuple[str, ...] = ()
+    flags: tuple[dict, ...] = ()
+    if "binance" in tokens:
+        pair = crypto_pair(tokens)
+        if pair is None:
+            raise DataError(f"{name}: cannot tell the Binance symbol from the file name", fix="name it like BTCUSDT_1d.csv")
+        symbol, source, publisher = f"{pair[0]}/{pair[1]}", "binance", "Binance spot klines"
+        units = f"{pair[1]}; volume in {pair[0]}"
+        frame, notes = drop_open_last_bar(frame, name)
+    elif ticker or "yahoo" in tokens or header[0] == "Date" and "Close" in header:
+        symbol = ticker or yahoo_symbol(tokens) or tokens[0].upper()
+        source, publisher = "yahoo", "Yahoo Finance"
+        units = "JPY per USD" if symbol == "JPY=X" else "quote currency"
+        frame, notes = drop_open_last_bar(frame, name)
+        if symbol.endswith("=X"):
+            flags = tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
+    else:
+        pair = crypto_pair(tokens)
+        symbol = f"{pair[0]}/{pair[1]}" if pair else re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
+        source, publisher, units = "file", "unknown (plain OHLCV file)", "quote currency"
+    meta = SeriesMeta(
+        id=series_id(source, symbol, timeframe), kind="ohlcv", source=source, publisher=publisher, symbol=symbol,
+        fields=OHLCV_COLUMNS, units=units, availability="bar_close", timeframe=timeframe,
+        frequency=f"{timeframe} (weekdays)" if symbol.endswith("=X") else timeframe,
+        flags=flags, origin=name,
+    )
+    return [Parsed(frame, meta, notes)]
+
+
+def parse_binance_raw(text: str, name: str) -> list[Parsed]:
+    """Binance's own kline dump: no header, 12 columns, open time in epoch milliseconds."""
+    cells = read_csv_text(text, name, header=None)
+    cells = cells.iloc[:, :6]
+    cells.columns = ["timestamp", *OHLCV_COLUMNS]
+    millis = pd.to_numeric(cells["timestamp"], errors="coerce")
+    if millis.isna().any():
+        row = int(np.flatnonzero(millis.isna().to_numpy())[0])
+        raise DataError(f"{name} line {row + 1}: open time {cells['timestamp'].iloc[row]!r} is not epoch milliseconds")
+    unit = "us" if millis.iloc[0] > 1e14 else "ms"
+    cells["timestamp"] = pd.to_datetime(millis.astype("int64"), unit=unit, utc=True).astype(str)
+    renamed = cells.to_csv(index=False)
+    return parse_ohlcv(renamed, name if "binance" in name_tokens(name) else f"binance_{name}")
+
+
+def parse_close_table(text: str, name: str) -> list[Parsed]:
+    """A table of one asset's close in many currencies (``Date,BTC_USD,BTC_JPY,...``)."""
+    cells = read_csv_text(text, name)
+    header = [str(c).strip() for c in cells.columns]
+    base = header[1].split("_")[0]
+    index = parse_dates(cells.iloc[:, 0], name, first_line=2)
+    values = parse_numbers(cells.iloc[:, 1:], name, first_line=2, allow_missing=True)
+    frame = pd.DataFrame(values.to_numpy(), index=index, columns=[h.split("_", 1)[1] for h in header[1:]])
+    frame = frame.dropna(how="all").sort_index()
+    publisher = "Bitstamp (Kaggle) x FX rates" if "bitstamp" in name_tokens(name) else "unknown (close table)"
+    source = "bitstamp" if "bitstamp" in name_tokens(name) else "file"
+    meta = SeriesMeta(
+        id=f"{source}/{base}-close/1d", kind="prices", source=source, publisher=publisher, symbol=base,
+        fields=tuple(frame.columns), units=f"price of 1 {base} in each currency", frequency="1d",
+        availability="day_open", timeframe="1d", origin=name,
+    )
+    return [Parsed(frame, meta)]
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:512].lower()
+    return head.startswith("<") or "<html" in head or "<!doctype" in head
+
+
+def detect_and_parse(text: str, name: str) -> list[Parsed] | None:
+    """Parse ``text`` in whichever publisher format its header shows; None if unknown."""
+    if not text.strip():
+        raise DataError(f"{name}: empty file", fix="download or export it again")
+    if looks_like_html(text):
+        raise DataError(f"{name}: is an HTML page, not CSV (a failed download saved as .csv?)", fix="download it again")
+    lines = text.lstrip("\ufeff").splitlines()
+    first = [c.strip() for c in lines[0].split(",")]
+    second = [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
+    if first[0].lower() == "interest rate" or (first[0].lower() == "date" and len(first) > 2 and all(TENOR.match(c) for c in first[1:] if c)):
+        return parse_mof(text.lstrip("\ufeff"), name)
+    if first[0].lower() == "price" and second and second[0].lower() == "ticker":
+        return parse_ohlcv("\n".join([lines[0].replace("Price", "Date", 1), *lines[3:]]), name, ticker=second[1])
+    if ohlcv_columns(first):
+        return parse_ohlcv(text.lstrip("\ufeff"), name)
+    if len(first) == 2 and first[0].lower() in ("date", "observation_date") and (FRED_ID.match(first[1]) or first[1].lower() == "value"):
+        return parse_fred(text.lstrip("\ufeff"), name)
+    if len(first) > 2 and first[0].lower() == "date" and all(re.fullmatch(r"[A-Z]{2,6}_[A-Z]{3}", c) for c in first[1:]):
+        return parse_close_table(text.lstrip("\ufeff"), name)
+    if len(first) >= 6 and re.fullmatch(r"\d{13,16}", first[0]):
+        return parse_binance_raw(text, name)
+    return None

@@ -1,0 +1,185 @@
+"""The local store: one parquet file per series, metadata embedded in the file.
+
+Layout: ``<data_dir>/<series id>.parquet`` where a series id reads
+``<source>/<symbol>/<timeframe>`` (``binance/BTC-USDT/1d``) or ``<publisher>/<name>``
+(``mof/jgb``, ``fred/DEXJPUS``). Metadata lives in the parquet schema, so data and
+metadata are replaced together by one atomic rename: a crash or a rejected write leaves
+the previous version intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+import platformdirs
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from signals.availability import RULES, timeframe_delta
+from signals.errors import DataError
+from signals.frames import find_gaps, normalise
+
+META_KEY = b"carryguard"
+
+
+def series_id(source: str, symbol: str, timeframe: str | None = None) -> str:
+    """``('binance', 'BTC/USDT', '1d')`` -> ``'binance/BTC-USDT/1d'``."""
+    parts = [source, symbol.replace("/", "-")] + ([timeframe] if timeframe else [])
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class SeriesMeta:
+    """What is known about a stored series besides its values."""
+
+    id: str
+    kind: str  # ohlcv | macro | prices (see signals.frames.KINDS)
+    source: str  # the code path that produced it: ccxt, yfinance, mof, fred, import
+    publisher: str  # who publishes the numbers: Binance, Ministry of Finance Japan, ...
+    symbol: str
+    fields: tuple[str, ...]
+    units: str
+    frequency: str  # 1d, 4h, business-daily, monthly
+    availability: str  # a rule of signals.availability
+    timeframe: str | None = None  # bar length for OHLCV series
+    first: str = ""
+    last: str = ""
+    rows: int = 0
+    gaps: tuple[dict, ...] = ()
+    flags: tuple[dict, ...] = ()
+    fetched_at: str = ""
+    content_hash: str = ""
+    origin: str = ""  # file name or URL the data came from
+
+    def __post_init__(self) -> None:
+        if self.availability not in RULES:
+            raise ValueError(f"availability must be one of {RULES}, got {self.availability!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SeriesMeta":
+        data = json.loads(text)
+        data["fields"] = tuple(data["fields"])
+        data["gaps"] = tuple(data.get("gaps", ()))
+        data["flags"] = tuple(data.get("flags", ()))
+        return cls(**data)
+
+
+def default_data_dir() -> Path:
+    """``$CARRYGUARD_DATA_DIR`` or the per-user cache directory."""
+    env = os.environ.get("CARRYGUARD_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("carryguard")) / "data"
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """sha256 of the index and values: equal data gives equal hashes, whatever the file."""
+    digest = hashlib.sha256()
+    digest.update(",".join(frame.columns).encode())
+    digest.update(frame.index.asi8.tobytes())
+    digest.update(frame.to_numpy(dtype="float64").tobytes())
+    return digest.hexdigest()
+
+
+def expected_step(meta: SeriesMeta) -> pd.Timedelta | None:
+    """The bar spacing gaps are measured against (None for business-day/monthly data)."""
+    return timeframe_delta(meta.timeframe) if meta.timeframe else None
+
+
+class Store:
+    """Read and write series under one data directory."""
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self.root = Path(data_dir) if data_dir is not None else default_data_dir()
+
+    def path(self, sid: str) -> Path:
+        if not sid or ".." in sid.split("/") or sid.startswith("/"):
+            raise ValueError(f"bad series id {sid!r}")
+        return self.root / f"{sid}.parquet"
+
+    def exists(self, sid: str) -> bool:
+        return self.path(sid).is_file()
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root).with_suffix("")) for p in self.root.rglob("*.parquet"))
+
+    def meta(self, sid: str) -> SeriesMeta:
+        path = self._existing(sid)
+        raw = pq.read_schema(path).metadata or {}
+        if META_KEY not in raw:
+            raise DataError(f"{path}: not a carryguard series file", fix="delete it and import the data again")
+        return SeriesMeta.from_json(raw[META_KEY].decode())
+
+    def list(self) -> list[SeriesMeta]:
+        return [self.meta(sid) for sid in self.ids()]
+
+    def read(self, sid: str, *, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+        """The stored frame, optionally cut to ``[start, end]`` (inclusive)."""
+        frame = pq.read_table(self._existing(sid)).to_pandas()
+        frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC") if frame.index.tz else frame.index.tz_localize("UTC")
+        frame.index.name = "time"
+        return frame.loc[start:end] if (start is not None or end is not None) else frame
+
+    def write(self, frame: pd.DataFrame, meta: SeriesMeta, *, merge: bool = True) -> SeriesMeta:
+        """Validate and store ``frame``; with ``merge`` new rows replace overlapping ones.
+
+        Returns the metadata as stored (first/last/rows/gaps/hash filled in). Nothing on
+        disk changes unless validation passes and the new file is complete.
+        """
+        frame = normalise(frame, kind=meta.kind, name=meta.origin or meta.id)
+        if merge and self.exists(meta.id):
+            old = self.read(meta.id)
+            if list(old.columns) != list(frame.columns):
+                raise DataError(
+                    f"{meta.origin or meta.id}: fields {list(frame.columns)} differ from stored {meta.id} {list(old.columns)}",
+                    fix="import it as a different series or delete the stored one",
+                )
+            frame = pd.concat([old[~old.index.isin(frame.index)], frame]).sort_index()
+        step = expected_step(meta)
+        weekdays = meta.frequency.endswith("(weekdays)")
+        gaps = tuple(g.as_dict() for g in find_gaps(frame.index, step, weekdays_only=weekdays)) if step is not None else ()
+        stored = replace(
+            meta,
+            fields=tuple(frame.columns),
+            first=frame.index[0].isoformat(),
+            last=frame.index[-1].isoformat(),
+            rows=len(frame),
+            gaps=gaps,
+            content_hash=content_hash(frame),
+        )
+        self._atomic_write(frame, stored)
+        return stored
+
+    def _existing(self, sid: str) -> Path:
+        path = self.path(sid)
+        if not path.is_file():
+            raise DataError(
+                f"series {sid} is not in the store at {self.root}",
+                fix="run `carryguard data import DIR` or `carryguard data fetch`",
+            )
+        return path
+
+    def _atomic_write(self, frame: pd.DataFrame, meta: SeriesMeta) -> None:
+        path = self.path(meta.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: meta.to_json().encode()})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -1,0 +1,1 @@
+"""Decide: strategies, bottom-fishing baselines and the carry-unwind overlay."""
