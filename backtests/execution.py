@@ -74,7 +74,8 @@ def rebalance(cash: float, position: float, open_price: float, target: float,
         if qty <= 0.0:
             return cash, position, 0.0, 0.0, 0.0
         fee = qty * price * commission
-        return cash - qty * price - fee, position + qty, qty, price, fee
+        # spend == cash leaves float dust (about -1e-13); an all-in buy ends at exactly 0.
+        return max(cash - qty * price - fee, 0.0), position + qty, qty, price, fee
     price = open_price * (1.0 - slippage)
     qty = position if going_flat else min(position, (current - target) * equity / open_price)
     if qty <= 0.0:
