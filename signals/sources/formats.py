@@ -225,7 +225,10 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         cells = cells[cells.iloc[:, 0].str.strip().str.lower() != "date"]
     columns = ohlcv_columns([str(c) for c in cells.columns])
     if columns is None:
-        raise DataError(f"{name}: no open/high/low/close columns", fix="export OHLCV with a date column")
+        have = {str(c).strip().lower() for c in cells.columns}
+        missing = [c for c in ("date", "open", "high", "low", "close") if c not in have]
+        raise DataError(f"{name}: OHLCV header lacks column(s) {', '.join(missing)}",
+                        fix="export with Date,Open,High,Low,Close[,Volume]")
     tokens = name_tokens(name)
     header = [str(c).strip() for c in cells.columns]
     frame = ohlcv_frame(cells, columns, name, first_line=2 + skiprows, date_fmt=None)
@@ -311,7 +314,8 @@ def detect_and_parse(text: str, name: str) -> list[Parsed] | None:
         return parse_mof(text.lstrip("\ufeff"), name)
     if first[0].lower() == "price" and second and second[0].lower() == "ticker":
         return parse_ohlcv("\n".join([lines[0].replace("Price", "Date", 1), *lines[3:]]), name, ticker=second[1])
-    if ohlcv_columns(first):
+    lowered = {c.lower() for c in first}
+    if ohlcv_columns(first) or (first[0].lower() in ("date", "timestamp") and len(lowered & {"open", "high", "low", "close"}) >= 2):
         return parse_ohlcv(text.lstrip("\ufeff"), name)
     if len(first) == 2 and first[0].lower() in ("date", "observation_date") and (FRED_ID.match(first[1]) or first[1].lower() == "value"):
         return parse_fred(text.lstrip("\ufeff"), name)

@@ -1,0 +1,108 @@
+"""Importing the real publisher files of ../shared/data, with spot checks of known values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from backtests.cli import main
+from signals.store import Store
+
+EXPECTED_SERIES = {
+    "bitstamp/BTC-close/1d", "binance/BTC-USDT/1d", "binance/BTC-USDT/4h", "binance/ETH-USDT/1d",
+    "yahoo/BTC-USD/1d", "yahoo/ETH-USD/1d", "yahoo/JPY=X/1d", "mof/jgb", "fred/DEXJPUS", "fred/DGS10",
+    "fred/DGS2", "fred/IRSTCI01JPM156N",
+}
+
+
+def day(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def test_import_given_shared_data_stores_every_file_as_its_series(shared_store: Store, shared_data: Path) -> None:
+    ids = set(shared_store.ids())
+
+    assert ids == EXPECTED_SERIES
+    assert {m.origin.rsplit("/", 1)[-1] for m in shared_store.list()} == {p.name for p in shared_data.glob("*.csv")}
+
+
+def test_import_given_mof_file_reads_tenors_and_late_starting_long_end(shared_store: Store) -> None:
+    jgb = shared_store.read("mof/jgb")
+
+    assert list(jgb.columns) == ["1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y"]
+    assert jgb["40Y"].first_valid_index() == day("2007-11-06")
+    assert jgb["30Y"].first_valid_index() == day("1999-09-02")
+    assert jgb.loc[day("2025-11-20"), "20Y"] == 2.839
+    assert jgb.loc[day("2024-08-05"), "10Y"] < 1.0
+    assert (jgb.index.day_of_week == 5).sum() == 519  # Saturday sessions until 1989
+    assert shared_store.meta("mof/jgb").availability == "next_utc_day"
+
+
+def test_import_given_yahoo_fx_file_keeps_close_and_flags_2008_spikes(shared_store: Store) -> None:
+    fx = shared_store.read("yahoo/JPY=X/1d")
+    meta = shared_store.meta("yahoo/JPY=X/1d")
+
+    assert round(fx.loc[day("2024-08-05"), "close"], 3) == 145.584
+    assert [f["time"][:10] for f in meta.flags] == ["2008-04-08", "2008-10-08", "2008-12-08"]
+    assert all(g["missing"] >= 1 for g in meta.gaps)  # weekends are not gaps for FX
+
+
+def test_import_given_binance_4h_file_lists_the_eight_outage_gaps(shared_store: Store) -> None:
+    meta = shared_store.meta("binance/BTC-USDT/4h")
+
+    assert len(meta.gaps) == 8
+    assert (meta.gaps[0]["after"], meta.gaps[0]["before"]) == ("2018-02-08T00:00:00+00:00", "2018-02-09T08:00:00+00:00")
+    assert meta.last == "2026-01-06T08:00:00+00:00"  # the open 12:00 bar was dropped
+
+
+def test_import_given_live_exports_drops_open_last_bar(shared_store: Store) -> None:
+    assert shared_store.meta("binance/BTC-USDT/1d").last[:10] == "2026-01-05"
+    assert shared_store.meta("yahoo/BTC-USD/1d").last[:10] == "2026-06-04"
+    btc = shared_store.read("yahoo/BTC-USD/1d").loc[day("2024-08-05")]
+    assert (round(btc["open"], 2), round(btc["low"], 2), round(btc["close"], 2)) == (58110.30, 49121.24, 53991.46)
+
+
+def test_import_given_fred_files_parse_all_header_styles(shared_store: Store) -> None:
+    dex, dgs10 = shared_store.read("fred/DEXJPUS"), shared_store.read("fred/DGS10")
+
+    assert list(dex.columns) == ["DEXJPUS"] and not dex["DEXJPUS"].isna().any()
+    assert shared_store.meta("fred/DEXJPUS").rows == 14370 - 565  # blank rows dropped
+    assert dgs10.loc[day("2024-08-05"), "DGS10"] == 3.78
+    assert shared_store.meta("fred/DEXJPUS").availability == "ny_noon"
+    assert shared_store.meta("fred/IRSTCI01JPM156N").availability == "month_after"
+
+
+def test_import_given_descending_close_table_stores_sorted_currencies(shared_store: Store) -> None:
+    table = shared_store.read("bitstamp/BTC-close/1d")
+
+    assert table.index.is_monotonic_increasing
+    assert table.loc[day("2026-08-22"), "JPY"] == 11646111.0
+
+
+def test_cli_data_import_then_list_json_reports_each_series(tmp_path: Path, shared_data: Path) -> None:
+    runner = CliRunner()
+
+    imported = runner.invoke(main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data)])
+    listed = runner.invoke(main, ["--data-dir", str(tmp_path), "data", "list", "--json"])
+
+    assert imported.exit_code == 0, imported.stderr
+    assert "mof/jgb" in imported.stdout and "dropped last bar" in imported.stderr
+    records = json.loads(listed.stdout)
+    assert {r["id"] for r in records} == EXPECTED_SERIES
+    four_hour = next(r for r in records if r["id"] == "binance/BTC-USDT/4h")
+    assert set(four_hour) >= {"id", "source", "first", "last", "rows", "gaps", "fetched_at"}
+    assert four_hour["gaps"] == 8 and four_hour["rows"] == 18370
+
+
+def test_cli_data_import_given_same_folder_twice_is_idempotent(tmp_path: Path, shared_data: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data)])
+    first = {m.id: (m.rows, m.content_hash) for m in Store(tmp_path).list()}
+
+    again = runner.invoke(main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data)])
+
+    assert again.exit_code == 0
+    assert {m.id: (m.rows, m.content_hash) for m in Store(tmp_path).list()} == first

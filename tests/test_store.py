@@ -1,0 +1,138 @@
+"""The parquet store: validation on write, merging, atomicity, gaps and metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from signals.errors import DataError
+from signals.frames import OHLCV_COLUMNS
+from signals.store import SeriesMeta, Store, content_hash
+
+
+def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> pd.DataFrame:
+    index = pd.date_range(start, periods=periods, freq=freq, tz="UTC", name="time", unit="ns")
+    close = base + np.arange(periods, dtype="float64")
+    return pd.DataFrame({"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close,
+                         "volume": np.full(periods, 10.0)}, index=index)
+
+
+def meta(sid: str = "test/BTC-USDT/1d", timeframe: str = "1d") -> SeriesMeta:
+    return SeriesMeta(id=sid, kind="ohlcv", source="test", publisher="test", symbol="BTC/USDT", fields=OHLCV_COLUMNS,
+                      units="USDT", frequency=timeframe, availability="bar_close", timeframe=timeframe)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_write_given_valid_bars_reads_back_identical_frame_and_metadata(tmp_path: Path) -> None:
+    store, frame = Store(tmp_path), bars("2024-01-01", 5)
+
+    stored = store.write(frame, meta())
+
+    pd.testing.assert_frame_equal(store.read("test/BTC-USDT/1d"), frame, check_freq=False)
+    assert store.meta("test/BTC-USDT/1d") == stored
+    assert (stored.rows, stored.first[:10], stored.last[:10]) == (5, "2024-01-01", "2024-01-05")
+    assert stored.content_hash == content_hash(frame)
+
+
+def test_write_given_overlapping_update_replaces_last_bar_and_never_duplicates(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 5), meta())
+    update = bars("2024-01-05", 3, base=500.0)  # revises 01-05, adds 01-06 and 01-07
+
+    stored = store.write(update, meta())
+
+    frame = store.read("test/BTC-USDT/1d")
+    assert stored.rows == 7 and frame.index.is_unique and frame.index.is_monotonic_increasing
+    assert frame.loc["2024-01-05", "close"] == 500.0
+    assert frame.loc["2024-01-04", "close"] == 103.0
+
+
+def test_write_given_conflicting_duplicates_raises_and_keeps_stored_file(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 5), meta())
+    before = tree_digest(tmp_path)
+    bad = pd.concat([bars("2024-01-06", 2), bars("2024-01-06", 1, base=999.0)])
+
+    with pytest.raises(DataError, match="conflicting duplicate rows for 2024-01-06"):
+        store.write(bad, meta())
+
+    assert tree_digest(tmp_path) == before
+
+
+def test_write_given_exact_duplicates_keeps_one_row(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    frame = pd.concat([bars("2024-01-01", 3), bars("2024-01-02", 1, base=101.0)])
+
+    stored = store.write(frame, meta())
+
+    assert stored.rows == 3
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("close", -1.0, "non-positive price"), ("low", 500.0, "high < low"), ("volume", -5.0, "negative volume")],
+)
+def test_write_given_impossible_bar_raises_naming_timestamp(tmp_path: Path, column: str, value: float, message: str) -> None:
+    frame = bars("2024-01-01", 4)
+    frame.loc[frame.index[2], column] = value
+
+    with pytest.raises(DataError, match=f"{message} at 2024-01-03"):
+        Store(tmp_path).write(frame, meta())
+
+    assert not (tmp_path / "test").exists()
+
+
+def test_write_given_crash_mid_write_leaves_previous_version_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 5), meta())
+    before = tree_digest(tmp_path)
+
+    def crash(table, where, **kwargs):  # writes half a file, then dies
+        Path(where).write_bytes(b"PAR1 half written")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.write(bars("2024-01-06", 5), meta())
+
+    assert tree_digest(tmp_path) == before
+    assert store.read("test/BTC-USDT/1d").index[-1] == pd.Timestamp("2024-01-05", tz="UTC")
+
+
+def test_write_given_gaps_in_4h_bars_lists_each_gap_with_missing_count(tmp_path: Path) -> None:
+    frame = bars("2024-01-01", 20, freq="4h")
+    frame = frame.drop(frame.index[[5, 6, 12]])
+
+    stored = Store(tmp_path).write(frame, meta("test/BTC-USDT/4h", "4h"))
+
+    assert [(g["after"][:16], g["missing"]) for g in stored.gaps] == [("2024-01-01T16:00", 2), ("2024-01-02T20:00", 1)]
+
+
+def test_write_given_naive_index_raises_clear_error(tmp_path: Path) -> None:
+    frame = bars("2024-01-01", 3)
+    frame.index = frame.index.tz_localize(None)
+
+    with pytest.raises(DataError, match="tz-aware UTC"):
+        Store(tmp_path).write(frame, meta())
+
+
+def test_read_given_unknown_series_names_it_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"series mof/jgb is not in the store .*carryguard data import"):
+        Store(tmp_path).read("mof/jgb")
+
+
+def test_ids_given_nested_series_lists_them_sorted(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 3), meta("b/X/1d"))
+    store.write(bars("2024-01-01", 3), meta("a/Y/1d"))
+
+    assert store.ids() == ["a/Y/1d", "b/X/1d"]
+    assert [m.id for m in store.list()] == ["a/Y/1d", "b/X/1d"]
