@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
-from signals.frames import OHLCV_COLUMNS, fx_spikes
+from signals.frames import OHLCV_COLUMNS, fx_spikes, normalise
 from signals.store import SeriesMeta, series_id
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
 QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "btc", "eth")
 CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "krw", "inr", "mxn", "brl", "hkd", "sgd"}
+TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
 TENOR = re.compile(r"^\d+Y$")
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 
@@ -131,7 +132,10 @@ def yahoo_symbol(tokens: list[str]) -> str | None:
 
 
 def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Exports of live feeds end with the bar still forming; it is not a final bar."""
+    """Exports of live feeds end with the bar still forming; it is not a final bar.
+
+    The whole file is validated first, so a damaged last row is reported, not dropped."""
+    frame = normalise(frame, kind="ohlcv", name=name)
     if len(frame) < 2:
         return frame, ()
     note = f"{name}: dropped last bar {frame.index[-1].date()} (exported while still open)"
@@ -211,7 +215,7 @@ def ohlcv_frame(cells: pd.DataFrame, columns: dict[str, str], name: str, *, firs
 
 def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
     lower = {h.strip().lower(): h for h in header}
-    time_col = next((lower[k] for k in ("date", "timestamp", "datetime", "time", "open_time") if k in lower), None)
+    time_col = next((lower[k] for k in TIME_COLUMNS if k in lower), None)
     if time_col is None or not {"open", "high", "low", "close"} <= lower.keys():
         return None
     cols = {"time": time_col, **{c: lower[c] for c in OHLCV_COLUMNS if c in lower}}
@@ -226,7 +230,9 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
     columns = ohlcv_columns([str(c) for c in cells.columns])
     if columns is None:
         have = {str(c).strip().lower() for c in cells.columns}
-        missing = [c for c in ("date", "open", "high", "low", "close") if c not in have]
+        missing = [c for c in ("open", "high", "low", "close") if c not in have]
+        if not have & set(TIME_COLUMNS):
+            missing.insert(0, "date")
         raise DataError(f"{name}: OHLCV header lacks column(s) {', '.join(missing)}",
                         fix="export with Date,Open,High,Low,Close[,Volume]")
     tokens = name_tokens(name)
