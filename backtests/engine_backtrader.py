@@ -84,10 +84,13 @@ class _TargetExposure(bt.Strategy):
 
     def notify_order(self, order: bt.Order) -> None:
         if order.status == order.Completed:
+            # One execution bit per order (no volume filler); its price is the exact fill
+            # price, while ``executed.price`` is a re-averaged value off by an ulp.
+            (bit,) = order.executed.exbits
             self.fill_bar.append(len(self.data) - 1)
-            self.fill_qty.append(order.executed.size)
-            self.fill_price.append(order.executed.price)
-            self.fill_fee.append(order.executed.comm)
+            self.fill_qty.append(bit.size)
+            self.fill_price.append(bit.price)
+            self.fill_fee.append(bit.comm)
         elif order.status in (order.Canceled, order.Margin, order.Rejected):
             raise RuntimeError(f"backtrader dropped an order at bar {len(self.data) - 1}: {order.getstatusname()}")
 
