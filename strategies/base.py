@@ -9,10 +9,15 @@ runs in the backtrader engine, the fast engine and paper trading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
+
+from signals.errors import DataError
+
+OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unwind overlay
 
 
 @runtime_checkable
@@ -44,6 +49,46 @@ def make_strategy(name: str, **params: object) -> Strategy:
     if unknown:
         raise ValueError(f"strategy {name!r} has no parameter {unknown[0]!r}; parameters: {', '.join(sorted(known))}")
     return cls(**params)
+
+
+def parse_strategy_spec(spec: str) -> tuple[str, bool]:
+    """``"sma_cross+carry"`` -> ``("sma_cross", True)``; ``"sma_cross"`` -> ``("sma_cross", False)``."""
+    name, plus, suffix = spec.strip().partition("+")
+    if not name or (plus and suffix != OVERLAY_SUFFIX):
+        raise ValueError(f"bad strategy spec {spec!r}: use NAME or NAME+{OVERLAY_SUFFIX}, e.g. sma_cross+{OVERLAY_SUFFIX}")
+    return name, bool(plus)
+
+
+def params(strategy: Strategy) -> dict[str, object]:
+    """A strategy's parameters by name (for manifests and reports)."""
+    return asdict(strategy)  # type: ignore[call-overload]
+
+
+def require_positive_ints(strategy: object, *names: str) -> None:
+    """Raise TypeError/ValueError unless each named parameter is an int >= 1."""
+    for field_name in names:
+        value = getattr(strategy, field_name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{type(strategy).__name__}.{field_name} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{type(strategy).__name__}.{field_name} must be >= 1, got {value}")
+
+
+def close_prices(bars: pd.DataFrame) -> pd.Series:
+    """The bars' ``close`` column as float64; ``DataError`` if it is missing or has gaps (NaN)."""
+    if "close" not in bars.columns:
+        raise DataError(f"bars have no 'close' column (columns: {list(bars.columns)})", fix="pass OHLCV bars")
+    close = bars["close"].astype("float64")
+    if close.isna().any():
+        raise DataError(f"bars: missing close at {close.index[close.isna().argmax()]}", fix="fill or drop that bar")
+    return close
+
+
+def latch(enter: pd.Series, leave: pd.Series) -> pd.Series:
+    """1.0 from a bar where ``enter`` holds until a bar where ``leave`` holds (then 0.0);
+    ``leave`` wins on a bar where both hold."""
+    state = np.where(leave, 0.0, np.where(enter, 1.0, np.nan))
+    return pd.Series(state, index=enter.index).ffill().fillna(0.0)
 
 
 def clip_exposure(values: pd.Series, bars: pd.DataFrame) -> pd.Series:
