@@ -1,0 +1,267 @@
+"""The fast engine: numba kernels with exactly the backtest semantics of ``backtests.execution``.
+
+Decision at bar t's close, fill at bar t+1's open through the shared ``rebalance()`` (the
+same compiled function the backtrader engine calls), commission, slippage, rebalance band,
+fractional sizes, cash; equity marked at each close. ``run_fast`` returns the same ``Book``
+as ``run_backtrader``; the parity tests hold the two together.
+
+For sweeps, ``book_stats`` runs one book and keeps only running sums (final equity,
+drawdown, trades, return moments ...) instead of per-bar arrays, ``batch_stats`` runs
+many target vectors at once, and ``sma_cross_stats`` derives SMA-cross targets inside the
+kernel from compensated prefix sums, so a sweep never touches pandas per combination.
+``backtests.fast_metrics`` turns the stats into the metrics of ``backtests.metrics``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from backtests.book import FLAT_TOLERANCE, Book, fills_frame, make_book
+from backtests.execution import ExecutionConfig, rebalance
+
+# Layout of one row of book statistics (see ``book_stats``).
+STAT_FIELDS = (
+    "final_equity", "max_drawdown", "max_dd_ns", "exposure_bars", "bars", "trades", "wins", "gross_profit",
+    "gross_loss", "sum_return_pct", "fees", "notional", "equity_sum", "ret_count", "ret_mean", "ret_m2",
+    "ret_down_sumsq", "start_equity", "first_close", "last_close",
+)
+S = {name: i for i, name in enumerate(STAT_FIELDS)}
+N_STATS = len(STAT_FIELDS)
+
+
+def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = ExecutionConfig()) -> Book:
+    """Run one book like ``run_backtrader``: ``bars`` (OHLCV, UTC index), ``target``
+    exposure in [0, 1] decided at each bar's close (same index), starting with ``config.cash``."""
+    check_inputs(bars, target)
+    open_, close = ohlc_arrays(bars)
+    cash, position, qty, price, fee = simulate(open_, close, target.to_numpy(dtype="float64"), config.cash,
+                                               config.commission, config.slippage, config.rebalance_band)
+    filled = np.flatnonzero(qty)
+    fills = fills_frame(bars.index[filled], qty[filled], price[filled], fee[filled])
+    return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash)
+
+
+def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
+    """The engines' shared input contract, as ``ValueError`` naming what is wrong."""
+    if bars.empty:
+        raise ValueError("bars are empty")
+    if not target.index.equals(bars.index):
+        raise ValueError("target must be indexed like bars (one exposure per bar close)")
+    values = target.to_numpy(dtype="float64")
+    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        raise ValueError("target exposure must be in [0, 1] without NaN")
+
+
+def ohlc_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous float64 open and close arrays (what every kernel reads)."""
+    return (np.ascontiguousarray(bars["open"].to_numpy(dtype="float64")),
+            np.ascontiguousarray(bars["close"].to_numpy(dtype="float64")))
+
+
+@njit(cache=True)
+def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, cash0: float, commission: float,
+             slippage: float, band: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar cash and position after the bar's fill, and the fill (signed qty, price, fee;
+    qty 0 when none). The decision at the last bar has no next open and is not executed."""
+    n = close.shape[0]
+    cash_out = np.empty(n)
+    pos_out = np.empty(n)
+    qty_out = np.zeros(n)
+    price_out = np.zeros(n)
+    fee_out = np.zeros(n)
+    cash = cash0
+    pos = 0.0
+    for t in range(n):
+        if t > 0:
+            cash, pos, qty, price, fee = rebalance(cash, pos, open_[t], target[t - 1], commission, slippage, band)
+            qty_out[t] = qty
+            price_out[t] = price
+            fee_out[t] = fee
+        cash_out[t] = cash
+        pos_out[t] = pos
+    return cash_out, pos_out, qty_out, price_out, fee_out
+
+
+@njit(cache=True)
+def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: np.ndarray, start: int, end: int,
+               cash0: float, commission: float, slippage: float, band: float, out: np.ndarray) -> None:
+    """Run one book on bars ``[start, end)`` (flat with ``cash0`` at ``start``) and write the
+    running sums behind ``backtests.metrics`` into ``out`` (layout ``STAT_FIELDS``).
+
+    Trades follow ``book.trades_from_fills`` (flat = position <= FLAT_TOLERANCE x the
+    trade's peak; a trade still open is marked to the last close without fee and counts
+    in wins, profit/loss and expectancy); per-bar returns use Welford's mean and M2;
+    drawdowns follow ``metrics.drawdown`` (``times`` in int64 ns).
+    """
+    cash = cash0
+    pos = 0.0
+    equity = cash0
+    peak_equity = cash0
+    peak_time = times[start]
+    underwater = False
+    max_dd = 0.0
+    max_dd_ns = 0
+    exposure_bars = 0
+    trades = 0
+    wins = 0
+    gross_profit = 0.0
+    gross_loss = 0.0
+    sum_return_pct = 0.0
+    fees = 0.0
+    notional = 0.0
+    equity_sum = 0.0
+    in_trade = False
+    trade_cost = 0.0
+    trade_proceeds = 0.0
+    trade_fees = 0.0
+    trade_peak = 0.0
+    ret_count = 0
+    ret_mean = 0.0
+    ret_m2 = 0.0
+    ret_down_sumsq = 0.0
+    for t in range(start, end):
+        previous = equity
+        if t > start:
+            cash, pos, qty, price, fee = rebalance(cash, pos, open_[t], target[t - 1], commission, slippage, band)
+            if qty != 0.0:
+                fees += fee
+                notional += abs(qty) * price
+                if qty > 0.0:
+                    if not in_trade:
+                        in_trade = True
+                        trades += 1
+                        trade_cost = 0.0
+                        trade_proceeds = 0.0
+                        trade_fees = 0.0
+                        trade_peak = 0.0
+                    trade_cost += qty * price
+                else:
+                    trade_proceeds -= qty * price
+                trade_fees += fee
+                trade_peak = max(trade_peak, pos)
+                if in_trade and pos <= FLAT_TOLERANCE * trade_peak:
+                    pnl = trade_proceeds - trade_cost - trade_fees
+                    if pnl > 0.0:
+                        wins += 1
+                        gross_profit += pnl
+                    else:
+                        gross_loss -= pnl
+                    sum_return_pct += pnl / trade_cost * 100.0
+                    in_trade = False
+        equity = cash + pos * close[t]
+        equity_sum += equity
+        if pos > 0.0:
+            exposure_bars += 1
+        if t > start:
+            r = equity / previous - 1.0
+            ret_count += 1
+            delta = r - ret_mean
+            ret_mean += delta / ret_count
+            ret_m2 += delta * (r - ret_mean)
+            if r < 0.0:
+                ret_down_sumsq += r * r
+        peak_equity = max(peak_equity, equity)
+        depth = equity / peak_equity - 1.0
+        if depth < 0.0:
+            max_dd = min(max_dd, depth)
+            underwater = True
+        else:
+            if underwater:
+                max_dd_ns = max(max_dd_ns, times[t] - peak_time)
+                underwater = False
+            peak_time = times[t]
+    if underwater:
+        max_dd_ns = max(max_dd_ns, times[end - 1] - peak_time)
+    if in_trade:
+        pnl = trade_proceeds + pos * close[end - 1] - trade_cost - trade_fees
+        if pnl > 0.0:
+            wins += 1
+            gross_profit += pnl
+        else:
+            gross_loss -= pnl
+        sum_return_pct += pnl / trade_cost * 100.0
+    out[0] = equity
+    out[1] = max_dd
+    out[2] = max_dd_ns
+    out[3] = exposure_bars
+    out[4] = end - start
+    out[5] = trades
+    out[6] = wins
+    out[7] = gross_profit
+    out[8] = gross_loss
+    out[9] = sum_return_pct
+    out[10] = fees
+    out[11] = notional
+    out[12] = equity_sum
+    out[13] = ret_count
+    out[14] = ret_mean
+    out[15] = ret_m2
+    out[16] = ret_down_sumsq
+    out[17] = cash0
+    out[18] = close[start]
+    out[19] = close[end - 1]
+
+
+@njit(cache=True)
+def batch_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray,
+                targets: np.ndarray, start: int, end: int, cash0: float, commission: float, slippage: float,
+                band: float) -> np.ndarray:
+    """``book_stats`` for each row of ``targets`` (combos x bars); returns combos x N_STATS."""
+    out = np.empty((targets.shape[0], N_STATS))
+    for k in range(targets.shape[0]):
+        book_stats(open_, close, times, targets[k], start, end, cash0, commission, slippage, band, out[k])
+    return out
+
+
+@njit(cache=True)
+def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compensated prefix sums (hi, lo), each of length n + 1: the sum of ``values[a:b]`` is
+    ``(hi[b] - hi[a]) + (lo[b] - lo[a])`` to about one ulp of that sum (TwoSum error
+    terms), so window means from prefix sums agree with a rolling mean to rounding."""
+    n = values.shape[0]
+    hi = np.zeros(n + 1)
+    lo = np.zeros(n + 1)
+    total = 0.0
+    error = 0.0
+    for i in range(n):
+        y = values[i]
+        s = total + y
+        b = s - total
+        error += (total - (s - b)) + (y - b)
+        total = s
+        hi[i + 1] = total
+        lo[i + 1] = error
+    return hi, lo
+
+
+@njit(cache=True)
+def _window_mean(hi: np.ndarray, lo: np.ndarray, t: int, window: int) -> float:
+    return ((hi[t + 1] - hi[t + 1 - window]) + (lo[t + 1] - lo[t + 1 - window])) / window
+
+
+@njit(cache=True)
+def sma_cross_targets(hi: np.ndarray, lo: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
+    """Exposure 1 while the fast SMA of the close is above the slow one, else 0 (0 until
+    both are defined): the ``sma_cross`` strategy, from prefix sums."""
+    warm = max(fast, slow) - 1
+    for t in range(out.shape[0]):
+        if t < warm:
+            out[t] = 0.0
+        else:
+            out[t] = 1.0 if _window_mean(hi, lo, t, fast) > _window_mean(hi, lo, t, slow) else 0.0
+
+
+@njit(cache=True)
+def sma_cross_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray,
+                    hi: np.ndarray, lo: np.ndarray, fast: np.ndarray, slow: np.ndarray, start: int, end: int,
+                    cash0: float, commission: float, slippage: float, band: float) -> np.ndarray:
+    """``book_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), targets computed in the
+    kernel from ``prefix_sums(close)``; returns combos x N_STATS."""
+    out = np.empty((fast.shape[0], N_STATS))
+    target = np.empty(close.shape[0])
+    for k in range(fast.shape[0]):
+        sma_cross_targets(hi, lo, fast[k], slow[k], target)
+        book_stats(open_, close, times, target, start, end, cash0, commission, slippage, band, out[k])
+    return out
