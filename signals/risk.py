@@ -1,0 +1,207 @@
+"""The Carry-Unwind Risk Index: 0-100 score and regime, point in time, explainable.
+
+``risk_at(store, times)`` evaluates the index at any decision times (UTC): each
+component (``signals.features``) is computed on its source's calendar keyed by
+availability time and as-of joined onto ``times``; the clipped component z-scores are
+combined as a weighted mean (the *composite*) and mapped to 0-100 with a logistic curve,
+``score = 100 / (1 + exp(-(composite - center) / scale))``. Contributions are each
+component's share of the composite (they add up to it).
+
+Stale inputs: an input whose newest usable value is older than ``stale_days`` is listed
+in ``stale`` but still used; older than ``expire_days`` it is treated as missing, its
+components drop out and the remaining weights are renormalized. With less than
+``min_weight`` of the total weight available the score is NaN and the regime "".
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from signals.errors import DataError
+from signals.features import COMPONENT_INPUTS, components
+from signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
+
+COMPONENTS = tuple(COMPONENT_INPUTS)
+REGIMES = ("calm", "elevated", "stress", "crisis")
+DEFAULT_WEIGHTS = MappingProxyType({"jgb_momentum": 0.25, "jgb_level": 0.15, "yen_strength": 0.25, "yen_vol": 0.15,
+                                    "carry_spread": 0.20})
+FETCH_HINT = "run `carryguard data import DIR` or `carryguard data fetch --macro`"
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Every input, window, weight and threshold of the index (windows in observations
+    of the source, i.e. business days)."""
+
+    jgb_series: str = "mof/jgb"
+    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30); its flagged
+    # one-day spikes are dropped. "fred/DEXJPUS" (noon NY fixing) is the alternative.
+    fx_series: str = "yahoo/JPY=X/1d"
+    fx_check_series: str = "fred/DEXJPUS"  # cross-check shown by `carryguard risk` ("" = none)
+    us10_series: str = "fred/DGS10"
+    us2_series: str = "fred/DGS2"
+    momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
+    momentum_windows: tuple[int, ...] = (20, 60)
+    level_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
+    level_window: int = 1250  # ~5 years: the trailing range a yield is placed in
+    level_min_periods: int = 500
+    level_span: float = 2.0  # range bottom -> -span, range top -> +span
+    fx_return_windows: tuple[int, ...] = (5, 20)
+    vol_window: int = 20
+    spread_pairs: tuple[tuple[str, str], ...] = (("10Y", "us10y"), ("2Y", "us2y"))
+    spread_window: int = 60
+    zscore_window: int = 750  # ~3 years of history behind every z-score
+    zscore_min_periods: int = 250  # ~1 year before a z-score (or a tenor) counts
+    clip: float = 3.0  # |z| cap so one input cannot dominate
+    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
+    center: float = 0.35  # composite at which the score is 50
+    scale: float = 0.45  # composite units per logistic unit
+    thresholds: tuple[float, float, float] = (40.0, 60.0, 80.0)  # elevated, stress, crisis from
+    stale_days: float = 7.0
+    expire_days: float = 30.0
+    min_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+        unknown = set(self.weights) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown risk components in weights: {sorted(unknown)}; known: {list(COMPONENTS)}")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("risk weights must be >= 0 with a positive sum")
+        if not (0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100):
+            raise ValueError(f"thresholds must rise within 0..100, got {self.thresholds}")
+        if self.scale <= 0 or self.clip <= 0:
+            raise ValueError("scale and clip must be > 0")
+        if min(*self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window) < 1:
+            raise ValueError("windows must be >= 1 observation")
+        if not 0 < self.zscore_min_periods <= self.zscore_window or not 0 < self.level_min_periods <= self.level_window:
+            raise ValueError("min_periods must be in 1..window")
+        if not 0 < self.min_weight <= 1:
+            raise ValueError("min_weight must be in (0, 1]")
+
+    @classmethod
+    def from_toml(cls, path: str | PathLike) -> "RiskConfig":
+        """Read a TOML file: top-level keys, or a ``[risk]`` table (so a study file can
+        embed it); ``[weights]`` / ``[risk.weights]`` is a table; lists become tuples."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DataError(f"{path}: cannot read risk config ({exc})", fix="check the path and TOML syntax") from exc
+        return cls.from_dict(data.get("risk", data), origin=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> "RiskConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DataError(f"{origin}: unknown risk setting(s) {unknown}", fix=f"use only {sorted(known)}")
+        values = {k: _tuples(v) if k != "weights" else dict(v) for k, v in data.items()}
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{origin}: {exc}") from exc
+
+    def inputs(self) -> dict[str, str]:
+        """Input name -> series id."""
+        return {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
+
+    def regime(self, score: float) -> str:
+        if not np.isfinite(score):
+            return ""
+        return REGIMES[int(np.searchsorted(np.asarray(self.thresholds), score, side="right"))]
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
+    """Each input keyed by availability time; a missing series is a one-line DataError."""
+    timed = {}
+    for name, sid in cfg.inputs().items():
+        if not source.exists(sid):
+            where = f" at {source.root}" if hasattr(source, "root") else ""
+            raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
+        frame = source.read(sid)
+        if name == "usdjpy":
+            frame = frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
+        if frame.empty:
+            raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
+        timed[name] = on_availability(frame, source.meta(sid))
+    return timed
+
+
+def risk_at(store: SeriesSource | Mapping[str, pd.DataFrame], times: Any, config: RiskConfig | None = None) -> pd.DataFrame:
+    """The index at each decision time (UTC), using only data usable at that time.
+
+    Returns a frame indexed by ``times`` (named ``time``) with columns ``score`` (0-100,
+    NaN when not computable), ``regime`` (calm|elevated|stress|crisis, "" when NaN),
+    ``composite``, per component ``<name>_value``, ``<name>_change``, ``<name>_zscore``,
+    ``<name>_contribution``; per input ``<input>_date`` (data date of the newest usable
+    value) and ``<input>_age_days``; and ``stale`` (comma-separated stale inputs).
+    ``store`` is a ``Store``, a ``MemoryStore`` or a mapping of series id -> frame.
+    """
+    cfg = config or RiskConfig()
+    if not isinstance(cfg, RiskConfig):
+        raise TypeError(f"config must be a RiskConfig, got {type(cfg).__name__}")
+    targets = to_targets(times)
+    inputs = load_inputs(as_source(store), cfg)
+    us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
+    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg)
+    return combine(native, inputs, targets, cfg)
+
+
+def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: pd.DatetimeIndex,
+            cfg: RiskConfig) -> pd.DataFrame:
+    """As-of join the components onto ``targets`` and combine them into the score."""
+    out: dict[str, Any] = {}
+    ages = {}
+    for name, timed in inputs.items():
+        _, date = asof(timed, targets)
+        out[f"{name}_date"] = date
+        ages[name] = age_days(targets, date)
+        out[f"{name}_age_days"] = ages[name]
+    n = len(targets)
+    weights = np.array([cfg.weights.get(c, 0.0) for c in COMPONENTS])
+    clipped = np.full((n, len(COMPONENTS)), np.nan)
+    for j, name in enumerate(COMPONENTS):
+        frame, _ = asof(native[name], targets)
+        expired = np.zeros(n, dtype=bool)
+        for source in COMPONENT_INPUTS[name]:
+            expired |= ~(ages[source].to_numpy() <= cfg.expire_days)
+        z = frame["zscore"].to_numpy().copy()
+        z[expired] = np.nan
+        out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
+        clipped[:, j] = np.clip(z, -cfg.clip, cfg.clip)
+    present = np.isfinite(clipped) & (weights > 0)
+    weight_sum = np.where(present, weights, 0.0).sum(axis=1)
+    enough = weight_sum >= cfg.min_weight * weights.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(present, weights * np.nan_to_num(clipped), np.nan) / weight_sum[:, None]
+        composite = np.where(enough, np.nansum(np.where(present, shares, 0.0), axis=1), np.nan)
+        score = 100.0 / (1.0 + np.exp(-(composite - cfg.center) / cfg.scale))
+    for j, name in enumerate(COMPONENTS):
+        out[f"{name}_contribution"] = np.where(enough, shares[:, j], np.nan)
+    stale_flags = {k: ~(ages[k].to_numpy() <= cfg.stale_days) for k in inputs}
+    stale = [",".join(k for k, flags in stale_flags.items() if flags[i]) for i in range(n)]
+    frame = pd.DataFrame(out, index=targets)
+    frame.insert(0, "composite", composite)
+    frame.insert(0, "regime", [cfg.regime(s) for s in score])
+    frame.insert(0, "score", score)
+    frame["stale"] = stale
+    return frame
+
+
+def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskConfig | None = None) -> pd.Timestamp:
+    """The newest time at which every input has published its latest stored value (the
+    default ``as of`` of ``carryguard risk``)."""
+    inputs = load_inputs(as_source(store), config or RiskConfig())
+    return min(t.values.index[-1] for t in inputs.values())
