@@ -1,0 +1,240 @@
+"""OHLCV bars from any ccxt exchange, paged from a start time to now, stored incrementally.
+
+``make_exchange`` builds ccxt's real client (rate limit on, spot markets only, base URL
+overridable so tests point it at 127.0.0.1); ``fetch_bars`` pages through
+``fetch_ohlcv`` within the exchange's page limit, retrying transient errors with
+exponential backoff, and drops the bar still open at the exchange's clock;
+``update_series`` continues a stored series from its last bar (re-fetching that bar, so
+a bar stored while still forming is replaced) and writes once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import ccxt
+import pandas as pd
+
+from signals.errors import DataError, SourceError
+from signals.frames import OHLCV_COLUMNS
+from signals.sources.http import RetryPolicy
+from signals.store import SeriesMeta, Store, series_id
+
+T = TypeVar("T")
+DEFAULT_SINCE = pd.Timestamp("2017-01-01", tz="UTC")  # before Binance's first bar (2017-08-17)
+DEFAULT_PAGE_LIMIT = 500  # when the exchange does not state its maximum
+HOST = re.compile(r"^https?://[^/]+")
+
+
+@dataclass(frozen=True)
+class PageEvent:
+    """Progress of a paged download: bars so far, and where the cursor stands."""
+
+    symbol: str
+    timeframe: str
+    bars: int
+    cursor: pd.Timestamp
+    now: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What ``update_series`` did to one series."""
+
+    series: str
+    added: int  # rows the series gained (a replaced last bar counts 0)
+    fetched: int  # closed bars received (including the re-fetched last stored bar)
+    rows: int
+    last: str  # last stored bar open time, ISO
+
+
+def api_url_from_env(exchange_id: str) -> str | None:
+    """``$CARRYGUARD_<EXCHANGE>_URL`` (e.g. ``CARRYGUARD_BINANCE_URL``), if set."""
+    return os.environ.get(f"CARRYGUARD_{exchange_id.upper()}_URL") or None
+
+
+def make_exchange(exchange_id: str, *, api_url: str | None = None, timeout: float = 30.0,
+                  market_types: tuple[str, ...] = ("spot",)) -> ccxt.Exchange:
+    """ccxt's client for ``exchange_id`` with rate limiting on and only ``market_types`` loaded.
+
+    ``api_url`` (default ``$CARRYGUARD_<EXCHANGE>_URL``) replaces the scheme and host of
+    every REST endpoint, e.g. ``http://127.0.0.1:8080``. API keys are never set here:
+    OHLCV is public data.
+    """
+    if exchange_id not in ccxt.exchanges:
+        close = [e for e in ccxt.exchanges if e.startswith(exchange_id[:3].lower())][:5]
+        hint = f"did you mean {', '.join(close)}?" if close else "see ccxt.exchanges for the ids"
+        raise DataError(f"unknown exchange id {exchange_id!r}", fix=hint)
+    exchange: ccxt.Exchange = getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": int(timeout * 1000)})
+    exchange.enableLastJsonResponse = True  # to tell a malformed body from an empty page
+    fetch_markets = exchange.options.get("fetchMarkets")
+    if isinstance(fetch_markets, dict) and "types" in fetch_markets:
+        exchange.options["fetchMarkets"] = {**fetch_markets, "types": list(market_types)}
+    base = api_url or api_url_from_env(exchange_id)
+    if base:
+        exchange.urls["api"] = _rebase(exchange.urls["api"], base.rstrip("/"), exchange.hostname)
+    return exchange
+
+
+def _rebase(urls: Any, base: str, hostname: str | None) -> Any:
+    if isinstance(urls, dict):
+        return {key: _rebase(value, base, hostname) for key, value in urls.items()}
+    if isinstance(urls, str):
+        url = urls.replace("{hostname}", hostname or "")
+        return HOST.sub(base, url)
+    return urls
+
+
+def with_retries(call: Callable[[], T], *, what: str, policy: RetryPolicy, sleep: Callable[[float], None]) -> T:
+    """Run ``call``; retry ccxt's transient errors (network, timeout, 429, 5xx) with backoff.
+
+    The last transient failure becomes ``SourceError``; ccxt's ``BadSymbol`` becomes
+    ``DataError``; any other exchange error ``SourceError`` at once.
+    """
+    for attempt in range(policy.attempts):
+        try:
+            return call()
+        except ccxt.BadSymbol as exc:
+            raise DataError(f"{what}: {_first_line(exc)}", fix="check the symbol, e.g. BTC/USDT") from exc
+        except ccxt.NetworkError as exc:  # RequestTimeout, DDoSProtection, RateLimitExceeded, ExchangeNotAvailable
+            if attempt + 1 == policy.attempts:
+                raise SourceError(f"{what} failed after {policy.attempts} tries: {type(exc).__name__}: {_first_line(exc)}",
+                                  fix="check the network or try again later") from exc
+            sleep(policy.delay(attempt))
+        except ccxt.BaseError as exc:
+            raise SourceError(f"{what}: {type(exc).__name__}: {_first_line(exc)}") from exc
+    raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def to_millis(ts: pd.Timestamp) -> int:
+    return int(pd.Timestamp(ts).value // 1_000_000)
+
+
+def check_market(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, policy: RetryPolicy,
+                 sleep: Callable[[float], None]) -> None:
+    """Load markets (with retries) and reject an unknown symbol or timeframe with ``DataError``."""
+    with_retries(exchange.load_markets, what=f"{exchange.id} load_markets", policy=policy, sleep=sleep)
+    if not exchange.has.get("fetchOHLCV"):
+        raise DataError(f"exchange {exchange.id} does not serve OHLCV through ccxt", fix="pick another exchange")
+    if symbol not in exchange.markets:
+        quote = symbol.split("/")[-1] if "/" in symbol else "USDT"
+        examples = [s for s in exchange.symbols if s.endswith(f"/{quote}")][:5] or exchange.symbols[:5]
+        raise DataError(f"unknown symbol {symbol!r} on {exchange.id}", fix=f"use a market symbol such as {', '.join(examples)}")
+    if timeframe not in (exchange.timeframes or {}):
+        raise DataError(f"timeframe {timeframe!r} not supported by {exchange.id}",
+                        fix=f"use one of {', '.join(exchange.timeframes or {})}")
+
+
+def exchange_now(exchange: ccxt.Exchange, *, policy: RetryPolicy, sleep: Callable[[float], None]) -> pd.Timestamp:
+    """The exchange's clock (``fetch_time``) where it has one, else the local clock."""
+    if exchange.has.get("fetchTime"):
+        millis = with_retries(exchange.fetch_time, what=f"{exchange.id} fetch_time", policy=policy, sleep=sleep)
+        if millis:
+            return pd.Timestamp(int(millis), unit="ms", tz="UTC")
+    return pd.Timestamp.now(tz="UTC")
+
+
+def page_limit_of(exchange: ccxt.Exchange) -> int:
+    """Bars per ``fetch_ohlcv`` call the exchange allows (ccxt's ``features``), else 500."""
+    features = (getattr(exchange, "features", None) or {}).get("spot") or {}
+    limit = (features.get("fetchOHLCV") or {}).get("limit")
+    return int(limit) if limit else DEFAULT_PAGE_LIMIT
+
+
+def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: pd.Timestamp,
+               now: pd.Timestamp | None = None, page_limit: int | None = None, policy: RetryPolicy = RetryPolicy(),
+               sleep: Callable[[float], None] = time.sleep, on_page: Callable[[PageEvent], None] | None = None) -> pd.DataFrame:
+    """Closed bars of ``symbol`` opened from ``since`` up to ``now`` (default: exchange clock).
+
+    Pages of at most ``page_limit`` bars (default: the exchange's maximum) ask for an
+    explicit window ``[cursor, cursor + limit bars)``; a short page continues after its
+    last bar, an empty one after its window (exchange outages leave gaps). Bars whose
+    close is after ``now`` are dropped. Returns a frame obeying the OHLCV contract
+    (possibly empty). Errors: ``DataError`` (unknown symbol/timeframe), ``SourceError``
+    (unreachable, persistent 429/5xx, malformed answers).
+    """
+    if page_limit is not None and page_limit < 1:
+        raise ValueError(f"page_limit must be >= 1, got {page_limit}")
+    check_market(exchange, symbol, timeframe, policy=policy, sleep=sleep)
+    now = pd.Timestamp(now) if now is not None else exchange_now(exchange, policy=policy, sleep=sleep)
+    limit = page_limit or page_limit_of(exchange)
+    step = int(exchange.parse_timeframe(timeframe) * 1000)
+    now_ms, cursor = to_millis(now), to_millis(since)
+    rows: dict[int, list[float]] = {}
+    what = f"{exchange.id} fetch_ohlcv {symbol} {timeframe}"
+    while cursor <= now_ms:
+        until = min(cursor + limit * step - 1, now_ms)
+        page = with_retries(lambda: _page(exchange, symbol, timeframe, cursor, until, limit, what),
+                            what=what, policy=policy, sleep=sleep)
+        inside = [bar for bar in page if cursor <= bar[0] <= until]
+        for bar in inside:
+            rows[int(bar[0])] = [float(v) if v is not None else float("nan") for v in bar[1:6]]
+        last = max((int(bar[0]) for bar in inside), default=None)
+        cursor = last + step if last is not None and last + step <= until else until + 1
+        if on_page is not None:
+            on_page(PageEvent(symbol, timeframe, len(rows), pd.Timestamp(min(cursor, now_ms), unit="ms", tz="UTC"), now))
+    closed = sorted(t for t in rows if t + step <= now_ms)
+    index = pd.DatetimeIndex(pd.to_datetime(closed, unit="ms", utc=True), name="time").as_unit("ns")
+    frame = pd.DataFrame([rows[t] for t in closed], index=index, columns=list(OHLCV_COLUMNS), dtype="float64")
+    if frame.isna().any().any():
+        raise SourceError(f"{what}: bars with empty prices at {frame.index[frame.isna().any(axis=1)][0].isoformat()}",
+                          fix="try again later or report the exchange data")
+    return frame
+
+
+def _page(exchange: ccxt.Exchange, symbol: str, timeframe: str, start: int, until: int, limit: int, what: str) -> list:
+    page = exchange.fetch_ohlcv(symbol, timeframe, since=start, limit=limit, params={"until": until})
+    if not page and exchange.last_json_response is None and exchange.last_http_response:
+        raise ccxt.NetworkError(f"response is not JSON: {str(exchange.last_http_response)[:80]!r}")
+    return page
+
+
+def ohlcv_meta(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, fetched_at: str) -> SeriesMeta:
+    """Metadata of a ccxt bar series: id ``<exchange id>/<BASE-QUOTE>/<timeframe>``."""
+    market = exchange.markets.get(symbol, {}) if exchange.markets else {}
+    base, quote = market.get("base") or symbol.split("/")[0], market.get("quote") or symbol.split("/")[-1]
+    return SeriesMeta(
+        id=series_id(exchange.id, symbol, timeframe), kind="ohlcv", source="ccxt", publisher=str(exchange.name),
+        symbol=symbol, fields=OHLCV_COLUMNS, units=f"{quote}; volume in {base}", frequency=timeframe,
+        availability="bar_close", timeframe=timeframe, fetched_at=fetched_at,
+        origin=f"ccxt {exchange.id} fetch_ohlcv {symbol} {timeframe}",
+    )
+
+
+def update_series(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str, *,
+                  since: pd.Timestamp | None = None, now: pd.Timestamp | None = None, page_limit: int | None = None,
+                  policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
+                  on_page: Callable[[PageEvent], None] | None = None) -> UpdateResult:
+    """Fetch what ``store`` lacks of one series and write it once (merge).
+
+    A stored series continues from its last stored bar (re-fetched and replaced), unless
+    ``since`` lies before its first bar (then history is back-filled from ``since``). A
+    new series starts at ``since`` (default ``DEFAULT_SINCE``). On any error nothing is
+    written.
+    """
+    sid = series_id(exchange.id, symbol, timeframe)
+    before = store.meta(sid) if store.exists(sid) else None
+    start = pd.Timestamp(since) if since is not None else DEFAULT_SINCE
+    if start.tzinfo is None:
+        start = start.tz_localize("UTC")
+    if before is not None and (since is None or start >= pd.Timestamp(before.first)):
+        start = pd.Timestamp(before.last)
+    frame = fetch_bars(exchange, symbol, timeframe, since=start, now=now, page_limit=page_limit, policy=policy,
+                       sleep=sleep, on_page=on_page)
+    if frame.empty:
+        rows = before.rows if before else 0
+        return UpdateResult(sid, 0, 0, rows, before.last if before else "")
+    fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stored = store.write(frame, ohlcv_meta(exchange, symbol, timeframe, fetched_at=fetched_at))
+    return UpdateResult(sid, stored.rows - (before.rows if before else 0), len(frame), stored.rows, stored.last)
