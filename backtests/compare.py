@@ -1,0 +1,145 @@
+"""Side-by-side comparison of the books of one or more runs, with overlay deltas.
+
+One row per book (strategy on a symbol and timeframe, with or without the overlay); the
+overlay row carries ``Δ = with overlay − without`` for Return, CAGR, Max. Drawdown and
+Sharpe (Max. Drawdown is negative, so a positive Δ means a shallower drawdown). Runs that
+cover different periods are aligned on their common window: the headline metrics are
+then recomputed from the equity curves on that window (rebased at its first close), with
+the same definitions as ``backtests.metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from backtests.metrics import bars_per_year, drawdown, equity_returns, sharpe
+from backtests.run_folder import BookKey, RunFolder
+from signals.errors import DataError
+
+HEADLINE = ("Return [%]", "CAGR [%]", "Max. Drawdown [%]", "Sharpe Ratio")
+DELTAS = tuple(f"Δ {name}" for name in HEADLINE)
+SORT_ALIASES = {"return": "Return [%]", "cagr": "CAGR [%]", "maxdd": "Max. Drawdown [%]",
+                "drawdown": "Max. Drawdown [%]", "sharpe": "Sharpe Ratio"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The table: ``rows`` (dicts in column order), and the common window when aligned."""
+
+    rows: list[dict[str, object]]
+    window: tuple[pd.Timestamp, pd.Timestamp] | None
+
+    @property
+    def aligned(self) -> bool:
+        return self.window is not None
+
+    @property
+    def note(self) -> str:
+        """What the numbers cover, for the table title."""
+        if self.window is None:
+            return "metrics as written by the backtest (each run's own period)"
+        start, end = (t.date().isoformat() for t in self.window)
+        return (f"runs cover different periods: ALIGNED on the common window {start}..{end}, "
+                "metrics recomputed from the equity curves")
+
+
+def resolve_metric(name: str) -> str:
+    """A sortable column from its name or alias (``sharpe``, ``return``, ``cagr``, ``maxdd``)."""
+    wanted = name.strip().lower()
+    for column in (*HEADLINE, *DELTAS):
+        if column.lower() == wanted:
+            return column
+    if wanted in SORT_ALIASES:
+        return SORT_ALIASES[wanted]
+    choices = ", ".join([*SORT_ALIASES, *HEADLINE, *DELTAS])
+    raise ValueError(f"unknown metric {name!r}; choose one of: {choices}")
+
+
+def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
+    """Return, CAGR, Max. Drawdown and Sharpe of ``equity`` rebased at its first value."""
+    values = equity.to_numpy(dtype="float64")
+    returns = equity_returns(values)
+    per_year = bars_per_year(timeframe)
+    total = values[-1] / values[0]
+    years = len(returns) / per_year
+    cagr = total ** (1.0 / years) - 1.0 if years > 0 and total > 0 else math.nan
+    max_dd, _ = drawdown(equity)
+    return {"Return [%]": float(total - 1.0) * 100.0, "CAGR [%]": float(cagr) * 100.0,
+            "Max. Drawdown [%]": max_dd * 100.0, "Sharpe Ratio": sharpe(returns, per_year)}
+
+
+def common_window(runs: Sequence[RunFolder]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """None when every run covers the same period, else the overlap of their periods."""
+    periods = [run.period() for run in runs]
+    if len(set(periods)) <= 1:
+        return None
+    start, end = max(p[0] for p in periods), min(p[1] for p in periods)
+    if start >= end:
+        names = ", ".join(f"{run.run_id} ({p[0].date()}..{p[1].date()})" for run, p in zip(runs, periods))
+        raise DataError(f"runs do not overlap in time: {names}", fix="compare runs that share a period")
+    return start, end
+
+
+def compare_runs(runs: Sequence[RunFolder], *, sort: str = "Sharpe Ratio") -> Comparison:
+    """The comparison table of ``runs``, best first by ``sort`` (pairs stay together)."""
+    if not runs:
+        raise ValueError("compare_runs needs at least one run")
+    column = resolve_metric(sort)
+    window = common_window(runs)
+    groups: list[list[dict[str, object]]] = []
+    for run in runs:
+        values = {key: _headline(run, key, window) for key in run.books}
+        pairs: dict[BookKey, list[dict[str, object]]] = {}
+        for key in run.books:
+            pairs.setdefault(BookKey(key.strategy, key.symbol, key.timeframe, False), []).append(
+                _row(run, key, values, window))
+        groups.extend(sorted(rows, key=lambda r: bool(r["overlay"])) for rows in pairs.values())
+    groups.sort(key=lambda rows: _sort_value(rows, column), reverse=True)
+    return Comparison(rows=[row for rows in groups for row in rows], window=window)
+
+
+def _headline(run: RunFolder, key: BookKey, window: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict[str, float]:
+    if window is None:
+        return {name: _number(run.metrics[key].get(name)) for name in HEADLINE}
+    equity = run.equity[key]["equity"].loc[window[0]:window[1]]
+    if len(equity) < 2:
+        raise DataError(f"{run.path}: {key} has fewer than 2 bars in the common window {window[0].date()}..{window[1].date()}",
+                        fix="compare runs that share a longer period")
+    return window_metrics(equity, timeframe=key.timeframe)
+
+
+def _row(run: RunFolder, key: BookKey, values: dict[BookKey, dict[str, float]],
+         window: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict[str, object]:
+    index = run.equity[key].index if window is None else run.equity[key].loc[window[0]:window[1]].index
+    row: dict[str, object] = {
+        "run": run.run_id, "strategy": key.label, "base_strategy": key.strategy, "overlay": key.overlay,
+        "baseline": run.is_baseline(key), "symbol": key.symbol, "timeframe": key.timeframe,
+        "start": index[0].isoformat(), "end": index[-1].isoformat(), "aligned": window is not None,
+    }
+    row.update(values[key])
+    partner = values.get(key.pair)
+    for name, delta in zip(HEADLINE, DELTAS):
+        row[delta] = values[key][name] - partner[name] if key.overlay and partner is not None else None
+    return row
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _sort_value(rows: list[dict[str, object]], column: str) -> float:
+    values = [float(v) for v in (row[column] for row in rows) if v is not None and not math.isnan(float(v))]
+    return max(values) if values else -math.inf
+
+
+def json_rows(comparison: Comparison) -> list[dict[str, object]]:
+    """The rows with NaN as null, so the output is valid JSON."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in comparison.rows]

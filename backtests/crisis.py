@@ -1,0 +1,165 @@
+"""Crisis windows: how each book did during named macro episodes and BTC's deepest drawdowns.
+
+Named episodes come from ``crisis_windows.toml`` beside this module, plus any TOML file of
+the same shape the user adds (``--windows FILE``, or ``crisis_windows = "FILE"`` in the
+study). The five deepest BTC drawdowns (peak to trough between all-time highs of the
+close, so they never overlap) are found in the run's own ``prices.csv``. Window dates are
+inclusive UTC days; a bar belongs to a window when its open time falls on one of them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backtests.run_folder import REGIMES, BookKey, RunFolder
+from signals.errors import DataError
+
+DEFAULT_WINDOWS = Path(__file__).with_name("crisis_windows.toml")
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class CrisisWindow:
+    """A named span of UTC days; ``kind`` is ``macro`` (from a file) or ``drawdown`` (found)."""
+
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    kind: str = "macro"
+
+    def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
+        return np.asarray((index >= self.start) & (index < self.end + DAY))
+
+
+def load_windows(path: Path) -> list[CrisisWindow]:
+    """The ``[[window]]`` entries (``name``, ``start``, ``end``) of a TOML file."""
+    if not path.is_file():
+        raise DataError(f"{path}: crisis-window file not found", fix="pass an existing TOML file")
+    try:
+        entries = tomllib.loads(path.read_text(encoding="utf-8")).get("window", [])
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid TOML ({exc})", fix="fix the file") from None
+    windows = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
+        where = f"{path}: window #{i + 1}"
+        if not isinstance(entry, dict) or not str(entry.get("name", "")).strip():
+            raise DataError(f"{where}: needs a name, a start and an end", fix='write name = "...", start = 2024-07-10, end = 2024-08-09')
+        start, end = _day(entry.get("start"), where, "start"), _day(entry.get("end"), where, "end")
+        if end < start:
+            raise DataError(f"{where} ({entry['name']}): end {end.date()} is before start {start.date()}", fix="swap the dates")
+        windows.append(CrisisWindow(str(entry["name"]).strip(), start, end))
+    return windows
+
+
+def _day(value: object, where: str, field: str) -> pd.Timestamp:
+    if isinstance(value, date | str) and str(value).strip():
+        try:
+            return pd.Timestamp(str(value)[:10], tz="UTC")
+        except ValueError:
+            pass
+    raise DataError(f"{where}: {field} {value!r} is not a date", fix="write it as YYYY-MM-DD")
+
+
+def run_windows(run: RunFolder, extra: Path | None = None, *, count: int = 5) -> list[CrisisWindow]:
+    """Defaults, the study's window file, ``extra``, then the run's deepest BTC drawdowns."""
+    windows = load_windows(DEFAULT_WINDOWS)
+    study = run.manifest.get("study")
+    study_file = study.get("crisis_windows") if isinstance(study, dict) else None
+    for path in (Path(str(study_file)) if study_file else None, extra):
+        if path is not None:
+            windows += load_windows(path)
+    btc = [key for key in run.prices if "BTC" in key[0].upper()]
+    if btc:
+        symbol, timeframe = min(btc, key=lambda k: (k[1] != "1d", k))
+        windows += deepest_drawdowns(run.prices[(symbol, timeframe)]["close"], count=count, symbol=symbol)
+    return windows
+
+
+def deepest_drawdowns(close: pd.Series, *, count: int = 5, symbol: str = "BTC") -> list[CrisisWindow]:
+    """The ``count`` deepest peak-to-trough falls of ``close``, in time order.
+
+    An episode runs from an all-time high to the lowest close before the next all-time
+    high, so episodes never overlap.
+    """
+    values = close.to_numpy(dtype="float64")
+    if len(values) < 2:
+        return []
+    peak = np.maximum.accumulate(values)
+    episode = np.cumsum(values >= peak)
+    found = []
+    for number in np.unique(episode):
+        where = np.flatnonzero(episode == number)
+        trough = where[np.argmin(values[where])]
+        depth = values[trough] / values[where[0]] - 1.0
+        if depth < 0:
+            found.append((depth, where[0], trough))
+    deepest = sorted(found)[:count]
+    return [CrisisWindow(f"{symbol} drawdown {depth * 100:.0f}%", close.index[start].normalize(),
+                         close.index[trough].normalize(), kind="drawdown")
+            for depth, start, trough in sorted(deepest, key=lambda item: item[1])]
+
+
+def regime_summary(risk: pd.DataFrame, window: CrisisWindow) -> dict[str, object]:
+    """Most frequent and most severe regime, and the highest score, in the window."""
+    inside = risk.loc[window.mask(risk.index)] if len(risk) else risk
+    regimes = [r for r in inside.get("regime", pd.Series(dtype=str)) if r in REGIMES]
+    if not regimes:
+        return {"Regime (most)": "n/a", "Regime (max)": "n/a", "Max. Risk Score": None}
+    counts = Counter(regimes)
+    most = max(counts, key=lambda r: (counts[r], REGIMES.index(r)))
+    return {"Regime (most)": most, "Regime (max)": max(regimes, key=REGIMES.index),
+            "Max. Risk Score": round(float(inside["score"].max()), 1)}
+
+
+def window_stats(run: RunFolder, key: BookKey, window: CrisisWindow) -> dict[str, object] | None:
+    """Return, max drawdown and average held exposure of one book in the window (None if
+    the run does not reach it). The return starts from the close before the window."""
+    book = run.equity[key]
+    inside = np.flatnonzero(window.mask(book.index))
+    if not len(inside):
+        return None
+    first = inside[0]
+    base = book["equity"].iloc[first - 1] if first > 0 else book["equity"].iloc[first]
+    path = np.concatenate([[base], book["equity"].to_numpy()[inside]])
+    held = 1.0 - book["cash"].to_numpy()[inside] / book["equity"].to_numpy()[inside]
+    prices = run.prices.get((key.symbol, key.timeframe))
+    market = None
+    if prices is not None:
+        close = prices["close"]
+        in_prices = np.flatnonzero(window.mask(close.index))
+        if len(in_prices):
+            start = close.iloc[in_prices[0] - 1] if in_prices[0] > 0 else close.iloc[in_prices[0]]
+            market = float(close.iloc[in_prices[-1]] / start - 1.0) * 100.0
+    covered = book.index[0] <= window.start and book.index[-1] >= window.end
+    return {"Return [%]": float(path[-1] / path[0] - 1.0) * 100.0,
+            "Max. Drawdown [%]": float((path / np.maximum.accumulate(path) - 1.0).min() * 100.0),
+            "Avg. Exposure [%]": float(np.mean(held) * 100.0), "Buy & Hold [%]": market,
+            "coverage": "full" if covered else "partial"}
+
+
+def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, object]]:
+    """One row per window and book the run reaches, windows in the given order."""
+    rows = []
+    for window in windows:
+        regime = regime_summary(run.risk, window)
+        for key in run.books:
+            stats = window_stats(run, key, window)
+            if stats is None:
+                continue
+            rows.append({"window": window.name, "kind": window.kind, "start": window.start.date().isoformat(),
+                         "end": window.end.date().isoformat(), "strategy": key.label, "baseline": run.is_baseline(key),
+                         "symbol": key.symbol, "timeframe": key.timeframe, **stats, **regime})
+    return rows
+
+
+def uncovered(run: RunFolder, windows: list[CrisisWindow]) -> list[CrisisWindow]:
+    """Windows the run does not reach at all (listed in the report so nothing vanishes silently)."""
+    start, end = run.period()
+    return [w for w in windows if w.end + DAY <= start or w.start > end]
