@@ -1,0 +1,248 @@
+"""Studies: which strategies to backtest on which data, as a TOML file.
+
+A study file reads (every key but ``name`` optional; defaults shown)::
+
+    name = "carry_unwind"           # letters, digits, _ and -; used in the run id
+    source = "binance"              # store source of the bars
+    symbols = ["BTC/USDT", "ETH/USDT"]
+    timeframes = ["1d"]             # 1d and 4h are stored for BTC/USDT
+    start = "2018-01-01"            # first bar of the backtest (default: first stored bar)
+    end = "latest"                  # last bar (inclusive) or "latest"
+    with_overlay = [false, true]    # run each strategy without and/or with the overlay
+
+    [strategies]                    # name = { parameters } (empty: the defaults)
+    buy_and_hold = {}
+    sma_cross = { fast = 20, slow = 100 }
+
+    [overlay]      # strategies.overlay.OverlayConfig fields
+    [risk]         # signals.risk.RiskConfig fields
+    [execution]    # backtests.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
+
+Every problem raises ``StudyError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+import strategies  # noqa: F401  (registers every strategy)
+from backtests.execution import ExecutionConfig
+from signals.availability import timeframe_delta
+from signals.errors import CarryguardError
+from strategies.base import REGISTRY, make_strategy
+
+DEFAULT_STUDY = Path(__file__).with_name("studies") / "carry_unwind.toml"
+KEYS = ("name", "description", "source", "symbols", "timeframes", "start", "end", "with_overlay", "strategies",
+        "overlay", "risk", "execution")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class StudyError(CarryguardError):
+    """A study file or override that cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy of a study: its registered name and parameters (sorted pairs)."""
+
+    name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def baseline(self) -> bool:
+        return bool(REGISTRY[self.name].baseline)
+
+    def build(self) -> object:
+        return make_strategy(self.name, **dict(self.params))
+
+
+@dataclass(frozen=True)
+class Study:
+    """A resolved study. ``start``/``end`` are UTC timestamps or None (first/latest bar);
+    ``overlay``/``risk`` are the raw parameter tables for OverlayConfig / RiskConfig."""
+
+    name: str
+    strategies: tuple[StrategySpec, ...]
+    description: str = ""
+    source: str = "binance"
+    symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
+    timeframes: tuple[str, ...] = ("1d",)
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    with_overlay: tuple[bool, ...] = (False, True)
+    overlay: tuple[tuple[str, object], ...] = ()
+    risk: tuple[tuple[str, object], ...] = ()
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for the manifest (dates as ISO strings, None = open)."""
+        return {
+            "name": self.name, "description": self.description, "source": self.source,
+            "symbols": list(self.symbols), "timeframes": list(self.timeframes),
+            "start": self.start.isoformat() if self.start is not None else None,
+            "end": self.end.isoformat() if self.end is not None else None,
+            "with_overlay": list(self.with_overlay),
+            "strategies": {s.name: dict(s.params) for s in self.strategies},
+            "overlay": dict(self.overlay), "risk": dict(self.risk), "execution": asdict(self.execution),
+        }
+
+
+def load_study(path: str | Path | None = None) -> Study:
+    """Read and validate a study file (``None``: the default study shipped with carryguard)."""
+    path = Path(path) if path is not None else DEFAULT_STUDY
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudyError(f"study file {path} not found", fix="pass an existing .toml file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise StudyError(f"{path}: not valid TOML ({exc})") from None
+    return parse_study(data, origin=str(path))
+
+
+def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
+    """Validate a study table (as parsed from TOML)."""
+    unknown = sorted(set(data) - set(KEYS))
+    if unknown:
+        raise StudyError(f"{origin}: unknown key {unknown[0]!r}", fix=f"known keys: {', '.join(KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise StudyError(f"{origin}: 'name' must be a string of letters, digits, _ or -, got {name!r}")
+    start = parse_time(data.get("start"), key="start", origin=origin)
+    end = None if data.get("end", "latest") == "latest" else parse_time(data.get("end"), key="end", origin=origin)
+    check_window(start, end, origin=origin)
+    return Study(
+        name=name,
+        description=_string(data, "description", "", origin),
+        source=_string(data, "source", "binance", origin),
+        symbols=tuple(_symbol(s, origin) for s in _list(data, "symbols", ["BTC/USDT", "ETH/USDT"], str, origin)),
+        timeframes=tuple(_timeframe(t, origin) for t in _list(data, "timeframes", ["1d"], str, origin)),
+        start=start,
+        end=end,
+        with_overlay=tuple(dict.fromkeys(_list(data, "with_overlay", [False, True], bool, origin))),
+        strategies=_strategies(data.get("strategies"), origin),
+        overlay=_table(data, "overlay", origin),
+        risk=_table(data, "risk", origin),
+        execution=_execution(_table(data, "execution", origin), origin),
+    )
+
+
+def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str, ...] = (),
+           timeframes: tuple[str, ...] = (), start: str | None = None, end: str | None = None,
+           with_overlay: tuple[bool, ...] = ()) -> Study:
+    """The study restricted or overridden by command-line options (empty = keep).
+
+    ``strategies`` are names or ``name+carry`` specs; a name the study lacks is added
+    with default parameters; a ``+carry`` spec alone selects the overlay runs only.
+    """
+    from strategies.base import parse_strategy_spec
+
+    changes: dict[str, object] = {}
+    if strategies:
+        specs = []
+        modes: set[bool] = set()
+        for text in strategies:
+            try:
+                name, overlay = parse_strategy_spec(text)
+            except ValueError as exc:
+                raise StudyError(str(exc)) from None
+            modes.add(overlay)
+            existing = {s.name: s for s in study.strategies}
+            specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
+        changes["strategies"] = tuple(dict.fromkeys(specs))
+        if not with_overlay:
+            changes["with_overlay"] = tuple(sorted(modes))
+    if symbols:
+        changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
+    if timeframes:
+        changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
+    if with_overlay:
+        changes["with_overlay"] = tuple(dict.fromkeys(with_overlay))
+    if start is not None:
+        changes["start"] = parse_time(start, key="start", origin="--start")
+    if end is not None:
+        changes["end"] = None if end == "latest" else parse_time(end, key="end", origin="--end")
+    narrowed = replace(study, **changes)
+    check_window(narrowed.start, narrowed.end, origin="--start/--end")
+    return narrowed
+
+
+def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:
+    """A date or datetime (TOML value or ISO string) as a UTC timestamp."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, date, datetime)):
+        raise StudyError(f"{origin}: {key!r} must be a date like 2018-01-01, got {value!r}")
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise StudyError(f"{origin}: {key!r} is not a date: {value!r}", fix="use YYYY-MM-DD") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
+    if start is not None and end is not None and start >= end:
+        raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
+
+
+def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
+    if not isinstance(value, dict) or not value:
+        raise StudyError(f"{origin}: 'strategies' must be a table of name = {{ parameters }}",
+                         fix='e.g. [strategies] then sma_cross = { fast = 20, slow = 100 }')
+    specs = []
+    for name, params in value.items():
+        if not isinstance(params, dict):
+            raise StudyError(f"{origin}: strategies.{name} must be a table of parameters, got {params!r}")
+        try:
+            make_strategy(name, **params)
+        except (ValueError, TypeError) as exc:
+            raise StudyError(f"{origin}: strategies.{name}: {exc}") from None
+        specs.append(StrategySpec(name, tuple(sorted(params.items()))))
+    return tuple(specs)
+
+
+def _execution(params: tuple[tuple[str, object], ...], origin: str) -> ExecutionConfig:
+    try:
+        return ExecutionConfig(**dict(params))
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"{origin}: [execution]: {exc}") from None
+
+
+def _table(data: dict, key: str, origin: str) -> tuple[tuple[str, object], ...]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}")
+    return tuple(sorted(value.items()))
+
+
+def _string(data: dict, key: str, default: str, origin: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or (key != "description" and not value):
+        raise StudyError(f"{origin}: {key!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _list(data: dict, key: str, default: list, kind: type, origin: str) -> list:
+    value = data.get(key, default)
+    if not isinstance(value, list) or not value or not all(isinstance(v, kind) for v in value):
+        raise StudyError(f"{origin}: {key!r} must be a non-empty list of {kind.__name__}, got {value!r}")
+    return value
+
+
+def _symbol(value: str, origin: str) -> str:
+    if not re.match(r"^[A-Z0-9]+/[A-Z0-9]+$", value):
+        raise StudyError(f"{origin}: bad symbol {value!r}", fix="use BASE/QUOTE, e.g. BTC/USDT")
+    return value
+
+
+def _timeframe(value: str, origin: str) -> str:
+    try:
+        timeframe_delta(value)
+    except ValueError as exc:
+        raise StudyError(f"{origin}: {exc}") from None
+    return value
