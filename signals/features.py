@@ -142,3 +142,12 @@ COMPONENT_INPUTS: dict[str, tuple[str, ...]] = {
     "yen_vol": ("usdjpy",),
     "carry_spread": ("jgb", "us10y", "us2y"),
 }
+
+# Units of each component's value and change, for people reading them.
+UNITS: dict[str, tuple[str, str]] = {
+    "jgb_momentum": ("%", "pp"),
+    "jgb_level": ("%", "pp"),
+    "yen_strength": ("JPY per USD", "%"),
+    "yen_vol": ("% ann.", "pp"),
+    "carry_spread": ("pp", "pp"),
+}

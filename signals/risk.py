@@ -2,10 +2,10 @@
 
 ``risk_at(store, times)`` evaluates the index at any decision times (UTC): each
 component (``signals.features``) is computed on its source's calendar keyed by
-availability time and as-of joined onto ``times``; the clipped component z-scores are
-combined as a weighted mean (the *composite*) and mapped to 0-100 with a logistic curve,
-``score = 100 / (1 + exp(-(composite - center) / scale))``. Contributions are each
-component's share of the composite (they add up to it).
+availability time and as-of joined onto ``times``; the component z-scores, clipped to
+``[floor, clip]``, are combined as a weighted mean (the *composite*) and mapped to
+0-100 with a logistic curve, ``score = 100 / (1 + exp(-(composite - center) / scale))``.
+Contributions are each component's share of the composite (they add up to it).
 
 Stale inputs: an input whose newest usable value is older than ``stale_days`` is listed
 in ``stale`` but still used; older than ``expire_days`` it is treated as missing, its
@@ -60,7 +60,8 @@ class RiskConfig:
     spread_window: int = 60
     zscore_window: int = 750  # ~3 years of history behind every z-score
     zscore_min_periods: int = 250  # ~1 year before a z-score (or a tenor) counts
-    clip: float = 3.0  # |z| cap so one input cannot dominate
+    clip: float = 3.0  # z cap so one extreme input cannot dominate
+    floor: float = -1.5  # calm readings lower the score, but a quiet input cannot mask an alarm
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
     center: float = 0.35  # composite at which the score is 50
     scale: float = 0.45  # composite units per logistic unit
@@ -78,8 +79,8 @@ class RiskConfig:
             raise ValueError("risk weights must be >= 0 with a positive sum")
         if not (0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100):
             raise ValueError(f"thresholds must rise within 0..100, got {self.thresholds}")
-        if self.scale <= 0 or self.clip <= 0:
-            raise ValueError("scale and clip must be > 0")
+        if self.scale <= 0 or self.clip <= 0 or self.floor >= 0:
+            raise ValueError("scale and clip must be > 0 and floor < 0")
         if min(*self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window) < 1:
             raise ValueError("windows must be >= 1 observation")
         if not 0 < self.zscore_min_periods <= self.zscore_window or not 0 < self.level_min_periods <= self.level_window:
@@ -180,7 +181,7 @@ def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: p
         z = frame["zscore"].to_numpy().copy()
         z[expired] = np.nan
         out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
-        clipped[:, j] = np.clip(z, -cfg.clip, cfg.clip)
+        clipped[:, j] = np.clip(z, cfg.floor, cfg.clip)
     present = np.isfinite(clipped) & (weights > 0)
     weight_sum = np.where(present, weights, 0.0).sum(axis=1)
     enough = weight_sum >= cfg.min_weight * weights.sum()
@@ -205,3 +206,73 @@ def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskCo
     default ``as of`` of ``carryguard risk``)."""
     inputs = load_inputs(as_source(store), config or RiskConfig())
     return min(t.values.index[-1] for t in inputs.values())
+
+
+@dataclass(frozen=True)
+class ComponentReading:
+    """One component at one time: raw value and change (units in ``features.UNITS``),
+    z-score (clipped z is what counts), contribution to the composite, and the data
+    date behind it (the oldest of its inputs' newest dates)."""
+
+    name: str
+    value: float
+    change: float
+    zscore: float
+    contribution: float
+    data_date: pd.Timestamp | None
+
+
+@dataclass(frozen=True)
+class RiskReading:
+    """The index at one time, explained."""
+
+    as_of: pd.Timestamp
+    score: float
+    regime: str
+    composite: float
+    components: tuple[ComponentReading, ...]
+    input_dates: Mapping[str, pd.Timestamp | None]  # series id -> data date of its newest usable value
+    stale: tuple[str, ...]  # series ids older than ``stale_days``
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"as_of", "score", "regime", "components": [...], "stale": [...]}``; NaN -> null."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "score": _num(self.score),
+            "regime": self.regime,
+            "components": [{"name": c.name, "value": _num(c.value), "zscore": _num(c.zscore),
+                            "contribution": _num(c.contribution), "data_date": _day(c.data_date)}
+                           for c in self.components],
+            "stale": list(self.stale),
+        }
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _day(ts: pd.Timestamp | None) -> str | None:
+    return None if ts is None or pd.isna(ts) else ts.strftime("%Y-%m-%d")
+
+
+def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskReading:
+    """A ``RiskReading`` from one row of ``risk_at``'s output."""
+    parts = []
+    for name in COMPONENTS:
+        dates = [row[f"{i}_date"] for i in COMPONENT_INPUTS[name]]
+        date = None if any(pd.isna(d) for d in dates) else min(dates)
+        parts.append(ComponentReading(name, float(row[f"{name}_value"]), float(row[f"{name}_change"]),
+                                      float(row[f"{name}_zscore"]), float(row[f"{name}_contribution"]), date))
+    inputs = cfg.inputs()
+    input_dates = {sid: (None if pd.isna(row[f"{name}_date"]) else row[f"{name}_date"]) for name, sid in inputs.items()}
+    stale = tuple(inputs[name] for name in row["stale"].split(",") if name)
+    return RiskReading(at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates, stale)
+
+
+def explain(store: SeriesSource | Mapping[str, pd.DataFrame], at: Any, config: RiskConfig | None = None) -> RiskReading:
+    """The reading at one time ``at`` (UTC), with every component and input date."""
+    cfg = config or RiskConfig()
+    target = to_targets(at)
+    if len(target) != 1:
+        raise ValueError("explain takes a single time")
+    return reading_from_row(risk_at(store, target, cfg).iloc[0], target[0], cfg)
