@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -35,7 +36,9 @@ import strategies  # noqa: F401  (registers every strategy)
 from backtests.execution import ExecutionConfig
 from signals.availability import timeframe_delta
 from signals.errors import CarryguardError
+from signals.risk import RiskConfig
 from strategies.base import REGISTRY, make_strategy
+from strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(__file__).with_name("studies") / "carry_unwind.toml"
 KEYS = ("name", "description", "source", "symbols", "timeframes", "start", "end", "with_overlay", "strategies",
@@ -80,8 +83,15 @@ class Study:
     risk: tuple[tuple[str, object], ...] = ()
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
+    def overlay_config(self) -> OverlayConfig:
+        return OverlayConfig.from_dict(dict(self.overlay))
+
+    def risk_config(self) -> RiskConfig:
+        return RiskConfig.from_dict(dict(self.risk), origin="[risk]")
+
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form for the manifest (dates as ISO strings, None = open)."""
+        """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
+        risk and execution with every default filled in)."""
         return {
             "name": self.name, "description": self.description, "source": self.source,
             "symbols": list(self.symbols), "timeframes": list(self.timeframes),
@@ -89,7 +99,8 @@ class Study:
             "end": self.end.isoformat() if self.end is not None else None,
             "with_overlay": list(self.with_overlay),
             "strategies": {s.name: dict(s.params) for s in self.strategies},
-            "overlay": dict(self.overlay), "risk": dict(self.risk), "execution": asdict(self.execution),
+            "overlay": _plain(self.overlay_config()), "risk": _plain(self.risk_config()),
+            "execution": asdict(self.execution),
         }
 
 
@@ -116,7 +127,7 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
     start = parse_time(data.get("start"), key="start", origin=origin)
     end = None if data.get("end", "latest") == "latest" else parse_time(data.get("end"), key="end", origin=origin)
     check_window(start, end, origin=origin)
-    return Study(
+    study = Study(
         name=name,
         description=_string(data, "description", "", origin),
         source=_string(data, "source", "binance", origin),
@@ -130,6 +141,12 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
         risk=_table(data, "risk", origin),
         execution=_execution(_table(data, "execution", origin), origin),
     )
+    for key, build in (("overlay", study.overlay_config), ("risk", study.risk_config)):
+        try:
+            build()
+        except (CarryguardError, TypeError, ValueError) as exc:
+            raise StudyError(f"{origin}: [{key}]: {exc}") from None
+    return study
 
 
 def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str, ...] = (),
@@ -188,6 +205,17 @@ def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:
 def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
     if start is not None and end is not None and start >= end:
         raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
+
+
+def _plain(config: object) -> dict[str, object]:
+    """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
+    def convert(value: object) -> object:
+        if isinstance(value, Mapping):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [convert(v) for v in value]
+        return value
+    return {f.name: convert(getattr(config, f.name)) for f in fields(config)}
 
 
 def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:

@@ -1,0 +1,148 @@
+"""Run a study: bars from the store, targets (strategy x overlay), one book per run.
+
+Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash.
+Strategies see the bars of the study window only (so DCA and warm-ups start at the
+study's start); the risk index is read point in time from the store at each bar's close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from backtests.book import Book
+from backtests.engine_backtrader import run_backtrader
+from backtests.execution import ExecutionConfig
+from backtests.metrics import compute_metrics
+from backtests.study import Study
+from signals.availability import timeframe_delta
+from signals.errors import DataError
+from signals.risk import risk_at
+from signals.store import SeriesMeta, Store, series_id
+from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
+from strategies.overlay import CarryOverlay
+
+Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
+
+# Engine name -> function(bars, target, config) -> Book. Other engines register here.
+ENGINES: dict[str, Engine] = {"backtrader": run_backtrader}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One book of a study and how it was sized."""
+
+    strategy: str
+    symbol: str
+    timeframe: str
+    overlay: bool
+    baseline: bool
+    book: Book
+    exposure: pd.DataFrame  # on the bars' index, columns strategies.overlay.COLUMNS
+    metrics: dict[str, object]
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy}{'+carry' if self.overlay else ''} {self.symbol} {self.timeframe}"
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """Everything a study run produced (``results.write_results`` writes it out)."""
+
+    study: Study
+    engine: str
+    results: tuple[RunResult, ...]
+    bars: dict[tuple[str, str], pd.DataFrame]  # (symbol, timeframe) -> bars of the window
+    data: dict[str, SeriesMeta]  # series id -> metadata of every series read
+    risk: pd.DataFrame  # daily risk readings (score, regime) covering the run
+
+
+def run_count(study: Study) -> int:
+    """How many books ``run_study`` runs (for progress bars)."""
+    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.with_overlay)
+
+
+def run_study(study: Study, store: Store, *, engine: str = "backtrader",
+              on_result: Callable[[RunResult], None] | None = None) -> StudyRun:
+    """Run every (strategy, symbol, timeframe, overlay) book of ``study`` on ``store``'s data.
+
+    Raises ``DataError`` for a missing series or an empty window, ``ValueError`` for an
+    unknown engine. ``on_result`` is called after each book (progress display).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}")
+    run_engine = ENGINES[engine]
+    overlay = CarryOverlay(study.overlay_config())
+    risk_config = study.risk_config()
+    results: list[RunResult] = []
+    all_bars: dict[tuple[str, str], pd.DataFrame] = {}
+    data: dict[str, SeriesMeta] = {}
+    for timeframe in study.timeframes:
+        for symbol in study.symbols:
+            sid = series_id(study.source, symbol, timeframe)
+            bars = load_bars(store, sid, study)
+            all_bars[(symbol, timeframe)] = bars
+            data[sid] = store.meta(sid)
+            risk = risk_at(store, decision_times(bars, timeframe), risk_config)
+            for spec in study.strategies:
+                strategy_exposure = spec.build().target_exposure(bars)
+                for with_overlay in study.with_overlay:
+                    exposure = overlay.apply(strategy_exposure, risk, bars) if with_overlay \
+                        else unsized(strategy_exposure, risk)
+                    book = run_engine(bars, exposure["final_exposure"], study.execution)
+                    result = RunResult(spec.name, symbol, timeframe, with_overlay, spec.baseline, book, exposure,
+                                       compute_metrics(book, bars, timeframe=timeframe))
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+    for sid in risk_config.inputs().values():
+        if store.exists(sid):
+            data[sid] = store.meta(sid)
+    return StudyRun(study, engine, tuple(results), all_bars, dict(sorted(data.items())),
+                    daily_risk(store, all_bars, risk_config))
+
+
+def load_bars(store: Store, sid: str, study: Study) -> pd.DataFrame:
+    """The study window of a stored OHLCV series; a missing series or an empty window is
+    a ``DataError`` naming the series and the window."""
+    bars = store.read(sid, start=study.start, end=study.end)
+    if len(bars) < 2:
+        stored = store.meta(sid)
+        window = f"{_day(study.start) or 'first'}..{_day(study.end) or 'latest'}"
+        raise DataError(f"{sid} has {len(bars)} bar(s) in {window} (stored {stored.first[:10]}..{stored.last[:10]})",
+                        fix="choose --start/--end inside the stored range")
+    return bars
+
+
+def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
+    """When each bar's decision is taken: at its close (open time + timeframe)."""
+    return bars.index + timeframe_delta(timeframe)
+
+
+def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
+    """The exposure frame of a run without the overlay: the risk is shown, not applied."""
+    values = strategy_exposure.to_numpy(dtype="float64")
+    return pd.DataFrame({
+        "strategy_exposure": values,
+        "risk_score": risk["score"].to_numpy(dtype="float64"),
+        "regime": risk["regime"].to_numpy(dtype=object),
+        "multiplier": np.ones(len(values)),
+        "vol_scale": np.ones(len(values)),
+        "final_exposure": values,
+    }, index=strategy_exposure.index)[list(EXPOSURE_COLUMNS)]
+
+
+def daily_risk(store: Store, bars: dict[tuple[str, str], pd.DataFrame], config: object) -> pd.DataFrame:
+    """Risk readings at every 00:00 UTC from the first bar's close to the last's."""
+    first = min(frame.index[0] for frame in bars.values()).normalize() + pd.Timedelta(days=1)
+    last = max(frame.index[-1] for frame in bars.values()).normalize() + pd.Timedelta(days=1)
+    times = pd.date_range(first, last, freq="1D", tz="UTC", name="time")
+    return risk_at(store, times, config)[["score", "regime"]]
+
+
+def _day(stamp: pd.Timestamp | None) -> str | None:
+    return None if stamp is None else str(stamp.date())
