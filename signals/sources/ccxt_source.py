@@ -173,7 +173,7 @@ def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: p
     now_ms, cursor = to_millis(now), to_millis(since)
     rows: dict[int, list[float]] = {}
     what = f"{exchange.id} fetch_ohlcv {symbol} {timeframe}"
-    while cursor <= now_ms:
+    while cursor + step <= now_ms:  # a bar opened later cannot have closed by now
         until = min(cursor + limit * step - 1, now_ms)
         page = with_retries(lambda: _page(exchange, symbol, timeframe, cursor, until, limit, what),
                             what=what, policy=policy, sleep=sleep)

@@ -1,0 +1,211 @@
+"""ccxt's real client against local Binance and Bybit emulators serving real klines."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from signals.errors import DataError, SourceError
+from signals.importer import import_file
+from signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
+from signals.sources.http import RetryPolicy
+from signals.store import Store
+from tests.fakes.binance import BinanceEmulator, read_bars
+from tests.fakes.bybit import BybitEmulator
+
+UTC = "UTC"
+FAST = RetryPolicy(attempts=3, backoff=1.0, timeout=2.0)
+VENUES = {"binance": BinanceEmulator, "bybit": BybitEmulator}
+
+
+@pytest.fixture(scope="module")
+def bars_1d(shared_data: Path) -> pd.DataFrame:
+    return read_bars(shared_data / "btcusdt_1d_binance.csv")
+
+
+@pytest.fixture(scope="module")
+def bars_4h(shared_data: Path) -> pd.DataFrame:
+    return read_bars(shared_data / "btcusdt_4h_binance.csv")
+
+
+@pytest.fixture(params=sorted(VENUES))
+def venue(request: pytest.FixtureRequest, bars_1d: pd.DataFrame, bars_4h: pd.DataFrame):
+    emulator = VENUES[request.param]({("BTCUSDT", "1d"): bars_1d, ("BTCUSDT", "4h"): bars_4h},
+                                     now=pd.Timestamp("2020-01-10 13:00", tz=UTC))
+    emulator.hang_seconds = 0.6
+    with emulator:
+        yield request.param, emulator
+
+
+def expected(bars: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
+    out = bars.loc[pd.Timestamp(start, tz=UTC):pd.Timestamp(end, tz=UTC)].copy()
+    out.index = out.index.as_unit("ns")
+    return out
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def store_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_fetch_bars_given_small_page_limit_pages_through_and_matches_the_real_bars(venue, bars_1d):
+    # Arrange
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    # Act
+    frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-10-01", tz=UTC), page_limit=30, policy=FAST)
+    # Assert: 2019-10-01..2020-01-09 closed; 2020-01-10 still open at 13:00 is dropped
+    pd.testing.assert_frame_equal(frame, expected(bars_1d, "2019-10-01", "2020-01-09"), check_freq=False)
+    requests = emulator.kline_requests()
+    assert len(requests) >= 4
+    assert all(int(q["limit"]) <= 30 for q in requests)
+    starts = [int(q.get("startTime", q.get("start"))) for q in requests]
+    assert starts == sorted(set(starts))
+
+
+def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(venue, bars_4h):
+    # Arrange: server clock 13:00 -> the 12:00 bar is open, 08:00 closed at 12:00
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    # Act
+    frame = fetch_bars(exchange, "BTC/USDT", "4h", since=pd.Timestamp("2020-01-08", tz=UTC), page_limit=7, policy=FAST)
+    # Assert
+    assert frame.index[-1] == pd.Timestamp("2020-01-10 08:00", tz=UTC)
+    pd.testing.assert_frame_equal(frame, expected(bars_4h, "2020-01-08", "2020-01-10 08:00"), check_freq=False)
+
+
+def test_update_series_given_stored_bars_asks_only_from_last_bar_and_adds_new_ones(venue, bars_1d, tmp_path):
+    # Arrange: first fetch while 2020-01-10 is open, then the clock moves 5 days on
+    name, emulator = venue
+    store = Store(tmp_path)
+    exchange = make_exchange(name, api_url=emulator.url)
+    first = update_series(store, exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-01", tz=UTC), page_limit=20,
+                          policy=FAST)
+    emulator.set_now(pd.Timestamp("2020-01-15 06:00", tz=UTC))
+    asked_before = len(emulator.kline_requests())
+    # Act
+    second = update_series(store, exchange, "BTC/USDT", "1d", page_limit=20, policy=FAST)
+    # Assert
+    new_requests = emulator.kline_requests()[asked_before:]
+    first_start = int(new_requests[0].get("startTime", new_requests[0].get("start")))
+    assert pd.Timestamp(first_start, unit="ms", tz=UTC) == pd.Timestamp("2020-01-09", tz=UTC)
+    assert (first.added, second.added, second.fetched) == (40, 5, 6)
+    stored = store.read(f"{name}/BTC-USDT/1d")
+    assert stored.index.is_unique
+    pd.testing.assert_frame_equal(stored, expected(bars_1d, "2019-12-01", "2020-01-14"), check_freq=False)
+
+
+def test_update_series_given_an_open_bar_stored_replaces_it_with_the_final_bar(bars_1d, tmp_path):
+    # Arrange: the store holds 2020-01-10 as it looked while still open (partial values)
+    store = Store(tmp_path)
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2020-01-10 06:00", tz=UTC)) as emulator:
+        exchange = make_exchange("binance", api_url=emulator.url)
+        partial = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2020-01-08", tz=UTC),
+                             now=pd.Timestamp("2020-01-11", tz=UTC), policy=FAST)
+        store.write(partial, ohlcv_meta(exchange, "BTC/USDT", "1d", fetched_at="2020-01-10T06:00:00+00:00"))
+        emulator.set_now(pd.Timestamp("2020-01-12 00:30", tz=UTC))
+        # Act
+        result = update_series(store, exchange, "BTC/USDT", "1d", policy=FAST)
+    # Assert
+    stored = store.read("binance/BTC-USDT/1d")
+    day = pd.Timestamp("2020-01-10", tz=UTC)
+    assert partial.loc[day, "close"] != bars_1d.loc[day, "close"]
+    pd.testing.assert_frame_equal(stored, expected(bars_1d, "2020-01-08", "2020-01-11"), check_freq=False)
+    assert result.added == 1
+
+
+@pytest.mark.parametrize("faults", [(429,), (503, 500), ("malformed",), ("timeout",)], ids=str)
+def test_fetch_bars_given_transient_failures_retries_with_backoff_then_succeeds(venue, bars_1d, faults):
+    # Arrange: markets load first, then the faults hit the klines requests
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url, timeout=0.3)
+    exchange.load_markets()
+    emulator.fail_next(*faults)
+    waits: list[float] = []
+    # Act
+    frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-20", tz=UTC),
+                       now=pd.Timestamp("2020-01-10 13:00", tz=UTC), policy=FAST, sleep=waits.append)
+    # Assert
+    assert waits == [1.0, 2.0][: len(faults)]
+    pd.testing.assert_frame_equal(frame, expected(bars_1d, "2019-12-20", "2020-01-09"), check_freq=False)
+
+
+def test_update_series_given_persistent_5xx_raises_source_error_and_stores_nothing(venue, tmp_path):
+    # Arrange
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    exchange.load_markets()
+    emulator.fail_next(502, 502, 502)
+    waits: list[float] = []
+    # Act / Assert
+    with pytest.raises(SourceError, match="after 3 tries.*502"):
+        update_series(Store(tmp_path), exchange, "BTC/USDT", "1d", since=pd.Timestamp("2020-01-01", tz=UTC),
+                      now=pd.Timestamp("2020-01-05", tz=UTC), policy=FAST, sleep=waits.append)
+    assert waits == [1.0, 2.0]
+    assert Store(tmp_path).ids() == []
+
+
+def test_fetch_bars_given_unknown_symbol_raises_data_error_without_asking_for_klines(venue):
+    # Arrange
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    # Act / Assert
+    with pytest.raises(DataError, match=r"unknown symbol 'DOGE/USDT' on .*BTC/USDT"):
+        fetch_bars(exchange, "DOGE/USDT", "1d", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+    assert emulator.kline_requests() == []
+
+
+def test_fetch_bars_given_unsupported_timeframe_raises_data_error(venue):
+    # Arrange
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    # Act / Assert
+    with pytest.raises(DataError, match="timeframe '7h' not supported"):
+        fetch_bars(exchange, "BTC/USDT", "7h", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+
+
+def test_make_exchange_given_unknown_exchange_id_raises_data_error():
+    with pytest.raises(DataError, match="unknown exchange id 'binanse'.*binance"):
+        make_exchange("binanse")
+
+
+@pytest.mark.parametrize("name", sorted(VENUES))
+def test_update_series_given_unreachable_exchange_raises_and_leaves_store_unchanged(name, shared_data, tmp_path):
+    # Arrange: the imported Binance file is in the store; nothing listens on the port
+    store = Store(tmp_path)
+    assert import_file(store, shared_data / "btcusdt_1d_binance.csv").error == ""
+    before = store_bytes(tmp_path)
+    exchange = make_exchange(name, api_url=f"http://127.0.0.1:{closed_port()}", timeout=1.0)
+    waits: list[float] = []
+    # Act / Assert
+    with pytest.raises(SourceError, match=f"{name} load_markets failed after 3 tries"):
+        update_series(store, exchange, "BTC/USDT", "1d", policy=FAST, sleep=waits.append)
+    assert len(waits) == 2
+    assert store_bytes(tmp_path) == before
+
+
+def test_update_series_given_imported_binance_file_merges_into_the_same_series(bars_1d, shared_data, tmp_path):
+    # Arrange: the import dropped the partial 2026-01-06 bar; the exchange has now closed it
+    store = Store(tmp_path)
+    import_file(store, shared_data / "btcusdt_1d_binance.csv")
+    rows_before = store.meta("binance/BTC-USDT/1d").rows
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2026-01-07 00:00:05", tz=UTC)) as emulator:
+        exchange = make_exchange("binance", api_url=emulator.url)
+        # Act
+        result = update_series(store, exchange, "BTC/USDT", "1d", policy=FAST)
+        requests = emulator.kline_requests()
+    # Assert
+    assert result.series == "binance/BTC-USDT/1d" and store.ids() == ["binance/BTC-USDT/1d"]
+    assert (result.added, result.rows) == (1, rows_before + 1)
+    assert len(requests) == 1 and requests[0]["startTime"] == str(int(pd.Timestamp("2026-01-05", tz=UTC).value // 10**6))
+    meta = store.meta("binance/BTC-USDT/1d")
+    assert (meta.source, meta.publisher, meta.availability) == ("ccxt", "Binance", "bar_close")
+    assert store.read("binance/BTC-USDT/1d").index[-1] == pd.Timestamp("2026-01-06", tz=UTC)
