@@ -1,0 +1,315 @@
+"""Parameter sweeps on the fast engine, on local processes or a Dask cluster.
+
+``run_sweep`` evaluates every combo of a ``SweepStudy`` on the same bars and returns one
+row per combo (parameters, then the metrics of ``backtests.metrics``). The bars (and the
+risk index, with the overlay) are shipped to each worker once; combos travel in chunks
+and only the running sums of ``engine_fast.book_stats`` come back. SMA-cross sweeps
+without the overlay compute their signals inside the numba kernel from prefix sums; any
+other strategy (or the overlay) builds its targets with pandas per combo, then runs the
+batch kernel.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import strategies  # noqa: F401  (registers every strategy)
+from backtests.engine_fast import N_STATS, batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
+from backtests.execution import ExecutionConfig
+from backtests.fast_metrics import metrics_from_stats
+from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
+from signals.availability import timeframe_delta
+from signals.errors import DataError
+from signals.store import series_id
+from strategies.base import make_strategy
+from strategies.overlay import CarryOverlay, OverlayConfig
+
+EXECUTORS = ("local", "dask")
+Window = tuple[int, int]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """Everything a worker needs, shipped once: the bars as kernel arrays, the risk index
+    on the bars' decision times (None without the overlay), and the book's costs."""
+
+    bars: pd.DataFrame
+    risk: pd.DataFrame | None
+    strategy: str
+    execution: ExecutionConfig
+    open: np.ndarray
+    close: np.ndarray
+    times: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+
+    @classmethod
+    def build(cls, bars: pd.DataFrame, *, strategy: str, execution: ExecutionConfig,
+              risk: pd.DataFrame | None = None) -> "SweepData":
+        open_, close = ohlc_arrays(bars)
+        hi, lo = prefix_sums(close)
+        return cls(bars=bars, risk=risk, strategy=strategy, execution=execution, open=open_, close=close,
+                   times=np.ascontiguousarray(bars.index.asi8), hi=hi, lo=lo)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One row per combo in ``frame`` (parameter columns, then metrics), in combo order.
+
+    seconds: wall time of the evaluation (after data load, worker start and JIT warm-up).
+    setup_seconds: worker start and warm-up before that.
+    """
+
+    study: SweepStudy
+    frame: pd.DataFrame
+    param_names: tuple[str, ...]
+    bars: int
+    seconds: float
+    setup_seconds: float
+    executor: str
+    workers: int
+
+    @property
+    def bar_steps_per_second(self) -> float:
+        return len(self.frame) * self.bars / self.seconds if self.seconds > 0 else float("nan")
+
+    def ranked(self, metric: str | None = None) -> pd.DataFrame:
+        """Combos best first by ``metric`` (default: the study's), NaN last, ties in combo order."""
+        metric = metric or self.study.metric
+        ascending = metric in LOWER_IS_BETTER
+        return self.frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
+
+    def best(self) -> dict[str, Any]:
+        row = self.ranked().iloc[0]
+        return {"params": {name: _plain(row[name]) for name in self.param_names},
+                "metrics": {name: _plain(row[name]) for name in self.frame.columns if name not in self.param_names}}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_bars(store: Any, study: SweepStudy) -> pd.DataFrame:
+    """The study's OHLCV bars from the store, cut to ``start``/``end`` (UTC, inclusive)."""
+    sid = series_id(study.source, study.symbol, study.timeframe)
+    if sid not in store.ids():
+        raise DataError(f"series {sid} is not in the store", fix="run `carryguard data import ../shared/data` or `data fetch`")
+    bars = store.read(sid)
+    if study.start:
+        bars = bars[bars.index >= pd.Timestamp(study.start, tz="UTC")]
+    if study.end:
+        bars = bars[bars.index <= pd.Timestamp(study.end, tz="UTC")]
+    if len(bars) < 3:
+        raise DataError(f"series {sid}: fewer than 3 bars between {study.start or 'start'} and {study.end or 'end'}",
+                        fix="widen start/end in the study")
+    return bars
+
+
+def load_risk(store: Any, bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
+    """The risk index at the bars' decision times (their closes), as the overlay reads it."""
+    from signals.risk import risk_at
+
+    return risk_at(store, bars.index + timeframe_delta(timeframe))
+
+
+def validate_combos(strategy: str, combos: Sequence[dict[str, Any]]) -> None:
+    """Build each combo's strategy and overlay config once, so a bad combo fails before
+    any work is shipped, as a ValueError naming the combo."""
+    for combo in combos:
+        params, overlay = split_combo(combo)
+        try:
+            make_strategy(strategy, **params)
+            if overlay:
+                OverlayConfig.from_dict(overlay)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"combo {combo}: {error}") from error
+
+
+def combo_target(data: SweepData, combo: dict[str, Any]) -> np.ndarray:
+    """The final target exposure of one combo on the bars (strategy, then overlay)."""
+    params, overlay = split_combo(combo)
+    exposure = make_strategy(data.strategy, **params).target_exposure(data.bars)
+    if data.risk is not None:
+        sized = CarryOverlay(OverlayConfig.from_dict(overlay)).apply(exposure, data.risk, data.bars)
+        exposure = sized["final_exposure"]
+    return exposure.to_numpy(dtype="float64")
+
+
+def uses_sma_kernel(data: SweepData) -> bool:
+    return data.strategy == "sma_cross" and data.risk is None
+
+
+def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) -> np.ndarray:
+    """Stats of each combo on each window: array windows x combos x N_STATS."""
+    cost = data.execution
+    args = (cost.cash, cost.commission, cost.slippage, cost.rebalance_band)
+    out = np.empty((len(windows), len(chunk), N_STATS))
+    if uses_sma_kernel(data):
+        strategies_ = [make_strategy("sma_cross", **split_combo(c)[0]) for c in chunk]
+        fast = np.array([s.fast for s in strategies_], dtype=np.int64)
+        slow = np.array([s.slow for s in strategies_], dtype=np.int64)
+        for w, (start, end) in enumerate(windows):
+            out[w] = sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, fast, slow, start, end, *args)
+        return out
+    targets = np.ascontiguousarray(np.stack([combo_target(data, c) for c in chunk]))
+    for w, (start, end) in enumerate(windows):
+        out[w] = batch_stats(data.open, data.close, data.times, targets, start, end, *args)
+    return out
+
+
+def warm_up(data: SweepData | None = None) -> None:
+    """Load (or compile) the kernels so timings exclude JIT; cheap with numba's cache."""
+    data = data or _WORKER_DATA
+    if data is None:
+        return
+    n = min(len(data.close), 64)
+    target = np.zeros((1, len(data.close)))
+    batch_stats(data.open, data.close, data.times, target, 0, n, 1.0, 0.0, 0.0, 0.0)
+    sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), 0, n,
+                    1.0, 0.0, 0.0, 0.0)
+
+
+def chunked(items: Sequence[Any], *, parts: int, min_size: int = 8) -> list[list[Any]]:
+    """Split into about ``parts`` contiguous chunks of at least ``min_size`` (order kept)."""
+    size = max(min_size, -(-len(items) // max(parts, 1)))
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+# Local processes: the data reaches each worker once (inherited or pickled at start).
+_WORKER_DATA: SweepData | None = None
+
+
+def _init_worker(data: SweepData) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = data
+    warm_up(data)
+
+
+def _worker_chunk(chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) -> np.ndarray:
+    assert _WORKER_DATA is not None, "worker not initialised"
+    return evaluate_chunk(_WORKER_DATA, chunk, windows)
+
+
+def evaluate(data: SweepData, combos: Sequence[dict[str, Any]], windows: Sequence[Window], *,
+             executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+             progress: Progress | None = None) -> tuple[np.ndarray, float, float, int]:
+    """Stats of every combo on every window (windows x combos x N_STATS), with
+    (evaluation seconds, setup seconds, workers used). ``local`` uses ``workers``
+    processes (default: all cores; 1 = in this process); ``dask`` connects to
+    ``scheduler`` (a ``tcp://HOST:PORT`` address, or a local cluster when None)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if executor == "dask":
+        return _evaluate_dask(data, combos, windows, scheduler=scheduler, workers=workers, progress=progress)
+    workers = workers or os.cpu_count() or 1
+    setup = time.perf_counter()
+    warm_up(data)
+    chunks = chunked(combos, parts=workers * 8)
+    results: list[np.ndarray | None] = [None] * len(chunks)
+    if workers == 1:
+        began = time.perf_counter()
+        for i, chunk in enumerate(chunks):
+            results[i] = evaluate_chunk(data, chunk, windows)
+            if progress:
+                progress(len(chunk))
+        return np.concatenate(results, axis=1), time.perf_counter() - began, began - setup, 1
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(data,)) as pool:
+        list(pool.map(_warm_worker, range(workers)))
+        began = time.perf_counter()
+        futures = {pool.submit(_worker_chunk, chunk, windows): i for i, chunk in enumerate(chunks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            if progress:
+                progress(len(chunks[i]))
+        seconds = time.perf_counter() - began
+    return np.concatenate(results, axis=1), seconds, began - setup, workers
+
+
+def _warm_worker(_: int) -> None:
+    """A no-op task per worker: returns once the worker has started and warmed up."""
+    time.sleep(0.05)
+
+
+def _evaluate_dask(data: SweepData, combos: Sequence[dict[str, Any]], windows: Sequence[Window], *,
+                   scheduler: str | None, workers: int | None, progress: Progress | None
+                   ) -> tuple[np.ndarray, float, float, int]:
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
+    setup = time.perf_counter()
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        scheduler = cluster.scheduler_address
+    try:
+        with Client(scheduler, timeout="20s") as client:
+            n_workers = max(len(client.scheduler_info()["workers"]), 1)
+            shipped = client.scatter(data, broadcast=True, hash=False)
+            client.run(_dask_warm_up)
+            warm_up(data)
+            chunks = chunked(combos, parts=n_workers * 8)
+            began = time.perf_counter()
+            futures = [client.submit(evaluate_chunk, shipped, chunk, windows, pure=False) for chunk in chunks]
+            index = {future.key: i for i, future in enumerate(futures)}
+            results: list[np.ndarray | None] = [None] * len(chunks)
+            for future in dask_completed(futures):
+                i = index[future.key]
+                results[i] = future.result()
+                if progress:
+                    progress(len(chunks[i]))
+            seconds = time.perf_counter() - began
+    except OSError as error:
+        raise DataError(f"cannot reach the Dask scheduler at {scheduler} ({error})",
+                        fix="start one with `dask scheduler` and `dask worker ADDRESS`, or use --executor local") from error
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return np.concatenate(results, axis=1), seconds, began - setup, n_workers
+
+
+def _dask_warm_up() -> None:
+    """Compile/load the kernels on a Dask worker before timing (tiny synthetic bars)."""
+    index = pd.date_range("2020-01-01", periods=4, freq="D", tz="UTC")
+    bars = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}, index=index)
+    warm_up(SweepData.build(bars, strategy="sma_cross", execution=ExecutionConfig()))
+
+
+def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None,
+              executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+              progress: Progress | None = None, combos: Sequence[dict[str, Any]] | None = None) -> SweepResult:
+    """Evaluate every combo of ``study`` on ``bars`` (the whole range) and rank them.
+
+    risk: the risk index at the bars' close times (``load_risk``), required when the
+        study uses the overlay. combos: override the study's combos (default: all of them).
+    """
+    if study.overlay and risk is None:
+        raise ValueError("the study uses the overlay: pass risk=load_risk(store, bars, timeframe)")
+    combos = list(combos if combos is not None else study_combos(study))
+    validate_combos(study.strategy, combos)
+    data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
+                           risk=risk if study.overlay else None)
+    stats, seconds, setup, used = evaluate(data, combos, [(0, len(bars))], executor=executor, workers=workers,
+                                           scheduler=scheduler, progress=progress)
+    began = time.perf_counter()
+    metrics = metrics_from_stats(stats[0], index=bars.index, timeframe=study.timeframe)
+    params = pd.DataFrame(combos)
+    frame = pd.concat([params, metrics], axis=1)
+    seconds += time.perf_counter() - began
+    return SweepResult(study=study, frame=frame, param_names=tuple(params.columns), bars=len(bars), seconds=seconds,
+                       setup_seconds=setup, executor=executor, workers=used)
