@@ -15,6 +15,7 @@ import pandas as pd
 
 from backtests.book import Book
 from backtests.engine_backtrader import run_backtrader
+from backtests.engine_fast import run_fast
 from backtests.execution import ExecutionConfig
 from backtests.metrics import compute_metrics
 from backtests.study import Study
@@ -28,7 +29,7 @@ from strategies.overlay import CarryOverlay
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
 
 # Engine name -> function(bars, target, config) -> Book. Other engines register here.
-ENGINES: dict[str, Engine] = {"backtrader": run_backtrader}
+ENGINES: dict[str, Engine] = {"backtrader": run_backtrader, "fast": run_fast}
 
 
 @dataclass(frozen=True)
