@@ -145,7 +145,7 @@ def to_targets(times: pd.DatetimeIndex | Iterable[pd.Timestamp] | pd.Timestamp |
 
 def asof_positions(avail: pd.DatetimeIndex, targets: pd.DatetimeIndex) -> np.ndarray:
     """Row of the newest value usable at each target (-1: none yet)."""
-    return np.searchsorted(avail.asi8, targets.asi8, side="right") - 1
+    return np.searchsorted(avail.as_unit("ns").asi8, targets.as_unit("ns").asi8, side="right") - 1
 
 
 def asof(timed: Timed, targets: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.Series]:
@@ -168,5 +168,5 @@ def age_days(targets: pd.DatetimeIndex, data_date: pd.Series) -> pd.Series:
 def union_calendar(*timed: Timed) -> pd.DatetimeIndex:
     """All availability times of several series: a common calendar built only from
     times at which something new became known."""
-    parts = [t.values.index.asi8 for t in timed]
+    parts = [pd.DatetimeIndex(t.values.index).as_unit("ns").asi8 for t in timed]
     return pd.DatetimeIndex(np.unique(np.concatenate(parts)), tz="UTC", name="time")

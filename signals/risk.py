@@ -192,13 +192,17 @@ def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: p
     for j, name in enumerate(COMPONENTS):
         out[f"{name}_contribution"] = np.where(enough, shares[:, j], np.nan)
     stale_flags = {k: ~(ages[k].to_numpy() <= cfg.stale_days) for k in inputs}
-    stale = [",".join(k for k, flags in stale_flags.items() if flags[i]) for i in range(n)]
-    frame = pd.DataFrame(out, index=targets)
-    frame.insert(0, "composite", composite)
-    frame.insert(0, "regime", [cfg.regime(s) for s in score])
-    frame.insert(0, "score", score)
-    frame["stale"] = stale
-    return frame
+    out["stale"] = [",".join(k for k, flags in stale_flags.items() if flags[i]) for i in range(n)]
+    frame = pd.DataFrame({"score": score, "regime": [cfg.regime(s) for s in score], "composite": composite},
+                         index=targets)
+    return pd.concat([frame, pd.DataFrame(out, index=targets)[output_columns(inputs)]], axis=1)
+
+
+def output_columns(inputs: Mapping[str, Any]) -> list[str]:
+    """Columns after score/regime/composite: per component value, change, zscore,
+    contribution; per input date and age; then ``stale``."""
+    parts = [f"{c}_{part}" for c in COMPONENTS for part in ("value", "change", "zscore", "contribution")]
+    return parts + [f"{i}_{part}" for i in inputs for part in ("date", "age_days")] + ["stale"]
 
 
 def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskConfig | None = None) -> pd.Timestamp:

@@ -1,0 +1,60 @@
+"""Chart of the risk index with its regime bands and the markets behind it (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+REGIME_COLOURS = ("#d9f2d9", "#fff3c4", "#ffd8a8", "#ffb3b3")  # calm, elevated, stress, crisis
+
+
+def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, float], jgb: pd.DataFrame,
+              usdjpy: pd.Series, btc: pd.Series | None, btc_label: str = "BTC", title: str) -> Path:
+    """Write a PNG: the 0-100 index over regime bands, then JGB 20Y/40Y (%), USD/JPY and
+    BTC (log scale) on the same dated x axis. Series are plotted against their data
+    dates; the caller passes only data usable at the reading's time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    panels = 4 if btc is not None and not btc.empty else 3
+    fig, axes = plt.subplots(panels, 1, sharex=True, figsize=(11, 2.4 * panels + 1.2),
+                             gridspec_kw={"height_ratios": [2] + [1] * (panels - 1)})
+    ax = axes[0]
+    bounds = (0.0, *thresholds, 100.0)
+    names = ("calm", "elevated", "stress", "crisis")
+    for low, high, colour, name in zip(bounds[:-1], bounds[1:], REGIME_COLOURS, names):
+        ax.axhspan(low, high, color=colour, alpha=0.8, label=f"{name} ({low:.0f}-{high:.0f})", lw=0)
+    ax.plot(score.index, score.to_numpy(), color="black", lw=0.9, label="risk score")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("score (0-100)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=7, ncol=5)
+    for tenor, colour in (("20Y", "tab:blue"), ("40Y", "tab:red")):
+        if tenor in jgb.columns:
+            axes[1].plot(jgb.index, jgb[tenor].to_numpy(), color=colour, lw=0.9, label=f"JGB {tenor}")
+    axes[1].set_ylabel("yield (%)")
+    axes[1].legend(loc="upper left", fontsize=7)
+    axes[2].plot(usdjpy.index, usdjpy.to_numpy(), color="tab:purple", lw=0.9, label="USD/JPY")
+    axes[2].set_ylabel("JPY per USD")
+    axes[2].legend(loc="upper left", fontsize=7)
+    if panels == 4:
+        axes[3].plot(btc.index, btc.to_numpy(), color="tab:orange", lw=0.9, label=btc_label)
+        axes[3].set_yscale("log")
+        axes[3].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axes[3].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        axes[3].set_ylabel("USD (log)")
+        axes[3].legend(loc="upper left", fontsize=7)
+    axes[-1].set_xlabel("date (UTC)")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
