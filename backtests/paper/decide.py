@@ -1,0 +1,101 @@
+"""What the paper loop trades toward: strategy exposure, sized by the carry overlay.
+
+``OverlayDecider`` runs the registered strategy on the closed bars up to t and, with the
+overlay on, sizes its exposure at t's close by the risk index read point in time from the
+store (``signals.risk.risk_at``) — the same objects a backtest uses, so paper and backtest
+decide alike. Missing or stale macro inputs block the trade with a reason.
+
+``RiskFeed`` holds risk readings for bar-close times and re-reads the store when a refresh
+is due (``refresh_every`` of exchange time), optionally after running a refresher that
+fetches new macro data. A reading at t only uses data usable at t, whenever it is
+computed, so computing the closes up to the next refresh in one call is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from backtests.paper.loop import Decision
+from signals.risk import RiskConfig, risk_at
+from strategies.base import Strategy
+from strategies.overlay import CarryOverlay
+
+
+@dataclass(frozen=True)
+class MacroLimits:
+    """Freshness rules for the macro inputs.
+
+    max_age_days: the newest usable value of every risk input (JGB, USD/JPY, US yields)
+        must be at most this old at the decision (7 days: a weekend plus Japanese holidays).
+    refresh_every: how often (exchange time) the store is re-read (1 hour).
+    """
+
+    max_age_days: float = 7.0
+    refresh_every: pd.Timedelta = pd.Timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if not self.max_age_days > 0:
+            raise ValueError(f"max_age_days must be > 0, got {self.max_age_days}")
+        if self.refresh_every <= pd.Timedelta(0):
+            raise ValueError(f"refresh_every must be positive, got {self.refresh_every}")
+
+
+class RiskFeed:
+    """Risk readings at bar-close times, from a store re-read when a refresh is due."""
+
+    def __init__(self, store: object, *, step: pd.Timedelta, limits: MacroLimits = MacroLimits(),
+                 config: RiskConfig | None = None, refresher: Callable[[], None] | None = None) -> None:
+        self.store, self.step, self.limits, self.config, self.refresher = store, step, limits, config, refresher
+        self._readings: pd.DataFrame | None = None
+        self._refreshed_at: pd.Timestamp | None = None
+
+    def readings(self, times: pd.DatetimeIndex, *, now: pd.Timestamp) -> pd.DataFrame:
+        """Rows of ``risk_at`` for ``times`` (all <= ``now``)."""
+        due = self._refreshed_at is None or now - self._refreshed_at >= self.limits.refresh_every
+        cached = self._readings
+        if due or cached is None or not times.isin(cached.index).all():
+            if due and self.refresher is not None:
+                self.refresher()
+            ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
+            self._readings = risk_at(self.store, times.union(ahead), self.config)
+            self._refreshed_at = now if due or self._refreshed_at is None else self._refreshed_at
+        return self._readings.loc[times]
+
+
+def macro_block(row: pd.Series, limit_days: float) -> str:
+    """Why the reading ``row`` must not be traded on ("" when it is fresh)."""
+    if not math.isfinite(row["score"]):
+        return "no risk reading (macro inputs missing or expired)"
+    ages = {name[: -len("_age_days")]: row[name] for name in row.index if name.endswith("_age_days")}
+    stale = {name: age for name, age in ages.items() if not age <= limit_days}
+    if stale:
+        name, age = max(stale.items(), key=lambda item: item[1])
+        return f"stale macro input {name}: newest value {age:.1f} days old > limit {limit_days:g} days"
+    return ""
+
+
+class OverlayDecider:
+    """Strategy exposure at t, optionally sized by the carry overlay at t's close."""
+
+    def __init__(self, strategy: Strategy, *, step: pd.Timedelta, overlay: CarryOverlay | None = None,
+                 feed: RiskFeed | None = None) -> None:
+        if overlay is not None and feed is None:
+            raise ValueError("the overlay needs a RiskFeed")
+        self.strategy, self.step, self.overlay, self.feed = strategy, step, overlay, feed
+
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp) -> Decision:
+        exposure = float(self.strategy.target_exposure(bars).iloc[-1])
+        if self.overlay is None:
+            return Decision(strategy_exposure=exposure, target=exposure,
+                            reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay")
+        closes = bars.index + self.step
+        risk = self.feed.readings(closes, now=at)
+        sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
+        return Decision(strategy_exposure=exposure, target=sized.exposure, score=sized.score, regime=sized.regime,
+                        multiplier=sized.multiplier, vol_scale=sized.vol_scale,
+                        reason=f"{self.strategy.name}: {sized.reason}",
+                        blocked=macro_block(risk.iloc[-1], self.feed.limits.max_age_days))

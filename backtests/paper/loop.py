@@ -1,0 +1,338 @@
+"""The paper-trading loop: one decision per closed bar, filled at the next bar's open.
+
+Each step, for bar t (the oldest closed bar not yet decided):
+1. fetch the closed bars up to t (and the bar t+1 whose open is the fill price) via ccxt;
+2. mark the book at t's close, ask the decider for the target exposure (strategy, then
+   the carry overlay with the risk reading at t's close);
+3. simulate the fill at t+1's open with ``backtests.execution.rebalance`` (the same
+   arithmetic as the backtests, so paper and backtest agree);
+4. write decision, order, fill, position and equity snapshot in one transaction.
+
+A step trades only on fresh inputs: the fill price must be at most ``max_price_age``
+old (exchange time) and the decider must not report stale macro inputs; otherwise the
+bar is recorded as ``skip`` with the reason. Exchange errors, timeouts and garbage
+responses are retried with exponential backoff; when the retries are used up the bar is
+skipped with a logged reason. A stop request (SIGINT/SIGTERM) lets the current step
+finish and then ends the loop; a step interrupted before its commit leaves no trace and
+is simply done again on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import ccxt
+import pandas as pd
+
+from backtests.execution import ExecutionConfig, rebalance
+from backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from signals.availability import timeframe_delta
+
+log = logging.getLogger("carryguard.paper")
+
+
+class GarbageResponse(ValueError):
+    """The exchange answered, but with something that is not a valid bar list or time."""
+
+
+class ExchangeUnavailable(RuntimeError):
+    """An exchange call still failed after every retry."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the decider wants at one bar close.
+
+    target: final exposure in [0, 1]; blocked: non-empty means "do not trade" with the
+    reason (stale or missing macro inputs), the rest is recorded for the audit trail.
+    """
+
+    strategy_exposure: float
+    target: float
+    score: float = math.nan
+    regime: str = ""
+    multiplier: float = 1.0
+    vol_scale: float = 1.0
+    reason: str = ""
+    blocked: str = ""
+
+
+class Decider(Protocol):
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp) -> Decision:
+        """Target exposure at ``at`` (the close of ``bars``' last row) from closed bars only."""
+
+
+class OrderSink(Protocol):
+    """Where real (testnet) orders go after the paper fill is committed."""
+
+    def reconcile(self, state: PaperState, strategy: str, symbol: str) -> None: ...
+
+    def submit(self, state: PaperState, client_id: str, side: str, qty: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the loop waits, retries and judges freshness.
+
+    history: closed bars handed to the strategy at each decision (warm-up; <= 998).
+    max_price_age: oldest acceptable fill price, exchange time (default: a quarter bar).
+    poll_seconds: longest real sleep between two looks at the exchange clock.
+    grace_seconds: exchange seconds to wait after a close before fetching the bar.
+    retries: attempts per exchange call; backoff_seconds doubles after each failure.
+    once: decide every bar that is due, then exit instead of waiting for the next close.
+    max_bars: stop after deciding this many bars (None: run until stopped).
+    """
+
+    timeframe: str
+    history: int = 500
+    max_price_age: pd.Timedelta | None = None
+    poll_seconds: float = 5.0
+    grace_seconds: float = 2.0
+    retries: int = 4
+    backoff_seconds: float = 1.0
+    once: bool = False
+    max_bars: int | None = None
+
+    def __post_init__(self) -> None:
+        timeframe_delta(self.timeframe)
+        if not 2 <= self.history <= 998:
+            raise ValueError(f"history must be in [2, 998] bars, got {self.history}")
+        if self.retries < 1:
+            raise ValueError(f"retries must be >= 1, got {self.retries}")
+        if self.max_bars is not None and self.max_bars < 1:
+            raise ValueError(f"max_bars must be >= 1, got {self.max_bars}")
+        if self.poll_seconds <= 0 or self.backoff_seconds < 0 or self.grace_seconds < 0:
+            raise ValueError("poll_seconds must be > 0; backoff_seconds and grace_seconds >= 0")
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return timeframe_delta(self.timeframe)
+
+    @property
+    def price_age_limit(self) -> pd.Timedelta:
+        return self.max_price_age if self.max_price_age is not None else self.step / 4
+
+
+@dataclass
+class RunSummary:
+    decided: int = 0
+    trades: int = 0
+    skipped: int = 0
+    stopped_by: str = ""
+    last_bar: pd.Timestamp | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set ``stop``: the loop finishes its step and exits cleanly."""
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            log.info("received %s: finishing the current step, then stopping", name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def parse_bars(rows: object, step: pd.Timedelta) -> pd.DataFrame:
+    """ccxt OHLCV rows -> bar frame; anything malformed raises ``GarbageResponse``."""
+    if not isinstance(rows, list):
+        raise GarbageResponse(f"OHLCV reply is {type(rows).__name__}, not a list")
+    try:
+        frame = pd.DataFrame([[float(v) for v in row] for row in rows], columns=["ms", "open", "high", "low", "close", "volume"])
+    except (TypeError, ValueError) as exc:
+        raise GarbageResponse(f"OHLCV reply has a malformed row ({exc})") from exc
+    if frame.isna().any().any():
+        raise GarbageResponse("OHLCV reply has empty values")
+    index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ms").astype("int64"), unit="ms", utc=True), name="time").as_unit("ns")
+    frame.index = index
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise GarbageResponse("OHLCV reply is not in strictly increasing time order")
+    if ((index.asi8 % step.value) != 0).any() and step <= pd.Timedelta(days=1):
+        raise GarbageResponse(f"OHLCV reply has bars not aligned to the {step} grid")
+    prices = frame[["open", "high", "low", "close"]]
+    if (prices <= 0).any().any() or (frame["high"] < frame["low"]).any() or (frame["volume"] < 0).any():
+        raise GarbageResponse("OHLCV reply has non-positive prices, high < low or negative volume")
+    return frame
+
+
+class PaperLoop:
+    """Runs one paper book against an exchange client (a ccxt exchange or a stand-in)."""
+
+    def __init__(self, *, exchange: object, state: PaperState, spec: BookSpec, decider: Decider,
+                 execution: ExecutionConfig, config: LoopConfig, stop: threading.Event | None = None,
+                 orders: OrderSink | None = None) -> None:
+        if spec.timeframe != config.timeframe:
+            raise ValueError(f"book timeframe {spec.timeframe} differs from loop timeframe {config.timeframe}")
+        self.exchange, self.state, self.spec, self.decider = exchange, state, spec, decider
+        self.execution, self.config = execution, config
+        self.stop = stop if stop is not None else threading.Event()
+        self.orders = orders
+
+    # -- exchange access ------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], object]) -> object:
+        """``fn()`` with retries and exponential backoff; ``ExchangeUnavailable`` at the end."""
+        delay = self.config.backoff_seconds
+        for attempt in range(1, self.config.retries + 1):
+            try:
+                return fn()
+            except (ccxt.BaseError, GarbageResponse, ValueError, TypeError, KeyError) as exc:
+                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+                if attempt == self.config.retries or self.stop.is_set():
+                    raise ExchangeUnavailable(f"{what} failed after {attempt} attempt(s): {detail}") from exc
+                log.warning("%s failed (attempt %d/%d): %s; retrying in %.2fs", what, attempt, self.config.retries,
+                            detail, delay)
+                self.stop.wait(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def exchange_now(self) -> pd.Timestamp:
+        def fetch() -> pd.Timestamp:
+            ms = self.exchange.fetch_time()
+            if not isinstance(ms, int | float) or isinstance(ms, bool) or not 1e12 <= ms < 1e14:
+                raise GarbageResponse(f"server time {ms!r} is not a millisecond timestamp")
+            return pd.Timestamp(int(ms), unit="ms", tz="UTC")
+
+        return self._call("fetch_time", fetch)
+
+    def fetch_bars(self, since: pd.Timestamp | None) -> pd.DataFrame:
+        limit = self.config.history + 2
+        since_ms = None if since is None else int(since.value // 1_000_000)
+
+        def fetch() -> pd.DataFrame:
+            rows = self.exchange.fetch_ohlcv(self.spec.symbol, self.config.timeframe, since=since_ms, limit=limit)
+            return parse_bars(rows, self.config.step)
+
+        return self._call(f"fetch_ohlcv {self.spec.symbol} {self.config.timeframe}", fetch)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        summary = RunSummary()
+        start = self.exchange_now()
+        book = self.state.open_book(self.spec, now=start)
+        if self.orders is not None:
+            self.orders.reconcile(self.state, self.spec.strategy, self.spec.symbol)
+        last = self.state.last_decided(self.spec.strategy, self.spec.symbol)
+        next_bar = last + self.config.step if last is not None else None
+        log.info("paper book %s %s %s: cash %.2f position %.8f, %s", self.spec.strategy, self.spec.symbol,
+                 self.config.timeframe, book.cash, book.position,
+                 f"resuming after bar {last.isoformat()}" if last is not None else "new book")
+        while not self.stop.is_set():
+            try:
+                now = self.exchange_now()
+            except ExchangeUnavailable as exc:
+                log.error("exchange clock unreachable: %s; waiting", exc)
+                self.stop.wait(self.config.poll_seconds)
+                continue
+            self.state.heartbeat(self.spec.strategy, self.spec.symbol, now,
+                                 f"waiting for bar {next_bar.isoformat()}" if next_bar is not None else "starting")
+            if next_bar is None:
+                next_bar = self._newest_closed(now)
+                if next_bar is None:
+                    continue
+            due = next_bar + self.config.step + pd.Timedelta(seconds=self.config.grace_seconds)
+            if now < due:
+                if self.config.once:
+                    summary.stopped_by = "once"
+                    break
+                self.stop.wait(min(self.config.poll_seconds, (due - now).total_seconds()))
+                continue
+            step = self.step(next_bar)
+            if step is None:  # interrupted by a stop request before anything was written
+                break
+            summary.decided += 1
+            summary.trades += step.action == "trade"
+            summary.skipped += step.action == "skip"
+            summary.last_bar = next_bar
+            next_bar = next_bar + self.config.step
+            if self.config.max_bars is not None and summary.decided >= self.config.max_bars:
+                summary.stopped_by = "max-bars"
+                break
+        if self.stop.is_set() and not summary.stopped_by:
+            summary.stopped_by = "signal"
+        log.info("paper loop stopped (%s) after %d decided bar(s), %d trade(s), %d skipped",
+                 summary.stopped_by or "stop", summary.decided, summary.trades, summary.skipped)
+        return summary
+
+    def _newest_closed(self, now: pd.Timestamp) -> pd.Timestamp | None:
+        """First start: the newest bar that has closed by ``now``."""
+        try:
+            bars = self.fetch_bars(None)
+        except ExchangeUnavailable as exc:
+            log.error("cannot find the newest closed bar: %s; waiting", exc)
+            self.stop.wait(self.config.poll_seconds)
+            return None
+        closed = bars.index[bars.index + self.config.step <= now]
+        if len(closed) == 0:
+            raise ExchangeUnavailable(f"the exchange has no closed {self.config.timeframe} bar of {self.spec.symbol}")
+        return closed[-1]
+
+    def step(self, bar: pd.Timestamp) -> Step | None:
+        """Decide bar ``bar`` (already closed) and record it; None if stopped mid-way."""
+        strategy, symbol, tf = self.spec.strategy, self.spec.symbol, self.config.step
+        if self.state.is_decided(strategy, symbol, bar):
+            log.info("bar %s already decided; not repeating it", bar.isoformat())
+            return Step(bar_time=bar, decided_at=bar + tf, action="hold", reason="already decided")
+        fill_time = bar + tf
+        try:
+            bars = self.fetch_bars(bar - tf * (self.config.history - 1))
+            now = self.exchange_now()
+        except ExchangeUnavailable as exc:
+            if self.stop.is_set():
+                return None
+            return self._record(Step(bar_time=bar, decided_at=bar + tf, action="skip",
+                                     reason=f"exchange error, no trade: {exc}"))
+        if bar not in bars.index:
+            return self._record(Step(bar_time=bar, decided_at=now, action="skip",
+                                     reason=f"the exchange returned no {self.config.timeframe} bar at {bar.isoformat()}, no trade"))
+        window = bars.loc[:bar]
+        close = float(window["close"].iloc[-1])
+        book = self.state.book(strategy, symbol)
+        mark = (book.cash, book.position)
+        decision = self.decider.decide(window, bar + tf)
+        base = dict(bar_time=bar, decided_at=now, close=close, strategy_exposure=decision.strategy_exposure,
+                    score=decision.score, regime=decision.regime, multiplier=decision.multiplier,
+                    vol_scale=decision.vol_scale, target=decision.target, mark=mark)
+        if fill_time not in bars.index:
+            return self._record(Step(**base, action="skip", reason=f"no price for the fill: bar {fill_time.isoformat()} "
+                                                                   "has not opened on the exchange, no trade"))
+        age = now - fill_time
+        if age > self.config.price_age_limit:
+            return self._record(Step(**base, action="skip",
+                                     reason=f"stale price: the fill price (open of {fill_time.isoformat()}) is {age} old "
+                                            f"> limit {self.config.price_age_limit}, no trade"))
+        if decision.blocked:
+            return self._record(Step(**base, action="skip", reason=f"{decision.blocked}, no trade"))
+        open_price = float(bars.loc[fill_time, "open"])
+        cash, position, qty, price, fee = rebalance(book.cash, book.position, open_price, decision.target,
+                                                    self.execution.commission, self.execution.slippage,
+                                                    self.execution.rebalance_band)
+        if qty == 0.0:
+            return self._record(Step(**base, action="hold", reason=decision.reason or "within the rebalance band"))
+        fill = Fill(fill_time=fill_time, side="buy" if qty > 0 else "sell", qty=abs(qty), price=price, fee=fee)
+        step = Step(**base, action="trade", reason=decision.reason, fill=fill, cash=cash, position=position,
+                    order_status="pending" if self.orders is not None else "filled")
+        recorded = self._record(step)
+        if self.orders is not None and recorded is step:
+            self.orders.submit(self.state, client_order_id(strategy, symbol, bar), fill.side, fill.qty)
+        return recorded
+
+    def _record(self, step: Step) -> Step:
+        written = self.state.record_step(self.spec.strategy, self.spec.symbol, step)
+        if not written:
+            log.info("bar %s already decided; not repeating it", step.bar_time.isoformat())
+            return step
+        detail = f"{step.fill.side} {step.fill.qty:.8f} @ {step.fill.price:.2f} fee {step.fill.fee:.4f}" if step.fill else ""
+        level = logging.WARNING if step.action == "skip" else logging.INFO
+        target = "" if step.target is None or math.isnan(step.target) else f" target {step.target:.3f}"
+        log.log(level, "bar %s %s%s %s%s", step.bar_time.isoformat(), step.action, target, detail,
+                f" ({step.reason})" if step.reason else "")
+        return step

@@ -1,0 +1,186 @@
+"""Exchange connections for paper trading, and the optional testnet order mirror.
+
+``connect`` returns ccxt's real client for public bars and, with ``--sandbox``, an
+``OrderSink`` that sends each committed paper order to the exchange's TESTNET:
+``set_sandbox_mode(True)`` must succeed and afterwards every REST endpoint must be one of
+the exchange's test URLs (or a loopback address, for tests); otherwise nothing runs. A
+real-money endpoint is never used. Keys come only from ``$CARRYGUARD_API_KEY`` and
+``$CARRYGUARD_API_SECRET``; they live in the ccxt client only, and ``RedactingFilter``
+scrubs them from every log line.
+
+Orders are idempotent across crashes: the paper fill and a ``pending`` order row (with a
+deterministic client order id) are committed first; the send comes after. On restart
+``reconcile`` asks the testnet for each pending client id and sends only the ones it
+has never seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ccxt
+
+from backtests.paper.state import PaperState
+from signals.errors import CarryguardError
+from signals.sources.ccxt_source import api_url_from_env, make_exchange
+
+log = logging.getLogger("carryguard.paper")
+KEY_ENV, SECRET_ENV = "CARRYGUARD_API_KEY", "CARRYGUARD_API_SECRET"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Testnet credentials; ``repr`` never shows them."""
+
+    key: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return "Keys(***)"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.key, self.secret)
+
+
+def sandbox_keys() -> Keys:
+    key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
+    if not key or not secret:
+        raise CarryguardError(f"--sandbox needs testnet keys in ${KEY_ENV} and ${SECRET_ENV}",
+                              fix="export both (testnet keys only), or run without --sandbox")
+    return Keys(key, secret)
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every secret string in a log record's final message by ``***``."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def _urls(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [url for item in value.values() for url in _urls(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _rebase(value: Any, base: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _rebase(item, base) for key, item in value.items()}
+    if isinstance(value, str):
+        parts = urllib.parse.urlsplit(value)
+        return base + parts.path
+    return value
+
+
+def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Exchange:
+    """ccxt client switched to the testnet, or ``CarryguardError`` (never a live endpoint)."""
+    if exchange_id not in ccxt.exchanges:
+        raise CarryguardError(f"unknown exchange id {exchange_id!r}", fix="see ccxt.exchanges for the ids")
+    exchange: ccxt.Exchange = getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": int(timeout * 1000)})
+    live = set(_urls(exchange.urls.get("api")))
+    try:
+        exchange.set_sandbox_mode(True)
+    except ccxt.NotSupported as exc:
+        raise CarryguardError(f"{exchange_id} has no testnet in ccxt; refusing --sandbox",
+                              fix="run without --sandbox (paper fills only)") from exc
+    test = set(_urls(exchange.urls.get("test")))
+    override = api_url_from_env(exchange_id)
+    if override:  # tests: a local emulator standing in for the testnet, loopback only
+        if urllib.parse.urlsplit(override).hostname not in LOOPBACK:
+            raise CarryguardError(f"--sandbox with an API URL override {override!r} that is not a loopback address",
+                                  fix="unset the override to use the real testnet")
+        exchange.urls["api"] = _rebase(exchange.urls["api"], override.rstrip("/"))
+        test = set(_urls(exchange.urls["api"]))
+    used = set(_urls(exchange.urls.get("api")))
+    if not used or not used <= test or used & (live - test):
+        raise CarryguardError(f"{exchange_id}: sandbox mode did not switch every endpoint to the testnet; refusing",
+                              fix="run without --sandbox")
+    exchange.apiKey, exchange.secret = keys.key, keys.secret
+    exchange.options["fetchCurrencies"] = False
+    return exchange
+
+
+class SandboxOrders:
+    """Mirrors committed paper orders to a testnet as market orders."""
+
+    def __init__(self, exchange: ccxt.Exchange) -> None:
+        self.exchange = exchange
+
+    def reconcile(self, state: PaperState, strategy: str, symbol: str) -> None:
+        for order in state.orders_with_status(strategy, symbol, "pending"):
+            try:
+                found = self.exchange.fetch_order(None, symbol, {"origClientOrderId": order["client_id"]})
+            except ccxt.OrderNotFound:
+                found = None
+            except ccxt.BaseError as exc:
+                log.warning("testnet: cannot check order %s (%s); will retry at the next start", order["client_id"],
+                            type(exc).__name__)
+                continue
+            if found is not None:
+                state.set_order_status(order["client_id"], status="sent", exchange_id=str(found.get("id")))
+                log.info("testnet: order %s was already sent (id %s)", order["client_id"], found.get("id"))
+            else:
+                self._send(state, symbol, order["client_id"], order["side"], order["qty"])
+
+    def submit(self, state: PaperState, client_id: str, side: str, qty: float) -> None:
+        row = state.conn.execute("SELECT symbol FROM orders WHERE client_id=?", (client_id,)).fetchone()
+        self._send(state, row["symbol"], client_id, side, qty)
+
+    def _send(self, state: PaperState, symbol: str, client_id: str, side: str, qty: float) -> None:
+        try:
+            amount = float(self.exchange.amount_to_precision(symbol, qty))
+            result = self.exchange.create_order(symbol, "market", side, amount, None, {"newClientOrderId": client_id})
+        except ccxt.BaseError as exc:
+            state.set_order_status(client_id, status="rejected", exchange_id=None)
+            log.warning("testnet: order %s %s %.8f %s rejected: %s", client_id, side, qty, symbol, type(exc).__name__)
+            return
+        state.set_order_status(client_id, status="sent", exchange_id=str(result.get("id")))
+        log.info("testnet: order %s %s %.8f %s sent (id %s)", client_id, side, amount, symbol, result.get("id"))
+
+
+def connect(exchange_id: str, *, keys: Keys | None, timeout: float) -> tuple[ccxt.Exchange, SandboxOrders | None]:
+    """Public client for bars, plus the testnet order sink when ``keys`` are given."""
+    public = make_exchange(exchange_id, timeout=timeout)
+    public.enableRateLimit = True
+    if keys is None:
+        return public, None
+    return public, SandboxOrders(sandbox_exchange(exchange_id, keys, timeout=timeout))
+
+
+def macro_refresher(store: object) -> Callable[[], None]:
+    """Downloads MOF JGB yields and the FRED series of the risk index into ``store``; a
+    failed download is logged and the stored data kept (the freshness check decides)."""
+    from signals.risk import RiskConfig
+    from signals.sources.fred import download_fred
+    from signals.sources.mof import download_mof
+
+    def refresh() -> None:
+        jobs: list[tuple[str, Callable[[], Any]]] = [("mof/jgb", download_mof)]
+        for sid in RiskConfig().inputs().values():
+            if sid.startswith("fred/"):
+                jobs.append((sid, lambda name=sid.split("/", 1)[1]: download_fred(name)))
+        for sid, job in jobs:
+            try:
+                parsed = job()
+                store.write(parsed.frame, parsed.meta)
+                log.info("macro refresh: %s updated", sid)
+            except CarryguardError as exc:
+                log.warning("macro refresh: %s not updated (%s); keeping the stored data", sid, exc)
+
+    return refresh

@@ -1,0 +1,302 @@
+"""The paper book in SQLite: decisions, orders, fills, positions and equity snapshots.
+
+Every row is keyed by ``(strategy, symbol, bar_time)`` with a UNIQUE constraint, and one
+bar's decision, order, fill, position update and equity snapshot are written in ONE
+transaction (``record_step``). A crash before the commit leaves no trace of the bar (it is
+decided again on restart); a crash after it leaves the bar decided, and a second attempt
+is refused by the constraint. So a restart neither repeats nor loses a decision.
+
+The database runs in WAL mode with ``synchronous=FULL``; readers (``carryguard paper
+status``) never block the loop. Times are stored as ISO-8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from signals.availability import timeframe_delta
+from signals.errors import CarryguardError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS books (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, exchange TEXT NOT NULL, timeframe TEXT NOT NULL,
+    config TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (strategy, symbol));
+CREATE TABLE IF NOT EXISTS decisions (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, bar_time TEXT NOT NULL, decided_at TEXT NOT NULL,
+    close REAL, strategy_exposure REAL, score REAL, regime TEXT, multiplier REAL, vol_scale REAL,
+    target REAL, action TEXT NOT NULL CHECK (action IN ('trade', 'hold', 'skip')), reason TEXT NOT NULL,
+    UNIQUE (strategy, symbol, bar_time));
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY, strategy TEXT NOT NULL, symbol TEXT NOT NULL, bar_time TEXT NOT NULL,
+    client_id TEXT NOT NULL UNIQUE, side TEXT NOT NULL CHECK (side IN ('buy', 'sell')), qty REAL NOT NULL,
+    status TEXT NOT NULL, exchange_id TEXT,
+    UNIQUE (strategy, symbol, bar_time));
+CREATE TABLE IF NOT EXISTS fills (
+    order_id INTEGER NOT NULL UNIQUE REFERENCES orders (id), strategy TEXT NOT NULL, symbol TEXT NOT NULL,
+    bar_time TEXT NOT NULL, fill_time TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
+    fee REAL NOT NULL,
+    UNIQUE (strategy, symbol, bar_time));
+CREATE TABLE IF NOT EXISTS positions (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, cash REAL NOT NULL, position REAL NOT NULL,
+    bar_time TEXT, PRIMARY KEY (strategy, symbol));
+CREATE TABLE IF NOT EXISTS equity (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, bar_time TEXT NOT NULL, close REAL NOT NULL,
+    cash REAL NOT NULL, position REAL NOT NULL, equity REAL NOT NULL,
+    UNIQUE (strategy, symbol, bar_time));
+CREATE TABLE IF NOT EXISTS heartbeat (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, exchange_time TEXT NOT NULL, note TEXT NOT NULL,
+    PRIMARY KEY (strategy, symbol));
+"""
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    """What identifies a paper book and must not change between restarts.
+
+    strategy: book name, e.g. ``sma_cross+carry`` (strategy plus overlay).
+    config: everything that shapes decisions and fills (strategy params, execution
+        costs, overlay); a restart with a different config is refused.
+    """
+
+    strategy: str
+    symbol: str
+    exchange: str
+    timeframe: str
+    cash: float
+    config: dict
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A simulated fill of the order decided at ``bar_time``, at the next bar's open."""
+
+    fill_time: pd.Timestamp
+    side: str
+    qty: float
+    price: float
+    fee: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """Everything decided at one bar close, written atomically by ``record_step``.
+
+    cash/position are the book AFTER the fill (unchanged without one); the equity
+    snapshot marks the book held during the bar (before the fill) at ``close``.
+    """
+
+    bar_time: pd.Timestamp
+    decided_at: pd.Timestamp
+    action: str
+    reason: str
+    close: float | None = None
+    strategy_exposure: float | None = None
+    score: float | None = None
+    regime: str | None = None
+    multiplier: float | None = None
+    vol_scale: float | None = None
+    target: float | None = None
+    mark: tuple[float, float] | None = None  # (cash, position) held during the bar
+    fill: Fill | None = None
+    cash: float | None = None
+    position: float | None = None
+    order_status: str = "filled"
+
+
+@dataclass(frozen=True)
+class Book:
+    cash: float
+    position: float
+    bar_time: pd.Timestamp | None
+
+
+def iso(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).tz_convert("UTC").isoformat()
+
+
+def client_order_id(strategy: str, symbol: str, bar_time: pd.Timestamp) -> str:
+    """Deterministic order id (Binance allows 36 chars of ``[.A-Z:/a-z0-9_-]``): the same
+    bar always yields the same id, so a retried send can be recognised."""
+    stamp = pd.Timestamp(bar_time).tz_convert("UTC").strftime("%Y%m%dT%H%M")
+    base = "".join(ch for ch in strategy.replace("+", "_") if ch.isalnum() or ch == "_")[:14]
+    return f"cg_{base}_{symbol.replace('/', '')[:8]}_{stamp}"[:36]
+
+
+def _nan_to_none(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+class PaperState:
+    """One SQLite file holding any number of paper books."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "PaperState":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open_book(self, spec: BookSpec, *, now: pd.Timestamp) -> Book:
+        """Create the book (cash, no position) or check a restart uses the same config."""
+        config = json.dumps({"exchange": spec.exchange, "timeframe": spec.timeframe, "cash": spec.cash, **spec.config},
+                            sort_keys=True, default=str)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT config FROM books WHERE strategy=? AND symbol=?",
+                                    (spec.strategy, spec.symbol)).fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO books VALUES (?,?,?,?,?,?)",
+                                  (spec.strategy, spec.symbol, spec.exchange, spec.timeframe, config, iso(now)))
+                self.conn.execute("INSERT INTO positions VALUES (?,?,?,?,NULL)", (spec.strategy, spec.symbol, spec.cash, 0.0))
+            elif row["config"] != config:
+                raise CarryguardError(
+                    f"{self.path}: book {spec.strategy} {spec.symbol} was started with a different configuration "
+                    f"({row['config']})", fix="use the same options, or a new --state file")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return self.book(spec.strategy, spec.symbol)
+
+    def book(self, strategy: str, symbol: str) -> Book:
+        row = self.conn.execute("SELECT cash, position, bar_time FROM positions WHERE strategy=? AND symbol=?",
+                                (strategy, symbol)).fetchone()
+        if row is None:
+            raise CarryguardError(f"{self.path}: no paper book {strategy} {symbol}",
+                                  fix="start one with `carryguard paper run`")
+        return Book(row["cash"], row["position"], pd.Timestamp(row["bar_time"]) if row["bar_time"] else None)
+
+    def last_decided(self, strategy: str, symbol: str) -> pd.Timestamp | None:
+        row = self.conn.execute("SELECT MAX(bar_time) FROM decisions WHERE strategy=? AND symbol=?",
+                                (strategy, symbol)).fetchone()
+        return pd.Timestamp(row[0]) if row[0] else None
+
+    def is_decided(self, strategy: str, symbol: str, bar_time: pd.Timestamp) -> bool:
+        return self.conn.execute("SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
+                                 (strategy, symbol, iso(bar_time))).fetchone() is not None
+
+    def record_step(self, strategy: str, symbol: str, step: Step) -> bool:
+        """Write one bar's decision (+ order, fill, position, equity) in one transaction.
+
+        Returns False, writing nothing, when the bar was already decided (a restart
+        re-running a committed step)."""
+        bar = iso(step.bar_time)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute("SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
+                                 (strategy, symbol, bar)).fetchone():
+                self.conn.execute("ROLLBACK")
+                return False
+            self.conn.execute(
+                "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (strategy, symbol, bar, iso(step.decided_at), step.close, _nan_to_none(step.strategy_exposure),
+                 _nan_to_none(step.score), step.regime, _nan_to_none(step.multiplier), _nan_to_none(step.vol_scale),
+                 _nan_to_none(step.target), step.action, step.reason))
+            if step.mark is not None and step.close is not None:
+                cash, position = step.mark
+                self.conn.execute("INSERT INTO equity VALUES (?,?,?,?,?,?,?)",
+                                  (strategy, symbol, bar, step.close, cash, position, cash + position * step.close))
+            if step.fill is not None:
+                fill = step.fill
+                cursor = self.conn.execute(
+                    "INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status) VALUES (?,?,?,?,?,?,?)",
+                    (strategy, symbol, bar, client_order_id(strategy, symbol, step.bar_time), fill.side, abs(fill.qty),
+                     step.order_status))
+                self.conn.execute("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                                  (cursor.lastrowid, strategy, symbol, bar, iso(fill.fill_time), fill.side, abs(fill.qty),
+                                   fill.price, fill.fee))
+            if step.cash is not None and step.position is not None:
+                self.conn.execute("UPDATE positions SET cash=?, position=?, bar_time=? WHERE strategy=? AND symbol=?",
+                                  (step.cash, step.position, bar, strategy, symbol))
+            else:
+                self.conn.execute("UPDATE positions SET bar_time=? WHERE strategy=? AND symbol=?", (bar, strategy, symbol))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def set_order_status(self, client_id: str, *, status: str, exchange_id: str | None) -> None:
+        """Record what the sandbox exchange did with an order (autocommitted)."""
+        self.conn.execute("UPDATE orders SET status=?, exchange_id=? WHERE client_id=?", (status, exchange_id, client_id))
+
+    def orders_with_status(self, strategy: str, symbol: str, status: str) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM orders WHERE strategy=? AND symbol=? AND status=? ORDER BY bar_time",
+                                 (strategy, symbol, status)).fetchall()
+
+    def heartbeat(self, strategy: str, symbol: str, exchange_time: pd.Timestamp, note: str) -> None:
+        """Remember the exchange time last seen by the loop (for ``paper status``)."""
+        self.conn.execute("INSERT OR REPLACE INTO heartbeat VALUES (?,?,?,?)", (strategy, symbol, iso(exchange_time), note))
+
+    def books(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM books ORDER BY strategy, symbol").fetchall()
+
+    def table(self, name: str, strategy: str, symbol: str) -> pd.DataFrame:
+        """One table of one book as a frame (rows in bar order)."""
+        if name not in ("decisions", "orders", "fills", "equity"):
+            raise ValueError(f"unknown table {name!r}")
+        return pd.read_sql_query(f"SELECT * FROM {name} WHERE strategy=? AND symbol=? ORDER BY bar_time",  # noqa: S608
+                                 self.conn, params=(strategy, symbol))
+
+    def reconstruct(self, strategy: str, symbol: str) -> Book:
+        """Cash and position rebuilt from the starting cash and the fills alone."""
+        config = json.loads(self.conn.execute("SELECT config FROM books WHERE strategy=? AND symbol=?",
+                                              (strategy, symbol)).fetchone()["config"])
+        cash, position = float(config["cash"]), 0.0
+        for fill in self.conn.execute("SELECT side, qty, price, fee FROM fills WHERE strategy=? AND symbol=? ORDER BY bar_time",
+                                      (strategy, symbol)):
+            sign = 1.0 if fill["side"] == "buy" else -1.0
+            cash -= sign * fill["qty"] * fill["price"] + fill["fee"]
+            position += sign * fill["qty"]
+        return Book(cash, position, self.last_decided(strategy, symbol))
+
+    def summary(self, strategy: str, symbol: str) -> dict:
+        """Position, equity, PnL, last decision and lag, as plain JSON-able values."""
+        spec = self.conn.execute("SELECT * FROM books WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()
+        config = json.loads(spec["config"])
+        book = self.book(strategy, symbol)
+        last = self.conn.execute("SELECT * FROM decisions WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1",
+                                 (strategy, symbol)).fetchone()
+        mark = self.conn.execute("SELECT * FROM equity WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1",
+                                 (strategy, symbol)).fetchone()
+        beat = self.conn.execute("SELECT * FROM heartbeat WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()
+        counts = {name: self.conn.execute(f"SELECT COUNT(*) FROM {name} WHERE strategy=? AND symbol=?",  # noqa: S608
+                                          (strategy, symbol)).fetchone()[0] for name in ("decisions", "fills")}
+        price = last["close"] if last is not None and last["close"] is not None else (mark["close"] if mark else None)
+        equity = book.cash + book.position * price if price is not None else book.cash
+        behind = None
+        if beat is not None and book.bar_time is not None:
+            step = timeframe_delta(spec["timeframe"])
+            newest_closed = pd.Timestamp(beat["exchange_time"]).floor(step) - step  # open time of the newest closed bar
+            behind = max(int((newest_closed - book.bar_time) / step), 0)
+        return {
+            "strategy": strategy, "symbol": symbol, "exchange": spec["exchange"], "timeframe": spec["timeframe"],
+            "cash": book.cash, "position": book.position, "price": price, "equity": equity,
+            "start_cash": float(config["cash"]), "pnl": equity - float(config["cash"]),
+            "pnl_pct": (equity / float(config["cash"]) - 1.0) * 100.0,
+            "decisions": counts["decisions"], "fills": counts["fills"],
+            "last_decision": dict(last) if last is not None else None,
+            "exchange_time": beat["exchange_time"] if beat is not None else None,
+            "loop_note": beat["note"] if beat is not None else None,
+            "last_bar": book.bar_time.isoformat() if book.bar_time is not None else None,
+            "bars_behind": behind,
+        }
