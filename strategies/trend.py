@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from signals.errors import DataError
 from signals.indicators import periods_per_year, realized_volatility, sma
 from strategies.base import clip_exposure, close_prices, latch, register, require_positive_ints
 
@@ -93,7 +94,7 @@ class Breakout:
         close = close_prices(bars)
         for column in ("high", "low"):
             if column not in bars.columns:
-                raise ValueError(f"breakout needs a {column!r} column; bars have {list(bars.columns)}")
+                raise DataError(f"bars have no {column!r} column (columns: {list(bars.columns)})", fix="pass OHLCV bars")
         prior_high = bars["high"].rolling(self.entry, min_periods=self.entry).max().shift(1)
         prior_low = bars["low"].rolling(self.exit, min_periods=self.exit).min().shift(1)
         # close > prior high and close < prior low cannot both hold when prior_low <= prior_high;

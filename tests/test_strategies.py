@@ -240,12 +240,13 @@ def test_dca_dips_given_levels_as_list_stores_a_tuple() -> None:
     assert params(strategy) == {"levels": (0.1, 0.25), "window": 90, "exit_drawdown": 0.05}
 
 
-def test_strategy_given_bars_without_close_raises_data_error() -> None:
+@pytest.mark.parametrize(("name", "column"), [("dip_buy", "close"), ("breakout", "high")])
+def test_strategy_given_bars_without_needed_column_raises_data_error(name: str, column: str) -> None:
     # Arrange
-    bars = bars_from_closes([1.0, 2.0]).drop(columns="close")
+    bars = bars_from_closes([1.0, 2.0]).drop(columns=column)
     # Act / Assert
-    with pytest.raises(DataError, match="no 'close' column"):
-        make_strategy("dip_buy").target_exposure(bars)
+    with pytest.raises(DataError, match=f"no '{column}' column"):
+        make_strategy(name).target_exposure(bars)
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
