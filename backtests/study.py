@@ -198,7 +198,9 @@ def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:
     try:
         stamp = pd.Timestamp(value)
     except ValueError:
-        raise StudyError(f"{origin}: {key!r} is not a date: {value!r}", fix="use YYYY-MM-DD") from None
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise StudyError(f"{origin}: {key!r} is not a date: {value!r}", fix="use YYYY-MM-DD")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 

@@ -1,0 +1,123 @@
+"""Study files: the default study, every kind of malformed file, command-line narrowing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backtests.execution import ExecutionConfig
+from backtests.study import StudyError, load_study, narrow, parse_study
+from strategies.base import REGISTRY
+
+MINIMAL = 'name = "t"\n[strategies]\nsma_cross = { fast = 10, slow = 30 }\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_study_given_no_path_loads_default_with_every_strategy_both_ways():
+    # Act
+    study = load_study()
+
+    # Assert
+    assert study.name == "carry_unwind"
+    assert study.symbols == ("BTC/USDT", "ETH/USDT") and study.timeframes == ("1d",)
+    assert study.start == pd.Timestamp("2018-01-01", tz="UTC") and study.end is None
+    assert {s.name for s in study.strategies} == set(REGISTRY)
+    assert study.with_overlay == (False, True)
+    assert study.execution == ExecutionConfig(cash=10_000.0, commission=0.001, slippage_bps=5.0, rebalance_band=0.05)
+
+
+def test_load_study_given_minimal_file_fills_documented_defaults(tmp_path):
+    # Act
+    study = load_study(write(tmp_path, MINIMAL))
+
+    # Assert
+    assert study.source == "binance" and study.symbols == ("BTC/USDT", "ETH/USDT")
+    assert study.strategies[0].name == "sma_cross" and dict(study.strategies[0].params) == {"fast": 10, "slow": 30}
+    assert study.execution == ExecutionConfig()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('name = "t"\n[strategies\n', "not valid TOML"),
+    ('name = "t"\ncolour = "red"\n[strategies]\ndca = {}\n', "unknown key 'colour'"),
+    ('name = "a b"\n[strategies]\ndca = {}\n', "'name' must be"),
+    ('name = "t"\n', "'strategies' must be a table"),
+    ('name = "t"\n[strategies]\nmoon = {}\n', "strategies.moon: unknown strategy 'moon'"),
+    ('name = "t"\n[strategies]\nsma_cross = { fastest = 3 }\n', "has no parameter 'fastest'"),
+    ('name = "t"\n[strategies]\nsma_cross = 5\n', "strategies.sma_cross must be a table"),
+    ('name = "t"\nstart = "2020-02-30"\n[strategies]\ndca = {}\n', "'start' is not a date"),
+    ('name = "t"\nstart = 2021-01-01\nend = 2020-01-01\n[strategies]\ndca = {}\n', "is not before end"),
+    ('name = "t"\ntimeframes = ["1y"]\n[strategies]\ndca = {}\n', "unknown timeframe '1y'"),
+    ('name = "t"\nsymbols = ["btcusdt"]\n[strategies]\ndca = {}\n', "bad symbol 'btcusdt'"),
+    ('name = "t"\nsymbols = []\n[strategies]\ndca = {}\n', "'symbols' must be a non-empty list"),
+    ('name = "t"\nwith_overlay = ["yes"]\n[strategies]\ndca = {}\n', "'with_overlay' must be a non-empty list of bool"),
+    ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncommission = 0.5\n', "[execution]: commission must be in"),
+    ('name = "t"\n[strategies]\ndca = {}\n[execution]\nfee = 1\n', "[execution]"),
+    ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown overlay setting 'wobble'"),
+    ('name = "t"\n[strategies]\ndca = {}\n[risk]\nwobble = 1\n', "[risk]"),
+])
+def test_load_study_given_malformed_file_raises_one_line_study_error_naming_file(tmp_path, text, message):
+    # Arrange
+    path = write(tmp_path, text)
+
+    # Act
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+
+    # Assert
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_load_study_given_missing_file_raises_study_error(tmp_path):
+    # Act / Assert
+    with pytest.raises(StudyError, match="not found"):
+        load_study(tmp_path / "nope.toml")
+
+
+def test_narrow_given_carry_spec_keeps_only_that_strategy_with_overlay():
+    # Arrange
+    study = load_study()
+
+    # Act
+    narrowed = narrow(study, strategies=("sma_cross+carry",), symbols=("BTC/USDT",), start="2020-01-01",
+                      end="2021-01-01")
+
+    # Assert
+    assert [s.name for s in narrowed.strategies] == ["sma_cross"]
+    assert narrowed.with_overlay == (True,)
+    assert narrowed.symbols == ("BTC/USDT",)
+    assert (narrowed.start, narrowed.end) == (pd.Timestamp("2020-01-01", tz="UTC"), pd.Timestamp("2021-01-01", tz="UTC"))
+
+
+def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
+    # Arrange
+    study = parse_study({"name": "t", "strategies": {"dca": {}}})
+
+    # Act
+    narrowed = narrow(study, strategies=("tsmom", "dca"))
+
+    # Assert
+    assert [s.name for s in narrowed.strategies] == ["tsmom", "dca"]
+    assert narrowed.with_overlay == (False,)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
+    ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
+    ({"start": "yesterday-ish"}, "'start' is not a date"),
+    ({"end": ""}, "'end' is not a date"),
+    ({"start": "2024-01-01", "end": "2023-01-01"}, "is not before end"),
+    ({"timeframes": ("5x",)}, "unknown timeframe"),
+])
+def test_narrow_given_bad_option_raises_study_error(options, message):
+    # Act / Assert
+    with pytest.raises(StudyError, match=message):
+        narrow(load_study(), **options)
