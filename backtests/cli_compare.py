@@ -1,3 +1,115 @@
-"""Placeholder: filled in by the issue that adds these commands."""
+"""``carryguard compare RUN_DIR ...`` and ``carryguard report RUN_DIR``: judge finished runs.
 
-commands: list = []
+Both read only the run folders written by ``carryguard backtest``, so an old run can be
+compared or reported again at any time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from backtests.console import print_json, print_table, stderr, stdout
+
+RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _cell(value: object, *, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{float(value):{'+' if signed else ''}.2f}"
+
+
+@click.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
+@click.option("--sort", default="sharpe", show_default=True, metavar="METRIC",
+              help="Sort by: sharpe, return, cagr, maxdd, or a column name such as 'Δ Sharpe Ratio' (best first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON list of objects.")
+def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
+    """Every strategy of one or more runs side by side, with the overlay's deltas.
+
+    Each overlay row carries Δ = with overlay − without (Return, CAGR, Max. Drawdown,
+    Sharpe); baselines are marked. Runs covering different periods are aligned on their
+    common window and their metrics recomputed there (the title says so).
+
+    \b
+    Examples:
+      carryguard compare results/20260101-120000-carry_unwind
+      carryguard compare results/run-a results/run-b --sort maxdd
+      carryguard compare results/run-a --json
+    """
+    from backtests.compare import DELTAS, HEADLINE, compare_runs, json_rows, resolve_metric
+    from backtests.run_folder import load_run
+
+    try:
+        resolve_metric(sort)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sort") from None
+    comparison = compare_runs([load_run(path) for path in run_dirs], sort=sort)
+    if as_json:
+        print_json(json_rows(comparison))
+        return
+    several = len(run_dirs) > 1
+    rows = [
+        ([row["run"]] if several else [])
+        + [f"{row['strategy']}{' (baseline)' if row['baseline'] else ''}", row["symbol"], row["timeframe"]]
+        + [_cell(row[name]) for name in HEADLINE] + [_cell(row[name], signed=True) for name in DELTAS]
+        for row in comparison.rows
+    ]
+    columns = (["run"] if several else []) + ["strategy", "symbol", "tf", *HEADLINE, *DELTAS]
+    print_table(f"Comparison: {comparison.note}; Δ = with overlay − without (Δ Max. Drawdown > 0: shallower)",
+                columns, rows, right=[*HEADLINE, *DELTAS])
+
+
+@click.command("report")
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--windows", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="TOML file of extra crisis windows ([[window]] name/start/end), added to the defaults.")
+@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100),
+              help="Bootstrap resamples.")
+@click.option("--block", default=20.0, show_default=True, type=click.FloatRange(min=1),
+              help="Mean block length of the stationary bootstrap, in bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the written files and the overlay effects as JSON.")
+def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as_json: bool) -> None:
+    """Write RUN_DIR/report.html (self-contained, opens offline) and a PNG of each chart.
+
+    The report holds the summary table, equity curves (log), drawdowns, exposure vs the
+    risk index, crisis windows, bootstrap intervals for the overlay's effect with the
+    Probabilistic Sharpe Ratio, and the study config with the data fingerprints.
+
+    \b
+    Examples:
+      carryguard report results/20260101-120000-carry_unwind
+      carryguard report results/20260101-120000-carry_unwind --windows my_windows.toml
+    """
+    from backtests.bootstrap import BootstrapConfig, verdict
+    from backtests.report import write_report
+
+    with stderr.status(f"reporting {run_dir} ..."):
+        written = write_report(run_dir, windows=windows, bootstrap=BootstrapConfig(n_boot=resamples, mean_block=block))
+    effects = [
+        {"strategy": e.book.strategy, "symbol": e.book.symbol, "timeframe": e.book.timeframe, "bars": e.bars,
+         "sharpe_effect": [e.sharpe.estimate, e.sharpe.low, e.sharpe.high],
+         "max_drawdown_effect_pp": [e.max_drawdown.estimate, e.max_drawdown.low, e.max_drawdown.high],
+         "sharpe_distinguishable": not e.sharpe.contains_zero,
+         "max_drawdown_distinguishable": not e.max_drawdown.contains_zero}
+        for e in written.effects
+    ]
+    if as_json:
+        print_json({"report": str(written.html), "charts": [str(p) for p in written.charts], "overlay_effects": effects})
+        return
+    print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
+                ["strategy", "symbol", "tf", "Δ Sharpe [low, high]", "Δ Max. Drawdown pp [low, high]", "verdict"],
+                [(e.book.strategy, e.book.symbol, e.book.timeframe,
+                  f"{_cell(e.sharpe.estimate, signed=True)} [{_cell(e.sharpe.low, signed=True)}, {_cell(e.sharpe.high, signed=True)}]",
+                  f"{_cell(e.max_drawdown.estimate, signed=True)} [{_cell(e.max_drawdown.low, signed=True)}, "
+                  f"{_cell(e.max_drawdown.high, signed=True)}]",
+                  f"{verdict(e.sharpe, what='Sharpe', better='higher', worse='lower')}; "
+                  f"{verdict(e.max_drawdown, what='drawdown', better='shallower', worse='deeper')}")
+                 for e in written.effects])
+    stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
+
+
+commands = [compare, report]

@@ -92,8 +92,9 @@ class RunFolder:
 def load_run(path: str | Path) -> RunFolder:
     """Load and check every file of the run folder at ``path``."""
     root = Path(path)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a run folder", fix="pass a folder written by `carryguard backtest` (results/<run-id>)")
+    if not (root / "manifest.json").is_file():
+        raise DataError(f"{root}: not a run folder (no manifest.json)",
+                        fix="pass a folder written by `carryguard backtest` (results/<run-id>)")
     manifest = _read_json(root / "manifest.json")
     metrics, baselines = _read_metrics(root / "metrics.json")
     equity = _per_book(_read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),

@@ -1,0 +1,103 @@
+"""``RUN_DIR/report.html``: one self-contained HTML file computed from the run folder alone.
+
+Every chart is embedded as a base64 PNG data URI and the CSS is inline, so the file opens
+offline and loads nothing from the internet; a PNG of each chart is also written beside
+it. Sections: summary (with overlay deltas), all metrics, charts, crisis windows,
+bootstrap confidence, and the study config with the data fingerprints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from backtests.bootstrap import (BootstrapConfig, OverlayEffect, overlay_effects, run_seed, sharpe_confidence,
+                                 verdict)
+from backtests.compare import DELTAS, HEADLINE, compare_runs
+from backtests.crisis import crisis_table, run_windows, uncovered
+from backtests.run_folder import RunFolder, load_run
+
+CRISIS_COLUMNS = ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]", "Buy & Hold [%]")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``write_report`` produced: the HTML file, the chart PNGs and the overlay effects."""
+
+    html: Path
+    charts: list[Path]
+    effects: list[OverlayEffect]
+
+
+def write_report(run_dir: str | Path, *, windows: Path | None = None,
+                 bootstrap: BootstrapConfig = BootstrapConfig()) -> Report:
+    """Load the run at ``run_dir``, compute everything and write report.html and the PNGs."""
+    from backtests.charts import close_all, data_uri, run_charts
+
+    run = load_run(run_dir)
+    charts = run_charts(run)
+    figures, pngs = [], []
+    try:
+        for chart in charts:
+            png = chart.png()
+            pngs.append(run.path / f"{chart.slug}.png")
+            pngs[-1].write_bytes(png)
+            figures.append({"kind": chart.kind, "title": chart.title, "uri": data_uri(png), "file": pngs[-1].name})
+    finally:
+        close_all(charts)
+    effects = overlay_effects(run, bootstrap)
+    html = render(run, figures=figures, effects=effects, windows=windows, bootstrap=bootstrap)
+    path = run.path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return Report(html=path, charts=pngs, effects=effects)
+
+
+def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[OverlayEffect], windows: Path | None,
+           bootstrap: BootstrapConfig) -> str:
+    """The report's HTML text."""
+    env = Environment(loader=PackageLoader("backtests", "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = number
+    all_windows = run_windows(run, windows)
+    comparison = compare_runs([run])
+    metric_names = list(dict.fromkeys(name for values in run.metrics.values() for name in values))
+    context = {
+        "run": run, "run_id": run.run_id, "manifest": run.manifest, "period": [t.isoformat() for t in run.period()],
+        "summary": comparison.rows, "headline": HEADLINE, "deltas": DELTAS, "summary_note": comparison.note,
+        "metric_names": metric_names,
+        "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]} for key in run.books],
+        "figures": figures,
+        "crisis": crisis_table(run, all_windows), "crisis_columns": CRISIS_COLUMNS,
+        "uncovered": uncovered(run, all_windows),
+        "effects": [_effect_row(effect) for effect in effects],
+        "psr": sharpe_confidence(run), "bootstrap": bootstrap, "seed": run_seed(run),
+        "study": json.dumps(run.manifest.get("study", {}), indent=2, default=str),
+        "data": run.manifest.get("data", {}), "versions": run.manifest.get("versions", {}),
+    }
+    return env.get_template("report.html").render(**context)
+
+
+def _effect_row(effect: OverlayEffect) -> dict[str, object]:
+    return {
+        "book": effect.book, "bars": effect.bars, "sharpe": effect.sharpe, "drawdown": effect.max_drawdown,
+        "sharpe_verdict": verdict(effect.sharpe, what="Sharpe", better="the overlay raises the Sharpe ratio",
+                                  worse="the overlay lowers the Sharpe ratio"),
+        "drawdown_verdict": verdict(effect.max_drawdown, what="Max. drawdown",
+                                    better="the overlay makes the drawdown shallower",
+                                    worse="the overlay makes the drawdown deeper"),
+    }
+
+
+def number(value: object, digits: int = 2, signed: bool = False) -> str:
+    """A table cell: fixed decimals, "—" for missing/NaN, text passed through."""
+    if value is None or isinstance(value, bool):
+        return "—" if value is None else ("yes" if value else "")
+    if isinstance(value, int | float):
+        if math.isnan(float(value)):
+            return "—"
+        return f"{float(value):{'+' if signed else ''},.{digits}f}"
+    return str(value)
