@@ -1,0 +1,225 @@
+"""The Carry-Unwind Risk Index on the real data: no look-ahead, events, config, staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from signals.errors import DataError
+from signals.pit import MemoryStore
+from signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, latest_time, risk_at
+from signals.store import Store
+
+DEFAULT = RiskConfig()
+COMPARED = ["score", "composite"] + [f"{c}_{p}" for c in COMPONENTS for p in ("zscore", "contribution")]
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def inputs(shared_store: Store) -> MemoryStore:
+    ids = {*DEFAULT.inputs().values(), "fred/DEXJPUS", "binance/BTC-USDT/4h"}
+    return MemoryStore.load(shared_store, ids)
+
+
+@pytest.fixture(scope="module")
+def history(inputs: MemoryStore) -> pd.DataFrame:
+    return risk_at(inputs, pd.date_range(utc("2000-01-01"), latest_time(inputs), freq="D"))
+
+
+def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskConfig) -> int:
+    """Each time's reading from inputs cut at that time equals the full-history reading;
+    returns how many readings had a score (so the comparison is not vacuous)."""
+    full = risk_at(inputs, times, cfg)
+    scored = 0
+    for t in times:
+        cut = risk_at(inputs.cut(t), [t], cfg).iloc[0]
+        row = full.loc[t]
+        np.testing.assert_allclose(cut[COMPARED].to_numpy(float), row[COMPARED].to_numpy(float), rtol=0, atol=1e-9,
+                                   err_msg=f"look-ahead at {t}")
+        assert cut["regime"] == row["regime"]
+        scored += bool(np.isfinite(row["score"]))
+    return scored
+
+
+def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs):
+    # Arrange: 50 seeded daily decision times (00:00 UTC) across 2000-2026
+    days = pd.date_range("2000-01-01", "2026-06-27", freq="D", tz="UTC")
+    times = days[np.sort(np.random.default_rng(20240805).choice(len(days), 50, replace=False))]
+
+    # Act
+    scored = assert_same_as_full(inputs, times, DEFAULT)
+
+    # Assert
+    assert scored >= 45
+
+
+def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
+    # Arrange: 4h bar closes of Binance BTC, with the noon-NY DEXJPUS fixing as the FX input
+    # (it becomes usable mid-day, between 4h closes)
+    closes = inputs.read("binance/BTC-USDT/4h").index + pd.Timedelta(hours=4)
+    closes = closes[closes < utc("2026-01-30")]
+    times = closes[np.sort(np.random.default_rng(4).choice(len(closes), 30, replace=False))]
+    cfg = RiskConfig(fx_series="fred/DEXJPUS")
+
+    # Act
+    scored_dexjpus = assert_same_as_full(inputs, times, cfg)
+    scored_default = assert_same_as_full(inputs, times[:20], DEFAULT)
+
+    # Assert
+    assert scored_dexjpus == 30 and scored_default == 20
+
+
+def test_risk_at_given_august_2024_unwind_reads_stress_or_crisis_after_a_july_rise(history):
+    # Arrange
+    early_july = history.loc["2024-07-01":"2024-07-05", "score"].mean()
+
+    # Act
+    aug2, aug5 = history.loc["2024-08-02"], history.loc["2024-08-05"]
+
+    # Assert
+    assert aug2["regime"] in ("stress", "crisis") and aug5["regime"] in ("stress", "crisis")
+    assert early_july < 60 and aug2["score"] - early_july > 20
+    assert aug2["yen_strength_contribution"] > 0 and aug2["carry_spread_contribution"] > 0
+
+
+def test_risk_at_given_2025_11_20_long_end_jgb_components_lead(history):
+    # Act
+    row = history.loc["2025-11-20"]
+    ranked = sorted(COMPONENTS, key=lambda c: row[f"{c}_contribution"], reverse=True)
+
+    # Assert: the two JGB long-end components are the two largest contributors
+    assert set(ranked[:2]) == {"jgb_momentum", "jgb_level"}
+    assert row["jgb_level_contribution"] > 0 and row["jgb_momentum_contribution"] > 0
+
+
+def test_risk_at_given_full_history_regimes_are_graded(history):
+    # Act
+    shares = history["regime"].value_counts(normalize=True)
+
+    # Assert: calm is the usual state and crisis the rare one
+    assert set(shares.index) <= set(REGIMES)
+    assert shares["calm"] > 0.5 and shares["crisis"] < 0.1 and shares["crisis"] > 0
+
+
+def test_risk_at_given_any_reading_contributions_add_up_to_the_composite(history):
+    # Arrange
+    scored = history[history["score"].notna()]
+    contributions = scored[[f"{c}_contribution" for c in COMPONENTS]]
+
+    # Act
+    total = contributions.sum(axis=1, min_count=1)
+    logistic = 100 / (1 + np.exp(-(scored["composite"] - DEFAULT.center) / DEFAULT.scale))
+
+    # Assert
+    np.testing.assert_allclose(total, scored["composite"], atol=1e-12)
+    np.testing.assert_allclose(logistic, scored["score"], atol=1e-9)
+
+
+def test_risk_at_given_40y_too_young_for_a_zscore_ignores_it(inputs):
+    # Arrange: 40Y starts 2007-11-06; its 60-day change z-score needs 250 observations more
+    without_40y = RiskConfig(momentum_tenors=("20Y", "30Y"))
+    times = pd.DatetimeIndex([utc("2008-06-02"), utc("2012-06-01")])
+
+    # Act
+    default = risk_at(inputs, times, DEFAULT)["jgb_momentum_zscore"]
+    narrow = risk_at(inputs, times, without_40y)["jgb_momentum_zscore"]
+
+    # Assert: identical while 40Y lacks history, different once it counts
+    assert default.iloc[0] == narrow.iloc[0]
+    assert default.iloc[1] != narrow.iloc[1]
+
+
+def test_risk_at_given_yahoo_spike_day_uses_previous_close(inputs):
+    # Act: the flagged 2008-04-08 bar would be usable at 2008-04-09 00:00
+    row = risk_at(inputs, [utc("2008-04-09")]).iloc[0]
+
+    # Assert
+    assert row["usdjpy_date"] == utc("2008-04-07")
+    assert row["yen_strength_value"] < 104
+
+
+def test_risk_at_given_old_inputs_reports_stale_then_drops_them(inputs):
+    # Arrange: DEXJPUS ends 2026-01-30 while the other inputs run to mid-2026
+    cfg = RiskConfig(fx_series="fred/DEXJPUS")
+
+    # Act
+    readings = risk_at(inputs, [utc("2026-02-03"), utc("2026-02-12"), utc("2026-03-20")], cfg)
+
+    # Assert: fresh, then stale but used, then expired (yen components out, score from the rest)
+    assert readings["stale"].tolist() == ["", "usdjpy", "usdjpy"]
+    assert np.isfinite(readings["yen_vol_zscore"].iloc[1]) and np.isnan(readings["yen_vol_zscore"].iloc[2])
+    assert np.isfinite(readings["score"]).all()
+    assert np.isnan(readings["yen_vol_contribution"].iloc[2])
+
+
+def test_risk_at_given_times_before_any_history_scores_nan_with_empty_regime(inputs):
+    # Act
+    row = risk_at(inputs, [utc("1985-01-01")]).iloc[0]
+
+    # Assert
+    assert np.isnan(row["score"]) and row["regime"] == ""
+
+
+def test_risk_at_given_store_without_jgb_raises_data_error_naming_it(tmp_path: Path):
+    # Act / Assert
+    with pytest.raises(DataError, match=r"mof/jgb is not in the store.*carryguard data import"):
+        risk_at(Store(tmp_path), [utc("2024-08-05")])
+
+
+def test_explain_given_time_matches_risk_at_row(inputs):
+    # Act
+    reading = explain(inputs, "2024-08-05T00:00Z")
+    row = risk_at(inputs, [utc("2024-08-05")]).iloc[0]
+
+    # Assert
+    assert reading.score == row["score"] and reading.regime == row["regime"]
+    assert [c.name for c in reading.components] == list(COMPONENTS)
+    assert reading.components[0].data_date == utc("2024-08-02")
+    assert list(reading.to_json()) == ["as_of", "score", "regime", "components", "stale"]
+
+
+def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Path):
+    # Arrange
+    path = tmp_path / "risk.toml"
+    path.write_text('[risk]\nfx_series = "fred/DEXJPUS"\nthresholds = [30, 50, 70]\n'
+                    '[risk.weights]\njgb_momentum = 1.0\nyen_strength = 0.5\n')
+
+    # Act
+    cfg = RiskConfig.from_toml(path)
+
+    # Assert
+    assert cfg.fx_series == "fred/DEXJPUS" and cfg.thresholds == (30, 50, 70)
+    assert dict(cfg.weights) == {"jgb_momentum": 1.0, "yen_strength": 0.5}
+    assert cfg.regime(55.0) == "stress"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("zscore_windw = 10\n", "unknown risk setting"),
+    ("thresholds = [60, 40, 80]\n", "thresholds must rise"),
+    ("[weights]\ncarry = 1.0\n", "unknown risk components"),
+])
+def test_risk_config_from_toml_given_bad_setting_raises_data_error(tmp_path: Path, text: str, message: str):
+    # Arrange
+    path = tmp_path / "risk.toml"
+    path.write_text(text)
+
+    # Act / Assert
+    with pytest.raises(DataError, match=message):
+        RiskConfig.from_toml(path)
+
+
+def test_shipped_default_config_equals_the_dataclass_defaults():
+    # Arrange
+    shipped = Path(__file__).resolve().parents[1] / "signals" / "risk_default.toml"
+
+    # Act
+    cfg = RiskConfig.from_toml(shipped)
+
+    # Assert
+    assert cfg == DEFAULT
