@@ -1,3 +1,122 @@
-"""Placeholder: filled in by the issue that adds these commands."""
+"""``carryguard sweep STUDY.toml``: grid/random parameter search on the fast engine."""
 
-commands: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from backtests.console import print_json, print_table, stderr, stdout
+
+TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "CAGR [%]", "Max. Drawdown [%]", "# Trades", "Win Rate [%]"]
+
+
+@click.command("sweep")
+@click.argument("study_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: worker processes on this machine; dask: a dask.distributed cluster.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask; default: a local cluster).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local processes (default: all cores) or local Dask workers.")
+@click.option("--walk-forward/--no-walk-forward", "walk", default=None,
+              help="Also run walk-forward validation (default: when the study has a [walkforward] table).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where results/<run-id>/ is created.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: int | None, walk: bool | None,
+          results_dir: Path, as_json: bool) -> None:
+    """Evaluate every parameter combo of STUDY_FILE on the fast engine and rank them.
+
+    Writes results/<run-id>/sweep.parquet (one row per combo: parameters and metrics),
+    summary.json, manifest.json, heatmap.png (two-parameter grids) and, with
+    walk-forward, walkforward.json and oos_equity.csv.
+
+    \b
+    Examples:
+      carryguard sweep backtests/studies/sweep_sma_4h.toml
+      carryguard sweep backtests/studies/sweep_sma_4h.toml --workers 2 --json
+      carryguard sweep my_study.toml --executor dask --scheduler tcp://127.0.0.1:8786
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backtests.sweep import load_bars, load_risk, run_sweep
+    from backtests.sweep_report import new_run_dir, top_rows, write_sweep
+    from backtests.sweep_study import combos, load_sweep_study
+    from backtests.walkforward import walk_forward
+    from signals.errors import CarryguardError
+    from signals.store import series_id
+
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
+    study = load_sweep_study(study_file)
+    bars = load_bars(obj.store, study)
+    risk = load_risk(obj.store, bars, study.timeframe) if study.overlay else None
+    try:
+        todo = combos(study)
+    except ValueError as error:
+        raise CarryguardError(f"{study_file}: {error}", fix="fix the sweep study") from error
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        task = progress.add_task(f"sweep {study.name}", total=len(todo))
+        try:
+            result = run_sweep(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
+                               combos=todo, progress=lambda n: progress.advance(task, n))
+        except ValueError as error:
+            raise CarryguardError(f"{study_file}: {error}", fix="fix the sweep study") from error
+    wf = None
+    if walk or (walk is None and study.walkforward is not None):
+        try:
+            wf = walk_forward(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
+                              combos=todo)
+        except ValueError as error:
+            raise CarryguardError(f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test") from error
+    run_dir = new_run_dir(results_dir, study.name)
+    sid = series_id(study.source, study.symbol, study.timeframe)
+    meta = obj.store.meta(sid)
+    data = {sid: {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
+                  "origin": meta.origin}}
+    doc = write_sweep(result, run_dir, data=data, walkforward=wf)
+    if as_json:
+        print_json(doc)
+        return
+    metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
+    print_table(f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
+                f"({sid}, {result.bars:,} bars)", ["#", *result.param_names, *metric_columns],
+                top_rows(result, metric_columns), right=["#", *result.param_names, *metric_columns])
+    stdout.print(f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
+                 f"({result.bar_steps_per_second / 1e6:,.1f} M bar-steps/s, {result.executor}, {result.workers} "
+                 f"worker(s); setup {result.setup_seconds:.2f} s)", highlight=False)
+    if wf is not None:
+        _print_walkforward(wf)
+    stdout.print(f"results: {run_dir}", highlight=False)
+
+
+def _print_walkforward(wf) -> None:
+    """Out-of-sample next to in-sample, then one row per fold."""
+    doc = wf.to_dict()
+    metric = wf.metric
+    oos = doc["out_of_sample"]
+    hindsight = doc["in_sample"]["hindsight_best"]
+    rows = [
+        ["in-sample: chosen combos on their train windows (mean)", _num(doc["in_sample"]["mean_train_metric"]), "", ""],
+        [f"in-sample: hindsight best {hindsight['params']} on the OOS span", _num(hindsight["metrics"][metric]),
+         _num(hindsight["metrics"]["Return [%]"]), _num(hindsight["metrics"]["Max. Drawdown [%]"])],
+        ["out-of-sample: walk-forward picks, test windows concatenated", _num(oos[metric]), _num(oos["Return [%]"]),
+         _num(oos["Max. Drawdown [%]"])],
+    ]
+    print_table(f"Walk-forward ({doc['mode']}, train {doc['train']}, test {doc['test']}, {len(doc['folds'])} folds; "
+                f"OOS {oos['Start'][:10]}..{oos['End'][:10]})", ["result", metric, "Return [%]", "Max. Drawdown [%]"],
+                rows, right=[metric, "Return [%]", "Max. Drawdown [%]"])
+    print_table("Folds", ["test start", "test end", "chosen", f"train {metric}", f"test {metric}"],
+                [[f["test_start"][:10], f["test_end"][:10], f["params"], _num(f["train_metric"]),
+                  _num(f["test_metric"])] for f in doc["folds"]],
+                right=[f"train {metric}", f"test {metric}"])
+
+
+def _num(value: object) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and value != value) else f"{value:,.2f}"
+
+
+commands = [sweep]

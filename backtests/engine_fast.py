@@ -205,13 +205,14 @@ def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: 
 
 
 @njit(cache=True)
-def batch_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray,
-                targets: np.ndarray, start: int, end: int, cash0: float, commission: float, slippage: float,
-                band: float) -> np.ndarray:
-    """``book_stats`` for each row of ``targets`` (combos x bars); returns combos x N_STATS."""
-    out = np.empty((targets.shape[0], N_STATS))
+def batch_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, targets: np.ndarray, starts: np.ndarray,
+                ends: np.ndarray, cash0: float, commission: float, slippage: float, band: float) -> np.ndarray:
+    """``book_stats`` for each row of ``targets`` (combos x bars) on each window
+    ``[starts[w], ends[w])``; returns windows x combos x N_STATS."""
+    out = np.empty((starts.shape[0], targets.shape[0], N_STATS))
     for k in range(targets.shape[0]):
-        book_stats(open_, close, times, targets[k], start, end, cash0, commission, slippage, band, out[k])
+        for w in range(starts.shape[0]):
+            book_stats(open_, close, times, targets[k], starts[w], ends[w], cash0, commission, slippage, band, out[w, k])
     return out
 
 
@@ -254,14 +255,15 @@ def sma_cross_targets(hi: np.ndarray, lo: np.ndarray, fast: int, slow: int, out:
 
 
 @njit(cache=True)
-def sma_cross_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray,
-                    hi: np.ndarray, lo: np.ndarray, fast: np.ndarray, slow: np.ndarray, start: int, end: int,
-                    cash0: float, commission: float, slippage: float, band: float) -> np.ndarray:
-    """``book_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), targets computed in the
-    kernel from ``prefix_sums(close)``; returns combos x N_STATS."""
-    out = np.empty((fast.shape[0], N_STATS))
+def sma_cross_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, hi: np.ndarray, lo: np.ndarray,
+                    fast: np.ndarray, slow: np.ndarray, starts: np.ndarray, ends: np.ndarray, cash0: float,
+                    commission: float, slippage: float, band: float) -> np.ndarray:
+    """``batch_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), each target computed
+    once in the kernel from ``prefix_sums(close)``; returns windows x combos x N_STATS."""
+    out = np.empty((starts.shape[0], fast.shape[0], N_STATS))
     target = np.empty(close.shape[0])
     for k in range(fast.shape[0]):
         sma_cross_targets(hi, lo, fast[k], slow[k], target)
-        book_stats(open_, close, times, target, start, end, cash0, commission, slippage, band, out[k])
+        for w in range(starts.shape[0]):
+            book_stats(open_, close, times, target, starts[w], ends[w], cash0, commission, slippage, band, out[w, k])
     return out

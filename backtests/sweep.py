@@ -152,19 +152,16 @@ def uses_sma_kernel(data: SweepData) -> bool:
 def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) -> np.ndarray:
     """Stats of each combo on each window: array windows x combos x N_STATS."""
     cost = data.execution
-    args = (cost.cash, cost.commission, cost.slippage, cost.rebalance_band)
-    out = np.empty((len(windows), len(chunk), N_STATS))
+    starts = np.array([w[0] for w in windows], dtype=np.int64)
+    ends = np.array([w[1] for w in windows], dtype=np.int64)
+    args = (starts, ends, cost.cash, cost.commission, cost.slippage, cost.rebalance_band)
     if uses_sma_kernel(data):
         strategies_ = [make_strategy("sma_cross", **split_combo(c)[0]) for c in chunk]
         fast = np.array([s.fast for s in strategies_], dtype=np.int64)
         slow = np.array([s.slow for s in strategies_], dtype=np.int64)
-        for w, (start, end) in enumerate(windows):
-            out[w] = sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, fast, slow, start, end, *args)
-        return out
+        return sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, fast, slow, *args)
     targets = np.ascontiguousarray(np.stack([combo_target(data, c) for c in chunk]))
-    for w, (start, end) in enumerate(windows):
-        out[w] = batch_stats(data.open, data.close, data.times, targets, start, end, *args)
-    return out
+    return batch_stats(data.open, data.close, data.times, targets, *args)
 
 
 def warm_up(data: SweepData | None = None) -> None:
@@ -172,11 +169,9 @@ def warm_up(data: SweepData | None = None) -> None:
     data = data or _WORKER_DATA
     if data is None:
         return
-    n = min(len(data.close), 64)
-    target = np.zeros((1, len(data.close)))
-    batch_stats(data.open, data.close, data.times, target, 0, n, 1.0, 0.0, 0.0, 0.0)
-    sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), 0, n,
-                    1.0, 0.0, 0.0, 0.0)
+    window = (np.array([0]), np.array([min(len(data.close), 64)]), 1.0, 0.0, 0.0, 0.0)
+    batch_stats(data.open, data.close, data.times, np.zeros((1, len(data.close))), *window)
+    sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), *window)
 
 
 def chunked(items: Sequence[Any], *, parts: int, min_size: int = 8) -> list[list[Any]]:

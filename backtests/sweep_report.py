@@ -1,0 +1,175 @@
+"""Write a sweep to ``results/<run-id>/``: the per-combo table, the summary, a heatmap.
+
+Files: ``sweep.parquet`` (one row per combo: parameters, then the metrics of
+``backtests.metrics``, in combo order), ``summary.json`` (what ``carryguard sweep --json``
+prints: sizes, timing, best combo, top N, walk-forward), ``manifest.json`` (resolved
+study, executor, data fingerprints, versions), ``heatmap.png`` for a two-parameter grid,
+and with walk-forward ``walkforward.json`` and ``oos_equity.csv`` (the concatenated
+out-of-sample book's equity at each close).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtests.sweep import SweepResult
+from backtests.walkforward import WalkForwardResult
+
+WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
+
+
+def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
+    """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (``-2``, ``-3``... if taken), created."""
+    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    root = Path(results_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{created:%Y%m%d-%H%M%S}-{name}"
+    folder, n = root / base, 1
+    while True:
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+            folder = root / f"{base}-{n}"
+
+
+def clean(value: Any) -> Any:
+    """JSON-ready: numpy scalars as Python, NaN/inf as None, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
+    """The sweep's summary (also ``--json``'s output)."""
+    top = result.ranked().head(result.study.top)
+    return clean({
+        "run_dir": str(run_dir) if run_dir is not None else None,
+        "study": result.study.name,
+        "strategy": result.study.strategy,
+        "overlay": result.study.overlay,
+        "series": f"{result.study.source}/{result.study.symbol}/{result.study.timeframe}",
+        "combos": len(result.frame),
+        "bars": result.bars,
+        "seconds": round(result.seconds, 6),
+        "bar_steps_per_second": round(result.bar_steps_per_second, 1),
+        "setup_seconds": round(result.setup_seconds, 6),
+        "executor": result.executor,
+        "workers": result.workers,
+        "metric": result.study.metric,
+        "best": result.best(),
+        "top": top.to_dict(orient="records"),
+        "walkforward": walkforward.to_dict() if walkforward is not None else None,
+    })
+
+
+def write_sweep(result: SweepResult, run_dir: Path, *, data: dict[str, Any],
+                walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
+    """Write every file of the sweep into ``run_dir``; returns the summary written."""
+    result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
+    doc = summary(result, run_dir, walkforward)
+    _json(run_dir / "summary.json", doc)
+    _json(run_dir / "manifest.json", {
+        "run_id": run_dir.name,
+        "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "kind": "sweep",
+        "study": result.study.to_dict(),
+        "engine": "fast",
+        "executor": result.executor,
+        "workers": result.workers,
+        "data": data,
+        "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "numba", "distributed")}
+        | {"python": platform.python_version()},
+        "seed": result.study.seed,
+    })
+    grid = heatmap_axes(result)
+    if grid is not None:
+        heatmap(result, grid, run_dir / "heatmap.png")
+    if walkforward is not None:
+        _json(run_dir / "walkforward.json", clean(walkforward.to_dict()))
+        walkforward.oos_equity.rename("equity").to_frame().to_csv(run_dir / "oos_equity.csv", lineterminator="\n")
+    return doc
+
+
+def heatmap_axes(result: SweepResult) -> tuple[str, str] | None:
+    """(y, x) parameter names when the sweep is a grid over exactly two parameters."""
+    varying = [name for name in result.param_names if result.frame[name].nunique() > 1]
+    if result.study.search != "grid" or len(varying) != 2:
+        return None
+    return varying[0], varying[1]
+
+
+def _label(name: str, timeframe: str) -> str:
+    return f"{name} ({timeframe} bars)" if name in WINDOW_PARAMS else name
+
+
+def heatmap(result: SweepResult, axes: tuple[str, str], path: Path) -> None:
+    """The ranking metric over a two-parameter grid (blank cells: combos excluded by a
+    constraint or with no value), PNG via matplotlib's Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y_name, x_name = axes
+    metric = result.study.metric
+    table = result.frame.pivot_table(index=y_name, columns=x_name, values=metric, aggfunc="first")
+    values = np.ma.masked_invalid(table.to_numpy(dtype="float64"))
+    figure, ax = plt.subplots(figsize=(10, 7), dpi=110)
+    mesh = ax.pcolormesh(_edges(table.columns.to_numpy(dtype="float64")), _edges(table.index.to_numpy(dtype="float64")),
+                         values, cmap="viridis", shading="flat")
+    best = result.best()["params"]
+    ax.plot(best[x_name], best[y_name], marker="*", color="red", markersize=14, linestyle="none",
+            label=f"best: {y_name}={best[y_name]}, {x_name}={best[x_name]}")
+    ax.set_xlabel(_label(x_name, result.study.timeframe))
+    ax.set_ylabel(_label(y_name, result.study.timeframe))
+    ax.set_title(f"{result.study.name}: {metric} of {result.study.strategy} on {result.study.symbol} "
+                 f"{result.study.timeframe}, {len(result.frame):,} combos")
+    ax.legend(loc="upper right")
+    colorbar = figure.colorbar(mesh, ax=ax)
+    colorbar.set_label(metric)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres (half way between neighbours)."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    middle = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
+
+
+def _json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
+
+
+def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:
+    """The summary table's rows: rank, parameters, then the chosen metric columns."""
+    rows = []
+    for rank, (_, row) in enumerate(result.ranked().head(result.study.top).iterrows(), start=1):
+        rows.append([str(rank)] + [str(row[p]) for p in result.param_names] + [_fmt(row[c]) for c in columns])
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "nan" if not np.isfinite(value) else f"{value:,.2f}"
+    return str(value)

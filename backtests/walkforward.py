@@ -1,0 +1,158 @@
+"""Walk-forward validation of a sweep: choose on the past, judge on what followed.
+
+Folds tile the bars in time. Rolling: each train window has a fixed length and slides by
+``step``; anchored: every train window starts at the first bar and grows. Each fold
+ranks every combo on its train window (one book per combo, starting flat with the
+study's cash) and keeps the best by the chosen metric; the test window right after it is
+traded with that combo. The out-of-sample (OOS) result is one continuous book over all
+test windows, trading at each bar the target of the combo chosen for that bar's fold
+(cash and position carry over between folds, as a live switch of parameters would).
+
+In-sample figures stand next to it so overfitting is visible: the chosen combos' train
+metric (mean over folds), and the combo that is best with hindsight over the OOS span,
+run on that same span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtests.engine_fast import run_fast
+from backtests.fast_metrics import metrics_from_stats
+from backtests.metrics import compute_metrics
+from backtests.sweep import SweepData, Window, combo_target, evaluate, validate_combos
+from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig, combos as study_combos, duration
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test split, as bar positions ``[start, end)`` and the combo chosen on train."""
+
+    train: Window
+    test: Window
+    best: int
+    train_metric: float
+    test_metric: float
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """Folds, the concatenated OOS metrics and the in-sample figures beside them."""
+
+    config: WalkForwardConfig
+    metric: str
+    folds: tuple[Fold, ...]
+    combos: tuple[dict[str, Any], ...]
+    index: pd.DatetimeIndex
+    out_of_sample: dict[str, Any]
+    in_sample_mean_train: float
+    hindsight_best: int
+    hindsight_metrics: dict[str, Any]
+    oos_equity: pd.Series
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: OOS metrics next to the in-sample ones, and each fold."""
+        def when(position: int) -> str:
+            return self.index[min(position, len(self.index) - 1)].isoformat()
+
+        return {
+            "mode": self.config.mode, "train": self.config.train, "test": self.config.test,
+            "step": self.config.step or self.config.test, "metric": self.metric,
+            "in_sample": {
+                "mean_train_metric": _number(self.in_sample_mean_train),
+                "hindsight_best": {"params": self.combos[self.hindsight_best], "metrics": self.hindsight_metrics},
+            },
+            "out_of_sample": self.out_of_sample,
+            "folds": [{
+                "train_start": when(f.train[0]), "train_end": when(f.train[1] - 1),
+                "test_start": when(f.test[0]), "test_end": when(f.test[1] - 1),
+                "params": self.combos[f.best], "train_metric": _number(f.train_metric),
+                "test_metric": _number(f.test_metric),
+            } for f in self.folds],
+        }
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tuple[Window, Window]]:
+    """(train, test) bar windows covering ``index``; the last test window may be short.
+    Raises ValueError when not even one fold fits."""
+    train, test = duration(config.train), duration(config.test)
+    step = duration(config.step) if config.step else test
+    first, last = index[0], index[-1]
+    folds: list[tuple[Window, Window]] = []
+    k = 0
+    while True:
+        train_start = first if config.mode == "anchored" else first + k * step
+        train_end = (first + train + k * step)
+        if train_end > last:
+            break
+        a, b = index.searchsorted(train_start), index.searchsorted(train_end)
+        c = index.searchsorted(min(train_end + test, last + pd.Timedelta(1)))
+        if b - a >= 3 and c - b >= 2:
+            folds.append(((int(a), int(b)), (int(b), int(c))))
+        k += 1
+    if not folds:
+        raise ValueError(f"no walk-forward fold fits: {len(index)} bars from {first.date()} to {last.date()} "
+                         f"are shorter than train {config.train} + test {config.test}")
+    return folds
+
+
+def _best(values: np.ndarray, lower_is_better: bool) -> int:
+    """Index of the best finite value (first on ties); 0 if none is finite."""
+    finite = np.where(np.isfinite(values), values, np.inf if lower_is_better else -np.inf)
+    return int(np.argmin(finite) if lower_is_better else np.argmax(finite))
+
+
+def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None,
+                 config: WalkForwardConfig | None = None, executor: str = "local", workers: int | None = None,
+                 scheduler: str | None = None, combos: Sequence[dict[str, Any]] | None = None) -> WalkForwardResult:
+    """Walk-forward over ``study``'s combos on ``bars`` (see module docstring).
+
+    config: default ``study.walkforward`` (then the WalkForwardConfig defaults).
+    The metric is ``config.metric`` or else the study's.
+    """
+    config = config or study.walkforward or WalkForwardConfig()
+    metric = config.metric or study.metric
+    lower = metric in LOWER_IS_BETTER
+    combos = list(combos if combos is not None else study_combos(study))
+    validate_combos(study.strategy, combos)
+    folds_at = fold_windows(bars.index, config)
+    oos = (folds_at[0][1][0], folds_at[-1][1][1])
+    windows = [w for fold in folds_at for w in fold] + [oos]
+    data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
+                           risk=risk if study.overlay else None)
+    stats, _, _, _ = evaluate(data, combos, windows, executor=executor, workers=workers, scheduler=scheduler)
+    folds: list[Fold] = []
+    for k, (train, test) in enumerate(folds_at):
+        train_values = _metric(stats[2 * k], bars.index[train[0]:train[1]], study.timeframe, metric)
+        best = _best(train_values, lower)
+        test_values = _metric(stats[2 * k + 1][best:best + 1], bars.index[test[0]:test[1]], study.timeframe, metric)
+        folds.append(Fold(train, test, best, float(train_values[best]), float(test_values[0])))
+    oos_bars = bars.iloc[oos[0]:oos[1]]
+    stitched = np.empty(len(bars))
+    for fold in folds:
+        stitched[fold.test[0]:fold.test[1]] = combo_target(data, combos[fold.best])[fold.test[0]:fold.test[1]]
+    book = run_fast(oos_bars, pd.Series(stitched[oos[0]:oos[1]], index=oos_bars.index), study.execution)
+    hindsight = metrics_from_stats(stats[-1], index=oos_bars.index, timeframe=study.timeframe)
+    hindsight_best = _best(hindsight[metric].to_numpy(dtype="float64"), lower)
+    return WalkForwardResult(
+        config=config, metric=metric, folds=tuple(folds), combos=tuple(combos), index=bars.index,
+        out_of_sample=compute_metrics(book, oos_bars, timeframe=study.timeframe),
+        in_sample_mean_train=float(np.nanmean([f.train_metric for f in folds])) if folds else float("nan"),
+        hindsight_best=hindsight_best,
+        hindsight_metrics={k: (v.item() if isinstance(v, np.generic) else v)
+                           for k, v in hindsight.iloc[hindsight_best].to_dict().items()},
+        oos_equity=book.equity,
+    )
+
+
+def _metric(stats: np.ndarray, index: pd.DatetimeIndex, timeframe: str, metric: str) -> np.ndarray:
+    return metrics_from_stats(stats, index=index, timeframe=timeframe)[metric].to_numpy(dtype="float64")
