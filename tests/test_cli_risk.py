@@ -1,0 +1,115 @@
+"""``carryguard risk`` and ``carryguard signals`` on the real-data store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from backtests.cli import main
+from signals.risk import COMPONENTS
+from signals.store import Store
+
+
+def run(store: Store | Path, *args: str):
+    root = store.root if isinstance(store, Store) else store
+    return CliRunner().invoke(main, ["--data-dir", str(root), *args])
+
+
+def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(shared_store):
+    # Act
+    result = run(shared_store, "risk", "--json")
+
+    # Assert: the newest time every input has published (Yahoo JPY=X 2026-06-26 bar closes 06-27)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data) == ["as_of", "score", "regime", "components", "stale"]
+    assert data["as_of"] == "2026-06-27T00:00:00+00:00"
+    assert [c["name"] for c in data["components"]] == list(COMPONENTS)
+    assert all(list(c) == ["name", "value", "zscore", "contribution", "data_date"] for c in data["components"])
+    assert 0 <= data["score"] <= 100 and data["stale"] == []
+
+
+def test_risk_given_as_of_prints_score_components_and_data_dates(shared_store):
+    # Act
+    result = run(shared_store, "risk", "--as-of", "2024-08-05")
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    assert "as of 2024-08-05 00:00 UTC" in result.output
+    assert "crisis" in result.output or "stress" in result.output
+    for name in COMPONENTS:
+        assert name in result.output
+    assert "input mof/jgb: data date 2024-08-02" in result.output
+    assert "cross-check USD/JPY" in result.output
+
+
+def test_risk_plot_given_file_writes_png(shared_store, tmp_path):
+    # Arrange
+    target = tmp_path / "charts" / "risk.png"
+
+    # Act
+    result = run(shared_store, "risk", "--as-of", "2025-11-20", "--plot", str(target), "--plot-start", "2024-01-01")
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 20_000
+
+
+def test_signals_given_window_and_csv_writes_one_row_per_day(shared_store, tmp_path):
+    # Arrange
+    out = tmp_path / "signals.csv"
+
+    # Act
+    result = run(shared_store, "signals", "--start", "2024-07-01", "--end", "2024-08-31", "--out", str(out))
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, index_col="time", parse_dates=["time"])
+    assert len(table) == 62
+    assert {"score", "regime", "jgb_momentum_zscore", "carry_spread_contribution", "jgb_date", "stale"} <= set(table.columns)
+    assert table.loc[pd.Timestamp("2024-08-05", tz="UTC"), "regime"] in ("stress", "crisis")
+
+
+def test_signals_given_parquet_out_round_trips(shared_store, tmp_path):
+    # Arrange
+    out = tmp_path / "signals.parquet"
+
+    # Act
+    result = run(shared_store, "signals", "--start", "2025-11-01", "--end", "2025-11-30", "--out", str(out))
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out)
+    assert len(table) == 30 and str(table.index.tz) == "UTC"
+
+
+def test_risk_given_empty_store_exits_1_naming_series_and_fix(tmp_path):
+    # Act
+    result = run(tmp_path / "empty", "risk")
+
+    # Assert
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "series mof/jgb is not in the store" in lines[0] and "carryguard data import DIR" in lines[0]
+
+
+def test_risk_given_bad_date_is_a_usage_error(shared_store):
+    # Act
+    result = run(shared_store, "risk", "--as-of", "last tuesday")
+
+    # Assert
+    assert result.exit_code == 2
+    assert "--as-of" in result.output
+
+
+def test_signals_given_unknown_out_suffix_is_a_usage_error(shared_store, tmp_path):
+    # Act
+    result = run(shared_store, "signals", "--out", str(tmp_path / "signals.txt"))
+
+    # Assert
+    assert result.exit_code == 2
+    assert ".csv or .parquet" in result.output
