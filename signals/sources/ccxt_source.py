@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import ccxt
@@ -24,6 +23,7 @@ import pandas as pd
 from signals.errors import DataError, SourceError
 from signals.frames import OHLCV_COLUMNS
 from signals.sources.http import RetryPolicy
+from signals.sources.update import UpdateResult, store_update
 from signals.store import SeriesMeta, Store, series_id
 
 T = TypeVar("T")
@@ -41,17 +41,6 @@ class PageEvent:
     bars: int
     cursor: pd.Timestamp
     now: pd.Timestamp
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    """What ``update_series`` did to one series."""
-
-    series: str
-    added: int  # rows the series gained (a replaced last bar counts 0)
-    fetched: int  # closed bars received (including the re-fetched last stored bar)
-    rows: int
-    last: str  # last stored bar open time, ISO
 
 
 def api_url_from_env(exchange_id: str) -> str | None:
@@ -200,7 +189,7 @@ def _page(exchange: ccxt.Exchange, symbol: str, timeframe: str, start: int, unti
     return page
 
 
-def ohlcv_meta(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, fetched_at: str) -> SeriesMeta:
+def ohlcv_meta(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, fetched_at: str = "") -> SeriesMeta:
     """Metadata of a ccxt bar series: id ``<exchange id>/<BASE-QUOTE>/<timeframe>``."""
     market = exchange.markets.get(symbol, {}) if exchange.markets else {}
     base, quote = market.get("base") or symbol.split("/")[0], market.get("quote") or symbol.split("/")[-1]
@@ -232,9 +221,4 @@ def update_series(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe:
         start = pd.Timestamp(before.last)
     frame = fetch_bars(exchange, symbol, timeframe, since=start, now=now, page_limit=page_limit, policy=policy,
                        sleep=sleep, on_page=on_page)
-    if frame.empty:
-        rows = before.rows if before else 0
-        return UpdateResult(sid, 0, 0, rows, before.last if before else "")
-    fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    stored = store.write(frame, ohlcv_meta(exchange, symbol, timeframe, fetched_at=fetched_at))
-    return UpdateResult(sid, stored.rows - (before.rows if before else 0), len(frame), stored.rows, stored.last)
+    return store_update(store, frame, ohlcv_meta(exchange, symbol, timeframe))

@@ -146,7 +146,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
             parsed = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-            reply = server._serve(parsed.path, query)
+            reply = server._serve(urllib.parse.unquote(parsed.path), query)
             if reply is None:  # injected timeout: drop the connection without a reply
                 self.close_connection = True
                 return
