@@ -17,7 +17,7 @@ PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawd
 @click.argument("study_path", metavar="[STUDY.toml]", required=False,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--strategy", "strategies", multiple=True, metavar="NAME",
-              help="Only this strategy (repeatable); NAME+carry selects its overlay run only.")
+              help="Only this strategy (repeatable); NAME+carry (every one) keeps only the overlay runs.")
 @click.option("--symbol", "symbols", multiple=True, metavar="BASE/QUOTE", help="Only this symbol (repeatable).")
 @click.option("--timeframe", "timeframes", multiple=True, metavar="TF", help="Only this timeframe, e.g. 1d or 4h (repeatable).")
 @click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD), overriding the study.")
@@ -75,7 +75,8 @@ def _run_with_progress(study, store, engine: str, run_study, total: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    # Only on a terminal: piped stderr keeps to the one-line error contract.
+    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
         task = progress.add_task("backtesting", total=total)
 
         def advance(result) -> None:

@@ -155,7 +155,8 @@ def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str
     """The study restricted or overridden by command-line options (empty = keep).
 
     ``strategies`` are names or ``name+carry`` specs; a name the study lacks is added
-    with default parameters; a ``+carry`` spec alone selects the overlay runs only.
+    with default parameters. Plain names keep the study's overlay modes (both, by
+    default); when every spec is ``name+carry`` only the overlay runs are kept.
     """
     from strategies.base import parse_strategy_spec
 
@@ -172,8 +173,8 @@ def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str
             existing = {s.name: s for s in study.strategies}
             specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
         changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not with_overlay:
-            changes["with_overlay"] = tuple(sorted(modes))
+        if not with_overlay and modes == {True}:
+            changes["with_overlay"] = (True,)
     if symbols:
         changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
     if timeframes:

@@ -106,7 +106,7 @@ def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["tsmom", "dca"]
-    assert narrowed.with_overlay == (False,)
+    assert narrowed.with_overlay == (False, True)
 
 
 @pytest.mark.parametrize(("options", "message"), [
