@@ -178,10 +178,10 @@ def sharpe_confidence(run: RunFolder) -> list[SharpeConfidence]:
     return rows
 
 
-def verdict(interval: Interval, *, what: str, better: str, worse: str) -> str:
-    """One plain sentence about an effect interval."""
+def verdict(interval: Interval, *, better: str, worse: str) -> str:
+    """The effect in plain words: ``better``/``worse`` only when the interval excludes 0."""
     if math.isnan(interval.low):
-        return f"{what}: not computable (flat equity in every resample)"
+        return "not computable (flat equity in every resample)"
     if interval.contains_zero:
-        return f"{what}: not distinguishable from zero (the interval contains 0)"
-    return f"{what}: {better if interval.low > 0 else worse} (the interval excludes 0)"
+        return "not distinguishable from zero"
+    return better if interval.low > 0 else worse

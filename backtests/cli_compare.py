@@ -100,15 +100,14 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     if as_json:
         print_json({"report": str(written.html), "charts": [str(p) for p in written.charts], "overlay_effects": effects})
         return
+    def interval(i) -> str:
+        return f"{_cell(i.estimate, signed=True)} [{_cell(i.low, signed=True)}, {_cell(i.high, signed=True)}]"
+
     print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
-                ["strategy", "symbol", "tf", "Δ Sharpe [low, high]", "Δ Max. Drawdown pp [low, high]", "verdict"],
-                [(e.book.strategy, e.book.symbol, e.book.timeframe,
-                  f"{_cell(e.sharpe.estimate, signed=True)} [{_cell(e.sharpe.low, signed=True)}, {_cell(e.sharpe.high, signed=True)}]",
-                  f"{_cell(e.max_drawdown.estimate, signed=True)} [{_cell(e.max_drawdown.low, signed=True)}, "
-                  f"{_cell(e.max_drawdown.high, signed=True)}]",
-                  f"{verdict(e.sharpe, what='Sharpe', better='higher', worse='lower')}; "
-                  f"{verdict(e.max_drawdown, what='drawdown', better='shallower', worse='deeper')}")
-                 for e in written.effects])
+                ["strategy", "symbol", "tf", "Δ Sharpe (interval)", "Sharpe", "Δ Max. DD pp (interval)", "drawdown"],
+                [(e.book.strategy, e.book.symbol, e.book.timeframe, interval(e.sharpe),
+                  verdict(e.sharpe, better="higher", worse="lower"), interval(e.max_drawdown),
+                  verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])
     stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
 
 

@@ -84,11 +84,10 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
 def _effect_row(effect: OverlayEffect) -> dict[str, object]:
     return {
         "book": effect.book, "bars": effect.bars, "sharpe": effect.sharpe, "drawdown": effect.max_drawdown,
-        "sharpe_verdict": verdict(effect.sharpe, what="Sharpe", better="the overlay raises the Sharpe ratio",
-                                  worse="the overlay lowers the Sharpe ratio"),
-        "drawdown_verdict": verdict(effect.max_drawdown, what="Max. drawdown",
-                                    better="the overlay makes the drawdown shallower",
-                                    worse="the overlay makes the drawdown deeper"),
+        "sharpe_verdict": "Sharpe: " + verdict(effect.sharpe, better="the overlay raises it",
+                                               worse="the overlay lowers it"),
+        "drawdown_verdict": "Max. drawdown: " + verdict(effect.max_drawdown, better="the overlay makes it shallower",
+                                                        worse="the overlay makes it deeper"),
     }
 
 
