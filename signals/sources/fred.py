@@ -16,6 +16,8 @@ from dataclasses import replace
 from signals.errors import DataError, SourceError
 from signals.sources.formats import Parsed, parse_fred
 from signals.sources.http import get_text
+from signals.sources.update import UpdateResult, store_update
+from signals.store import Store
 
 DEFAULT_FRED_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 FRED_SERIES = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,39}$")
@@ -45,3 +47,10 @@ def download_fred(series: str, *, base_url: str | None = None, get: Callable[[st
     if parsed.frame.empty:
         raise DataError(f"{url}: no observations for {series}", fix="check the series id on fred.stlouisfed.org")
     return replace(parsed, meta=replace(parsed.meta, origin=url))
+
+
+def update_fred(store: Store, series: str, *, base_url: str | None = None,
+                get: Callable[[str], str] = get_text) -> UpdateResult:
+    """Download ``series`` and merge it into ``fred/<series>`` with one write."""
+    parsed = download_fred(series, base_url=base_url, get=get)
+    return store_update(store, parsed.frame, parsed.meta)

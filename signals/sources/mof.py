@@ -16,6 +16,8 @@ import pandas as pd
 from signals.errors import DataError, SourceError
 from signals.sources.formats import Parsed, parse_mof
 from signals.sources.http import get_text
+from signals.sources.update import UpdateResult, store_update
+from signals.store import Store
 
 DEFAULT_MOF_URL = "https://www.mof.go.jp/english/policy/jgbs/reference/interest_rate"
 HISTORY_PATH = "historical/jgbcme_all.csv"
@@ -55,3 +57,9 @@ def _parse(text: str, url: str) -> Parsed:
     if not text.strip():
         raise SourceError(f"{url}: empty response", fix="try again later")
     return parse_mof(text, url)[0]
+
+
+def update_mof(store: Store, *, base_url: str | None = None, get: Callable[[str], str] = get_text) -> UpdateResult:
+    """Download both MOF files and merge them into ``mof/jgb`` with one write."""
+    parsed = download_mof(base_url=base_url, get=get)
+    return store_update(store, parsed.frame, parsed.meta)
