@@ -91,7 +91,8 @@ class RiskConfig:
     @classmethod
     def from_toml(cls, path: str | PathLike) -> "RiskConfig":
         """Read a TOML file: top-level keys, or a ``[risk]`` table (so a study file can
-        embed it); ``[weights]`` / ``[risk.weights]`` is a table; lists become tuples."""
+        embed it); ``[weights]`` / ``[risk.weights]`` overrides the weights it names (0
+        drops a component); lists become tuples."""
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -104,7 +105,9 @@ class RiskConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise DataError(f"{origin}: unknown risk setting(s) {unknown}", fix=f"use only {sorted(known)}")
-        values = {k: _tuples(v) if k != "weights" else dict(v) for k, v in data.items()}
+        values = {k: _tuples(v) for k, v in data.items() if k != "weights"}
+        if "weights" in data:  # a partial [weights] table changes only the weights it names
+            values["weights"] = {**DEFAULT_WEIGHTS, **data["weights"]}
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
@@ -115,9 +118,8 @@ class RiskConfig:
         return {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
 
     def regime(self, score: float) -> str:
-        if not np.isfinite(score):
-            return ""
-        return REGIMES[int(np.searchsorted(np.asarray(self.thresholds), score, side="right"))]
+        """``calm|elevated|stress|crisis`` for a score ("" for NaN)."""
+        return str(regimes(np.array([score], dtype="float64"), self.thresholds)[0])
 
 
 def _tuples(value: Any) -> Any:
@@ -140,7 +142,8 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
     return timed
 
 
-def risk_at(store: SeriesSource | Mapping[str, pd.DataFrame], times: Any, config: RiskConfig | None = None) -> pd.DataFrame:
+def risk_at(store: SeriesSource | Mapping[str, pd.DataFrame], times: Any,
+            config: RiskConfig | None = None) -> pd.DataFrame:
     """The index at each decision time (UTC), using only data usable at that time.
 
     Returns a frame indexed by ``times`` (named ``time``) with columns ``score`` (0-100,
@@ -191,11 +194,20 @@ def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: p
         score = 100.0 / (1.0 + np.exp(-(composite - cfg.center) / cfg.scale))
     for j, name in enumerate(COMPONENTS):
         out[f"{name}_contribution"] = np.where(enough, shares[:, j], np.nan)
-    stale_flags = {k: ~(ages[k].to_numpy() <= cfg.stale_days) for k in inputs}
-    out["stale"] = [",".join(k for k, flags in stale_flags.items() if flags[i]) for i in range(n)]
-    frame = pd.DataFrame({"score": score, "regime": [cfg.regime(s) for s in score], "composite": composite},
+    stale = np.full(n, "", dtype=object)
+    for name in inputs:
+        old = ~(ages[name].to_numpy() <= cfg.stale_days)
+        stale[old] = np.where(stale[old] == "", name, stale[old] + "," + name)
+    out["stale"] = stale
+    frame = pd.DataFrame({"score": score, "regime": regimes(score, cfg.thresholds), "composite": composite},
                          index=targets)
     return pd.concat([frame, pd.DataFrame(out, index=targets)[output_columns(inputs)]], axis=1)
+
+
+def regimes(score: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
+    """Regime name per score ("" for NaN): a score equal to a threshold is in the higher regime."""
+    names = np.array(REGIMES, dtype=object)[np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")]
+    return np.where(np.isfinite(score), names, "")
 
 
 def output_columns(inputs: Mapping[str, Any]) -> list[str]:
@@ -270,7 +282,8 @@ def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskR
     inputs = cfg.inputs()
     input_dates = {sid: (None if pd.isna(row[f"{name}_date"]) else row[f"{name}_date"]) for name, sid in inputs.items()}
     stale = tuple(inputs[name] for name in row["stale"].split(",") if name)
-    return RiskReading(at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates, stale)
+    return RiskReading(at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates,
+                       stale)
 
 
 def explain(store: SeriesSource | Mapping[str, pd.DataFrame], at: Any, config: RiskConfig | None = None) -> RiskReading:

@@ -69,7 +69,8 @@ def test_signals_given_window_and_csv_writes_one_row_per_day(shared_store, tmp_p
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, index_col="time", parse_dates=["time"])
     assert len(table) == 62
-    assert {"score", "regime", "jgb_momentum_zscore", "carry_spread_contribution", "jgb_date", "stale"} <= set(table.columns)
+    expected = {"score", "regime", "jgb_momentum_zscore", "carry_spread_contribution", "jgb_date", "stale"}
+    assert expected <= set(table.columns)
     assert table.loc[pd.Timestamp("2024-08-05", tz="UTC"), "regime"] in ("stress", "crisis")
 
 

@@ -52,7 +52,8 @@ def test_asof_given_ny_noon_fixing_follows_new_york_daylight_saving():
 
 def test_asof_given_daily_bar_usable_at_its_close():
     # Arrange: a Yahoo daily bar stamped with its open time
-    timed = on_availability(frame(["2024-08-02"], [146.5], "close"), meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d"))
+    bar = meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d")
+    timed = on_availability(frame(["2024-08-02"], [146.5], "close"), bar)
 
     # Act
     values, _ = asof(timed, pd.DatetimeIndex([utc("2024-08-02 20:00"), utc("2024-08-03 00:00")]))

@@ -195,8 +195,9 @@ def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Pat
 
     # Assert
     assert cfg.fx_series == "fred/DEXJPUS" and cfg.thresholds == (30, 50, 70)
-    assert dict(cfg.weights) == {"jgb_momentum": 1.0, "yen_strength": 0.5}
-    assert cfg.regime(55.0) == "stress"
+    assert dict(cfg.weights) == {"jgb_momentum": 1.0, "jgb_level": 0.15, "yen_strength": 0.5, "yen_vol": 0.15,
+                                 "carry_spread": 0.20}
+    assert cfg.regime(55.0) == "stress" and cfg.regime(50.0) == "stress" and cfg.regime(float("nan")) == ""
 
 
 @pytest.mark.parametrize("text, message", [
