@@ -86,7 +86,7 @@ def paper() -> None:
 @click.option("--history", type=click.IntRange(2, 998), default=500, show_default=True,
               help="Closed bars given to the strategy at each decision.")
 @click.option("--max-price-age", help="Oldest fill price to trade on (default: a quarter of a bar), e.g. 15min.")
-@click.option("--max-macro-age", type=float, default=7.0, show_default=True,
+@click.option("--max-macro-age", type=float, default=10.0, show_default=True,
               help="Oldest macro input (days) to trade on.")
 @click.option("--macro-every", default="1h", show_default=True, help="Re-read the macro store this often.")
 @click.option("--macro-refresh", is_flag=True, help="Also download fresh MOF/FRED data when the store is re-read.")

@@ -30,11 +30,12 @@ class MacroLimits:
     """Freshness rules for the macro inputs.
 
     max_age_days: the newest usable value of every risk input (JGB, USD/JPY, US yields)
-        must be at most this old at the decision (7 days: a weekend plus Japanese holidays).
+        must be at most this old at the decision (10 days: the Japanese New Year closure
+        leaves the JGB input about 9 days old; Golden Week about 6).
     refresh_every: how often (exchange time) the store is re-read (1 hour).
     """
 
-    max_age_days: float = 7.0
+    max_age_days: float = 10.0
     refresh_every: pd.Timedelta = pd.Timedelta(hours=1)
 
     def __post_init__(self) -> None:

@@ -209,6 +209,9 @@ class PaperLoop:
 
         def fetch() -> pd.DataFrame:
             rows = self.exchange.fetch_ohlcv(self.spec.symbol, self.config.timeframe, since=since_ms, limit=limit)
+            if isinstance(rows, list) and not rows:  # closed bars were asked for: ccxt's answer to an unparseable body
+                body = str(getattr(self.exchange, "last_http_response", "") or "")[:80]
+                raise GarbageResponse(f"empty or unparseable OHLCV reply {body!r}")
             return parse_bars(rows, self.config.step)
 
         return self._call(f"fetch_ohlcv {self.spec.symbol} {self.config.timeframe}", fetch)

@@ -1,0 +1,172 @@
+"""The paper loop against the local Binance emulator (ccxt's real client, real 4h bars)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
+from backtests.paper.state import PaperState
+from tests.fakes.binance import BinanceEmulator
+from tests.fakes.exchange_clock import AcceleratedClock
+from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, exchange_for, make_loop, replay_bars
+
+DECISIONS = 210
+
+
+class KlineFaults(BinanceEmulator):
+    """Serves queued faults to ``/api/v3/klines`` only (the clock keeps answering)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.kline_faults: list[object] = []
+
+    def _serve(self, path: str, query: dict[str, str]):
+        if path == "/api/v3/klines" and self.kline_faults:
+            self.fail_next(self.kline_faults.pop(0))
+        return super()._serve(path, query)
+
+
+@pytest.fixture(scope="module")
+def bars(shared_data) -> pd.DataFrame:
+    return replay_bars(shared_data, decisions=DECISIONS)
+
+
+def test_paper_run_given_accelerated_clock_over_210_bars_matches_backtrader_backtest(bars, shared_store, tmp_path):
+    # Arrange: the exchange clock starts just after the first decided bar closes and runs 4h per 25 ms
+    start = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
+    clock = AcceleratedClock(start, speed=STEP.total_seconds() / 0.025, end=start + STEP * (DECISIONS + 1))
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, clock=clock) as emulator, PaperState(tmp_path / "p.db") as state:
+        loop = make_loop(exchange_for(emulator.url), state, shared_store, max_bars=DECISIONS)
+        # Act
+        summary = loop.run()
+        decisions = state.table("decisions", SPEC.strategy, SPEC.symbol)
+        fills = state.table("fills", SPEC.strategy, SPEC.symbol)
+        equity = state.table("equity", SPEC.strategy, SPEC.symbol)
+        book = state.book(SPEC.strategy, SPEC.symbol)
+    first, last = FIRST_DECISION, FIRST_DECISION + STEP * (DECISIONS - 1)
+    reference, sized = backtest(bars, shared_store, first, last)
+    # Assert: every bar decided once, in order, none skipped, with trades to compare
+    assert summary.decided == DECISIONS and summary.skipped == 0
+    times = pd.DatetimeIndex(pd.to_datetime(decisions["bar_time"], utc=True))
+    assert times.equals(pd.date_range(first, last, freq=STEP, tz="UTC"))
+    assert len(fills) >= 5
+    # the paper targets are the backtest's targets (strategy on bars up to t, overlay at t's close)
+    np.testing.assert_allclose(decisions["target"].to_numpy(), sized["final_exposure"].loc[times].to_numpy(), atol=1e-12)
+    # the same fills: time (next bar's open), side, quantity, price with slippage, fee
+    expected = reference.fills
+    assert list(pd.to_datetime(fills["fill_time"], utc=True)) == list(expected["time"])
+    assert list(fills["side"]) == list(expected["side"])
+    np.testing.assert_allclose(fills[["qty", "price", "fee"]].to_numpy(), expected[["qty", "price", "fee"]].to_numpy(),
+                               rtol=1e-9)
+    # equity marked at each close and the final book agree with the backtest
+    np.testing.assert_allclose(equity["equity"].to_numpy(), reference.equity.loc[times].to_numpy(), rtol=1e-9)
+    assert book.cash == pytest.approx(reference.cash.iloc[-1], rel=1e-9, abs=1e-6)
+    assert book.position == pytest.approx(reference.position.iloc[-1], rel=1e-9)
+
+
+def _catch_up(bars: pd.DataFrame, store, tmp_path, faults: list[object], caplog, **config: object):
+    """A book decides one bar, then the clock jumps 3 bars ahead and ``faults`` hit the next
+    kline requests; returns the decisions and fills of the catch-up run."""
+    now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
+    with KlineFaults({("BTCUSDT", "4h"): bars}, now=now) as emulator, PaperState(tmp_path / "f.db") as state:
+        emulator.hang_seconds = 0.6
+        exchange = exchange_for(emulator.url, timeout=0.3)
+        make_loop(exchange, state, store, once=True).run()
+        emulator.set_now(now + STEP * 3)
+        emulator.kline_faults = list(faults)
+        with caplog.at_level(logging.INFO, logger="carryguard.paper"):
+            make_loop(exchange, state, store, once=True, **config).run()
+        return state.table("decisions", SPEC.strategy, SPEC.symbol), state.table("fills", SPEC.strategy, SPEC.symbol)
+
+
+@pytest.mark.parametrize("fault, detail", [(500, "ExchangeNotAvailable"), (503, "503 Service Unavailable"), ("timeout", "RequestTimeout"),
+                                           ("malformed", "GarbageResponse"), ("html", "GarbageResponse")])
+def test_loop_given_exchange_fault_on_every_retry_skips_the_bar_with_a_clear_log_line(bars, shared_store, tmp_path,
+                                                                                       caplog, fault, detail):
+    # Arrange / Act: both attempts of the first catch-up bar fail
+    decisions, fills = _catch_up(bars, shared_store, tmp_path, [fault, fault], caplog)
+    # Assert: that bar is decided as a skip (no trade, no order), the next ones normally
+    skipped = decisions[decisions["action"] == "skip"]
+    assert list(skipped["bar_time"]) == [(FIRST_DECISION + STEP).isoformat()]
+    assert skipped["reason"].iloc[0].startswith("exchange error, no trade: fetch_ohlcv BTC/USDT 4h failed after 2 attempt(s)")
+    assert detail in skipped["reason"].iloc[0]
+    assert skipped["bar_time"].iloc[0] not in set(fills["bar_time"])
+    assert len(decisions) == 4 and (decisions["action"] != "skip").sum() == 3
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"bar {(FIRST_DECISION + STEP).isoformat()} skip" in line and "exchange error" in line for line in lines)
+
+
+def test_loop_given_one_transient_fault_retries_and_decides_the_bar_normally(bars, shared_store, tmp_path, caplog):
+    # Arrange / Act: only the first attempt fails
+    decisions, _ = _catch_up(bars, shared_store, tmp_path, [502], caplog)
+    # Assert
+    assert (decisions["action"] == "skip").sum() == 0 and len(decisions) == 4
+    assert any("failed (attempt 1/2)" in r.getMessage() and "retrying" in r.getMessage() for r in caplog.records)
+
+
+def test_loop_given_price_older_than_limit_records_skip_instead_of_trading(bars, shared_store, tmp_path, caplog):
+    # Arrange / Act: catching up 3 bars with a 1h price-age limit: the fills would be 8h+ old
+    decisions, fills = _catch_up(bars, shared_store, tmp_path, [], caplog, max_price_age=pd.Timedelta(hours=1))
+    # Assert: the catch-up bars are decided (marked, target recorded) but not traded
+    late = decisions.iloc[1:3]
+    assert (late["action"] == "skip").all()
+    assert all(reason.startswith("stale price: the fill price") and "> limit 0 days 01:00:00" in reason
+               for reason in late["reason"])
+    assert late["target"].notna().all()
+    assert not set(late["bar_time"]) & set(fills["bar_time"])
+
+
+def test_loop_given_macro_inputs_older_than_limit_records_skip(bars, shared_store, tmp_path):
+    # Arrange: a store whose JGB series ends 20 days before the decision
+    from signals.pit import MemoryStore  # noqa: PLC0415 - only this test needs it
+
+    source = {sid: shared_store.read(sid) for sid in ("yahoo/JPY=X/1d", "fred/DGS10", "fred/DGS2", "mof/jgb")}
+    source["mof/jgb"] = source["mof/jgb"].loc[: FIRST_DECISION - pd.Timedelta(days=20)]
+    store = MemoryStore(source, {sid: shared_store.meta(sid) for sid in source})
+    now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator, PaperState(tmp_path / "m.db") as state:
+        # Act
+        make_loop(exchange_for(emulator.url), state, store, once=True).run()
+        decisions = state.table("decisions", SPEC.strategy, SPEC.symbol)
+    # Assert
+    assert list(decisions["action"]) == ["skip"]
+    assert decisions["reason"].iloc[0].startswith("stale macro input jgb: newest value")
+    assert "> limit 10 days, no trade" in decisions["reason"].iloc[0]
+
+
+def test_loop_given_stop_request_finishes_the_step_and_exits(bars, shared_store, tmp_path):
+    # Arrange: a real-time clock (nothing due after the first bar), stop requested from another thread
+    now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
+    stop = threading.Event()
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator, PaperState(tmp_path / "s.db") as state:
+        loop = make_loop(exchange_for(emulator.url), state, shared_store, poll_seconds=0.05)
+        loop.stop = stop
+        timer = threading.Timer(0.5, stop.set)
+        timer.start()
+        # Act
+        summary = loop.run()
+        decided = state.table("decisions", SPEC.strategy, SPEC.symbol)
+    # Assert
+    assert summary.stopped_by == "signal" and summary.decided == 1 and len(decided) == 1
+
+
+@pytest.mark.parametrize("rows", [{"not": "a list"}, [[1, 2, 3]], [[1735689600000, "x", 1, 1, 1, 1]],
+                                  [[1735689600000, 1.0, 0.5, 2.0, 1.0, 1.0]],
+                                  [[1735704000000, 1, 1, 1, 1, 1], [1735689600000, 1, 1, 1, 1, 1]]])
+def test_parse_bars_given_garbage_raises_garbage_response(rows):
+    # Arrange / Act / Assert
+    with pytest.raises(GarbageResponse):
+        parse_bars(rows, STEP)
+
+
+def test_loop_config_given_bad_values_raises_value_error():
+    # Arrange / Act / Assert
+    with pytest.raises(ValueError, match="history"):
+        LoopConfig(timeframe="4h", history=1)
+    with pytest.raises(ValueError, match="timeframe"):
+        LoopConfig(timeframe="4x")
