@@ -31,7 +31,7 @@ def run_backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfi
     broker.set_slippage_perc(config.slippage, slip_open=True, slip_match=True, slip_out=True)
     broker.set_checksubmit(False)
     cerebro.addstrategy(_TargetExposure, target=target.to_numpy(dtype="float64"), config=config)
-    (run,) = cerebro.run(runonce=False)
+    (run,) = cerebro.run()
     index = bars.index
     fills = fills_frame([index[i] for i in run.fill_bar], run.fill_qty, run.fill_price, run.fill_fee)
     return make_book(bars, cash=run.cash_at_close, position=run.position_at_close, fills=fills,

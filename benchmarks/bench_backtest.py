@@ -1,0 +1,72 @@
+"""Time the default backtest study (and a 4h variant) on the real data; prints figures.
+
+    python benchmarks/bench_backtest.py [--engine backtrader|fast] [--data-dir DIR]
+
+Without --data-dir the publisher CSVs of ../shared/data are imported into a temporary
+store first (not timed). Figures: wall seconds for the whole study (risk index, targets,
+engine, metrics), engine-only seconds, and bars per second (bars x books / seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from backtests.runner import ENGINES, RunResult, run_study
+from backtests.study import load_study, narrow
+from signals.importer import import_directory
+from signals.store import Store
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def measure(label: str, study, store: Store, engine: str) -> None:
+    engine_seconds = 0.0
+    run_engine = ENGINES[engine]
+
+    def timed_engine(bars, target, config):
+        nonlocal engine_seconds
+        started = time.perf_counter()
+        book = run_engine(bars, target, config)
+        engine_seconds += time.perf_counter() - started
+        return book
+
+    ENGINES["_timed"] = timed_engine
+    bars_done = 0
+
+    def count(result: RunResult) -> None:
+        nonlocal bars_done
+        bars_done += len(result.book.equity)
+
+    started = time.perf_counter()
+    try:
+        run = run_study(study, store, engine="_timed", on_result=count)
+    finally:
+        del ENGINES["_timed"]
+    seconds = time.perf_counter() - started
+    books = len(run.results)
+    print(f"{label}: {books} books, {bars_done:,} book-bars, {seconds:.2f} s total "
+          f"({bars_done / seconds:,.0f} bars/s), engine {engine_seconds:.2f} s "
+          f"({bars_done / engine_seconds:,.0f} bars/s, {engine_seconds / books * 1000:.0f} ms/book)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", default="backtrader", choices=sorted(ENGINES))
+    parser.add_argument("--data-dir", type=Path, help="an existing store (default: import ../shared/data to a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        if args.data_dir is None:
+            import_directory(Store(tmp), SHARED_DATA)
+        store = Store(args.data_dir or tmp)
+        study = load_study()
+        print(f"engine={args.engine}")
+        measure("default study (1d, BTC+ETH, 2018->latest, every strategy x overlay)", study, store, args.engine)
+        four_hour = narrow(study, symbols=("BTC/USDT",), timeframes=("4h",))
+        measure("same on BTC/USDT 4h", four_hour, store, args.engine)
+
+
+if __name__ == "__main__":
+    main()
