@@ -38,10 +38,12 @@ def load_config(path: Path | None):
     return RiskConfig.from_toml(path) if path else RiskConfig()
 
 
-def _fmt(x: float, digits: int = 2, sign: bool = False) -> str:
+def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
+    """``x`` with ``digits`` decimals (and a unit); "n/a" for None/NaN."""
     if x is None or not pd.notna(x):
         return "n/a"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+    text = f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+    return f"{text} {unit}" if unit else text
 
 
 @click.command("risk")
@@ -80,13 +82,16 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
         return
     stdout.print(f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
                  f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})", highlight=False)
-    rows = [(c.name, f"{_fmt(c.value, 3)} {UNITS[c.name][0]}", f"{_fmt(c.change, 3, True)} {UNITS[c.name][1]}",
+    rows = [(c.name, _fmt(c.value, 3, unit=UNITS[c.name][0]), _fmt(c.change, 3, True, UNITS[c.name][1]),
              _fmt(c.zscore, 2, True), _fmt(c.contribution, 3, True),
              c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a") for c in reading.components]
     print_table("Components (contributions add up to the composite "
                 f"{_fmt(reading.composite, 3, True)}; score 50 at {cfg.center:+.2f})",
                 ["component", "value", "change", "zscore", "contribution", "data date"], rows,
                 right=["value", "change", "zscore", "contribution"])
+    if not reading.regime:
+        stdout.print(f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
+                     f"history and younger than {cfg.expire_days:g} days", highlight=False)
     for sid, date in reading.input_dates.items():
         age = f"{(as_of - date) / pd.Timedelta(days=1):.1f} days old" if date is not None else "no data yet"
         flag = "  STALE" if sid in reading.stale else ""
