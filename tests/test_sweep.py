@@ -1,0 +1,251 @@
+"""Sweeps: study parsing and combos, results equal to one-book runs, executors agree
+(local processes, Dask ``LocalCluster``), and the ``carryguard sweep`` command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from backtests.cli import main
+from backtests.engine_fast import run_fast
+from backtests.metrics import compute_metrics
+from backtests.runner import decision_times
+from backtests.sweep import load_risk, run_sweep
+from backtests.sweep_study import combos, load_sweep_study, study_from_dict
+from signals.errors import CarryguardError
+from signals.risk import risk_at
+from strategies.base import make_strategy
+from strategies.overlay import CarryOverlay, OverlayConfig
+
+SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_sma_4h.toml"
+
+
+def sma_study(**sweep: object) -> dict:
+    return {"sweep": {"name": "t", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"],
+                      **sweep},
+            "params": {"fast": {"start": 5, "stop": 25, "step": 10}, "slow": [10, 30, 60]}}
+
+
+@pytest.fixture(scope="module")
+def daily(shared_store) -> pd.DataFrame:
+    return shared_store.read("binance/BTC-USDT/1d")
+
+
+def test_combos_given_grid_with_constraint_keep_order_and_drop_violations():
+    # Arrange
+    study = study_from_dict(sma_study())
+
+    # Act
+    out = combos(study)
+
+    # Assert: fast in (5, 15, 25) x slow in (10, 30, 60), fast < slow, last parameter fastest
+    assert out == [{"fast": 5, "slow": 10}, {"fast": 5, "slow": 30}, {"fast": 5, "slow": 60},
+                   {"fast": 15, "slow": 30}, {"fast": 15, "slow": 60}, {"fast": 25, "slow": 30},
+                   {"fast": 25, "slow": 60}]
+
+
+def test_combos_given_random_search_are_seeded_distinct_and_constrained():
+    # Arrange
+    document = sma_study(search="random", samples=40, seed=11)
+    document["params"] = {"fast": {"start": 2, "stop": 60}, "slow": {"start": 10, "stop": 300},
+                          "x": {"low": 0.1, "high": 0.9}}
+
+    # Act
+    first, again = combos(study_from_dict(document)), combos(study_from_dict(document))
+    other_seed = combos(study_from_dict({**document, "sweep": {**document["sweep"], "seed": 12}}))
+
+    # Assert
+    assert first == again and first != other_seed
+    assert len(first) == 40 and len({tuple(c.values()) for c in first}) == 40
+    assert all(c["fast"] < c["slow"] and 0.1 <= c["x"] <= 0.9 for c in first)
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"sweep": {"strategy": "sma_cross", "metric": "Start"}, "params": {"fast": [5]}}, "cannot rank by metric"),
+    ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "extra": {}}, r"unknown table \[extra\]"),
+    ({"sweep": {"strategy": "sma_cross", "bogus": 1}, "params": {"fast": [5]}}, "no setting 'bogus'"),
+    ({"sweep": {"strategy": "sma_cross", "constraints": ["fast <> slow"]}, "params": {"fast": [5]}}, "bad constraint"),
+])
+def test_study_from_dict_given_bad_table_raises_value_error(document, message):
+    # Act / Assert
+    with pytest.raises(ValueError, match=message):
+        combos(study_from_dict(document))
+
+
+def test_load_sweep_study_given_shipped_sma_4h_has_2000_pairs_on_whole_4h_history():
+    # Act
+    study = load_sweep_study(SHIPPED)
+
+    # Assert
+    assert (study.strategy, study.symbol, study.timeframe, study.start, study.end) == ("sma_cross", "BTC/USDT", "4h", "", "")
+    pairs = combos(study)
+    assert len(pairs) >= 2_000 and all(p["fast"] < p["slow"] for p in pairs)
+
+
+def test_load_sweep_study_given_bad_toml_raises_error_naming_file(tmp_path):
+    # Arrange
+    path = tmp_path / "broken.toml"
+    path.write_text("[sweep\nstrategy = 1\n")
+
+    # Act / Assert
+    with pytest.raises(CarryguardError, match="broken.toml"):
+        load_sweep_study(path)
+
+
+def one_book_metrics(bars: pd.DataFrame, target: pd.Series, timeframe: str = "1d") -> dict:
+    return compute_metrics(run_fast(bars, target), bars, timeframe=timeframe)
+
+
+def assert_row_matches(row: pd.Series, expected: dict) -> None:
+    for name, value in expected.items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(row[name]), name
+        elif isinstance(value, float):
+            assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+        else:
+            assert row[name] == value, name
+
+
+def test_run_sweep_given_sma_grid_rows_equal_one_book_runs(daily):
+    # Arrange
+    study = study_from_dict(sma_study())
+
+    # Act
+    result = run_sweep(study, bars=daily, workers=1)
+
+    # Assert
+    assert list(result.frame.columns[:2]) == ["fast", "slow"] and len(result.frame) == 7
+    for _, row in result.frame.iterrows():
+        target = make_strategy("sma_cross", fast=int(row["fast"]), slow=int(row["slow"])).target_exposure(daily)
+        assert_row_matches(row, one_book_metrics(daily, target))
+    best = result.frame["Sharpe Ratio"].max()
+    assert result.best()["metrics"]["Sharpe Ratio"] == best
+
+
+def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overlay(daily, shared_store):
+    # Arrange: tsmom (the generic pandas path) sized by the overlay with two stress multipliers.
+    study = study_from_dict({"sweep": {"name": "t", "strategy": "tsmom", "overlay": True},
+                             "params": {"lookback": [30, 90]}, "overlay_params": {"stress": [0.0, 0.5]}})
+    risk = load_risk(shared_store, daily, "1d")
+
+    # Act
+    result = run_sweep(study, bars=daily, risk=risk, workers=1)
+
+    # Assert
+    assert list(result.frame.columns[:2]) == ["lookback", "overlay.stress"] and len(result.frame) == 4
+    for _, row in result.frame.iterrows():
+        exposure = make_strategy("tsmom", lookback=int(row["lookback"])).target_exposure(daily)
+        overlay = CarryOverlay(OverlayConfig(stress=float(row["overlay.stress"])))
+        target = overlay.apply(exposure, risk_at(shared_store, decision_times(daily, "1d")), daily)["final_exposure"]
+        assert_row_matches(row, one_book_metrics(daily, target))
+    assert result.frame.groupby("lookback")["Return [%]"].nunique().min() == 2  # the overlay parameter matters
+
+
+def test_run_sweep_given_two_local_processes_equals_one_process(daily):
+    # Arrange
+    study = study_from_dict(sma_study())
+
+    # Act
+    single = run_sweep(study, bars=daily, workers=1)
+    pooled = run_sweep(study, bars=daily, workers=2)
+
+    # Assert
+    assert pooled.workers == 2
+    pd.testing.assert_frame_equal(single.frame, pooled.frame)
+
+
+def test_run_sweep_given_dask_local_cluster_equals_local_executor(daily):
+    from distributed import LocalCluster
+
+    # Arrange
+    study = study_from_dict(sma_study())
+    local = run_sweep(study, bars=daily, workers=1)
+
+    # Act
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp",
+                      dashboard_address=None) as cluster:
+        distributed = run_sweep(study, bars=daily, executor="dask", scheduler=cluster.scheduler_address)
+
+    # Assert
+    assert distributed.executor == "dask" and distributed.workers == 2
+    pd.testing.assert_frame_equal(local.frame, distributed.frame)
+
+
+def write_study(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+SMALL_STUDY = """
+[sweep]
+name = "small"
+strategy = "sma_cross"
+timeframe = "1d"
+top = 3
+constraints = ["fast < slow"]
+[params]
+fast = [5, 10, 20]
+slow = [30, 60, 120]
+[walkforward]
+mode = "anchored"
+train = "1000D"
+test = "365D"
+"""
+
+
+def test_cli_sweep_given_small_study_writes_results_and_prints_json(real_store_dir, tmp_path):
+    # Arrange
+    study = write_study(tmp_path, SMALL_STUDY)
+
+    # Act
+    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
+                                        "--results-dir", str(tmp_path / "results"), "--json"])
+
+    # Assert
+    assert outcome.exit_code == 0, outcome.output
+    doc = json.loads(outcome.stdout)
+    assert {"run_dir", "combos", "bars", "seconds", "bar_steps_per_second", "best"} <= set(doc)
+    assert doc["combos"] == 9 and doc["bar_steps_per_second"] == pytest.approx(9 * doc["bars"] / doc["seconds"], rel=1e-3)
+    run_dir = Path(doc["run_dir"])
+    frame = pd.read_parquet(run_dir / "sweep.parquet")
+    assert len(frame) == 9 and frame["Sharpe Ratio"].max() == pytest.approx(doc["best"]["metrics"]["Sharpe Ratio"])
+    assert (run_dir / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    walk = doc["walkforward"]
+    assert walk["mode"] == "anchored" and len(walk["folds"]) >= 3
+    assert {"Sharpe Ratio", "Return [%]"} <= set(walk["out_of_sample"]) and "mean_train_metric" in walk["in_sample"]
+    assert len(doc["top"]) == 3
+
+
+def test_cli_sweep_given_scheduler_without_dask_is_a_usage_error(real_store_dir, tmp_path):
+    # Arrange
+    study = write_study(tmp_path, SMALL_STUDY)
+
+    # Act
+    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study),
+                                        "--scheduler", "tcp://127.0.0.1:1"])
+
+    # Assert
+    assert outcome.exit_code == 2 and "--scheduler needs --executor dask" in outcome.output
+
+
+def test_cli_sweep_given_invalid_combo_exits_1_with_one_line(real_store_dir, tmp_path):
+    # Arrange: no constraint, so fast >= slow combos reach SmaCross, which rejects them.
+    study = write_study(tmp_path, SMALL_STUDY.replace('constraints = ["fast < slow"]', "")
+                        .replace("slow = [30, 60, 120]", "slow = [10, 60]"))
+
+    # Act
+    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
+                                        "--results-dir", str(tmp_path / "results")])
+
+    # Assert
+    assert outcome.exit_code == 1
+    lines = outcome.stderr.strip().splitlines()
+    assert "must be < slow" in lines[-1] and "study.toml" in lines[-1] and "Traceback" not in outcome.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
