@@ -74,4 +74,77 @@ def list_cmd(obj, as_json: bool) -> None:
                 right=["rows", "gaps"])
 
 
+def split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """``"BTC/USDT, ETH/USDT"`` -> ``("BTC/USDT", "ETH/USDT")``."""
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise click.BadParameter("give at least one value, comma-separated")
+    return items
+
+
+@data.command("fetch")
+@click.option("--exchange", default="binance", show_default=True, help="ccxt exchange id.")
+@click.option("--symbols", default="BTC/USDT,ETH/USDT", show_default=True, callback=split_list,
+              help="Comma-separated market symbols.")
+@click.option("--timeframes", default="1d,4h", show_default=True, callback=split_list, help="Comma-separated bar lengths.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Start of series not stored yet (default: 2017-01-01 for bars, all history for Yahoo).")
+@click.option("--macro/--no-macro", default=True, show_default=True,
+              help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2 and Yahoo JPY=X.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of what each source added.")
+@click.pass_obj
+def fetch_cmd(obj, exchange: str, symbols: tuple[str, ...], timeframes: tuple[str, ...], since, macro: bool,
+              as_json: bool) -> None:
+    """Download new bars and macro series from the internet into the store.
+
+    Stored series continue from their last bar (re-fetched, so a bar stored while still
+    open is replaced); the bar still open now is never stored. Each source is written
+    once after a complete download; a failed source is named, the others are still
+    fetched, and the exit code is 1. Base URLs can be pointed elsewhere with
+    CARRYGUARD_<EXCHANGE>_URL, CARRYGUARD_MOF_URL, CARRYGUARD_FRED_URL, CARRYGUARD_YAHOO_URL.
+
+    \b
+    Examples:
+      carryguard data fetch                                  # Binance BTC+ETH 1d/4h and macro
+      carryguard data fetch --symbols BTC/USDT --timeframes 1d --no-macro
+      carryguard data fetch --exchange bybit --since 2021-01-01 --no-macro
+    """
+    import pandas as pd
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from signals.errors import SourceError
+    from signals.fetch import FetchPlan, plan_jobs, run_jobs
+
+    plan = FetchPlan(exchange=exchange, symbols=symbols, timeframes=timeframes, macro=macro,
+                     since=pd.Timestamp(since, tz="UTC") if since else None)
+    jobs = plan_jobs(obj.store, plan)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task("fetching", total=len(jobs))
+        current = {"label": ""}
+
+        def on_start(job) -> None:
+            current["label"] = job.label
+            progress.update(task, description=job.label)
+
+        outcomes = run_jobs(jobs, on_start=on_start,
+                            on_status=lambda text: progress.update(task, description=f"{current['label']}: {text}"),
+                            on_done=lambda outcome: progress.advance(task))
+    records = [
+        {"source": o.label, "series": o.result.series if o.result else "", "added": o.result.added if o.result else 0,
+         "rows": o.result.rows if o.result else 0, "last": o.result.last if o.result else "", "error": o.error}
+        for o in outcomes
+    ]
+    if as_json:
+        print_json(records)
+    else:
+        print_table(f"Fetched into {obj.store.root}", ["source", "series", "new rows", "rows", "last", "status"],
+                    [(r["source"], r["series"], r["added"], r["rows"], r["last"][:16], "failed" if r["error"] else "ok")
+                     for r in records], right=["new rows", "rows"])
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        others = f" (+{len(failed) - 1} more: {', '.join(o.label for o in failed[1:])})" if len(failed) > 1 else ""
+        raise SourceError(f"{failed[0].label} failed: {failed[0].error}{others}")
+
+
 commands = [data]

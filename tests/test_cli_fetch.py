@@ -1,0 +1,128 @@
+"""``carryguard data fetch`` against local exchange, MOF, FRED and Yahoo servers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from backtests.cli import main
+from signals.store import Store
+from tests.fakes.binance import BinanceEmulator, read_bars
+from tests.fakes.http_server import FileServer
+from tests.fakes.yahoo import YahooServer, recorded_chart
+
+UTC = "UTC"
+MOF_DIR = "/interest_rate"
+CURRENT_MONTH = "Interest Rate,,,,,,,,,,,,,,,(Unit : %)\r\nDate,1Y,2Y,3Y,4Y,5Y,6Y,7Y,8Y,9Y,10Y,15Y,20Y,25Y,30Y,40Y\r\n"
+FETCH = ["data", "fetch", "--symbols", "BTC/USDT,ETH/USDT", "--timeframes", "1d", "--since", "2024-07-01"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import yfinance as yf
+
+    yf.set_tz_cache_location(str(tmp_path_factory.mktemp("yfinance-cache")))
+
+
+@pytest.fixture()
+def servers(shared_data: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every remote source on 127.0.0.1, wired to the CLI through the URL env vars."""
+    klines = {("BTCUSDT", "1d"): read_bars(shared_data / "btcusdt_1d_binance.csv"),
+              ("ETHUSDT", "1d"): read_bars(shared_data / "ethusdt_1d_binance.csv")}
+    exchange = BinanceEmulator(klines, now=pd.Timestamp("2024-08-09 12:00", tz=UTC))
+    files = FileServer({
+        f"{MOF_DIR}/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
+        f"{MOF_DIR}/jgbcme.csv": CURRENT_MONTH.encode() + b"2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n",
+        **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")},
+    })
+    yahoo = YahooServer({"JPY=X": recorded_chart("JPY=X")})
+    with exchange, files, yahoo:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", exchange.url)
+        monkeypatch.setenv("CARRYGUARD_MOF_URL", files.url + MOF_DIR)
+        monkeypatch.setenv("CARRYGUARD_FRED_URL", files.url + "/fred")
+        monkeypatch.setenv("CARRYGUARD_YAHOO_URL", yahoo.url)
+        yield exchange, files, yahoo
+
+
+def run(tmp_path: Path, *args: str):
+    return CliRunner().invoke(main, ["--data-dir", str(tmp_path), *args])
+
+
+def test_fetch_given_all_sources_up_stores_every_series_and_prints_the_summary(servers, tmp_path):
+    # Act
+    result = run(tmp_path, *FETCH)
+    # Assert
+    assert result.exit_code == 0, result.output + result.stderr
+    assert Store(tmp_path).ids() == ["binance/BTC-USDT/1d", "binance/ETH-USDT/1d", "fred/DEXJPUS", "fred/DGS10",
+                                     "fred/DGS2", "mof/jgb", "yahoo/JPY=X/1d"]
+    btc_line = next(line for line in result.stdout.splitlines() if "binance/BTC-USDT/1d" in line)
+    assert "39" in btc_line.split() and "2024-08-08" in btc_line  # 07-01..08-08; 08-09 still open
+    assert "failed" not in result.stdout
+    assert Store(tmp_path).meta("mof/jgb").last.startswith("2026-07-01")
+
+
+def test_fetch_given_second_run_later_reports_only_the_new_bars_as_json(servers, tmp_path):
+    # Arrange
+    exchange, _, _ = servers
+    assert run(tmp_path, *FETCH, "--no-macro").exit_code == 0
+    exchange.set_now(pd.Timestamp("2024-08-12 00:10", tz=UTC))
+    # Act
+    result = run(tmp_path, *FETCH, "--no-macro", "--json")
+    # Assert: 08-09, 08-10, 08-11 closed since; the first request starts at the last stored bar
+    records = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert [(r["series"], r["added"], r["last"][:10]) for r in records] == [
+        ("binance/BTC-USDT/1d", 3, "2024-08-11"), ("binance/ETH-USDT/1d", 3, "2024-08-11")]
+    later = [q for q in exchange.kline_requests() if int(q["startTime"]) >= 1722556800000]
+    assert later[0]["startTime"] == str(int(pd.Timestamp("2024-08-08", tz=UTC).value // 10**6))
+
+
+def test_fetch_given_one_source_failing_names_it_in_one_line_and_fetches_the_others(servers, tmp_path):
+    # Arrange: FRED no longer has DGS2
+    _, files, _ = servers
+    del files.routes["/fred?id=DGS2"]
+    # Act
+    result = run(tmp_path, *FETCH)
+    # Assert
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: FRED DGS2 failed:") and "id=DGS2: HTTP 404" in result.stderr
+    assert "fred/DGS2" not in Store(tmp_path).ids()
+    assert {"fred/DGS10", "mof/jgb", "yahoo/JPY=X/1d", "binance/ETH-USDT/1d"} <= set(Store(tmp_path).ids())
+
+
+def test_fetch_given_unknown_symbol_fails_that_job_only(servers, tmp_path):
+    # Act
+    result = run(tmp_path, "data", "fetch", "--symbols", "DOGE/USDT,BTC/USDT", "--timeframes", "1d",
+                 "--since", "2024-08-01", "--no-macro")
+    # Assert
+    assert result.exit_code == 1
+    assert "binance DOGE/USDT 1d failed: unknown symbol 'DOGE/USDT' on binance" in result.stderr
+    assert Store(tmp_path).ids() == ["binance/BTC-USDT/1d"]
+
+
+def test_fetch_given_unknown_exchange_exits_1_with_one_line(tmp_path):
+    # Act
+    result = run(tmp_path, "data", "fetch", "--exchange", "binanse", "--no-macro")
+    # Assert
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unknown exchange id 'binanse'") and len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize("args", [["--symbols", " , "], ["--since", "last week"]])
+def test_fetch_given_bad_option_is_a_usage_error(tmp_path, args):
+    # Act
+    result = run(tmp_path, "data", "fetch", "--no-macro", *args)
+    # Assert
+    assert result.exit_code == 2
+    assert Store(tmp_path).ids() == []
+
+
+def test_fetch_help_shows_examples(tmp_path):
+    result = run(tmp_path, "data", "fetch", "--help")
+    assert result.exit_code == 0 and "carryguard data fetch --symbols BTC/USDT" in result.output
