@@ -21,7 +21,7 @@ from backtests.metrics import compute_metrics
 from backtests.study import Study
 from signals.availability import timeframe_delta
 from signals.errors import DataError
-from signals.risk import risk_at
+from signals.risk import RiskConfig, risk_at
 from signals.store import SeriesMeta, Store, series_id
 from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from strategies.overlay import CarryOverlay
@@ -137,7 +137,7 @@ def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
     }, index=strategy_exposure.index)[list(EXPOSURE_COLUMNS)]
 
 
-def daily_risk(store: Store, bars: dict[tuple[str, str], pd.DataFrame], config: object) -> pd.DataFrame:
+def daily_risk(store: Store, bars: dict[tuple[str, str], pd.DataFrame], config: RiskConfig) -> pd.DataFrame:
     """Risk readings at every 00:00 UTC from the first bar's close to the last's."""
     first = min(frame.index[0] for frame in bars.values()).normalize() + pd.Timedelta(days=1)
     last = max(frame.index[-1] for frame in bars.values()).normalize() + pd.Timedelta(days=1)

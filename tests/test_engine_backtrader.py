@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from backtests.book import fills_frame, trades_from_fills
-from backtests.engine_backtrader import run_backtrader
+from backtests.engine_backtrader import affordable, run_backtrader
 from backtests.execution import ExecutionConfig, rebalance
 
 COMMISSION = 0.001
@@ -141,3 +141,20 @@ def test_trades_from_fills_given_add_reduce_and_open_trade_counts_round_trips():
     assert not first["is_open"]
     assert bool(second["is_open"]) and second["exit_price"] == 18.0
     assert second["pnl"] == pytest.approx(18.0 - 20.0 - 0.05)
+
+
+def test_affordable_given_all_in_buys_keeps_broker_cash_non_negative_within_ulps():
+    # Arrange: all-in sizes qty = cash / (price * (1 + c)); most of them round backtrader's
+    # cash - qty*price - qty*c*price below zero, and the broker would drop those orders.
+    rng = np.random.default_rng(1)
+    cases = [(float(rng.uniform(1, 1e6)), float(rng.uniform(0.01, 1e5))) for _ in range(2000)]
+
+    # Act
+    sizes = [(cash, price, cash / (price * (1 + COMMISSION))) for cash, price in cases]
+    adjusted = [(cash, price, qty, affordable(qty, cash, price, COMMISSION)) for cash, price, qty in sizes]
+
+    # Assert
+    assert any(cash - qty * price - qty * COMMISSION * price < 0 for cash, price, qty, _ in adjusted)
+    for cash, price, qty, fixed in adjusted:
+        assert cash - fixed * price - fixed * COMMISSION * price >= 0.0
+        assert fixed <= qty and (qty - fixed) <= 8 * np.spacing(qty)
