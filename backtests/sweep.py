@@ -59,7 +59,7 @@ class SweepData:
         open_, close = ohlc_arrays(bars)
         hi, lo = prefix_sums(close)
         return cls(bars=bars, risk=risk, strategy=strategy, execution=execution, open=open_, close=close,
-                   times=np.ascontiguousarray(bars.index.asi8), hi=hi, lo=lo)
+                   times=np.ascontiguousarray(bars.index.as_unit("ns").asi8), hi=hi, lo=lo)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tup
         if train_end > last:
             break
         a, b = index.searchsorted(train_start), index.searchsorted(train_end)
-        c = index.searchsorted(min(train_end + test, last + pd.Timedelta(1)))
+        c = index.searchsorted(train_end + test) if train_end + test <= last else len(index)
         if b - a >= 3 and c - b >= 2:
             folds.append(((int(a), int(b)), (int(b), int(c))))
         k += 1

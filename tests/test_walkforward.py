@@ -1,0 +1,108 @@
+"""Walk-forward: fold layout, best-on-train selection, the concatenated out-of-sample book,
+and no look-ahead (a fold's choice does not depend on bars after its train window)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.engine_fast import run_fast
+from backtests.metrics import compute_metrics
+from backtests.sweep_study import WalkForwardConfig, combos, study_from_dict
+from backtests.walkforward import fold_windows, walk_forward
+from strategies.base import make_strategy
+
+STUDY = study_from_dict({
+    "sweep": {"name": "wf", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"]},
+    "params": {"fast": [5, 20, 50], "slow": [30, 100, 200]},
+    "walkforward": {"mode": "rolling", "train": "730D", "test": "365D"},
+})
+
+
+@pytest.fixture(scope="module")
+def daily(shared_store) -> pd.DataFrame:
+    return shared_store.read("binance/BTC-USDT/1d")
+
+
+def days(n: int) -> pd.DatetimeIndex:
+    return pd.date_range("2020-01-01", periods=n, freq="1D", tz="UTC")
+
+
+def test_fold_windows_given_rolling_slide_fixed_train_and_tile_tests():
+    # Act
+    folds = fold_windows(days(1_000), WalkForwardConfig(mode="rolling", train="300D", test="100D"))
+
+    # Assert
+    assert folds[0] == ((0, 300), (300, 400))
+    assert all(train[1] - train[0] == 300 and train[1] == test[0] for train, test in folds)
+    assert all(a[1][1] == b[1][0] for a, b in zip(folds, folds[1:]))  # test windows tile
+    assert folds[-1][1][1] == 1_000 and len(folds) == 7
+
+
+def test_fold_windows_given_anchored_start_every_train_at_the_first_bar():
+    # Act
+    folds = fold_windows(days(1_000), WalkForwardConfig(mode="anchored", train="300D", test="250D"))
+
+    # Assert
+    assert [f[0] for f in folds] == [(0, 300), (0, 550), (0, 800)]
+    assert [f[1] for f in folds] == [(300, 550), (550, 800), (800, 1_000)]
+
+
+def test_fold_windows_given_too_short_history_raise_value_error():
+    # Act / Assert
+    with pytest.raises(ValueError, match="no walk-forward fold fits"):
+        fold_windows(days(200), WalkForwardConfig(train="300D", test="100D"))
+
+
+def window_metric(bars: pd.DataFrame, combo: dict, window: tuple[int, int], metric: str) -> float:
+    target = make_strategy("sma_cross", **combo).target_exposure(bars)
+    part = bars.iloc[window[0]:window[1]]
+    return compute_metrics(run_fast(part, target.iloc[window[0]:window[1]]), part, timeframe="1d")[metric]
+
+
+def test_walk_forward_given_real_bars_chooses_the_best_combo_on_each_train_window(daily):
+    # Act
+    result = walk_forward(STUDY, bars=daily, workers=1)
+
+    # Assert
+    candidates = combos(STUDY)
+    assert len(result.folds) >= 5
+    for fold in result.folds:
+        scores = [window_metric(daily, c, fold.train, "Sharpe Ratio") for c in candidates]
+        assert fold.best == int(np.nanargmax(scores))
+        assert fold.train_metric == pytest.approx(scores[fold.best], rel=1e-9)
+        assert fold.test_metric == pytest.approx(window_metric(daily, candidates[fold.best], fold.test, "Sharpe Ratio"),
+                                                 rel=1e-9)
+
+
+def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_combo(daily):
+    # Act
+    result = walk_forward(STUDY, bars=daily, workers=1)
+
+    # Assert: the OOS book spans the test windows; up to the end of the first test window
+    # it is exactly the first fold's combo run on that window from fresh cash.
+    first = result.folds[0]
+    assert result.oos_equity.index[0] == daily.index[first.test[0]]
+    assert result.oos_equity.index[-1] == daily.index[result.folds[-1].test[1] - 1]
+    part = daily.iloc[first.test[0]:first.test[1]]
+    target = make_strategy("sma_cross", **result.combos[first.best]).target_exposure(daily).loc[part.index]
+    alone = run_fast(part, target)
+    np.testing.assert_allclose(result.oos_equity.loc[part.index], alone.equity, rtol=1e-12)
+    assert result.out_of_sample["Equity Final [$]"] == pytest.approx(result.oos_equity.iloc[-1])
+    doc = result.to_dict()
+    assert doc["out_of_sample"]["Start"] == daily.index[first.test[0]].isoformat()
+    assert doc["in_sample"]["mean_train_metric"] == pytest.approx(np.mean([f.train_metric for f in result.folds]))
+
+
+def test_walk_forward_given_later_bars_removed_keeps_earlier_choices(daily):
+    # Arrange: cut the history right after the third fold's test window.
+    full = walk_forward(STUDY, bars=daily, workers=1)
+    cut = daily.iloc[:full.folds[2].test[1]]
+
+    # Act
+    truncated = walk_forward(STUDY, bars=cut, workers=1)
+
+    # Assert
+    assert [f.best for f in truncated.folds[:3]] == [f.best for f in full.folds[:3]]
+    assert [f.train_metric for f in truncated.folds[:3]] == [f.train_metric for f in full.folds[:3]]
