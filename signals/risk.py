@@ -77,8 +77,8 @@ class RiskConfig:
             raise ValueError(f"unknown risk components in weights: {sorted(unknown)}; known: {list(COMPONENTS)}")
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError("risk weights must be >= 0 with a positive sum")
-        if not (0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100):
-            raise ValueError(f"thresholds must rise within 0..100, got {self.thresholds}")
+        if len(self.thresholds) != 3 or not (0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100):
+            raise ValueError(f"thresholds must be 3 values rising within 0..100, got {self.thresholds}")
         if self.scale <= 0 or self.clip <= 0 or self.floor >= 0:
             raise ValueError("scale and clip must be > 0 and floor < 0")
         if min(*self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window) < 1:
@@ -105,9 +105,13 @@ class RiskConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise DataError(f"{origin}: unknown risk setting(s) {unknown}", fix=f"use only {sorted(known)}")
-        values = {k: _tuples(v) for k, v in data.items() if k != "weights"}
+        defaults = cls()
+        values = {k: _typed(k, _tuples(v), getattr(defaults, k), origin) for k, v in data.items() if k != "weights"}
         if "weights" in data:  # a partial [weights] table changes only the weights it names
-            values["weights"] = {**DEFAULT_WEIGHTS, **data["weights"]}
+            if not isinstance(data["weights"], Mapping):
+                raise DataError(f"{origin}: weights must be a table of component = weight, got {data['weights']!r}")
+            given = {k: _typed(f"weights.{k}", v, 0.0, origin) for k, v in data["weights"].items()}
+            values["weights"] = {**DEFAULT_WEIGHTS, **given}
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
@@ -124,6 +128,22 @@ class RiskConfig:
 
 def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _typed(key: str, value: Any, default: Any, origin: str) -> Any:
+    """``value`` checked against the kind of its default (ints are accepted as floats)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, float) and number:
+        return float(value)
+    if isinstance(default, tuple):
+        ok = isinstance(value, tuple) and all(isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int))
+                                              for v, d in zip(value, default * len(value)))
+    else:
+        ok = isinstance(value, type(default)) and not isinstance(value, bool)
+    if not ok:
+        raise DataError(f"{origin}: {key} = {value!r} is not like its default {default!r}",
+                        fix="use the same kind of value (number, text or list)")
+    return value
 
 
 def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
