@@ -39,15 +39,15 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
 
     No STUDY.toml runs the default study (backtests/studies/carry_unwind.toml: BTC/USDT
     and ETH/USDT daily from 2018-01-01, every strategy and baseline); the options narrow
-    or override it. Writes manifest.json, metrics.json, equity/exposure/fills/trades/
-    prices/risk CSVs to RESULTS_DIR/<run-id>/ and prints a table sorted by the better
-    Sharpe ratio of each pair (* marks the bottom-fishing baselines).
+    or override it. Writes manifest.json, metrics.json and the equity, exposure, fills,
+    trades, prices and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table sorted by
+    the better Sharpe ratio of each pair (* marks the bottom-fishing baselines).
 
     \b
     Examples:
       carryguard backtest
       carryguard backtest --strategy sma_cross --strategy dip_buy --symbol BTC/USDT
-      carryguard backtest --strategy sma_cross+carry --timeframe 4h --start 2022-01-01
+      carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
       carryguard backtest my_study.toml --no-overlay --json
     """
     from backtests.results import metrics_document, write_results
