@@ -73,7 +73,8 @@ def jgb_momentum(jgb: Timed, cfg: RiskConfig) -> Timed:
 
 def jgb_level(jgb: Timed, cfg: RiskConfig) -> Timed:
     """Position of each long-end yield in its trailing ``level_window`` range, mapped
-    linearly to [-level_span, +level_span] (bottom of range .. top of range)."""
+    linearly to [-level_span, +level_span] (bottom of range .. top of range); value =
+    mean yield (%), change = mean change over the last momentum window (pp)."""
     yields = _tenors(jgb, cfg.level_tenors)
     roll = yields.rolling(cfg.level_window, min_periods=cfg.level_min_periods)
     low, high = roll.min(), roll.max()
