@@ -1,8 +1,9 @@
 """An accelerated exchange clock for the Binance emulator (``BinanceEmulator(clock=...)``).
 
-Exchange time runs ``speed`` times faster than real time from ``start`` and stops at
-``end`` (if given), so a test can replay hundreds of bars in seconds and then let the
-paper loop catch up to a fixed final time.
+The clock shows ``start`` until ``go()`` is called (so a test can set up a deterministic
+first step); from then on exchange time runs ``speed`` times faster than real time and
+stops at ``end`` (if given), so a test replays hundreds of bars in seconds and the paper
+loop can catch up to a fixed final time.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ class AcceleratedClock:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.start, self.speed, self.end = pd.Timestamp(start), speed, end
-        self._real_start = time.monotonic()
+        self._real_start: float | None = None
+
+    def go(self) -> "AcceleratedClock":
+        """Start running (idempotent)."""
+        if self._real_start is None:
+            self._real_start = time.monotonic()
+        return self
 
     def __call__(self) -> pd.Timestamp:
+        if self._real_start is None:
+            return self.start
         now = self.start + pd.Timedelta(seconds=(time.monotonic() - self._real_start) * self.speed)
         return min(now, self.end) if self.end is not None else now
 
