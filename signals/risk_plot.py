@@ -45,7 +45,7 @@ def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, f
         axes[3].plot(btc.index, btc.to_numpy(), color="tab:orange", lw=0.9, label=btc_label)
         axes[3].set_yscale("log")
         axes[3].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        axes[3].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        axes[3].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if f"{v:.0f}"[0] in "25" else ""))
         axes[3].set_ylabel("USD (log)")
         axes[3].legend(loc="upper left", fontsize=7)
     axes[-1].set_xlabel("date (UTC)")
