@@ -19,7 +19,8 @@ PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawd
 @click.option("--strategy", "strategies", multiple=True, metavar="NAME",
               help="Only this strategy (repeatable); NAME+carry (every one) keeps only the overlay runs.")
 @click.option("--symbol", "symbols", multiple=True, metavar="BASE/QUOTE", help="Only this symbol (repeatable).")
-@click.option("--timeframe", "timeframes", multiple=True, metavar="TF", help="Only this timeframe, e.g. 1d or 4h (repeatable).")
+@click.option("--timeframe", "timeframes", multiple=True, metavar="TF",
+              help="Only this timeframe, e.g. 1d or 4h (repeatable).")
 @click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD), overriding the study.")
 @click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD or 'latest'), overriding the study.")
 @click.option("--overlay/--no-overlay", "overlay", default=None,
@@ -55,7 +56,8 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
     from backtests.study import StudyError, load_study, narrow
 
     if engine not in ENGINES:
-        raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}", param_hint="--engine")
+        raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}",
+                                 param_hint="--engine")
     try:
         study = narrow(load_study(study_path), strategies=strategies, symbols=symbols, timeframes=timeframes,
                        start=start, end=end, with_overlay=() if overlay is None else (overlay,))
@@ -67,7 +69,9 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
     if as_json:
         print_json({"run_dir": str(folder), "results": document["results"]})
         return
-    _print_pairs(document["results"], study.with_overlay, title=f"{study.name}: {len(run.results)} books ({engine})")
+    books = len(run.results)
+    _print_pairs(document["results"], study.with_overlay,
+                 title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})")
     stdout.print(f"results: {folder}", highlight=False)
 
 

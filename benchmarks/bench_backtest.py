@@ -55,7 +55,8 @@ def measure(label: str, study, store: Store, engine: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="backtrader", choices=sorted(ENGINES))
-    parser.add_argument("--data-dir", type=Path, help="an existing store (default: import ../shared/data to a temp dir)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="an existing store (default: import ../shared/data to a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         if args.data_dir is None:

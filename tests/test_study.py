@@ -94,7 +94,8 @@ def test_narrow_given_carry_spec_keeps_only_that_strategy_with_overlay():
     assert [s.name for s in narrowed.strategies] == ["sma_cross"]
     assert narrowed.with_overlay == (True,)
     assert narrowed.symbols == ("BTC/USDT",)
-    assert (narrowed.start, narrowed.end) == (pd.Timestamp("2020-01-01", tz="UTC"), pd.Timestamp("2021-01-01", tz="UTC"))
+    assert narrowed.start == pd.Timestamp("2020-01-01", tz="UTC")
+    assert narrowed.end == pd.Timestamp("2021-01-01", tz="UTC")
 
 
 def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
