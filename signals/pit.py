@@ -119,16 +119,28 @@ class Timed:
 
 def on_availability(frame: pd.DataFrame, meta: SeriesMeta) -> Timed:
     """Re-key ``frame`` by the time each row became usable. Rows sharing an availability
-    time keep the last (newest) one; rows flagged in the metadata (bad prints such as
-    Yahoo FX one-day spikes) are dropped."""
-    if meta.flags:
-        bad = pd.DatetimeIndex([pd.Timestamp(f["time"]) for f in meta.flags]).tz_convert("UTC")
-        frame = frame[~frame.index.isin(bad)]
+    time keep the last (newest) one. Metadata flags are not used here: they are set
+    with next-day hindsight (see ``reject_off_reference`` for the point-in-time check)."""
     avail = available_at(frame.index, meta.availability, meta.timeframe)
     keep = ~pd.Index(avail).duplicated(keep="last")
     values = frame[keep].copy()
     values.index = pd.DatetimeIndex(avail[keep], name="time")
     return Timed(values, pd.DatetimeIndex(frame.index[keep]))
+
+
+def reject_off_reference(timed: Timed, reference: Timed, *, tolerance: float, max_age_days: float) -> Timed:
+    """Drop rows that stray more than ``tolerance`` (log distance) from the newest
+    reference value already usable when the row becomes usable (e.g. a Yahoo USD/JPY
+    close against that day's FRED noon fixing). Rows with no reference younger than
+    ``max_age_days`` are kept. Uses nothing published after each row: point in time."""
+    targets = pd.DatetimeIndex(timed.values.index)
+    ref_values, ref_dates = asof(reference, targets)
+    ref = ref_values.iloc[:, 0].to_numpy(dtype="float64")
+    own = timed.values.iloc[:, 0].to_numpy(dtype="float64")
+    fresh = (age_days(targets, ref_dates) <= max_age_days).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strays = fresh & (np.abs(np.log(own / ref)) > tolerance)
+    return Timed(timed.values[~strays], timed.data_date[~strays])
 
 
 def to_targets(times: pd.DatetimeIndex | Iterable[pd.Timestamp] | pd.Timestamp | str) -> pd.DatetimeIndex:

@@ -27,7 +27,8 @@ import pandas as pd
 
 from signals.errors import DataError
 from signals.features import COMPONENT_INPUTS, components
-from signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
+from signals.pit import (SeriesSource, Timed, age_days, as_source, asof, on_availability, reject_off_reference,
+                         to_targets)
 
 COMPONENTS = tuple(COMPONENT_INPUTS)
 REGIMES = ("calm", "elevated", "stress", "crisis")
@@ -42,10 +43,13 @@ class RiskConfig:
     of the source, i.e. business days)."""
 
     jgb_series: str = "mof/jgb"
-    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30); its flagged
-    # one-day spikes are dropped. "fred/DEXJPUS" (noon NY fixing) is the alternative.
+    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30). A Yahoo close
+    # further than fx_check_tolerance from the DEXJPUS noon fixing already published
+    # (<= fx_check_max_age_days old) is a bad print and is dropped (2008 one-day spikes).
     fx_series: str = "yahoo/JPY=X/1d"
-    fx_check_series: str = "fred/DEXJPUS"  # cross-check shown by `carryguard risk` ("" = none)
+    fx_check_series: str = "fred/DEXJPUS"  # point-in-time cross-check ("" = none)
+    fx_check_tolerance: float = 0.05
+    fx_check_max_age_days: float = 4.0
     us10_series: str = "fred/DGS10"
     us2_series: str = "fred/DGS2"
     momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
@@ -159,6 +163,11 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
         if frame.empty:
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
         timed[name] = on_availability(frame, source.meta(sid))
+    check = cfg.fx_check_series
+    if check and check != cfg.fx_series and source.exists(check) and not source.read(check).empty:
+        reference = on_availability(source.read(check).iloc[:, :1], source.meta(check))
+        timed["usdjpy"] = reject_off_reference(timed["usdjpy"], reference, tolerance=cfg.fx_check_tolerance,
+                                               max_age_days=cfg.fx_check_max_age_days)
     return timed
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.pit import MemoryStore, age_days, as_source, asof, on_availability, to_targets, union_calendar
+from signals.pit import (MemoryStore, age_days, as_source, asof, on_availability, reject_off_reference, to_targets,
+                         union_calendar)
 from signals.store import SeriesMeta
 
 
@@ -75,18 +76,33 @@ def test_age_days_given_holiday_gap_counts_days_since_the_data_date():
     assert ages.tolist() == [1.0, 5.5, 1.0]
 
 
-def test_on_availability_given_flagged_rows_drops_them():
-    # Arrange: a one-day spike flagged by the importer
-    raw = frame(["2008-04-07", "2008-04-08", "2008-04-09"], [102.0, 108.18, 101.9], "close")
-    flags = ({"time": "2008-04-08T00:00:00+00:00", "flag": "one-day spike that reverts"},)
+def test_reject_off_reference_given_spike_against_same_day_fixing_drops_only_the_spike():
+    # Arrange: a Yahoo close 6% off the DEXJPUS noon fixing published hours before it
+    yahoo = frame(["2008-04-07", "2008-04-08", "2008-04-09"], [102.0, 108.18, 101.9], "close")
+    fixing = frame(["2008-04-07", "2008-04-08", "2008-04-09"], [102.1, 102.0, 101.8], "DEXJPUS")
+    timed = on_availability(yahoo, meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d"))
+    reference = on_availability(fixing, meta("fred/DEXJPUS", "ny_noon"))
 
     # Act
-    timed = on_availability(raw, meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d", flags=flags))
-    values, dates = asof(timed, pd.DatetimeIndex([utc("2008-04-09 00:00")]))
+    kept = reject_off_reference(timed, reference, tolerance=0.05, max_age_days=4)
+    values, dates = asof(kept, pd.DatetimeIndex([utc("2008-04-09 00:00")]))
 
     # Assert: the spike is never used; the previous close carries with its own date
-    assert 108.18 not in timed.values["close"].tolist()
+    assert kept.values["close"].tolist() == [102.0, 101.9]
     assert values["close"].iloc[0] == 102.0 and dates.iloc[0] == utc("2008-04-07")
+
+
+def test_reject_off_reference_given_only_a_future_fixing_keeps_the_row():
+    # Arrange: the only fixing is published after the Yahoo bar closes (no hindsight allowed)
+    yahoo = frame(["2008-04-08"], [108.18], "close")
+    fixing = frame(["2008-04-09"], [101.8], "DEXJPUS")
+
+    # Act
+    kept = reject_off_reference(on_availability(yahoo, meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d")),
+                                on_availability(fixing, meta("fred/DEXJPUS", "ny_noon")), tolerance=0.05, max_age_days=4)
+
+    # Assert
+    assert kept.values["close"].tolist() == [108.18]
 
 
 def test_memory_store_cut_given_time_keeps_only_rows_usable_then():
