@@ -125,6 +125,12 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
     assert "Sharpe +carry" in outcome.stdout and "Return %" in outcome.stdout
     assert "dip_buy *" in outcome.stdout and "buy_and_hold *" not in outcome.stdout
     assert f"results: {tmp_path}" in outcome.stdout
+    (folder,) = tmp_path.iterdir()
+    best: dict[str, float] = {}
+    for r in json.loads((folder / "metrics.json").read_text())["results"]:
+        best[r["strategy"]] = max(best.get(r["strategy"], float("-inf")), r["metrics"]["Sharpe Ratio"])
+    rows = [line for line in outcome.stdout.splitlines() if "ETH/USDT" in line]
+    assert [row.split()[1] for row in rows] == sorted(best, key=best.get, reverse=True)
 
 
 @pytest.mark.parametrize(("args", "message"), [
