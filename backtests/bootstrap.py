@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 
 from backtests.metrics import bars_per_year, equity_returns
 from backtests.run_folder import BookKey, RunFolder
@@ -159,9 +160,10 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
     for key in run.books:
         if not key.overlay or key.pair not in run.equity:
             continue
-        both = run.equity[key.pair][["equity"]].join(run.equity[key][["equity"]], how="inner", rsuffix="_overlay")
-        plain = equity_returns(both["equity"].to_numpy(dtype="float64"))
-        overlay = equity_returns(both["equity_overlay"].to_numpy(dtype="float64"))
+        both = pd.concat({"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1,
+                         join="inner")
+        plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
+        overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
         sharpe, drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config, seed=seed)
         effects.append(OverlayEffect(key, len(both), sharpe, drawdown))
     return effects

@@ -1,0 +1,170 @@
+"""Paired stationary block bootstrap of the overlay's effect, and the Probabilistic Sharpe Ratio."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backtests.bootstrap import (DEFAULT_SEED, BootstrapConfig, overlay_effects, paired_effect, probabilistic_sharpe,
+                                 run_seed, stationary_indices, verdict)
+from backtests.run_folder import load_run
+from synthetic_run import write_run
+
+CONFIG = BootstrapConfig(n_boot=500)
+
+
+@pytest.fixture(scope="module")
+def noise() -> np.ndarray:
+    return np.random.default_rng(3).normal(0.001, 0.03, 400)
+
+
+def test_stationary_indices_given_same_seed_are_identical_and_given_other_seed_differ() -> None:
+    # Act
+    first = stationary_indices(300, n_boot=50, mean_block=20, rng=np.random.default_rng(1))
+    again = stationary_indices(300, n_boot=50, mean_block=20, rng=np.random.default_rng(1))
+    other = stationary_indices(300, n_boot=50, mean_block=20, rng=np.random.default_rng(2))
+
+    # Assert
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_stationary_indices_given_mean_block_20_have_blocks_of_about_20_bars() -> None:
+    # Act
+    index = stationary_indices(2000, n_boot=200, mean_block=20, rng=np.random.default_rng(5))
+
+    # Assert: inside a block each index follows the previous one (circularly)
+    continues = (index[:, 1:] == (index[:, :-1] + 1) % 2000)
+    mean_block = continues.size / (~continues).sum()
+    assert index.min() >= 0 and index.max() < 2000
+    assert 18 < mean_block < 22
+
+
+def test_paired_effect_given_identical_series_is_exactly_zero_and_not_distinguishable(noise: np.ndarray) -> None:
+    # Act
+    sharpe, drawdown = paired_effect(noise, noise.copy(), per_year=365, config=CONFIG, seed=1)
+
+    # Assert
+    assert (sharpe.estimate, sharpe.low, sharpe.high) == (0.0, 0.0, 0.0)
+    assert (drawdown.estimate, drawdown.low, drawdown.high) == (0.0, 0.0, 0.0)
+    assert sharpe.contains_zero and verdict(sharpe, better="up", worse="down") == "not distinguishable from zero"
+
+
+def test_paired_effect_given_half_scaled_overlay_has_zero_sharpe_effect_only_because_paired(noise: np.ndarray) -> None:
+    # Act: Sharpe is scale-free, so on the SAME resampled bars the effect is 0 in every resample
+    sharpe, drawdown = paired_effect(noise, 0.5 * noise, per_year=365, config=CONFIG, seed=1)
+
+    # Assert
+    assert sharpe.low == pytest.approx(0.0, abs=1e-12) and sharpe.high == pytest.approx(0.0, abs=1e-12)
+    assert drawdown.low > 0  # half the exposure: a shallower drawdown in every resample
+
+
+def test_paired_effect_given_constant_losses_has_the_known_drawdown_effect() -> None:
+    # Arrange: -1% every bar, every resample is the same path
+    plain = np.full(100, -0.01)
+    expected = ((1 - 0.99 ** 100) - (1 - 0.995 ** 100)) * 100  # shallower by ~23.97 pp
+
+    # Act
+    _, drawdown = paired_effect(plain, 0.5 * plain, per_year=365, config=CONFIG, seed=4)
+
+    # Assert
+    assert drawdown.estimate == pytest.approx(expected)
+    assert drawdown.low == pytest.approx(expected) and drawdown.high == pytest.approx(expected)
+
+
+def test_paired_effect_given_overlay_that_skips_every_loss_is_distinguishable_and_better(noise: np.ndarray) -> None:
+    # Arrange
+    overlay = np.where(noise < 0, 0.0, noise)
+
+    # Act
+    sharpe, drawdown = paired_effect(noise, overlay, per_year=365, config=CONFIG, seed=2)
+
+    # Assert
+    assert sharpe.low > 0 and drawdown.low > 0
+    assert verdict(drawdown, better="shallower", worse="deeper") == "shallower"
+    assert sharpe.low <= sharpe.estimate <= sharpe.high
+
+
+def test_paired_effect_given_same_seed_is_reproducible_and_other_seed_differs(noise: np.ndarray) -> None:
+    # Arrange
+    overlay = 0.5 * noise + np.random.default_rng(9).normal(0, 0.01, len(noise))
+
+    # Act
+    first = paired_effect(noise, overlay, per_year=365, config=CONFIG, seed=7)
+    again = paired_effect(noise, overlay, per_year=365, config=CONFIG, seed=7)
+    other = paired_effect(noise, overlay, per_year=365, config=CONFIG, seed=8)
+
+    # Assert
+    assert first == again
+    assert first[0].low != other[0].low
+
+
+def test_probabilistic_sharpe_given_small_sample_matches_hand_computation() -> None:
+    # Arrange
+    r = np.array([0.02, -0.01, 0.03, 0.00, 0.01, -0.02, 0.04, 0.01])
+    n = 8
+    mean = sum(r) / n  # 0.01
+    std = math.sqrt(sum((x - mean) ** 2 for x in r) / (n - 1))
+    m2 = sum((x - mean) ** 2 for x in r) / n
+    skew = sum((x - mean) ** 3 for x in r) / n / m2 ** 1.5
+    kurt = sum((x - mean) ** 4 for x in r) / n / m2 ** 2
+    sr = mean / std
+    z = sr * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2)
+    expected = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+    # Act
+    psr = probabilistic_sharpe(r)
+
+    # Assert
+    assert psr == pytest.approx(expected, rel=1e-12)
+    assert 0.5 < psr < 1
+
+
+def test_probabilistic_sharpe_given_zero_mean_symmetric_returns_is_one_half() -> None:
+    # Act / Assert
+    assert probabilistic_sharpe(np.array([0.01, -0.01, 0.02, -0.02, 0.0])) == pytest.approx(0.5)
+    assert math.isnan(probabilistic_sharpe(np.zeros(10)))
+
+
+def test_overlay_effects_given_run_uses_manifest_seed_and_is_reproducible(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path, seed=7)
+    run = load_run(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["seed"] = 99
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    # Act
+    first = overlay_effects(run, CONFIG)
+    again = overlay_effects(run, CONFIG)
+    reseeded = overlay_effects(load_run(folder), CONFIG)
+
+    # Assert
+    assert run_seed(run) == 7 and run_seed(load_run(folder)) == 99
+    assert [e.book.strategy for e in first] == ["sma_cross", "dip_buy"]
+    assert first == again
+    assert first[0].sharpe.estimate == reseeded[0].sharpe.estimate
+    assert first[0].sharpe.low != reseeded[0].sharpe.low
+
+
+def test_run_seed_given_no_seed_in_manifest_uses_default(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["seed"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    # Act / Assert
+    assert run_seed(load_run(folder)) == DEFAULT_SEED
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"n_boot": 10}, "n_boot"), ({"mean_block": 0.5}, "mean_block"),
+                                                 ({"confidence": 1.0}, "confidence")])
+def test_bootstrap_config_given_bad_values_raises_value_error(kwargs: dict, message: str) -> None:
+    # Act / Assert
+    with pytest.raises(ValueError, match=message):
+        BootstrapConfig(**kwargs)

@@ -1,0 +1,165 @@
+"""`carryguard report`: one self-contained HTML file and chart PNGs, from the run folder alone."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backtests.bootstrap import BootstrapConfig
+from backtests.cli import main
+from backtests.report import write_report
+from signals.store import Store
+from synthetic_run import write_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory):
+    folder = write_run(tmp_path_factory.mktemp("runs"))
+    return write_report(folder, bootstrap=BootstrapConfig(n_boot=300))
+
+
+class References(HTMLParser):
+    """Every tag name and every src/href attribute of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.links += [value or "" for name, value in attrs if name in ("src", "href", "srcset", "poster", "data")]
+
+
+def test_write_report_given_run_writes_html_and_a_png_per_chart(report) -> None:
+    # Assert
+    assert report.html.name == "report.html" and report.html.is_file()
+    assert sorted(p.name for p in report.charts) == ["drawdown_BTC-USDT_1d.png", "equity_BTC-USDT_1d.png",
+                                                     "exposure_BTC-USDT_1d.png"]
+    for path in report.charts:
+        assert path.parent == report.html.parent and path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_write_report_given_run_embeds_every_chart_as_the_same_png(report) -> None:
+    # Arrange
+    html = report.html.read_text(encoding="utf-8")
+
+    # Act
+    embedded = [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+    # Assert
+    assert sorted(embedded) == sorted(path.read_bytes() for path in report.charts)
+
+
+def test_write_report_given_run_references_nothing_outside_the_file(report) -> None:
+    # Arrange
+    html = report.html.read_text(encoding="utf-8")
+    parser = References()
+
+    # Act
+    parser.feed(html)
+
+    # Assert
+    assert parser.links, "expected images and in-page links"
+    assert all(link.startswith(("data:", "#")) for link in parser.links), [l[:60] for l in parser.links]
+    assert not {"script", "link", "iframe", "object", "embed"} & set(parser.tags)
+    assert not re.search(r"https?://|@import|url\(", html)
+
+
+def test_write_report_given_run_holds_every_section_and_the_manifest_facts(report) -> None:
+    # Arrange
+    html = report.html.read_text(encoding="utf-8")
+
+    # Assert
+    for heading in ("Summary", "All metrics", "Equity curves", "Drawdowns", "Exposure vs risk index", "Crisis windows",
+                    "Confidence", "Probabilistic Sharpe Ratio", "Study config", "Data fingerprints"):
+        assert f">{heading}</h" in html, heading
+    assert "binance/BTC-USDT/1d" in html and "abc123" in html  # data fingerprint
+    assert '"name": "synthetic"' in unescape(html)  # the study config
+    assert "seed 7" in html and "300 resamples" in html
+    assert "Terra/Celsius" in html and "COVID crash (2020-02-20 .. 2020-03-20)" in html  # covered / outside
+    assert "dip_buy+carry<span class=\"tag\">baseline</span>" in html
+    assert "Max. drawdown: " in html and ("not distinguishable from zero" in html or "the overlay makes it" in html)
+
+
+def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
+    # Arrange
+    first = report.html.read_bytes()
+
+    # Act
+    again = write_report(report.html.parent, bootstrap=BootstrapConfig(n_boot=300))
+
+    # Assert
+    assert again.html.read_bytes() == first
+
+
+def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    extra = tmp_path / "mine.toml"
+    extra.write_text('[[window]]\nname = "Summer lull"\nstart = 2022-07-01\nend = 2022-07-31\n')
+
+    # Act
+    result = CliRunner().invoke(main, ["report", str(folder), "--windows", str(extra), "--resamples", "200", "--json"])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["report"] == str(folder / "report.html") and len(out["charts"]) == 3
+    assert [e["strategy"] for e in out["overlay_effects"]] == ["sma_cross", "dip_buy"]
+    low, high = out["overlay_effects"][0]["sharpe_effect"][1:]
+    assert out["overlay_effects"][0]["sharpe_distinguishable"] == (not low <= 0 <= high)
+    assert "Summer lull" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_cli_report_given_missing_file_exits_1_with_one_line(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    (folder / "exposure.csv").unlink()
+
+    # Act
+    result = CliRunner().invoke(main, ["report", str(folder)])
+
+    # Assert
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {folder / 'exposure.csv'}: missing; rerun `carryguard backtest` to rewrite the run folder"]
+
+
+@pytest.mark.slow
+def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store, tmp_path: Path) -> None:
+    # Arrange: a small real run (BTC/USDT daily, two strategies with and without the overlay)
+    runner = CliRunner()
+    strategies = [arg for name in ("sma_cross", "dip_buy") for arg in ("--strategy", name, "--strategy", f"{name}+carry")]
+    backtest = runner.invoke(main, ["--data-dir", str(shared_store.root), "backtest", *strategies, "--symbol", "BTC/USDT",
+                                    "--results-dir", str(tmp_path), "--json"])
+    assert backtest.exit_code == 0, backtest.output
+    run_dir = Path(json.loads(backtest.output)["run_dir"])
+
+    # Act
+    compared = runner.invoke(main, ["compare", str(run_dir), "--json"])
+    reported = runner.invoke(main, ["report", str(run_dir), "--resamples", "500", "--json"])
+
+    # Assert
+    assert compared.exit_code == 0 and reported.exit_code == 0, compared.output + reported.output
+    metrics = {(r["strategy"], r["overlay"]): r["metrics"] for r in json.loads((run_dir / "metrics.json").read_text())["results"]}
+    rows = json.loads(compared.output)
+    assert len(rows) == 4
+    for row in rows:
+        assert row["Sharpe Ratio"] == pytest.approx(metrics[(row["base_strategy"], row["overlay"])]["Sharpe Ratio"])
+    effects = json.loads(reported.output)["overlay_effects"]
+    assert sorted(e["strategy"] for e in effects) == ["dip_buy", "sma_cross"]
+    assert all(e["sharpe_effect"][1] <= e["sharpe_effect"][2] for e in effects)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    yen = re.findall(r"Yen carry unwind.*?</tr>", html, flags=re.S)
+    assert len(yen) == 4 and all(re.search(r"regime-(calm|elevated|stress|crisis)", row) for row in yen)
+    assert "BTC/USDT drawdown -" in html

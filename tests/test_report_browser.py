@@ -1,0 +1,87 @@
+"""The report renders offline in headless Chromium and its charts are drawn (not blank).
+
+Chromium (Debian package ``chromium``, installed by ``.ci/run``) is required: without it
+this test FAILS, it does not skip. The network is cut off: every request would go to a
+proxy on 127.0.0.1:9 (nothing listens there), so only the embedded data URIs can render.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from backtests.bootstrap import BootstrapConfig
+from backtests.report import write_report
+from synthetic_run import write_run
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--window-size=1400,4200")
+TAB_BLUE = np.array([0x1F, 0x77, 0xB4])  # matplotlib's first line colour: only the charts use it
+CRISIS_BAND = np.array([0xF4, 0xA6, 0xA6])  # the risk chart's crisis band
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("chromium is not installed: run `apt-get install -y chromium` (.ci/run installs it)", pytrace=False)
+    return path
+
+
+def screenshot(html: Path, tmp_path: Path) -> np.ndarray:
+    """RGB bytes (height x width x 3) of a headless Chromium screenshot of ``html``."""
+    png = tmp_path / f"{html.stem}.png"
+    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
+               html.resolve().as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0 and png.is_file(), done.stderr[-2000:]
+    return (image.imread(png)[:, :, :3] * 255).round().astype(np.int16)
+
+
+def pixels_near(picture: np.ndarray, colour: np.ndarray, tolerance: int = 10) -> int:
+    return int((np.abs(picture - colour).max(axis=2) <= tolerance).sum())
+
+
+def distinct_colours(picture: np.ndarray) -> int:
+    return len(np.unique((picture[:, :, 0].astype(np.int32) << 16) | (picture[:, :, 1] << 8) | picture[:, :, 2]))
+
+
+def non_white_share(picture: np.ndarray) -> float:
+    return float((picture < 247).any(axis=2).mean())
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = write_run(tmp_path_factory.mktemp("runs"))
+    return write_report(folder, bootstrap=BootstrapConfig(n_boot=200)).html
+
+
+def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Path, tmp_path: Path) -> None:
+    # Act
+    picture = screenshot(report_html, tmp_path)
+
+    # Assert: lines in the tab10 blue, large crisis bands, a rich palette, and far from a blank page
+    assert pixels_near(picture, TAB_BLUE) > 2_000
+    assert pixels_near(picture, CRISIS_BAND) > 50_000
+    assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
+
+
+def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
+    # Arrange: the same page with every chart replaced by a 1x1 white PNG (what a broken chart would look like)
+    white = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")
+    blank = tmp_path / "blank.html"
+    blank.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', f'src="{white}"', report_html.read_text()))
+
+    # Act
+    picture = screenshot(blank, tmp_path)
+
+    # Assert: each check above would catch it
+    assert pixels_near(picture, TAB_BLUE) < 2_000
+    assert pixels_near(picture, CRISIS_BAND) < 50_000
+    assert distinct_colours(picture) < 3_000 and non_white_share(picture) < 0.15
