@@ -26,9 +26,10 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
         years = col["ret_count"] / per_year
         cagr = np.where((years > 0) & (total > 0), total ** (1.0 / years) - 1.0, np.nan)
         count = col["ret_count"]
-        std = np.where(count > 1, np.sqrt(col["ret_m2"] / (count - 1)), np.nan)
+        mean = np.where(count > 1, col["ret_sum"] / count, np.nan)
+        variance = np.maximum(col["ret_sumsq"] - col["ret_sum"] * mean, 0.0) / (count - 1)
+        std = np.where(count > 1, np.sqrt(variance), np.nan)
         downside = np.sqrt(col["ret_down_sumsq"] / count)
-        mean = np.where(count > 1, col["ret_mean"], np.nan)
         max_dd = col["max_drawdown"]
         trades = col["trades"]
         frame = pd.DataFrame({
