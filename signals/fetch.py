@@ -8,15 +8,16 @@ Each job writes its series once, only after a complete, validated download.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from signals.errors import CarryguardError
+from signals.errors import CarryguardError, SourceError
 from signals.sources.ccxt_source import PageEvent, make_exchange, update_series
 from signals.sources.fred import update_fred
-from signals.sources.http import RetryPolicy
+from signals.sources.http import RetryPolicy, UnreachableError, get_text
 from signals.sources.mof import update_mof
 from signals.sources.update import UpdateResult
 from signals.sources.yahoo import update_yahoo
@@ -68,33 +69,64 @@ class Outcome:
     error: str = ""
 
 
+@dataclass
+class Reachability:
+    """Hosts and exchanges found unreachable during one run: later jobs on them fail at
+    once instead of waiting through every retry again (an offline machine fails fast)."""
+
+    policy: RetryPolicy = RetryPolicy()
+    down: dict[str, str] = field(default_factory=dict)
+
+    def get(self, url: str) -> str:
+        """``http.get_text`` unless the URL's host was already unreachable."""
+        host = urllib.parse.urlsplit(url).netloc
+        if host in self.down:
+            raise UnreachableError(f"{url}: skipped, {host} was unreachable earlier in this run")
+        try:
+            return get_text(url, policy=self.policy)
+        except UnreachableError:
+            self.down[host] = url
+            raise
+
+
 def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolicy()) -> list[Job]:
     """The jobs of ``plan`` in order: exchange bars, then MOF, FRED and Yahoo.
 
     Raises ``DataError`` at once for an unknown exchange id (no job could run).
     """
+    reach = Reachability(policy)
     jobs: list[Job] = []
     if plan.symbols and plan.timeframes:
         exchange = make_exchange(plan.exchange, timeout=policy.timeout)
         for symbol in plan.symbols:
             for timeframe in plan.timeframes:
-                jobs.append(Job(f"{plan.exchange} {symbol} {timeframe}", _bars_job(store, exchange, symbol, timeframe, plan, policy)))
+                run = _bars_job(store, exchange, symbol, timeframe, plan, policy, reach)
+                jobs.append(Job(f"{plan.exchange} {symbol} {timeframe}", run))
     if plan.macro:
-        jobs.append(Job("MOF JGB", lambda status: update_mof(store)))
+        jobs.append(Job("MOF JGB", lambda status: update_mof(store, get=reach.get)))
         for series in plan.fred_series:
-            jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s)))
+            jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
         for ticker in plan.yahoo_tickers:
             jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
     return jobs
 
 
-def _bars_job(store: Store, exchange, symbol: str, timeframe: str, plan: FetchPlan,
-              policy: RetryPolicy) -> Callable[[Status], UpdateResult]:
+def _bars_job(store: Store, exchange, symbol: str, timeframe: str, plan: FetchPlan, policy: RetryPolicy,
+              reach: Reachability) -> Callable[[Status], UpdateResult]:
+    key = f"ccxt:{exchange.id}"
+
     def run(status: Status) -> UpdateResult:
         def on_page(event: PageEvent) -> None:
             status(f"{event.bars} bars, at {event.cursor:%Y-%m-%d %H:%M}")
 
-        return update_series(store, exchange, symbol, timeframe, since=plan.since, policy=policy, on_page=on_page)
+        if key in reach.down:
+            raise UnreachableError(f"skipped: {reach.down[key]}")
+        try:
+            return update_series(store, exchange, symbol, timeframe, since=plan.since, policy=policy, on_page=on_page)
+        except SourceError as exc:
+            if exchange.markets is None:  # markets never loaded: no job on this exchange can succeed
+                reach.down[key] = f"{exchange.id} could not be reached earlier in this run"
+            raise
 
     return run
 

@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from backtests.cli import main
+from signals.fetch import FetchPlan, plan_jobs, run_jobs
+from signals.sources.http import RetryPolicy
 from signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
-from tests.fakes.http_server import FileServer
+from tests.fakes.http_server import FileServer, closed_port
 from tests.fakes.yahoo import YahooServer, recorded_chart
 
 UTC = "UTC"
@@ -126,3 +128,21 @@ def test_fetch_given_bad_option_is_a_usage_error(tmp_path, args):
 def test_fetch_help_shows_examples(tmp_path):
     result = run(tmp_path, "data", "fetch", "--help")
     assert result.exit_code == 0 and "carryguard data fetch --symbols BTC/USDT" in result.output
+
+
+def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(monkeypatch, tmp_path):
+    # Arrange: every source points at a port nothing listens on
+    dead = f"http://127.0.0.1:{closed_port()}"
+    for name in ("BINANCE", "MOF", "FRED"):
+        monkeypatch.setenv(f"CARRYGUARD_{name}_URL", dead)
+    plan = FetchPlan(symbols=("BTC/USDT",), timeframes=("1d", "4h"), yahoo_tickers=())
+    jobs = plan_jobs(Store(tmp_path), plan, policy=RetryPolicy(attempts=2, backoff=0.0, timeout=1.0))
+    # Act
+    outcomes = run_jobs(jobs)
+    # Assert
+    errors = {o.label: o.error for o in outcomes}
+    assert "load_markets failed after 2 tries" in errors["binance BTC/USDT 1d"]
+    assert errors["binance BTC/USDT 4h"].startswith("skipped: binance could not be reached")
+    assert "unreachable" in errors["MOF JGB"] and "after 2 tries" in errors["MOF JGB"]
+    assert all("was unreachable earlier in this run" in errors[f"FRED {s}"] for s in ("DEXJPUS", "DGS10", "DGS2"))
+    assert Store(tmp_path).ids() == []

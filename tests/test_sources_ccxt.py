@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from signals.sources.http import RetryPolicy
 from signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
 from tests.fakes.bybit import BybitEmulator
+from tests.fakes.http_server import closed_port
 
 UTC = "UTC"
 FAST = RetryPolicy(attempts=3, backoff=1.0, timeout=2.0)
@@ -44,12 +44,6 @@ def expected(bars: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
     out = bars.loc[pd.Timestamp(start, tz=UTC):pd.Timestamp(end, tz=UTC)].copy()
     out.index = out.index.as_unit("ns")
     return out
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def store_bytes(root: Path) -> dict[str, bytes]:

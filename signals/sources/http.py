@@ -21,6 +21,10 @@ USER_AGENT = "carryguard (+https://github.com/carryguard)"
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+class UnreachableError(SourceError):
+    """The host could not be reached at all (no connection, DNS failure, timeouts)."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry a transient failure.
@@ -47,7 +51,7 @@ class RetryPolicy:
 def get_text(url: str, *, policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
              encoding: str = "utf-8-sig") -> str:
     """The body of ``url`` as text; ``SourceError`` (naming the URL) when it cannot be had."""
-    last = ""
+    last, reached = "", False
     for attempt in range(policy.attempts):
         try:
             request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/csv,*/*"})
@@ -58,12 +62,13 @@ def get_text(url: str, *, policy: RetryPolicy = RetryPolicy(), sleep: Callable[[
                 raise SourceError(f"{url} returned an HTML page, not CSV", fix="check the URL or try again later")
             return text
         except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code} {exc.reason}"
+            last, reached = f"HTTP {exc.code} {exc.reason}", True
             if exc.code not in TRANSIENT_STATUS:
                 raise SourceError(f"{url}: {last}", fix="check the URL or the series id") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            last = f"unreachable ({reason})"
+            last, reached = f"unreachable ({reason})", False
         if attempt + 1 < policy.attempts:
             sleep(policy.delay(attempt))
-    raise SourceError(f"{url}: {last} after {policy.attempts} tries", fix="check the network or try again later")
+    error = SourceError if reached else UnreachableError
+    raise error(f"{url}: {last} after {policy.attempts} tries", fix="check the network or try again later")

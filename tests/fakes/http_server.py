@@ -10,6 +10,7 @@ body with status 200) or ``"html"`` (an HTML error page with status 200).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -133,6 +134,13 @@ class FileServer(LocalServer):
                 body = self.routes[key]
                 return body if isinstance(body, Reply) else Reply(200, body, "text/csv")
         return Reply.text("<html><body>404 Not Found</body></html>", status=404, content_type="text/html")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (for "exchange unreachable" cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
