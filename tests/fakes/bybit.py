@@ -8,14 +8,10 @@ bars of the window). Clock and faults work as in ``BinanceEmulator``.
 
 from __future__ import annotations
 
-import pandas as pd
-
-from tests.fakes.binance import BinanceEmulator, millis, num, select_bars
+from tests.fakes.binance import INTERVAL_MS, BinanceEmulator, millis, num, select_bars
 from tests.fakes.http_server import Reply
 
 INTERVALS = {"1": "1m", "5": "5m", "15": "15m", "60": "1h", "240": "4h", "D": "1d", "W": "1w"}
-INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000,
-               "1w": 604_800_000}
 
 
 class BybitEmulator(BinanceEmulator):
