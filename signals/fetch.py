@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import ccxt
 import pandas as pd
 
 from signals.errors import CarryguardError, SourceError
@@ -111,7 +112,7 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
     return jobs
 
 
-def _bars_job(store: Store, exchange, symbol: str, timeframe: str, plan: FetchPlan, policy: RetryPolicy,
+def _bars_job(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str, plan: FetchPlan, policy: RetryPolicy,
               reach: Reachability) -> Callable[[Status], UpdateResult]:
     key = f"ccxt:{exchange.id}"
 
