@@ -164,7 +164,8 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
                          join="inner")
         plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
         overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
-        sharpe, drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config, seed=seed)
+        sharpe, drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config,
+                                         seed=seed)
         effects.append(OverlayEffect(key, len(both), sharpe, drawdown))
     return effects
 

@@ -16,7 +16,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -24,7 +23,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from backtests.run_folder import REGIMES, BookKey, RunFolder  # noqa: E402
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
-SIZE = (11.0, 5.0)
+SIZE = (12.0, 5.0)
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}  # legend right of the plot
 DPI = 100
 
 
@@ -112,7 +112,7 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     ax.set_yscale("log")
     ax.set_title(f"Equity, {books[0].symbol} {books[0].timeframe} (solid: no overlay, dashed: +carry overlay)")
     ax.set_ylabel("Equity [$] (log scale)")
-    ax.legend(fontsize=8, ncol=2, loc="upper left")
+    ax.legend(**OUTSIDE)
     _dates(ax)
     return figure
 
@@ -125,7 +125,7 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         ax.plot(equity.index, (equity / equity.cummax() - 1.0) * 100.0, **_style(run, key, colours))
     ax.set_title(f"Drawdown from the running peak, {books[0].symbol} {books[0].timeframe}")
     ax.set_ylabel("Drawdown [%]")
-    ax.legend(fontsize=8, ncol=2, loc="lower left")
+    ax.legend(**OUTSIDE)
     _dates(ax)
     return figure
 
@@ -147,7 +147,7 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     top.set_ylabel("Risk index [0-100]")
     top.set_title(f"Carry-unwind risk index and exposure, {books[0].symbol} {books[0].timeframe}")
     handles = [Patch(facecolor=REGIME_COLOURS[r], label=r) for r in REGIMES]
-    top.legend(handles=[*top.get_legend_handles_labels()[0], *handles], fontsize=8, ncol=5, loc="upper left")
+    top.legend(handles=[*top.get_legend_handles_labels()[0], *handles], title="regime bands", **OUTSIDE)
     colours = _colours(books)
     for key in overlay_books:
         exposure = run.exposure[key]["final_exposure"] * 100.0
@@ -155,10 +155,10 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
                     label=_label(run, key) + " final exposure")
     if overlay_books and overlay_books[0].overlay:
         multiplier = run.exposure[overlay_books[0]]["multiplier"] * 100.0
-        bottom.step(multiplier.index, multiplier, where="post", color="black", linewidth=2.0, label="risk multiplier")
+        bottom.step(multiplier.index, multiplier, where="post", color="black", linewidth=1.4, label="risk multiplier")
     bottom.set_ylim(-5, 105)
     bottom.set_ylabel("Exposure [% of equity]")
-    bottom.legend(fontsize=8, ncol=3, loc="lower left")
+    bottom.legend(**OUTSIDE)
     _dates(top)
     top.set_xlabel("")
     _dates(bottom)

@@ -98,7 +98,8 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         for e in written.effects
     ]
     if as_json:
-        print_json({"report": str(written.html), "charts": [str(p) for p in written.charts], "overlay_effects": effects})
+        print_json({"report": str(written.html), "charts": [str(p) for p in written.charts],
+                    "overlay_effects": effects})
         return
     def interval(i) -> str:
         return f"{_cell(i.estimate, signed=True)} [{_cell(i.low, signed=True)}, {_cell(i.high, signed=True)}]"

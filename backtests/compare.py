@@ -107,7 +107,8 @@ def _headline(run: RunFolder, key: BookKey, window: tuple[pd.Timestamp, pd.Times
         return {name: _number(run.metrics[key].get(name)) for name in HEADLINE}
     equity = run.equity[key]["equity"].loc[window[0]:window[1]]
     if len(equity) < 2:
-        raise DataError(f"{run.path}: {key} has fewer than 2 bars in the common window {window[0].date()}..{window[1].date()}",
+        span = f"{window[0].date()}..{window[1].date()}"
+        raise DataError(f"{run.path}: {key} has fewer than 2 bars in the common window {span}",
                         fix="compare runs that share a longer period")
     return window_metrics(equity, timeframe=key.timeframe)
 

@@ -50,10 +50,12 @@ def load_windows(path: Path) -> list[CrisisWindow]:
     for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
         where = f"{path}: window #{i + 1}"
         if not isinstance(entry, dict) or not str(entry.get("name", "")).strip():
-            raise DataError(f"{where}: needs a name, a start and an end", fix='write name = "...", start = 2024-07-10, end = 2024-08-09')
+            raise DataError(f"{where}: needs a name, a start and an end",
+                            fix='write name = "...", start = 2024-07-10, end = 2024-08-09')
         start, end = _day(entry.get("start"), where, "start"), _day(entry.get("end"), where, "end")
         if end < start:
-            raise DataError(f"{where} ({entry['name']}): end {end.date()} is before start {start.date()}", fix="swap the dates")
+            raise DataError(f"{where} ({entry['name']}): end {end.date()} is before start {start.date()}",
+                            fix="swap the dates")
         windows.append(CrisisWindow(str(entry["name"]).strip(), start, end))
     return windows
 

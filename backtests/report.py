@@ -69,7 +69,8 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
         "run": run, "run_id": run.run_id, "manifest": run.manifest, "period": [t.isoformat() for t in run.period()],
         "summary": comparison.rows, "headline": HEADLINE, "deltas": DELTAS, "summary_note": comparison.note,
         "metric_names": metric_names,
-        "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]} for key in run.books],
+        "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]}
+                    for key in run.books],
         "figures": figures,
         "crisis": crisis_table(run, all_windows), "crisis_columns": CRISIS_COLUMNS,
         "uncovered": uncovered(run, all_windows),

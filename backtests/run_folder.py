@@ -99,8 +99,8 @@ def load_run(path: str | Path) -> RunFolder:
     metrics, baselines = _read_metrics(root / "metrics.json")
     equity = _per_book(_read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
                        EQUITY_COLUMNS, root / "equity.csv")
-    exposure_frame = _read_csv(root / "exposure.csv", time_columns=("time",), numeric=EXPOSURE_COLUMNS, text=("regime",),
-                               books=True)
+    exposure_frame = _read_csv(root / "exposure.csv", time_columns=("time",), numeric=EXPOSURE_COLUMNS,
+                               text=("regime",), books=True)
     exposure = _per_book(exposure_frame, (*EXPOSURE_COLUMNS, "regime"), root / "exposure.csv")
     trades = _read_csv(root / "trades.csv", time_columns=("entry_time", "exit_time"), numeric=TRADE_COLUMNS,
                        text=("is_open",), books=True)
