@@ -16,7 +16,7 @@ TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "CAGR [%]", "Max. Drawdown [%]", 
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: worker processes on this machine; dask: a dask.distributed cluster.")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask; default: a local cluster).")
+              help="Dask scheduler, e.g. tcp://scheduler-host:8786 (with --executor dask; default: a local cluster).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local processes (default: all cores) or local Dask workers.")
 @click.option("--walk-forward/--no-walk-forward", "walk", default=None,

@@ -28,7 +28,7 @@ from backtests.execution import ExecutionConfig
 from backtests.fast_metrics import metrics_from_stats
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
 from signals.availability import timeframe_delta
-from signals.errors import DataError
+from signals.errors import CarryguardError, DataError
 from signals.store import series_id
 from strategies.base import make_strategy
 from strategies.overlay import CarryOverlay, OverlayConfig
@@ -270,7 +270,7 @@ def _evaluate_dask(data: SweepData, combos: Sequence[dict[str, Any]], windows: S
                     progress(len(chunks[i]))
             seconds = time.perf_counter() - began
     except OSError as error:
-        raise DataError(f"cannot reach the Dask scheduler at {scheduler} ({error})",
+        raise CarryguardError(f"cannot reach the Dask scheduler at {scheduler} ({error})",
                         fix="start one with `dask scheduler` and `dask worker ADDRESS`, or use --executor local") from error
     finally:
         if cluster is not None:
