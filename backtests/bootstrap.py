@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from backtests.metrics import bars_per_year, equity_returns
+from backtests.metrics import bars_per_year, equity_returns, sharpe
 from backtests.run_folder import BookKey, RunFolder
 
 DEFAULT_SEED = 20240805  # the day of the 2024 yen-carry unwind
@@ -164,9 +164,9 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
                          join="inner")
         plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
         overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
-        sharpe, drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config,
-                                         seed=seed)
-        effects.append(OverlayEffect(key, len(both), sharpe, drawdown))
+        on_sharpe, on_drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config,
+                                               seed=seed)
+        effects.append(OverlayEffect(key, len(both), on_sharpe, on_drawdown))
     return effects
 
 
@@ -175,9 +175,8 @@ def sharpe_confidence(run: RunFolder) -> list[SharpeConfidence]:
     rows = []
     for key in run.books:
         returns = book_returns(run, key)
-        std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
-        annual = float(np.mean(returns)) / std * math.sqrt(bars_per_year(key.timeframe)) if std > 0 else math.nan
-        rows.append(SharpeConfidence(key, len(returns) + 1, annual, probabilistic_sharpe(returns)))
+        rows.append(SharpeConfidence(key, len(returns) + 1, sharpe(returns, bars_per_year(key.timeframe)),
+                                     probabilistic_sharpe(returns)))
     return rows
 
 

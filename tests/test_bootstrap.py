@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backtests.bootstrap import (DEFAULT_SEED, BootstrapConfig, overlay_effects, paired_effect, probabilistic_sharpe,
-                                 run_seed, stationary_indices, verdict)
+                                 run_seed, sharpe_confidence, stationary_indices, verdict)
 from backtests.run_folder import load_run
 from synthetic_run import write_run
 
@@ -149,6 +149,22 @@ def test_overlay_effects_given_run_uses_manifest_seed_and_is_reproducible(tmp_pa
     assert first == again
     assert first[0].sharpe.estimate == reseeded[0].sharpe.estimate
     assert first[0].sharpe.low != reseeded[0].sharpe.low
+
+
+def test_sharpe_confidence_given_run_matches_metrics_json_sharpe_and_its_sign(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    written = {(r["strategy"], r["overlay"]): r["metrics"]["Sharpe Ratio"]
+               for r in json.loads((folder / "metrics.json").read_text())["results"]}
+
+    # Act
+    rows = sharpe_confidence(load_run(folder))
+
+    # Assert
+    assert len(rows) == 4
+    for row in rows:
+        assert row.sharpe == pytest.approx(written[(row.book.strategy, row.book.overlay)], abs=1e-6)
+        assert (row.psr > 0.5) == (row.sharpe > 0) and 0 < row.psr < 1
 
 
 def test_run_seed_given_no_seed_in_manifest_uses_default(tmp_path: Path) -> None:
