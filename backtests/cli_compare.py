@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backtests.console import print_json, print_table, stderr, stdout
+
+if TYPE_CHECKING:
+    from backtests.bootstrap import Interval
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -20,6 +24,12 @@ def _cell(value: object, *, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{float(value):{'+' if signed else ''}.2f}"
+
+
+def _interval(interval: Interval) -> str:
+    """``+0.18 [-0.16, +0.56]``: the estimate and its bootstrap interval."""
+    low, high = _cell(interval.low, signed=True), _cell(interval.high, signed=True)
+    return f"{_cell(interval.estimate, signed=True)} [{low}, {high}]"
 
 
 @click.command("compare")
@@ -101,14 +111,14 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         print_json({"report": str(written.html), "charts": [str(p) for p in written.charts],
                     "overlay_effects": effects})
         return
-    def interval(i) -> str:
-        return f"{_cell(i.estimate, signed=True)} [{_cell(i.low, signed=True)}, {_cell(i.high, signed=True)}]"
-
-    print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
-                ["strategy", "symbol", "tf", "Δ Sharpe (interval)", "Sharpe", "Δ Max. DD pp (interval)", "drawdown"],
-                [(e.book.strategy, e.book.symbol, e.book.timeframe, interval(e.sharpe),
-                  verdict(e.sharpe, better="higher", worse="lower"), interval(e.max_drawdown),
-                  verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])
+    if not written.effects:
+        stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
+    else:
+        print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
+                    ["strategy", "symbol", "tf", "Δ Sharpe (interval)", "Sharpe", "Δ Max. DD pp (interval)", "drawdown"],
+                    [(e.book.strategy, e.book.symbol, e.book.timeframe, _interval(e.sharpe),
+                      verdict(e.sharpe, better="higher", worse="lower"), _interval(e.max_drawdown),
+                      verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])
     stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
 
 
