@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backtests.console import print_json, print_table, stderr, stdout
 
-TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "CAGR [%]", "Max. Drawdown [%]", "# Trades", "Win Rate [%]"]
+if TYPE_CHECKING:
+    from backtests.walkforward import WalkForwardResult
+
+TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
 
 
 @click.command("sweep")
@@ -42,7 +46,7 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from backtests.sweep import load_bars, load_risk, run_sweep
-    from backtests.sweep_report import new_run_dir, top_rows, write_sweep
+    from backtests.sweep_report import new_run_dir, short, top_rows, write_sweep
     from backtests.sweep_study import combos, load_sweep_study
     from backtests.walkforward import walk_forward
     from signals.errors import CarryguardError
@@ -82,9 +86,9 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
         print_json(doc)
         return
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
+    headers = ["#", *(short(p) for p in result.param_names), *metric_columns]
     print_table(f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
-                f"({sid}, {result.bars:,} bars)", ["#", *result.param_names, *metric_columns],
-                top_rows(result, metric_columns), right=["#", *result.param_names, *metric_columns])
+                f"({sid}, {result.bars:,} bars)", headers, top_rows(result, metric_columns), right=headers)
     stdout.print(f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
                  f"({result.bar_steps_per_second / 1e6:,.1f} M bar-steps/s, {result.executor}, {result.workers} "
                  f"worker(s); setup {result.setup_seconds:.2f} s)", highlight=False)
@@ -93,24 +97,26 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     stdout.print(f"results: {run_dir}", highlight=False)
 
 
-def _print_walkforward(wf) -> None:
+def _print_walkforward(wf: WalkForwardResult) -> None:
     """Out-of-sample next to in-sample, then one row per fold."""
+    from backtests.sweep_report import compact
+
     doc = wf.to_dict()
     metric = wf.metric
     oos = doc["out_of_sample"]
     hindsight = doc["in_sample"]["hindsight_best"]
+    numbers = [metric, "Return [%]", "Max. Drawdown [%]"]
     rows = [
-        ["in-sample: chosen combos on their train windows (mean)", _num(doc["in_sample"]["mean_train_metric"]), "", ""],
-        [f"in-sample: hindsight best {hindsight['params']} on the OOS span", _num(hindsight["metrics"][metric]),
-         _num(hindsight["metrics"]["Return [%]"]), _num(hindsight["metrics"]["Max. Drawdown [%]"])],
-        ["out-of-sample: walk-forward picks, test windows concatenated", _num(oos[metric]), _num(oos["Return [%]"]),
-         _num(oos["Max. Drawdown [%]"])],
+        ["in-sample: picks on their train windows (mean)", "per fold", _num(doc["in_sample"]["mean_train_metric"]),
+         "", ""],
+        ["in-sample: hindsight best, on the OOS span", compact(hindsight["params"]),
+         *(_num(hindsight["metrics"][m]) for m in numbers)],
+        ["out-of-sample: picks, test windows joined", "per fold", *(_num(oos[m]) for m in numbers)],
     ]
     print_table(f"Walk-forward ({doc['mode']}, train {doc['train']}, test {doc['test']}, {len(doc['folds'])} folds; "
-                f"OOS {oos['Start'][:10]}..{oos['End'][:10]})", ["result", metric, "Return [%]", "Max. Drawdown [%]"],
-                rows, right=[metric, "Return [%]", "Max. Drawdown [%]"])
-    print_table("Folds", ["test start", "test end", "chosen", f"train {metric}", f"test {metric}"],
-                [[f["test_start"][:10], f["test_end"][:10], f["params"], _num(f["train_metric"]),
+                f"OOS {oos['Start'][:10]}..{oos['End'][:10]})", ["result", "params", *numbers], rows, right=numbers)
+    print_table("Folds", ["test start", "test end", "chosen on train", f"train {metric}", f"test {metric}"],
+                [[f["test_start"][:10], f["test_end"][:10], compact(f["params"]), _num(f["train_metric"]),
                   _num(f["test_metric"])] for f in doc["folds"]],
                 right=[f"train {metric}", f"test {metric}"])
 

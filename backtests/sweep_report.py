@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from backtests.sweep import SweepResult
+from backtests.sweep_study import OVERLAY_PREFIX
 from backtests.walkforward import WalkForwardResult
 
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
@@ -167,6 +168,16 @@ def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:
     for rank, (_, row) in enumerate(result.ranked().head(result.study.top).iterrows(), start=1):
         rows.append([str(rank)] + [str(row[p]) for p in result.param_names] + [_fmt(row[c]) for c in columns])
     return rows
+
+
+def short(name: str) -> str:
+    """A parameter's column header: ``overlay.stress`` -> ``ov.stress``."""
+    return "ov." + name[len(OVERLAY_PREFIX):] if name.startswith(OVERLAY_PREFIX) else name
+
+
+def compact(params: dict[str, Any]) -> str:
+    """``{"fast": 5, "overlay.stress": 0.5}`` -> ``"fast=5 ov.stress=0.5"``."""
+    return " ".join(f"{short(k)}={v}" for k, v in params.items())
 
 
 def _fmt(value: Any) -> str:

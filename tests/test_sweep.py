@@ -16,7 +16,7 @@ from backtests.cli import main
 from backtests.engine_fast import run_fast
 from backtests.metrics import compute_metrics
 from backtests.runner import decision_times
-from backtests.sweep import load_risk, run_sweep
+from backtests.sweep import load_risk, run_sweep, validate_combos
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
 from signals.risk import risk_at
@@ -86,6 +86,17 @@ def test_load_sweep_study_given_shipped_sma_4h_has_2000_pairs_on_whole_4h_histor
     assert (study.strategy, study.symbol, study.timeframe, study.start, study.end) == ("sma_cross", "BTC/USDT", "4h", "", "")
     pairs = combos(study)
     assert len(pairs) >= 2_000 and all(p["fast"] < p["slow"] for p in pairs)
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED.parent.glob("sweep_*.toml")), ids=lambda p: p.stem)
+def test_load_sweep_study_given_shipped_studies_every_combo_builds(path):
+    # Act
+    study = load_sweep_study(path)
+    todo = combos(study)
+
+    # Assert: strategies and overlay configs accept every combo (else the sweep would stop).
+    validate_combos(study.strategy, todo)
+    assert len(todo) >= (study.samples if study.search == "random" else 2)
 
 
 def test_load_sweep_study_given_bad_toml_raises_error_naming_file(tmp_path):
