@@ -72,7 +72,7 @@ def metrics_of(equity: pd.Series, exposure: pd.Series, close: pd.Series) -> dict
 
 
 def write_run(root: Path, *, start: str = "2022-01-01", days: int = 455, seed: int = 7, name: str = "synthetic",
-              symbols: tuple[str, ...] = ("BTC/USDT",)) -> Path:
+              symbols: tuple[str, ...] = ("BTC/USDT",), overlays: tuple[bool, ...] = (False, True)) -> Path:
     """Write a run folder under ``root`` and return its path."""
     index = pd.date_range(start, periods=days, freq="D", tz="UTC", name="time")
     run_id = f"{index[0]:%Y%m%d}-000000-{name}"
@@ -87,7 +87,7 @@ def write_run(root: Path, *, start: str = "2022-01-01", days: int = 455, seed: i
                                         "high": close * 1.01, "low": close * 0.99, "close": close}))
         for strategy, baseline in STRATEGIES:
             raw = strategy_exposure(strategy, close)
-            for overlay in (False, True):
+            for overlay in overlays:
                 final = raw * multiplier if overlay else raw
                 book = simulate(close, final)
                 keys = {"strategy": strategy, "symbol": symbol, "timeframe": "1d", "overlay": overlay}

@@ -121,6 +121,19 @@ def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path
     assert "Summer lull" in (folder / "report.html").read_text(encoding="utf-8")
 
 
+def test_cli_report_given_run_without_overlay_says_there_is_nothing_to_bootstrap(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path, overlays=(False,))
+
+    # Act
+    result = CliRunner().invoke(main, ["report", str(folder), "--resamples", "100"])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    assert "no overlay / no-overlay pairs in this run" in result.output
+    assert "No overlay / no-overlay pairs in this run." in (folder / "report.html").read_text(encoding="utf-8")
+
+
 def test_cli_report_given_missing_file_exits_1_with_one_line(tmp_path: Path) -> None:
     # Arrange
     folder = write_run(tmp_path)
