@@ -164,11 +164,8 @@ def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Se
     return batch_stats(data.open, data.close, data.times, targets, *args)
 
 
-def warm_up(data: SweepData | None = None) -> None:
+def warm_up(data: SweepData) -> None:
     """Load (or compile) the kernels so timings exclude JIT; cheap with numba's cache."""
-    data = data or _WORKER_DATA
-    if data is None:
-        return
     window = (np.array([0]), np.array([min(len(data.close), 64)]), 1.0, 0.0, 0.0, 0.0)
     batch_stats(data.open, data.close, data.times, np.zeros((1, len(data.close))), *window)
     sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), *window)

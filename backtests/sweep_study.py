@@ -61,6 +61,7 @@ LOWER_IS_BETTER = frozenset({"Volatility (Ann.) [%]", "Turnover", "Fees [$]"})
 SEARCHES = ("grid", "random")
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
               "!=": operator.ne}
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*$")
 
 
@@ -115,6 +116,8 @@ class SweepStudy:
     walkforward: WalkForwardConfig | None = None
 
     def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"sweep name {self.name!r} may only use letters, digits, _ and - (it names the run folder)")
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
         if self.search == "random" and self.samples < 1:
@@ -245,8 +248,9 @@ def _all_specs(study: SweepStudy) -> dict[str, Any]:
 
 def combos(study: SweepStudy) -> list[dict[str, Any]]:
     """The combos to evaluate, in a deterministic order: the full grid (in TOML order,
-    last parameter fastest) or ``samples`` distinct random draws (seeded); both filtered
-    by the constraints."""
+    last parameter fastest) or ``samples`` distinct random draws (seeded; fewer if 50 x
+    ``samples`` draws do not find that many distinct valid ones); both filtered by the
+    constraints."""
     specs = _all_specs(study)
     if study.search == "grid":
         names = list(specs)

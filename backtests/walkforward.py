@@ -146,12 +146,17 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
     return WalkForwardResult(
         config=config, metric=metric, folds=tuple(folds), combos=tuple(combos), index=bars.index,
         out_of_sample=compute_metrics(book, oos_bars, timeframe=study.timeframe),
-        in_sample_mean_train=float(np.nanmean([f.train_metric for f in folds])) if folds else float("nan"),
+        in_sample_mean_train=_mean_finite([f.train_metric for f in folds]),
         hindsight_best=hindsight_best,
         hindsight_metrics={k: (v.item() if isinstance(v, np.generic) else v)
                            for k, v in hindsight.iloc[hindsight_best].to_dict().items()},
         oos_equity=book.equity,
     )
+
+
+def _mean_finite(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _metric(stats: np.ndarray, index: pd.DatetimeIndex, timeframe: str, metric: str) -> np.ndarray:
