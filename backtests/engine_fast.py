@@ -27,7 +27,7 @@ STAT_FIELDS = (
     "gross_loss", "sum_return_pct", "fees", "notional", "equity_sum", "ret_count", "ret_sum", "ret_sumsq",
     "ret_down_sumsq", "start_equity", "first_close", "last_close",
 )
-S = {name: i for i, name in enumerate(STAT_FIELDS)}
+STAT_INDEX = {name: i for i, name in enumerate(STAT_FIELDS)}
 N_STATS = len(STAT_FIELDS)
 
 
@@ -182,6 +182,7 @@ def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: 
         else:
             gross_loss -= pnl
         sum_return_pct += pnl / trade_cost * 100.0
+    # written in STAT_FIELDS order
     out[0] = equity
     out[1] = max_dd
     out[2] = max_dd_ns

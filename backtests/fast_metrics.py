@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine_fast import S
+from backtests.engine_fast import STAT_INDEX
 from backtests.metrics import METRIC_NAMES, bars_per_year
 
 
@@ -19,7 +19,7 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
     """One row of ``METRIC_NAMES`` per row of ``stats`` (combos x N_STATS), for books run on
     the bars of ``index`` (the simulated range). NaN where ``compute_metrics`` gives NaN."""
     stats = np.atleast_2d(np.asarray(stats, dtype="float64"))
-    col = {name: stats[:, i] for name, i in S.items()}
+    col = {name: stats[:, i] for name, i in STAT_INDEX.items()}
     per_year = bars_per_year(timeframe)
     with np.errstate(divide="ignore", invalid="ignore"):
         total = col["final_equity"] / col["start_equity"]
