@@ -53,6 +53,9 @@ def _setup_logging(log_file: Path | None, redact: tuple[str, ...]) -> None:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+    for old in list(logger.handlers):  # a second run in the same process must not log twice
+        logger.removeHandler(old)
+        old.close()
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
@@ -163,22 +166,38 @@ def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: s
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_STATE,
               show_default=True, help="SQLite file holding the paper book.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per book.")
-def status_cmd(state_path: Path, as_json: bool) -> None:
-    """Position, equity, PnL, the last decision with its risk reading, and how many bars
-    the book is behind the exchange clock (as last seen by the loop).
+@click.option("--live", is_flag=True, help="Ask the exchange for its clock (else: the time the loop last saw).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Exchange request timeout with --live, s.")
+def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> None:
+    """Position, equity, PnL, the last decision with its risk reading, and how many closed
+    bars the book is behind the exchange clock.
 
     \b
     Examples:
       carryguard paper status --state paper.db
-      carryguard paper status --state paper.db --json
+      carryguard paper status --state paper.db --json --live
     """
+    import pandas as pd
+
     from backtests.paper.state import PaperState
-    from signals.errors import CarryguardError
+    from signals.errors import CarryguardError, SourceError
+    from signals.sources.ccxt_source import make_exchange
 
     if not state_path.is_file():
         raise CarryguardError(f"{state_path}: no paper state file", fix="start one with `carryguard paper run --state FILE`")
+    clocks: dict[str, pd.Timestamp] = {}
     with PaperState(state_path) as state:
-        summaries = [state.summary(book["strategy"], book["symbol"]) for book in state.books()]
+        books = state.books()
+        if live:
+            import ccxt
+
+            for exchange_id in sorted({book["exchange"] for book in books}):
+                try:
+                    clocks[exchange_id] = pd.Timestamp(make_exchange(exchange_id, timeout=timeout).fetch_time(), unit="ms", tz="UTC")
+                except ccxt.BaseError as exc:
+                    raise SourceError(f"{exchange_id}: cannot read the exchange clock ({type(exc).__name__})",
+                                      fix="retry, or run without --live") from exc
+        summaries = [state.summary(book["strategy"], book["symbol"], now=clocks.get(book["exchange"])) for book in books]
     if as_json:
         print_json(summaries)
         return

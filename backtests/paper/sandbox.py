@@ -95,6 +95,8 @@ def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Ex
     exchange: ccxt.Exchange = getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": int(timeout * 1000)})
     live = set(_urls(exchange.urls.get("api")))
     try:
+        if not exchange.urls.get("test"):
+            raise ccxt.NotSupported(f"{exchange_id} does not have a sandbox URL")
         exchange.set_sandbox_mode(True)
     except ccxt.NotSupported as exc:
         raise CarryguardError(f"{exchange_id} has no testnet in ccxt; refusing --sandbox",
@@ -113,6 +115,9 @@ def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Ex
                               fix="run without --sandbox")
     exchange.apiKey, exchange.secret = keys.key, keys.secret
     exchange.options["fetchCurrencies"] = False
+    fetch_markets = exchange.options.get("fetchMarkets")
+    if isinstance(fetch_markets, dict) and "types" in fetch_markets:  # spot orders only
+        exchange.options["fetchMarkets"] = {**fetch_markets, "types": ["spot"]}
     return exchange
 
 
@@ -129,8 +134,8 @@ class SandboxOrders:
             except ccxt.OrderNotFound:
                 found = None
             except ccxt.BaseError as exc:
-                log.warning("testnet: cannot check order %s (%s); will retry at the next start", order["client_id"],
-                            type(exc).__name__)
+                log.warning("testnet: cannot check order %s (%s: %s); will retry at the next start", order["client_id"],
+                            type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
                 continue
             if found is not None:
                 state.set_order_status(order["client_id"], status="sent", exchange_id=str(found.get("id")))
@@ -144,11 +149,13 @@ class SandboxOrders:
 
     def _send(self, state: PaperState, symbol: str, client_id: str, side: str, qty: float) -> None:
         try:
+            self.exchange.load_markets()
             amount = float(self.exchange.amount_to_precision(symbol, qty))
             result = self.exchange.create_order(symbol, "market", side, amount, None, {"newClientOrderId": client_id})
         except ccxt.BaseError as exc:
             state.set_order_status(client_id, status="rejected", exchange_id=None)
-            log.warning("testnet: order %s %s %.8f %s rejected: %s", client_id, side, qty, symbol, type(exc).__name__)
+            log.warning("testnet: order %s %s %.8f %s rejected: %s: %s", client_id, side, qty, symbol,
+                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
             return
         state.set_order_status(client_id, status="sent", exchange_id=str(result.get("id")))
         log.info("testnet: order %s %s %.8f %s sent (id %s)", client_id, side, amount, symbol, result.get("id"))

@@ -12,6 +12,7 @@ status``) never block the loop. Times are stored as ISO-8601 UTC strings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -123,10 +124,10 @@ def iso(ts: pd.Timestamp) -> str:
 
 def client_order_id(strategy: str, symbol: str, bar_time: pd.Timestamp) -> str:
     """Deterministic order id (Binance allows 36 chars of ``[.A-Z:/a-z0-9_-]``): the same
-    bar always yields the same id, so a retried send can be recognised."""
-    stamp = pd.Timestamp(bar_time).tz_convert("UTC").strftime("%Y%m%dT%H%M")
-    base = "".join(ch for ch in strategy.replace("+", "_") if ch.isalnum() or ch == "_")[:14]
-    return f"cg_{base}_{symbol.replace('/', '')[:8]}_{stamp}"[:36]
+    book and bar always give the same id, so a re-sent order can be recognised."""
+    stamp = pd.Timestamp(bar_time).tz_convert("UTC")
+    digest = hashlib.sha256(f"{strategy}|{symbol}|{stamp.isoformat()}".encode()).hexdigest()[:12]
+    return f"cg-{digest}-{stamp.strftime('%Y%m%d%H%M')}"
 
 
 def _nan_to_none(value: float | None) -> float | None:
@@ -269,8 +270,11 @@ class PaperState:
             position += sign * fill["qty"]
         return Book(cash, position, self.last_decided(strategy, symbol))
 
-    def summary(self, strategy: str, symbol: str) -> dict:
-        """Position, equity, PnL, last decision and lag, as plain JSON-able values."""
+    def summary(self, strategy: str, symbol: str, *, now: pd.Timestamp | None = None) -> dict:
+        """Position, equity, PnL, last decision and lag, as plain JSON-able values.
+
+        The lag (``bars_behind``: closed bars not yet decided) is measured against ``now``
+        (the exchange clock) if given, else against the exchange time the loop last saw."""
         spec = self.conn.execute("SELECT * FROM books WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()
         config = json.loads(spec["config"])
         book = self.book(strategy, symbol)
@@ -283,10 +287,11 @@ class PaperState:
                                           (strategy, symbol)).fetchone()[0] for name in ("decisions", "fills")}
         price = last["close"] if last is not None and last["close"] is not None else (mark["close"] if mark else None)
         equity = book.cash + book.position * price if price is not None else book.cash
+        clock = now if now is not None else (pd.Timestamp(beat["exchange_time"]) if beat is not None else None)
         behind = None
-        if beat is not None and book.bar_time is not None:
+        if clock is not None and book.bar_time is not None:
             step = timeframe_delta(spec["timeframe"])
-            newest_closed = pd.Timestamp(beat["exchange_time"]).floor(step) - step  # open time of the newest closed bar
+            newest_closed = clock.floor(step) - step  # open time of the newest closed bar
             behind = max(int((newest_closed - book.bar_time) / step), 0)
         return {
             "strategy": strategy, "symbol": symbol, "exchange": spec["exchange"], "timeframe": spec["timeframe"],
@@ -295,7 +300,7 @@ class PaperState:
             "pnl_pct": (equity / float(config["cash"]) - 1.0) * 100.0,
             "decisions": counts["decisions"], "fills": counts["fills"],
             "last_decision": dict(last) if last is not None else None,
-            "exchange_time": beat["exchange_time"] if beat is not None else None,
+            "exchange_time": clock.isoformat() if clock is not None else None,
             "loop_note": beat["note"] if beat is not None else None,
             "last_bar": book.bar_time.isoformat() if book.bar_time is not None else None,
             "bars_behind": behind,
