@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from backtests.sweep import SweepResult
 from backtests.sweep_study import OVERLAY_PREFIX
