@@ -23,6 +23,7 @@ from signals.errors import DataError
 
 DEFAULT_WINDOWS = Path(__file__).with_name("crisis_windows.toml")
 DAY = pd.Timedelta(days=1)
+PAIRED_MEASURES = ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]")
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,30 @@ def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, 
             if stats is None:
                 continue
             rows.append({"window": window.name, "kind": window.kind, "start": window.start.date().isoformat(),
-                         "end": window.end.date().isoformat(), "strategy": key.label, "baseline": run.is_baseline(key),
-                         "symbol": key.symbol, "timeframe": key.timeframe, **stats, **regime})
+                         "end": window.end.date().isoformat(), "strategy": key.label, "base_strategy": key.strategy,
+                         "overlay": key.overlay, "baseline": run.is_baseline(key), "symbol": key.symbol,
+                         "timeframe": key.timeframe, **stats, **regime})
     return rows
+
+
+def paired_table(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """``crisis_table`` rows with each book's overlay twin on the same row: for every
+    measure the value without (``plain``), with (``carry``) and ``delta`` = carry − plain."""
+    paired: dict[tuple, dict[str, object]] = {}
+    for row in rows:
+        key = (row["window"], row["start"], row["base_strategy"], row["symbol"], row["timeframe"])
+        out = paired.setdefault(key, {name: row[name] for name in (
+            "window", "kind", "start", "end", "base_strategy", "baseline", "symbol", "timeframe", "Buy & Hold [%]",
+            "coverage", "Regime (most)", "Regime (max)", "Max. Risk Score")})
+        for measure in PAIRED_MEASURES:
+            out.setdefault(measure, {"plain": None, "carry": None, "delta": None})
+            out[measure]["carry" if row["overlay"] else "plain"] = row[measure]
+    for out in paired.values():
+        for measure in PAIRED_MEASURES:
+            values = out[measure]
+            if values["plain"] is not None and values["carry"] is not None:
+                values["delta"] = values["carry"] - values["plain"]
+    return list(paired.values())
 
 
 def uncovered(run: RunFolder, windows: list[CrisisWindow]) -> list[CrisisWindow]:

@@ -15,14 +15,11 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from backtests.bootstrap import (BootstrapConfig, OverlayEffect, overlay_effects, run_seed, sharpe_confidence,
-                                 verdict)
+from backtests.bootstrap import (BootstrapConfig, Interval, OverlayEffect, overlay_effects, run_seed,
+                                 sharpe_confidence, verdict)
 from backtests.compare import DELTAS, HEADLINE, compare_runs
-from backtests.crisis import crisis_table, run_windows, uncovered
+from backtests.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered
 from backtests.run_folder import RunFolder, load_run
-
-CRISIS_COLUMNS = ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]", "Buy & Hold [%]")
-
 
 @dataclass(frozen=True)
 class Report:
@@ -64,6 +61,7 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
     env.filters["num"] = number
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
+    crisis = paired_table(crisis_table(run, all_windows))
     metric_names = list(dict.fromkeys(name for values in run.metrics.values() for name in values))
     context = {
         "run": run, "run_id": run.run_id, "manifest": run.manifest, "period": [t.isoformat() for t in run.period()],
@@ -72,7 +70,7 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
         "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]}
                     for key in run.books],
         "figures": figures,
-        "crisis": crisis_table(run, all_windows), "crisis_columns": CRISIS_COLUMNS,
+        "crisis": crisis, "crisis_measures": PAIRED_MEASURES, "glance": at_a_glance(comparison.rows, effects, crisis),
         "uncovered": uncovered(run, all_windows),
         "effects": [_effect_row(effect) for effect in effects],
         "psr": sharpe_confidence(run), "bootstrap": bootstrap, "seed": run_seed(run),
@@ -80,6 +78,37 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
         "data": run.manifest.get("data", {}), "versions": run.manifest.get("versions", {}),
     }
     return env.get_template("report.html").render(**context)
+
+
+def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
+                crisis: list[dict[str, object]]) -> list[str]:
+    """Counts that say whether the overlay helped: over the pairs, and over the crisis windows."""
+    pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
+    if not pairs:
+        return ["This run has no overlay / no-overlay pairs."]
+    better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))
+    shallower = sum(1 for row in pairs if _positive(row["Δ Max. Drawdown [%]"]))
+    lines = [f"The overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} pairs and made the max. drawdown "
+             f"shallower in {shallower} of {len(pairs)}.",
+             f"Distinguishable from zero (95% bootstrap interval excludes 0): the Sharpe effect in "
+             f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}, the drawdown effect in "
+             f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}."]
+    deltas = [row["Max. Drawdown [%]"]["delta"] for row in crisis if row["Max. Drawdown [%]"]["delta"] is not None]
+    if deltas:
+        lines.append(f"In the crisis windows the overlay's drawdown was shallower in {sum(map(_positive, deltas))} of "
+                     f"{len(deltas)} strategy-windows (deeper in {sum(1 for d in deltas if d < 0)}).")
+    return lines
+
+
+def _sure(intervals: list[Interval], up: str, down: str) -> str:
+    """``2 of 16 pairs (0 higher, 2 lower)``."""
+    ups = sum(1 for i in intervals if i.low > 0)
+    downs = sum(1 for i in intervals if i.high < 0)
+    return f"{ups + downs} of {len(intervals)} pairs ({ups} {up}, {downs} {down})"
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not math.isnan(float(value)) and float(value) > 0
 
 
 def _effect_row(effect: OverlayEffect) -> dict[str, object]:
@@ -99,5 +128,7 @@ def number(value: object, digits: int = 2, signed: bool = False) -> str:
     if isinstance(value, int | float):
         if math.isnan(float(value)):
             return "—"
+        if abs(float(value)) < 0.5 * 10 ** -digits:
+            return f"{0:.{digits}f}"  # no "+0.00" or "-0.00" for float noise
         return f"{float(value):{'+' if signed else ''},.{digits}f}"
     return str(value)

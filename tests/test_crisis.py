@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backtests.crisis import (DEFAULT_WINDOWS, CrisisWindow, crisis_table, deepest_drawdowns, load_windows,
-                              regime_summary, run_windows, uncovered, window_stats)
+                              paired_table, regime_summary, run_windows, uncovered, window_stats)
 from backtests.run_folder import BookKey, load_run
 from signals.errors import DataError
 from synthetic_run import write_run
@@ -155,3 +155,23 @@ def test_crisis_table_given_synthetic_run_has_rows_only_for_windows_the_run_reac
     assert {w.name for w in uncovered(run, windows)} == {"Yen carry unwind", "JGB long-end surge", "COVID crash"}
     assert all(len([r for r in rows if r["window"] == name]) == 4 for name in covered)
     assert all(r["Regime (most)"] in ("calm", "elevated", "stress", "crisis") for r in rows)
+
+
+def test_paired_table_given_crisis_rows_puts_overlay_twin_beside_and_subtracts(run_dir: Path) -> None:
+    # Arrange
+    run = load_run(run_dir)
+    window = CrisisWindow("FTX collapse", day("2022-11-06"), day("2022-11-21"))
+    rows = crisis_table(run, [window])
+    by_book = {(r["base_strategy"], r["overlay"]): r for r in rows}
+
+    # Act
+    paired = paired_table(rows)
+
+    # Assert
+    assert len(rows) == 4 and len(paired) == 2
+    for row in paired:
+        plain, carry = by_book[(row["base_strategy"], False)], by_book[(row["base_strategy"], True)]
+        for measure in ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]"):
+            assert row[measure]["plain"] == plain[measure] and row[measure]["carry"] == carry[measure]
+            assert row[measure]["delta"] == pytest.approx(carry[measure] - plain[measure])
+        assert row["Regime (most)"] == plain["Regime (most)"]
