@@ -48,6 +48,16 @@ def pixels_near(picture: np.ndarray, colour: np.ndarray, tolerance: int = 10) ->
     return int((np.abs(picture - colour).max(axis=2) <= tolerance).sum())
 
 
+def bands(picture: np.ndarray, colour: np.ndarray, *, gap: int = 60) -> list[tuple[int, int]]:
+    """Vertical extents (first row, last row) of the page regions holding ``colour``,
+    split where more than ``gap`` rows hold none: one band per chart that draws it."""
+    rows = np.flatnonzero((np.abs(picture - colour).max(axis=2) <= 10).any(axis=1))
+    if not len(rows):
+        return []
+    cuts = np.flatnonzero(np.diff(rows) > gap)
+    return list(zip(np.r_[rows[0], rows[cuts + 1]].tolist(), np.r_[rows[cuts], rows[-1]].tolist()))
+
+
 def distinct_colours(picture: np.ndarray) -> int:
     return len(np.unique((picture[:, :, 0].astype(np.int32) << 16) | (picture[:, :, 1] << 8) | picture[:, :, 2]))
 
@@ -66,7 +76,11 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
     # Act
     picture = screenshot(report_html, tmp_path)
 
-    # Assert: lines in the tab10 blue, large crisis bands, a rich palette, and far from a blank page
+    # Assert: the equity and drawdown charts draw blue lines (two separate regions, one per chart), the
+    # exposure chart below them its crisis bands; a rich palette; far from a blank page
+    lines, crisis = bands(picture, TAB_BLUE), bands(picture, CRISIS_BAND)
+    assert len(lines) >= 2 and all(last - first > 100 for first, last in lines[:2]), lines
+    assert crisis and crisis[0][0] > lines[1][1] and crisis[0][1] - crisis[0][0] > 300, crisis
     assert pixels_near(picture, TAB_BLUE) > 2_000
     assert pixels_near(picture, CRISIS_BAND) > 50_000
     assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
@@ -82,6 +96,7 @@ def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_
     picture = screenshot(blank, tmp_path)
 
     # Assert: each check above would catch it
+    assert bands(picture, TAB_BLUE) == []
     assert pixels_near(picture, TAB_BLUE) < 2_000
     assert pixels_near(picture, CRISIS_BAND) < 50_000
     assert distinct_colours(picture) < 3_000 and non_white_share(picture) < 0.15
