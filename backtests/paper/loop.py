@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import ccxt
+import numpy as np
 import pandas as pd
 
 from backtests.execution import ExecutionConfig, rebalance
@@ -147,13 +148,15 @@ def parse_bars(rows: object, step: pd.Timedelta) -> pd.DataFrame:
     if not isinstance(rows, list):
         raise GarbageResponse(f"OHLCV reply is {type(rows).__name__}, not a list")
     try:
-        frame = pd.DataFrame([[float(v) for v in row] for row in rows], columns=["ms", "open", "high", "low", "close", "volume"])
+        values = np.asarray(rows, dtype="float64")
     except (TypeError, ValueError) as exc:
-        raise GarbageResponse(f"OHLCV reply has a malformed row ({exc})") from exc
-    if frame.isna().any().any():
+        raise GarbageResponse(f"OHLCV reply has a malformed row ({str(exc)[:80]})") from exc
+    if values.ndim != 2 or values.shape[1] != 6:
+        raise GarbageResponse(f"OHLCV reply rows are not [time, open, high, low, close, volume] (shape {values.shape})")
+    if np.isnan(values).any():
         raise GarbageResponse("OHLCV reply has empty values")
-    index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ms").astype("int64"), unit="ms", utc=True), name="time").as_unit("ns")
-    frame.index = index
+    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time").as_unit("ns")
+    frame = pd.DataFrame(values[:, 1:], index=index, columns=["open", "high", "low", "close", "volume"])
     if not index.is_monotonic_increasing or index.has_duplicates:
         raise GarbageResponse("OHLCV reply is not in strictly increasing time order")
     if ((index.asi8 % step.value) != 0).any() and step <= pd.Timedelta(days=1):
