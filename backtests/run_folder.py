@@ -83,7 +83,7 @@ class RunFolder:
         return key.strategy in self.baselines
 
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """First and last bar close time over all equity curves."""
+        """First and last bar (open times, as in equity.csv) over all equity curves."""
         starts = [frame.index[0] for frame in self.equity.values()]
         ends = [frame.index[-1] for frame in self.equity.values()]
         return min(starts), max(ends)

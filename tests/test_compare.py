@@ -86,6 +86,17 @@ def test_load_run_given_text_in_numeric_column_raises_data_error(tmp_path: Path)
         load_run(folder)
 
 
+def test_load_run_given_truncated_metrics_json_raises_data_error(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    text = (folder / "metrics.json").read_text()
+    (folder / "metrics.json").write_text(text[: len(text) // 2])
+
+    # Act / Assert
+    with pytest.raises(DataError, match=r"metrics\.json: not valid JSON"):
+        load_run(folder)
+
+
 def test_load_run_given_missing_column_raises_data_error(tmp_path: Path) -> None:
     # Arrange
     folder = write_run(tmp_path)
