@@ -142,7 +142,7 @@ def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: s
         raise click.UsageError(str(exc)) from exc
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
-    exchange, orders = connect(exchange_id, keys=keys, timeout=timeout)
+    exchange, orders = connect(exchange_id, symbol, timeframe, keys=keys, timeout=timeout, retries=retries, backoff=backoff)
     decider = OverlayDecider(strategy, step=step)
     if overlay == "carry":
         refresher = macro_refresher(obj.store) if macro_refresh else None

@@ -135,6 +135,19 @@ def test_paper_run_given_changed_config_on_restart_exits_1(bars, real_store_dir,
     assert result.exit_code == 1 and "was started with a different configuration" in result.output
 
 
+def test_paper_run_given_unknown_symbol_exits_1_with_one_line(bars, real_store_dir, tmp_path, monkeypatch):
+    # Arrange
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP) as emulator:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
+        args = ["--data-dir", str(real_store_dir), *RUN, "--state", str(tmp_path / "p.db"), "--once"]
+        # Act
+        result = CliRunner().invoke(main, [*args, "--symbol", "BTC/USDX"])
+    # Assert
+    assert result.exit_code == 1
+    assert result.output.startswith("error: unknown symbol 'BTC/USDX' on binance; use a market symbol such as")
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "p.db").exists()
+
+
 def test_paper_run_given_sandbox_without_keys_exits_1(tmp_path, monkeypatch):
     # Arrange
     monkeypatch.delenv("CARRYGUARD_API_KEY", raising=False)

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtests.paper.decide import MacroLimits, RiskFeed
 from backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
 from backtests.paper.state import PaperState
+from signals.risk import risk_at
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
 from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, exchange_for, make_loop, replay_bars
@@ -172,3 +174,17 @@ def test_loop_config_given_bad_values_raises_value_error():
         LoopConfig(timeframe="4h", history=1)
     with pytest.raises(ValueError, match="timeframe"):
         LoopConfig(timeframe="4x")
+
+
+def test_risk_feed_given_refresh_interval_rereads_the_store_only_when_due(shared_store):
+    # Arrange: a refresher that counts calls, refresh every 1 day, 4h decisions over 3 days
+    calls: list[int] = []
+    feed = RiskFeed(shared_store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(days=1)),
+                    refresher=lambda: calls.append(1))
+    closes = pd.date_range(FIRST_DECISION + STEP, periods=18, freq=STEP, tz="UTC")
+    # Act
+    rows = [feed.readings(closes[: i + 1], now=close).iloc[-1] for i, close in enumerate(closes)]
+    # Assert: refreshed at the start, then once per day; readings equal a direct point-in-time call
+    assert len(calls) == 3
+    direct = risk_at(shared_store, closes)
+    np.testing.assert_allclose([row["score"] for row in rows], direct["score"].to_numpy())

@@ -24,7 +24,7 @@ import math
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import ccxt
@@ -34,6 +34,7 @@ import pandas as pd
 from backtests.execution import ExecutionConfig, rebalance
 from backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
 from signals.availability import timeframe_delta
+from signals.errors import SourceError
 
 log = logging.getLogger("carryguard.paper")
 
@@ -42,7 +43,7 @@ class GarbageResponse(ValueError):
     """The exchange answered, but with something that is not a valid bar list or time."""
 
 
-class ExchangeUnavailable(RuntimeError):
+class ExchangeUnavailable(SourceError):
     """An exchange call still failed after every retry."""
 
 
@@ -127,7 +128,6 @@ class RunSummary:
     skipped: int = 0
     stopped_by: str = ""
     last_bar: pd.Timestamp | None = None
-    reasons: list[str] = field(default_factory=list)
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -235,6 +235,8 @@ class PaperLoop:
             try:
                 now = self.exchange_now()
             except ExchangeUnavailable as exc:
+                if self.config.once:
+                    raise
                 log.error("exchange clock unreachable: %s; waiting", exc)
                 self.stop.wait(self.config.poll_seconds)
                 continue
@@ -273,6 +275,8 @@ class PaperLoop:
         try:
             bars = self.fetch_bars(None)
         except ExchangeUnavailable as exc:
+            if self.config.once:
+                raise
             log.error("cannot find the newest closed bar: %s; waiting", exc)
             self.stop.wait(self.config.poll_seconds)
             return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ import ccxt
 
 from backtests.paper.state import PaperState
 from signals.errors import CarryguardError
-from signals.sources.ccxt_source import api_url_from_env, make_exchange
+from signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange
+from signals.sources.http import RetryPolicy
 
 log = logging.getLogger("carryguard.paper")
 KEY_ENV, SECRET_ENV = "CARRYGUARD_API_KEY", "CARRYGUARD_API_SECRET"
@@ -161,10 +163,13 @@ class SandboxOrders:
         log.info("testnet: order %s %s %.8f %s sent (id %s)", client_id, side, amount, symbol, result.get("id"))
 
 
-def connect(exchange_id: str, *, keys: Keys | None, timeout: float) -> tuple[ccxt.Exchange, SandboxOrders | None]:
-    """Public client for bars, plus the testnet order sink when ``keys`` are given."""
+def connect(exchange_id: str, symbol: str, timeframe: str, *, keys: Keys | None, timeout: float,
+            retries: int, backoff: float) -> tuple[ccxt.Exchange, SandboxOrders | None]:
+    """Public client for bars (market and timeframe checked: a typo is one clear error,
+    not a loop of skipped bars), plus the testnet order sink when ``keys`` are given."""
     public = make_exchange(exchange_id, timeout=timeout)
-    public.enableRateLimit = True
+    check_market(public, symbol, timeframe, policy=RetryPolicy(attempts=retries, backoff=backoff, timeout=timeout),
+                 sleep=time.sleep)
     if keys is None:
         return public, None
     return public, SandboxOrders(sandbox_exchange(exchange_id, keys, timeout=timeout))
