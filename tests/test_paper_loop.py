@@ -188,3 +188,32 @@ def test_risk_feed_given_refresh_interval_rereads_the_store_only_when_due(shared
     assert len(calls) == 3
     direct = risk_at(shared_store, closes)
     np.testing.assert_allclose([row["score"] for row in rows], direct["score"].to_numpy())
+
+
+def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(shared_data, real_store, tmp_path,
+                                                                           monkeypatch, caplog):
+    # Arrange: MOF serves one new day (2026-07-01) beyond the stored history; FRED and Yahoo as stored
+    import yfinance as yf  # noqa: PLC0415 - only this test talks to the Yahoo stand-in
+
+    from backtests.paper.sandbox import macro_refresher  # noqa: PLC0415
+    from tests.fakes.http_server import FileServer  # noqa: PLC0415
+    from tests.fakes.yahoo import YahooServer, recorded_chart  # noqa: PLC0415
+
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    header = "Interest Rate,,,,,,,,,,,,,,,(Unit : %)\r\nDate,1Y,2Y,3Y,4Y,5Y,6Y,7Y,8Y,9Y,10Y,15Y,20Y,25Y,30Y,40Y\r\n"
+    new_day = "2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n"
+    files = FileServer({"/mof/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
+                        "/mof/jgbcme.csv": (header + new_day).encode(),
+                        **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")}})
+    at = pd.Timestamp("2026-07-02T04:00:00Z")
+    with files, YahooServer({"JPY=X": recorded_chart("JPY=X")}) as yahoo:
+        for name, url in (("MOF", files.url + "/mof"), ("FRED", files.url + "/fred"), ("YAHOO", yahoo.url)):
+            monkeypatch.setenv(f"CARRYGUARD_{name}_URL", url)
+        feed = RiskFeed(real_store, step=STEP, refresher=macro_refresher(real_store))
+        # Act
+        with caplog.at_level(logging.INFO, logger="carryguard.paper"):
+            reading = feed.readings(pd.DatetimeIndex([at]), now=at).iloc[-1]
+    # Assert
+    assert real_store.read("mof/jgb").index[-1] == pd.Timestamp("2026-07-01", tz="UTC")
+    assert pd.Timestamp(reading["jgb_date"]).date().isoformat() == "2026-07-01"
+    assert any(r.getMessage().startswith("macro refresh: MOF JGB +1 rows") for r in caplog.records)

@@ -176,23 +176,16 @@ def connect(exchange_id: str, symbol: str, timeframe: str, *, keys: Keys | None,
 
 
 def macro_refresher(store: object) -> Callable[[], None]:
-    """Downloads MOF JGB yields and the FRED series of the risk index into ``store``; a
-    failed download is logged and the stored data kept (the freshness check decides)."""
-    from signals.risk import RiskConfig
-    from signals.sources.fred import download_fred
-    from signals.sources.mof import download_mof
+    """Fetches the macro series (MOF JGB, FRED, Yahoo USD/JPY) into ``store`` the way
+    ``carryguard data fetch --macro`` does; a failed source is logged and its stored data
+    kept (the freshness check then decides whether the bar may trade)."""
+    from signals.fetch import FetchPlan, plan_jobs, run_jobs
 
     def refresh() -> None:
-        jobs: list[tuple[str, Callable[[], Any]]] = [("mof/jgb", download_mof)]
-        for sid in RiskConfig().inputs().values():
-            if sid.startswith("fred/"):
-                jobs.append((sid, lambda name=sid.split("/", 1)[1]: download_fred(name)))
-        for sid, job in jobs:
-            try:
-                parsed = job()
-                store.write(parsed.frame, parsed.meta)
-                log.info("macro refresh: %s updated", sid)
-            except CarryguardError as exc:
-                log.warning("macro refresh: %s not updated (%s); keeping the stored data", sid, exc)
+        for outcome in run_jobs(plan_jobs(store, FetchPlan(symbols=(), timeframes=(), macro=True))):
+            if outcome.error:
+                log.warning("macro refresh: %s not updated (%s); keeping the stored data", outcome.label, outcome.error)
+            else:
+                log.info("macro refresh: %s +%d rows, last %s", outcome.label, outcome.result.added, outcome.result.last)
 
     return refresh
