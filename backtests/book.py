@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 FILL_COLUMNS = ("time", "side", "qty", "price", "fee")
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "return_pct", "fees", "is_open")
@@ -53,7 +54,7 @@ def fills_frame(times: Sequence[pd.Timestamp], signed_qty: Sequence[float], pric
         return empty_fills()
     qty = np.asarray(signed_qty, dtype="float64")
     return pd.DataFrame({
-        "time": pd.DatetimeIndex(times).tz_convert("UTC"),
+        "time": times if isinstance(times, pd.DatetimeIndex) and str(times.tz) == "UTC" else pd.DatetimeIndex(times).tz_convert("UTC"),
         "side": np.where(qty > 0, "buy", "sell").astype(object),
         "qty": np.abs(qty),
         "price": np.asarray(prices, dtype="float64"),
@@ -62,13 +63,18 @@ def fills_frame(times: Sequence[pd.Timestamp], signed_qty: Sequence[float], pric
 
 
 def make_book(bars: pd.DataFrame, *, cash: Sequence[float], position: Sequence[float], fills: pd.DataFrame,
-              initial_cash: float) -> Book:
-    """Assemble a ``Book`` from per-bar cash and position (after each bar's fills)."""
+              initial_cash: float, trades: pd.DataFrame | None = None) -> Book:
+    """Assemble a ``Book`` from per-bar cash and position (after each bar's fills);
+    ``trades`` are derived from ``fills`` unless the engine passes them."""
     index = bars.index
-    cash_s = pd.Series(np.asarray(cash, dtype="float64"), index=index, name="cash")
-    position_s = pd.Series(np.asarray(position, dtype="float64"), index=index, name="position")
-    equity = (cash_s + position_s * bars["close"]).rename("equity")
-    trades = trades_from_fills(fills, last_time=index[-1], last_close=float(bars["close"].iloc[-1]))
+    close = bars["close"].to_numpy(dtype="float64")
+    cash_values = np.asarray(cash, dtype="float64")
+    position_values = np.asarray(position, dtype="float64")
+    cash_s = pd.Series(cash_values, index=index, name="cash")
+    position_s = pd.Series(position_values, index=index, name="position")
+    equity = pd.Series(cash_values + position_values * close, index=index, name="equity")
+    if trades is None:
+        trades = trades_from_fills(fills, last_time=index[-1], last_close=float(close[-1]))
     return Book(equity=equity, cash=cash_s, position=position_s, fills=fills, trades=trades,
                 initial_cash=float(initial_cash))
 
@@ -82,45 +88,85 @@ def trades_from_fills(fills: pd.DataFrame, *, last_time: pd.Timestamp, last_clos
     * 100. A trade still open is marked to ``last_close`` at ``last_time`` (its remaining
     quantity counts as sold there without fee) and has ``is_open`` True.
     """
-    rows: list[dict] = []
-    position = peak = bought = buy_cost = sold = proceeds = fees = 0.0
-    entry_time = None
-    for time, side, qty, price, fee in fills[list(FILL_COLUMNS)].itertuples(index=False):
-        if side == "buy":
-            if entry_time is None:
-                entry_time = time
-            position += qty
-            bought += qty
-            buy_cost += qty * price
+    if fills.empty:
+        return empty_trades()
+    signed_qty = np.where(fills["side"].to_numpy(dtype=object) == "buy", 1.0, -1.0) * fills["qty"].to_numpy(dtype="float64")
+    return round_trips(pd.DatetimeIndex(fills["time"]), signed_qty, fills["price"].to_numpy(dtype="float64"),
+                       fills["fee"].to_numpy(dtype="float64"), last_time=last_time, last_close=last_close)
+
+
+def round_trips(times: pd.DatetimeIndex, signed_qty: np.ndarray, price: np.ndarray, fee: np.ndarray, *,
+                last_time: pd.Timestamp, last_close: float) -> pd.DataFrame:
+    """``trades_from_fills`` on fill arrays (a positive quantity is a buy): what engines
+    that already hold arrays call, skipping the DataFrame round trip."""
+    if not len(times):
+        return empty_trades()
+    count, first, last, sums = _round_trips(signed_qty > 0, np.abs(signed_qty), price, fee, float(last_close),
+                                            FLAT_TOLERANCE)
+    if count < 0:
+        raise ValueError(f"sell at {times[-count - 1]} without an open position")
+    bought, cost, sold, proceeds, fees = sums[:, :count]
+    is_open = last[:count] < 0
+    stamps = times.as_unit("ns").asi8
+    exit_ns = np.where(is_open, pd.Timestamp(last_time).as_unit("ns").value, stamps[np.maximum(last[:count], 0)])
+    pnl = proceeds - cost - fees
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exit_price = np.where(sold > 0, proceeds / sold, np.nan)
+    return pd.DataFrame({
+        "entry_time": utc_times(stamps[first[:count]]), "exit_time": utc_times(exit_ns), "entry_price": cost / bought,
+        "exit_price": exit_price, "qty": bought, "pnl": pnl, "return_pct": pnl / cost * 100.0, "fees": fees,
+        "is_open": is_open,
+    })
+
+
+def utc_times(nanoseconds: np.ndarray) -> pd.DatetimeIndex:
+    """UTC timestamps from epoch nanoseconds."""
+    return pd.DatetimeIndex(nanoseconds.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def empty_trades() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series([], dtype="float64") for c in TRADE_COLUMNS})
+    frame["entry_time"] = pd.DatetimeIndex([], tz="UTC")
+    frame["exit_time"] = pd.DatetimeIndex([], tz="UTC")
+    frame["is_open"] = frame["is_open"].astype(bool)
+    return frame
+
+
+@njit(cache=True)
+def _round_trips(is_buy: np.ndarray, qty: np.ndarray, price: np.ndarray, fee: np.ndarray, last_close: float,
+                 tolerance: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The fills walked in order. Returns (count, first fill, last fill (-1: still open),
+    sums[bought, buy cost, sold, proceeds, fees]); count = -1 - i when fill i sells flat."""
+    n = len(qty)
+    first = np.empty(n + 1, np.int64)
+    last = np.empty(n + 1, np.int64)
+    sums = np.empty((5, n + 1))
+    count, start = 0, -1
+    position = peak = bought = cost = sold = proceeds = fees = 0.0
+    for i in range(n):
+        if is_buy[i]:
+            if start < 0:
+                start = i
+            position += qty[i]
+            bought += qty[i]
+            cost += qty[i] * price[i]
         else:
-            if entry_time is None:
-                raise ValueError(f"sell at {time} without an open position")
-            position -= qty
-            sold += qty
-            proceeds += qty * price
-        fees += fee
+            if start < 0:
+                return -1 - i, first, last, sums
+            position -= qty[i]
+            sold += qty[i]
+            proceeds += qty[i] * price[i]
+        fees += fee[i]
         peak = max(peak, position)
-        if entry_time is not None and position <= FLAT_TOLERANCE * peak:
-            rows.append(_trade(entry_time, time, bought, buy_cost, sold, proceeds, fees, is_open=False))
-            position = peak = bought = buy_cost = sold = proceeds = fees = 0.0
-            entry_time = None
-    if entry_time is not None:
-        rows.append(_trade(entry_time, last_time, bought, buy_cost, sold + position, proceeds + position * last_close,
-                           fees, is_open=True))
-    if not rows:
-        frame = pd.DataFrame({c: pd.Series([], dtype="float64") for c in TRADE_COLUMNS})
-        frame["entry_time"] = pd.DatetimeIndex([], tz="UTC")
-        frame["exit_time"] = pd.DatetimeIndex([], tz="UTC")
-        frame["is_open"] = frame["is_open"].astype(bool)
-        return frame
-    return pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-
-
-def _trade(entry_time: pd.Timestamp, exit_time: pd.Timestamp, bought: float, buy_cost: float, sold: float,
-           proceeds: float, fees: float, *, is_open: bool) -> dict:
-    pnl = proceeds - buy_cost - fees
-    return {
-        "entry_time": entry_time, "exit_time": exit_time,
-        "entry_price": buy_cost / bought, "exit_price": proceeds / sold if sold > 0 else float("nan"),
-        "qty": bought, "pnl": pnl, "return_pct": pnl / buy_cost * 100.0, "fees": fees, "is_open": is_open,
-    }
+        if start >= 0 and position <= tolerance * peak:
+            first[count], last[count] = start, i
+            sums[0, count], sums[1, count], sums[2, count], sums[3, count], sums[4, count] = bought, cost, sold, proceeds, fees
+            count += 1
+            start = -1
+            position = peak = bought = cost = sold = proceeds = fees = 0.0
+    if start >= 0:
+        first[count], last[count] = start, -1
+        sums[0, count], sums[1, count] = bought, cost
+        sums[2, count], sums[3, count], sums[4, count] = sold + position, proceeds + position * last_close, fees
+        count += 1
+    return count, first, last, sums

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from backtests.book import FLAT_TOLERANCE, Book, fills_frame, make_book
+from backtests.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
 from backtests.execution import ExecutionConfig, rebalance
 
 # Layout of one row of book statistics (see ``book_stats``).
@@ -39,8 +39,11 @@ def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = Ex
     cash, position, qty, price, fee = simulate(open_, close, target.to_numpy(dtype="float64"), config.cash,
                                                config.commission, config.slippage, config.rebalance_band)
     filled = np.flatnonzero(qty)
-    fills = fills_frame(bars.index[filled], qty[filled], price[filled], fee[filled])
-    return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash)
+    times = bars.index[filled]
+    fills = fills_frame(times, qty[filled], price[filled], fee[filled])
+    trades = round_trips(times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1],
+                         last_close=float(close[-1]))
+    return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash, trades=trades)
 
 
 def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
