@@ -128,6 +128,7 @@ def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: s
     from backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
     from backtests.paper.state import BookSpec, PaperState
     from signals.availability import timeframe_delta
+    from signals.sources.ccxt_source import page_limit_of
     from strategies.base import make_strategy, params as strategy_params
     from strategies.overlay import CarryOverlay
 
@@ -143,6 +144,10 @@ def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: s
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
     exchange, orders = connect(exchange_id, symbol, timeframe, keys=keys, timeout=timeout, retries=retries, backoff=backoff)
+    per_request = page_limit_of(exchange)
+    if history + 2 > per_request:  # bar t and the next bar's open must come in one reply
+        raise click.UsageError(f"--history {history} needs {history + 2} bars per request; {exchange_id} serves "
+                               f"{per_request}: use --history {per_request - 2} or less")
     decider = OverlayDecider(strategy, step=step)
     if overlay == "carry":
         refresher = macro_refresher(obj.store) if macro_refresh else None

@@ -148,6 +148,18 @@ def test_paper_run_given_unknown_symbol_exits_1_with_one_line(bars, real_store_d
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "p.db").exists()
 
 
+def test_paper_run_given_history_beyond_the_exchange_page_limit_exits_2(bars, real_store_dir, tmp_path, monkeypatch):
+    # Arrange: an exchange serving 300 bars per request (like okx)
+    monkeypatch.setattr("signals.sources.ccxt_source.page_limit_of", lambda exchange: 300)
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP) as emulator:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
+        # Act
+        result = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), *RUN, "--state", str(tmp_path / "p.db"),
+                                           "--history", "299"])
+    # Assert
+    assert result.exit_code == 2 and "use --history 298 or less" in result.output
+
+
 def test_paper_run_given_sandbox_without_keys_exits_1(tmp_path, monkeypatch):
     # Arrange
     monkeypatch.delenv("CARRYGUARD_API_KEY", raising=False)
