@@ -42,7 +42,7 @@ from strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(__file__).with_name("studies") / "carry_unwind.toml"
 KEYS = ("name", "description", "source", "symbols", "timeframes", "start", "end", "with_overlay", "strategies",
-        "overlay", "risk", "execution")
+        "overlay", "risk", "execution", "crisis_windows")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -82,6 +82,7 @@ class Study:
     overlay: tuple[tuple[str, object], ...] = ()
     risk: tuple[tuple[str, object], ...] = ()
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    crisis_windows: str = ""  # extra named episodes (TOML) for compare/report, absolute path
 
     def overlay_config(self) -> OverlayConfig:
         return OverlayConfig.from_dict(dict(self.overlay))
@@ -101,6 +102,7 @@ class Study:
             "strategies": {s.name: dict(s.params) for s in self.strategies},
             "overlay": _plain(self.overlay_config()), "risk": _plain(self.risk_config()),
             "execution": asdict(self.execution),
+            "crisis_windows": self.crisis_windows or None,
         }
 
 
@@ -140,6 +142,7 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
         overlay=_table(data, "overlay", origin),
         risk=_table(data, "risk", origin),
         execution=_execution(_table(data, "execution", origin), origin),
+        crisis_windows=_windows_file(data, origin),
     )
     for key, build in (("overlay", study.overlay_config), ("risk", study.risk_config)):
         try:
@@ -147,6 +150,18 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
         except (CarryguardError, TypeError, ValueError) as exc:
             raise StudyError(f"{origin}: [{key}]: {exc}") from None
     return study
+
+
+def _windows_file(data: Mapping[str, object], origin: str) -> str:
+    """``crisis_windows = "FILE"``: resolved beside the study file; it must exist."""
+    if "crisis_windows" not in data:
+        return ""
+    path = Path(_string(data, "crisis_windows", "", origin))
+    if not path.is_absolute() and Path(origin).is_file():
+        path = Path(origin).resolve().parent / path
+    if not path.is_file():
+        raise StudyError(f"{origin}: crisis_windows file {path} not found", fix="point it at a TOML file of [[window]] entries")
+    return str(path.resolve())
 
 
 def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str, ...] = (),

@@ -122,3 +122,27 @@ def test_narrow_given_bad_option_raises_study_error(options, message):
     # Act / Assert
     with pytest.raises(StudyError, match=message):
         narrow(load_study(), **options)
+
+
+def test_load_study_given_crisis_windows_file_resolves_it_beside_the_study(tmp_path):
+    # Arrange
+    (tmp_path / "episodes.toml").write_text('[[window]]\nname = "x"\nstart = 2024-01-01\nend = 2024-01-31\n')
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('name = "s"\ncrisis_windows = "episodes.toml"\n[strategies.buy_and_hold]\n')
+
+    # Act
+    study = load_study(study_file)
+
+    # Assert
+    assert study.crisis_windows == str((tmp_path / "episodes.toml").resolve())
+    assert study.to_dict()["crisis_windows"] == study.crisis_windows
+
+
+def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path):
+    # Arrange
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('name = "s"\ncrisis_windows = "nope.toml"\n[strategies.buy_and_hold]\n')
+
+    # Act / Assert
+    with pytest.raises(StudyError, match="crisis_windows file .*nope.toml not found"):
+        load_study(study_file)
