@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from backtests.cli import main
-from backtests.paper.sandbox import SandboxOrders, sandbox_exchange, Keys
+from backtests.paper.sandbox import Keys, SandboxOrders, sandbox_exchange
 from backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.http_server import Reply, _handler_for
@@ -184,7 +184,7 @@ def test_sandbox_given_non_loopback_url_override_refuses(monkeypatch):
         sandbox_exchange("binance", Keys(KEY, SECRET), timeout=1)
 
 
-def test_sandbox_without_override_uses_only_testnet_endpoints(monkeypatch):
+def test_sandbox_given_no_url_override_uses_only_testnet_endpoints(monkeypatch):
     # Arrange
     monkeypatch.delenv("CARRYGUARD_BINANCE_URL", raising=False)
     # Act

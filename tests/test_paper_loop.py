@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -144,19 +146,38 @@ def test_loop_given_macro_inputs_older_than_limit_records_skip(bars, shared_stor
 
 
 def test_loop_given_stop_request_finishes_the_step_and_exits(bars, shared_store, tmp_path):
-    # Arrange: a real-time clock (nothing due after the first bar), stop requested from another thread
+    # Arrange: a standing clock (nothing due after the first bar); the loop runs in a thread
     now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
-    stop = threading.Event()
-    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator, PaperState(tmp_path / "s.db") as state:
-        loop = make_loop(exchange_for(emulator.url), state, shared_store, poll_seconds=0.05)
-        loop.stop = stop
-        timer = threading.Timer(0.5, stop.set)
-        timer.start()
-        # Act
-        summary = loop.run()
-        decided = state.table("decisions", SPEC.strategy, SPEC.symbol)
+    stop, result = threading.Event(), {}
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator:
+        def run() -> None:
+            with PaperState(tmp_path / "s.db") as state:
+                loop = make_loop(exchange_for(emulator.url), state, shared_store, poll_seconds=0.05)
+                loop.stop = stop
+                result["summary"] = loop.run()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _decided(tmp_path / "s.db"):
+            time.sleep(0.01)
+        # Act: stop once the first bar is decided and the loop waits for the next close
+        stop.set()
+        thread.join(timeout=10)
     # Assert
-    assert summary.stopped_by == "signal" and summary.decided == 1 and len(decided) == 1
+    assert not thread.is_alive()
+    assert result["summary"].stopped_by == "signal" and result["summary"].decided == 1
+    assert _decided(tmp_path / "s.db") == 1
+
+
+def _decided(path) -> int:
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        try:
+            return conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        except sqlite3.OperationalError:  # schema not created yet
+            return 0
 
 
 @pytest.mark.parametrize("rows", [{"not": "a list"}, [[1, 2, 3]], [[1735689600000, "x", 1, 1, 1, 1]],
