@@ -9,7 +9,6 @@ inclusive UTC days; a bar belongs to a window when its open time falls on one of
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ import pandas as pd
 
 from backtests.run_folder import REGIMES, BookKey, RunFolder
 from signals.errors import DataError
+from signals.toml_file import read_toml
 
 DEFAULT_WINDOWS = Path(__file__).with_name("crisis_windows.toml")
 DAY = pd.Timedelta(days=1)
@@ -41,12 +41,7 @@ class CrisisWindow:
 
 def load_windows(path: Path) -> list[CrisisWindow]:
     """The ``[[window]]`` entries (``name``, ``start``, ``end``) of a TOML file."""
-    if not path.is_file():
-        raise DataError(f"{path}: crisis-window file not found", fix="pass an existing TOML file")
-    try:
-        entries = tomllib.loads(path.read_text(encoding="utf-8")).get("window", [])
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid TOML ({exc})", fix="fix the file") from None
+    entries = read_toml(path, what="crisis-window", error=DataError).get("window", [])
     windows = []
     for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
         where = f"{path}: window #{i + 1}"

@@ -24,7 +24,6 @@ Every problem raises ``StudyError`` naming the file and the key.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
@@ -36,6 +35,7 @@ import strategies  # noqa: F401  (registers every strategy)
 from backtests.execution import ExecutionConfig
 from signals.availability import timeframe_delta
 from signals.errors import CarryguardError
+from signals.toml_file import read_toml
 from signals.risk import RiskConfig
 from strategies.base import REGISTRY, make_strategy
 from strategies.overlay import OverlayConfig
@@ -109,12 +109,7 @@ class Study:
 def load_study(path: str | Path | None = None) -> Study:
     """Read and validate a study file (``None``: the default study shipped with carryguard)."""
     path = Path(path) if path is not None else DEFAULT_STUDY
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StudyError(f"study file {path} not found", fix="pass an existing .toml file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise StudyError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, what="study", error=StudyError)
     return parse_study(data, origin=str(path))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import strategies  # noqa: F401  (registers every strategy)
-from backtests.engine_fast import N_STATS, batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
+from backtests.engine_fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
 from backtests.execution import ExecutionConfig
 from backtests.fast_metrics import metrics_from_stats
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo

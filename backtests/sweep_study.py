@@ -42,7 +42,6 @@ import itertools
 import math
 import operator
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,6 +53,7 @@ import pandas as pd
 from backtests.execution import ExecutionConfig
 from backtests.metrics import METRIC_NAMES
 from signals.errors import CarryguardError
+from signals.toml_file import read_toml
 
 OVERLAY_PREFIX = "overlay."
 TEXT_METRICS = frozenset({"Start", "End", "Duration", "Max. Drawdown Duration"})
@@ -160,12 +160,7 @@ def check_metric(name: str) -> None:
 def load_sweep_study(path: str | Path) -> SweepStudy:
     """Read a sweep study; any problem raises ``CarryguardError`` naming the file."""
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CarryguardError(f"{path}: cannot read sweep study ({error.strerror})", fix="check the path") from error
-    except tomllib.TOMLDecodeError as error:
-        raise CarryguardError(f"{path}: invalid TOML ({error})", fix="fix the file") from error
+    document = read_toml(path, what="sweep study")
     try:
         return study_from_dict(document, default_name=path.stem)
     except (TypeError, ValueError, KeyError) as error:

@@ -124,7 +124,7 @@ def _bars_job(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str
             raise UnreachableError(f"skipped: {reach.down[key]}")
         try:
             return update_series(store, exchange, symbol, timeframe, since=plan.since, policy=policy, on_page=on_page)
-        except SourceError as exc:
+        except SourceError:
             if exchange.markets is None:  # markets never loaded: no job on this exchange can succeed
                 reach.down[key] = f"{exchange.id} could not be reached earlier in this run"
             raise

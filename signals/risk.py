@@ -15,10 +15,8 @@ components drop out and the remaining weights are renormalized. With less than
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from os import PathLike
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
+from signals.toml_file import read_toml
 from signals.features import COMPONENT_INPUTS, components
 from signals.pit import (SeriesSource, Timed, age_days, as_source, asof, on_availability, reject_off_reference,
                          to_targets)
@@ -97,10 +96,7 @@ class RiskConfig:
         """Read a TOML file: top-level keys, or a ``[risk]`` table (so a study file can
         embed it); ``[weights]`` / ``[risk.weights]`` overrides the weights it names (0
         drops a component); lists become tuples."""
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise DataError(f"{path}: cannot read risk config ({exc})", fix="check the path and TOML syntax") from exc
+        data = read_toml(path, what="risk config", error=DataError)
         return cls.from_dict(data.get("risk", data), origin=str(path))
 
     @classmethod

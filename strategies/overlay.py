@@ -28,7 +28,6 @@ recomputed with the overlay's own thresholds and hysteresis), e.g. the output of
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import CarryguardError
+from signals.toml_file import read_toml
 from signals.indicators import periods_per_year, realized_volatility
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
@@ -127,12 +127,7 @@ class OverlayConfig:
         Any problem (missing file, bad TOML, bad value) raises ``CarryguardError`` naming the file.
         """
         path = Path(path)
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise CarryguardError(f"{path}: cannot read overlay config ({error.strerror})", fix="check the path") from error
-        except tomllib.TOMLDecodeError as error:
-            raise CarryguardError(f"{path}: invalid TOML ({error})", fix="fix the file") from error
+        document = read_toml(path, what="overlay config")
         table = document.get("overlay", document)
         if not isinstance(table, dict):
             raise CarryguardError(f"{path}: 'overlay' must be a table", fix="write it as [overlay]")
