@@ -241,7 +241,8 @@ def test_sandbox_reconcile_given_pending_orders_sends_only_those_the_testnet_nev
     assert len(testnet.orders) == 2 and len(testnet.requests_to("/api/v3/order")) == 3  # 2 lookups + 1 create
 
 
-def test_paper_run_given_sigterm_finishes_the_step_and_exits_0(bars, real_store_dir, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_paper_run_given_sigterm_or_sigint_finishes_the_step_and_exits_0(bars, real_store_dir, tmp_path, signum):
     # Arrange: a real-time clock, so after its first bar the loop waits for the next close
     state, log = tmp_path / "paper.db", tmp_path / "paper.log"
     with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP + pd.Timedelta(seconds=5)) as emulator:
@@ -252,11 +253,11 @@ def test_paper_run_given_sigterm_finishes_the_step_and_exits_0(bars, real_store_
         while not (log.exists() and " bar " in log.read_text()) and time.monotonic() < deadline:
             time.sleep(0.02)
         # Act
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
     # Assert
     assert proc.returncode == 0
-    assert "received SIGTERM: finishing the current step, then stopping" in err
+    assert f"received {signal.Signals(signum).name}: finishing the current step, then stopping" in err
     assert "stopped by signal" in out
     with PaperState(state) as book_state:
         assert len(book_state.table("decisions", "sma_cross+carry", "BTC/USDT")) == 1
