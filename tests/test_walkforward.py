@@ -89,6 +89,10 @@ def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_comb
     target = make_strategy("sma_cross", **result.combos[first.best]).target_exposure(daily).loc[part.index]
     alone = run_fast(part, target)
     np.testing.assert_allclose(result.oos_equity.loc[part.index], alone.equity, rtol=1e-12)
+    span = daily.iloc[first.test[0]:result.folds[-1].test[1]]
+    stitched = pd.concat([make_strategy("sma_cross", **result.combos[f.best]).target_exposure(daily).iloc[slice(*f.test)]
+                          for f in result.folds])
+    np.testing.assert_array_equal(result.oos_equity, run_fast(span, stitched).equity)
     assert result.out_of_sample["Equity Final [$]"] == pytest.approx(result.oos_equity.iloc[-1])
     doc = result.to_dict()
     assert doc["out_of_sample"]["Start"] == daily.index[first.test[0]].isoformat()
@@ -96,13 +100,16 @@ def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_comb
 
 
 def test_walk_forward_given_later_bars_removed_keeps_earlier_choices(daily):
-    # Arrange: cut the history right after the third fold's test window.
+    # Arrange: cut the history two bars into the third fold's test window, so the bars that
+    # window would judge the third choice on are gone.
     full = walk_forward(STUDY, bars=daily, workers=1)
-    cut = daily.iloc[:full.folds[2].test[1]]
+    cut = daily.iloc[:full.folds[2].test[0] + 2]
 
     # Act
     truncated = walk_forward(STUDY, bars=cut, workers=1)
 
     # Assert
-    assert [f.best for f in truncated.folds[:3]] == [f.best for f in full.folds[:3]]
-    assert [f.train_metric for f in truncated.folds[:3]] == [f.train_metric for f in full.folds[:3]]
+    assert len(truncated.folds) == 3
+    assert [f.train for f in truncated.folds] == [f.train for f in full.folds[:3]]
+    assert [f.best for f in truncated.folds] == [f.best for f in full.folds[:3]]
+    assert [f.train_metric for f in truncated.folds] == [f.train_metric for f in full.folds[:3]]
