@@ -43,8 +43,9 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
     """Return ``frame`` sorted, exact duplicates dropped, float64, validated.
 
     Raises ``DataError`` naming ``name`` and the first offending timestamp for: a
-    non-UTC index, conflicting duplicates, non-positive prices, high < low, wrong
-    OHLCV columns or an empty frame.
+    non-UTC index, infinite values, missing OHLC prices, conflicting duplicates,
+    non-positive prices, high < low, negative volume, wrong OHLCV columns or an empty
+    frame.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -53,10 +54,18 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{name}: no rows", fix="check the file or the requested range")
     if kind == "ohlcv" and tuple(frame.columns) != OHLCV_COLUMNS:
-        raise DataError(f"{name}: columns {list(frame.columns)} are not {list(OHLCV_COLUMNS)}")
+        raise DataError(f"{name}: columns {list(frame.columns)} are not {list(OHLCV_COLUMNS)}",
+                        fix="pass exactly these columns, in this order")
     out = frame.astype("float64").sort_index(kind="stable")
     out.index = out.index.as_unit("ns")
     out.index.name = "time"
+    infinite = np.isinf(out.to_numpy()).any(axis=1)
+    if infinite.any():
+        raise DataError(f"{name}: infinite value at {out.index[infinite.argmax()].isoformat()}", fix="fix or drop that row")
+    if kind == "ohlcv":
+        empty = out[list(OHLCV_COLUMNS[:4])].isna().any(axis=1).to_numpy()
+        if empty.any():
+            raise DataError(f"{name}: missing price at {out.index[empty.argmax()].isoformat()}", fix="fix or drop that row")
     dup = out.index.duplicated(keep=False)
     if dup.any():
         groups = out[dup].groupby(level=0)
@@ -78,7 +87,8 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
             raise DataError(f"{name}: high < low at {out.index[inverted.argmax()].isoformat()}", fix="fix or drop that row")
         negative_volume = out["volume"] < 0
         if negative_volume.any():
-            raise DataError(f"{name}: negative volume at {out.index[negative_volume.argmax()].isoformat()}")
+            raise DataError(f"{name}: negative volume at {out.index[negative_volume.argmax()].isoformat()}",
+                            fix="fix or drop that row")
     return out
 
 

@@ -24,6 +24,7 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("btcusdt_1d_binance.csv", GOOD_BINANCE.replace("105,112", "abc,112").encode(), "line 3 column open: non-numeric value 'abc'"),
     ("btcusdt_1d_binance.csv", GOOD_BINANCE.replace("99,101,97,100", "99,101,97,-100").encode(), "non-positive price at 2024-08-03"),
     ("btcusdt_1d_binance.csv", GOOD_BINANCE.replace("105,112,95", "105,90,95").encode(), "high < low at 2024-08-02"),
+    ("btcusdt_1d_binance.csv", GOOD_BINANCE.replace("95,99,6", "95,1e999,6").encode(), "infinite value at 2024-08-02"),
     ("btcusdt_1d_binance.csv", GOOD_BINANCE.replace("105,112,95,99,6", "105,112,,99,6").encode(), "line 3 column low: missing value"),
     ("btcusdt_1d_binance.csv", (GOOD_BINANCE + "2024-08-04,1,2,3,4,5,6\n").encode(), "not a well-formed CSV"),
     ("yahoo_USDJPY_daily.csv", GOOD_YAHOO.replace("149,150.5", "149,1x0.5").encode(), "column High: non-numeric value '1x0.5'"),

@@ -78,7 +78,8 @@ def test_write_given_exact_duplicates_keeps_one_row(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("column", "value", "message"),
-    [("close", -1.0, "non-positive price"), ("low", 500.0, "high < low"), ("volume", -5.0, "negative volume")],
+    [("close", -1.0, "non-positive price"), ("low", 500.0, "high < low"), ("volume", -5.0, "negative volume"),
+     ("open", float("nan"), "missing price"), ("high", float("inf"), "infinite value")],
 )
 def test_write_given_impossible_bar_raises_naming_timestamp(tmp_path: Path, column: str, value: float, message: str) -> None:
     frame = bars("2024-01-01", 4)
