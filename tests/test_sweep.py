@@ -138,6 +138,24 @@ def test_run_sweep_given_sma_grid_rows_equal_one_book_runs(daily):
     assert result.best()["metrics"]["Sharpe Ratio"] == best
 
 
+def test_run_sweep_given_sampled_pairs_of_shipped_4h_study_rows_equal_one_book_runs(shared_store):
+    # Arrange: a few pairs of the shipped study on the whole 4h history (the SMA kernel path);
+    # (6, 10) is a pair where SMAs from a plain cumsum flip one bar's signal vs the strategy.
+    study = load_sweep_study(SHIPPED)
+    bars = shared_store.read("binance/BTC-USDT/4h")
+    sampled = [{"fast": 6, "slow": 10}, {"fast": 2, "slow": 500}, {"fast": 42, "slow": 260}, {"fast": 100, "slow": 110}]
+    assert all(pair in combos(study) for pair in sampled)
+
+    # Act
+    result = run_sweep(study, bars=bars, workers=1, combos=sampled)
+
+    # Assert
+    for (_, row), pair in zip(result.frame.iterrows(), sampled):
+        target = make_strategy("sma_cross", **pair).target_exposure(bars)
+        expected = compute_metrics(run_fast(bars, target, study.execution), bars, timeframe="4h")
+        assert_row_matches(row, expected)
+
+
 def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overlay(daily, shared_store):
     # Arrange: tsmom (the generic pandas path) sized by the overlay with two stress multipliers.
     study = study_from_dict({"sweep": {"name": "t", "strategy": "tsmom", "overlay": True},
