@@ -33,6 +33,8 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("fred_DGS10.csv", b"date,value\n2024-08-01,3.9\n2024-08-02,n.a.\n", "line 3 column value: non-numeric value 'n.a.'"),
     ("fred_DEXJPUS.csv", b"DATE,DEXJPUS\n2024-08-01,149.5\n2024-08-01,150.0\n", "conflicting duplicate rows for 2024-08-01"),
     ("my_series.csv", b"date,value\n2024-08-01,3.9\n", "does not name the FRED series"),
+    ("btcusdt_1d_binance.csv", b"date,price\n2024-08-01,5\n", "header 'date,price' is not a Binance layout"),
+    ("fred_DGS10.csv", b"date,DGS10,DGS2\n2024-08-01,3.9,4.1\n", "is not a FRED layout; expected DATE,<SERIES>"),
     ("btcusdt_1d_binance.csv", b"\xff\xfe\x00\x81\x00binary\xff\x80", "not a text file"),
 ]
 

@@ -302,13 +302,27 @@ def parse_close_table(text: str, name: str) -> list[Parsed]:
     return [Parsed(frame, meta)]
 
 
+# A file named after a publisher but laid out otherwise is rejected (wrong columns), not skipped.
+PUBLISHER_LAYOUTS = {
+    "mof": ("MOF", "Date,1Y,2Y,...,40Y under the 'Interest Rate' title line"),
+    "jgbcme": ("MOF", "Date,1Y,2Y,...,40Y under the 'Interest Rate' title line"),
+    "fred": ("FRED", "DATE,<SERIES>, observation_date,<SERIES> or date,value"),
+    "yahoo": ("Yahoo", "Date,Open,High,Low,Close[,Volume] in any order"),
+    "binance": ("Binance", "timestamp,open,high,low,close,volume"),
+    "bitstamp": ("close table", "Date,BTC_USD,BTC_JPY,..."),
+}
+
+
 def looks_like_html(text: str) -> bool:
     head = text.lstrip()[:512].lower()
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
 
 def detect_and_parse(text: str, name: str) -> list[Parsed] | None:
-    """Parse ``text`` in whichever publisher format its header shows; None if unknown."""
+    """Parse ``text`` in whichever publisher format its header shows; None if unknown.
+
+    A file whose name names a publisher (``fred_*.csv``, ``*_binance.csv``, ...) but whose
+    header fits no format raises ``DataError`` instead: it has the wrong columns."""
     if not text.strip():
         raise DataError(f"{name}: empty file", fix="download or export it again")
     if looks_like_html(text):
@@ -329,4 +343,8 @@ def detect_and_parse(text: str, name: str) -> list[Parsed] | None:
         return parse_close_table(text.lstrip("\ufeff"), name)
     if len(first) >= 6 and re.fullmatch(r"\d{13,16}", first[0]):
         return parse_binance_raw(text, name)
+    publisher = next((PUBLISHER_LAYOUTS[t] for t in name_tokens(name) if t in PUBLISHER_LAYOUTS), None)
+    if publisher is not None:
+        raise DataError(f"{name}: header {','.join(first)[:80]!r} is not a {publisher[0]} layout",
+                        fix=f"expected {publisher[1]}")
     return None
