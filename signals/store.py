@@ -93,6 +93,12 @@ def expected_step(meta: SeriesMeta) -> pd.Timedelta | None:
     return timeframe_delta(meta.timeframe) if meta.timeframe else None
 
 
+def unreadable(path: Path, exc: BaseException) -> DataError:
+    """A damaged series file (truncated copy, foreign file): name it and the way out."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return DataError(f"{path}: damaged series file ({detail})", fix="delete it and import or fetch the series again")
+
+
 class Store:
     """Read and write series under one data directory."""
 
@@ -114,7 +120,10 @@ class Store:
 
     def meta(self, sid: str) -> SeriesMeta:
         path = self._existing(sid)
-        raw = pq.read_schema(path).metadata or {}
+        try:
+            raw = pq.read_schema(path).metadata or {}
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(path, exc) from exc
         if META_KEY not in raw:
             raise DataError(f"{path}: not a carryguard series file", fix="delete it and import the data again")
         return SeriesMeta.from_json(raw[META_KEY].decode())
@@ -124,7 +133,11 @@ class Store:
 
     def read(self, sid: str, *, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
         """The stored frame, optionally cut to ``[start, end]`` (inclusive)."""
-        frame = pq.read_table(self._existing(sid)).to_pandas()
+        path = self._existing(sid)
+        try:
+            frame = pq.read_table(path).to_pandas()
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(path, exc) from exc
         frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC") if frame.index.tz else frame.index.tz_localize("UTC")
         frame.index.name = "time"
         return frame.loc[start:end] if (start is not None or end is not None) else frame

@@ -137,3 +137,16 @@ def test_ids_given_nested_series_lists_them_sorted(tmp_path: Path) -> None:
 
     assert store.ids() == ["a/Y/1d", "b/X/1d"]
     assert [m.id for m in store.list()] == ["a/Y/1d", "b/X/1d"]
+
+
+@pytest.mark.parametrize("damage", [lambda raw: raw[: len(raw) // 2], lambda raw: b"not parquet"], ids=["truncated", "foreign"])
+def test_meta_and_read_given_damaged_file_raise_data_error_naming_it(tmp_path: Path, damage) -> None:
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 3), meta())
+    path = store.path("test/BTC-USDT/1d")
+    path.write_bytes(damage(path.read_bytes()))
+
+    with pytest.raises(DataError, match=r"BTC-USDT/1d\.parquet: damaged series file .*delete it"):
+        store.meta("test/BTC-USDT/1d")
+    with pytest.raises(DataError, match=r"BTC-USDT/1d\.parquet: damaged series file"):
+        store.read("test/BTC-USDT/1d")
