@@ -14,7 +14,8 @@ from signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, latest_time, 
 from signals.store import Store
 
 DEFAULT = RiskConfig()
-COMPARED = ["score", "composite"] + [f"{c}_{p}" for c in COMPONENTS for p in ("zscore", "contribution")]
+PARTS = ("value", "change", "zscore", "contribution")
+COMPARED = ["score", "composite"] + [f"{c}_{p}" for c in COMPONENTS for p in PARTS]
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -42,7 +43,9 @@ def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskC
         row = full.loc[t]
         np.testing.assert_allclose(cut[COMPARED].to_numpy(float), row[COMPARED].to_numpy(float), rtol=0, atol=1e-9,
                                    err_msg=f"look-ahead at {t}")
-        assert cut["regime"] == row["regime"]
+        assert cut["regime"] == row["regime"] and cut["stale"] == row["stale"]
+        dates = [f"{i}_date" for i in cfg.inputs()]
+        assert cut[dates].tolist() == row[dates].tolist(), f"look-ahead in data dates at {t}"
         scored += bool(np.isfinite(row["score"]))
     return scored
 
@@ -73,6 +76,27 @@ def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
 
     # Assert
     assert scored_dexjpus == 30 and scored_default == 20
+
+
+@pytest.mark.parametrize("at, fx_series, expected", [
+    # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
+    ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
+    ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+    # DEXJPUS at noon New York: 16:00 UTC in summer (EDT), 17:00 UTC in winter (EST)
+    ("2024-08-05 15:59", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
+    ("2024-08-05 16:00", "fred/DEXJPUS", {"usdjpy": "2024-08-05"}),
+    ("2024-01-03 16:59", "fred/DEXJPUS", {"usdjpy": "2024-01-02"}),
+    ("2024-01-03 17:00", "fred/DEXJPUS", {"usdjpy": "2024-01-03"}),
+])
+def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, fx_series, expected):
+    # Arrange: the rules come from the metadata the importer stored with each series
+    cfg = RiskConfig(fx_series=fx_series)
+
+    # Act
+    row = risk_at(inputs, [utc(at)], cfg).iloc[0]
+
+    # Assert
+    assert {name: row[f"{name}_date"] for name in expected} == {k: utc(v) for k, v in expected.items()}
 
 
 def test_risk_at_given_august_2024_unwind_reads_stress_or_crisis_after_a_july_rise(history):
