@@ -73,8 +73,8 @@ def test_load_windows_given_malformed_file_raises_data_error(tmp_path: Path, tex
 
 
 def test_deepest_drawdowns_given_known_path_finds_non_overlapping_peak_to_trough() -> None:
-    # Arrange: falls of -50% (d1->d2), -25% (d3->d4), -60% (d5->d7), -5% (d8->d9)
-    values = [100, 50, 120, 90, 130, 80, 52, 140, 133, 150]
+    # Arrange: falls of -50% (d1->d2), -25% (d3->d4), -60% (d5->d7, then a rebound to 90), -5% (d9->d10)
+    values = [100, 50, 120, 90, 130, 80, 52, 90, 140, 133, 150]
     close = pd.Series(values, index=pd.date_range("2021-01-01", periods=len(values), freq="D", tz="UTC"), dtype=float)
 
     # Act
@@ -121,14 +121,16 @@ def test_regime_summary_given_no_readings_says_not_available() -> None:
 
 
 def test_window_stats_given_synthetic_book_matches_hand_computation(run_dir: Path) -> None:
-    # Arrange
+    # Arrange: a window whose first and last bars both move the equity, so an off-by-one at either end shows
     run = load_run(run_dir)
     key = BookKey("sma_cross", "BTC/USDT", "1d", True)
-    window = CrisisWindow("Terra/Celsius", day("2022-05-05"), day("2022-06-30"))
     frame = pd.read_csv(run_dir / "equity.csv", parse_dates=["time"])
     book = frame[(frame["strategy"] == "sma_cross") & frame["overlay"]].set_index("time")
-    inside = book.loc["2022-05-05":"2022-06-30"]
-    before = book.loc[:"2022-05-04", "equity"].iloc[-1]
+    moved = book.index[1:][book["equity"].diff().iloc[1:].abs().to_numpy() > 1e-9]
+    first, last = moved[40], moved[70]
+    window = CrisisWindow("test", first, last)
+    inside = book.loc[first:last]
+    before = book["equity"].loc[:first].iloc[-2]
     path = pd.concat([pd.Series([before]), inside["equity"].reset_index(drop=True)])
 
     # Act
