@@ -65,6 +65,21 @@ def test_fetch_bars_given_small_page_limit_pages_through_and_matches_the_real_ba
     assert starts == sorted(set(starts))
 
 
+def test_fetch_bars_given_several_pages_spaces_requests_by_the_exchange_rate_limit(bars_1d):
+    # Arrange: 4 pages of 20 bars; ccxt charges Binance klines with limit < 100 a cost of 0.4, so a
+    # 300 ms rate limit spaces them 120 ms apart (without rate limiting they come a few ms apart)
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2020-01-10 13:00", tz=UTC)) as emulator:
+        exchange = make_exchange("binance", api_url=emulator.url)
+        exchange.rateLimit = 300
+        # Act
+        frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-09-01", tz=UTC),
+                           now=pd.Timestamp("2019-11-10", tz=UTC), page_limit=20, policy=FAST)
+        arrivals = [r.at for r in emulator.requests_to("/api/v3/klines")]
+    # Assert: a lower bound only (a slow machine spaces requests more, never less)
+    assert len(frame) == 70 and len(arrivals) == 4
+    assert min(later - earlier for earlier, later in zip(arrivals, arrivals[1:])) >= 0.11
+
+
 def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(venue, bars_4h):
     # Arrange: server clock 13:00 -> the 12:00 bar is open, 08:00 closed at 12:00
     name, emulator = venue

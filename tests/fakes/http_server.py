@@ -41,10 +41,12 @@ class Reply:
 
 @dataclass(frozen=True)
 class Request:
-    """What a client asked for (query values: the last one of each name)."""
+    """What a client asked for (query values: the last one of each name), and when
+    (``time.monotonic()`` at arrival, to check a client's rate limiting)."""
 
     path: str
     query: dict[str, str]
+    at: float = field(default_factory=time.monotonic)
 
 
 class LocalServer:
