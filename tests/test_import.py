@@ -47,7 +47,11 @@ def test_import_given_yahoo_fx_file_keeps_close_and_flags_2008_spikes(shared_sto
 
     assert round(fx.loc[day("2024-08-05"), "close"], 3) == 145.584
     assert [f["time"][:10] for f in meta.flags] == ["2008-04-08", "2008-10-08", "2008-12-08"]
-    assert all(g["missing"] >= 1 for g in meta.gaps)  # weekends are not gaps for FX
+    # weekends are not gaps for FX: each gap counts only the weekdays it skips, a plain weekend is none
+    for gap in meta.gaps:
+        skipped = pd.bdate_range(day(gap["after"][:10]) + pd.Timedelta(days=1), day(gap["before"][:10]) - pd.Timedelta(days=1))
+        assert gap["missing"] == len(skipped) >= 1
+    assert not any(g["after"].startswith("2024-08-02") for g in meta.gaps)  # Fri 2024-08-02 -> Mon 08-05
 
 
 def test_import_given_binance_4h_file_lists_the_eight_outage_gaps(shared_store: Store) -> None:
