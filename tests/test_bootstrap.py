@@ -89,6 +89,42 @@ def test_paired_effect_given_overlay_that_skips_every_loss_is_distinguishable_an
     assert sharpe.low <= sharpe.estimate <= sharpe.high
 
 
+def test_paired_effect_given_overlay_that_skips_every_gain_is_distinguishable_and_worse(noise: np.ndarray) -> None:
+    # Arrange
+    overlay = np.where(noise > 0, 0.0, noise)
+
+    # Act
+    sharpe, drawdown = paired_effect(noise, overlay, per_year=365, config=CONFIG, seed=2)
+
+    # Assert
+    assert sharpe.high < 0 and drawdown.high < 0
+    assert not sharpe.contains_zero and not drawdown.contains_zero
+    assert verdict(sharpe, better="higher", worse="lower") == "lower"
+    assert verdict(drawdown, better="shallower", worse="deeper") == "deeper"
+
+
+def test_paired_effect_given_one_block_per_resample_gives_percentiles_of_the_rotations() -> None:
+    # Arrange: a mean block far longer than the series makes every resample one rotation of it (equally likely),
+    # so the interval must be the central 70% of the ten rotations' drawdown effects: the 2nd and 9th smallest
+    plain = np.array([0.30, -0.02, -0.03, -0.04, -0.05, -0.06, -0.07, -0.08, -0.09, -0.10])
+    overlay = 0.5 * plain
+    config = BootstrapConfig(n_boot=4000, mean_block=1e12, confidence=0.70)
+
+    def max_dd(returns: np.ndarray) -> float:
+        equity = np.r_[1.0, np.cumprod(1 + returns)]
+        return float((equity / np.maximum.accumulate(equity) - 1).min() * 100)
+
+    rotations = sorted(max_dd(np.roll(overlay, -k)) - max_dd(np.roll(plain, -k)) for k in range(10))
+    assert rotations[0] < rotations[1] < rotations[2] and rotations[7] < rotations[8]
+
+    # Act
+    sharpe, drawdown = paired_effect(plain, overlay, per_year=365, config=config, seed=3)
+
+    # Assert: Sharpe ignores the order of the bars, so its effect is the same in every rotation
+    assert drawdown.low == pytest.approx(rotations[1]) and drawdown.high == pytest.approx(rotations[8])
+    assert sharpe.low == pytest.approx(sharpe.estimate) and sharpe.high == pytest.approx(sharpe.estimate)
+
+
 def test_paired_effect_given_same_seed_is_reproducible_and_other_seed_differs(noise: np.ndarray) -> None:
     # Arrange
     overlay = 0.5 * noise + np.random.default_rng(9).normal(0, 0.01, len(noise))
@@ -105,9 +141,9 @@ def test_paired_effect_given_same_seed_is_reproducible_and_other_seed_differs(no
 
 def test_probabilistic_sharpe_given_small_sample_matches_hand_computation() -> None:
     # Arrange
-    r = np.array([0.02, -0.01, 0.03, 0.00, 0.01, -0.02, 0.04, 0.01])
+    r = np.array([0.02, -0.01, 0.03, 0.00, 0.01, -0.02, 0.09, 0.01])  # one big gain: skewed right
     n = 8
-    mean = sum(r) / n  # 0.01
+    mean = sum(r) / n
     std = math.sqrt(sum((x - mean) ** 2 for x in r) / (n - 1))
     m2 = sum((x - mean) ** 2 for x in r) / n
     skew = sum((x - mean) ** 3 for x in r) / n / m2 ** 1.5
@@ -115,6 +151,7 @@ def test_probabilistic_sharpe_given_small_sample_matches_hand_computation() -> N
     sr = mean / std
     z = sr * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2)
     expected = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    assert skew > 1 and kurt > 3  # so both higher-moment terms matter
 
     # Act
     psr = probabilistic_sharpe(r)
