@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import traceback
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backtests.console import print_json, print_table, stderr, stdout
+
+if TYPE_CHECKING:
+    from backtests.cli import CliContext
+
+
+def show_traceback(obj: CliContext, exc: BaseException | None) -> None:
+    """With ``--debug``, the traceback behind a per-file or per-source error line."""
+    if obj.debug and exc is not None:
+        traceback.print_exception(exc)
 
 
 @click.group("data")
@@ -17,7 +29,7 @@ def data() -> None:
 @data.command("import")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.pass_obj
-def import_cmd(obj, folder: Path) -> None:
+def import_cmd(obj: CliContext, folder: Path) -> None:
     """Store every publisher CSV in FOLDER (MOF, FRED, Yahoo, Binance, OHLCV, close tables).
 
     Each file is imported all-or-nothing; a rejected file is named with the reason and
@@ -38,10 +50,14 @@ def import_cmd(obj, folder: Path) -> None:
             stderr.print(f"note: {note}", highlight=False)
         if outcome.skipped:
             stderr.print(f"skipped {outcome.path}: {outcome.skipped}", highlight=False)
-    print_table(f"Imported into {obj.store.root}", ["file", "series", "first", "last", "rows", "gaps", "flags"], rows,
-                right=["rows", "gaps", "flags"])
+    if rows:
+        print_table(f"Imported into {obj.store.root}", ["file", "series", "first", "last", "rows", "gaps", "flags"], rows,
+                    right=["rows", "gaps", "flags"])
+    else:
+        stdout.print(f"nothing imported into {obj.store.root}", highlight=False)
     failed = [o for o in outcomes if o.error]
     for outcome in failed:
+        show_traceback(obj, outcome.exception)
         click.echo(f"error: {outcome.error}", err=True)
     if failed:
         raise SystemExit(1)
@@ -50,7 +66,7 @@ def import_cmd(obj, folder: Path) -> None:
 @data.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.pass_obj
-def list_cmd(obj, as_json: bool) -> None:
+def list_cmd(obj: CliContext, as_json: bool) -> None:
     """One row per stored series: id, source, first, last, rows, gaps, fetched_at.
 
     \b
@@ -93,8 +109,8 @@ def split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
               help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2 and Yahoo JPY=X.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of what each source added.")
 @click.pass_obj
-def fetch_cmd(obj, exchange: str, symbols: tuple[str, ...], timeframes: tuple[str, ...], since, macro: bool,
-              as_json: bool) -> None:
+def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timeframes: tuple[str, ...],
+              since: datetime | None, macro: bool, as_json: bool) -> None:
     """Download new bars and macro series from the internet into the store.
 
     Stored series continue from their last bar (re-fetched, so a bar stored while still
@@ -130,18 +146,20 @@ def fetch_cmd(obj, exchange: str, symbols: tuple[str, ...], timeframes: tuple[st
         outcomes = run_jobs(jobs, on_start=on_start,
                             on_status=lambda text: progress.update(task, description=f"{current['label']}: {text}"),
                             on_done=lambda outcome: progress.advance(task))
-    records = [
-        {"source": o.label, "series": o.result.series if o.result else "", "added": o.result.added if o.result else 0,
-         "rows": o.result.rows if o.result else 0, "last": o.result.last if o.result else "", "error": o.error}
+    records = [  # a failed source gained nothing and its stored state is not reported: null, not 0
+        {"source": o.label, "series": o.result.series if o.result else None, "added": o.result.added if o.result else None,
+         "rows": o.result.rows if o.result else None, "last": o.result.last if o.result else None, "error": o.error}
         for o in outcomes
     ]
     if as_json:
         print_json(records)
     else:
         print_table(f"Fetched into {obj.store.root}", ["source", "series", "new rows", "rows", "last", "status"],
-                    [(r["source"], r["series"], r["added"], r["rows"], r["last"][:16], "failed" if r["error"] else "ok")
+                    [(r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], "failed" if r["error"] else "ok")
                      for r in records], right=["new rows", "rows"])
     failed = [o for o in outcomes if o.error]
+    for outcome in failed:
+        show_traceback(obj, outcome.exception)
     if failed:
         others = f" (+{len(failed) - 1} more: {', '.join(o.label for o in failed[1:])})" if len(failed) > 1 else ""
         raise SourceError(f"{failed[0].label} failed: {failed[0].error}{others}")

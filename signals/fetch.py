@@ -68,6 +68,7 @@ class Outcome:
     label: str
     result: UpdateResult | None = None
     error: str = ""
+    exception: CarryguardError | None = field(default=None, compare=False, repr=False)  # behind ``error``, for --debug
 
 
 @dataclass
@@ -142,7 +143,7 @@ def run_jobs(jobs: list[Job], *, on_start: Callable[[Job], None] | None = None, 
         try:
             outcome = Outcome(job.label, result=job.run(on_status or (lambda text: None)))
         except CarryguardError as exc:
-            outcome = Outcome(job.label, error=str(exc).splitlines()[0])
+            outcome = Outcome(job.label, error=str(exc).splitlines()[0], exception=exc)
         outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from signals.errors import DataError
+from signals.frames import normalise
 from signals.sources.formats import Parsed, detect_and_parse
 from signals.store import SeriesMeta, Store
 
@@ -24,9 +25,11 @@ class FileOutcome:
     error: str = ""
     skipped: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    exception: DataError | None = field(default=None, compare=False, repr=False)  # behind ``error``, for --debug
 
 
 def read_text(path: Path) -> str:
+    """The file's text: UTF-8 (BOM or not), else cp932 (MOF's Japanese files)."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -43,19 +46,18 @@ def parse_file(path: Path) -> list[Parsed] | None:
 
 
 def import_file(store: Store, path: Path, *, now: datetime | None = None) -> FileOutcome:
+    """Parse, validate and store one file; a ``DataError`` becomes the outcome's ``error``."""
     fetched_at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     try:
         parsed = parse_file(path)
         if parsed is None:
             return FileOutcome(path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)")
-        from signals.frames import normalise
-
         for item in parsed:  # validate everything before the first write
             normalise(item.frame, kind=item.meta.kind, name=str(path))
         stored = tuple(store.write(p.frame, replace(p.meta, fetched_at=fetched_at)) for p in parsed)
         return FileOutcome(path, stored=stored, notes=tuple(n for p in parsed for n in p.notes))
     except DataError as exc:
-        return FileOutcome(path, error=str(exc))
+        return FileOutcome(path, error=str(exc), exception=exc)
 
 
 def import_directory(store: Store, folder: Path) -> list[FileOutcome]:

@@ -100,11 +100,14 @@ def test_fetch_given_one_source_failing_names_it_in_one_line_and_fetches_the_oth
 def test_fetch_given_unknown_symbol_fails_that_job_only(servers, tmp_path):
     # Act
     result = run(tmp_path, "data", "fetch", "--symbols", "DOGE/USDT,BTC/USDT", "--timeframes", "1d",
-                 "--since", "2024-08-01", "--no-macro")
-    # Assert
+                 "--since", "2024-08-01", "--no-macro", "--json")
+    # Assert: the failed source reports nothing gained (null, not 0 rows)
     assert result.exit_code == 1
     assert "binance DOGE/USDT 1d failed: unknown symbol 'DOGE/USDT' on binance" in result.stderr
     assert Store(tmp_path).ids() == ["binance/BTC-USDT/1d"]
+    doge, btc = json.loads(result.stdout)
+    assert (doge["series"], doge["added"], doge["rows"], doge["last"]) == (None, None, None, None)
+    assert doge["error"].startswith("unknown symbol") and (btc["series"], btc["error"]) == ("binance/BTC-USDT/1d", "")
 
 
 def test_fetch_given_unknown_exchange_exits_1_with_one_line(tmp_path):

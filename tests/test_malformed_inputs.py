@@ -97,6 +97,20 @@ def test_import_given_one_bad_file_among_good_ones_stores_the_good_and_names_the
     assert "btcusdt_1d_binance.csv: is an HTML page" in result.stderr
 
 
+def test_import_given_debug_and_a_rejected_file_shows_its_traceback(populated_store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "fred_DGS10.csv").write_bytes(b"<html>maintenance</html>")
+
+    quiet = CliRunner().invoke(main, ["--data-dir", str(populated_store), "data", "import", str(folder)])
+    debug = CliRunner().invoke(main, ["--debug", "--data-dir", str(populated_store), "data", "import", str(folder)])
+
+    assert quiet.exit_code == debug.exit_code == 1
+    assert "Traceback" not in quiet.stderr and "nothing imported" in quiet.stdout
+    assert "Traceback" in debug.stderr and "signals.errors.DataError" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+
+
 def test_cli_given_unknown_option_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "data", "import", "--bogus"])
 
