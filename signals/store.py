@@ -40,7 +40,7 @@ class SeriesMeta:
 
     id: str
     kind: str  # ohlcv | macro | prices (see signals.frames.KINDS)
-    source: str  # the code path that produced it: ccxt, yfinance, mof, fred, import
+    source: str  # where it came from: ccxt, yfinance, mof, fred (downloads); binance, yahoo, bitstamp, file (imports)
     publisher: str  # who publishes the numbers: Binance, Ministry of Finance Japan, ...
     symbol: str
     fields: tuple[str, ...]

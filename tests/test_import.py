@@ -93,7 +93,9 @@ def test_cli_data_import_then_list_json_reports_each_series(tmp_path: Path, shar
     listed = runner.invoke(main, ["--data-dir", str(tmp_path), "data", "list", "--json"])
 
     assert imported.exit_code == 0, imported.stderr
-    assert "mof/jgb" in imported.stdout and "dropped last bar" in imported.stderr
+    assert "mof/jgb" in imported.stdout
+    assert "btcusdt_4h_binance.csv: dropped last bar 2026-01-06 12:00 UTC" in imported.stderr
+    assert "btcusdt_1d_binance.csv: dropped last bar 2026-01-06 (exported while still open)" in imported.stderr
     records = json.loads(listed.stdout)
     assert {r["id"] for r in records} == EXPECTED_SERIES
     four_hour = next(r for r in records if r["id"] == "binance/BTC-USDT/4h")

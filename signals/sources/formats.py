@@ -138,7 +138,9 @@ def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tu
     frame = normalise(frame, kind="ohlcv", name=name)
     if len(frame) < 2:
         return frame, ()
-    note = f"{name}: dropped last bar {frame.index[-1].date()} (exported while still open)"
+    last = frame.index[-1]
+    when = last.strftime("%Y-%m-%d %H:%M UTC") if last != last.normalize() else str(last.date())
+    note = f"{name}: dropped last bar {when} (exported while still open)"
     return frame.iloc[:-1], (note,)
 
 
