@@ -1,6 +1,7 @@
 """Write a study run to ``results/<run-id>/`` (the results layout read by compare/report).
 
-Files: ``manifest.json`` (resolved study, engine, data fingerprints, versions, seed),
+Files: ``manifest.json`` (resolved study, engine, data fingerprints, warm-up bars read
+before the start per series and strategy, versions, seed),
 ``metrics.json`` (no run timestamps: byte-identical for the same inputs), and the long
 CSV tables ``equity.csv``, ``exposure.csv``, ``fills.csv``, ``trades.csv``,
 ``prices.csv`` and ``risk.csv``. Every per-book table starts with the book keys
@@ -87,6 +88,7 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
         "engine": run.engine,
         "data": {sid: {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
                        "origin": meta.origin} for sid, meta in run.data.items()},
+        "warmup_bars": run.warmup,
         "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "backtrader")}
         | {"python": platform.python_version()},
         "seed": SEED,

@@ -1,14 +1,17 @@
 """Run a study: bars from the store, targets (strategy x overlay), one book per run.
 
 Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash.
-Strategies see the bars of the study window only (so DCA and warm-ups start at the
-study's start); the risk index is read point in time from the store at each bar's close.
+Indicators are warmed up on the stored bars before the study's start: a strategy's
+exposure (and the overlay's sizing) is computed on the window plus its ``warmup_bars``
+earlier bars (fewer if the store has fewer), then the engine runs on the window only.
+Each book's warm-up depends on its own parameters only, never on the other strategies of
+the study. The risk index is read point in time from the store at each bar's close.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,7 @@ from signals.errors import DataError
 from signals.risk import RiskConfig, risk_at
 from signals.store import SeriesMeta, Store, series_id
 from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
+from strategies.base import Strategy
 from strategies.overlay import CarryOverlay
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
@@ -60,6 +64,28 @@ class StudyRun:
     bars: dict[tuple[str, str], pd.DataFrame]  # (symbol, timeframe) -> bars of the window
     data: dict[str, SeriesMeta]  # series id -> metadata of every series read
     risk: pd.DataFrame  # daily risk readings (score, regime) covering the run
+    # series id -> {strategy name, or "carry" for the overlay: warm-up bars actually read}
+    warmup: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class History:
+    """A stored series' study window and the bars before it read for warm-ups."""
+
+    bars: pd.DataFrame  # warm-up bars, then the window
+    first: int  # position of the window's first bar in ``bars``
+
+    @property
+    def window(self) -> pd.DataFrame:
+        return self.bars.iloc[self.first:]
+
+    def since(self, warmup: int) -> pd.DataFrame:
+        """The window with at most ``warmup`` bars of history before it."""
+        return self.bars.iloc[max(0, self.first - warmup):]
+
+    def warmup_used(self, warmup: int) -> int:
+        """How many of ``warmup`` wanted bars the store holds before the window."""
+        return min(warmup, self.first)
 
 
 def run_count(study: Study) -> int:
@@ -79,21 +105,29 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
     run_engine = ENGINES[engine]
     overlay = CarryOverlay(study.overlay_config())
     risk_config = study.risk_config()
+    strategies = [(spec, spec.build()) for spec in study.strategies]
+    overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
+    warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
     results: list[RunResult] = []
     all_bars: dict[tuple[str, str], pd.DataFrame] = {}
     data: dict[str, SeriesMeta] = {}
+    warmup: dict[str, dict[str, int]] = {}
     for timeframe in study.timeframes:
         for symbol in study.symbols:
             sid = series_id(study.source, symbol, timeframe)
-            bars = load_bars(store, sid, study)
+            history = load_history(store, sid, study, warmup=warmup_wanted)
+            bars = history.window
             all_bars[(symbol, timeframe)] = bars
             data[sid] = store.meta(sid)
-            risk = risk_at(store, decision_times(bars, timeframe), risk_config)
-            for spec in study.strategies:
-                strategy_exposure = spec.build().target_exposure(bars)
+            risk = risk_at(store, decision_times(history.bars, timeframe), risk_config)
+            warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
+            if overlay_warmup:
+                warmup[sid]["carry"] = history.warmup_used(overlay_warmup)
+            for spec, strategy in strategies:
+                strategy_exposure = warm_exposure(strategy, history)
                 for with_overlay in study.with_overlay:
-                    exposure = overlay.apply(strategy_exposure, risk, bars) if with_overlay \
-                        else unsized(strategy_exposure, risk)
+                    exposure = warm_overlay(overlay, strategy_exposure, history, risk) if with_overlay \
+                        else unsized(strategy_exposure, risk.iloc[history.first:])
                     book = run_engine(bars, exposure["final_exposure"], study.execution)
                     result = RunResult(spec.name, symbol, timeframe, with_overlay, spec.baseline, book, exposure,
                                        compute_metrics(book, bars, timeframe=timeframe))
@@ -104,19 +138,39 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
         if store.exists(sid):
             data[sid] = store.meta(sid)
     return StudyRun(study, engine, tuple(results), all_bars, dict(sorted(data.items())),
-                    daily_risk(store, all_bars, risk_config))
+                    daily_risk(store, all_bars, risk_config), warmup)
 
 
-def load_bars(store: Store, sid: str, study: Study) -> pd.DataFrame:
-    """The study window of a stored OHLCV series; a missing series or an empty window is
-    a ``DataError`` naming the series and the window."""
-    bars = store.read(sid, start=study.start, end=study.end)
-    if len(bars) < 2:
+def load_history(store: Store, sid: str, study: Study, *, warmup: int) -> History:
+    """The study window of a stored OHLCV series and up to ``warmup`` bars before it; a
+    missing series or a window of under two bars is a ``DataError`` naming both."""
+    stored_bars = store.read(sid, end=study.end)
+    first = 0 if study.start is None else int(stored_bars.index.searchsorted(study.start))
+    if len(stored_bars) - first < 2:
         stored = store.meta(sid)
         window = f"{_day(study.start) or 'first'}..{_day(study.end) or 'latest'}"
-        raise DataError(f"{sid} has {len(bars)} bar(s) in {window} (stored {stored.first[:10]}..{stored.last[:10]})",
+        raise DataError(f"{sid} has {len(stored_bars) - first} bar(s) in {window} "
+                        f"(stored {stored.first[:10]}..{stored.last[:10]})",
                         fix="choose --start/--end inside the stored range")
-    return bars
+    begin = max(0, first - warmup)
+    return History(stored_bars.iloc[begin:], first - begin)
+
+
+def warm_exposure(strategy: Strategy, history: History) -> pd.Series:
+    """The strategy's exposure on the window, computed on the window and its
+    ``warmup_bars`` earlier bars (only earlier bars: no look-ahead)."""
+    exposure = strategy.target_exposure(history.since(strategy.warmup_bars))
+    return exposure.iloc[-len(history.window):]
+
+
+def warm_overlay(overlay: CarryOverlay, exposure: pd.Series, history: History, risk: pd.DataFrame) -> pd.DataFrame:
+    """The overlay frame on the window, with the hysteresis and vol window run over the
+    overlay's ``warmup_bars`` earlier bars. ``exposure`` is on the window; ``risk`` has one
+    row per bar of ``history.bars``. Before the window the strategy is flat (those rows
+    are dropped: each row's sizing reads only the score and closes up to it)."""
+    frame = history.since(overlay.config.warmup_bars)
+    sized = overlay.apply(exposure.reindex(frame.index, fill_value=0.0), risk.iloc[-len(frame):], frame)
+    return sized.iloc[-len(exposure):]
 
 
 def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:

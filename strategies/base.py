@@ -3,8 +3,10 @@
 A strategy is a frozen dataclass whose fields are its parameters (with documented
 defaults). ``target_exposure(bars)`` maps OHLCV bars to the exposure wanted at each bar's
 close, a float in [0, 1] (long-only spot), using only bars up to that one: the value at
-bar t must not change when later bars are appended (truncation test). The same object
-runs in the backtrader engine, the fast engine and paper trading.
+bar t must not change when later bars are appended (truncation test). ``warmup_bars``
+says how many bars before the first decision the strategy needs so its indicators are
+fully formed there (a backtest reads them from the history before its start). The same
+object runs in the backtrader engine, the fast engine and paper trading.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unw
 class Strategy(Protocol):
     name: ClassVar[str]
     baseline: ClassVar[bool]  # a plain bottom-fishing baseline (buy the dip, RSI, DCA on dips)
+
+    @property
+    def warmup_bars(self) -> int: ...  # bars of history wanted before the first decision
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series: ...
 
@@ -105,6 +110,7 @@ class BuyAndHold:
 
     name: ClassVar[str] = "buy_and_hold"
     baseline: ClassVar[bool] = False
+    warmup_bars: ClassVar[int] = 0  # invested from the study's first bar by definition
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         return clip_exposure(pd.Series(1.0, index=bars.index), bars)

@@ -56,6 +56,12 @@ class DipBuy:
         _check_fraction(self, "drawdown")
         _check_fraction(self, "stop")
 
+    @property
+    def warmup_bars(self) -> int:
+        """A full rolling-high window at every bar of the longest holding that can still
+        be open at the first decision (``window - 1 + max_hold``)."""
+        return self.window - 1 + self.max_hold
+
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         close = close_prices(bars)
         highs = rolling_high(close, self.window).to_numpy()
@@ -105,6 +111,12 @@ class RsiOversold:
                 f"RsiOversold needs 0 < buy_below < sell_above < 100, got {self.buy_below} and {self.sell_above}"
             )
 
+    @property
+    def warmup_bars(self) -> int:
+        """Ten periods: Wilder's smoothing never forgets, but after 10 periods its seed
+        weighs ((period - 1) / period) ** (10 * period) < 0.01% (3e-5 for period 14)."""
+        return 10 * self.period
+
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         value = rsi(close_prices(bars), self.period)
         return clip_exposure(latch(value < self.buy_below, value > self.sell_above), bars)
@@ -139,6 +151,12 @@ class DcaDips:
             raise ValueError(f"DcaDips.levels must be increasing fractions in (0, 1), got {levels}")
         if not 0.0 <= self.exit_drawdown < levels[0]:
             raise ValueError(f"DcaDips.exit_drawdown must be in [0, {levels[0]}), got {self.exit_drawdown}")
+
+    @property
+    def warmup_bars(self) -> int:
+        """A full rolling-high window over the last ``window`` bars, so the rungs of a
+        dip that began up to a window before the first decision are already held."""
+        return 2 * self.window - 1
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         drawdown = drawdown_from_high(close_prices(bars), self.window)

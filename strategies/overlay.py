@@ -19,6 +19,9 @@
   ``min(vol_cap, vol_target / realized_vol_t)`` from the trailing ``vol_window``
   closes up to t; ``vol_cap`` <= 1 keeps spot exposure long-only and unlevered. Until
   the volatility is known (warm-up) the scale is ``vol_cap``.
+- ``OverlayConfig.warmup_bars``: bars before a backtest's start that the overlay reads so
+  the hysteresis path (``HYSTERESIS_WARMUP`` bars) and the vol window are settled at the
+  first decision.
 
 The overlay only consumes a risk frame with a ``score`` column (``regime`` is
 recomputed with the overlay's own thresholds and hysteresis), e.g. the output of
@@ -41,6 +44,7 @@ from signals.indicators import periods_per_year, realized_volatility
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
+HYSTERESIS_WARMUP = 30  # bars of score history that settle the hysteresis before a first decision
 COLUMNS = ("strategy_exposure", "risk_score", "regime", "multiplier", "vol_scale", "final_exposure")
 
 
@@ -110,6 +114,13 @@ class OverlayConfig:
     @property
     def thresholds(self) -> tuple[float, float, float]:
         return (self.elevated_at, self.stress_at, self.crisis_at)
+
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of history wanted before the first decision: ``HYSTERESIS_WARMUP`` for
+        the hysteresis memory, the vol window's returns when targeting volatility."""
+        hysteresis = HYSTERESIS_WARMUP if self.hysteresis > 0 else 0
+        return max(hysteresis, self.vol_window if self.vol_target is not None else 0)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "OverlayConfig":

@@ -35,6 +35,7 @@ class Dca:
 
     name: ClassVar[str] = "dca"
     baseline: ClassVar[bool] = False
+    warmup_bars: ClassVar[int] = 0  # the buys start at the study's first bar by definition
     period: int = 30
     steps: int = 12
 
@@ -66,6 +67,11 @@ class SmaCross:
         if self.fast >= self.slow:
             raise ValueError(f"SmaCross.fast ({self.fast}) must be < slow ({self.slow})")
 
+    @property
+    def warmup_bars(self) -> int:
+        """The slow SMA's earlier bars: it exists from the first decision on."""
+        return self.slow - 1
+
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         close = close_prices(bars)
         return clip_exposure((sma(close, self.fast) > sma(close, self.slow)).astype("float64"), bars)
@@ -89,6 +95,12 @@ class Breakout:
 
     def __post_init__(self) -> None:
         require_positive_ints(self, "entry", "exit")
+
+    @property
+    def warmup_bars(self) -> int:
+        """Both channels' prior bars (whether a position is held also depends on older
+        breakouts; from this warm-up on, the state follows the bars seen)."""
+        return max(self.entry, self.exit)
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         close = close_prices(bars)
@@ -129,6 +141,11 @@ class Tsmom:
         require_positive_ints(self, "lookback", "vol_window")
         if self.vol_target is not None and not self.vol_target > 0:
             raise ValueError(f"Tsmom.vol_target must be > 0 or None, got {self.vol_target}")
+
+    @property
+    def warmup_bars(self) -> int:
+        """The lookback's earlier bars (and the vol window's returns when vol targeting)."""
+        return max(self.lookback, self.vol_window if self.vol_target is not None else 0)
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
         close = close_prices(bars)

@@ -296,3 +296,14 @@ def test_shipped_overlay_toml_given_defaults_matches_overlay_config() -> None:
     config = OverlayConfig.from_toml(path)
     # Assert
     assert config == OverlayConfig()
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({}, 30), ({"hysteresis": 0.0}, 0), ({"vol_target": 0.6, "vol_window": 60}, 60),
+    ({"hysteresis": 0.0, "vol_target": 0.6, "vol_window": 10}, 10),
+])
+def test_warmup_bars_given_config_covers_hysteresis_and_vol_window(values: dict, expected: int) -> None:
+    # Act
+    warmup = OverlayConfig(**values).warmup_bars
+    # Assert
+    assert warmup == expected

@@ -264,3 +264,38 @@ def test_parse_strategy_spec_given_bad_suffix_raises_value_error(spec: str) -> N
     # Act / Assert
     with pytest.raises(ValueError, match="bad strategy spec"):
         parse_strategy_spec(spec)
+
+
+@pytest.mark.parametrize(("name", "overrides", "expected"), [
+    ("buy_and_hold", {}, 0),
+    ("dca", {"period": 7}, 0),
+    ("sma_cross", {"fast": 5, "slow": 50}, 49),
+    ("breakout", {"entry": 20, "exit": 30}, 30),
+    ("tsmom", {"lookback": 90}, 90),
+    ("tsmom", {"lookback": 10, "vol_target": 0.5, "vol_window": 40}, 40),
+    ("dip_buy", {"window": 10, "max_hold": 5}, 14),
+    ("rsi_oversold", {"period": 7}, 70),
+    ("dca_dips", {"window": 20}, 39),
+])
+def test_warmup_bars_given_parameters_follows_each_rules_windows(name: str, overrides: dict, expected: int) -> None:
+    # Act
+    warmup = make_strategy(name, **overrides).warmup_bars
+    # Assert
+    assert warmup == expected
+
+
+@pytest.mark.parametrize(("name", "overrides"), [("sma_cross", {}), ("tsmom", {}), ("tsmom", {"vol_target": 0.6})])
+def test_window_rule_given_warmup_bars_of_history_equals_full_history_after_them(
+    name: str, overrides: dict[str, object], btc_bars: pd.DataFrame
+) -> None:
+    # Arrange
+    strategy = make_strategy(name, **overrides)
+    warmup = strategy.warmup_bars
+    full = strategy.target_exposure(btc_bars)
+    for cut in (warmup + 1, 400, 1500, len(btc_bars) - 10):
+        # Act
+        warm = strategy.target_exposure(btc_bars.iloc[cut - warmup:]).iloc[warmup:]
+        short = strategy.target_exposure(btc_bars.iloc[cut - warmup + 1:])
+        # Assert: warmup_bars earlier bars are enough, one fewer leaves the first decision undecided (flat)
+        pd.testing.assert_series_equal(warm, full.iloc[cut:], obj=f"{name} from bar {cut}")
+        assert short.iloc[0] == 0.0
