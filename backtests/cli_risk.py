@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 import pandas as pd
 
 from backtests.console import print_json, print_table, stdout
+
+if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
+    from signals.features import Label
+    from signals.pit import MemoryStore
+    from signals.risk import RiskConfig, RiskReading
+    from signals.store import Store
 
 CONFIG_HELP = "Risk index settings (TOML, top-level keys or a [risk] table); default: built-in defaults."
 
@@ -32,7 +40,7 @@ class UtcTime(click.ParamType):
 UTC_TIME = UtcTime()
 
 
-def load_config(path: Path | None):
+def load_config(path: Path | None) -> RiskConfig:
     from signals.risk import RiskConfig
 
     return RiskConfig.from_toml(path) if path else RiskConfig()
@@ -68,7 +76,6 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
     """
-    from signals.features import UNITS
     from signals.risk import explain, latest_time
 
     cfg = load_config(config_path)
@@ -80,15 +87,35 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
     if as_json:
         print_json(reading.to_json())
         return
+    _print_reading(reading, cfg)
+    check = _cross_check(inputs, cfg, as_of)
+    if check:
+        stdout.print(check, highlight=False)
+    if plot_path:
+        stdout.print(f"chart written to {plot_path}", highlight=False)
+
+
+def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
+    """Score, regime, the components table (numbers a person can recompute: contribution
+    = weight x clipped zscore) and each input's data date and age."""
+    from signals.features import labels
+
+    as_of = reading.as_of
     stdout.print(f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
                  f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})", highlight=False)
-    rows = [(c.name, _fmt(c.value, 3, unit=UNITS[c.name][0]), _fmt(c.change, 3, True, UNITS[c.name][1]),
-             _fmt(c.zscore, 2, True), _fmt(c.contribution, 3, True),
+    label, weight = labels(cfg), _weights(reading, cfg)
+    rows = [(c.name, _fmt(c.value, 3, unit=label[c.name].unit), _change(c.change, label[c.name]),
+             _fmt(c.zscore, 2, True), _fmt(weight[c.name], 3), _fmt(c.contribution, 3, True),
              c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a") for c in reading.components]
-    print_table("Components (contributions add up to the composite "
-                f"{_fmt(reading.composite, 3, True)}; score 50 at {cfg.center:+.2f})",
-                ["component", "value", "change", "zscore", "contribution", "data date"], rows,
-                right=["value", "change", "zscore", "contribution"])
+    print_table("Components", ["component", "value", "change", "zscore", "weight", "contribution", "data date"], rows,
+                right=["value", "change", "zscore", "weight", "contribution"])
+    (jp, us), *_ = cfg.spread_pairs
+    stdout.print(f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
+                 f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
+                 f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
+                 f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}\n"
+                 f"score = 100 / (1 + exp(-(composite {'-' if cfg.center >= 0 else '+'} {abs(cfg.center):g}) / "
+                 f"{cfg.scale:g}))", highlight=False)
     if not reading.regime:
         stdout.print(f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
                      f"history and younger than {cfg.expire_days:g} days", highlight=False)
@@ -97,14 +124,23 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
         flag = "  STALE" if sid in reading.stale else ""
         stdout.print(f"input {sid}: data date {date:%Y-%m-%d}, {age}{flag}" if date is not None
                      else f"input {sid}: {age}", highlight=False)
-    check = _cross_check(obj.store, cfg, as_of)
-    if check:
-        stdout.print(check, highlight=False)
-    if plot_path:
-        stdout.print(f"chart written to {plot_path}", highlight=False)
 
 
-def _load(store, cfg):
+def _change(change: float, label: Label) -> str:
+    """``-0.105 pp in 20d`` (d = business days of the source)."""
+    text = _fmt(change, 3, True, label.change_unit)
+    return text if text == "n/a" else f"{text} in {label.change_window}d"
+
+
+def _weights(reading: RiskReading, cfg: RiskConfig) -> dict[str, float]:
+    """Each component's share of the weight in this reading: its configured weight
+    rescaled over the components that have a contribution (NaN for the others)."""
+    present = {c.name: cfg.weights.get(c.name, 0.0) for c in reading.components if pd.notna(c.contribution)}
+    total = sum(present.values())
+    return {c.name: present[c.name] / total if c.name in present else float("nan") for c in reading.components}
+
+
+def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
     """The index's inputs read once into memory; a missing series is one clear line
     naming it, the store and the command that brings it in."""
     from signals.errors import DataError
@@ -114,39 +150,41 @@ def _load(store, cfg):
     for sid in cfg.inputs().values():
         if not store.exists(sid):
             raise DataError(f"series {sid} is not in the store at {store.root}", fix=FETCH_HINT)
-    return MemoryStore.load(store, cfg.inputs().values())
+    return MemoryStore.load(store, cfg.series_ids())
 
 
-def _cross_check(store, cfg, as_of: pd.Timestamp) -> str:
+def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
     """USD/JPY from the configured series vs the cross-check series, both as of the reading."""
     from signals.pit import asof, on_availability
+    from signals.risk import fx_price
 
     if not cfg.fx_check_series or cfg.fx_check_series == cfg.fx_series or not store.exists(cfg.fx_check_series):
         return ""
     values = []
     for sid in (cfg.fx_series, cfg.fx_check_series):
-        frame = store.read(sid)
-        frame = frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
-        got, date = asof(on_availability(frame, store.meta(sid)), pd.DatetimeIndex([as_of]))
+        got, date = asof(on_availability(fx_price(store.read(sid)), store.meta(sid)), pd.DatetimeIndex([as_of]))
         values.append((sid, got.iloc[0, 0], date.iloc[0]))
     (a, x, dx), (b, y, dy) = values
     if not (pd.notna(x) and pd.notna(y)):
         return ""
     if dx != dy:
         return f"cross-check USD/JPY: {b} has no value for {dx:%Y-%m-%d} (its latest usable is {dy:%Y-%m-%d})"
+    note = ""
+    if abs(np.log(x / y)) > cfg.fx_check_tolerance:
+        note = f" (beyond {cfg.fx_check_tolerance:.0%}: dropped as a bad print, the index uses the previous close)"
     return (f"cross-check USD/JPY: {a} {x:.3f} ({dx:%Y-%m-%d}) vs {b} {y:.3f} ({dy:%Y-%m-%d}), "
-            f"difference {100 * (x / y - 1):+.2f}%")
+            f"difference {100 * (x / y - 1):+.2f}%{note}")
 
 
-def _plot(store, inputs, cfg, as_of: pd.Timestamp, start: pd.Timestamp, path: Path) -> None:
-    from signals.risk import risk_at
+def _plot(store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp,
+          path: Path) -> None:
+    from signals.risk import fx_price, risk_at
     from signals.risk_plot import plot_risk
 
     days = pd.date_range(start.normalize(), as_of, freq="D")
     history = risk_at(inputs, days, cfg)
     jgb = inputs.read(cfg.jgb_series).loc[start:as_of - pd.Timedelta(days=1)]
-    fx = inputs.read(cfg.fx_series)
-    fx = (fx["close"] if "close" in fx.columns else fx.iloc[:, 0]).loc[start:as_of - pd.Timedelta(days=1)]
+    fx = fx_price(inputs.read(cfg.fx_series)).iloc[:, 0].loc[start:as_of - pd.Timedelta(days=1)]
     btc_ids = [sid for sid in ("yahoo/BTC-USD/1d", "binance/BTC-USDT/1d") if store.exists(sid)]
     btc, label = None, "BTC"
     if btc_ids:

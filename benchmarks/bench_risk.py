@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
     cfg = RiskConfig()
     with tempfile.TemporaryDirectory() as scratch:
         store = open_store(argv, Path(scratch))
-        read = timed(lambda: MemoryStore.load(store, cfg.inputs().values()))
+        read = timed(lambda: MemoryStore.load(store, cfg.series_ids()))
         memory = read[2]
         days = pd.date_range(pd.Timestamp("1999-01-01", tz="UTC"), latest_time(memory, cfg), freq="D")
 

@@ -20,6 +20,7 @@ over whatever tenors count at each time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -144,11 +145,24 @@ COMPONENT_INPUTS: dict[str, tuple[str, ...]] = {
     "carry_spread": ("jgb", "us10y", "us2y"),
 }
 
-# Units of each component's value and change, for people reading them.
-UNITS: dict[str, tuple[str, str]] = {
-    "jgb_momentum": ("%", "pp"),
-    "jgb_level": ("%", "pp"),
-    "yen_strength": ("JPY per USD", "%"),
-    "yen_vol": ("% ann.", "pp"),
-    "carry_spread": ("pp", "pp"),
-}
+
+@dataclass(frozen=True)
+class Label:
+    """How a component's ``value`` and ``change`` read to a person: the value's unit
+    (saying what it is), the change's unit and the window it spans (observations,
+    i.e. business days of the source)."""
+
+    unit: str
+    change_unit: str
+    change_window: int
+
+
+def labels(cfg: RiskConfig) -> dict[str, Label]:
+    """Per component, the units and change window of its value and change under ``cfg``."""
+    return {
+        "jgb_momentum": Label("% yield", "pp", cfg.momentum_windows[0]),
+        "jgb_level": Label("% yield", "pp", cfg.momentum_windows[-1]),
+        "yen_strength": Label("JPY/USD", "%", cfg.fx_return_windows[-1]),
+        "yen_vol": Label("% ann. vol", "pp", cfg.vol_window),
+        "carry_spread": Label("pp spread", "pp", cfg.spread_window),
+    }

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
-from signals.toml_file import read_toml
 from signals.features import COMPONENT_INPUTS, components
 from signals.pit import (SeriesSource, Timed, age_days, as_source, asof, on_availability, reject_off_reference,
                          to_targets)
+from signals.toml_file import read_toml
 
 COMPONENTS = tuple(COMPONENT_INPUTS)
 REGIMES = ("calm", "elevated", "stress", "crisis")
@@ -121,6 +121,12 @@ class RiskConfig:
         """Input name -> series id."""
         return {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
 
+    def series_ids(self) -> tuple[str, ...]:
+        """Every series the index reads: the inputs and the USD/JPY cross-check series
+        (load all of them when handing the index an in-memory copy of the store)."""
+        check = (self.fx_check_series,) if self.fx_check_series else ()
+        return tuple(dict.fromkeys((*self.inputs().values(), *check)))
+
     def regime(self, score: float) -> str:
         """``calm|elevated|stress|crisis`` for a score ("" for NaN)."""
         return str(regimes(np.array([score], dtype="float64"), self.thresholds)[0])
@@ -146,6 +152,12 @@ def _typed(key: str, value: Any, default: Any, origin: str) -> Any:
     return value
 
 
+def fx_price(frame: pd.DataFrame) -> pd.DataFrame:
+    """A USD/JPY series as one price column: ``close`` of OHLC bars (Yahoo), else the
+    first column (a fixing such as DEXJPUS)."""
+    return frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
+
+
 def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
     """Each input keyed by availability time; a missing series is a one-line DataError."""
     timed = {}
@@ -155,13 +167,13 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
             raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
         frame = source.read(sid)
         if name == "usdjpy":
-            frame = frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
+            frame = fx_price(frame)
         if frame.empty:
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
         timed[name] = on_availability(frame, source.meta(sid))
     check = cfg.fx_check_series
     if check and check != cfg.fx_series and source.exists(check) and not source.read(check).empty:
-        reference = on_availability(source.read(check).iloc[:, :1], source.meta(check))
+        reference = on_availability(fx_price(source.read(check)), source.meta(check))
         timed["usdjpy"] = reject_off_reference(timed["usdjpy"], reference, tolerance=cfg.fx_check_tolerance,
                                                max_age_days=cfg.fx_check_max_age_days)
     return timed

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
 from backtests.cli import main
-from signals.risk import COMPONENTS
+from signals.risk import COMPONENTS, risk_at
 from signals.store import Store
 
 
@@ -44,6 +45,17 @@ def test_risk_given_as_of_prints_score_components_and_data_dates(shared_store):
         assert name in result.output
     assert "input mof/jgb: data date 2024-08-02" in result.output
     assert "cross-check USD/JPY" in result.output
+    assert "weight" in result.output and "% yield" in result.output and "pp in 20d" in result.output
+
+
+def test_risk_json_given_yahoo_bad_print_day_uses_previous_close(shared_store):
+    # Act: Yahoo's 2008-04-08 close (108.18) is 5.5% off that day's DEXJPUS fixing
+    result = run(shared_store, "risk", "--as-of", "2008-04-09", "--json")
+
+    # Assert: the command applies the point-in-time cross-check like risk_at on the store
+    assert result.exit_code == 0, result.output
+    yen = next(c for c in json.loads(result.output)["components"] if c["name"] == "yen_strength")
+    assert yen["value"] < 104 and yen["data_date"] == "2008-04-07"
 
 
 def test_risk_plot_given_file_writes_png(shared_store, tmp_path):
@@ -72,6 +84,21 @@ def test_signals_given_window_and_csv_writes_one_row_per_day(shared_store, tmp_p
     expected = {"score", "regime", "jgb_momentum_zscore", "carry_spread_contribution", "jgb_date", "stale"}
     assert expected <= set(table.columns)
     assert table.loc[pd.Timestamp("2024-08-05", tz="UTC"), "regime"] in ("stress", "crisis")
+
+
+def test_signals_given_window_equals_risk_at_on_the_store(shared_store, tmp_path):
+    # Arrange: a window holding the 2008 Yahoo bad prints
+    out = tmp_path / "signals.csv"
+    days = pd.date_range("2008-03-25", "2008-04-15", freq="D", tz="UTC", name="time")
+
+    # Act
+    result = run(shared_store, "signals", "--start", "2008-03-25", "--end", "2008-04-15", "--out", str(out))
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, index_col="time", parse_dates=["time"])
+    expected = risk_at(shared_store, days)
+    np.testing.assert_allclose(table["score"].to_numpy(), expected["score"].to_numpy(), rtol=0, atol=1e-9)
 
 
 def test_signals_given_parquet_out_round_trips(shared_store, tmp_path):
