@@ -241,13 +241,13 @@ def signals(obj, start: pd.Timestamp, end: pd.Timestamp | None, out_path: Path |
                     for row in table.to_dict(orient="records")])
     elif not out_path:
         tail = history.tail(10)
-        print_table(f"Risk index, last {len(tail)} of {len(history)} days (use --out FILE for all)",
-                    ["day", "score", "regime"] + [c.removesuffix("_contribution") for c in history.columns
-                                                  if c.endswith("_contribution")],
+        names = [c.removesuffix("_contribution") for c in history.columns if c.endswith("_contribution")]
+        print_table(f"Risk index, last {len(tail)} of {len(history)} days: score, regime and each component's "
+                    "contribution to the composite (use --out FILE for every column and day)",
+                    ["day", "score", "regime", *names],
                     [(t.strftime("%Y-%m-%d"), _fmt(r.score, 1), r.regime,
-                      *[_fmt(r[c], 3, True) for c in history.columns if c.endswith("_contribution")])
-                     for t, r in tail.iterrows()],
-                    right=["score"])
+                      *[_fmt(r[f"{n}_contribution"], 3, True) for n in names]) for t, r in tail.iterrows()],
+                    right=["score", *names])
 
 
 commands = [risk, signals]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 REGIME_COLOURS = ("#d9f2d9", "#fff3c4", "#ffd8a8", "#ffb3b3")  # calm, elevated, stress, crisis
+LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}  # right of the plot, never over data
 
 
 def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, float], jgb: pd.DataFrame,
@@ -32,22 +33,22 @@ def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, f
     ax.set_ylim(0, 100)
     ax.set_ylabel("score (0-100)")
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=7, ncol=5)
+    ax.legend(**LEGEND)
     for tenor, colour in (("20Y", "tab:blue"), ("40Y", "tab:red")):
         if tenor in jgb.columns:
             axes[1].plot(jgb.index, jgb[tenor].to_numpy(), color=colour, lw=0.9, label=f"JGB {tenor}")
     axes[1].set_ylabel("yield (%)")
-    axes[1].legend(loc="upper left", fontsize=7)
+    axes[1].legend(**LEGEND)
     axes[2].plot(usdjpy.index, usdjpy.to_numpy(), color="tab:purple", lw=0.9, label="USD/JPY")
     axes[2].set_ylabel("JPY per USD")
-    axes[2].legend(loc="upper left", fontsize=7)
+    axes[2].legend(**LEGEND)
     if panels == 4:
         axes[3].plot(btc.index, btc.to_numpy(), color="tab:orange", lw=0.9, label=btc_label)
         axes[3].set_yscale("log")
         axes[3].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         axes[3].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if f"{v:.0f}"[0] in "25" else ""))
         axes[3].set_ylabel("USD (log)")
-        axes[3].legend(loc="upper left", fontsize=7)
+        axes[3].legend(**LEGEND)
     axes[-1].set_xlabel("date (UTC)")
     for axis in axes:
         axis.grid(alpha=0.3)
