@@ -30,7 +30,7 @@ PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawd
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Where the run folder <YYYYmmdd-HHMMSS>-<study> is written.")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "metrics"}]}.')
+              help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"}]}.')
 @click.pass_obj
 def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols: tuple[str, ...],
              timeframes: tuple[str, ...], start: str | None, end: str | None, overlay: bool | None, engine: str,
@@ -41,8 +41,10 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
     No STUDY.toml runs the default study (backtests/studies/carry_unwind.toml: BTC/USDT
     and ETH/USDT daily from 2018-01-01, every strategy and baseline); the options narrow
     or override it. Writes manifest.json, metrics.json and the equity, exposure, fills,
-    trades, prices and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table sorted by
-    the better Sharpe ratio of each pair (* marks the bottom-fishing baselines).
+    trades, prices and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table: each metric
+    without the overlay, then with it (+carry), sorted by the better Sharpe ratio of each
+    pair (* marks the bottom-fishing baselines). Indicators are warmed up on the stored
+    bars before --start (see manifest.json "warmup_bars").
 
     \b
     Examples:
@@ -90,13 +92,13 @@ def _run_with_progress(study, store, engine: str, run_study, total: int):
 
 
 def _print_pairs(results: list[dict], modes: tuple[bool, ...], *, title: str) -> None:
-    """One row per strategy x symbol x timeframe; the no-overlay and overlay metrics side by side."""
+    """One row per strategy x symbol x timeframe; each metric without the overlay next to
+    the same metric with it (``+carry``), so a pair reads left to right in ~110 columns."""
     rows: dict[tuple[str, str, str], dict] = {}
     for result in results:
         key = (result["strategy"], result["symbol"], result["timeframe"])
         rows.setdefault(key, {"baseline": result["baseline"]})[result["overlay"]] = result["metrics"]
-    suffixes = {False: "", True: " +carry"}
-    columns = ["strategy", "symbol", "tf"] + [f"{short}{suffixes[m]}" for m in modes for _, short in PAIR_METRICS]
+    columns = ["strategy", "symbol", "tf"] + [_header(short, mode, modes) for _, short in PAIR_METRICS for mode in modes]
 
     def best_sharpe(entry: dict) -> float:
         values = [entry[m]["Sharpe Ratio"] for m in modes if entry[m]["Sharpe Ratio"] is not None]
@@ -105,9 +107,21 @@ def _print_pairs(results: list[dict], modes: tuple[bool, ...], *, title: str) ->
     table = []
     for (strategy, symbol, timeframe), entry in sorted(rows.items(), key=lambda kv: (-best_sharpe(kv[1]), kv[0])):
         cells = [f"{strategy}{' *' if entry['baseline'] else ''}", symbol, timeframe]
-        cells += [_fmt(entry[m][name], name) for m in modes for name, _ in PAIR_METRICS]
+        cells += [_fmt(entry[mode][name], name) for name, _ in PAIR_METRICS for mode in modes]
         table.append(cells)
     print_table(title, columns, table, right=columns[3:])
+    paired = len(modes) > 1
+    legend = ["+carry = the column to its left with the carry overlay"] if paired else []
+    legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []
+    legend += ["sorted by the pair's better Sharpe" if paired else "sorted by Sharpe"]
+    stdout.print("; ".join(legend), highlight=False)
+
+
+def _header(short: str, overlay: bool, modes: tuple[bool, ...]) -> str:
+    """A pair is two adjacent columns, the metric then ``+carry``; one mode alone is named in full."""
+    if not overlay:
+        return short
+    return "+carry" if len(modes) > 1 else f"{short} +carry"
 
 
 def _fmt(value: float | None, name: str) -> str:

@@ -126,7 +126,11 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
 
     # Assert
     assert outcome.exit_code == 0, outcome.stderr
-    assert "Sharpe +carry" in outcome.stdout and "Return %" in outcome.stdout
+    header = next(line for line in outcome.stdout.splitlines() if "strategy" in line)
+    assert header.split()[1:] == ["strategy", "┃", "symbol", "┃", "tf", "┃", "Return", "%", "┃", "+carry", "┃",
+                                  "CAGR", "%", "┃", "+carry", "┃", "MaxDD", "%", "┃", "+carry", "┃", "Sharpe", "┃",
+                                  "+carry", "┃"]
+    assert max(len(line) for line in outcome.stdout.splitlines()) <= 120  # fits a 120-column terminal
     assert "dip_buy *" in outcome.stdout and "buy_and_hold *" not in outcome.stdout
     assert f"results: {tmp_path}" in outcome.stdout
     (folder,) = tmp_path.iterdir()
