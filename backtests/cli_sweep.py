@@ -45,42 +45,50 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.sweep import load_bars, load_risk, run_sweep
+    from backtests.sweep import load_bars, load_risk, run_sweep, validate_combos
     from backtests.sweep_report import new_run_dir, short, top_rows, write_sweep
-    from backtests.sweep_study import combos, load_sweep_study
-    from backtests.walkforward import walk_forward
+    from backtests.sweep_study import WalkForwardConfig, combos, load_sweep_study
+    from backtests.walkforward import fold_windows, walk_forward
     from signals.errors import CarryguardError
     from signals.store import series_id
 
     if scheduler is not None and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
-    study = load_sweep_study(study_file)
-    bars = load_bars(obj.store, study)
-    risk = load_risk(obj.store, bars, study.timeframe) if study.overlay else None
-    try:
+    try:  # everything wrong with the study file is a usage error, found before any work
+        study = load_sweep_study(study_file)
         todo = combos(study)
+        validate_combos(study.strategy, todo)
     except ValueError as error:
-        raise CarryguardError(f"{study_file}: {error}", fix="fix the sweep study") from error
+        raise click.UsageError(f"{study_file}: {error}") from None
+    except CarryguardError as error:
+        raise click.UsageError(str(error)) from None
+    bars = load_bars(obj.store, study)
+    run_walk = walk if walk is not None else study.walkforward is not None
+    walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
+    if walk_config is not None:
+        try:
+            fold_windows(bars.index, walk_config)
+        except ValueError as error:
+            raise CarryguardError(f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test") from None
+    risk_config = study.risk_config()
+    risk = load_risk(obj.store, bars, study.timeframe, risk_config) if study.overlay else None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=False) as progress:
         task = progress.add_task(f"sweep {study.name}", total=len(todo))
-        try:
-            result = run_sweep(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
-                               combos=todo, progress=lambda n: progress.advance(task, n))
-        except ValueError as error:
-            raise CarryguardError(f"{study_file}: {error}", fix="fix the sweep study") from error
+        result = run_sweep(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
+                           combos=todo, progress=lambda n: progress.advance(task, n))
     wf = None
-    if walk or (walk is None and study.walkforward is not None):
-        try:
-            wf = walk_forward(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
-                              combos=todo)
-        except ValueError as error:
-            raise CarryguardError(f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test") from error
+    if walk_config is not None:
+        wf = walk_forward(study, bars=bars, risk=risk, config=walk_config, executor=executor, workers=workers,
+                          scheduler=scheduler, combos=todo)
     run_dir = new_run_dir(results_dir, study.name)
     sid = series_id(study.source, study.symbol, study.timeframe)
-    meta = obj.store.meta(sid)
-    data = {sid: {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
-                  "origin": meta.origin}}
+    inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
+    data = {}
+    for name in inputs:
+        meta = obj.store.meta(name)
+        data[name] = {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
+                      "origin": meta.origin}
     doc = write_sweep(result, run_dir, data=data, walkforward=wf)
     if as_json:
         print_json(doc)

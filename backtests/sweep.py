@@ -29,6 +29,7 @@ from backtests.fast_metrics import metrics_from_stats
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
 from signals.availability import timeframe_delta
 from signals.errors import CarryguardError, DataError
+from signals.risk import RiskConfig, risk_at
 from signals.store import series_id
 from strategies.base import make_strategy
 from strategies.overlay import CarryOverlay, OverlayConfig
@@ -115,11 +116,10 @@ def load_bars(store: Any, study: SweepStudy) -> pd.DataFrame:
     return bars
 
 
-def load_risk(store: Any, bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
-    """The risk index at the bars' decision times (their closes), as the overlay reads it."""
-    from signals.risk import risk_at
-
-    return risk_at(store, bars.index + timeframe_delta(timeframe))
+def load_risk(store: Any, bars: pd.DataFrame, timeframe: str, config: RiskConfig | None = None) -> pd.DataFrame:
+    """The risk index at the bars' decision times (their closes), as the overlay reads it
+    (``config``: the study's ``risk_config()``; default settings when None)."""
+    return risk_at(store, bars.index + timeframe_delta(timeframe), config)
 
 
 def validate_combos(strategy: str, combos: Sequence[dict[str, Any]]) -> None:
@@ -291,7 +291,7 @@ def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | Non
         study uses the overlay. combos: override the study's combos (default: all of them).
     """
     if study.overlay and risk is None:
-        raise ValueError("the study uses the overlay: pass risk=load_risk(store, bars, timeframe)")
+        raise ValueError("the study uses the overlay: pass risk=load_risk(store, bars, timeframe, study.risk_config())")
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
     data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,

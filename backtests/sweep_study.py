@@ -28,6 +28,9 @@ stress = [0.0, 0.25, 0.5]
 [execution]                   # ExecutionConfig fields
 commission = 0.001
 
+[risk]                        # signals.risk.RiskConfig fields (only with overlay = true);
+zscore_window = 500           # default: signals/risk_default.toml, as in `carryguard backtest`
+
 [walkforward]                 # optional: rolling or anchored train/test windows
 mode = "rolling"
 train = "730D"
@@ -52,7 +55,9 @@ import pandas as pd
 
 from backtests.execution import ExecutionConfig
 from backtests.metrics import METRIC_NAMES
+from backtests.study import _plain as plain_config  # configs in the form backtest manifests use
 from signals.errors import CarryguardError
+from signals.risk import RiskConfig
 from signals.toml_file import read_toml
 
 OVERLAY_PREFIX = "overlay."
@@ -61,6 +66,7 @@ LOWER_IS_BETTER = frozenset({"Volatility (Ann.) [%]", "Turnover", "Fees [$]"})
 SEARCHES = ("grid", "random")
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
               "!=": operator.ne}
+TABLES = ("sweep", "params", "overlay_params", "execution", "risk", "walkforward")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*$")
 
@@ -113,6 +119,7 @@ class SweepStudy:
     overlay_params: Mapping[str, Any] = field(default_factory=dict)
     constraints: tuple[str, ...] = ()
     execution: ExecutionConfig = ExecutionConfig()
+    risk: Mapping[str, Any] = field(default_factory=dict)
     walkforward: WalkForwardConfig | None = None
 
     def __post_init__(self) -> None:
@@ -127,18 +134,30 @@ class SweepStudy:
             raise ValueError(f"top must be >= 1, got {self.top}")
         if self.overlay_params and not self.overlay:
             raise ValueError("overlay_params given but overlay = false")
+        if self.risk and not self.overlay:
+            raise ValueError("[risk] given but overlay = false (the risk index only acts through the overlay)")
         if not self.params and not self.overlay_params:
             raise ValueError("nothing to sweep: give [params] and/or [overlay_params]")
+        try:
+            self.risk_config()
+        except CarryguardError as error:
+            raise ValueError(str(error)) from None
         for text in self.constraints:
             parse_constraint(text)
 
+    def risk_config(self) -> RiskConfig:
+        """The risk index the overlay reads: ``[risk]`` over the defaults (same as a backtest study's)."""
+        return RiskConfig.from_dict(dict(self.risk), origin="[risk]")
+
     def to_dict(self) -> dict[str, Any]:
-        """The resolved study, JSON-ready (for the manifest)."""
+        """The resolved study, JSON-ready (for the manifest; the risk settings in full
+        when the overlay is used)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = dict(self.params)
         out["overlay_params"] = dict(self.overlay_params)
         out["constraints"] = list(self.constraints)
         out["execution"] = {f.name: getattr(self.execution, f.name) for f in fields(self.execution)}
+        out["risk"] = plain_config(self.risk_config()) if self.overlay else None
         out["walkforward"] = None if self.walkforward is None else {
             f.name: getattr(self.walkforward, f.name) for f in fields(self.walkforward)}
         return out
@@ -169,26 +188,34 @@ def load_sweep_study(path: str | Path) -> SweepStudy:
 
 def study_from_dict(document: Mapping[str, Any], *, default_name: str = "sweep") -> SweepStudy:
     """Build a ``SweepStudy`` from parsed TOML (tables ``sweep``, ``params``, ...)."""
-    unknown = sorted(set(document) - {"sweep", "params", "overlay_params", "execution", "walkforward"})
+    unknown = sorted(set(document) - set(TABLES))
     if unknown:
-        raise ValueError(f"unknown table [{unknown[0]}]")
+        raise ValueError(f"unknown table [{unknown[0]}]; known: {', '.join(TABLES)}")
     sweep = dict(document.get("sweep", {}))
     if "strategy" not in sweep:
         raise ValueError("[sweep] needs strategy = NAME")
     sweep.setdefault("name", default_name)
     sweep["constraints"] = tuple(sweep.get("constraints", ()))
-    known = {f.name for f in fields(SweepStudy)} - {"params", "overlay_params", "execution", "walkforward"}
-    bad = sorted(set(sweep) - known)
-    if bad:
-        raise ValueError(f"[sweep] has no setting {bad[0]!r}; known: {', '.join(sorted(known))}")
+    _check_keys("sweep", sweep, {f.name for f in fields(SweepStudy)} - set(TABLES))
+    execution = dict(document.get("execution", {}))
+    _check_keys("execution", execution, {f.name for f in fields(ExecutionConfig)})
     walkforward = document.get("walkforward")
+    if walkforward is not None:
+        _check_keys("walkforward", walkforward, {f.name for f in fields(WalkForwardConfig)})
     return SweepStudy(
         params=dict(document.get("params", {})),
         overlay_params=dict(document.get("overlay_params", {})),
-        execution=ExecutionConfig(**document.get("execution", {})),
+        execution=ExecutionConfig(**execution),
+        risk=dict(document.get("risk", {})),
         walkforward=None if walkforward is None else WalkForwardConfig(**walkforward),
         **sweep,
     )
+
+
+def _check_keys(table: str, given: Mapping[str, Any], known: set[str]) -> None:
+    bad = sorted(set(given) - known)
+    if bad:
+        raise ValueError(f"[{table}] has no setting {bad[0]!r}; known: {', '.join(sorted(known))}")
 
 
 def parse_constraint(text: str) -> tuple[str, str, str]:

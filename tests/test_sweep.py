@@ -18,7 +18,7 @@ from backtests.runner import decision_times
 from backtests.sweep import load_risk, run_sweep, validate_combos
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
-from signals.risk import risk_at
+from signals.risk import RiskConfig, risk_at
 from strategies.base import make_strategy
 from strategies.overlay import CarryOverlay, OverlayConfig
 
@@ -263,7 +263,7 @@ def test_cli_sweep_given_scheduler_without_dask_is_a_usage_error(real_store_dir,
     assert outcome.exit_code == 2 and "--scheduler needs --executor dask" in outcome.output
 
 
-def test_cli_sweep_given_invalid_combo_exits_1_with_one_line(real_store_dir, tmp_path):
+def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, tmp_path):
     # Arrange: no constraint, so fast >= slow combos reach SmaCross, which rejects them.
     study = write_study(tmp_path, SMALL_STUDY.replace('constraints = ["fast < slow"]', "")
                         .replace("slow = [30, 60, 120]", "slow = [10, 60]"))
@@ -272,8 +272,57 @@ def test_cli_sweep_given_invalid_combo_exits_1_with_one_line(real_store_dir, tmp
     outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
                                         "--results-dir", str(tmp_path / "results")])
 
-    # Assert
-    assert outcome.exit_code == 1
+    # Assert: a bad study is a usage error (as for `backtest`), reported before the progress bar starts
+    assert outcome.exit_code == 2
     lines = outcome.stderr.strip().splitlines()
     assert "must be < slow" in lines[-1] and "study.toml" in lines[-1] and "Traceback" not in outcome.stderr
-    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    assert "sweep small" not in outcome.stderr
+    assert not (tmp_path / "results").exists()
+
+
+OVERLAY_STUDY = """
+[sweep]
+name = "overlay"
+strategy = "sma_cross"
+timeframe = "1d"
+start = "2021-01-01"
+overlay = true
+[params]
+fast = [10]
+slow = [50]
+[overlay_params]
+stress = [0.0, 0.5]
+[risk]
+zscore_window = 300
+zscore_min_periods = 100
+"""
+
+
+def test_cli_sweep_given_overlay_study_with_risk_table_sizes_with_that_risk_index(real_store_dir, shared_store,
+                                                                                  tmp_path):
+    # Arrange
+    study = write_study(tmp_path, OVERLAY_STUDY)
+    bars = shared_store.read("binance/BTC-USDT/1d").loc["2021-01-01":]
+    exposure = make_strategy("sma_cross", fast=10, slow=50).target_exposure(bars)
+    config = RiskConfig(zscore_window=300, zscore_min_periods=100)
+    risks = {name: risk_at(shared_store, decision_times(bars, "1d"), cfg) for name, cfg in
+             (("study", config), ("default", RiskConfig()))}
+
+    # Act
+    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
+                                        "--results-dir", str(tmp_path / "results"), "--json"])
+
+    # Assert
+    assert outcome.exit_code == 0, outcome.output
+    run_dir = Path(json.loads(outcome.stdout)["run_dir"])
+    frame = pd.read_parquet(run_dir / "sweep.parquet")
+    for _, row in frame.iterrows():
+        overlay = CarryOverlay(OverlayConfig(stress=float(row["overlay.stress"])))
+        books = {name: one_book_metrics(bars, overlay.apply(exposure, risk, bars)["final_exposure"])
+                 for name, risk in risks.items()}
+        assert row["Equity Final [$]"] == pytest.approx(books["study"]["Equity Final [$]"], rel=1e-9)
+    assert frame["Equity Final [$]"].iloc[0] != pytest.approx(books["default"]["Equity Final [$]"], rel=1e-6) or \
+        frame["Equity Final [$]"].iloc[1] != pytest.approx(books["default"]["Equity Final [$]"], rel=1e-6)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["study"]["risk"]["zscore_window"] == 300
+    assert set(config.inputs().values()) | {"binance/BTC-USDT/1d"} <= set(manifest["data"])
