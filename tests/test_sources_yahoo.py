@@ -12,6 +12,7 @@ from signals.errors import DataError, SourceError
 from signals.importer import import_file
 from signals.sources.yahoo import download_yahoo, normalise_download, update_yahoo, yahoo_session
 from signals.store import Store
+from tests.fakes.http_server import closed_port
 from tests.fakes.yahoo import YahooServer, recorded_chart
 
 UTC = "UTC"
@@ -143,4 +144,13 @@ def test_update_yahoo_given_unknown_ticker_raises_source_error_and_stores_nothin
     # Act / Assert
     with pytest.raises(SourceError, match="Yahoo Finance NOPE=X: download failed"):
         update_yahoo(Store(tmp_path), "NOPE=X", now=AFTER_WINDOW, session=yahoo_session(yahoo.url))
+    assert Store(tmp_path).ids() == []
+
+
+def test_update_yahoo_given_unreachable_host_says_so_instead_of_delisted(tmp_path):
+    # Arrange: nothing listens there; yfinance itself would only say "possibly delisted"
+    session = yahoo_session(f"http://127.0.0.1:{closed_port()}")
+    # Act / Assert
+    with pytest.raises(SourceError, match=r"Yahoo Finance JPY=X: Yahoo unreachable \(.*ConnectionError"):
+        update_yahoo(Store(tmp_path), "JPY=X", now=AFTER_WINDOW, session=session)
     assert Store(tmp_path).ids() == []

@@ -30,10 +30,12 @@ from signals.availability import timeframe_delta
 from signals.errors import DataError, SourceError
 from signals.frames import OHLCV_COLUMNS, fx_spikes
 from signals.sources.formats import Parsed
+from signals.sources.http import UnreachableError
 from signals.sources.update import UpdateResult, store_update
 from signals.store import SeriesMeta, Store, series_id
 
 YAHOO_HOST = re.compile(r"^https?://([a-z0-9-]+\.)*yahoo\.com", re.IGNORECASE)
+NETWORK_ERROR = re.compile(r"\(\w*(Connection|DNS|Timeout|Proxy|SSL)\w*\)")  # curl_cffi's errors in yfinance warnings
 INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "1d": "1d", "1w": "1wk"}
 
 
@@ -96,8 +98,10 @@ def normalise_download(raw: pd.DataFrame, ticker: str, *, timeframe: str, now: p
 
 
 class _Collect(logging.Handler):
+    """Keeps yfinance's warnings and errors: the only trace of why a download came back empty."""
+
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+        super().__init__(logging.WARNING)
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -111,7 +115,7 @@ def _quiet_yfinance() -> Iterator[_Collect]:
     saved = logger.level, logger.propagate, logger.handlers[:]
     collect = _Collect()
     logger.handlers, logger.propagate = [collect], False
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -140,6 +144,11 @@ def download_yahoo(ticker: str, *, timeframe: str = "1d", start: pd.Timestamp | 
                           threads=False, multi_level_index=True, ignore_tz=False, session=session, timeout=timeout,
                           **window)
     if raw is None or raw.empty:
+        # yfinance reports "possibly delisted" even when it never reached Yahoo; its warnings say why
+        network = [m for m in log.messages if NETWORK_ERROR.search(m)]
+        if network:
+            raise UnreachableError(f"Yahoo Finance {ticker}: Yahoo unreachable ({network[-1].splitlines()[0]})",
+                                   fix="check the network or try again later")
         reasons = [m.split(": ", 1)[-1] for m in log.messages if ticker.upper() in m]
         reason = (reasons[-1] if reasons else "no rows returned").splitlines()[0]
         raise SourceError(f"Yahoo Finance {ticker}: download failed ({reason})", fix="check the ticker or try again later")
