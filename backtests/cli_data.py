@@ -98,6 +98,11 @@ def split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     return items
 
 
+def fetch_status(record: dict) -> str:
+    """``failed``, ``no data`` (the source had no closed bar since the start) or ``ok``."""
+    return "failed" if record["error"] else ("no data" if not record["rows"] else "ok")
+
+
 @data.command("fetch")
 @click.option("--exchange", default="binance", show_default=True, help="ccxt exchange id.")
 @click.option("--symbols", default="BTC/USDT,ETH/USDT", show_default=True, callback=split_list,
@@ -155,7 +160,7 @@ def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timefram
         print_json(records)
     else:
         print_table(f"Fetched into {obj.store.root}", ["source", "series", "new rows", "rows", "last", "status"],
-                    [(r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], "failed" if r["error"] else "ok")
+                    [(r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], fetch_status(r))
                      for r in records], right=["new rows", "rows"])
     failed = [o for o in outcomes if o.error]
     for outcome in failed:

@@ -63,8 +63,18 @@ def test_fetch_given_all_sources_up_stores_every_series_and_prints_the_summary(s
                                      "fred/DGS2", "mof/jgb", "yahoo/JPY=X/1d"]
     btc_line = next(line for line in result.stdout.splitlines() if "binance/BTC-USDT/1d" in line)
     assert "39" in btc_line.split() and "2024-08-08" in btc_line  # 07-01..08-08; 08-09 still open
-    assert "failed" not in result.stdout
+    assert "failed" not in result.stdout and "no data" not in result.stdout
     assert Store(tmp_path).meta("mof/jgb").last.startswith("2026-07-01")
+
+
+def test_fetch_given_pair_without_bars_says_no_data_and_stores_nothing(servers, tmp_path):
+    # Act: the exchange lists ETH/USDT but has no 4h bars for it
+    result = run(tmp_path, "data", "fetch", "--symbols", "ETH/USDT", "--timeframes", "4h", "--no-macro")
+    # Assert
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "ETH/USDT 4h" in line)
+    assert "no data" in line
+    assert Store(tmp_path).ids() == []
 
 
 def test_fetch_given_second_run_later_reports_only_the_new_bars_as_json(servers, tmp_path):
