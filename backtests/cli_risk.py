@@ -76,14 +76,24 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
     """
+    from signals.errors import CarryguardError
     from signals.risk import explain, latest_time
 
+    if plot_path and plot_path.suffix.lower() != ".png":
+        raise click.BadParameter("must end in .png", param_hint="--plot")
     cfg = load_config(config_path)
     inputs = _load(obj.store, cfg)
     as_of = as_of or latest_time(inputs, cfg)
     reading = explain(inputs, as_of, cfg)
     if plot_path:
-        _plot(obj.store, inputs, cfg, as_of, plot_start or as_of - pd.DateOffset(years=5), plot_path)
+        start = plot_start or as_of - pd.DateOffset(years=5)
+        if start >= as_of:
+            raise click.BadParameter(f"{start:%Y-%m-%d} is not before the reading ({as_of:%Y-%m-%d})",
+                                     param_hint="--plot-start")
+        try:
+            _plot(obj.store, inputs, cfg, as_of, start, plot_path)
+        except OSError as exc:
+            raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
         print_json(reading.to_json())
         return

@@ -141,3 +141,26 @@ def test_signals_given_unknown_out_suffix_is_a_usage_error(shared_store, tmp_pat
     # Assert
     assert result.exit_code == 2
     assert ".csv or .parquet" in result.output
+
+
+def test_risk_plot_given_non_png_name_is_a_usage_error(shared_store, tmp_path):
+    # Act
+    result = run(shared_store, "risk", "--plot", str(tmp_path / "risk"))
+
+    # Assert
+    assert result.exit_code == 2
+    assert "--plot" in result.output and ".png" in result.output
+
+
+def test_risk_plot_given_unwritable_path_exits_1_with_one_line(shared_store, tmp_path):
+    # Arrange: the chart's folder would have to be created below a regular file
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+
+    # Act
+    result = run(shared_store, "risk", "--as-of", "2024-08-05", "--plot", str(blocker / "risk.png"))
+
+    # Assert
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write") and "Traceback" not in result.output
