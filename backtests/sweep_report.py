@@ -25,6 +25,12 @@ from backtests.sweep_study import OVERLAY_PREFIX
 from backtests.walkforward import WalkForwardResult
 
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
+# What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
+METRIC_MEANING = {
+    "Sharpe Ratio": "annualised, no unit", "Sortino Ratio": "annualised, no unit",
+    "Calmar Ratio": "CAGR / |max. drawdown|", "Profit Factor": "gross profit / gross loss",
+    "# Trades": "round trips", "Turnover": "traded notional / mean equity",
+}
 
 
 def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
@@ -119,6 +125,11 @@ def _label(name: str, timeframe: str) -> str:
     return f"{name} ({timeframe} bars)" if name in WINDOW_PARAMS else name
 
 
+def metric_label(metric: str) -> str:
+    """The colour bar's label: the metric's name with its unit or what it measures."""
+    return f"{metric} ({METRIC_MEANING[metric]})" if metric in METRIC_MEANING else metric
+
+
 def heatmap(result: SweepResult, axes: tuple[str, str], path: Path) -> None:
     """The ranking metric over a two-parameter grid (blank cells: combos excluded by a
     constraint or with no value), PNG via matplotlib's Agg backend."""
@@ -139,11 +150,12 @@ def heatmap(result: SweepResult, axes: tuple[str, str], path: Path) -> None:
             label=f"best: {y_name}={best[y_name]}, {x_name}={best[x_name]}")
     ax.set_xlabel(_label(x_name, result.study.timeframe))
     ax.set_ylabel(_label(y_name, result.study.timeframe))
+    first, last = result.frame["Start"].iloc[0][:10], result.frame["End"].iloc[0][:10]
     ax.set_title(f"{result.study.name}: {metric} of {result.study.strategy} on {result.study.symbol} "
-                 f"{result.study.timeframe}, {len(result.frame):,} combos")
+                 f"{result.study.timeframe}\n{first} to {last}, {len(result.frame):,} combos")
     ax.legend(loc="upper right")
     colorbar = figure.colorbar(mesh, ax=ax)
-    colorbar.set_label(metric)
+    colorbar.set_label(metric_label(metric))
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
