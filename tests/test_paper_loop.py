@@ -13,7 +13,7 @@ import pytest
 
 from backtests.paper.decide import MacroLimits, RiskFeed
 from backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
-from backtests.paper.state import PaperState
+from backtests.paper.state import PaperState, Step
 from signals.risk import risk_at
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
@@ -121,7 +121,7 @@ def test_loop_given_price_older_than_limit_records_skip_instead_of_trading(bars,
     # Assert: the catch-up bars are decided (marked, target recorded) but not traded
     late = decisions.iloc[1:3]
     assert (late["action"] == "skip").all()
-    assert all(reason.startswith("stale price: the fill price") and "> limit 0 days 01:00:00" in reason
+    assert all(reason.startswith("stale price: the fill price") and "> limit 1h00m, no trade" in reason
                for reason in late["reason"])
     assert late["target"].notna().all()
     assert not set(late["bar_time"]) & set(fills["bar_time"])
@@ -168,6 +168,49 @@ def test_loop_given_stop_request_finishes_the_step_and_exits(bars, shared_store,
     assert not thread.is_alive()
     assert result["summary"].stopped_by == "signal" and result["summary"].decided == 1
     assert _decided(tmp_path / "s.db") == 1
+
+
+class RecordingSink:
+    """An order sink that only remembers what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def reconcile(self, state, strategy: str, symbol: str) -> None:
+        pass
+
+    def submit(self, state, client_id: str, side: str, qty: float) -> None:
+        self.sent.append(client_id)
+
+
+class RacingDecider:
+    """Decides like ``inner``, but another run of the same book commits the bar first."""
+
+    def __init__(self, inner, path) -> None:
+        self.inner, self.path = inner, path
+
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp):
+        with PaperState(self.path) as other:
+            other.record_step(SPEC.strategy, SPEC.symbol, Step(bar_time=bars.index[-1], decided_at=at, action="hold",
+                                                               reason="decided by the other run"))
+        return self.inner.decide(bars, at)
+
+
+def test_loop_given_bar_committed_by_another_run_meanwhile_sends_no_order(bars, shared_store, tmp_path):
+    # Arrange: the clock just after BUY_BAR closes, where the book would buy
+    buy_bar = pd.Timestamp("2025-01-04T04:00:00Z")
+    sink = RecordingSink()
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=buy_bar + STEP + pd.Timedelta(seconds=5)) as emulator, \
+            PaperState(tmp_path / "r.db") as state:
+        loop = make_loop(exchange_for(emulator.url), state, shared_store, once=True)
+        loop.decider, loop.orders = RacingDecider(loop.decider, tmp_path / "r.db"), sink
+        # Act
+        summary = loop.run()
+        decisions = state.table("decisions", SPEC.strategy, SPEC.symbol)
+        orders = state.table("orders", SPEC.strategy, SPEC.symbol)
+    # Assert: the other run's decision stands; this run neither records nor sends an order
+    assert list(decisions["reason"]) == ["decided by the other run"] and orders.empty
+    assert sink.sent == [] and summary.trades == 0 and summary.decided == 0
 
 
 def _decided(path) -> int:

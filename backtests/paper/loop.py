@@ -37,6 +37,7 @@ from signals.availability import timeframe_delta
 from signals.errors import SourceError
 
 log = logging.getLogger("carryguard.paper")
+ALREADY_DECIDED = "already decided"
 
 
 class GarbageResponse(ValueError):
@@ -167,6 +168,32 @@ def parse_bars(rows: object, step: pd.Timedelta) -> pd.DataFrame:
     return frame
 
 
+def span(delta: pd.Timedelta) -> str:
+    """A duration for a trader: ``2h07m``, ``4d21h``, ``45m30s``."""
+    seconds = max(int(delta.total_seconds()), 0)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def _number(value: float | None, spec: str) -> str | None:
+    return None if value is None or math.isnan(value) else format(value, spec)
+
+
+def bar_line(step: Step) -> str:
+    """One log line per decided bar: time, action | close, risk reading, target | fill | reason."""
+    market = [f"close {close}" if (close := _number(step.close, ".2f")) else "",
+              f"risk {score} {step.regime} x{step.multiplier:.2f}" if (score := _number(step.score, ".1f")) else "",
+              f"target {target}" if (target := _number(step.target, ".3f")) else ""]
+    fill = step.fill
+    parts = [f"bar {step.bar_time.isoformat()} {step.action}", " ".join(p for p in market if p),
+             f"{fill.side} {fill.qty:.8f} @ {fill.price:.2f} fee {fill.fee:.2f}" if fill else "", step.reason]
+    return " | ".join(p for p in parts if p)
+
+
 class PaperLoop:
     """Runs one paper book against an exchange client (a ccxt exchange or a stand-in)."""
 
@@ -256,6 +283,9 @@ class PaperLoop:
             step = self.step(next_bar)
             if step is None:  # interrupted by a stop request before anything was written
                 break
+            if step.reason == ALREADY_DECIDED:  # decided by another run of this book
+                next_bar = next_bar + self.config.step
+                continue
             summary.decided += 1
             summary.trades += step.action == "trade"
             summary.skipped += step.action == "skip"
@@ -290,7 +320,7 @@ class PaperLoop:
         strategy, symbol, tf = self.spec.strategy, self.spec.symbol, self.config.step
         if self.state.is_decided(strategy, symbol, bar):
             log.info("bar %s already decided; not repeating it", bar.isoformat())
-            return Step(bar_time=bar, decided_at=bar + tf, action="hold", reason="already decided")
+            return self._already_decided(bar)
         fill_time = bar + tf
         try:
             bars = self.fetch_bars(bar - tf * (self.config.history - 1))
@@ -317,8 +347,8 @@ class PaperLoop:
         age = now - fill_time
         if age > self.config.price_age_limit:
             return self._record(Step(**base, action="skip",
-                                     reason=f"stale price: the fill price (open of {fill_time.isoformat()}) is {age} old "
-                                            f"> limit {self.config.price_age_limit}, no trade"))
+                                     reason=f"stale price: the fill price (open of {fill_time.isoformat()}) is {span(age)} old "
+                                            f"> limit {span(self.config.price_age_limit)}, no trade"))
         if decision.blocked:
             return self._record(Step(**base, action="skip", reason=f"{decision.blocked}, no trade"))
         open_price = float(bars.loc[fill_time, "open"])
@@ -336,13 +366,14 @@ class PaperLoop:
         return recorded
 
     def _record(self, step: Step) -> Step:
-        written = self.state.record_step(self.spec.strategy, self.spec.symbol, step)
-        if not written:
+        """Commit ``step`` and log it; if the bar was decided meanwhile (another run of the
+        same book), nothing is written and an ``already decided`` step comes back instead,
+        so the caller sends no order for it."""
+        if not self.state.record_step(self.spec.strategy, self.spec.symbol, step):
             log.info("bar %s already decided; not repeating it", step.bar_time.isoformat())
-            return step
-        detail = f"{step.fill.side} {step.fill.qty:.8f} @ {step.fill.price:.2f} fee {step.fill.fee:.4f}" if step.fill else ""
-        level = logging.WARNING if step.action == "skip" else logging.INFO
-        target = "" if step.target is None or math.isnan(step.target) else f" target {step.target:.3f}"
-        log.log(level, "bar %s %s%s %s%s", step.bar_time.isoformat(), step.action, target, detail,
-                f" ({step.reason})" if step.reason else "")
+            return self._already_decided(step.bar_time)
+        log.log(logging.WARNING if step.action == "skip" else logging.INFO, "%s", bar_line(step))
         return step
+
+    def _already_decided(self, bar: pd.Timestamp) -> Step:
+        return Step(bar_time=bar, decided_at=bar + self.config.step, action="hold", reason=ALREADY_DECIDED)
