@@ -143,7 +143,8 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
         try:
             build()
         except (CarryguardError, TypeError, ValueError) as exc:
-            raise StudyError(f"{origin}: [{key}]: {exc}") from None
+            message = str(exc) if str(exc).startswith(f"[{key}]") else f"[{key}]: {exc}"
+            raise StudyError(f"{origin}: {message}") from None
     return study
 
 

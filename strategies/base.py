@@ -12,6 +12,7 @@ object runs in the backtrader engine, the fast engine and paper trading.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from numbers import Real
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -77,6 +78,14 @@ def require_positive_ints(strategy: object, *names: str) -> None:
             raise TypeError(f"{type(strategy).__name__}.{field_name} must be an int, got {value!r}")
         if value < 1:
             raise ValueError(f"{type(strategy).__name__}.{field_name} must be >= 1, got {value}")
+
+
+def require_numbers(strategy: object, *names: str) -> None:
+    """Raise TypeError unless each named parameter is a real number (not a bool or a string)."""
+    for field_name in names:
+        value = getattr(strategy, field_name)
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{type(strategy).__name__}.{field_name} must be a number, got {value!r}")
 
 
 def close_prices(bars: pd.DataFrame) -> pd.Series:

@@ -9,16 +9,18 @@ the current bar included (``signals.indicators.drawdown_from_high``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from signals.indicators import drawdown_from_high, rolling_high, rsi
-from strategies.base import clip_exposure, close_prices, latch, register, require_positive_ints
+from strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
 
 
 def _check_fraction(strategy: object, name: str) -> None:
+    require_numbers(strategy, name)
     value = getattr(strategy, name)
     if not 0.0 < value < 1.0:
         raise ValueError(f"{type(strategy).__name__}.{name} must be a fraction in (0, 1), got {value!r}")
@@ -106,6 +108,7 @@ class RsiOversold:
 
     def __post_init__(self) -> None:
         require_positive_ints(self, "period")
+        require_numbers(self, "buy_below", "sell_above")
         if not 0.0 < self.buy_below < self.sell_above < 100.0:
             raise ValueError(
                 f"RsiOversold needs 0 < buy_below < sell_above < 100, got {self.buy_below} and {self.sell_above}"
@@ -144,8 +147,12 @@ class DcaDips:
     exit_drawdown: float = 0.05
 
     def __post_init__(self) -> None:
+        if isinstance(self.levels, (str, bytes)) or not hasattr(self.levels, "__iter__") or any(
+                isinstance(level, bool) or not isinstance(level, Real) for level in self.levels):
+            raise TypeError(f"DcaDips.levels must be a list of numbers, got {self.levels!r}")
         object.__setattr__(self, "levels", tuple(float(level) for level in self.levels))  # TOML gives lists
         require_positive_ints(self, "window")
+        require_numbers(self, "exit_drawdown")
         levels = self.levels
         if not levels or any(not 0.0 < level < 1.0 for level in levels) or list(levels) != sorted(set(levels)):
             raise ValueError(f"DcaDips.levels must be increasing fractions in (0, 1), got {levels}")

@@ -31,6 +31,7 @@ recomputed with the overlay's own thresholds and hysteresis), e.g. the output of
 from __future__ import annotations
 
 import math
+from numbers import Real
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,11 @@ class OverlayConfig:
     periods_per_year: float | None = None
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ("mode", "vol_window") and value is not None and (
+                    isinstance(value, bool) or not isinstance(value, Real)):
+                raise TypeError(f"overlay {f.name} must be a number, got {value!r}")
         if self.mode not in MODES:
             raise ValueError(f"overlay mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 0.0 < self.elevated_at < self.stress_at < self.crisis_at <= 100.0:

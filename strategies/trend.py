@@ -15,7 +15,7 @@ import pandas as pd
 
 from signals.errors import DataError
 from signals.indicators import periods_per_year, realized_volatility, sma
-from strategies.base import clip_exposure, close_prices, latch, register, require_positive_ints
+from strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
 
 
 @register
@@ -139,6 +139,12 @@ class Tsmom:
 
     def __post_init__(self) -> None:
         require_positive_ints(self, "lookback", "vol_window")
+        if self.vol_target is not None:
+            require_numbers(self, "vol_target")
+        if self.periods_per_year is not None:
+            require_numbers(self, "periods_per_year")
+            if not self.periods_per_year > 0:
+                raise ValueError(f"Tsmom.periods_per_year must be > 0 or None, got {self.periods_per_year}")
         if self.vol_target is not None and not self.vol_target > 0:
             raise ValueError(f"Tsmom.vol_target must be > 0 or None, got {self.vol_target}")
 

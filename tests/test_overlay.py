@@ -307,3 +307,10 @@ def test_warmup_bars_given_config_covers_hysteresis_and_vol_window(values: dict,
     warmup = OverlayConfig(**values).warmup_bars
     # Assert
     assert warmup == expected
+
+
+@pytest.mark.parametrize("field", ["hysteresis", "vol_target", "stress", "zero_at"])
+def test_config_given_non_numeric_setting_raises_type_error_naming_it(field: str) -> None:
+    # Act / Assert
+    with pytest.raises(TypeError, match=f"overlay {field} must be a number, got 'a'"):
+        OverlayConfig(**{field: "a"})

@@ -299,3 +299,17 @@ def test_window_rule_given_warmup_bars_of_history_equals_full_history_after_them
         # Assert: warmup_bars earlier bars are enough, one fewer leaves the first decision undecided (flat)
         pd.testing.assert_series_equal(warm, full.iloc[cut:], obj=f"{name} from bar {cut}")
         assert short.iloc[0] == 0.0
+
+
+@pytest.mark.parametrize(("name", "bad", "message"), [
+    ("dip_buy", {"drawdown": "a"}, "DipBuy.drawdown must be a number, got 'a'"),
+    ("rsi_oversold", {"buy_below": None}, "RsiOversold.buy_below must be a number"),
+    ("dca_dips", {"levels": ["a"]}, r"DcaDips.levels must be a list of numbers, got \['a'\]"),
+    ("dca_dips", {"levels": 0.1}, "DcaDips.levels must be a list of numbers"),
+    ("tsmom", {"vol_target": "a"}, "Tsmom.vol_target must be a number"),
+    ("tsmom", {"periods_per_year": 0}, "Tsmom.periods_per_year must be > 0"),
+])
+def test_strategy_given_parameter_of_wrong_type_raises_naming_it(name: str, bad: dict, message: str) -> None:
+    # Act / Assert
+    with pytest.raises((TypeError, ValueError), match=message):
+        make_strategy(name, **bad)

@@ -146,3 +146,14 @@ def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path)
     # Act / Assert
     with pytest.raises(StudyError, match="crisis_windows file .*nope.toml not found"):
         load_study(study_file)
+
+
+def test_load_study_given_unknown_risk_setting_names_the_table_once(tmp_path):
+    # Arrange
+    path = tmp_path / "risky.toml"
+    path.write_text('name = "risky"\n[strategies]\ndca = {}\n[risk]\nfoo = 1\n')
+    # Act
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+    # Assert
+    assert str(caught.value).startswith(f"{path}: [risk]: unknown risk setting")
