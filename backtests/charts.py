@@ -1,14 +1,19 @@
 """The report's charts, drawn headless (matplotlib Agg) from a run folder.
 
-One figure of each kind per symbol and timeframe: equity curves (log scale; solid without
-the overlay, dashed with it, one colour per strategy, baselines labelled), drawdowns,
-and exposure against the risk index with its regimes as background bands.
+One figure of each kind per symbol and timeframe. Equity and drawdown charts are small
+multiples: one panel per strategy with the same axes, the book without the overlay (solid
+blue) against the same book with it (dashed orange) and the market's buy & hold (grey),
+so each panel answers "did the overlay help this strategy, and when?" at a glance (16
+lines in one plot answer nothing). The exposure chart stacks the risk index with its
+regimes as background bands, the overlay's risk multiplier, and a heatmap of every
+overlay book's final exposure on the same date axis.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 from dataclasses import dataclass
 
 import matplotlib
@@ -16,15 +21,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from backtests.run_folder import REGIMES, BookKey, RunFolder  # noqa: E402
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
-SIZE = (12.0, 5.0)
-OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}  # legend right of the plot
+PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold
+WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
+PANEL_HEIGHT = 2.4
 DPI = 100
 
 
@@ -74,95 +83,172 @@ def _markets(run: RunFolder) -> list[tuple[str, str]]:
     return list(dict.fromkeys((k.symbol, k.timeframe) for k in run.books))
 
 
-def _colours(books: list[BookKey]) -> dict[str, tuple]:
+def _strategies(run: RunFolder, books: list[BookKey]) -> list[str]:
+    """Strategy names of ``books``: the non-baselines first, each group in run order."""
     names = list(dict.fromkeys(k.strategy for k in books))
-    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
-    return {name: palette(i % palette.N) for i, name in enumerate(names)}
+    return sorted(names, key=lambda name: name in run.baselines)
 
 
-def _label(run: RunFolder, key: BookKey) -> str:
-    return key.label + (" (baseline)" if run.is_baseline(key) else "")
-
-
-def _style(run: RunFolder, key: BookKey, colours: dict[str, tuple]) -> dict[str, object]:
-    return {"color": colours[key.strategy], "linestyle": "--" if key.overlay else "-",
-            "linewidth": 1.0 if run.is_baseline(key) else 1.6, "label": _label(run, key)}
-
-
-def _dates(ax: plt.Axes) -> None:
-    locator = mdates.AutoDateLocator()
+def _dates(ax: plt.Axes, *, label: bool = True) -> None:
+    locator = mdates.AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_xlabel("Date (UTC)")
+    if label:
+        ax.set_xlabel("Date (UTC)")
     ax.grid(True, alpha=0.3)
 
 
-def _new(rows: int = 1) -> tuple[Figure, list[plt.Axes]]:
-    figure, axes = plt.subplots(rows, 1, figsize=(SIZE[0], SIZE[1] * (1 if rows == 1 else 1.4)), sharex=True,
+def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
+    """A grid of ``count`` panels (two columns from two strategies on) sharing both axes."""
+    columns = 1 if count == 1 else 2
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(WIDTH, 1.2 + PANEL_HEIGHT * rows), sharex=True, sharey=True,
                                 squeeze=False, layout="constrained")
-    return figure, list(axes[:, 0])
+    flat = list(axes.ravel())
+    for spare in flat[count:]:
+        spare.set_visible(False)
+    for i, ax in enumerate(flat[:count]):
+        _dates(ax, label=i >= count - columns)  # the date label under the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+    return figure, flat[:count]
+
+
+def _panel_title(run: RunFolder, ax: plt.Axes, strategy: str) -> None:
+    ax.set_title(strategy + (" (baseline)" if strategy in run.baselines else ""), fontsize=10, loc="left")
+
+
+def _legend(figure: Figure, handles: list) -> None:
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9, frameon=False)
+
+
+def _line_handles(run: RunFolder, books: list[BookKey], market: str) -> list[Line2D]:
+    handles = [Line2D([], [], color=PLAIN, linewidth=1.4, label="without overlay")]
+    if any(k.overlay for k in books):
+        handles.append(Line2D([], [], color=CARRY, linewidth=1.4, linestyle="--", label="with +carry overlay"))
+    if market:
+        handles.append(Line2D([], [], color=MARKET, linewidth=1.0, label=market))
+    return handles
+
+
+def _market_equity(run: RunFolder, books: list[BookKey]) -> pd.Series | None:
+    """Buy & hold of the market from prices.csv, starting with the books' first equity."""
+    prices = run.prices.get((books[0].symbol, books[0].timeframe))
+    if prices is None or not len(prices):
+        return None
+    first = run.equity[books[0]]["equity"]
+    close = prices["close"].loc[first.index[0]:first.index[-1]]
+    return close / close.iloc[0] * first.iloc[0] if len(close) else None
+
+
+def _dollars(value: float, _position: object = None) -> str:
+    """``$3k``, ``$10k``, ``$1.5M``: short labels for a log-scale equity axis."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"${value / size:g}{suffix}"
+    return f"${value:g}"
 
 
 def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    figure, (ax,) = _new()
-    colours = _colours(books)
-    for key in books:
-        equity = run.equity[key]["equity"]
-        ax.plot(equity.index, equity.where(equity > 0), **_style(run, key, colours))
-    ax.set_yscale("log")
-    ax.set_title(f"Equity, {books[0].symbol} {books[0].timeframe} (solid: no overlay, dashed: +carry overlay)")
-    ax.set_ylabel("Equity [$] (log scale)")
-    ax.legend(**OUTSIDE)
-    _dates(ax)
+    """One log-scale panel per strategy: without vs with the overlay, and the market's buy & hold."""
+    names = _strategies(run, books)
+    figure, axes = _panels(len(names))
+    market = _market_equity(run, books)
+    for ax, name in zip(axes, names):
+        if market is not None:
+            ax.plot(market.index, market, color=MARKET, linewidth=0.9)
+        for key, colour, style in ((_key(books, name, False), PLAIN, "-"), (_key(books, name, True), CARRY, "--")):
+            if key is not None:
+                equity = run.equity[key]["equity"]
+                ax.plot(equity.index, equity.where(equity > 0), color=colour, linestyle=style, linewidth=1.3)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+        _panel_title(run, ax, name)
+    for ax in axes[:: 1 if len(axes) == 1 else 2]:
+        ax.set_ylabel("Equity [$, log]")
+    symbol, timeframe = books[0].symbol, books[0].timeframe
+    figure.suptitle(f"Equity, {symbol} {timeframe}: each strategy without and with the carry overlay (log scale)")
+    _legend(figure, _line_handles(run, books, f"{symbol} buy & hold" if market is not None else ""))
     return figure
 
 
 def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    figure, (ax,) = _new()
-    colours = _colours(books)
-    for key in books:
-        equity = run.equity[key]["equity"]
-        ax.plot(equity.index, (equity / equity.cummax() - 1.0) * 100.0, **_style(run, key, colours))
-    ax.set_title(f"Drawdown from the running peak, {books[0].symbol} {books[0].timeframe}")
-    ax.set_ylabel("Drawdown [%]")
-    ax.legend(**OUTSIDE)
-    _dates(ax)
+    """One panel per strategy: drawdown from the running peak without (shaded) and with the overlay."""
+    names = _strategies(run, books)
+    figure, axes = _panels(len(names))
+    for ax, name in zip(axes, names):
+        plain, carry = _key(books, name, False), _key(books, name, True)
+        if plain is not None:
+            fall = _drawdown(run.equity[plain]["equity"])
+            ax.fill_between(fall.index, fall, 0, color=PLAIN, alpha=0.25, linewidth=0)
+            ax.plot(fall.index, fall, color=PLAIN, linewidth=0.9)
+        if carry is not None:
+            fall = _drawdown(run.equity[carry]["equity"])
+            ax.plot(fall.index, fall, color=CARRY, linestyle="--", linewidth=1.2)
+        _panel_title(run, ax, name)
+    for ax in axes[:: 1 if len(axes) == 1 else 2]:
+        ax.set_ylabel("Drawdown [%]")
+    symbol, timeframe = books[0].symbol, books[0].timeframe
+    figure.suptitle(f"Drawdown from the running equity peak, {symbol} {timeframe}")
+    _legend(figure, _line_handles(run, books, ""))
     return figure
 
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    figure, (top, bottom) = _new(rows=2)
-    overlay_books = [k for k in books if k.overlay and k in run.exposure] or [k for k in books if k in run.exposure]
-    risk = run.risk
-    if len(risk):
-        start, end = run.equity[books[0]].index[[0, -1]]
-        risk = risk.loc[start:end]
-    for ax in (top, bottom):
+    """Risk index with regime bands, the overlay's risk multiplier, and each overlay book's final exposure."""
+    overlay_books = [k for k in books if k.overlay and k in run.exposure]
+    shown = overlay_books or [k for k in books if k in run.exposure]
+    ratios = [3, 2, max(2, len(shown) * 0.45)]
+    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(WIDTH, 8.5 + 0.15 * len(shown)), sharex=True,
+                                                 height_ratios=ratios, layout="constrained")
+    start, end = run.equity[books[0]].index[[0, -1]]
+    risk = run.risk.loc[start:end] if len(run.risk) else run.risk
+    for ax in (top, middle):
         _regime_bands(ax, risk)
+        _dates(ax, label=False)
     if len(risk):
-        top.plot(risk.index, risk["score"], color="black", linewidth=1.2, label="risk index score")
+        top.plot(risk.index, risk["score"], color="black", linewidth=1.0, label="risk index score")
     else:
         top.text(0.5, 0.5, "no risk index in this run", transform=top.transAxes, ha="center")
     top.set_ylim(0, 100)
     top.set_ylabel("Risk index [0-100]")
-    top.set_title(f"Carry-unwind risk index and exposure, {books[0].symbol} {books[0].timeframe}")
-    handles = [Patch(facecolor=REGIME_COLOURS[r], label=r) for r in REGIMES]
-    top.legend(handles=[*top.get_legend_handles_labels()[0], *handles], title="regime bands", **OUTSIDE)
-    colours = _colours(books)
-    for key in overlay_books:
-        exposure = run.exposure[key]["final_exposure"] * 100.0
-        bottom.step(exposure.index, exposure, where="post", color=colours[key.strategy], linewidth=1.0, alpha=0.8,
-                    label=_label(run, key) + " final exposure")
-    if overlay_books and overlay_books[0].overlay:
-        multiplier = run.exposure[overlay_books[0]]["multiplier"] * 100.0
-        bottom.step(multiplier.index, multiplier, where="post", color="black", linewidth=1.4, label="risk multiplier")
-    bottom.set_ylim(-5, 105)
-    bottom.set_ylabel("Exposure [% of equity]")
-    bottom.legend(**OUTSIDE)
-    _dates(top)
-    top.set_xlabel("")
+    if overlay_books:
+        exposure = run.exposure[overlay_books[0]]
+        middle.step(exposure.index, exposure["multiplier"] * 100.0, where="post", color="#08306b", linewidth=1.0,
+                    label="risk multiplier")
+        if (exposure["vol_scale"] != 1.0).any():
+            middle.step(exposure.index, exposure["vol_scale"] * 100.0, where="post", color="#7b3294", linewidth=0.8,
+                        label="volatility scale")
+    else:
+        middle.text(0.5, 0.5, "no overlay book in this run", transform=middle.transAxes, ha="center")
+    middle.set_ylim(-5, 105)
+    middle.set_ylabel("Multiplier [%]")
     _dates(bottom)
+    _exposure_heatmap(figure, bottom, run, shown)
+    lines = [*top.get_legend_handles_labels()[0], *middle.get_legend_handles_labels()[0]]
+    _legend(figure, [*lines, *(Patch(facecolor=REGIME_COLOURS[r], label=f"{r} regime") for r in REGIMES)])
+    symbol, timeframe = books[0].symbol, books[0].timeframe
+    figure.suptitle(f"Carry-unwind risk index, the overlay's multiplier and the resulting exposure, {symbol} {timeframe}")
     return figure
+
+
+def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[BookKey]) -> None:
+    """One row per book: its final exposure (share of equity) at each bar, 0 white to 100% dark."""
+    if not books:
+        return
+    frame = pd.concat({str(k): run.exposure[k]["final_exposure"] for k in books}, axis=1).sort_index()
+    times = frame.index
+    step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(days=1)
+    edges = mdates.date2num(times.append(pd.DatetimeIndex([times[-1] + step])).tz_convert(None).to_pydatetime())
+    mesh = ax.pcolormesh(edges, np.arange(len(books) + 1), frame.to_numpy().T * 100.0, cmap="Purples", vmin=0,
+                         vmax=100, shading="flat", rasterized=True)
+    ax.set_yticks(np.arange(len(books)) + 0.5, [k.label + (" *" if run.is_baseline(k) else "") for k in books],
+                  fontsize=8)
+    ax.set_ylim(len(books), 0)
+    ax.set_ylabel("Book (* baseline)")
+    ax.grid(False)
+    figure.colorbar(mesh, ax=ax, location="bottom", label="Final exposure [% of equity]", shrink=0.35, aspect=30)
 
 
 def _regime_bands(ax: plt.Axes, risk: pd.DataFrame) -> None:
@@ -175,3 +261,11 @@ def _regime_bands(ax: plt.Axes, risk: pd.DataFrame) -> None:
         days[1:] |= days[:-1]  # reach the next day's start, so adjacent bands leave no white seam
         ax.fill_between(risk.index, 0, 1, where=days, step="post", color=REGIME_COLOURS[name],
                         transform=ax.get_xaxis_transform(), linewidth=0)
+
+
+def _key(books: list[BookKey], strategy: str, overlay: bool) -> BookKey | None:
+    return next((k for k in books if k.strategy == strategy and k.overlay == overlay), None)
+
+
+def _drawdown(equity: pd.Series) -> pd.Series:
+    return (equity / equity.cummax() - 1.0) * 100.0

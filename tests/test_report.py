@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import matplotlib.dates as mdates
+import numpy as np
+
 from backtests.bootstrap import BootstrapConfig
+from backtests.charts import CARRY, PLAIN, close_all, run_charts
 from backtests.cli import main
+from backtests.run_folder import BookKey, load_run
 from backtests.report import write_report
 from signals.store import Store
 from synthetic_run import write_run
@@ -91,6 +96,34 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
     assert "The overlay raised the Sharpe ratio in " in html and " of 2 pairs" in html
     assert "In the crisis windows the overlay" in html
     assert "Max. drawdown: " in html and ("not distinguishable from zero" in html or "the overlay makes it" in html)
+
+
+def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_books(tmp_path: Path) -> None:
+    # Arrange
+    run = load_run(write_run(tmp_path))
+    plain = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", False)]["equity"]
+    carry = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", True)]["equity"]
+
+    # Act
+    charts = {chart.kind: chart for chart in run_charts(run)}
+
+    # Assert: every chart has a title, a legend, unit-labelled y axes and dates on x
+    try:
+        assert set(charts) == {"equity", "drawdown", "exposure"}
+        for chart in charts.values():
+            axes = [ax for ax in chart.figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+            assert chart.figure.get_suptitle() and chart.figure.legends, chart.slug
+            assert all(re.search(r"\[.+\]", ax.get_ylabel()) for ax in axes
+                       if ax.get_lines() and ax.get_subplotspec().is_first_col())
+            assert all(isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter) for ax in axes)
+            assert any(ax.get_xlabel() == "Date (UTC)" for ax in axes)
+        equity_panel = next(ax for ax in charts["equity"].figure.axes if ax.get_title(loc="left") == "sma_cross")
+        assert equity_panel.get_yscale() == "log"
+        drawn = {line.get_color(): line.get_ydata() for line in equity_panel.get_lines()}
+        assert np.allclose(np.asarray(drawn[PLAIN], dtype=float), plain.to_numpy())
+        assert np.allclose(np.asarray(drawn[CARRY], dtype=float), carry.to_numpy())
+    finally:
+        close_all(list(charts.values()))
 
 
 def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
