@@ -80,7 +80,7 @@ class RiskConfig:
             raise ValueError(f"unknown risk components in weights: {sorted(unknown)}; known: {list(COMPONENTS)}")
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError("risk weights must be >= 0 with a positive sum")
-        if len(self.thresholds) != 3 or not (0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100):
+        if len(self.thresholds) != 3 or not 0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100:
             raise ValueError(f"thresholds must be 3 values rising within 0..100, got {self.thresholds}")
         if self.scale <= 0 or self.clip <= 0 or self.floor >= 0:
             raise ValueError("scale and clip must be > 0 and floor < 0")
