@@ -27,21 +27,26 @@ def data() -> None:
 
 
 @data.command("import")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.pass_obj
 def import_cmd(obj: CliContext, folder: Path) -> None:
     """Store every publisher CSV in FOLDER (MOF, FRED, Yahoo, Binance, OHLCV, close tables).
 
-    Each file is imported all-or-nothing; a rejected file is named with the reason and
-    the exit code is 1; a file of no known format is skipped with a note.
+    FOLDER may also be one CSV file. Each file is imported all-or-nothing; a rejected
+    file is named with the reason and the exit code is 1; a file of no known format is
+    skipped with a note.
 
     \b
-    Example:
+    Examples:
       carryguard data import ../shared/data
+      carryguard data import ../shared/data/fred_DGS10.csv
     """
-    from signals.importer import import_directory
+    from signals.errors import DataError
+    from signals.importer import import_directory, import_file
 
-    outcomes = import_directory(obj.store, folder)
+    outcomes = [import_file(obj.store, folder)] if folder.is_file() else import_directory(obj.store, folder)
+    if folder.is_file() and outcomes[0].skipped:  # asked for by name: not knowing its format is an error
+        raise DataError(f"{folder}: {outcomes[0].skipped}", fix="pass a publisher CSV file or a folder of them")
     rows = []
     for outcome in outcomes:
         for meta in outcome.stored:

@@ -112,3 +112,20 @@ def test_cli_data_import_given_same_folder_twice_is_idempotent(tmp_path: Path, s
 
     assert again.exit_code == 0
     assert {m.id: (m.rows, m.content_hash) for m in Store(tmp_path).list()} == first
+
+
+def test_cli_data_import_given_one_file_stores_only_its_series(tmp_path: Path, shared_data: Path) -> None:
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data / "fred_DGS10.csv")])
+
+    assert result.exit_code == 0, result.stderr
+    assert Store(tmp_path).ids() == ["fred/DGS10"] and "fred_DGS10.csv" in result.stdout
+
+
+def test_cli_data_import_given_one_file_of_unknown_format_exits_1(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.csv"
+    notes.write_text("what,ever\n1,2\n")
+
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "store"), "data", "import", str(notes)])
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {notes}: no known publisher format") and len(result.stderr.splitlines()) == 1
