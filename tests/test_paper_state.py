@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -181,3 +182,57 @@ def test_state_given_process_killed_inside_the_transaction_keeps_no_trace_of_the
         book = state.book(SPEC.strategy, SPEC.symbol)
         assert (book.cash, book.position, book.bar_time) == (10_000.0, 0.0, None)
         assert state.record_step(SPEC.strategy, SPEC.symbol, hold(T0))
+
+
+class KillAfter:
+    """A connection stand-in that SIGKILLs its process right after the n-th statement."""
+
+    def __init__(self, conn: sqlite3.Connection, n: int | None) -> None:
+        self.conn, self.n, self.count = conn, n, 0
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        result = self.conn.execute(sql, *args)
+        self.count += 1
+        if self.count == self.n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_record_step_given_sigkill_after_each_of_its_statements_is_all_or_nothing_and_redone_once(tmp_path):
+    # Arrange: a trade step, and how many SQL statements recording it takes
+    buy = trade(T0, side="buy", qty=2.0, price=100.0, fee=0.2, cash=9_799.8, position=2.0)
+    with PaperState(tmp_path / "count.db") as counting:
+        counting.open_book(SPEC, now=T0)
+        counting.conn = KillAfter(counting.conn, None)
+        counting.record_step(SPEC.strategy, SPEC.symbol, buy)
+        statements = counting.conn.count
+    for n in range(1, statements + 1):
+        path = tmp_path / f"kill{n}.db"
+        with PaperState(path) as fresh:
+            fresh.open_book(SPEC, now=T0)
+        # Act: a forked child records the step and is killed right after statement n
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                child = PaperState(path)
+                child.conn = KillAfter(child.conn, n)
+                child.record_step(SPEC.strategy, SPEC.symbol, buy)
+            finally:
+                os._exit(3)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"statement {n}: not killed"
+        with PaperState(path) as state:
+            rows = [count(state, t) for t in ("decisions", "orders", "fills", "equity")]
+            book = state.book(SPEC.strategy, SPEC.symbol)
+            # Assert: the bar is there completely (killed after COMMIT) or not at all
+            expected = [1, 1, 1, 1] if n == statements else [0, 0, 0, 0]
+            assert rows == expected, f"killed after statement {n} of {statements}: rows {rows}"
+            assert (book.cash, book.position) == ((9_799.8, 2.0) if n == statements else (10_000.0, 0.0))
+            # and the restart decides it exactly once
+            assert state.record_step(SPEC.strategy, SPEC.symbol, buy) is (n != statements)
+            assert [count(state, t) for t in ("decisions", "orders", "fills", "equity")] == [1, 1, 1, 1]
+            rebuilt, book = state.reconstruct(SPEC.strategy, SPEC.symbol), state.book(SPEC.strategy, SPEC.symbol)
+            assert (book.cash, book.position) == pytest.approx((rebuilt.cash, rebuilt.position)) == (9_799.8, 2.0)
