@@ -176,6 +176,15 @@ def test_sandbox_given_exchange_without_testnet_refuses():
         sandbox_exchange("kraken", Keys(KEY, SECRET), timeout=1)
 
 
+@pytest.mark.parametrize("exchange_id", ["okx", "weex"])
+def test_sandbox_given_demo_trading_on_the_live_host_refuses(monkeypatch, exchange_id):
+    # Arrange: both switch to "sandbox" by a header or flag while keeping their real-money host
+    monkeypatch.delenv(f"CARRYGUARD_{exchange_id.upper()}_URL", raising=False)
+    # Act / Assert
+    with pytest.raises(Exception, match=f"{exchange_id}: its sandbox uses the live endpoint https://"):
+        sandbox_exchange(exchange_id, Keys(KEY, SECRET), timeout=1)
+
+
 def test_sandbox_given_non_loopback_url_override_refuses(monkeypatch):
     # Arrange
     monkeypatch.setenv("CARRYGUARD_BINANCE_URL", "https://api.binance.com")

@@ -3,8 +3,9 @@
 ``connect`` returns ccxt's real client for public bars and, with ``--sandbox``, an
 ``OrderSink`` that sends each committed paper order to the exchange's TESTNET:
 ``set_sandbox_mode(True)`` must succeed and afterwards every REST endpoint must be one of
-the exchange's test URLs (or a loopback address, for tests); otherwise nothing runs. A
-real-money endpoint is never used. Keys come only from ``$CARRYGUARD_API_KEY`` and
+the exchange's test URLs (or a loopback address, for tests) and none of its live URLs, so
+"demo trading" served by the real-money host behind a header (okx) is refused too;
+otherwise nothing runs. A real-money endpoint is never used. Keys come only from ``$CARRYGUARD_API_KEY`` and
 ``$CARRYGUARD_API_SECRET``; they live in the ccxt client only, and ``RedactingFilter``
 scrubs them from every log line.
 
@@ -112,7 +113,11 @@ def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Ex
         exchange.urls["api"] = _rebase(exchange.urls["api"], override.rstrip("/"))
         test = set(_urls(exchange.urls["api"]))
     used = set(_urls(exchange.urls.get("api")))
-    if not used or not used <= test or used & (live - test):
+    if used & live:  # "demo trading" on the real-money host (okx, weex: a header or flag decides)
+        raise CarryguardError(f"{exchange_id}: its sandbox uses the live endpoint {sorted(used & live)[0]}; refusing "
+                              "--sandbox (orders only ever go to a separate testnet host)",
+                              fix="run without --sandbox, or use an exchange with a testnet host such as binance")
+    if not used or not used <= test:
         raise CarryguardError(f"{exchange_id}: sandbox mode did not switch every endpoint to the testnet; refusing",
                               fix="run without --sandbox")
     exchange.apiKey, exchange.secret = keys.key, keys.secret
