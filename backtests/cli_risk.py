@@ -144,10 +144,17 @@ def _change(change: float, label: Label) -> str:
 
 def _weights(reading: RiskReading, cfg: RiskConfig) -> dict[str, float]:
     """Each component's share of the weight in this reading: its configured weight
-    rescaled over the components that have a contribution (NaN for the others)."""
+    rescaled over the components that have a contribution (0 when switched off by
+    config, NaN when its inputs are missing)."""
     present = {c.name: cfg.weights.get(c.name, 0.0) for c in reading.components if pd.notna(c.contribution)}
     total = sum(present.values())
-    return {c.name: present[c.name] / total if c.name in present else float("nan") for c in reading.components}
+    shares = {}
+    for c in reading.components:
+        if c.name in present:
+            shares[c.name] = present[c.name] / total
+        else:
+            shares[c.name] = 0.0 if not cfg.weights.get(c.name) else float("nan")
+    return shares
 
 
 def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
