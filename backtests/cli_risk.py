@@ -67,8 +67,10 @@ def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None,
          config_path: Path | None) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
-    One line per component: raw value, change, z-score, contribution to the composite
-    and the data date behind it. Inputs older than the staleness limit are listed.
+    One line per component: raw value (its unit says what it is), change over the
+    component's window, z-score, weight, contribution to the composite (weight x
+    clipped z-score) and the data date behind it. Inputs older than the staleness
+    limit are flagged STALE.
 
     \b
     Examples:
