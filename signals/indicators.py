@@ -26,12 +26,6 @@ def sma(series: pd.Series, window: int) -> pd.Series:
     return series.rolling(window, min_periods=window).mean()
 
 
-def ema(series: pd.Series, span: int) -> pd.Series:
-    """Exponential moving average, alpha = 2 / (span + 1), recursive form (NaN until ``span`` seen)."""
-    _check_window(span, "span")
-    return series.ewm(span=span, adjust=False, min_periods=span).mean()
-
-
 def _wilder_mean(values: pd.Series, period: int) -> pd.Series:
     """Wilder smoothing: seed = mean of the first ``period`` values (from position 1),
     then ``avg_t = (avg_{t-1} * (period - 1) + x_t) / period``."""

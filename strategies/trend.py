@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
-from signals.indicators import periods_per_year, realized_volatility, sma
+from signals.indicators import donchian, periods_per_year, realized_volatility, sma
 from strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
 
 
@@ -107,8 +107,8 @@ class Breakout:
         for column in ("high", "low"):
             if column not in bars.columns:
                 raise DataError(f"bars have no {column!r} column (columns: {list(bars.columns)})", fix="pass OHLCV bars")
-        prior_high = bars["high"].rolling(self.entry, min_periods=self.entry).max().shift(1)
-        prior_low = bars["low"].rolling(self.exit, min_periods=self.exit).min().shift(1)
+        prior_high = donchian(bars["high"], bars["low"], self.entry)["upper"].shift(1)
+        prior_low = donchian(bars["high"], bars["low"], self.exit)["lower"].shift(1)
         # close > prior high and close < prior low cannot both hold when prior_low <= prior_high;
         # if the exit window is longer than the entry window they may, and the exit wins.
         leave = close < prior_low

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from signals.indicators import (
     donchian,
     drawdown_from_high,
-    ema,
     periods_per_year,
     realized_volatility,
     rolling_high,
@@ -50,16 +49,6 @@ def test_sma_given_window_3_averages_last_three_and_nan_warmup() -> None:
     # Assert
     assert result.isna().tolist() == [True, True, False, False, False]
     assert result.iloc[2:].tolist() == [2.0, 3.0, 5.0]
-
-
-def test_ema_given_span_3_follows_recursion_with_alpha_half() -> None:
-    # Arrange: span 3 -> alpha 0.5, seeded with the first value
-    values = series([2.0, 4.0, 8.0, 0.0])
-    # Act
-    result = ema(values, 3)
-    # Assert: 2, 3, 5.5, 2.75 with the first two in warm-up
-    assert result.isna().tolist() == [True, True, False, False]
-    assert result.iloc[2:].tolist() == [5.5, 2.75]
 
 
 def test_rsi_given_random_walk_matches_textbook_wilder_loop() -> None:
@@ -151,7 +140,6 @@ def test_indicators_given_any_cut_point_are_truncation_safe(returns: list[float]
     cut = min(cut, len(close))
     computations = {
         "sma": lambda s: sma(s, 5),
-        "ema": lambda s: ema(s, 5),
         "rsi": lambda s: rsi(s, 5),
         "drawdown": lambda s: drawdown_from_high(s, 10),
         "donchian": lambda s: donchian(s * 1.01, s * 0.99, 7)["lower"],
