@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from backtests.cli import main
+from signals.errors import DataError
+from signals.sources.formats import detect_and_parse
 from signals.store import Store
 
 EXPECTED_SERIES = {
@@ -129,3 +132,27 @@ def test_cli_data_import_given_one_file_of_unknown_format_exits_1(tmp_path: Path
 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {notes}: no known publisher format") and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("name", "text", "first_day"), [
+    # yfinance Ticker.history().to_csv(): London dates with offsets -> the London date, not 23:00 UTC the day before
+    ("yahoo_USDJPY_daily.csv", "Date,Close,High,Low,Open,Volume\n2024-08-01 00:00:00+01:00,150,151,149,150,0\n"
+     "2024-08-02 00:00:00+01:00,149,150,148,150,0\n2024-08-05 00:00:00+01:00,146,149,145,149,0\n", "2024-08-01"),
+    # a ccxt dump with a header: epoch milliseconds
+    ("btcusdt_1d_binance.csv", "timestamp,open,high,low,close,volume\n1722470400000,100,110,90,105,5\n"
+     "1722556800000,105,111,95,99,6\n1722643200000,99,101,97,100,1\n", "2024-08-01"),
+    # day-first dates that only read one way
+    ("btc_usd_daily_yahoo.csv", "Date,Open,High,Low,Close,Volume\n30/07/2024,1,2,0.5,1,0\n31/07/2024,1,2,0.5,1,0\n"
+     "1/8/2024,1,2,0.5,1,0\n", "2024-07-30"),
+])
+def test_detect_and_parse_given_other_date_spellings_stores_the_same_days(name: str, text: str, first_day: str) -> None:
+    (parsed,) = detect_and_parse(text, name)
+
+    assert list(parsed.frame.index) == [day(first_day), day(first_day) + pd.Timedelta(days=1)]  # last, open bar dropped
+
+
+def test_detect_and_parse_given_dates_readable_both_ways_rejects_instead_of_guessing() -> None:
+    text = "Date,Open,High,Low,Close,Volume\n05/08/2024,1,2,0.5,1,0\n06/08/2024,1,2,0.5,1,0\n"
+
+    with pytest.raises(DataError, match="'05/08/2024' read as month/day and as day/month; export the dates as YYYY-MM-DD"):
+        detect_and_parse(text, "btc_usd_daily_yahoo.csv")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from signals.availability import timeframe_delta
 from signals.errors import DataError
 from signals.frames import OHLCV_COLUMNS, fx_spikes, normalise
 from signals.store import SeriesMeta, series_id
@@ -46,8 +47,25 @@ def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None
 
 
 def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None = None) -> pd.DatetimeIndex:
-    """Parse a date column to UTC; the first unparseable cell is reported with its line."""
-    parsed = pd.to_datetime(cells.str.strip(), format=fmt or "mixed", errors="coerce", utc=True)
+    """Parse a date column to UTC; the first unparseable cell is reported with its line.
+
+    Without ``fmt``: ISO-like text, epoch seconds/ms/us (ccxt dumps), or ``D/M/YYYY`` /
+    ``M/D/YYYY`` when only one reading fits every cell (an ambiguous column is rejected,
+    not guessed)."""
+    text = cells.str.strip()
+    lengths = set(text.str.len())
+    if fmt is None and len(lengths) == 1 and lengths <= {10, 13, 16} and text.str.fullmatch(r"\d+").all():
+        unit = {10: "s", 13: "ms", 16: "us"}[lengths.pop()]
+        parsed = pd.Series(pd.to_datetime(text.astype("int64"), unit=unit, utc=True))
+    elif fmt is None and len(text) and text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}").all():
+        readings = [pd.to_datetime(text, format=f, errors="coerce", utc=True) for f in ("%m/%d/%Y", "%d/%m/%Y")]
+        valid = [r for r in readings if r.notna().all()]
+        if len(valid) == 2 and not valid[0].equals(valid[1]):
+            raise DataError(f"{name}: dates like {text.iloc[0]!r} read as month/day and as day/month",
+                            fix="export the dates as YYYY-MM-DD")
+        parsed = valid[0] if valid else readings[0]
+    else:
+        parsed = pd.to_datetime(text, format=fmt or "mixed", errors="coerce", utc=True)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         row = int(bad[0])
@@ -254,6 +272,8 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         symbol = ticker or yahoo_symbol(tokens) or tokens[0].upper()
         source, publisher = "yahoo", "Yahoo Finance"
         units = "JPY per USD" if symbol == "JPY=X" else "quote currency"
+        if timeframe_delta(timeframe) >= pd.Timedelta(days=1):
+            frame.index = exchange_days(cells[columns["time"]], frame.index)
         frame, notes = drop_open_last_bar(frame, name)
         if symbol.endswith("=X"):
             flags = tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
@@ -268,6 +288,16 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         flags=flags, origin=name,
     )
     return [Parsed(frame, meta, notes)]
+
+
+def exchange_days(cells: pd.Series, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Daily Yahoo bars keep the exchange's own date at 00:00 UTC, as ``yahoo.normalise_download``
+    does: ``2024-08-05 00:00:00+01:00`` (London) is the 5th, not 23:00 UTC on the 4th."""
+    text = cells.str.strip()
+    if not text.str.fullmatch(r"\d{4}-\d{2}-\d{2}[ T][\d:.]+[+-]\d{2}:?\d{2}").all():
+        return index
+    days = pd.DatetimeIndex(pd.to_datetime(text.str[:10], format="%Y-%m-%d", utc=True), name="time")
+    return days.as_unit("ns")
 
 
 def parse_binance_raw(text: str, name: str) -> list[Parsed]:
