@@ -98,6 +98,7 @@ def parse_numbers(cells: pd.DataFrame, name: str, *, first_line: int, allow_miss
 
 
 def name_tokens(name: str) -> list[str]:
+    """``.../btc_usd_daily_yahoo.csv`` -> ``['btc', 'usd', 'daily', 'yahoo']`` (format hints)."""
     stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
     return [t for t in re.split(r"[_\-\s.]+", stem.lower()) if t]
 
@@ -134,6 +135,7 @@ def crypto_pair(tokens: list[str]) -> tuple[str, str] | None:
 
 
 def fx_pair(tokens: list[str]) -> tuple[str, str] | None:
+    """``['usdjpy', ...]`` -> ``('USD', 'JPY')``."""
     for token in tokens:
         if len(token) == 6 and token[:3] in CURRENCIES and token[3:] in CURRENCIES:
             return token[:3].upper(), token[3:].upper()
@@ -217,6 +219,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> list[Parsed]
 
 
 def fred_id_from_name(name: str) -> str | None:
+    """``fred_DGS10.csv`` / ``IRSTCI01JPM156N_monthly.csv`` -> the FRED id (``date,value`` files)."""
     stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
     stem = re.sub(r"^fred[_\-]", "", stem, flags=re.I)
     stem = re.sub(r"[_\-](daily|monthly|weekly|quarterly|annual)$", "", stem, flags=re.I)
@@ -224,6 +227,7 @@ def fred_id_from_name(name: str) -> str | None:
 
 
 def ohlcv_frame(cells: pd.DataFrame, columns: dict[str, str], name: str, *, first_line: int, date_fmt: str | None) -> pd.DataFrame:
+    """The picked columns as an OHLCV frame in file order (volume 0 when the file has none)."""
     index = parse_dates(cells[columns["time"]], name, first_line=first_line, fmt=date_fmt)
     picked = cells[[columns[c] for c in OHLCV_COLUMNS if c in columns]]
     values = parse_numbers(picked, name, first_line=first_line, allow_missing=False)
@@ -234,6 +238,7 @@ def ohlcv_frame(cells: pd.DataFrame, columns: dict[str, str], name: str, *, firs
 
 
 def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
+    """Map ``time, open, ..., volume`` to the header's own spelling; None without time+OHLC."""
     lower = {h.strip().lower(): h for h in header}
     time_col = next((lower[k] for k in TIME_COLUMNS if k in lower), None)
     if time_col is None or not {"open", "high", "low", "close"} <= lower.keys():
@@ -346,6 +351,7 @@ PUBLISHER_LAYOUTS = {
 
 
 def looks_like_html(text: str) -> bool:
+    """An error page saved as .csv (or served with status 200)."""
     head = text.lstrip()[:512].lower()
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
