@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.paper.decide import MacroLimits, RiskFeed
+from backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
 from backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
 from backtests.paper.state import PaperState, Step
 from signals.risk import risk_at
+from strategies.base import make_strategy
+from strategies.overlay import CarryOverlay
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
 from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, exchange_for, make_loop, replay_bars
@@ -252,6 +254,52 @@ def test_risk_feed_given_refresh_interval_rereads_the_store_only_when_due(shared
     assert len(calls) == 3
     direct = risk_at(shared_store, closes)
     np.testing.assert_allclose([row["score"] for row in rows], direct["score"].to_numpy())
+
+
+class ScriptedFeed(RiskFeed):
+    """Risk readings from a function of time (score only)."""
+
+    def __init__(self, score) -> None:
+        super().__init__(None, step=STEP)
+        self.score = score
+
+    def readings(self, times: pd.DatetimeIndex, *, now: pd.Timestamp) -> pd.DataFrame:
+        return pd.DataFrame({"score": [self.score(t) for t in times]}, index=times)
+
+
+def _rising_bars(periods: int, end: pd.Timestamp) -> pd.DataFrame:
+    index = pd.date_range(end=end, periods=periods, freq=STEP, tz="UTC", name="time")
+    close = np.linspace(100.0, 130.0, periods)
+    return pd.DataFrame({"open": close, "high": close, "low": close, "close": close, "volume": 1.0}, index=index)
+
+
+def test_decider_given_hysteresis_memory_older_than_history_sizes_like_a_backtest_from_the_start():
+    # Arrange: score 30, then 62 (stress) from 60 to 20 days before the decision, then 58: the
+    # overlay holds stress (58 + 5 >= 62); the 30 bars handed to the strategy only see the 58s
+    at = FIRST_DECISION + STEP
+    feed = ScriptedFeed(lambda t: 30.0 if t < at - pd.Timedelta(days=60) else 62.0 if t < at - pd.Timedelta(days=20)
+                        else 58.0)
+    decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(), feed=feed)
+    history = _rising_bars(400, FIRST_DECISION)
+    # Act
+    decision = decider.decide(history.iloc[-30:], at)
+    # Assert: the same exposure as the overlay run over the whole history, as a backtest does
+    backtest = CarryOverlay().apply(pd.Series(1.0, index=history.index), feed.readings(history.index + STEP, now=at),
+                                    history)
+    assert backtest["regime"].iloc[-1] == "stress" and decision.regime == "stress"
+    assert decision.target == backtest["final_exposure"].iloc[-1] == 0.25
+    assert "held at 62.0 by hysteresis" in decision.reason and "not settled" not in decision.reason
+
+
+def test_decider_given_hysteresis_memory_that_never_settles_says_so_in_the_reason():
+    # Arrange: a score flat at 58 forever: a path entering with memory 63 would still hold 63
+    decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(),
+                             feed=ScriptedFeed(lambda t: 58.0))
+    # Act
+    decision = decider.decide(_rising_bars(30, FIRST_DECISION), FIRST_DECISION + STEP)
+    # Assert
+    assert decision.regime == "elevated"
+    assert decision.reason.endswith("; hysteresis memory not settled over 1440 days (sticky score 58.0 to 63.0)")
 
 
 def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(shared_data, real_store, tmp_path,

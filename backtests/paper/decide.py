@@ -5,6 +5,14 @@ overlay on, sizes its exposure at t's close by the risk index read point in time
 store (``signals.risk.risk_at``) — the same objects a backtest uses, so paper and backtest
 decide alike. Missing or stale macro inputs block the trade with a reason.
 
+The overlay's hysteresis remembers the risk path, which a backtest starts at its first
+bar. The decider therefore feeds the overlay readings at every bar close of the last
+``risk_warmup`` (90 days, whatever ``--history`` is) and checks that the memory has
+settled: the sticky score at t is the same whether the path entered that window with
+the lowest or the highest memory possible, so it equals a backtest's that started
+earlier. If not, the window is stretched (up to 16x), and the reason says when it still
+has not settled.
+
 ``RiskFeed`` holds risk readings for bar-close times and re-reads the store when a refresh
 is due (``refresh_every`` of exchange time), optionally after running a refresher that
 fetches new macro data. A reading at t only uses data usable at t, whenever it is
@@ -17,12 +25,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from backtests.paper.loop import Decision
 from signals.risk import RiskConfig, risk_at
 from strategies.base import Strategy
-from strategies.overlay import CarryOverlay
+from strategies.overlay import CarryOverlay, sticky_scores
 
 
 @dataclass(frozen=True)
@@ -79,24 +88,54 @@ def macro_block(row: pd.Series, limit_days: float) -> str:
     return ""
 
 
+def hysteresis_range(scores: np.ndarray, hysteresis: float) -> tuple[float, float]:
+    """The overlay's sticky score at the end of ``scores`` when the path enters with the
+    lowest and with the highest memory it can carry (``s_0`` and ``s_0 + hysteresis``).
+    Every earlier history gives a value in between, so equal ends mean the memory has
+    settled: any backtest that started before ``scores`` reaches the same value."""
+    low = sticky_scores(scores, hysteresis)[-1]
+    high = sticky_scores(np.concatenate([scores[:1] + hysteresis, scores]), hysteresis)[-1]
+    return float(low), float(high)
+
+
 class OverlayDecider:
-    """Strategy exposure at t, optionally sized by the carry overlay at t's close."""
+    """Strategy exposure at t, optionally sized by the carry overlay at t's close.
+
+    risk_warmup: how far back the overlay's hysteresis path starts (90 days of bar
+        closes, stretched up to 16x until it has settled; see the module docstring).
+    """
 
     def __init__(self, strategy: Strategy, *, step: pd.Timedelta, overlay: CarryOverlay | None = None,
-                 feed: RiskFeed | None = None) -> None:
+                 feed: RiskFeed | None = None, risk_warmup: pd.Timedelta = pd.Timedelta(days=90)) -> None:
         if overlay is not None and feed is None:
             raise ValueError("the overlay needs a RiskFeed")
+        if risk_warmup <= pd.Timedelta(0):
+            raise ValueError(f"risk_warmup must be positive, got {risk_warmup}")
         self.strategy, self.step, self.overlay, self.feed = strategy, step, overlay, feed
+        self.risk_warmup = risk_warmup
 
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp) -> Decision:
         exposure = float(self.strategy.target_exposure(bars).iloc[-1])
         if self.overlay is None:
             return Decision(strategy_exposure=exposure, target=exposure,
                             reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay")
-        closes = bars.index + self.step
-        risk = self.feed.readings(closes, now=at)
+        risk, note = self._settled_risk(bars, at)
         sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
         return Decision(strategy_exposure=exposure, target=sized.exposure, score=sized.score, regime=sized.regime,
                         multiplier=sized.multiplier, vol_scale=sized.vol_scale,
-                        reason=f"{self.strategy.name}: {sized.reason}",
+                        reason=f"{self.strategy.name}: {sized.reason}{note}",
                         blocked=macro_block(risk.iloc[-1], self.feed.limits.max_age_days))
+
+    def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp) -> tuple[pd.DataFrame, str]:
+        """Readings at the bar closes of the warm-up window (the bars' own closes included),
+        and a note when the hysteresis memory has not settled even over 16 windows."""
+        warmup = self.risk_warmup
+        for _ in range(3):
+            grid = pd.date_range(end=at, periods=max(math.ceil(warmup / self.step), 1), freq=self.step)
+            risk = self.feed.readings(grid.union(bars.index + self.step), now=at)
+            low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), self.overlay.config.hysteresis)
+            if low == high or (math.isnan(low) and math.isnan(high)):
+                return risk, ""
+            warmup *= 4
+        days = (at - risk.index[0]) / pd.Timedelta(days=1)
+        return risk, f"; hysteresis memory not settled over {days:.0f} days (sticky score {low:.1f} to {high:.1f})"
