@@ -45,7 +45,7 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.sweep import load_bars, load_risk, run_sweep, validate_combos
+    from backtests.sweep import combos_warmup, load_history, load_risk, run_sweep, validate_combos
     from backtests.sweep_report import new_run_dir, short, top_rows, write_sweep
     from backtests.sweep_study import WalkForwardConfig, combos, load_sweep_study
     from backtests.walkforward import fold_windows, walk_forward
@@ -62,12 +62,13 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
         raise click.UsageError(f"{study_file}: {error}") from None
     except CarryguardError as error:
         raise click.UsageError(str(error)) from None
-    bars = load_bars(obj.store, study)
+    history = load_history(obj.store, study, warmup=combos_warmup(study, todo))
+    bars, first = history.bars, history.first
     run_walk = walk if walk is not None else study.walkforward is not None
     walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
     if walk_config is not None:
         try:
-            fold_windows(bars.index, walk_config)
+            fold_windows(history.window.index, walk_config)
         except ValueError as error:
             raise CarryguardError(f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test") from None
     risk_config = study.risk_config()
@@ -75,11 +76,11 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=False) as progress:
         task = progress.add_task(f"sweep {study.name}", total=len(todo))
-        result = run_sweep(study, bars=bars, risk=risk, executor=executor, workers=workers, scheduler=scheduler,
+        result = run_sweep(study, bars=bars, risk=risk, first=first, executor=executor, workers=workers, scheduler=scheduler,
                            combos=todo, progress=lambda n: progress.advance(task, n))
     wf = None
     if walk_config is not None:
-        wf = walk_forward(study, bars=bars, risk=risk, config=walk_config, executor=executor, workers=workers,
+        wf = walk_forward(study, bars=bars, risk=risk, first=first, config=walk_config, executor=executor, workers=workers,
                           scheduler=scheduler, combos=todo)
     run_dir = new_run_dir(results_dir, study.name)
     sid = series_id(study.source, study.symbol, study.timeframe)

@@ -1,9 +1,12 @@
 """Parameter sweeps on the fast engine, on local processes or a Dask cluster.
 
 ``run_sweep`` evaluates every combo of a ``SweepStudy`` on the same bars and returns one
-row per combo (parameters, then the metrics of ``backtests.metrics``). The bars (and the
-risk index, with the overlay) are shipped to each worker once; combos travel in chunks
-and only the running sums of ``engine_fast.book_stats`` come back. SMA-cross sweeps
+row per combo (parameters, then the metrics of ``backtests.metrics``). As in ``carryguard
+backtest``, each combo's indicators (and the overlay's) are warmed up on the stored bars
+before the study's start (``warmup_bars`` of that combo), and its book runs on the study
+window only, so a combo's sweep row equals its backtest. The bars (and the risk index,
+with the overlay) are shipped to each worker once; combos travel in chunks and only the
+running sums of ``engine_fast.book_stats`` come back. SMA-cross sweeps
 without the overlay compute their signals inside the numba kernel from prefix sums; any
 other strategy (or the overlay) builds its targets with pandas per combo, then runs the
 batch kernel.
@@ -26,6 +29,7 @@ import strategies  # noqa: F401  (registers every strategy)
 from backtests.engine_fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
 from backtests.execution import ExecutionConfig
 from backtests.fast_metrics import metrics_from_stats
+from backtests.runner import History, warm_exposure, warm_overlay
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
 from signals.availability import timeframe_delta
 from signals.errors import CarryguardError, DataError
@@ -41,8 +45,9 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class SweepData:
-    """Everything a worker needs, shipped once: the bars as kernel arrays, the risk index
-    on the bars' decision times (None without the overlay), and the book's costs."""
+    """Everything a worker needs, shipped once: the bars (warm-up bars, then the study
+    window from position ``first``) also as kernel arrays, the risk index at every bar's
+    decision time (None without the overlay), and the book's costs."""
 
     bars: pd.DataFrame
     risk: pd.DataFrame | None
@@ -53,14 +58,15 @@ class SweepData:
     times: np.ndarray
     hi: np.ndarray
     lo: np.ndarray
+    first: int = 0
 
     @classmethod
     def build(cls, bars: pd.DataFrame, *, strategy: str, execution: ExecutionConfig,
-              risk: pd.DataFrame | None = None) -> "SweepData":
+              risk: pd.DataFrame | None = None, first: int = 0) -> SweepData:
         open_, close = ohlc_arrays(bars)
         hi, lo = prefix_sums(close)
         return cls(bars=bars, risk=risk, strategy=strategy, execution=execution, open=open_, close=close,
-                   times=np.ascontiguousarray(bars.index.as_unit("ns").asi8), hi=hi, lo=lo)
+                   times=np.ascontiguousarray(bars.index.as_unit("ns").asi8), hi=hi, lo=lo, first=first)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class SweepResult:
 
     seconds: wall time of the evaluation (after data load, worker start and JIT warm-up).
     setup_seconds: worker start and warm-up before that.
+    warmup_bars: stored bars before the window that indicators were warmed up on.
     """
 
     study: SweepStudy
@@ -79,6 +86,7 @@ class SweepResult:
     setup_seconds: float
     executor: str
     workers: int
+    warmup_bars: int = 0
 
     @property
     def bar_steps_per_second(self) -> float:
@@ -100,20 +108,32 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_bars(store: Any, study: SweepStudy) -> pd.DataFrame:
-    """The study's OHLCV bars from the store, cut to ``start``/``end`` (UTC, inclusive)."""
+def load_history(store: Any, study: SweepStudy, *, warmup: int = 0) -> History:
+    """The study's OHLCV bars from the store, cut to ``start``/``end`` (UTC, inclusive),
+    after up to ``warmup`` stored bars before ``start`` (``combos_warmup``)."""
     sid = series_id(study.source, study.symbol, study.timeframe)
     if sid not in store.ids():
         raise DataError(f"series {sid} is not in the store", fix="run `carryguard data import ../shared/data` or `data fetch`")
     bars = store.read(sid)
-    if study.start:
-        bars = bars[bars.index >= pd.Timestamp(study.start, tz="UTC")]
     if study.end:
         bars = bars[bars.index <= pd.Timestamp(study.end, tz="UTC")]
-    if len(bars) < 3:
+    first = int(bars.index.searchsorted(pd.Timestamp(study.start, tz="UTC"))) if study.start else 0
+    if len(bars) - first < 3:
         raise DataError(f"series {sid}: fewer than 3 bars between {study.start or 'start'} and {study.end or 'end'}",
                         fix="widen start/end in the study")
-    return bars
+    begin = max(0, first - warmup)
+    return History(bars.iloc[begin:], first - begin)
+
+
+def combos_warmup(study: SweepStudy, combos: Sequence[dict[str, Any]]) -> int:
+    """The most warm-up bars any combo wants (its strategy's, or the overlay's)."""
+    wanted = 0
+    for combo in combos:
+        params, overlay = split_combo(combo)
+        wanted = max(wanted, make_strategy(study.strategy, **params).warmup_bars)
+        if study.overlay:
+            wanted = max(wanted, OverlayConfig.from_dict(overlay).warmup_bars)
+    return wanted
 
 
 def load_risk(store: Any, bars: pd.DataFrame, timeframe: str, config: RiskConfig | None = None) -> pd.DataFrame:
@@ -136,13 +156,17 @@ def validate_combos(strategy: str, combos: Sequence[dict[str, Any]]) -> None:
 
 
 def combo_target(data: SweepData, combo: dict[str, Any]) -> np.ndarray:
-    """The final target exposure of one combo on the bars (strategy, then overlay)."""
+    """The final target exposure of one combo on every bar (strategy, then overlay), as
+    ``carryguard backtest`` computes it on the window (0 on the warm-up bars before it)."""
     params, overlay = split_combo(combo)
-    exposure = make_strategy(data.strategy, **params).target_exposure(data.bars)
+    history = History(data.bars, data.first)
+    exposure = warm_exposure(make_strategy(data.strategy, **params), history)
     if data.risk is not None:
-        sized = CarryOverlay(OverlayConfig.from_dict(overlay)).apply(exposure, data.risk, data.bars)
-        exposure = sized["final_exposure"]
-    return exposure.to_numpy(dtype="float64")
+        exposure = warm_overlay(CarryOverlay(OverlayConfig.from_dict(overlay)), exposure, history,
+                                data.risk)["final_exposure"]
+    target = np.zeros(len(data.bars))
+    target[data.first:] = exposure.to_numpy(dtype="float64")
+    return target
 
 
 def uses_sma_kernel(data: SweepData) -> bool:
@@ -282,26 +306,27 @@ def _dask_warm_up() -> None:
     warm_up(SweepData.build(bars, strategy="sma_cross", execution=ExecutionConfig()))
 
 
-def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None,
+def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None, first: int = 0,
               executor: str = "local", workers: int | None = None, scheduler: str | None = None,
               progress: Progress | None = None, combos: Sequence[dict[str, Any]] | None = None) -> SweepResult:
-    """Evaluate every combo of ``study`` on ``bars`` (the whole range) and rank them.
+    """Evaluate every combo of ``study`` on ``bars[first:]`` and rank them.
 
-    risk: the risk index at the bars' close times (``load_risk``), required when the
-        study uses the overlay. combos: override the study's combos (default: all of them).
+    bars: warm-up bars, then the window from position ``first`` (``load_history``).
+    risk: the risk index at every bar's close (``load_risk``), required when the study
+        uses the overlay. combos: override the study's combos (default: all of them).
     """
     if study.overlay and risk is None:
         raise ValueError("the study uses the overlay: pass risk=load_risk(store, bars, timeframe, study.risk_config())")
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
     data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
-                           risk=risk if study.overlay else None)
-    stats, seconds, setup, used = evaluate(data, combos, [(0, len(bars))], executor=executor, workers=workers,
+                           risk=risk if study.overlay else None, first=first)
+    stats, seconds, setup, used = evaluate(data, combos, [(first, len(bars))], executor=executor, workers=workers,
                                            scheduler=scheduler, progress=progress)
     began = time.perf_counter()
-    metrics = metrics_from_stats(stats[0], index=bars.index, timeframe=study.timeframe)
+    metrics = metrics_from_stats(stats[0], index=bars.index[first:], timeframe=study.timeframe)
     params = pd.DataFrame(combos)
     frame = pd.concat([params, metrics], axis=1)
     seconds += time.perf_counter() - began
-    return SweepResult(study=study, frame=frame, param_names=tuple(params.columns), bars=len(bars), seconds=seconds,
-                       setup_seconds=setup, executor=executor, workers=used)
+    return SweepResult(study=study, frame=frame, param_names=tuple(params.columns), bars=len(bars) - first,
+                       seconds=seconds, setup_seconds=setup, executor=executor, workers=used, warmup_bars=first)

@@ -73,6 +73,7 @@ def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardR
         "series": f"{result.study.source}/{result.study.symbol}/{result.study.timeframe}",
         "combos": len(result.frame),
         "bars": result.bars,
+        "warmup_bars": result.warmup_bars,
         "seconds": round(result.seconds, 6),
         "bar_steps_per_second": round(result.bar_steps_per_second, 1),
         "setup_seconds": round(result.setup_seconds, 6),

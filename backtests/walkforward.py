@@ -111,10 +111,12 @@ def _best(values: np.ndarray, lower_is_better: bool) -> int:
     return int(np.argmin(finite) if lower_is_better else np.argmax(finite))
 
 
-def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None,
+def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None, first: int = 0,
                  config: WalkForwardConfig | None = None, executor: str = "local", workers: int | None = None,
                  scheduler: str | None = None, combos: Sequence[dict[str, Any]] | None = None) -> WalkForwardResult:
-    """Walk-forward over ``study``'s combos on ``bars`` (see module docstring).
+    """Walk-forward over ``study``'s combos on ``bars[first:]`` (see module docstring);
+    ``bars``, ``risk`` and ``first`` as for ``run_sweep`` (the folds tile the window, the
+    bars before it only warm indicators up).
 
     config: default ``study.walkforward`` (then the WalkForwardConfig defaults).
     The metric is ``config.metric`` or else the study's.
@@ -124,11 +126,12 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
     lower = metric in LOWER_IS_BETTER
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
-    folds_at = fold_windows(bars.index, config)
+    folds_at = [((first + a, first + b), (first + c, first + d))
+                for (a, b), (c, d) in fold_windows(bars.index[first:], config)]
     oos = (folds_at[0][1][0], folds_at[-1][1][1])
     windows = [w for fold in folds_at for w in fold] + [oos]
     data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
-                           risk=risk if study.overlay else None)
+                           risk=risk if study.overlay else None, first=first)
     stats, _, _, _ = evaluate(data, combos, windows, executor=executor, workers=workers, scheduler=scheduler)
     folds: list[Fold] = []
     for k, (train, test) in enumerate(folds_at):

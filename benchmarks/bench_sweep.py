@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backtests.sweep import load_bars, run_sweep
+from backtests.sweep import combos_warmup, load_history, run_sweep
 from backtests.sweep_study import combos, load_sweep_study
 from signals.importer import import_directory
 from signals.store import Store
@@ -34,15 +34,16 @@ STUDY = REPO / "backtests" / "studies" / "sweep_sma_4h.toml"
 def measure(store: Store, *, workers: int | None, repeat: int, executor: str) -> None:
     study = load_sweep_study(STUDY)
     started = time.perf_counter()
-    bars = load_bars(store, study)
     todo = combos(study)
+    history = load_history(store, study, warmup=combos_warmup(study, todo))
     load_seconds = time.perf_counter() - started
-    runs = [run_sweep(study, bars=bars, combos=todo, workers=workers, executor=executor) for _ in range(repeat)]
+    runs = [run_sweep(study, bars=history.bars, first=history.first, combos=todo, workers=workers, executor=executor)
+            for _ in range(repeat)]
     seconds = [r.seconds for r in runs]
     rates = [r.bar_steps_per_second for r in runs]
     last = runs[-1]
-    steps = len(todo) * len(bars)
-    print(f"{study.name}: {len(todo):,} combos x {len(bars):,} bars = {steps / 1e6:,.1f} M bar-steps "
+    steps = len(todo) * last.bars
+    print(f"{study.name}: {len(todo):,} combos x {last.bars:,} bars = {steps / 1e6:,.1f} M bar-steps "
           f"({executor}, {last.workers} worker(s), {repeat} repeats)")
     print(f"data load {load_seconds:.2f} s; worker start + JIT warm-up {statistics.median(r.setup_seconds for r in runs):.2f} s"
           " (median, not in the rate)")

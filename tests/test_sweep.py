@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from backtests.cli import main
 from backtests.engine_fast import run_fast
 from backtests.metrics import compute_metrics
-from backtests.runner import decision_times
+from backtests.runner import decision_times, run_study
+from backtests.study import parse_study
 from backtests.sweep import load_risk, run_sweep, validate_combos
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
@@ -298,31 +299,33 @@ zscore_min_periods = 100
 """
 
 
-def test_cli_sweep_given_overlay_study_with_risk_table_sizes_with_that_risk_index(real_store_dir, shared_store,
-                                                                                  tmp_path):
-    # Arrange
+def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_backtests(real_store_dir, shared_store,
+                                                                                     tmp_path):
+    # Arrange: each combo as a one-strategy backtest study (same window, overlay, [risk]; fast engine).
     study = write_study(tmp_path, OVERLAY_STUDY)
-    bars = shared_store.read("binance/BTC-USDT/1d").loc["2021-01-01":]
-    exposure = make_strategy("sma_cross", fast=10, slow=50).target_exposure(bars)
-    config = RiskConfig(zscore_window=300, zscore_min_periods=100)
-    risks = {name: risk_at(shared_store, decision_times(bars, "1d"), cfg) for name, cfg in
-             (("study", config), ("default", RiskConfig()))}
+    risk = {"zscore_window": 300, "zscore_min_periods": 100}
+    expected = {}
+    for stress in (0.0, 0.5):
+        backtest = parse_study({"name": "b", "symbols": ["BTC/USDT"], "start": "2021-01-01", "with_overlay": [True],
+                                "strategies": {"sma_cross": {"fast": 10, "slow": 50}}, "overlay": {"stress": stress},
+                                "risk": risk})
+        expected[stress] = run_study(backtest, shared_store, engine="fast").results[0].metrics
+    default_risk = parse_study({"name": "b", "symbols": ["BTC/USDT"], "start": "2021-01-01", "with_overlay": [True],
+                                "strategies": {"sma_cross": {"fast": 10, "slow": 50}}, "overlay": {"stress": 0.5}})
 
     # Act
     outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
                                         "--results-dir", str(tmp_path / "results"), "--json"])
 
-    # Assert
+    # Assert: rows equal the backtests (warm-up before the start included), which the [risk] table changes
     assert outcome.exit_code == 0, outcome.output
-    run_dir = Path(json.loads(outcome.stdout)["run_dir"])
-    frame = pd.read_parquet(run_dir / "sweep.parquet")
+    doc = json.loads(outcome.stdout)
+    assert doc["warmup_bars"] == 49  # the slow SMA's 50 - 1 bars, more than the overlay's
+    frame = pd.read_parquet(Path(doc["run_dir"]) / "sweep.parquet")
     for _, row in frame.iterrows():
-        overlay = CarryOverlay(OverlayConfig(stress=float(row["overlay.stress"])))
-        books = {name: one_book_metrics(bars, overlay.apply(exposure, risk, bars)["final_exposure"])
-                 for name, risk in risks.items()}
-        assert row["Equity Final [$]"] == pytest.approx(books["study"]["Equity Final [$]"], rel=1e-9)
-    assert frame["Equity Final [$]"].iloc[0] != pytest.approx(books["default"]["Equity Final [$]"], rel=1e-6) or \
-        frame["Equity Final [$]"].iloc[1] != pytest.approx(books["default"]["Equity Final [$]"], rel=1e-6)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert_row_matches(row, expected[row["overlay.stress"]])
+    unchanged = run_study(default_risk, shared_store, engine="fast").results[0].metrics
+    assert unchanged["Equity Final [$]"] != pytest.approx(expected[0.5]["Equity Final [$]"], rel=1e-6)
+    manifest = json.loads((Path(doc["run_dir"]) / "manifest.json").read_text())
     assert manifest["study"]["risk"]["zscore_window"] == 300
-    assert set(config.inputs().values()) | {"binance/BTC-USDT/1d"} <= set(manifest["data"])
+    assert set(RiskConfig().inputs().values()) | {"binance/BTC-USDT/1d"} <= set(manifest["data"])

@@ -113,3 +113,19 @@ def test_walk_forward_given_later_bars_removed_keeps_earlier_choices(daily):
     assert [f.train for f in truncated.folds] == [f.train for f in full.folds[:3]]
     assert [f.best for f in truncated.folds] == [f.best for f in full.folds[:3]]
     assert [f.train_metric for f in truncated.folds] == [f.train_metric for f in full.folds[:3]]
+
+
+def test_walk_forward_given_warm_up_bars_folds_tile_the_window_after_them(daily):
+    # Arrange: the first 400 bars only warm indicators up (as bars before a study's start do).
+    first = 400
+
+    # Act
+    result = walk_forward(STUDY, bars=daily, first=first, workers=1)
+
+    # Assert
+    candidates = combos(STUDY)
+    assert result.folds[0].train == (first, first + 730) and result.folds[-1].test[1] == len(daily)
+    assert result.oos_equity.index[0] == daily.index[first + 730]
+    fold = result.folds[0]
+    scores = [window_metric(daily, c, fold.train, "Sharpe Ratio") for c in candidates]
+    assert fold.best == int(np.nanargmax(scores))
