@@ -24,6 +24,7 @@ from signals.toml_file import read_toml
 DEFAULT_WINDOWS = Path(__file__).with_name("crisis_windows.toml")
 DAY = pd.Timedelta(days=1)
 PAIRED_MEASURES = ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]")
+_TIE = 1e-9  # a Δ this small (percentage points) is a tie: both books flat in the window
 
 
 @dataclass(frozen=True)
@@ -182,3 +183,28 @@ def uncovered(run: RunFolder, windows: list[CrisisWindow]) -> list[CrisisWindow]
     """Windows the run does not reach at all (listed in the report so nothing vanishes silently)."""
     start, end = run.period()
     return [w for w in windows if w.end + DAY <= start or w.start > end]
+
+
+def window_summary(paired: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per window and market of ``paired_table`` rows: in how many strategy pairs the
+    overlay gave a shallower drawdown and a higher return, and the median of each Δ, so the
+    report can say in which episodes the overlay helped."""
+    groups: dict[tuple, list[dict[str, object]]] = {}
+    for row in paired:
+        groups.setdefault((row["window"], row["start"], row["symbol"], row["timeframe"]), []).append(row)
+    summary = []
+    for rows in groups.values():
+        both = [r for r in rows if r["Return [%]"]["delta"] is not None]
+        d_return = [float(r["Return [%]"]["delta"]) for r in both]
+        d_drawdown = [float(r["Max. Drawdown [%]"]["delta"]) for r in both]
+        first = rows[0]
+        summary.append({
+            **{name: first[name] for name in ("window", "kind", "start", "end", "symbol", "timeframe", "Buy & Hold [%]",
+                                              "Regime (most)", "Regime (max)", "Max. Risk Score")},
+            "pairs": len(both),
+            "shallower": sum(1 for d in d_drawdown if d > _TIE), "deeper": sum(1 for d in d_drawdown if d < -_TIE),
+            "higher return": sum(1 for d in d_return if d > _TIE), "lower return": sum(1 for d in d_return if d < -_TIE),
+            "Median Δ Return [%]": float(np.median(d_return)) if both else None,
+            "Median Δ Max. Drawdown [%]": float(np.median(d_drawdown)) if both else None,
+        })
+    return summary

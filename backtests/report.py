@@ -18,8 +18,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from backtests.bootstrap import (BootstrapConfig, Interval, OverlayEffect, overlay_effects, run_seed,
                                  sharpe_confidence, verdict)
 from backtests.compare import DELTAS, HEADLINE, compare_runs
-from backtests.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered
+from backtests.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered, window_summary
 from backtests.run_folder import RunFolder, load_run
+
 
 @dataclass(frozen=True)
 class Report:
@@ -62,15 +63,18 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
+    by_window = window_summary(crisis)
     metric_names = list(dict.fromkeys(name for values in run.metrics.values() for name in values))
     context = {
-        "run": run, "run_id": run.run_id, "manifest": run.manifest, "period": [t.isoformat() for t in run.period()],
-        "summary": comparison.rows, "headline": HEADLINE, "deltas": DELTAS, "summary_note": comparison.note,
+        "run": run, "run_id": run.run_id, "manifest": run.manifest,
+        "period": [t.date().isoformat() for t in run.period()],
+        "summary": comparison.rows, "headline": HEADLINE, "deltas": DELTAS,
         "metric_names": metric_names,
         "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]}
                     for key in run.books],
         "figures": figures,
-        "crisis": crisis, "crisis_measures": PAIRED_MEASURES, "glance": at_a_glance(comparison.rows, effects, crisis),
+        "crisis": crisis, "crisis_measures": PAIRED_MEASURES, "by_window": by_window,
+        "glance": at_a_glance(comparison.rows, effects, by_window),
         "uncovered": uncovered(run, all_windows),
         "effects": [_effect_row(effect) for effect in effects],
         "psr": sharpe_confidence(run), "bootstrap": bootstrap, "seed": run_seed(run),
@@ -81,30 +85,48 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
 
 
 def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
-                crisis: list[dict[str, object]]) -> list[str]:
-    """Counts that say whether the overlay helped: over the pairs, and over the crisis windows."""
+                by_window: list[dict[str, object]]) -> list[str]:
+    """Plain sentences: did the overlay help over the whole run, how sure can we be, and in
+    which crisis windows (``window_summary`` rows)."""
     pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
     if not pairs:
         return ["This run has no overlay / no-overlay pairs."]
     better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))
     shallower = sum(1 for row in pairs if _positive(row["Δ Max. Drawdown [%]"]))
-    lines = [f"The overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} pairs and made the max. drawdown "
-             f"shallower in {shallower} of {len(pairs)}.",
-             f"Distinguishable from zero (95% bootstrap interval excludes 0): the Sharpe effect in "
-             f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}, the drawdown effect in "
-             f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}."]
-    deltas = [row["Max. Drawdown [%]"]["delta"] for row in crisis if row["Max. Drawdown [%]"]["delta"] is not None]
-    if deltas:
-        lines.append(f"In the crisis windows the overlay's drawdown was shallower in {sum(map(_positive, deltas))} of "
-                     f"{len(deltas)} strategy-windows (deeper in {sum(1 for d in deltas if d < 0)}).")
+    lines = [f"Over the whole run the overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} "
+             f"strategy pairs and made the max. drawdown shallower in {shallower} of {len(pairs)}.",
+             f"How sure (95% paired block-bootstrap interval excludes 0): Sharpe effect "
+             f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}; drawdown effect "
+             f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}. "
+             "An effect whose interval contains 0 is not distinguishable from zero: it may be chance."]
+    windows = [w for w in by_window if w["pairs"]]
+    if windows:
+        total = sum(int(w["pairs"]) for w in windows)
+        lines.append(f"In the crisis windows (each window x strategy pair): drawdown shallower with the overlay in "
+                     f"{sum(int(w['shallower']) for w in windows)} of {total}, deeper in "
+                     f"{sum(int(w['deeper']) for w in windows)}; return higher in "
+                     f"{sum(int(w['higher return']) for w in windows)}, lower in "
+                     f"{sum(int(w['lower return']) for w in windows)} (the rest: both books flat).")
+        helped = _where([w for w in windows if w["shallower"] > w["pairs"] / 2 and w["Median Δ Return [%]"] >= 0])
+        hurt = _where([w for w in windows if w["Median Δ Return [%]"] < 0 and w["Median Δ Max. Drawdown [%]"] <= 0])
+        lines.append(f"Helped (shallower drawdown in most pairs, median return not lower): {helped}. "
+                     f"Hurt (lower median return, drawdown not shallower): {hurt}.")
     return lines
 
 
+def _where(windows: list[dict[str, object]]) -> str:
+    """``Yen carry unwind (BTC/USDT, ETH/USDT), FTX collapse (BTC/USDT)``, or ``none``."""
+    markets: dict[str, list[str]] = {}
+    for window in windows:
+        markets.setdefault(str(window["window"]), []).append(str(window["symbol"]))
+    return ", ".join(f"{name} ({', '.join(dict.fromkeys(symbols))})" for name, symbols in markets.items()) or "none"
+
+
 def _sure(intervals: list[Interval], up: str, down: str) -> str:
-    """``2 of 16 pairs (0 higher, 2 lower)``."""
+    """``distinguishable in 2 of 16 pairs (0 higher, 2 lower)``."""
     ups = sum(1 for i in intervals if i.low > 0)
     downs = sum(1 for i in intervals if i.high < 0)
-    return f"{ups + downs} of {len(intervals)} pairs ({ups} {up}, {downs} {down})"
+    return f"distinguishable in {ups + downs} of {len(intervals)} pairs ({ups} {up}, {downs} {down})"
 
 
 def _positive(value: object) -> bool:
@@ -114,10 +136,9 @@ def _positive(value: object) -> bool:
 def _effect_row(effect: OverlayEffect) -> dict[str, object]:
     return {
         "book": effect.book, "bars": effect.bars, "sharpe": effect.sharpe, "drawdown": effect.max_drawdown,
-        "sharpe_verdict": "Sharpe: " + verdict(effect.sharpe, better="the overlay raises it",
-                                               worse="the overlay lowers it"),
-        "drawdown_verdict": "Max. drawdown: " + verdict(effect.max_drawdown, better="the overlay makes it shallower",
-                                                        worse="the overlay makes it deeper"),
+        "sharpe_verdict": verdict(effect.sharpe, better="overlay raises it", worse="overlay lowers it"),
+        "drawdown_verdict": verdict(effect.max_drawdown, better="overlay makes it shallower",
+                                    worse="overlay makes it deeper"),
     }
 
 

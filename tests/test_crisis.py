@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backtests.crisis import (DEFAULT_WINDOWS, CrisisWindow, crisis_table, deepest_drawdowns, load_windows,
-                              paired_table, regime_summary, run_windows, uncovered, window_stats)
+                              paired_table, regime_summary, run_windows, uncovered, window_stats, window_summary)
 from backtests.run_folder import BookKey, load_run
 from signals.errors import DataError
 from synthetic_run import write_run
@@ -177,3 +177,28 @@ def test_paired_table_given_crisis_rows_puts_overlay_twin_beside_and_subtracts(r
             assert row[measure]["plain"] == plain[measure] and row[measure]["carry"] == carry[measure]
             assert row[measure]["delta"] == pytest.approx(carry[measure] - plain[measure])
         assert row["Regime (most)"] == plain["Regime (most)"]
+
+
+def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir: Path) -> None:
+    # Arrange
+    run = load_run(run_dir)
+    windows = [CrisisWindow("FTX collapse", day("2022-11-06"), day("2022-11-21")),
+               CrisisWindow("Terra/Celsius", day("2022-05-05"), day("2022-06-30"))]
+    paired = paired_table(crisis_table(run, windows))
+
+    # Act
+    summary = window_summary(paired)
+
+    # Assert: one row per window (one market here), counts and medians over its two strategy pairs
+    assert [row["window"] for row in summary] == ["FTX collapse", "Terra/Celsius"]
+    for row in summary:
+        mine = [p for p in paired if p["window"] == row["window"]]
+        d_return = [p["Return [%]"]["delta"] for p in mine]
+        d_drawdown = [p["Max. Drawdown [%]"]["delta"] for p in mine]
+        assert row["pairs"] == 2 and row["symbol"] == "BTC/USDT"
+        assert row["shallower"] == sum(d > 1e-9 for d in d_drawdown) and row["deeper"] == sum(d < -1e-9 for d in d_drawdown)
+        assert row["higher return"] == sum(d > 1e-9 for d in d_return)
+        assert row["lower return"] == sum(d < -1e-9 for d in d_return)
+        assert row["Median Δ Return [%]"] == pytest.approx(sum(d_return) / 2)
+        assert row["Median Δ Max. Drawdown [%]"] == pytest.approx(sum(d_drawdown) / 2)
+        assert row["Buy & Hold [%]"] == mine[0]["Buy & Hold [%]"] and row["Regime (max)"] == mine[0]["Regime (max)"]

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 import matplotlib.dates as mdates
 import numpy as np
 
-from backtests.bootstrap import BootstrapConfig
+from backtests.bootstrap import BootstrapConfig, Interval, OverlayEffect
 from backtests.charts import CARRY, PLAIN, close_all, run_charts
 from backtests.cli import main
 from backtests.run_folder import BookKey, load_run
-from backtests.report import write_report
+from backtests.report import at_a_glance, write_report
 from signals.store import Store
 from synthetic_run import write_run
 
@@ -93,9 +93,36 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
     assert "seed 7" in html and "300 resamples" in html
     assert "Terra/Celsius" in html and "COVID crash (2020-02-20 .. 2020-03-20)" in html  # covered / outside
     assert "dip_buy+carry<span class=\"tag\">baseline</span>" in html
-    assert "The overlay raised the Sharpe ratio in " in html and " of 2 pairs" in html
-    assert "In the crisis windows the overlay" in html
-    assert "Max. drawdown: " in html and ("not distinguishable from zero" in html or "the overlay makes it" in html)
+    assert "Over the whole run the overlay raised the Sharpe ratio in " in html and " of 2 strategy pairs" in html
+    assert "In the crisis windows (each window x strategy pair)" in html and ">By window</h3>" in html
+    assert "not distinguishable from zero" in html or "overlay makes it" in html
+
+
+def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes() -> None:
+    # Arrange: two pairs (one better on both counts), one distinguishable lower Sharpe, two windows
+    summary = [{"overlay": False, "Δ Sharpe Ratio": None, "Δ Max. Drawdown [%]": None},
+               {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0},
+               {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0}]
+    book = BookKey("a", "BTC/USDT", "1d", True)
+    effects = [OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
+               OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0))]
+    window = {"symbol": "BTC/USDT", "pairs": 2}
+    by_window = [{**window, "window": "Calm-ish", "shallower": 2, "deeper": 0, "higher return": 1, "lower return": 1,
+                  "Median Δ Return [%]": 0.5, "Median Δ Max. Drawdown [%]": 3.0},
+                 {**window, "window": "Rally", "shallower": 0, "deeper": 1, "higher return": 0, "lower return": 2,
+                  "Median Δ Return [%]": -4.0, "Median Δ Max. Drawdown [%]": -0.5}]
+
+    # Act
+    lines = at_a_glance(summary, effects, by_window)
+
+    # Assert
+    assert lines[0] == ("Over the whole run the overlay raised the Sharpe ratio in 1 of 2 strategy pairs and made the "
+                        "max. drawdown shallower in 1 of 2.")
+    assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
+    assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
+    assert "shallower with the overlay in 2 of 4, deeper in 1; return higher in 1, lower in 3" in lines[2]
+    assert lines[3] == ("Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
+                        "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT).")
 
 
 def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_books(tmp_path: Path) -> None:
@@ -208,6 +235,6 @@ def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store
     assert sorted(e["strategy"] for e in effects) == ["dip_buy", "sma_cross"]
     assert all(e["sharpe_effect"][1] <= e["sharpe_effect"][2] for e in effects)
     html = (run_dir / "report.html").read_text(encoding="utf-8")
-    yen = re.findall(r"Yen carry unwind.*?</tr>", html, flags=re.S)
-    assert len(yen) == 2 and all(re.search(r"regime-(calm|elevated|stress|crisis)", row) for row in yen)
+    yen = re.findall(r"Yen carry unwind.*?</tr>", html, flags=re.S)  # the by-window row, then one per pair
+    assert len(yen) == 3 and all(re.search(r"regime-(calm|elevated|stress|crisis)", row) for row in yen)
     assert "BTC/USDT drawdown -" in html
