@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from backtests.cli import main
+from backtests.metrics import METRIC_NAMES
 from strategies.base import REGISTRY
 
 LAYOUT = {
@@ -111,8 +112,11 @@ def test_backtest_given_narrowing_options_prints_json_for_selected_books(real_st
     # Assert
     assert outcome.exit_code == 0, outcome.stderr
     document = json.loads(outcome.stdout)
+    assert list(document) == ["run_dir", "results"]
     assert Path(document["run_dir"]).parent == tmp_path
     (result,) = document["results"]
+    assert list(result) == ["strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"]
+    assert tuple(result["metrics"]) == METRIC_NAMES
     assert (result["strategy"], result["symbol"], result["timeframe"], result["overlay"]) == \
         ("sma_cross", "BTC/USDT", "4h", True)
     assert result["metrics"]["Start"] == "2023-01-01T00:00:00+00:00"
