@@ -103,9 +103,19 @@ def test_open_book_given_different_config_on_restart_raises_carryguard_error(sta
     # Arrange
     changed = BookSpec(SPEC.strategy, SPEC.symbol, SPEC.exchange, SPEC.timeframe, SPEC.cash, {"commission": 0.002})
     # Act / Assert
-    with pytest.raises(CarryguardError, match="was started with a different configuration"):
+    with pytest.raises(CarryguardError, match=r"was started with a different configuration \(commission 0.001 -> 0.002\)"):
         state.open_book(changed, now=T0)
     assert state.open_book(SPEC, now=T0).cash == 10_000.0  # the same config reopens
+
+
+def test_state_given_a_file_that_is_not_sqlite_raises_carryguard_error_and_leaves_it_alone(tmp_path):
+    # Arrange
+    path = tmp_path / "notes.db"
+    path.write_text("not a database\n")
+    # Act / Assert
+    with pytest.raises(CarryguardError, match="notes.db: not a paper state file"):
+        PaperState(path)
+    assert path.read_text() == "not a database\n"
 
 
 def test_summary_given_heartbeat_reports_equity_pnl_and_bars_behind(state):

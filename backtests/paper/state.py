@@ -142,10 +142,15 @@ class PaperState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise CarryguardError(f"{self.path}: not a paper state file ({exc})",
+                                  fix="pass the --state file `carryguard paper run` wrote, or a new file name") from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -169,9 +174,12 @@ class PaperState:
                                   (spec.strategy, spec.symbol, spec.exchange, spec.timeframe, config, iso(now)))
                 self.conn.execute("INSERT INTO positions VALUES (?,?,?,?,NULL)", (spec.strategy, spec.symbol, spec.cash, 0.0))
             elif row["config"] != config:
+                stored, wanted = json.loads(row["config"]), json.loads(config)
+                changes = ", ".join(f"{key} {stored.get(key)!r} -> {wanted.get(key)!r}"
+                                    for key in sorted(set(stored) | set(wanted)) if stored.get(key) != wanted.get(key))
                 raise CarryguardError(
                     f"{self.path}: book {spec.strategy} {spec.symbol} was started with a different configuration "
-                    f"({row['config']})", fix="use the same options, or a new --state file")
+                    f"({changes})", fix="use the same options, or a new --state file")
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
