@@ -18,12 +18,13 @@ if TYPE_CHECKING:
     from backtests.bootstrap import Interval
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+SHORT = {"Return [%]": "Return %", "CAGR [%]": "CAGR %", "Max. Drawdown [%]": "MaxDD %", "Sharpe Ratio": "Sharpe"}
 
 
 def _cell(value: object, *, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{float(value):{'+' if signed else ''}.2f}"
+    return f"{float(value):{'+' if signed else ''},.2f}"
 
 
 def _interval(interval: Interval) -> str:
@@ -57,20 +58,28 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
         resolve_metric(sort)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--sort") from None
-    comparison = compare_runs([load_run(path) for path in run_dirs], sort=sort)
+    runs = [load_run(path) for path in run_dirs]
+    comparison = compare_runs(runs, sort=sort)
     if as_json:
         print_json(json_rows(comparison))
         return
-    several = len(run_dirs) > 1
+    several = len(runs) > 1
+    number = {run.run_id: f"#{i}" for i, run in enumerate(runs, start=1)}
+    if several:
+        for run in runs:
+            start, end = (t.date().isoformat() for t in run.period())
+            stdout.print(f"{number[run.run_id]} = {run.path} ({start}..{end})", highlight=False)
     rows = [
-        ([row["run"]] if several else [])
-        + [f"{row['strategy']}{' (baseline)' if row['baseline'] else ''}", row["symbol"], row["timeframe"]]
+        ([number[str(row["run"])]] if several else [])
+        + [f"{row['strategy']}{' *' if row['baseline'] else ''}", row["symbol"], row["timeframe"]]
         + [_cell(row[name]) for name in HEADLINE] + [_cell(row[name], signed=True) for name in DELTAS]
         for row in comparison.rows
     ]
-    columns = (["run"] if several else []) + ["strategy", "symbol", "tf", *HEADLINE, *DELTAS]
-    print_table(f"Comparison: {comparison.note}; Δ = with overlay − without (Δ Max. Drawdown > 0: shallower)",
-                columns, rows, right=[*HEADLINE, *DELTAS])
+    headline = [SHORT[name] for name in HEADLINE]
+    deltas = [f"Δ {SHORT[name]}" for name in HEADLINE]
+    columns = (["run"] if several else []) + ["strategy", "symbol", "tf", *headline, *deltas]
+    print_table(f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower); "
+                "* bottom-fishing baseline", columns, rows, right=[*headline, *deltas])
 
 
 @click.command("report")

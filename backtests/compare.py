@@ -28,10 +28,12 @@ SORT_ALIASES = {"return": "Return [%]", "cagr": "CAGR [%]", "maxdd": "Max. Drawd
 
 @dataclass(frozen=True)
 class Comparison:
-    """The table: ``rows`` (dicts in column order), and the common window when aligned."""
+    """The table: ``rows`` (dicts in column order), the common window when aligned, else the
+    period every run covers."""
 
     rows: list[dict[str, object]]
     window: tuple[pd.Timestamp, pd.Timestamp] | None
+    period: tuple[pd.Timestamp, pd.Timestamp] | None = None
 
     @property
     def aligned(self) -> bool:
@@ -41,7 +43,8 @@ class Comparison:
     def note(self) -> str:
         """What the numbers cover, for the table title."""
         if self.window is None:
-            return "metrics as written by the backtest (each run's own period)"
+            span = "" if self.period is None else " " + "..".join(t.date().isoformat() for t in self.period)
+            return f"same period{span} for every run, metrics as written by the backtest"
         start, end = (t.date().isoformat() for t in self.window)
         return (f"runs cover different periods: ALIGNED on the common window {start}..{end}, "
                 "metrics recomputed from the equity curves")
@@ -99,7 +102,8 @@ def compare_runs(runs: Sequence[RunFolder], *, sort: str = "Sharpe Ratio") -> Co
                 _row(run, key, values, window))
         groups.extend(sorted(rows, key=lambda r: bool(r["overlay"])) for rows in pairs.values())
     groups.sort(key=lambda rows: _sort_value(rows, column), reverse=True)
-    return Comparison(rows=[row for rows in groups for row in rows], window=window)
+    return Comparison(rows=[row for rows in groups for row in rows], window=window,
+                      period=runs[0].period() if window is None else None)
 
 
 def _headline(run: RunFolder, key: BookKey, window: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict[str, float]:

@@ -127,6 +127,7 @@ def test_compare_runs_given_one_run_uses_metrics_json_and_overlay_deltas(run_dir
 
     # Assert
     assert not comparison.aligned
+    assert comparison.note == "same period 2022-01-01..2023-03-31 for every run, metrics as written by the backtest"
     assert len(comparison.rows) == 4
     for row in comparison.rows:
         key = BookKey(row["base_strategy"], row["symbol"], row["timeframe"], row["overlay"])
@@ -216,7 +217,29 @@ def test_cli_compare_given_table_marks_baselines_and_alignment(run_dir: Path, la
     # Assert
     assert result.exit_code == 0, result.output
     assert "ALIGNED on the common window 2022-03-01..2023-03-31" in result.output
-    assert "dip_buy+carry (baseline)" in result.output and "Δ Sharpe Ratio" in result.output
+    assert "dip_buy+carry *" in result.output and "* bottom-fishing baseline" in result.output
+    assert f"#1 = {run_dir} (2022-01-01..2023-03-31)" in result.output and "Δ Sharpe" in result.output
+
+
+def test_cli_compare_given_json_and_table_prints_the_same_rows_in_the_same_order(
+        run_dir: Path, later_run_dir: Path) -> None:
+    # Arrange
+    runner = CliRunner()
+    args = ["compare", str(run_dir), str(later_run_dir), "--sort", "return"]
+
+    # Act
+    table = runner.invoke(main, args).output
+    rows = json.loads(runner.invoke(main, [*args, "--json"]).output)
+
+    # Assert: each table line (run, strategy, ..., Return %, ..., Δ Sharpe) matches the JSON row at its position
+    lines = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
+    number = {run_dir.name: "#1", later_run_dir.name: "#2"}
+    assert len(lines) == len(rows) == 8
+    for cells, row in zip(lines, rows):
+        assert cells[0] == number[row["run"]]
+        assert cells[1] == row["strategy"] + (" *" if row["baseline"] else "")
+        assert cells[4] == f"{row['Return [%]']:,.2f}" and cells[7] == f"{row['Sharpe Ratio']:.2f}"
+        assert cells[11] == ("—" if row["Δ Sharpe Ratio"] is None else f"{row['Δ Sharpe Ratio']:+.2f}")
 
 
 def test_cli_compare_given_unknown_sort_exits_2(run_dir: Path) -> None:
