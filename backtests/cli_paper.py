@@ -32,7 +32,7 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     return params
 
 
-def _duration(text: str | None) -> object:
+def _duration(text: str | None, option: str) -> object:
     import pandas as pd
 
     if text is None:
@@ -40,9 +40,9 @@ def _duration(text: str | None) -> object:
     try:
         value = pd.Timedelta(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not a duration (e.g. 15min, 1h, 2d)") from exc
+        raise click.BadParameter(f"{text!r} is not a duration (e.g. 15min, 1h, 2d)", param_hint=option) from exc
     if value <= pd.Timedelta(0):
-        raise click.BadParameter(f"{text!r} must be positive")
+        raise click.BadParameter(f"{text!r} must be positive", param_hint=option)
     return value
 
 
@@ -136,9 +136,9 @@ def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: s
         step = timeframe_delta(timeframe)
         strategy = make_strategy(strategy_name, **_parse_params(params))
         execution = ExecutionConfig(cash=cash, commission=commission, slippage_bps=slippage_bps, rebalance_band=band)
-        config = LoopConfig(timeframe=timeframe, history=history, max_price_age=_duration(max_price_age),
+        config = LoopConfig(timeframe=timeframe, history=history, max_price_age=_duration(max_price_age, "--max-price-age"),
                             poll_seconds=poll, retries=retries, backoff_seconds=backoff, once=once, max_bars=max_bars)
-        limits = MacroLimits(max_age_days=max_macro_age, refresh_every=_duration(macro_every))
+        limits = MacroLimits(max_age_days=max_macro_age, refresh_every=_duration(macro_every, "--macro-every"))
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
     keys = sandbox_keys() if sandbox else None
@@ -224,6 +224,10 @@ def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> N
     for s in summaries:
         if s["last_decision"]:
             stdout.print(f"{s['strategy']} {s['symbol']} last decision: {s['last_decision']['reason']}", highlight=False)
+        if s["exchange_time"]:
+            seen = "now (--live)" if live else f"as the loop last saw it ({s['loop_note']}); --live asks the exchange"
+            stdout.print(f"{s['strategy']} {s['symbol']} bars behind measured at exchange time {s['exchange_time']}, "
+                         f"{seen}", highlight=False)
 
 
 commands = [paper]

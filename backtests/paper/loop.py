@@ -267,13 +267,14 @@ class PaperLoop:
                 log.error("exchange clock unreachable: %s; waiting", exc)
                 self.stop.wait(self.config.poll_seconds)
                 continue
-            self.state.heartbeat(self.spec.strategy, self.spec.symbol, now,
-                                 f"waiting for bar {next_bar.isoformat()}" if next_bar is not None else "starting")
             if next_bar is None:
+                self.state.heartbeat(self.spec.strategy, self.spec.symbol, now, "starting")
                 next_bar = self._newest_closed(now)
                 if next_bar is None:
                     continue
             due = next_bar + self.config.step + pd.Timedelta(seconds=self.config.grace_seconds)
+            self.state.heartbeat(self.spec.strategy, self.spec.symbol, now,
+                                 f"{'waiting for' if now < due else 'deciding'} bar {next_bar.isoformat()}")
             if now < due:
                 if self.config.once:
                     summary.stopped_by = "once"
