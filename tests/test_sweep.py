@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -16,7 +17,8 @@ from backtests.engine_fast import run_fast
 from backtests.metrics import compute_metrics
 from backtests.runner import decision_times, run_study
 from backtests.study import parse_study
-from backtests.sweep import load_risk, run_sweep, validate_combos
+from backtests.execution import ExecutionConfig
+from backtests.sweep import SweepData, combo_target, load_risk, run_sweep, validate_combos
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
 from signals.risk import RiskConfig, risk_at
@@ -174,6 +176,27 @@ def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overl
         target = overlay.apply(exposure, risk_at(shared_store, decision_times(daily, "1d")), daily)["final_exposure"]
         assert_row_matches(row, one_book_metrics(daily, target))
     assert result.frame.groupby("lookback")["Return [%]"].nunique().min() == 2  # the overlay parameter matters
+
+
+def test_combo_target_given_overlay_bars_cut_at_a_bar_is_unchanged_up_to_that_bar(daily, shared_store):
+    # Arrange: strategy + overlay (hysteresis, vol target) with 100 warm-up bars, cut around the Aug 2024 unwind.
+    combo = {"fast": 10, "slow": 50, "overlay.stress": 0.0, "overlay.hysteresis": 10.0, "overlay.vol_target": 0.6}
+    risk = load_risk(shared_store, daily, "1d")
+
+    def target_on_first(n: int) -> np.ndarray:
+        data = SweepData.build(daily.iloc[:n], strategy="sma_cross", execution=ExecutionConfig(), risk=risk.iloc[:n],
+                               first=100)
+        return combo_target(data, combo)
+
+    full = target_on_first(len(daily))
+
+    for cut in (daily.index.searchsorted(pd.Timestamp("2024-08-05", tz="UTC")), 1_000):
+        # Act
+        truncated = target_on_first(cut + 1)
+
+        # Assert: the target at each bar uses only bars (and risk readings) up to it
+        np.testing.assert_array_equal(truncated, full[:cut + 1])
+    assert (full[100:] != make_strategy("sma_cross", fast=10, slow=50).target_exposure(daily).to_numpy()[100:]).any()
 
 
 def test_run_sweep_given_two_local_processes_equals_one_process(daily):
