@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from backtests.bootstrap import Interval
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
-SHORT = {"Return [%]": "Return %", "CAGR [%]": "CAGR %", "Max. Drawdown [%]": "MaxDD %", "Sharpe Ratio": "Sharpe"}
 
 
 def _cell(value: object, *, signed: bool = False) -> str:
@@ -36,7 +35,7 @@ def _interval(interval: Interval) -> str:
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
 @click.option("--sort", default="sharpe", show_default=True, metavar="METRIC",
-              help="Sort by: sharpe, return, cagr, maxdd, or a column name such as 'Δ Sharpe Ratio' (best first).")
+              help="Sort by: sharpe, return, cagr, maxdd, or a column name such as 'Δ Sharpe' (best first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON list of objects.")
 def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     """Every strategy of one or more runs side by side, with the overlay's deltas.
@@ -51,7 +50,7 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
       carryguard compare results/run-a results/run-b --sort maxdd
       carryguard compare results/run-a --json
     """
-    from backtests.compare import DELTAS, HEADLINE, compare_runs, json_rows, resolve_metric
+    from backtests.compare import DELTAS, HEADLINE, SHORT_NAMES, compare_runs, json_rows, resolve_metric
     from backtests.run_folder import load_run
 
     try:
@@ -75,8 +74,8 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
         + [_cell(row[name]) for name in HEADLINE] + [_cell(row[name], signed=True) for name in DELTAS]
         for row in comparison.rows
     ]
-    headline = [SHORT[name] for name in HEADLINE]
-    deltas = [f"Δ {SHORT[name]}" for name in HEADLINE]
+    headline = [SHORT_NAMES[name] for name in HEADLINE]
+    deltas = [f"Δ {SHORT_NAMES[name]}" for name in HEADLINE]
     columns = (["run"] if several else []) + ["strategy", "symbol", "tf", *headline, *deltas]
     print_table(f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower); "
                 "* bottom-fishing baseline", columns, rows, right=[*headline, *deltas])

@@ -24,6 +24,8 @@ HEADLINE = ("Return [%]", "CAGR [%]", "Max. Drawdown [%]", "Sharpe Ratio")
 DELTAS = tuple(f"Δ {name}" for name in HEADLINE)
 SORT_ALIASES = {"return": "Return [%]", "cagr": "CAGR [%]", "maxdd": "Max. Drawdown [%]",
                 "drawdown": "Max. Drawdown [%]", "sharpe": "Sharpe Ratio"}
+SHORT_NAMES = {"Return [%]": "Return %", "CAGR [%]": "CAGR %", "Max. Drawdown [%]": "MaxDD %",
+               "Sharpe Ratio": "Sharpe"}  # the terminal table's column names
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,17 @@ class Comparison:
 
 
 def resolve_metric(name: str) -> str:
-    """A sortable column from its name or alias (``sharpe``, ``return``, ``cagr``, ``maxdd``)."""
+    """A sortable column from its name, its table name (``MaxDD %``, ``Δ Sharpe``) or an alias
+    (``sharpe``, ``return``, ``cagr``, ``maxdd``)."""
     wanted = name.strip().lower()
-    for column in (*HEADLINE, *DELTAS):
-        if column.lower() == wanted:
+    for column in HEADLINE:
+        if wanted in (column.lower(), SHORT_NAMES[column].lower()):
             return column
+        if wanted in (f"δ {column}".lower(), f"δ {SHORT_NAMES[column]}".lower()):
+            return f"Δ {column}"
     if wanted in SORT_ALIASES:
         return SORT_ALIASES[wanted]
-    choices = ", ".join([*SORT_ALIASES, *HEADLINE, *DELTAS])
+    choices = ", ".join([*SORT_ALIASES, *SHORT_NAMES.values(), *(f"Δ {name}" for name in SHORT_NAMES.values())])
     raise ValueError(f"unknown metric {name!r}; choose one of: {choices}")
 
 

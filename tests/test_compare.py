@@ -194,6 +194,8 @@ def test_resolve_metric_given_alias_or_unknown_name_maps_or_raises() -> None:
     # Act / Assert
     assert resolve_metric("maxdd") == "Max. Drawdown [%]"
     assert resolve_metric("sharpe ratio") == "Sharpe Ratio"
+    assert resolve_metric("MaxDD %") == "Max. Drawdown [%]" and resolve_metric("Δ Sharpe") == "Δ Sharpe Ratio"
+    assert resolve_metric("Δ Max. Drawdown [%]") == "Δ Max. Drawdown [%]"
     with pytest.raises(ValueError, match="unknown metric 'alpha'"):
         resolve_metric("alpha")
 
