@@ -54,6 +54,13 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
 
     if scheduler is not None and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
+    if scheduler is not None:
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        try:
+            parse_host_port(parse_address(scheduler)[1])
+        except ValueError as error:
+            raise click.BadParameter(f"{error}; use tcp://HOST:PORT", param_hint="--scheduler") from None
     try:  # everything wrong with the study file is a usage error, found before any work
         study = load_sweep_study(study_file)
         todo = combos(study)

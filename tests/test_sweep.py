@@ -275,16 +275,19 @@ def test_cli_sweep_given_small_study_writes_results_and_prints_json(real_store_d
     assert len(doc["top"]) == 3
 
 
-def test_cli_sweep_given_scheduler_without_dask_is_a_usage_error(real_store_dir, tmp_path):
+@pytest.mark.parametrize("options, message", [
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
+    (["--executor", "dask", "--scheduler", "scheduler-host"], "missing port number"),
+])
+def test_cli_sweep_given_bad_scheduler_option_is_a_usage_error(real_store_dir, tmp_path, options, message):
     # Arrange
     study = write_study(tmp_path, SMALL_STUDY)
 
     # Act
-    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study),
-                                        "--scheduler", "tcp://127.0.0.1:1"])
+    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), *options])
 
     # Assert
-    assert outcome.exit_code == 2 and "--scheduler needs --executor dask" in outcome.output
+    assert outcome.exit_code == 2 and message in outcome.output
 
 
 def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, tmp_path):
