@@ -118,6 +118,20 @@ def test_state_given_a_file_that_is_not_sqlite_raises_carryguard_error_and_leave
     assert path.read_text() == "not a database\n"
 
 
+def test_exclusive_given_book_run_elsewhere_raises_until_that_run_ends(tmp_path):
+    # Arrange: two connections to one file, as two processes would have
+    with PaperState(tmp_path / "p.db") as first, PaperState(tmp_path / "p.db") as second:
+        with first.exclusive(SPEC.strategy, SPEC.symbol):
+            # Act / Assert: the same book is refused, another book is free
+            with pytest.raises(CarryguardError, match="sma_cross\\+carry BTC/USDT is being run by another `paper run`"):
+                with second.exclusive(SPEC.strategy, SPEC.symbol):
+                    pass
+            with second.exclusive("sma_cross", SPEC.symbol):
+                pass
+        with second.exclusive(SPEC.strategy, SPEC.symbol):  # released with the first run
+            pass
+
+
 def test_summary_given_heartbeat_reports_equity_pnl_and_bars_behind(state):
     # Arrange: long 1 @ 100, last close 110, the loop last saw the clock 3 closed bars later
     state.record_step(SPEC.strategy, SPEC.symbol,

@@ -248,6 +248,11 @@ class PaperLoop:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> RunSummary:
+        """Decide bars until stopped (signal, ``once``, ``max_bars``), holding the book's lock."""
+        with self.state.exclusive(self.spec.strategy, self.spec.symbol):
+            return self._run()
+
+    def _run(self) -> RunSummary:
         summary = RunSummary()
         start = self.exchange_now()
         book = self.state.open_book(self.spec, now=start)

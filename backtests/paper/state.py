@@ -12,10 +12,13 @@ status``) never block the loop. Times are stored as ISO-8601 UTC strings.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +163,21 @@ class PaperState:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def exclusive(self, strategy: str, symbol: str) -> Iterator[None]:
+        """Hold the book's run lock: one ``paper run`` per book at a time (say, a cron
+        ``--once`` overlapping a long run), so two runs never race to send the same
+        testnet order. An ``flock`` on a side file, released by the OS even on SIGKILL."""
+        digest = hashlib.sha256(f"{strategy}|{symbol}".encode()).hexdigest()[:8]
+        path = self.path.with_name(f"{self.path.name}.{digest}.lock")
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CarryguardError(f"{self.path}: book {strategy} {symbol} is being run by another `paper run` "
+                                      f"(lock {path.name})", fix="stop that run first, or use another --state file") from None
+            yield
 
     def open_book(self, spec: BookSpec, *, now: pd.Timestamp) -> Book:
         """Create the book (cash, no position) or check a restart uses the same config."""
