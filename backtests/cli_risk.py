@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 import pandas as pd
 
 from backtests.console import print_json, print_table, stdout
@@ -173,9 +172,10 @@ def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
 
 
 def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
-    """USD/JPY from the configured series vs the cross-check series, both as of the reading."""
+    """USD/JPY from the configured series vs the cross-check series, both as of the
+    reading, and whether the newest configured bar was dropped as a bad print."""
     from signals.pit import asof, on_availability
-    from signals.risk import fx_price
+    from signals.risk import fx_bad_prints, fx_price
 
     if not cfg.fx_check_series or cfg.fx_check_series == cfg.fx_series or not store.exists(cfg.fx_check_series):
         return ""
@@ -184,15 +184,17 @@ def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> st
         got, date = asof(on_availability(fx_price(store.read(sid)), store.meta(sid)), pd.DatetimeIndex([as_of]))
         values.append((sid, got.iloc[0, 0], date.iloc[0]))
     (a, x, dx), (b, y, dy) = values
-    if not (pd.notna(x) and pd.notna(y)):
+    if pd.isna(x):
         return ""
-    if dx != dy:
-        return f"cross-check USD/JPY: {b} has no value for {dx:%Y-%m-%d} (its latest usable is {dy:%Y-%m-%d})"
-    note = ""
-    if abs(np.log(x / y)) > cfg.fx_check_tolerance:
-        note = f" (beyond {cfg.fx_check_tolerance:.0%}: dropped as a bad print, the index uses the previous close)"
-    return (f"cross-check USD/JPY: {a} {x:.3f} ({dx:%Y-%m-%d}) vs {b} {y:.3f} ({dy:%Y-%m-%d}), "
-            f"difference {100 * (x / y - 1):+.2f}%{note}")
+    fx = store.read(a)
+    dropped = ""
+    if fx_bad_prints(fx, cfg)[fx.index.get_indexer([dx])[0]]:
+        dropped = f"; {a} {x:.3f} ({dx:%Y-%m-%d}) dropped as a bad print (its whole bar lies away from the last accepted close)"
+    same_day = fx_price(fx).iloc[:, 0].get(dy) if pd.notna(y) else None
+    if same_day is None or pd.isna(same_day):
+        return f"cross-check USD/JPY: no {b} fixing published for a day {a} has{dropped}"
+    return (f"cross-check USD/JPY on {dy:%Y-%m-%d} (newest {b} published by then): {a} {same_day:.3f} vs "
+            f"{b} {y:.3f}, difference {100 * (same_day / y - 1):+.2f}%{dropped}")
 
 
 def _plot(store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp,

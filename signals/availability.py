@@ -5,7 +5,9 @@ A decision at time t may use a value only if ``available_at(value) <= t``. Rules
 - ``bar_close``: a bar stamped with its open time is known at open + timeframe.
 - ``next_utc_day``: end-of-day publications (MOF JGB Tokyo close, FRED H.15 yields,
   OECD) are usable from 00:00 UTC of the next calendar day.
-- ``ny_noon``: FRED DEXJPUS is the 12:00 New York buying rate of day D.
+- ``h10_weekly``: FRED DEXJPUS (Fed H.10) fixes at noon New York but is published only
+  weekly, on the Monday after the week of D at 16:15 New York (a Monday holiday moves
+  the real release a day later; this rule does not know holidays).
 - ``day_open``: a value stamped D that is the price at 00:00 UTC of D (Bitstamp table),
   known one minute after midnight.
 - ``month_after``: a monthly average for month M, usable from the first day of M+2
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-RULES = ("bar_close", "next_utc_day", "ny_noon", "day_open", "month_after")
+RULES = ("bar_close", "next_utc_day", "h10_weekly", "day_open", "month_after")
 
 
 def timeframe_delta(timeframe: str) -> pd.Timedelta:
@@ -36,9 +38,11 @@ def available_at(index: pd.DatetimeIndex, rule: str, timeframe: str | None = Non
         return index + timeframe_delta(timeframe)
     if rule == "next_utc_day":
         return index.normalize() + pd.Timedelta(days=1)
-    if rule == "ny_noon":
-        local = pd.DatetimeIndex(index.tz_localize(None).normalize() + pd.Timedelta(hours=12))
-        return local.tz_localize("America/New_York").tz_convert("UTC")
+    if rule == "h10_weekly":
+        day = index.tz_localize(None).normalize()
+        monday = day + pd.to_timedelta(7 - day.day_of_week, unit="D")
+        release = pd.DatetimeIndex(monday + pd.Timedelta(hours=16, minutes=15))
+        return release.tz_localize("America/New_York").tz_convert("UTC")
     if rule == "day_open":
         return index.normalize() + pd.Timedelta(minutes=1)
     if rule == "month_after":

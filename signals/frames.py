@@ -124,3 +124,23 @@ def fx_spikes(close: pd.Series, *, threshold: float = 0.04) -> list[pd.Timestamp
     spike = (move_in.abs() > threshold) & (move_out.abs() > threshold) & (np.sign(move_in) != np.sign(move_out))
     spike &= round_trip < threshold / 2
     return list(close.index[spike.fillna(False).to_numpy()])
+
+
+def disjoint_bars(bars: pd.DataFrame, *, tolerance: float, max_run: int) -> np.ndarray:
+    """Bad prints that can be told at the bar's own close (no hindsight): a bar whose whole
+    low..high range lies more than ``tolerance`` (fraction) away from the last accepted
+    close. A 24-hour FX market does not jump a whole day's range away like that; Yahoo's
+    2008 USD/JPY prints do. At most ``max_run`` bars in a row are rejected, so a real
+    level shift is accepted after that. Returns a boolean mask (True = bad print)."""
+    low, high, close = (bars[c].to_numpy(dtype="float64") for c in ("low", "high", "close"))
+    bad = np.zeros(len(close), dtype=bool)
+    if not len(close):
+        return bad
+    reference, run = close[0], 0
+    for i in range(1, len(close)):
+        away = low[i] > reference * (1 + tolerance) or high[i] < reference * (1 - tolerance)
+        if away and run < max_run:
+            bad[i], run = True, run + 1
+        else:
+            reference, run = close[i], 0
+    return bad

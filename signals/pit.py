@@ -36,7 +36,7 @@ class SeriesSource(Protocol):
 # Availability rules of the known series, for frames handed over without metadata.
 DEFAULT_RULES: dict[str, tuple[str, str | None]] = {
     "mof/jgb": ("next_utc_day", None),
-    "fred/DEXJPUS": ("ny_noon", None),
+    "fred/DEXJPUS": ("h10_weekly", None),
     "fred/DGS10": ("next_utc_day", None),
     "fred/DGS2": ("next_utc_day", None),
 }
@@ -120,27 +120,12 @@ class Timed:
 def on_availability(frame: pd.DataFrame, meta: SeriesMeta) -> Timed:
     """Re-key ``frame`` by the time each row became usable. Rows sharing an availability
     time keep the last (newest) one. Metadata flags are not used here: they are set
-    with next-day hindsight (see ``reject_off_reference`` for the point-in-time check)."""
+    with next-day hindsight (``signals.frames.disjoint_bars`` is the point-in-time check)."""
     avail = available_at(frame.index, meta.availability, meta.timeframe)
     keep = ~pd.Index(avail).duplicated(keep="last")
     values = frame[keep].copy()
     values.index = pd.DatetimeIndex(avail[keep], name="time")
     return Timed(values, pd.DatetimeIndex(frame.index[keep]))
-
-
-def reject_off_reference(timed: Timed, reference: Timed, *, tolerance: float, max_age_days: float) -> Timed:
-    """Drop rows that stray more than ``tolerance`` (log distance) from the newest
-    reference value already usable when the row becomes usable (e.g. a Yahoo USD/JPY
-    close against that day's FRED noon fixing). Rows with no reference younger than
-    ``max_age_days`` are kept. Uses nothing published after each row: point in time."""
-    targets = pd.DatetimeIndex(timed.values.index)
-    ref_values, ref_dates = asof(reference, targets)
-    ref = ref_values.iloc[:, 0].to_numpy(dtype="float64")
-    own = timed.values.iloc[:, 0].to_numpy(dtype="float64")
-    fresh = (age_days(targets, ref_dates) <= max_age_days).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        strays = fresh & (np.abs(np.log(own / ref)) > tolerance)
-    return Timed(timed.values[~strays], timed.data_date[~strays])
 
 
 def to_targets(times: pd.DatetimeIndex | Iterable[pd.Timestamp] | pd.Timestamp | str) -> pd.DatetimeIndex:

@@ -25,8 +25,8 @@ import pandas as pd
 
 from signals.errors import DataError
 from signals.features import COMPONENT_INPUTS, components
-from signals.pit import (SeriesSource, Timed, age_days, as_source, asof, on_availability, reject_off_reference,
-                         to_targets)
+from signals.frames import disjoint_bars
+from signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
 from signals.toml_file import read_toml
 
 COMPONENTS = tuple(COMPONENT_INPUTS)
@@ -42,13 +42,14 @@ class RiskConfig:
     of the source, i.e. business days)."""
 
     jgb_series: str = "mof/jgb"
-    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30). A Yahoo close
-    # further than fx_check_tolerance from the DEXJPUS noon fixing already published
-    # (<= fx_check_max_age_days old) is a bad print and is dropped (2008 one-day spikes).
+    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30, and H.10 is
+    # published only weekly). A Yahoo bar whose whole range lies more than
+    # fx_bad_print_gap from the last accepted close is a bad print and is dropped
+    # (the 2008 one-day spikes), at most fx_bad_print_max_run bars in a row.
     fx_series: str = "yahoo/JPY=X/1d"
-    fx_check_series: str = "fred/DEXJPUS"  # point-in-time cross-check ("" = none)
-    fx_check_tolerance: float = 0.05
-    fx_check_max_age_days: float = 4.0
+    fx_check_series: str = "fred/DEXJPUS"  # shown beside the reading as a cross-check ("" = none)
+    fx_bad_print_gap: float = 0.045
+    fx_bad_print_max_run: int = 2
     us10_series: str = "fred/DGS10"
     us2_series: str = "fred/DGS2"
     momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
@@ -158,6 +159,13 @@ def fx_price(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
 
 
+def fx_bad_prints(frame: pd.DataFrame, cfg: RiskConfig) -> np.ndarray:
+    """Mask of USD/JPY bars dropped as bad prints (only OHLC bars can be checked)."""
+    if not {"low", "high", "close"} <= set(frame.columns):
+        return np.zeros(len(frame), dtype=bool)
+    return disjoint_bars(frame, tolerance=cfg.fx_bad_print_gap, max_run=cfg.fx_bad_print_max_run)
+
+
 def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
     """Each input keyed by availability time; a missing series is a one-line DataError."""
     timed = {}
@@ -167,15 +175,10 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
             raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
         frame = source.read(sid)
         if name == "usdjpy":
-            frame = fx_price(frame)
+            frame = fx_price(frame[~fx_bad_prints(frame, cfg)])
         if frame.empty:
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
         timed[name] = on_availability(frame, source.meta(sid))
-    check = cfg.fx_check_series
-    if check and check != cfg.fx_series and source.exists(check) and not source.read(check).empty:
-        reference = on_availability(fx_price(source.read(check)), source.meta(check))
-        timed["usdjpy"] = reject_off_reference(timed["usdjpy"], reference, tolerance=cfg.fx_check_tolerance,
-                                               max_age_days=cfg.fx_check_max_age_days)
     return timed
 
 

@@ -126,7 +126,11 @@ class Store:
             raise unreadable(path, exc) from exc
         if META_KEY not in raw:
             raise DataError(f"{path}: not a carryguard series file", fix="delete it and import the data again")
-        return SeriesMeta.from_json(raw[META_KEY].decode())
+        try:
+            return SeriesMeta.from_json(raw[META_KEY].decode())
+        except (ValueError, TypeError, KeyError) as exc:  # written by an older or newer carryguard
+            raise DataError(f"{path}: metadata this version cannot read ({exc})",
+                            fix=f"import or fetch series {sid} again") from exc
 
     def list(self) -> list[SeriesMeta]:
         return [self.meta(sid) for sid in self.ids()]

@@ -49,10 +49,10 @@ def test_risk_given_as_of_prints_score_components_and_data_dates(shared_store):
 
 
 def test_risk_json_given_yahoo_bad_print_day_uses_previous_close(shared_store):
-    # Act: Yahoo's 2008-04-08 close (108.18) is 5.5% off that day's DEXJPUS fixing
+    # Act: Yahoo's 2008-04-08 bar (close 108.18) lies wholly ~5% above the prior close
     result = run(shared_store, "risk", "--as-of", "2008-04-09", "--json")
 
-    # Assert: the command applies the point-in-time cross-check like risk_at on the store
+    # Assert: the command applies the point-in-time bad-print filter like risk_at on the store
     assert result.exit_code == 0, result.output
     yen = next(c for c in json.loads(result.output)["components"] if c["name"] == "yen_strength")
     assert yen["value"] < 104 and yen["data_date"] == "2008-04-07"

@@ -78,7 +78,7 @@ def test_import_given_fred_files_parse_all_header_styles(shared_store: Store) ->
     assert list(dex.columns) == ["DEXJPUS"] and not dex["DEXJPUS"].isna().any()
     assert shared_store.meta("fred/DEXJPUS").rows == 14370 - 565  # blank rows dropped
     assert dgs10.loc[day("2024-08-05"), "DGS10"] == 3.78
-    assert shared_store.meta("fred/DEXJPUS").availability == "ny_noon"
+    assert shared_store.meta("fred/DEXJPUS").availability == "h10_weekly"
     assert shared_store.meta("fred/IRSTCI01JPM156N").availability == "month_after"
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.pit import (MemoryStore, age_days, as_source, asof, on_availability, reject_off_reference, to_targets,
-                         union_calendar)
+from signals.frames import disjoint_bars
+from signals.pit import MemoryStore, age_days, as_source, asof, on_availability, to_targets, union_calendar
 from signals.store import SeriesMeta
 
 
@@ -38,17 +38,18 @@ def test_asof_given_end_of_day_value_usable_only_from_next_utc_midnight():
     assert list(dates) == [utc("2024-08-01"), utc("2024-08-02"), utc("2024-08-02")]
 
 
-def test_asof_given_ny_noon_fixing_follows_new_york_daylight_saving():
-    # Arrange: DEXJPUS on a winter day (EST, noon = 17:00 UTC) and a summer day (EDT, 16:00 UTC)
-    timed = on_availability(frame(["2024-01-02", "2024-07-01"], [141.0, 161.0]), meta("fred/DEXJPUS", "ny_noon"))
-    targets = pd.DatetimeIndex([utc("2024-01-02 16:59"), utc("2024-01-02 17:00"), utc("2024-07-01 15:59"),
-                                utc("2024-07-01 16:00")])
+def test_asof_given_h10_weekly_release_waits_for_next_monday_in_new_york_time():
+    # Arrange: DEXJPUS fixings of a winter Tuesday and a summer Friday; H.10 publishes each
+    # week on the next Monday at 16:15 New York (21:15 UTC in EST, 20:15 UTC in EDT)
+    timed = on_availability(frame(["2024-01-02", "2024-07-05"], [141.0, 161.0]), meta("fred/DEXJPUS", "h10_weekly"))
+    targets = pd.DatetimeIndex([utc("2024-01-02 17:00"), utc("2024-01-08 21:14"), utc("2024-01-08 21:15"),
+                                utc("2024-07-08 20:14"), utc("2024-07-08 20:15")])
 
     # Act
     values, _ = asof(timed, targets)
 
-    # Assert
-    np.testing.assert_array_equal(values["x"].to_numpy(), [np.nan, 141.0, 141.0, 161.0])
+    # Assert: not at the noon fixing, only from the weekly release
+    np.testing.assert_array_equal(values["x"].to_numpy(), [np.nan, np.nan, 141.0, 141.0, 161.0])
 
 
 def test_asof_given_daily_bar_usable_at_its_close():
@@ -76,46 +77,69 @@ def test_age_days_given_holiday_gap_counts_days_since_the_data_date():
     assert ages.tolist() == [1.0, 5.5, 1.0]
 
 
-def test_reject_off_reference_given_spike_against_same_day_fixing_drops_only_the_spike():
-    # Arrange: a Yahoo close 6% off the DEXJPUS noon fixing published hours before it
-    yahoo = frame(["2008-04-07", "2008-04-08", "2008-04-09"], [102.0, 108.18, 101.9], "close")
-    fixing = frame(["2008-04-07", "2008-04-08", "2008-04-09"], [102.1, 102.0, 101.8], "DEXJPUS")
-    timed = on_availability(yahoo, meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d"))
-    reference = on_availability(fixing, meta("fred/DEXJPUS", "ny_noon"))
+def bars(days: list[str], ohlc: list[tuple[float, float, float, float]]) -> pd.DataFrame:
+    index = pd.DatetimeIndex([utc(d) for d in days], name="time")
+    return pd.DataFrame(ohlc, index=index, columns=["open", "high", "low", "close"])
+
+
+def test_disjoint_bars_given_yahoo_2008_spike_drops_only_the_spike():
+    # Arrange: Yahoo USD/JPY 2008-04-07..09; the 04-08 bar's whole range is ~5% above the prior close
+    fx = bars(["2008-04-07", "2008-04-08", "2008-04-09"],
+              [(101.61, 102.80, 101.56, 102.44), (107.51, 108.28, 107.44, 108.18), (102.78, 102.80, 101.49, 101.82)])
 
     # Act
-    kept = reject_off_reference(timed, reference, tolerance=0.05, max_age_days=4)
-    values, dates = asof(kept, pd.DatetimeIndex([utc("2008-04-09 00:00")]))
+    bad = disjoint_bars(fx, tolerance=0.045, max_run=2)
 
-    # Assert: the spike is never used; the previous close carries with its own date
-    assert kept.values["close"].tolist() == [102.0, 101.9]
-    assert values["close"].iloc[0] == 102.0 and dates.iloc[0] == utc("2008-04-07")
+    # Assert: the spike goes; the next bar is judged against 04-07's close and stays
+    assert bad.tolist() == [False, True, False]
 
 
-def test_reject_off_reference_given_only_a_future_fixing_keeps_the_row():
-    # Arrange: the only fixing is published after the Yahoo bar closes (no hindsight allowed)
-    yahoo = frame(["2008-04-08"], [108.18], "close")
-    fixing = frame(["2008-04-09"], [101.8], "DEXJPUS")
+def test_disjoint_bars_given_a_real_crash_day_keeps_it():
+    # Arrange: 2024-08-05, USD/JPY fell 2.4% on the day but its range touched the prior close area
+    fx = bars(["2024-08-02", "2024-08-05"], [(149.2, 149.76, 146.42, 149.2), (145.58, 145.92, 141.70, 145.58)])
+
+    # Act / Assert
+    assert not disjoint_bars(fx, tolerance=0.045, max_run=2).any()
+
+
+def test_disjoint_bars_given_a_lasting_level_shift_accepts_it_after_max_run():
+    # Arrange: the price jumps 10% and stays there
+    fx = bars(["2015-01-14", "2015-01-15", "2015-01-16", "2015-01-19", "2015-01-20"],
+              [(100, 101, 99, 100)] + [(110, 111, 109, 110)] * 4)
 
     # Act
-    kept = reject_off_reference(on_availability(yahoo, meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d")),
-                                on_availability(fixing, meta("fred/DEXJPUS", "ny_noon")), tolerance=0.05, max_age_days=4)
+    bad = disjoint_bars(fx, tolerance=0.045, max_run=2)
 
-    # Assert
-    assert kept.values["close"].tolist() == [108.18]
+    # Assert: two bars are held back, then the new level is accepted and kept
+    assert bad.tolist() == [False, True, True, False, False]
+
+
+def test_disjoint_bars_given_bars_cut_anywhere_flags_the_same_earlier_bars():
+    # Arrange: decisions at each bar only see bars up to it (truncation invariance)
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))
+    close[[50, 51, 200]] *= 1.2
+    fx = pd.DataFrame({"open": close, "high": close * 1.003, "low": close * 0.997, "close": close},
+                      index=pd.date_range("2020-01-01", periods=300, freq="1D", tz="UTC"))
+    full = disjoint_bars(fx, tolerance=0.045, max_run=2)
+
+    # Act / Assert
+    for cut in (10, 51, 52, 150, 201, 300):
+        np.testing.assert_array_equal(disjoint_bars(fx.iloc[:cut], tolerance=0.045, max_run=2), full[:cut])
 
 
 def test_memory_store_cut_given_time_keeps_only_rows_usable_then():
     # Arrange
     store = MemoryStore({"mof/jgb": frame(["2024-08-01", "2024-08-02", "2024-08-05"], [1.0, 2.0, 3.0]),
-                         "fred/DEXJPUS": frame(["2024-08-02", "2024-08-05"], [146.0, 144.0])})
+                         "fred/DEXJPUS": frame(["2024-07-26", "2024-08-02"], [154.0, 146.0])})
 
     # Act
     cut = store.cut(utc("2024-08-02 18:00"))
 
-    # Assert: JGB of 08-02 is usable only from 08-03 00:00; DEXJPUS of 08-02 from 16:00 UTC
+    # Assert: JGB of 08-02 is usable only from 08-03 00:00; DEXJPUS of the week to 07-26
+    # was released Monday 07-29, that of 08-02 only on Monday 08-05
     assert cut.read("mof/jgb")["x"].tolist() == [1.0]
-    assert cut.read("fred/DEXJPUS")["x"].tolist() == [146.0]
+    assert cut.read("fred/DEXJPUS")["x"].tolist() == [154.0]
 
 
 def test_to_targets_given_naive_times_raises_value_error():

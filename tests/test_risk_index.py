@@ -63,8 +63,8 @@ def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs):
 
 
 def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
-    # Arrange: 4h bar closes of Binance BTC, with the noon-NY DEXJPUS fixing as the FX input
-    # (it becomes usable mid-day, between 4h closes)
+    # Arrange: 4h bar closes of Binance BTC, with DEXJPUS as the FX input (its weekly
+    # H.10 release at 16:15 New York falls between 4h closes)
     closes = inputs.read("binance/BTC-USDT/4h").index + pd.Timedelta(hours=4)
     closes = closes[closes < utc("2026-01-30")]
     times = closes[np.sort(np.random.default_rng(4).choice(len(closes), 30, replace=False))]
@@ -82,11 +82,12 @@ def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
     # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
     ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
     ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
-    # DEXJPUS at noon New York: 16:00 UTC in summer (EDT), 17:00 UTC in winter (EST)
-    ("2024-08-05 15:59", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
-    ("2024-08-05 16:00", "fred/DEXJPUS", {"usdjpy": "2024-08-05"}),
-    ("2024-01-03 16:59", "fred/DEXJPUS", {"usdjpy": "2024-01-02"}),
-    ("2024-01-03 17:00", "fred/DEXJPUS", {"usdjpy": "2024-01-03"}),
+    # DEXJPUS (H.10): a week's fixings released the next Monday 16:15 New York, i.e.
+    # 20:15 UTC in summer (EDT), 21:15 UTC in winter (EST)
+    ("2024-08-12 20:14", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
+    ("2024-08-12 20:15", "fred/DEXJPUS", {"usdjpy": "2024-08-09"}),
+    ("2024-01-08 21:14", "fred/DEXJPUS", {"usdjpy": "2023-12-29"}),
+    ("2024-01-08 21:15", "fred/DEXJPUS", {"usdjpy": "2024-01-05"}),
 ])
 def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, fx_series, expected):
     # Arrange: the rules come from the metadata the importer stored with each series

@@ -150,3 +150,17 @@ def test_meta_and_read_given_damaged_file_raise_data_error_naming_it(tmp_path: P
         store.meta("test/BTC-USDT/1d")
     with pytest.raises(DataError, match=r"BTC-USDT/1d\.parquet: damaged series file"):
         store.read("test/BTC-USDT/1d")
+
+
+def test_meta_given_metadata_with_unknown_availability_rule_names_file_and_fix(tmp_path: Path) -> None:
+    # Arrange: a series written with a rule this version no longer knows
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 3), meta())
+    path = store.path("test/BTC-USDT/1d")
+    table = pq.read_table(path)
+    old = table.schema.metadata[b"carryguard"].replace(b'"bar_close"', b'"ny_noon"')
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"carryguard": old}), path)
+
+    # Act / Assert
+    with pytest.raises(DataError, match=r"1d.parquet: metadata this version cannot read .*import or fetch series test/BTC-USDT/1d again"):
+        store.meta("test/BTC-USDT/1d")

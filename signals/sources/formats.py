@@ -190,7 +190,7 @@ def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
     if monthly:
         availability, frequency = "month_after", "monthly"
     elif fred_id.startswith("DEX"):
-        availability, frequency = "ny_noon", "business-daily (US)"
+        availability, frequency = "h10_weekly", "business-daily (US), released weekly"
     else:
         availability, frequency = "next_utc_day", "business-daily (US)"
     units = "JPY per USD" if fred_id == "DEXJPUS" else ("percent" if not fred_id.startswith("DEX") else "FX rate")
