@@ -112,6 +112,29 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
     assert_metrics_equal(expected, actual)
 
 
+def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the_book():
+    # Arrange: all in, cut to 0.5%, then out, then in again (no band): one round trip closes
+    # only at the full exit, as ``trades_from_fills`` counts it; the second is still open.
+    index = pd.date_range("2024-01-01", periods=6, freq="1D", tz="UTC", name="time")
+    prices = [100.0, 104.0, 97.0, 101.0, 110.0, 108.0]
+    bars = pd.DataFrame({"open": prices, "high": prices, "low": prices, "close": prices, "volume": 1.0}, index=index)
+    target = pd.Series([1.0, 0.005, 0.005, 0.0, 1.0, 1.0], index=index)
+    config = ExecutionConfig(rebalance_band=0.0)
+    book = run_fast(bars, target, config)
+    expected = compute_metrics(book, bars, timeframe="1d")
+
+    # Act
+    stats = batch_stats(bars["open"].to_numpy(), bars["close"].to_numpy(), index.as_unit("ns").asi8,
+                        target.to_numpy()[None, :].copy(),
+                        np.array([0]), np.array([6]), config.cash, config.commission, config.slippage,
+                        config.rebalance_band)
+    actual = metrics_from_stats(stats[0], index=index, timeframe="1d").iloc[0].to_dict()
+
+    # Assert
+    assert list(book.trades["is_open"]) == [False, True]
+    assert_metrics_equal(expected, actual)
+
+
 def test_batch_stats_given_window_match_a_book_run_on_that_window_only(shared_store):
     # Arrange: a window in the middle of the 4h history, starting flat with fresh cash.
     bars = shared_store.read("binance/BTC-USDT/4h")
