@@ -22,8 +22,9 @@ RULES = ("bar_close", "next_utc_day", "h10_weekly", "day_open", "month_after")
 
 
 def timeframe_delta(timeframe: str) -> pd.Timedelta:
-    """``'4h'`` -> 4 hours, ``'1d'`` -> 1 day, ``'1w'`` -> 7 days (ccxt spelling)."""
-    units = {"m": "min", "h": "h", "d": "D", "w": "W"}
+    """``'4h'`` -> 4 hours, ``'1d'`` -> 1 day, ``'1w'`` -> 7 days (ccxt spelling; no months,
+    whose length varies)."""
+    units = {"s": "s", "m": "min", "h": "h", "d": "D", "w": "W"}
     number, unit = timeframe[:-1], timeframe[-1]
     if not number.isdigit() or unit not in units:
         raise ValueError(f"unknown timeframe {timeframe!r}: use e.g. 1h, 4h, 1d")

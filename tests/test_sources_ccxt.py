@@ -181,6 +181,16 @@ def test_fetch_bars_given_unsupported_timeframe_raises_data_error(venue):
         fetch_bars(exchange, "BTC/USDT", "7h", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
 
 
+def test_fetch_bars_given_monthly_timeframe_raises_data_error_before_asking_for_klines(venue):
+    # Arrange: the exchange serves 1M bars, but a month has no fixed length to find gaps or closes by
+    name, emulator = venue
+    exchange = make_exchange(name, api_url=emulator.url)
+    # Act / Assert
+    with pytest.raises(DataError, match="timeframe '1M' is not a fixed bar length"):
+        fetch_bars(exchange, "BTC/USDT", "1M", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+    assert emulator.kline_requests() == []
+
+
 def test_make_exchange_given_unknown_exchange_id_raises_data_error():
     with pytest.raises(DataError, match="unknown exchange id 'binanse'.*binance"):
         make_exchange("binanse")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import ccxt
 import pandas as pd
 
+from signals.availability import timeframe_delta
 from signals.errors import DataError, SourceError
 from signals.frames import OHLCV_COLUMNS
 from signals.sources.http import RetryPolicy
@@ -123,6 +124,11 @@ def check_market(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, policy
     if timeframe not in (exchange.timeframes or {}):
         raise DataError(f"timeframe {timeframe!r} not supported by {exchange.id}",
                         fix=f"use one of {', '.join(exchange.timeframes or {})}")
+    try:
+        timeframe_delta(timeframe)
+    except ValueError as exc:  # e.g. ccxt's 1M: bars of varying length have no gap or close rule
+        raise DataError(f"timeframe {timeframe!r} is not a fixed bar length carryguard can store",
+                        fix="use seconds, minutes, hours, days or weeks, e.g. 1h, 4h, 1d, 1w") from exc
 
 
 def exchange_now(exchange: ccxt.Exchange, *, policy: RetryPolicy, sleep: Callable[[float], None]) -> pd.Timestamp:
