@@ -14,6 +14,7 @@ from backtests.execution import ExecutionConfig
 from backtests.fast_metrics import metrics_from_stats
 from backtests.metrics import compute_metrics
 from strategies.base import make_strategy
+from tests.metrics_support import assert_metrics_equal
 
 COMMISSION = 0.001
 SLIP = 0.0005  # 5 bps
@@ -26,17 +27,6 @@ def small_bars() -> pd.DataFrame:
         "open": [100.0, 110.0, 120.0, 130.0], "high": [105.0, 110.0, 125.0, 135.0],
         "low": [95.0, 104.0, 115.0, 130.0], "close": [102.0, 108.0, 124.0, 133.0], "volume": 1.0,
     }, index=index)
-
-
-def assert_metrics_equal(expected: dict, actual: dict) -> None:
-    assert list(expected) == list(actual)
-    for name, value in expected.items():
-        if isinstance(value, float) and math.isnan(value):
-            assert math.isnan(actual[name]), name
-        elif isinstance(value, float):
-            assert actual[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
-        else:
-            assert actual[name] == value, name
 
 
 def test_run_fast_given_small_case_fills_at_next_open_with_fees_and_slippage():
@@ -109,6 +99,7 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
     actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
 
     # Assert
+    assert list(actual) == list(expected)
     assert_metrics_equal(expected, actual)
 
 
@@ -132,6 +123,7 @@ def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the
 
     # Assert
     assert list(book.trades["is_open"]) == [False, True]
+    assert list(actual) == list(expected)
     assert_metrics_equal(expected, actual)
 
 
@@ -150,6 +142,7 @@ def test_batch_stats_given_window_match_a_book_run_on_that_window_only(shared_st
     actual = metrics_from_stats(stats[0], index=window.index, timeframe="4h").iloc[0].to_dict()
 
     # Assert
+    assert list(actual) == list(expected)
     assert_metrics_equal(expected, actual)
 
 

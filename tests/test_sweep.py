@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,17 @@ from click.testing import CliRunner
 
 from backtests.cli import main
 from backtests.engine_fast import run_fast
+from backtests.execution import ExecutionConfig
 from backtests.metrics import compute_metrics
 from backtests.runner import decision_times, run_study
 from backtests.study import parse_study
-from backtests.execution import ExecutionConfig
 from backtests.sweep import SweepData, combo_target, load_risk, run_sweep, validate_combos
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
 from signals.risk import RiskConfig, risk_at
 from strategies.base import make_strategy
 from strategies.overlay import CarryOverlay, OverlayConfig
+from tests.metrics_support import assert_metrics_equal
 
 SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_sma_4h.toml"
 
@@ -115,16 +115,6 @@ def one_book_metrics(bars: pd.DataFrame, target: pd.Series, timeframe: str = "1d
     return compute_metrics(run_fast(bars, target), bars, timeframe=timeframe)
 
 
-def assert_row_matches(row: pd.Series, expected: dict) -> None:
-    for name, value in expected.items():
-        if isinstance(value, float) and math.isnan(value):
-            assert math.isnan(row[name]), name
-        elif isinstance(value, float):
-            assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
-        else:
-            assert row[name] == value, name
-
-
 def test_run_sweep_given_sma_grid_rows_equal_one_book_runs(daily):
     # Arrange
     study = study_from_dict(sma_study())
@@ -136,7 +126,7 @@ def test_run_sweep_given_sma_grid_rows_equal_one_book_runs(daily):
     assert list(result.frame.columns[:2]) == ["fast", "slow"] and len(result.frame) == 7
     for _, row in result.frame.iterrows():
         target = make_strategy("sma_cross", fast=int(row["fast"]), slow=int(row["slow"])).target_exposure(daily)
-        assert_row_matches(row, one_book_metrics(daily, target))
+        assert_metrics_equal(one_book_metrics(daily, target), row)
     best = result.frame["Sharpe Ratio"].max()
     assert result.best()["metrics"]["Sharpe Ratio"] == best
 
@@ -156,7 +146,7 @@ def test_run_sweep_given_sampled_pairs_of_shipped_4h_study_rows_equal_one_book_r
     for (_, row), pair in zip(result.frame.iterrows(), sampled):
         target = make_strategy("sma_cross", **pair).target_exposure(bars)
         expected = compute_metrics(run_fast(bars, target, study.execution), bars, timeframe="4h")
-        assert_row_matches(row, expected)
+        assert_metrics_equal(expected, row)
 
 
 def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overlay(daily, shared_store):
@@ -174,7 +164,7 @@ def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overl
         exposure = make_strategy("tsmom", lookback=int(row["lookback"])).target_exposure(daily)
         overlay = CarryOverlay(OverlayConfig(stress=float(row["overlay.stress"])))
         target = overlay.apply(exposure, risk_at(shared_store, decision_times(daily, "1d")), daily)["final_exposure"]
-        assert_row_matches(row, one_book_metrics(daily, target))
+        assert_metrics_equal(one_book_metrics(daily, target), row)
     assert result.frame.groupby("lookback")["Return [%]"].nunique().min() == 2  # the overlay parameter matters
 
 
@@ -349,7 +339,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     assert doc["warmup_bars"] == 49  # the slow SMA's 50 - 1 bars, more than the overlay's
     frame = pd.read_parquet(Path(doc["run_dir"]) / "sweep.parquet")
     for _, row in frame.iterrows():
-        assert_row_matches(row, expected[row["overlay.stress"]])
+        assert_metrics_equal(expected[row["overlay.stress"]], row)
     unchanged = run_study(default_risk, shared_store, engine="fast").results[0].metrics
     assert unchanged["Equity Final [$]"] != pytest.approx(expected[0.5]["Equity Final [$]"], rel=1e-6)
     manifest = json.loads((Path(doc["run_dir"]) / "manifest.json").read_text())

@@ -1,0 +1,20 @@
+"""Shared assertion of the fast-engine and sweep tests: metrics equal to another path's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pytest
+
+
+def assert_metrics_equal(expected: Mapping[str, object], actual: Mapping[str, object]) -> None:
+    """Every metric of ``expected`` in ``actual``: floats to 1e-9 (summation order differs
+    between the paths), NaN where NaN, anything else exactly."""
+    for name, value in expected.items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(actual[name]), name
+        elif isinstance(value, float):
+            assert actual[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+        else:
+            assert actual[name] == value, name
