@@ -68,7 +68,7 @@ class Outcome:
     label: str
     result: UpdateResult | None = None
     error: str = ""
-    exception: CarryguardError | None = field(default=None, compare=False, repr=False)  # behind ``error``, for --debug
+    exception: Exception | None = field(default=None, compare=False, repr=False)  # behind ``error``, for --debug
 
 
 @dataclass
@@ -135,7 +135,8 @@ def _bars_job(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str
 
 def run_jobs(jobs: list[Job], *, on_start: Callable[[Job], None] | None = None, on_status: Status | None = None,
              on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Run every job; a ``CarryguardError`` becomes that job's error and the next job runs."""
+    """Run every job; an error (a ``CarryguardError``, or any bug in one source) becomes that
+    job's one-line error and the next job runs."""
     outcomes = []
     for job in jobs:
         if on_start is not None:
@@ -144,6 +145,10 @@ def run_jobs(jobs: list[Job], *, on_start: Callable[[Job], None] | None = None, 
             outcome = Outcome(job.label, result=job.run(on_status or (lambda text: None)))
         except CarryguardError as exc:
             outcome = Outcome(job.label, error=str(exc).splitlines()[0], exception=exc)
+        except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
+            detail = (str(exc).strip().splitlines() or [""])[0]
+            outcome = Outcome(job.label, error=f"internal error: {type(exc).__name__}: {detail} (--debug shows the traceback)",
+                              exception=exc)
         outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)

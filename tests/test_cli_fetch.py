@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from backtests.cli import main
-from signals.fetch import FetchPlan, plan_jobs, run_jobs
+from signals.fetch import FetchPlan, Job, plan_jobs, run_jobs
+from signals.sources.update import UpdateResult
 from signals.sources.http import RetryPolicy
 from signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
@@ -159,3 +160,16 @@ def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(mon
     assert "unreachable" in errors["MOF JGB"] and "after 2 tries" in errors["MOF JGB"]
     assert all("was unreachable earlier in this run" in errors[f"FRED {s}"] for s in ("DEXJPUS", "DGS10", "DGS2"))
     assert Store(tmp_path).ids() == []
+
+
+def test_run_jobs_given_a_bug_in_one_source_reports_it_and_runs_the_next():
+    # Arrange
+    def broken(status):
+        raise KeyError("close")
+
+    jobs = [Job("broken", broken), Job("fine", lambda status: UpdateResult("x/y", 1, 1, 1, "2024-08-01"))]
+    # Act
+    outcomes = run_jobs(jobs)
+    # Assert
+    assert outcomes[0].error.startswith("internal error: KeyError: 'close'") and isinstance(outcomes[0].exception, KeyError)
+    assert outcomes[1].error == "" and outcomes[1].result.added == 1
