@@ -130,7 +130,7 @@ class Store:
             return SeriesMeta.from_json(raw[META_KEY].decode())
         except (ValueError, TypeError, KeyError) as exc:  # written by an older or newer carryguard
             raise DataError(f"{path}: metadata this version cannot read ({exc})",
-                            fix=f"import or fetch series {sid} again") from exc
+                            fix=f"delete the file, then import or fetch series {sid} again") from exc
 
     def list(self) -> list[SeriesMeta]:
         return [self.meta(sid) for sid in self.ids()]
