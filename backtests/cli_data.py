@@ -74,11 +74,21 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
 def list_cmd(obj: CliContext, as_json: bool) -> None:
     """One row per stored series: id, source, first, last, rows, gaps, fetched_at.
 
+    A series file that cannot be read is named on stderr (exit 1) after the others.
+
     \b
-    Example:
+    Examples:
+      carryguard data list
       carryguard data list --json
     """
-    metas = obj.store.list()
+    from signals.errors import DataError
+
+    metas, unreadable = [], []
+    for sid in obj.store.ids():
+        try:
+            metas.append(obj.store.meta(sid))
+        except DataError as exc:
+            unreadable.append(exc)
     records = [
         {"id": m.id, "source": m.source, "publisher": m.publisher, "first": m.first, "last": m.last, "rows": m.rows,
          "gaps": len(m.gaps), "flags": len(m.flags), "fetched_at": m.fetched_at, "availability": m.availability}
@@ -86,13 +96,17 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
     ]
     if as_json:
         print_json(records)
-        return
-    if not records:
+    elif not records:
         stdout.print(f"no series in {obj.store.root}; run `carryguard data import DIR` or `carryguard data fetch`")
-        return
-    print_table(f"Series in {obj.store.root}", ["id", "source", "first", "last", "rows", "gaps", "fetched_at"],
-                [(r["id"], r["source"], r["first"][:16], r["last"][:16], r["rows"], r["gaps"], r["fetched_at"]) for r in records],
-                right=["rows", "gaps"])
+    else:
+        print_table(f"Series in {obj.store.root}", ["id", "source", "first", "last", "rows", "gaps", "fetched_at"],
+                    [(r["id"], r["source"], r["first"][:16], r["last"][:16], r["rows"], r["gaps"], r["fetched_at"])
+                     for r in records], right=["rows", "gaps"])
+    for exc in unreadable:
+        show_traceback(obj, exc)
+        click.echo(f"error: {exc}", err=True)
+    if unreadable:
+        raise SystemExit(1)
 
 
 def split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,21 @@ def test_meta_given_metadata_with_unknown_availability_rule_names_file_and_fix(t
     # Act / Assert
     with pytest.raises(DataError, match=r"1d.parquet: metadata this version cannot read .*import or fetch series test/BTC-USDT/1d again"):
         store.meta("test/BTC-USDT/1d")
+
+
+def test_cli_data_list_given_one_damaged_file_lists_the_others_and_names_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from backtests.cli import main
+
+    store = Store(tmp_path)
+    store.write(bars("2024-01-01", 3), meta("a/X/1d"))
+    store.write(bars("2024-01-01", 3), meta("b/Y/1d"))
+    store.path("a/X/1d").write_bytes(b"not parquet")
+
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "data", "list", "--json"])
+
+    assert result.exit_code == 1
+    assert [r["id"] for r in json.loads(result.stdout)] == ["b/Y/1d"]
+    assert result.stderr.startswith("error: ") and "a/X/1d.parquet: damaged series file" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
