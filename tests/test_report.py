@@ -99,10 +99,12 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
 
 
 def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes() -> None:
-    # Arrange: two pairs (one better on both counts), one distinguishable lower Sharpe, two windows
+    # Arrange: three pairs (Sharpe higher in one, drawdown shallower in two), one distinguishable lower Sharpe,
+    # three windows: one where the overlay helped, one where it hurt, one mixed (neither)
     summary = [{"overlay": False, "Δ Sharpe Ratio": None, "Δ Max. Drawdown [%]": None},
                {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0},
-               {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0}]
+               {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0},
+               {"overlay": True, "Δ Sharpe Ratio": -0.3, "Δ Max. Drawdown [%]": 2.0}]
     book = BookKey("a", "BTC/USDT", "1d", True)
     effects = [OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
                OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0))]
@@ -110,17 +112,19 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
     by_window = [{**window, "window": "Calm-ish", "shallower": 2, "deeper": 0, "higher return": 1, "lower return": 1,
                   "Median Δ Return [%]": 0.5, "Median Δ Max. Drawdown [%]": 3.0},
                  {**window, "window": "Rally", "shallower": 0, "deeper": 1, "higher return": 0, "lower return": 2,
-                  "Median Δ Return [%]": -4.0, "Median Δ Max. Drawdown [%]": -0.5}]
+                  "Median Δ Return [%]": -4.0, "Median Δ Max. Drawdown [%]": -0.5},
+                 {**window, "window": "Mixed", "shallower": 1, "deeper": 1, "higher return": 1, "lower return": 0,
+                  "Median Δ Return [%]": 1.0, "Median Δ Max. Drawdown [%]": 0.5}]
 
     # Act
     lines = at_a_glance(summary, effects, by_window)
 
     # Assert
-    assert lines[0] == ("Over the whole run the overlay raised the Sharpe ratio in 1 of 2 strategy pairs and made the "
-                        "max. drawdown shallower in 1 of 2.")
+    assert lines[0] == ("Over the whole run the overlay raised the Sharpe ratio in 1 of 3 strategy pairs and made the "
+                        "max. drawdown shallower in 2 of 3.")
     assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
     assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
-    assert "shallower with the overlay in 2 of 4, deeper in 1; return higher in 1, lower in 3" in lines[2]
+    assert "shallower with the overlay in 3 of 6, deeper in 2; return higher in 2, lower in 3" in lines[2]
     assert lines[3] == ("Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
                         "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT).")
 
