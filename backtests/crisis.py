@@ -71,6 +71,9 @@ def run_windows(run: RunFolder, extra: Path | None = None, *, count: int = 5) ->
     windows = load_windows(DEFAULT_WINDOWS)
     study = run.manifest.get("study")
     study_file = study.get("crisis_windows") if isinstance(study, dict) else None
+    if study_file and not Path(str(study_file)).is_file():
+        raise DataError(f"{run.path / 'manifest.json'}: the study's crisis_windows file {study_file} is gone",
+                        fix="restore it there (the report reads the windows from it)")
     for path in (Path(str(study_file)) if study_file else None, extra):
         if path is not None:
             windows += load_windows(path)

@@ -202,3 +202,15 @@ def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir
         assert row["Median Δ Return [%]"] == pytest.approx(sum(d_return) / 2)
         assert row["Median Δ Max. Drawdown [%]"] == pytest.approx(sum(d_drawdown) / 2)
         assert row["Buy & Hold [%]"] == mine[0]["Buy & Hold [%]"] and row["Regime (max)"] == mine[0]["Regime (max)"]
+
+
+def test_run_windows_given_study_windows_file_gone_raises_data_error_naming_the_manifest(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["study"]["crisis_windows"] = str(tmp_path / "moved.toml")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    # Act / Assert
+    with pytest.raises(DataError, match=r"manifest\.json: the study's crisis_windows file .*moved\.toml is gone"):
+        run_windows(load_run(folder))
