@@ -81,14 +81,16 @@ def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: 
     risk_config = study.risk_config()
     risk = load_risk(obj.store, bars, study.timeframe, risk_config) if study.overlay else None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    wf = None
     with Progress(*columns, console=stderr, transient=False) as progress:
         task = progress.add_task(f"sweep {study.name}", total=len(todo))
-        result = run_sweep(study, bars=bars, risk=risk, first=first, executor=executor, workers=workers, scheduler=scheduler,
-                           combos=todo, progress=lambda n: progress.advance(task, n))
-    wf = None
-    if walk_config is not None:
-        wf = walk_forward(study, bars=bars, risk=risk, first=first, config=walk_config, executor=executor, workers=workers,
-                          scheduler=scheduler, combos=todo)
+        result = run_sweep(study, bars=bars, risk=risk, first=first, executor=executor, workers=workers,
+                           scheduler=scheduler, combos=todo, progress=lambda n: progress.advance(task, n))
+        if walk_config is not None:
+            folds = progress.add_task("walk-forward", total=len(todo))
+            wf = walk_forward(study, bars=bars, risk=risk, first=first, config=walk_config, executor=executor,
+                              workers=workers, scheduler=scheduler, combos=todo,
+                              progress=lambda n: progress.advance(folds, n))
     run_dir = new_run_dir(results_dir, study.name)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]

@@ -25,7 +25,7 @@ import pandas as pd
 from backtests.engine_fast import run_fast
 from backtests.fast_metrics import metrics_from_stats
 from backtests.metrics import compute_metrics
-from backtests.sweep import SweepData, Window, combo_target, evaluate, validate_combos
+from backtests.sweep import Progress, SweepData, Window, combo_target, evaluate, validate_combos
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig, combos as study_combos, duration
 
 
@@ -113,13 +113,15 @@ def _best(values: np.ndarray, lower_is_better: bool) -> int:
 
 def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None, first: int = 0,
                  config: WalkForwardConfig | None = None, executor: str = "local", workers: int | None = None,
-                 scheduler: str | None = None, combos: Sequence[dict[str, Any]] | None = None) -> WalkForwardResult:
+                 scheduler: str | None = None, combos: Sequence[dict[str, Any]] | None = None,
+                 progress: Progress | None = None) -> WalkForwardResult:
     """Walk-forward over ``study``'s combos on ``bars[first:]`` (see module docstring);
     ``bars``, ``risk`` and ``first`` as for ``run_sweep`` (the folds tile the window, the
     bars before it only warm indicators up).
 
     config: default ``study.walkforward`` (then the WalkForwardConfig defaults).
-    The metric is ``config.metric`` or else the study's.
+    The metric is ``config.metric`` or else the study's. ``progress`` is called with the
+    number of combos done (each on every window), as for ``run_sweep``.
     """
     config = config or study.walkforward or WalkForwardConfig()
     metric = config.metric or study.metric
@@ -132,7 +134,8 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
     windows = [w for fold in folds_at for w in fold] + [oos]
     data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
                            risk=risk if study.overlay else None, first=first)
-    stats, _, _, _ = evaluate(data, combos, windows, executor=executor, workers=workers, scheduler=scheduler)
+    stats, _, _, _ = evaluate(data, combos, windows, executor=executor, workers=workers, scheduler=scheduler,
+                              progress=progress)
     folds: list[Fold] = []
     for k, (train, test) in enumerate(folds_at):
         train_values = _metric(stats[2 * k], bars.index[train[0]:train[1]], study.timeframe, metric)
