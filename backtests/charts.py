@@ -121,7 +121,8 @@ def _legend(figure: Figure, handles: list) -> None:
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9, frameon=False)
 
 
-def _line_handles(run: RunFolder, books: list[BookKey], market: str) -> list[Line2D]:
+def _line_handles(books: list[BookKey], market: str) -> list[Line2D]:
+    """Legend entries: the two line styles (the second only when the run has overlay books) and the market."""
     handles = [Line2D([], [], color=PLAIN, linewidth=1.4, label="without overlay")]
     if any(k.overlay for k in books):
         handles.append(Line2D([], [], color=CARRY, linewidth=1.4, linestyle="--", label="with +carry overlay"))
@@ -169,7 +170,7 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         ax.set_ylabel("Equity [$, log]")
     symbol, timeframe = books[0].symbol, books[0].timeframe
     figure.suptitle(f"Equity, {symbol} {timeframe}: each strategy without and with the carry overlay (log scale)")
-    _legend(figure, _line_handles(run, books, f"{symbol} buy & hold" if market is not None else ""))
+    _legend(figure, _line_handles(books, f"{symbol} buy & hold" if market is not None else ""))
     return figure
 
 
@@ -191,7 +192,7 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         ax.set_ylabel("Drawdown [%]")
     symbol, timeframe = books[0].symbol, books[0].timeframe
     figure.suptitle(f"Drawdown from the running equity peak, {symbol} {timeframe}")
-    _legend(figure, _line_handles(run, books, ""))
+    _legend(figure, _line_handles(books, ""))
     return figure
 
 

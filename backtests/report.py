@@ -143,7 +143,7 @@ def _effect_row(effect: OverlayEffect) -> dict[str, object]:
 
 
 def number(value: object, digits: int = 2, signed: bool = False) -> str:
-    """A table cell: fixed decimals, "—" for missing/NaN, text passed through."""
+    """A table cell: fixed decimals, "—" for missing/NaN, text as is but without a midnight time."""
     if value is None or isinstance(value, bool):
         return "—" if value is None else ("yes" if value else "")
     if isinstance(value, int | float):
@@ -152,4 +152,5 @@ def number(value: object, digits: int = 2, signed: bool = False) -> str:
         if abs(float(value)) < 0.5 * 10 ** -digits:
             return f"{0:.{digits}f}"  # no "+0.00" or "-0.00" for float noise
         return f"{float(value):{'+' if signed else ''},.{digits}f}"
-    return str(value)
+    text = str(value)  # metrics.json's Start/End and durations: drop a midnight time of day
+    return text.removesuffix("T00:00:00+00:00").removesuffix(" 00:00:00")

@@ -19,7 +19,7 @@ from backtests.bootstrap import BootstrapConfig, Interval, OverlayEffect
 from backtests.charts import CARRY, PLAIN, close_all, run_charts
 from backtests.cli import main
 from backtests.run_folder import BookKey, load_run
-from backtests.report import at_a_glance, write_report
+from backtests.report import at_a_glance, number, write_report
 from signals.store import Store
 from synthetic_run import write_run
 
@@ -242,3 +242,13 @@ def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store
     yen = re.findall(r"Yen carry unwind.*?</tr>", html, flags=re.S)  # the by-window row, then one per pair
     assert len(yen) == 3 and all(re.search(r"regime-(calm|elevated|stress|crisis)", row) for row in yen)
     assert "BTC/USDT drawdown -" in html
+
+
+@pytest.mark.parametrize(("value", "kwargs", "expected"), [
+    (1234.567, {}, "1,234.57"), (0.004, {"signed": True}, "0.00"), (-0.3, {"signed": True}, "-0.30"),
+    (float("nan"), {}, "—"), (None, {}, "—"), ("2018-01-01T00:00:00+00:00", {}, "2018-01-01"),
+    ("2926 days 00:00:00", {}, "2926 days"), ("2024-01-01T04:00:00+00:00", {}, "2024-01-01T04:00:00+00:00"),
+])
+def test_number_given_cell_value_formats_it_for_the_tables(value: object, kwargs: dict, expected: str) -> None:
+    # Act / Assert
+    assert number(value, **kwargs) == expected
