@@ -123,7 +123,8 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
     else:
         print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
-                    ["strategy", "symbol", "tf", "Δ Sharpe (interval)", "Sharpe", "Δ Max. DD pp (interval)", "drawdown"],
+                    ["strategy", "symbol", "tf", "Δ Sharpe [95% interval]", "Sharpe effect", "Δ MaxDD pp [95% interval]",
+                     "drawdown effect"],
                     [(e.book.strategy, e.book.symbol, e.book.timeframe, _interval(e.sharpe),
                       verdict(e.sharpe, better="higher", worse="lower"), _interval(e.max_drawdown),
                       verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])
