@@ -46,7 +46,8 @@ import math
 import operator
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ import pandas as pd
 from backtests.execution import ExecutionConfig
 from backtests.metrics import METRIC_NAMES
 from backtests.study import _plain as plain_config  # configs in the form backtest manifests use
+from backtests.study import parse_time
 from signals.errors import CarryguardError
 from signals.risk import RiskConfig
 from signals.toml_file import read_toml
@@ -125,6 +127,11 @@ class SweepStudy:
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"sweep name {self.name!r} may only use letters, digits, _ and - (it names the run folder)")
+        for key in ("start", "end"):
+            try:
+                parse_time(getattr(self, key) or None, key=key, origin="[sweep]")
+            except CarryguardError as error:
+                raise ValueError(str(error)) from None
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
         if self.search == "random" and self.samples < 1:
@@ -197,6 +204,7 @@ def study_from_dict(document: Mapping[str, Any], *, default_name: str = "sweep")
     sweep.setdefault("name", default_name)
     sweep["constraints"] = tuple(sweep.get("constraints", ()))
     _check_keys("sweep", sweep, {f.name for f in fields(SweepStudy)} - set(TABLES))
+    _check_kinds(sweep)
     execution = dict(document.get("execution", {}))
     _check_keys("execution", execution, {f.name for f in fields(ExecutionConfig)})
     walkforward = document.get("walkforward")
@@ -210,6 +218,24 @@ def study_from_dict(document: Mapping[str, Any], *, default_name: str = "sweep")
         walkforward=None if walkforward is None else WalkForwardConfig(**walkforward),
         **sweep,
     )
+
+
+def _check_kinds(sweep: dict[str, Any]) -> None:
+    """[sweep] values of the kind of each setting's default (text, whole number, true/false);
+    TOML dates become ISO text."""
+    for item in fields(SweepStudy):
+        if item.name not in sweep or item.name == "constraints":
+            continue
+        value = sweep[item.name]
+        if isinstance(value, date):
+            value = sweep[item.name] = value.isoformat()
+        kind = str if item.default is MISSING else type(item.default)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            what = "a date like 2018-01-01" if item.name in ("start", "end") else _KIND_NAMES[kind]
+            raise ValueError(f"[sweep] {item.name} must be {what}, got {value!r}")
+
+
+_KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false"}
 
 
 def _check_keys(table: str, given: Mapping[str, Any], known: set[str]) -> None:

@@ -73,6 +73,9 @@ def test_combos_given_random_search_are_seeded_distinct_and_constrained():
     ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "extra": {}}, r"unknown table \[extra\]"),
     ({"sweep": {"strategy": "sma_cross", "bogus": 1}, "params": {"fast": [5]}}, "no setting 'bogus'"),
     ({"sweep": {"strategy": "sma_cross", "constraints": ["fast <> slow"]}, "params": {"fast": [5]}}, "bad constraint"),
+    ({"sweep": {"strategy": "sma_cross", "start": "garbage"}, "params": {"fast": [5]}}, "'start' is not a date"),
+    ({"sweep": {"strategy": "sma_cross", "samples": "x"}, "params": {"fast": [5]}}, "samples must be a whole number"),
+    ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "execution": {"fee": 1}}, r"\[execution\] has no"),
 ])
 def test_study_from_dict_given_bad_table_raises_value_error(document, message):
     # Act / Assert
