@@ -56,3 +56,17 @@ def backtest(bars: pd.DataFrame, store: object, first: pd.Timestamp, last: pd.Ti
     sized = CarryOverlay().apply(exposure, risk_at(store, bars.index + STEP), bars)
     window = bars.loc[first: last + STEP]
     return run_backtrader(window, sized["final_exposure"].loc[window.index], ExecutionConfig()), sized
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> None:
+    """``carryguard ARGS`` in this (forked) process with ``env`` added and output discarded:
+    the target of the crash test's pre-imported child processes."""
+    import os
+
+    from backtests.cli import main
+
+    os.environ.update(env)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    main(args, prog_name="carryguard")
