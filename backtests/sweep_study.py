@@ -2,19 +2,19 @@
 
 ```toml
 [sweep]
-name = "sweep_sma_4h"
+name = "my_sweep"             # names the run folder; default: the file's name
 strategy = "sma_cross"
 source = "binance"            # series id = source/SYMBOL/timeframe
 symbol = "BTC/USDT"
 timeframe = "4h"
-start = "2019-01-01"          # optional, UTC; default: the whole history
+start = "2019-01-01"          # optional, UTC; default: the whole history (earlier bars warm up indicators)
 end = ""
 search = "grid"               # grid | random
 samples = 500                 # random search: how many distinct combos to draw
 seed = 7
 metric = "Sharpe Ratio"       # a metric name of backtests.metrics, used to rank
 top = 20                      # rows of the summary table
-overlay = false               # size every combo with the carry overlay
+overlay = true                # size every combo with the carry overlay (default false)
 constraints = ["fast < slow"]
 
 [params]                      # strategy parameters

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from backtests.metrics import compute_metrics
 from backtests.runner import decision_times, run_study
 from backtests.study import parse_study
 from backtests.sweep import SweepData, combo_target, load_risk, run_sweep, validate_combos
+from backtests import sweep_study
 from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
 from signals.risk import RiskConfig, risk_at
@@ -81,6 +83,18 @@ def test_study_from_dict_given_bad_table_raises_value_error(document, message):
     # Act / Assert
     with pytest.raises(ValueError, match=message):
         combos(study_from_dict(document))
+
+
+def test_study_from_dict_given_the_documented_example_builds_every_table():
+    # Arrange: the TOML example of backtests/sweep_study.py's docstring
+    document = tomllib.loads(sweep_study.__doc__.split("```toml")[1].split("```")[0])
+
+    # Act
+    study = study_from_dict(document)
+
+    # Assert
+    assert study.overlay and study.risk_config().zscore_window == 500 and study.walkforward is not None
+    assert {"fast", "slow", "overlay.stress"} == set(combos(study)[0])
 
 
 def test_load_sweep_study_given_shipped_sma_4h_has_2000_pairs_on_whole_4h_history():
