@@ -2,7 +2,7 @@
 
 Named episodes come from ``crisis_windows.toml`` beside this module, plus any TOML file of
 the same shape the user adds (``--windows FILE``, or ``crisis_windows = "FILE"`` in the
-study). The five deepest BTC drawdowns (peak to trough between all-time highs of the
+study, whose windows the manifest carries). The five deepest BTC drawdowns (peak to trough between all-time highs of the
 close, so they never overlap) are found in the run's own ``prices.csv``. Window dates are
 inclusive UTC days; a bar belongs to a window when its open time falls on one of them.
 """
@@ -42,10 +42,15 @@ class CrisisWindow:
 
 def load_windows(path: Path) -> list[CrisisWindow]:
     """The ``[[window]]`` entries (``name``, ``start``, ``end``) of a TOML file."""
-    entries = read_toml(path, what="crisis-window", error=DataError).get("window", [])
+    return windows_from_entries(read_toml(path, what="crisis-window", error=DataError).get("window", []), str(path))
+
+
+def windows_from_entries(entries: object, origin: str) -> list[CrisisWindow]:
+    """Validated windows from ``[{"name", "start", "end"}, ...]`` (a TOML file's or a
+    manifest's); ``origin`` names where they came from in errors."""
     windows = []
     for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-        where = f"{path}: window #{i + 1}"
+        where = f"{origin}: window #{i + 1}"
         if not isinstance(entry, dict) or not str(entry.get("name", "")).strip():
             raise DataError(f"{where}: needs a name, a start and an end",
                             fix='write name = "...", start = 2024-07-10, end = 2024-08-09')
@@ -67,16 +72,15 @@ def _day(value: object, where: str, field: str) -> pd.Timestamp:
 
 
 def run_windows(run: RunFolder, extra: Path | None = None, *, count: int = 5) -> list[CrisisWindow]:
-    """Defaults, the study's window file, ``extra``, then the run's deepest BTC drawdowns."""
+    """Defaults, the study's windows (copied into the manifest at backtest time, so the
+    run folder alone suffices), ``extra``, then the run's deepest BTC drawdowns."""
     windows = load_windows(DEFAULT_WINDOWS)
     study = run.manifest.get("study")
-    study_file = study.get("crisis_windows") if isinstance(study, dict) else None
-    if study_file and not Path(str(study_file)).is_file():
-        raise DataError(f"{run.path / 'manifest.json'}: the study's crisis_windows file {study_file} is gone",
-                        fix="restore it there (the report reads the windows from it)")
-    for path in (Path(str(study_file)) if study_file else None, extra):
-        if path is not None:
-            windows += load_windows(path)
+    study_windows = study.get("crisis_windows") if isinstance(study, dict) else None
+    if study_windows:
+        windows += windows_from_entries(study_windows, f"{run.path / 'manifest.json'} study.crisis_windows")
+    if extra is not None:
+        windows += load_windows(extra)
     btc = [key for key in run.prices if "BTC" in key[0].upper()]
     if btc:
         symbol, timeframe = min(btc, key=lambda k: (k[1] != "1d", k))

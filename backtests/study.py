@@ -82,7 +82,9 @@ class Study:
     overlay: tuple[tuple[str, object], ...] = ()
     risk: tuple[tuple[str, object], ...] = ()
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
-    crisis_windows: str = ""  # extra named episodes (TOML) for compare/report, absolute path
+    # extra named episodes for compare/report: (name, start, end) read from the study's
+    # crisis_windows file and copied into the manifest, so a report needs only the run folder
+    crisis_windows: tuple[tuple[str, str, str], ...] = ()
 
     def overlay_config(self) -> OverlayConfig:
         return OverlayConfig.from_dict(dict(self.overlay))
@@ -102,7 +104,7 @@ class Study:
             "strategies": {s.name: dict(s.params) for s in self.strategies},
             "overlay": _plain(self.overlay_config()), "risk": _plain(self.risk_config()),
             "execution": asdict(self.execution),
-            "crisis_windows": self.crisis_windows or None,
+            "crisis_windows": [{"name": n, "start": s, "end": e} for n, s, e in self.crisis_windows],
         }
 
 
@@ -148,16 +150,22 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
     return study
 
 
-def _windows_file(data: Mapping[str, object], origin: str) -> str:
-    """``crisis_windows = "FILE"``: resolved beside the study file; it must exist."""
+def _windows_file(data: Mapping[str, object], origin: str) -> tuple[tuple[str, str, str], ...]:
+    """``crisis_windows = "FILE"`` (resolved beside the study file): its validated windows."""
+    from backtests.crisis import load_windows
+
     if "crisis_windows" not in data:
-        return ""
+        return ()
     path = Path(_string(data, "crisis_windows", "", origin))
     if not path.is_absolute() and Path(origin).is_file():
         path = Path(origin).resolve().parent / path
     if not path.is_file():
         raise StudyError(f"{origin}: crisis_windows file {path} not found", fix="point it at a TOML file of [[window]] entries")
-    return str(path.resolve())
+    try:
+        windows = load_windows(path)
+    except CarryguardError as exc:
+        raise StudyError(str(exc)) from None
+    return tuple((w.name, str(w.start.date()), str(w.end.date())) for w in windows)
 
 
 def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str, ...] = (),

@@ -40,11 +40,9 @@ def test_run_windows_given_user_file_and_study_file_adds_both_to_defaults(run_di
     # Arrange
     extra = tmp_path / "mine.toml"
     extra.write_text('[[window]]\nname = "My episode"\nstart = 2022-08-01\nend = "2022-08-15"\n')
-    study_file = tmp_path / "study_windows.toml"
-    study_file.write_text('[[window]]\nname = "Study episode"\nstart = 2022-09-01\nend = 2022-09-10\n')
     folder = write_run(tmp_path / "runs")
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["study"]["crisis_windows"] = str(study_file)
+    manifest["study"]["crisis_windows"] = [{"name": "Study episode", "start": "2022-09-01", "end": "2022-09-10"}]
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
     # Act
@@ -204,13 +202,13 @@ def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir
         assert row["Buy & Hold [%]"] == mine[0]["Buy & Hold [%]"] and row["Regime (max)"] == mine[0]["Regime (max)"]
 
 
-def test_run_windows_given_study_windows_file_gone_raises_data_error_naming_the_manifest(tmp_path: Path) -> None:
+def test_run_windows_given_malformed_study_windows_in_manifest_raises_data_error_naming_it(tmp_path: Path) -> None:
     # Arrange
     folder = write_run(tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["study"]["crisis_windows"] = str(tmp_path / "moved.toml")
+    manifest["study"]["crisis_windows"] = [{"name": "bad", "start": "2024-02-01", "end": "2024-01-01"}]
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
     # Act / Assert
-    with pytest.raises(DataError, match=r"manifest\.json: the study's crisis_windows file .*moved\.toml is gone"):
+    with pytest.raises(DataError, match=r"manifest\.json study\.crisis_windows: window #1 \(bad\): end 2024-01-01 is before start"):
         run_windows(load_run(folder))

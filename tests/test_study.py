@@ -124,7 +124,7 @@ def test_narrow_given_bad_option_raises_study_error(options, message):
         narrow(load_study(), **options)
 
 
-def test_load_study_given_crisis_windows_file_resolves_it_beside_the_study(tmp_path):
+def test_load_study_given_crisis_windows_file_copies_its_windows_for_the_manifest(tmp_path):
     # Arrange
     (tmp_path / "episodes.toml").write_text('[[window]]\nname = "x"\nstart = 2024-01-01\nend = 2024-01-31\n')
     study_file = tmp_path / "s.toml"
@@ -134,8 +134,8 @@ def test_load_study_given_crisis_windows_file_resolves_it_beside_the_study(tmp_p
     study = load_study(study_file)
 
     # Assert
-    assert study.crisis_windows == str((tmp_path / "episodes.toml").resolve())
-    assert study.to_dict()["crisis_windows"] == study.crisis_windows
+    assert study.crisis_windows == (("x", "2024-01-01", "2024-01-31"),)
+    assert study.to_dict()["crisis_windows"] == [{"name": "x", "start": "2024-01-01", "end": "2024-01-31"}]
 
 
 def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path):
