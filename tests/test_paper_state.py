@@ -148,6 +148,21 @@ def test_summary_given_heartbeat_reports_equity_pnl_and_bars_behind(state):
     assert summary["last_decision"]["reason"] == "within band"
 
 
+def test_summary_given_weekly_book_counts_bars_behind_from_monday_opens(tmp_path):
+    # Arrange: a 1w book whose last decided bar opened Monday 2025-01-06; the 2025-01-13 bar
+    # closed at 2025-01-20 00:00 (a Monday; a 7-day floor is anchored on Thursdays)
+    weekly = BookSpec("sma_cross", "BTC/USDT", "binance", "1w", 10_000.0, {})
+    monday = pd.Timestamp("2025-01-06T00:00:00Z")
+    with PaperState(tmp_path / "w.db") as state:
+        state.open_book(weekly, now=monday)
+        state.record_step(weekly.strategy, weekly.symbol, hold(monday))
+        # Act
+        before, after = (state.summary(weekly.strategy, weekly.symbol, now=pd.Timestamp(t))["bars_behind"]
+                         for t in ("2025-01-19T23:59:00Z", "2025-01-20T00:00:05Z"))
+    # Assert
+    assert (before, after) == (0, 1)
+
+
 def test_state_given_new_file_uses_wal_journal(tmp_path):
     # Arrange / Act
     with PaperState(tmp_path / "p.db") as opened:

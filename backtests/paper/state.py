@@ -316,9 +316,8 @@ class PaperState:
         clock = now if now is not None else (pd.Timestamp(beat["exchange_time"]) if beat is not None else None)
         behind = None
         if clock is not None and book.bar_time is not None:
-            step = timeframe_delta(spec["timeframe"])
-            newest_closed = clock.floor(step) - step  # open time of the newest closed bar
-            behind = max(int((newest_closed - book.bar_time) / step), 0)
+            step = timeframe_delta(spec["timeframe"])  # bars closed after the last decided one closed:
+            behind = max((clock - book.bar_time - step) // step, 0)  # no grid anchor needed (weekly bars open on Mondays)
         return {
             "strategy": strategy, "symbol": symbol, "exchange": spec["exchange"], "timeframe": spec["timeframe"],
             "cash": book.cash, "position": book.position, "price": price, "equity": equity,
