@@ -124,6 +124,9 @@ class LoopConfig:
 
 @dataclass
 class RunSummary:
+    """What one ``run`` did: bars it decided (trades and skips among them), why it stopped
+    (``once``, ``max-bars``, ``signal``) and the last bar it decided."""
+
     decided: int = 0
     trades: int = 0
     skipped: int = 0
