@@ -99,7 +99,7 @@ def test_paper_run_given_once_decides_due_bars_and_status_reports_the_book(bars,
     assert book["equity"] == pytest.approx(book["cash"] + book["position"] * bars.loc[BUY_BAR + STEP * 3, "close"])
     assert book["pnl"] == pytest.approx(book["equity"] - 10_000.0)
     assert 0 <= book["last_decision"]["score"] <= 100 and book["last_decision"]["regime"] in ("calm", "elevated")
-    assert book["bars_behind"] == 0 and book["loop_note"] == f"waiting for bar {(BUY_BAR + STEP * 4).isoformat()}"
+    assert book["bars_behind"] == 0 and book["loop_note"] == "stopped (once)"
     assert json.loads(live.output)[0]["bars_behind"] == 2
     assert table.exit_code == 0 and "sma_cross+carry" in table.output and "last decision:" in table.output
     assert "bars behind measured at exchange time" in table.output and "--live asks the exchange" in table.output

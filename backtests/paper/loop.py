@@ -257,7 +257,7 @@ class PaperLoop:
 
     def _run(self) -> RunSummary:
         summary = RunSummary()
-        start = self.exchange_now()
+        start = now = self.exchange_now()
         book = self.state.open_book(self.spec, now=start)
         if self.orders is not None:
             self.orders.reconcile(self.state, self.spec.strategy, self.spec.symbol)
@@ -305,6 +305,7 @@ class PaperLoop:
                 break
         if self.stop.is_set() and not summary.stopped_by:
             summary.stopped_by = "signal"
+        self.state.heartbeat(self.spec.strategy, self.spec.symbol, now, f"stopped ({summary.stopped_by or 'stop'})")
         log.info("paper loop stopped (%s) after %d decided bar(s), %d trade(s), %d skipped",
                  summary.stopped_by or "stop", summary.decided, summary.trades, summary.skipped)
         return summary
