@@ -29,7 +29,7 @@ import ccxt
 
 from backtests.paper.state import PaperState
 from signals.errors import CarryguardError
-from signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange
+from signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange, rebase_urls
 from signals.sources.http import RetryPolicy
 
 log = logging.getLogger("carryguard.paper")
@@ -82,15 +82,6 @@ def _urls(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def _rebase(value: Any, base: str) -> Any:
-    if isinstance(value, dict):
-        return {key: _rebase(item, base) for key, item in value.items()}
-    if isinstance(value, str):
-        parts = urllib.parse.urlsplit(value)
-        return base + parts.path
-    return value
-
-
 def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Exchange:
     """ccxt client switched to the testnet, or ``CarryguardError`` (never a live endpoint)."""
     if exchange_id not in ccxt.exchanges:
@@ -110,7 +101,7 @@ def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Ex
         if urllib.parse.urlsplit(override).hostname not in LOOPBACK:
             raise CarryguardError(f"--sandbox with an API URL override {override!r} that is not a loopback address",
                                   fix="unset the override to use the real testnet")
-        exchange.urls["api"] = _rebase(exchange.urls["api"], override.rstrip("/"))
+        exchange.urls["api"] = rebase_urls(exchange.urls["api"], override.rstrip("/"), exchange.hostname)
         test = set(_urls(exchange.urls["api"]))
     used = set(_urls(exchange.urls.get("api")))
     if used & live:  # "demo trading" on the real-money host (okx, weex: a header or flag decides)

@@ -68,13 +68,15 @@ def make_exchange(exchange_id: str, *, api_url: str | None = None, timeout: floa
         exchange.options["fetchMarkets"] = {**fetch_markets, "types": list(market_types)}
     base = api_url or api_url_from_env(exchange_id)
     if base:
-        exchange.urls["api"] = _rebase(exchange.urls["api"], base.rstrip("/"), exchange.hostname)
+        exchange.urls["api"] = rebase_urls(exchange.urls["api"], base.rstrip("/"), exchange.hostname)
     return exchange
 
 
-def _rebase(urls: Any, base: str, hostname: str | None) -> Any:
+def rebase_urls(urls: Any, base: str, hostname: str | None = None) -> Any:
+    """Every URL in ccxt's (nested) ``urls['api']`` with its scheme and host replaced by
+    ``base`` (``{hostname}`` placeholders filled first); the paths stay."""
     if isinstance(urls, dict):
-        return {key: _rebase(value, base, hostname) for key, value in urls.items()}
+        return {key: rebase_urls(value, base, hostname) for key, value in urls.items()}
     if isinstance(urls, str):
         url = urls.replace("{hostname}", hostname or "")
         return HOST.sub(base, url)
