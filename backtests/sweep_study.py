@@ -81,6 +81,8 @@ class WalkForwardConfig:
         the first bar and grows).
     train, test: window lengths as pandas durations ("730D" = two years, "180D").
     step: how far each fold moves; default = test (test windows tile without overlap).
+        At most ``test``: a longer step would leave bars between test windows that no
+        fold chose a combo for, inside the one out-of-sample book.
     metric: ranks the combos on each train window; default = the sweep's metric.
     """
 
@@ -96,6 +98,9 @@ class WalkForwardConfig:
         for name in ("train", "test") + (("step",) if self.step else ()):
             if duration(getattr(self, name)) <= pd.Timedelta(0):
                 raise ValueError(f"walkforward {name} must be a positive duration, got {getattr(self, name)!r}")
+        if self.step and duration(self.step) > duration(self.test):
+            raise ValueError(f"walkforward step {self.step!r} is longer than test {self.test!r}: the test windows "
+                             "would leave gaps in the out-of-sample book; use step <= test")
         if self.metric:
             check_metric(self.metric)
 

@@ -143,7 +143,7 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
         test_values = _metric(stats[2 * k + 1][best:best + 1], bars.index[test[0]:test[1]], study.timeframe, metric)
         folds.append(Fold(train, test, best, float(train_values[best]), float(test_values[0])))
     oos_bars = bars.iloc[oos[0]:oos[1]]
-    stitched = np.empty(len(bars))
+    stitched = np.zeros(len(bars))  # every OOS bar is in a test window (step <= test); never uninitialised memory
     for fold in folds:
         stitched[fold.test[0]:fold.test[1]] = combo_target(data, combos[fold.best])[fold.test[0]:fold.test[1]]
     book = run_fast(oos_bars, pd.Series(stitched[oos[0]:oos[1]], index=oos_bars.index), study.execution)

@@ -55,6 +55,13 @@ def test_fold_windows_given_too_short_history_raise_value_error():
         fold_windows(days(200), WalkForwardConfig(train="300D", test="100D"))
 
 
+def test_walk_forward_config_given_step_longer_than_test_raises_value_error():
+    # Act / Assert: test windows 100 days long every 365 days would leave unchosen bars in the OOS book
+    with pytest.raises(ValueError, match="longer than test"):
+        WalkForwardConfig(train="730D", test="100D", step="365D")
+    assert WalkForwardConfig(train="730D", test="100D", step="100D").step == "100D"
+
+
 def window_metric(bars: pd.DataFrame, combo: dict, window: tuple[int, int], metric: str) -> float:
     target = make_strategy("sma_cross", **combo).target_exposure(bars)
     part = bars.iloc[window[0]:window[1]]
