@@ -6,8 +6,8 @@ A decision at time t may use a value only if ``available_at(value) <= t``. Rules
 - ``next_utc_day``: end-of-day publications (MOF JGB Tokyo close, FRED H.15 yields,
   OECD) are usable from 00:00 UTC of the next calendar day.
 - ``h10_weekly``: FRED DEXJPUS (Fed H.10) fixes at noon New York but is published only
-  weekly, on the Monday after the week of D at 16:15 New York (a Monday holiday moves
-  the real release a day later; this rule does not know holidays).
+  weekly, on the Monday after the week of D at 16:15 New York; when that Monday is a US
+  federal holiday (the Fed is closed) the release moves to the Tuesday.
 - ``day_open``: a value stamped D that is the price at 00:00 UTC of D (Bitstamp table),
   known one minute after midnight.
 - ``month_after``: a monthly average for month M, usable from the first day of M+2
@@ -16,7 +16,9 @@ A decision at time t may use a value only if ``available_at(value) <= t``. Rules
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from pandas.tseries.holiday import USFederalHolidayCalendar
 
 RULES = ("bar_close", "next_utc_day", "h10_weekly", "day_open", "month_after")
 
@@ -31,6 +33,15 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
     return pd.Timedelta(int(number), unit=units[unit])
 
 
+def _fed_holiday(days: pd.DatetimeIndex) -> np.ndarray:
+    """Which ``days`` (naive midnights) are US federal holidays, on which the Fed
+    publishes nothing (a holiday on a Sunday is observed on the Monday)."""
+    if not len(days):
+        return np.zeros(0, dtype=bool)
+    holidays = USFederalHolidayCalendar().holidays(days.min(), days.max())
+    return days.as_unit("ns").isin(holidays.as_unit("ns"))
+
+
 def available_at(index: pd.DatetimeIndex, rule: str, timeframe: str | None = None) -> pd.DatetimeIndex:
     """Map the timestamps of a series to the UTC times their values become usable."""
     if rule == "bar_close":
@@ -42,7 +53,8 @@ def available_at(index: pd.DatetimeIndex, rule: str, timeframe: str | None = Non
     if rule == "h10_weekly":
         day = index.tz_localize(None).normalize()
         monday = day + pd.to_timedelta(7 - day.day_of_week, unit="D")
-        release = pd.DatetimeIndex(monday + pd.Timedelta(hours=16, minutes=15))
+        release_day = monday + pd.to_timedelta(_fed_holiday(monday).astype("int64"), unit="D")
+        release = pd.DatetimeIndex(release_day + pd.Timedelta(hours=16, minutes=15))
         return release.tz_localize("America/New_York").tz_convert("UTC")
     if rule == "day_open":
         return index.normalize() + pd.Timedelta(minutes=1)

@@ -52,6 +52,21 @@ def test_asof_given_h10_weekly_release_waits_for_next_monday_in_new_york_time():
     np.testing.assert_array_equal(values["x"].to_numpy(), [np.nan, np.nan, 141.0, 141.0, 161.0])
 
 
+def test_asof_given_h10_release_monday_is_a_holiday_waits_for_tuesday():
+    # Arrange: the week to Friday 2024-08-30 is released after Labor Day (Monday 09-02),
+    # i.e. on Tuesday 09-03 at 16:15 New York (20:15 UTC); a Sunday holiday (Juneteenth
+    # 2022) is observed on the Monday, so that week's release is Tuesday 2022-06-21
+    timed = on_availability(frame(["2022-06-17", "2024-08-30"], [135.0, 146.0]), meta("fred/DEXJPUS", "h10_weekly"))
+    targets = pd.DatetimeIndex([utc("2022-06-20 20:15"), utc("2022-06-21 20:14"), utc("2022-06-21 20:15"),
+                                utc("2024-09-02 20:15"), utc("2024-09-03 20:14"), utc("2024-09-03 20:15")])
+
+    # Act
+    values, _ = asof(timed, targets)
+
+    # Assert: nothing on the holiday Monday, usable from the Tuesday release
+    np.testing.assert_array_equal(values["x"].to_numpy(), [np.nan, np.nan, 135.0, 135.0, 135.0, 146.0])
+
+
 def test_asof_given_daily_bar_usable_at_its_close():
     # Arrange: a Yahoo daily bar stamped with its open time
     bar = meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d")
