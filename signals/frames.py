@@ -30,15 +30,6 @@ class Gap:
         return {"after": self.after.isoformat(), "before": self.before.isoformat(), "missing": self.missing}
 
 
-def to_utc_index(values: pd.Index | pd.Series, *, name: str) -> pd.DatetimeIndex:
-    """Parse timestamps to a UTC ``DatetimeIndex`` (naive values are taken as UTC)."""
-    index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
-    index.name = "time"
-    if index.hasnans:
-        raise DataError(f"{name}: empty timestamp", fix="remove or fill the row")
-    return index.as_unit("ns")
-
-
 def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
     """Return ``frame`` sorted, exact duplicates dropped, float64, validated.
 
