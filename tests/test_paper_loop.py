@@ -191,11 +191,11 @@ class RacingDecider:
     def __init__(self, inner, path) -> None:
         self.inner, self.path = inner, path
 
-    def decide(self, bars: pd.DataFrame, at: pd.Timestamp):
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp):
         with PaperState(self.path) as other:
             other.record_step(SPEC.strategy, SPEC.symbol, Step(bar_time=bars.index[-1], decided_at=at, action="hold",
                                                                reason="decided by the other run"))
-        return self.inner.decide(bars, at)
+        return self.inner.decide(bars, at, now=now)
 
 
 def test_loop_given_bar_committed_by_another_run_meanwhile_sends_no_order(bars, shared_store, tmp_path):
@@ -254,6 +254,24 @@ def test_risk_feed_given_refresh_interval_rereads_the_store_only_when_due(shared
     assert len(calls) == 3
     direct = risk_at(shared_store, closes)
     np.testing.assert_allclose([row["score"] for row in rows], direct["score"].to_numpy())
+
+
+def test_loop_given_three_closed_bars_to_catch_up_refreshes_the_macro_store_once(bars, shared_store, tmp_path):
+    # Arrange: a refresh due every hour of exchange time, the clock 3 bars (12h) past the last decided bar
+    now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
+    refreshes: list[int] = []
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator, PaperState(tmp_path / "c.db") as state:
+        exchange = exchange_for(emulator.url)
+        make_loop(exchange, state, shared_store, once=True).run()
+        emulator.set_now(now + STEP * 3)
+        loop = make_loop(exchange, state, shared_store, once=True)
+        loop.decider.feed = RiskFeed(shared_store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(hours=1)),
+                                     refresher=lambda: refreshes.append(1))
+        # Act
+        summary = loop.run()
+    # Assert: three bars decided at closes 4h apart, but the exchange clock moved less than an hour
+    assert summary.decided == 3 and summary.skipped == 0
+    assert len(refreshes) == 1
 
 
 class ScriptedFeed(RiskFeed):

@@ -14,9 +14,11 @@ earlier. If not, the window is stretched (up to 16x), and the reason says when i
 has not settled.
 
 ``RiskFeed`` holds risk readings for bar-close times and re-reads the store when a refresh
-is due (``refresh_every`` of exchange time), optionally after running a refresher that
-fetches new macro data. A reading at t only uses data usable at t, whenever it is
-computed, so computing the closes up to the next refresh in one call is exact.
+is due (``refresh_every`` of exchange time, the loop's clock, not the bar's: a book
+catching up on several closed bars re-reads and refetches once, not once per bar),
+optionally after running a refresher that fetches new macro data. A reading at t only
+uses data usable at t, whenever it is computed, so computing the closes up to the next
+refresh in one call is exact.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class RiskFeed:
                 self.refresher()
             ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
             self._readings = risk_at(self.store, times.union(ahead), self.config)
-            self._refreshed_at = now if due or self._refreshed_at is None else self._refreshed_at
+            if due:
+                self._refreshed_at = now
         return self._readings.loc[times]
 
 
@@ -114,25 +117,27 @@ class OverlayDecider:
         self.strategy, self.step, self.overlay, self.feed = strategy, step, overlay, feed
         self.risk_warmup = risk_warmup
 
-    def decide(self, bars: pd.DataFrame, at: pd.Timestamp) -> Decision:
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
+        """The decision at ``at`` (the close of ``bars``' last row); ``now`` (the exchange
+        clock, default ``at``) only paces the risk feed's store re-reads."""
         exposure = float(self.strategy.target_exposure(bars).iloc[-1])
         if self.overlay is None:
             return Decision(strategy_exposure=exposure, target=exposure,
                             reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay")
-        risk, note = self._settled_risk(bars, at)
+        risk, note = self._settled_risk(bars, at, max(now, at) if now is not None else at)
         sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
         return Decision(strategy_exposure=exposure, target=sized.exposure, score=sized.score, regime=sized.regime,
                         multiplier=sized.multiplier, vol_scale=sized.vol_scale,
                         reason=f"{self.strategy.name}: {sized.reason}{note}",
                         blocked=macro_block(risk.iloc[-1], self.feed.limits.max_age_days))
 
-    def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp) -> tuple[pd.DataFrame, str]:
+    def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Readings at the bar closes of the warm-up window (the bars' own closes included),
         and a note when the hysteresis memory has not settled even over 16 windows."""
         warmup = self.risk_warmup
         for _ in range(3):
             grid = pd.date_range(end=at, periods=max(math.ceil(warmup / self.step), 1), freq=self.step)
-            risk = self.feed.readings(grid.union(bars.index + self.step), now=at)
+            risk = self.feed.readings(grid.union(bars.index + self.step), now=now)
             low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), self.overlay.config.hysteresis)
             if low == high or (math.isnan(low) and math.isnan(high)):
                 return risk, ""

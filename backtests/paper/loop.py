@@ -67,8 +67,11 @@ class Decision:
 
 
 class Decider(Protocol):
-    def decide(self, bars: pd.DataFrame, at: pd.Timestamp) -> Decision:
-        """Target exposure at ``at`` (the close of ``bars``' last row) from closed bars only."""
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp) -> Decision:
+        """Target exposure at ``at`` (the close of ``bars``' last row) from closed bars only.
+
+        ``now`` is the exchange clock (later than ``at`` while catching up): it paces the
+        decider's own reads (when the macro store is due a re-read), never what it sees."""
 
 
 class OrderSink(Protocol):
@@ -347,7 +350,7 @@ class PaperLoop:
         close = float(window["close"].iloc[-1])
         book = self.state.book(strategy, symbol)
         mark = (book.cash, book.position)
-        decision = self.decider.decide(window, bar + tf)
+        decision = self.decider.decide(window, bar + tf, now=now)
         base = dict(bar_time=bar, decided_at=now, close=close, strategy_exposure=decision.strategy_exposure,
                     score=decision.score, regime=decision.regime, multiplier=decision.multiplier,
                     vol_scale=decision.vol_scale, target=decision.target, mark=mark)
