@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from signals.availability import RULES, timeframe_delta
 from signals.errors import DataError
-from signals.frames import find_gaps, normalise
+from signals.frames import find_gaps, fx_spikes, normalise
 
 META_KEY = b"carryguard"
 
@@ -51,8 +51,8 @@ class SeriesMeta:
     first: str = ""
     last: str = ""
     rows: int = 0
-    gaps: tuple[dict, ...] = ()
-    flags: tuple[dict, ...] = ()
+    gaps: tuple[dict, ...] = ()  # set by Store.write from the stored series
+    flags: tuple[dict, ...] = ()  # quality flags; for FX bars set by Store.write (see series_flags)
     fetched_at: str = ""
     content_hash: str = ""
     origin: str = ""  # file name or URL the data came from
@@ -91,6 +91,15 @@ def content_hash(frame: pd.DataFrame) -> str:
 def expected_step(meta: SeriesMeta) -> pd.Timedelta | None:
     """The bar spacing gaps are measured against (None for business-day/monthly data)."""
     return timeframe_delta(meta.timeframe) if meta.timeframe else None
+
+
+def series_flags(frame: pd.DataFrame, meta: SeriesMeta) -> tuple[dict, ...]:
+    """Quality flags of a whole stored series: for FX bars (``JPY=X``) the one-day spikes
+    that revert (Yahoo quirk), found over the merged series so a spike on the seam of an
+    update is seen; other series keep the flags they came with."""
+    if meta.kind != "ohlcv" or not meta.symbol.endswith("=X"):
+        return meta.flags
+    return tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
 
 
 def unreadable(path: Path, exc: BaseException) -> DataError:
@@ -149,7 +158,7 @@ class Store:
     def write(self, frame: pd.DataFrame, meta: SeriesMeta, *, merge: bool = True) -> SeriesMeta:
         """Validate and store ``frame``; with ``merge`` new rows replace overlapping ones.
 
-        Returns the metadata as stored (first/last/rows/gaps/hash filled in). Nothing on
+        Returns the metadata as stored (first/last/rows/gaps/flags/hash filled in). Nothing on
         disk changes unless validation passes and the new file is complete.
         """
         frame = normalise(frame, kind=meta.kind, name=meta.origin or meta.id)
@@ -171,6 +180,7 @@ class Store:
             last=frame.index[-1].isoformat(),
             rows=len(frame),
             gaps=gaps,
+            flags=series_flags(frame, meta),
             content_hash=content_hash(frame),
         )
         self._atomic_write(frame, stored)

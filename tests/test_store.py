@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,23 @@ def test_write_given_gaps_in_4h_bars_lists_each_gap_with_missing_count(tmp_path:
     stored = Store(tmp_path).write(frame, meta("test/BTC-USDT/4h", "4h"))
 
     assert [(g["after"][:16], g["missing"]) for g in stored.gaps] == [("2024-01-01T16:00", 2), ("2024-01-02T20:00", 1)]
+
+
+def test_write_given_fx_update_completing_a_spike_flags_it_over_the_merged_series(tmp_path: Path) -> None:
+    # Arrange: USD/JPY jumps 5% on 01-03; the stored part ends there, so only the update
+    # (01-04 back at the old level) shows that the jump reverted
+    store = Store(tmp_path)
+    fx = replace(meta("yahoo/JPY=X/1d"), symbol="JPY=X", frequency="1d (weekdays)")
+    frame = bars("2024-01-01", 5, base=150.0)
+    frame.loc["2024-01-03", ["open", "high", "low", "close"]] *= 1.05
+    store.write(frame.iloc[:3], fx)
+
+    # Act
+    stored = store.write(frame.iloc[3:], fx)
+
+    # Assert: flagged in the stored metadata, as an import of the whole file would be
+    assert [f["time"][:10] for f in stored.flags] == ["2024-01-03"]
+    assert store.meta("yahoo/JPY=X/1d").flags == stored.flags
 
 
 def test_write_given_naive_index_raises_clear_error(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from signals.availability import timeframe_delta
 from signals.errors import DataError
-from signals.frames import OHLCV_COLUMNS, fx_spikes, normalise
+from signals.frames import OHLCV_COLUMNS, normalise
 from signals.store import SeriesMeta, series_id
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
@@ -265,7 +265,6 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
     frame = ohlcv_frame(cells, columns, name, first_line=2 + skiprows, date_fmt=None)
     timeframe = timeframe_from(tokens, frame.index)
     notes: tuple[str, ...] = ()
-    flags: tuple[dict, ...] = ()
     if "binance" in tokens:
         pair = crypto_pair(tokens)
         if pair is None:
@@ -280,8 +279,6 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         if timeframe_delta(timeframe) >= pd.Timedelta(days=1):
             frame.index = exchange_days(cells[columns["time"]], frame.index)
         frame, notes = drop_open_last_bar(frame, name)
-        if symbol.endswith("=X"):
-            flags = tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
     else:
         pair = crypto_pair(tokens)
         symbol = f"{pair[0]}/{pair[1]}" if pair else re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
@@ -290,7 +287,7 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         id=series_id(source, symbol, timeframe), kind="ohlcv", source=source, publisher=publisher, symbol=symbol,
         fields=OHLCV_COLUMNS, units=units, availability="bar_close", timeframe=timeframe,
         frequency=f"{timeframe} (weekdays)" if symbol.endswith("=X") else timeframe,
-        flags=flags, origin=name,
+        origin=name,
     )
     return [Parsed(frame, meta, notes)]
 

@@ -20,7 +20,6 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -28,7 +27,7 @@ from curl_cffi import requests as curl_requests
 
 from signals.availability import timeframe_delta
 from signals.errors import DataError, SourceError
-from signals.frames import OHLCV_COLUMNS, fx_spikes
+from signals.frames import OHLCV_COLUMNS
 from signals.sources.formats import Parsed
 from signals.sources.http import UnreachableError
 from signals.sources.update import UpdateResult, store_update
@@ -156,17 +155,6 @@ def download_yahoo(ticker: str, *, timeframe: str = "1d", start: pd.Timestamp | 
     return Parsed(frame, yahoo_meta(ticker, timeframe))
 
 
-def yahoo_flags(store: Store, frame: pd.DataFrame, meta: SeriesMeta) -> tuple[dict, ...]:
-    """One-day FX spikes over the merged series (stored rows plus ``frame``)."""
-    if not meta.symbol.endswith("=X") or frame.empty:
-        return ()
-    close = frame["close"]
-    if store.exists(meta.id):
-        old = store.read(meta.id)["close"]
-        close = pd.concat([old[~old.index.isin(close.index)], close]).sort_index()
-    return tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(close))
-
-
 def update_yahoo(store: Store, ticker: str, *, timeframe: str = "1d", since: pd.Timestamp | None = None,
                  now: pd.Timestamp | None = None, session: Any = None) -> UpdateResult:
     """Fetch what ``store`` lacks of ``yahoo/<ticker>/<timeframe>`` and write it once.
@@ -181,5 +169,4 @@ def update_yahoo(store: Store, ticker: str, *, timeframe: str = "1d", since: pd.
     if before is not None and (start is None or start.tz_localize(None) >= pd.Timestamp(before.first).tz_localize(None)):
         start = pd.Timestamp(before.last)
     parsed = download_yahoo(ticker, timeframe=timeframe, start=start, now=now, session=session)
-    meta = replace(parsed.meta, flags=yahoo_flags(store, parsed.frame, parsed.meta))
-    return store_update(store, parsed.frame, meta)
+    return store_update(store, parsed.frame, parsed.meta)
