@@ -112,18 +112,20 @@ def yen_vol(fx: Timed, cfg: RiskConfig) -> Timed:
 def carry_spread(jgb: Timed, us: dict[str, Timed], cfg: RiskConfig) -> Timed:
     """US minus Japan yield per tenor pair on the union of the inputs' availability
     times; z = minus the mean z-score of the spread change over ``spread_window``
-    (compression = risk up). value = first pair's spread (pp), change = its change."""
+    (compression = risk up). value = first pair's spread (pp), change = its change;
+    data date = the oldest of the inputs' data dates behind each row."""
     calendar = union_calendar(jgb, *us.values())
-    japan, _ = asof(jgb, calendar)
-    spreads, zs = [], []
+    japan, japan_date = asof(jgb, calendar)
+    spreads, zs, dates = [], [], [japan_date]
     for jp_tenor, us_key in cfg.spread_pairs:
-        us_yield, _ = asof(us[us_key], calendar)
+        us_yield, us_date = asof(us[us_key], calendar)
         spread = us_yield.iloc[:, 0] - japan[jp_tenor]
         spreads.append(spread)
+        dates.append(us_date)
         zs.append(-rolling_z(spread.diff(cfg.spread_window), cfg.zscore_window, cfg.zscore_min_periods))
     z = pd.concat(zs, axis=1).mean(axis=1)
-    # all three inputs are end-of-day series usable from the next UTC day
-    return _component(calendar, calendar - pd.Timedelta(days=1), spreads[0], spreads[0].diff(cfg.spread_window), z)
+    data_date = pd.DatetimeIndex(pd.concat(dates, axis=1).min(axis=1, skipna=False))
+    return _component(calendar, data_date, spreads[0], spreads[0].diff(cfg.spread_window), z)
 
 
 def components(jgb: Timed, fx: Timed, us: dict[str, Timed], cfg: RiskConfig) -> dict[str, Timed]:

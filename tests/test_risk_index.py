@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from signals.errors import DataError
-from signals.pit import MemoryStore
+from signals.features import carry_spread
+from signals.pit import MemoryStore, on_availability
 from signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, latest_time, risk_at
 from signals.store import Store
 
@@ -158,6 +159,27 @@ def test_risk_at_given_40y_too_young_for_a_zscore_ignores_it(inputs):
     # Assert: identical while 40Y lacks history, different once it counts
     assert default.iloc[0] == narrow.iloc[0]
     assert default.iloc[1] != narrow.iloc[1]
+
+
+def test_carry_spread_given_us_holiday_dates_each_row_by_its_oldest_input():
+    # Arrange: JGB of Mon 2024-01-15 (usable Tue 00:00) while DGS has no MLK-day value,
+    # so the spread at Tue 00:00 pairs Monday's JGB with Friday's US yields
+    jgb = frame_of("mof/jgb", {"10Y": [0.6, 0.7], "2Y": [0.0, 0.1]}, ["2024-01-12", "2024-01-15"])
+    us = {key: frame_of(f"fred/{fid}", {fid: [4.1]}, ["2024-01-12"]) for key, fid in (("us10y", "DGS10"), ("us2y", "DGS2"))}
+    source = MemoryStore({**jgb, **us["us10y"], **us["us2y"]})
+    timed = {sid: on_availability(source.read(sid), source.meta(sid)) for sid in source.ids()}
+
+    # Act
+    spread = carry_spread(timed["mof/jgb"], {"us10y": timed["fred/DGS10"], "us2y": timed["fred/DGS2"]}, DEFAULT)
+
+    # Assert: the Tuesday row's spread uses Friday's US yield and is dated Friday
+    assert spread.values.index.tolist() == [utc("2024-01-13"), utc("2024-01-16")]
+    assert spread.values["value"].round(6).tolist() == [3.5, 3.4]
+    assert spread.data_date.tolist() == [utc("2024-01-12"), utc("2024-01-12")]
+
+
+def frame_of(sid: str, columns: dict[str, list[float]], dates: list[str]) -> dict[str, pd.DataFrame]:
+    return {sid: pd.DataFrame(columns, index=pd.DatetimeIndex([utc(d) for d in dates], name="time"))}
 
 
 def test_risk_at_given_yahoo_spike_day_uses_previous_close(inputs):
