@@ -5,13 +5,16 @@ Indicators are warmed up on the stored bars before the study's start: a strategy
 exposure (and the overlay's sizing) is computed on the window plus its ``warmup_bars``
 earlier bars (fewer if the store has fewer), then the engine runs on the window only.
 Each book's warm-up depends on its own parameters only, never on the other strategies of
-the study. The risk index is read point in time from the store at each bar's close.
+the study. The risk index is read point in time from the store at each bar's close, in
+one ``risk_at`` call per run (each reading depends only on its own time, so one read
+over every time the run needs gives the same rows as one read per series).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -26,8 +29,8 @@ from signals.availability import timeframe_delta
 from signals.errors import DataError
 from signals.risk import RiskConfig, risk_at
 from signals.store import SeriesMeta, Store, series_id
-from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from strategies.base import Strategy
+from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from strategies.overlay import CarryOverlay
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
@@ -108,37 +111,40 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
     strategies = [(spec, spec.build()) for spec in study.strategies]
     overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
     warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
+    histories = {(symbol, timeframe): load_history(store, series_id(study.source, symbol, timeframe), study,
+                                                   warmup=warmup_wanted)
+                 for timeframe in study.timeframes for symbol in study.symbols}
+    all_bars = {key: history.window for key, history in histories.items()}
+    closes = {key: decision_times(history.bars, key[1]) for key, history in histories.items()}
+    days = daily_times(all_bars)
+    # One read of the risk inputs for every decision time of the run and the daily calendar.
+    readings = risk_at(store, reduce(pd.DatetimeIndex.union, closes.values(), days), risk_config)
     results: list[RunResult] = []
-    all_bars: dict[tuple[str, str], pd.DataFrame] = {}
     data: dict[str, SeriesMeta] = {}
     warmup: dict[str, dict[str, int]] = {}
-    for timeframe in study.timeframes:
-        for symbol in study.symbols:
-            sid = series_id(study.source, symbol, timeframe)
-            history = load_history(store, sid, study, warmup=warmup_wanted)
-            bars = history.window
-            all_bars[(symbol, timeframe)] = bars
-            data[sid] = store.meta(sid)
-            risk = risk_at(store, decision_times(history.bars, timeframe), risk_config)
-            warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
-            if overlay_warmup:
-                warmup[sid]["carry"] = history.warmup_used(overlay_warmup)
-            for spec, strategy in strategies:
-                strategy_exposure = warm_exposure(strategy, history)
-                for with_overlay in study.with_overlay:
-                    exposure = warm_overlay(overlay, strategy_exposure, history, risk) if with_overlay \
-                        else unsized(strategy_exposure, risk.iloc[history.first:])
-                    book = run_engine(bars, exposure["final_exposure"], study.execution)
-                    result = RunResult(spec.name, symbol, timeframe, with_overlay, spec.baseline, book, exposure,
-                                       compute_metrics(book, bars, timeframe=timeframe))
-                    results.append(result)
-                    if on_result is not None:
-                        on_result(result)
+    for (symbol, timeframe), history in histories.items():
+        sid = series_id(study.source, symbol, timeframe)
+        data[sid] = store.meta(sid)
+        warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
+        if overlay_warmup:
+            warmup[sid]["carry"] = history.warmup_used(overlay_warmup)
+        risk = readings.reindex(closes[(symbol, timeframe)])
+        for spec, strategy in strategies:
+            strategy_exposure = warm_exposure(strategy, history)
+            for with_overlay in study.with_overlay:
+                exposure = warm_overlay(overlay, strategy_exposure, history, risk) if with_overlay \
+                    else unsized(strategy_exposure, risk.iloc[history.first:])
+                book = run_engine(history.window, exposure["final_exposure"], study.execution)
+                result = RunResult(spec.name, symbol, timeframe, with_overlay, spec.baseline, book, exposure,
+                                   compute_metrics(book, history.window, timeframe=timeframe))
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
     for sid in risk_config.inputs().values():
         if store.exists(sid):
             data[sid] = store.meta(sid)
     return StudyRun(study, engine, tuple(results), all_bars, dict(sorted(data.items())),
-                    daily_risk(store, all_bars, risk_config), warmup)
+                    readings.reindex(days)[["score", "regime"]], warmup)
 
 
 def load_history(store: Store, sid: str, study: Study, *, warmup: int) -> History:
@@ -191,12 +197,12 @@ def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
     }, index=strategy_exposure.index)[list(EXPOSURE_COLUMNS)]
 
 
-def daily_risk(store: Store, bars: dict[tuple[str, str], pd.DataFrame], config: RiskConfig) -> pd.DataFrame:
-    """Risk readings at every 00:00 UTC from the first bar's close to the last's."""
+def daily_times(bars: dict[tuple[str, str], pd.DataFrame]) -> pd.DatetimeIndex:
+    """Every 00:00 UTC from the first bar's close to the last's (the calendar of
+    ``StudyRun.risk``)."""
     first = min(frame.index[0] for frame in bars.values()).normalize() + pd.Timedelta(days=1)
     last = max(frame.index[-1] for frame in bars.values()).normalize() + pd.Timedelta(days=1)
-    times = pd.date_range(first, last, freq="1D", tz="UTC", name="time")
-    return risk_at(store, times, config)[["score", "regime"]]
+    return pd.date_range(first, last, freq="1D", tz="UTC", name="time")
 
 
 def _day(stamp: pd.Timestamp | None) -> str | None:

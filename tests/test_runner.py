@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from backtests.runner import run_study
+from backtests.runner import decision_times, run_study
 from backtests.study import Study, parse_study
 from signals.indicators import realized_volatility
+from signals.risk import risk_at
 from signals.store import Store
 from strategies.base import make_strategy
 
@@ -125,3 +126,23 @@ def test_run_study_given_start_at_first_stored_bar_uses_no_warmup(shared_store, 
     # Assert
     assert run.warmup[SID] == {"sma_cross": 0}
     assert run.bars[("BTC/USDT", "1d")].index[0] == btc.index[0]
+
+
+def test_run_study_given_1d_and_4h_books_each_reads_the_risk_at_its_own_bar_closes(shared_store):
+    # Arrange: one run reads the risk index once for both calendars and the daily risk.csv
+    study = parse_study({"name": "calendars", "symbols": ["BTC/USDT"], "timeframes": ["1d", "4h"],
+                         "start": "2022-05-01", "end": "2022-06-30", "strategies": {"buy_and_hold": {}},
+                         "with_overlay": [False]})
+
+    # Act
+    run = run_study(study, shared_store, engine="fast")
+
+    # Assert: each book's readings are risk_at on that book's closes alone, the daily ones on midnights
+    for result in run.results:
+        window = run.bars[(result.symbol, result.timeframe)]
+        expected = risk_at(shared_store, decision_times(window, result.timeframe))
+        assert result.exposure["risk_score"].to_numpy() == pytest.approx(expected["score"].to_numpy(), nan_ok=True)
+        assert list(result.exposure["regime"]) == list(expected["regime"])
+    days = pd.date_range("2022-05-02", "2022-07-01", freq="1D", tz="UTC", name="time")
+    pd.testing.assert_frame_equal(run.risk, risk_at(shared_store, days)[["score", "regime"]], check_freq=False)
+    assert len({r.timeframe for r in run.results}) == 2 and run.risk["score"].notna().all()
