@@ -15,13 +15,13 @@ import backtrader as bt
 import pandas as pd
 
 from backtests.book import Book, fills_frame, make_book
-from backtests.execution import ExecutionConfig, rebalance
+from backtests.execution import ExecutionConfig, check_inputs, rebalance
 
 
 def run_backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = ExecutionConfig()) -> Book:
     """Run one book: ``bars`` (OHLCV, UTC index), ``target`` exposure in [0, 1] decided at
     each bar's close (same index), starting with ``config.cash``."""
-    _check_inputs(bars, target)
+    check_inputs(bars, target)
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, maxcpus=1)
     feed = bt.feeds.PandasData(dataname=bars.tz_convert(None), openinterest=None)
     cerebro.adddata(feed)
@@ -36,15 +36,6 @@ def run_backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfi
     fills = fills_frame([index[i] for i in run.fill_bar], run.fill_qty, run.fill_price, run.fill_fee)
     return make_book(bars, cash=run.cash_at_close, position=run.position_at_close, fills=fills,
                      initial_cash=config.cash)
-
-
-def _check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
-    if bars.empty:
-        raise ValueError("bars are empty")
-    if not target.index.equals(bars.index):
-        raise ValueError("target must be indexed like bars (one exposure per bar close)")
-    if target.isna().any() or (target < 0).any() or (target > 1).any():
-        raise ValueError("target exposure must be in [0, 1] without NaN")
 
 
 def affordable(qty: float, cash: float, price: float, commission: float) -> float:

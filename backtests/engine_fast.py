@@ -19,7 +19,7 @@ import pandas as pd
 from numba import njit
 
 from backtests.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
-from backtests.execution import ExecutionConfig, rebalance
+from backtests.execution import ExecutionConfig, check_inputs, rebalance
 
 # Layout of one row of book statistics (see ``book_stats``).
 STAT_FIELDS = (
@@ -44,17 +44,6 @@ def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = Ex
     trades = round_trips(times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1],
                          last_close=float(close[-1]))
     return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash, trades=trades)
-
-
-def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
-    """The engines' shared input contract, as ``ValueError`` naming what is wrong."""
-    if bars.empty:
-        raise ValueError("bars are empty")
-    if not target.index.equals(bars.index):
-        raise ValueError("target must be indexed like bars (one exposure per bar close)")
-    values = target.to_numpy(dtype="float64")
-    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
-        raise ValueError("target exposure must be in [0, 1] without NaN")
 
 
 def ohlc_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

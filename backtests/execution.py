@@ -14,13 +14,16 @@ close. The order executes at the **next bar's open** (t+1):
 - the decision at the last bar has no next open and is not executed.
 
 ``rebalance`` below is the one implementation of that arithmetic; the engines call it
-(it is numba-compiled so the fast engine's kernels can call it too).
+(it is numba-compiled so the fast engine's kernels can call it too). ``check_inputs`` is
+the engines' one input contract.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 from numba import njit
 
 
@@ -53,6 +56,18 @@ class ExecutionConfig:
     @property
     def slippage(self) -> float:
         return self.slippage_bps / 1e4
+
+
+def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
+    """What every engine requires of its inputs, as ``ValueError`` naming what is wrong:
+    bars, and one target exposure in [0, 1] (no NaN) per bar, on the bars' index."""
+    if bars.empty:
+        raise ValueError("bars are empty")
+    if not target.index.equals(bars.index):
+        raise ValueError("target must be indexed like bars (one exposure per bar close)")
+    values = target.to_numpy(dtype="float64")
+    if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+        raise ValueError("target exposure must be in [0, 1] without NaN")
 
 
 @njit(cache=True)
