@@ -6,7 +6,10 @@ blue) against the same book with it (dashed orange) and the market's buy & hold 
 so each panel answers "did the overlay help this strategy, and when?" at a glance (16
 lines in one plot answer nothing). The exposure chart stacks the risk index with its
 regimes as background bands, the overlay's risk multiplier, and a heatmap of every
-overlay book's final exposure on the same date axis.
+overlay book's final exposure on the same date axis. Exposure rows are drawn at their
+decision time (the bar's close, when the risk reading they used was taken, and from the
+next open on they are held), not at the bar's open time as stored: drawn there, the
+multiplier would seem to move a bar before the risk index did.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from backtests.run_folder import REGIMES, BookKey, RunFolder  # noqa: E402
+from signals.availability import timeframe_delta  # noqa: E402
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
 PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold
@@ -203,7 +207,8 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     ratios = [3, 2, max(2, len(shown) * 0.45)]
     figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(WIDTH, 8.5 + 0.15 * len(shown)), sharex=True,
                                                  height_ratios=ratios, layout="constrained")
-    start, end = run.equity[books[0]].index[[0, -1]]
+    step = timeframe_delta(books[0].timeframe)
+    start, end = run.equity[books[0]].index[[0, -1]] + step  # decision times: the first and last bar close
     risk = run.risk.loc[start:end] if len(run.risk) else run.risk
     for ax in (top, middle):
         _regime_bands(ax, risk)
@@ -216,17 +221,18 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     top.set_ylabel("Risk index [0-100]")
     if overlay_books:
         exposure = run.exposure[overlay_books[0]]
-        middle.step(exposure.index, exposure["multiplier"] * 100.0, where="post", color="#08306b", linewidth=1.0,
+        decided = exposure.index + step
+        middle.step(decided, exposure["multiplier"] * 100.0, where="post", color="#08306b", linewidth=1.0,
                     label="risk multiplier")
         if (exposure["vol_scale"] != 1.0).any():
-            middle.step(exposure.index, exposure["vol_scale"] * 100.0, where="post", color="#7b3294", linewidth=0.8,
+            middle.step(decided, exposure["vol_scale"] * 100.0, where="post", color="#7b3294", linewidth=0.8,
                         label="volatility scale")
     else:
         middle.text(0.5, 0.5, "no overlay book in this run", transform=middle.transAxes, ha="center")
     middle.set_ylim(-5, 105)
     middle.set_ylabel("Multiplier [%]")
     _dates(bottom)
-    _exposure_heatmap(figure, bottom, run, shown)
+    _exposure_heatmap(figure, bottom, run, shown, step)
     lines = [*top.get_legend_handles_labels()[0], *middle.get_legend_handles_labels()[0]]
     _legend(figure, [*lines, *(Patch(facecolor=REGIME_COLOURS[r], label=f"{r} regime") for r in REGIMES)])
     symbol, timeframe = books[0].symbol, books[0].timeframe
@@ -234,13 +240,13 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     return figure
 
 
-def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[BookKey]) -> None:
-    """One row per book: its final exposure (share of equity) at each bar, 0 white to 100% dark."""
+def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[BookKey], step: pd.Timedelta) -> None:
+    """One row per book: its final exposure (share of equity), each cell from the bar's
+    close (decision) for one bar of length ``step``, 0 white to 100% dark."""
     if not books:
         return
     frame = pd.concat({str(k): run.exposure[k]["final_exposure"] for k in books}, axis=1).sort_index()
-    times = frame.index
-    step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(days=1)
+    times = frame.index + step
     edges = mdates.date2num(times.append(pd.DatetimeIndex([times[-1] + step])).tz_convert(None).to_pydatetime())
     mesh = ax.pcolormesh(edges, np.arange(len(books) + 1), frame.to_numpy().T * 100.0, cmap="Purples", vmin=0,
                          vmax=100, shading="flat", rasterized=True)

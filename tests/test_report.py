@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 import matplotlib.dates as mdates
 import numpy as np
+import pandas as pd
 
 from backtests.bootstrap import BootstrapConfig, Interval, OverlayEffect
 from backtests.charts import CARRY, PLAIN, close_all, run_charts
@@ -155,6 +156,26 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
         assert np.allclose(np.asarray(drawn[CARRY], dtype=float), carry.to_numpy())
     finally:
         close_all(list(charts.values()))
+
+
+def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_the_risk_index(tmp_path: Path) -> None:
+    # Arrange: exposure.csv rows are bar OPEN times; the risk reading they used is taken at the close
+    run = load_run(write_run(tmp_path))
+    key = BookKey("sma_cross", "BTC/USDT", "1d", True)
+    opened = run.exposure[key].index
+
+    # Act
+    chart = next(c for c in run_charts(run) if c.kind == "exposure")
+
+    # Assert: the multiplier steps at each bar's close (open + 1 day), the index's own time axis
+    try:
+        middle = next(ax for ax in chart.figure.axes if ax.get_ylabel() == "Multiplier [%]")
+        line = next(line for line in middle.get_lines() if line.get_label() == "risk multiplier")
+        drawn = mdates.date2num(np.asarray(line.get_xdata()))
+        expected = mdates.date2num((opened + pd.Timedelta(days=1)).tz_convert(None).to_pydatetime())
+        assert np.allclose(drawn, expected)
+    finally:
+        close_all([chart])
 
 
 def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
