@@ -20,6 +20,7 @@ import pandas as pd
 
 from signals.availability import available_at
 from signals.errors import DataError
+from signals.sources.formats import fred_meta, mof_meta
 from signals.store import SeriesMeta, Store
 
 
@@ -33,26 +34,20 @@ class SeriesSource(Protocol):
     def exists(self, sid: str) -> bool: ...
 
 
-# Availability rules of the known series, for frames handed over without metadata.
-DEFAULT_RULES: dict[str, tuple[str, str | None]] = {
-    "mof/jgb": ("next_utc_day", None),
-    "fred/DEXJPUS": ("h10_weekly", None),
-    "fred/DGS10": ("next_utc_day", None),
-    "fred/DGS2": ("next_utc_day", None),
-}
-
-
 def default_meta(sid: str, frame: pd.DataFrame) -> SeriesMeta:
-    """Metadata for a bare frame: the rule of a known series id, else ``bar_close`` of
+    """Metadata for a bare frame: what the MOF/FRED parsers give ``mof/jgb`` and
+    ``fred/<ID>`` (so their availability rules live in one place), else ``bar_close`` of
     the id's timeframe suffix (``yahoo/JPY=X/1d`` -> 1d)."""
-    if sid in DEFAULT_RULES:
-        rule, timeframe = DEFAULT_RULES[sid]
-    elif sid.rsplit("/", 1)[-1][:-1].isdigit():
-        rule, timeframe = "bar_close", sid.rsplit("/", 1)[-1]
-    else:
+    publisher, _, name = sid.partition("/")
+    if sid == "mof/jgb":
+        return mof_meta(tuple(frame.columns), "memory")
+    if publisher == "fred" and name and "/" not in name:
+        return replace(fred_meta(name, "memory", pd.DatetimeIndex(frame.index)), fields=tuple(frame.columns))
+    timeframe = sid.rsplit("/", 1)[-1]
+    if not timeframe[:-1].isdigit():
         raise DataError(f"series {sid}: no availability rule known for a bare frame", fix="pass its SeriesMeta too")
     return SeriesMeta(id=sid, kind="macro", source="memory", publisher="", symbol=sid, fields=tuple(frame.columns),
-                      units="", frequency="", availability=rule, timeframe=timeframe)
+                      units="", frequency="", availability="bar_close", timeframe=timeframe)
 
 
 class MemoryStore:

@@ -157,6 +157,18 @@ def test_memory_store_cut_given_time_keeps_only_rows_usable_then():
     assert cut.read("fred/DEXJPUS")["x"].tolist() == [154.0]
 
 
+def test_memory_store_given_bare_monthly_fred_frame_uses_the_fred_parsers_rule():
+    # Arrange: OECD monthly averages (first-of-month dates) handed over without metadata
+    store = MemoryStore({"fred/IRSTCI01JPM156N": frame(["2024-05-01", "2024-06-01", "2024-07-01"], [0.1, 0.1, 0.2])})
+
+    # Act
+    cut = store.cut(utc("2024-08-01"))
+
+    # Assert: as fred_meta decides for the file: month M is usable from the 1st of M+2
+    assert store.meta("fred/IRSTCI01JPM156N").availability == "month_after"
+    assert cut.read("fred/IRSTCI01JPM156N").index.tolist() == [utc("2024-05-01"), utc("2024-06-01")]
+
+
 def test_to_targets_given_naive_times_raises_value_error():
     # Arrange
     naive = pd.DatetimeIndex(["2024-08-05"])

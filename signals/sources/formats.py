@@ -177,16 +177,24 @@ def parse_mof(text: str, name: str) -> list[Parsed]:
     values = parse_numbers(cells[tenors], name, first_line=first_line, allow_missing=True)
     frame = pd.DataFrame(values.to_numpy(), index=index, columns=[t.strip() for t in tenors])
     frame = frame.dropna(how="all")
-    meta = SeriesMeta(
+    return [Parsed(frame, mof_meta(tuple(frame.columns), name))]
+
+
+def mof_meta(tenors: tuple[str, ...], name: str) -> SeriesMeta:
+    """Metadata of ``mof/jgb``: Tokyo end-of-day yields, usable from the next UTC day."""
+    return SeriesMeta(
         id="mof/jgb", kind="macro", source="mof", publisher="Ministry of Finance Japan", symbol="JGB",
-        fields=tuple(frame.columns), units="percent per annum", frequency="business-daily (JP)",
+        fields=tenors, units="percent per annum", frequency="business-daily (JP)",
         availability="next_utc_day", origin=name,
     )
-    return [Parsed(frame, meta)]
 
 
 def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
-    monthly = len(index) > 2 and bool((index.day == 1).all()) and np.median(np.diff(index.asi8)) > pd.Timedelta(days=25).value
+    """Metadata of ``fred/<fred_id>``; the availability rule follows the series: monthly
+    averages (first-of-month dates) ``month_after``, H.10 exchange rates (``DEX*``)
+    ``h10_weekly``, other daily series (H.15 yields) ``next_utc_day``."""
+    step = np.median(np.diff(index.as_unit("ns").asi8)) if len(index) > 2 else 0
+    monthly = bool((index.day == 1).all()) and step > pd.Timedelta(days=25).value
     if monthly:
         availability, frequency = "month_after", "monthly"
     elif fred_id.startswith("DEX"):
