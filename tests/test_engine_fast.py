@@ -103,6 +103,26 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
     assert_metrics_equal(expected, actual)
 
 
+@pytest.mark.parametrize("target", [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0]], ids=["never-invested", "two-bars"])
+def test_metrics_from_stats_given_undefined_ratios_gives_nan_where_compute_metrics_does(target):
+    # Arrange: a flat book (no trades, zero return spread) and a one-return book (no std);
+    # book_stats reads times in ns (pandas 3 makes date_range microseconds)
+    bars = small_bars().iloc[:len(target)]
+    series = pd.Series(target, index=bars.index)
+    expected = compute_metrics(run_fast(bars, series, CONFIG), bars, timeframe="1d")
+
+    # Act
+    stats = batch_stats(bars["open"].to_numpy(), bars["close"].to_numpy(), bars.index.as_unit("ns").asi8,
+                        series.to_numpy()[None, :].copy(), np.array([0]), np.array([len(bars)]), CONFIG.cash,
+                        CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
+    actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
+
+    # Assert
+    assert math.isnan(expected["Sharpe Ratio"])  # the case does reach an undefined ratio
+    assert list(actual) == list(expected)
+    assert_metrics_equal(expected, actual)
+
+
 def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the_book():
     # Arrange: all in, cut to 0.5%, then out, then in again (no band): one round trip closes
     # only at the full exit, as ``trades_from_fills`` counts it; the second is still open.
