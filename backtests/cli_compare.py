@@ -6,7 +6,6 @@ compared or reported again at any time.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,16 +19,12 @@ if TYPE_CHECKING:
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-def _cell(value: object, *, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{float(value):{'+' if signed else ''},.2f}"
-
-
 def _interval(interval: Interval) -> str:
-    """``+0.18 [-0.16, +0.56]``: the estimate and its bootstrap interval."""
-    low, high = _cell(interval.low, signed=True), _cell(interval.high, signed=True)
-    return f"{_cell(interval.estimate, signed=True)} [{low}, {high}]"
+    """``+0.18 [-0.16, +0.56]``: the estimate and its bootstrap interval (cells as in the report)."""
+    from backtests.report import number
+
+    low, high = number(interval.low, signed=True), number(interval.high, signed=True)
+    return f"{number(interval.estimate, signed=True)} [{low}, {high}]"
 
 
 @click.command("compare")
@@ -51,6 +46,7 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
       carryguard compare results/run-a --json
     """
     from backtests.compare import DELTAS, HEADLINE, SHORT_NAMES, compare_runs, json_rows, resolve_metric
+    from backtests.report import number as cell
     from backtests.run_folder import load_run
 
     try:
@@ -71,7 +67,7 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     rows = [
         ([number[str(row["run"])]] if several else [])
         + [f"{row['strategy']}{' *' if row['baseline'] else ''}", row["symbol"], row["timeframe"]]
-        + [_cell(row[name]) for name in HEADLINE] + [_cell(row[name], signed=True) for name in DELTAS]
+        + [cell(row[name]) for name in HEADLINE] + [cell(row[name], signed=True) for name in DELTAS]
         for row in comparison.rows
     ]
     headline = [SHORT_NAMES[name] for name in HEADLINE]
