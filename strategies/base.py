@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
+from signals.indicators import periods_per_year
 
 OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unwind overlay
 
@@ -96,6 +97,14 @@ def close_prices(bars: pd.DataFrame) -> pd.Series:
     if close.isna().any():
         raise DataError(f"bars: missing close at {close.index[close.isna().argmax()]}", fix="fill or drop that bar")
     return close
+
+
+def periods_per_year_of(index: pd.DatetimeIndex, given: float | None = None) -> float:
+    """Bars per year for annualizing: ``given`` if set, else from the bar spacing (365
+    daily, 2190 for 4h); one bar alone counts as daily (it has no volatility yet anyway)."""
+    if given is not None:
+        return given
+    return periods_per_year(index) if len(index) > 1 else 365.0
 
 
 def latch(enter: pd.Series, leave: pd.Series) -> pd.Series:

@@ -41,7 +41,8 @@ import pandas as pd
 
 from signals.errors import CarryguardError
 from signals.toml_file import read_toml
-from signals.indicators import periods_per_year, realized_volatility
+from signals.indicators import realized_volatility
+from strategies.base import periods_per_year_of
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
@@ -233,7 +234,8 @@ class CarryOverlay:
             if bars is None:
                 raise ValueError("this overlay targets volatility: pass the bars to size()")
             closed = bars.iloc[: int(np.searchsorted(bars.index + _bar_step(bars.index), when, side="right"))]
-            vol_scale = float(self._vol_scale(closed, per_year=self._per_year(bars.index))[-1]) if len(closed) else self.config.vol_cap
+            per_year = periods_per_year_of(bars.index, self.config.periods_per_year)
+            vol_scale = float(self._vol_scale(closed, per_year=per_year)[-1]) if len(closed) else self.config.vol_cap
             vol_note = f"; vol scale {vol_scale:.2f} (target {self.config.vol_target:.0%}, cap {self.config.vol_cap:g})"
         final = min(max(exposure * multiplier * vol_scale, 0.0), 1.0)
         if math.isnan(sticky[0]):
@@ -257,18 +259,13 @@ class CarryOverlay:
             values = np.clip((config.zero_at - sticky) / (config.zero_at - config.full_at), 0.0, 1.0)
         return np.where(np.isnan(sticky), 1.0, values)
 
-    def _per_year(self, index: pd.DatetimeIndex) -> float:
-        if self.config.periods_per_year is not None:
-            return self.config.periods_per_year
-        return periods_per_year(index) if len(index) > 1 else 365.0  # one bar: no volatility yet anyway
-
     def _vol_scale(self, bars: pd.DataFrame, *, per_year: float | None = None) -> np.ndarray:
         config = self.config
         if config.vol_target is None:
             return np.ones(len(bars))
         if "close" not in bars.columns:
             raise ValueError(f"vol targeting needs the bars' 'close' column, bars have {list(bars.columns)}")
-        per_year = per_year or self._per_year(bars.index)
+        per_year = per_year or periods_per_year_of(bars.index, config.periods_per_year)
         vol = realized_volatility(bars["close"].astype("float64"), config.vol_window, periods_per_year=per_year)
         with np.errstate(divide="ignore"):
             scale = np.minimum(config.vol_target / vol.to_numpy(), config.vol_cap)

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import DataError
-from signals.indicators import donchian, periods_per_year, realized_volatility, sma
-from strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
+from signals.indicators import donchian, realized_volatility, sma
+from strategies.base import (clip_exposure, close_prices, latch, periods_per_year_of, register, require_numbers,
+                             require_positive_ints)
 
 
 @register
@@ -157,8 +158,7 @@ class Tsmom:
         close = close_prices(bars)
         exposure = (close / close.shift(self.lookback) - 1.0 > 0.0).astype("float64")
         if self.vol_target is not None:
-            # with under two bars the spacing is unknown, but no volatility exists yet either
-            per_year = self.periods_per_year or (periods_per_year(bars.index) if len(bars) > 1 else 365.0)
+            per_year = periods_per_year_of(bars.index, self.periods_per_year)
             vol = realized_volatility(close, self.vol_window, periods_per_year=per_year)
             exposure = exposure * (self.vol_target / vol).clip(upper=1.0)
         return clip_exposure(exposure, bars)
