@@ -120,6 +120,7 @@ class OverlayConfig:
 
     @property
     def thresholds(self) -> tuple[float, float, float]:
+        """Scores at which elevated, stress and crisis begin."""
         return (self.elevated_at, self.stress_at, self.crisis_at)
 
     @property
@@ -246,15 +247,17 @@ class CarryOverlay:
         reason = f"{risk_note}{vol_note}; exposure {exposure:.2f} -> {final:.2f}"
         return SizedExposure(final, score, regime, multiplier, vol_scale, reason)
 
+    def _regime_index(self, sticky: np.ndarray) -> np.ndarray:
+        """Position of each score's regime in ``REGIMES`` (NaN reads as calm; callers mask it)."""
+        return np.searchsorted(np.array(self.config.thresholds), np.nan_to_num(sticky), side="right")
+
     def _regimes(self, sticky: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(np.array(self.config.thresholds), np.nan_to_num(sticky), side="right")
-        return np.where(np.isnan(sticky), "", np.array(REGIMES, dtype=object)[index])
+        return np.where(np.isnan(sticky), "", np.array(REGIMES, dtype=object)[self._regime_index(sticky)])
 
     def _multipliers(self, sticky: np.ndarray) -> np.ndarray:
         config = self.config
         if config.mode == "step":
-            index = np.searchsorted(np.array(config.thresholds), np.nan_to_num(sticky), side="right")
-            values = np.array(config.step_multipliers)[index]
+            values = np.array(config.step_multipliers)[self._regime_index(sticky)]
         else:
             values = np.clip((config.zero_at - sticky) / (config.zero_at - config.full_at), 0.0, 1.0)
         return np.where(np.isnan(sticky), 1.0, values)
