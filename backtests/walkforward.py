@@ -144,8 +144,9 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
         folds.append(Fold(train, test, best, float(train_values[best]), float(test_values[0])))
     oos_bars = bars.iloc[oos[0]:oos[1]]
     stitched = np.zeros(len(bars))  # every OOS bar is in a test window (step <= test); never uninitialised memory
+    targets = {best: combo_target(data, combos[best]) for best in {fold.best for fold in folds}}  # once per combo
     for fold in folds:
-        stitched[fold.test[0]:fold.test[1]] = combo_target(data, combos[fold.best])[fold.test[0]:fold.test[1]]
+        stitched[fold.test[0]:fold.test[1]] = targets[fold.best][fold.test[0]:fold.test[1]]
     book = run_fast(oos_bars, pd.Series(stitched[oos[0]:oos[1]], index=oos_bars.index), study.execution)
     hindsight = metrics_from_stats(stats[-1], index=oos_bars.index, timeframe=study.timeframe)
     hindsight_best = _best(hindsight[metric].to_numpy(dtype="float64"), lower)
