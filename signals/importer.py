@@ -1,7 +1,7 @@
 """``carryguard data import DIR``: store every publisher CSV of a folder as a series.
 
-Each file is all-or-nothing: it is parsed and validated completely before anything is
-written, and a rejected file leaves the store as it was.
+Each file is all-or-nothing: it is parsed completely and ``Store.write`` validates the
+series before anything is written, so a rejected file leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from signals.errors import DataError
-from signals.frames import normalise
 from signals.sources.formats import Parsed, detect_and_parse
 from signals.store import SeriesMeta, Store
 
@@ -40,7 +39,7 @@ def read_text(path: Path) -> str:
             raise DataError(f"{path}: not a text file", fix="export it as UTF-8 CSV") from exc
 
 
-def parse_file(path: Path) -> list[Parsed] | None:
+def parse_file(path: Path) -> Parsed | None:
     """Parse one file (None: no known format)."""
     return detect_and_parse(read_text(path), str(path))
 
@@ -52,10 +51,8 @@ def import_file(store: Store, path: Path, *, now: datetime | None = None) -> Fil
         parsed = parse_file(path)
         if parsed is None:
             return FileOutcome(path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)")
-        for item in parsed:  # validate everything before the first write
-            normalise(item.frame, kind=item.meta.kind, name=str(path))
-        stored = tuple(store.write(p.frame, replace(p.meta, fetched_at=fetched_at)) for p in parsed)
-        return FileOutcome(path, stored=stored, notes=tuple(n for p in parsed for n in p.notes))
+        stored = store.write(parsed.frame, replace(parsed.meta, fetched_at=fetched_at))
+        return FileOutcome(path, stored=(stored,), notes=parsed.notes)
     except DataError as exc:
         return FileOutcome(path, error=str(exc), exception=exc)
 

@@ -146,7 +146,7 @@ def test_cli_data_import_given_one_file_of_unknown_format_exits_1(tmp_path: Path
      "1/8/2024,1,2,0.5,1,0\n", "2024-07-30"),
 ])
 def test_detect_and_parse_given_other_date_spellings_stores_the_same_days(name: str, text: str, first_day: str) -> None:
-    (parsed,) = detect_and_parse(text, name)
+    parsed = detect_and_parse(text, name)
 
     assert list(parsed.frame.index) == [day(first_day), day(first_day) + pd.Timedelta(days=1)]  # last, open bar dropped
 

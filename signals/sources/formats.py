@@ -1,7 +1,7 @@
 """Parse each publisher's own CSV format into frames that obey the frame contract.
 
 Every parser takes the file's text and a display name (for error messages) and returns
-``Parsed`` items, or raises ``DataError`` naming the file, row and column. Row numbers are
+one ``Parsed`` series, or raises ``DataError`` naming the file, row and column. Row numbers are
 file line numbers (1-based, header lines included) so a user can open the file there.
 """
 
@@ -164,7 +164,7 @@ def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tu
     return frame.iloc[:-1], (note,)
 
 
-def parse_mof(text: str, name: str) -> list[Parsed]:
+def parse_mof(text: str, name: str) -> Parsed:
     """MOF ``jgbcme_all.csv`` / ``jgbcme.csv``: title line, ``YYYY/M/D``, ``-`` missing."""
     skip = 1 if text.lstrip().lower().startswith("interest rate") else 0
     cells = read_csv_text(text, name, skiprows=skip)
@@ -177,7 +177,7 @@ def parse_mof(text: str, name: str) -> list[Parsed]:
     values = parse_numbers(cells[tenors], name, first_line=first_line, allow_missing=True)
     frame = pd.DataFrame(values.to_numpy(), index=index, columns=[t.strip() for t in tenors])
     frame = frame.dropna(how="all")
-    return [Parsed(frame, mof_meta(tuple(frame.columns), name))]
+    return Parsed(frame, mof_meta(tuple(frame.columns), name))
 
 
 def mof_meta(tenors: tuple[str, ...], name: str) -> SeriesMeta:
@@ -208,7 +208,7 @@ def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
     )
 
 
-def parse_fred(text: str, name: str, fred_id: str | None = None) -> list[Parsed]:
+def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     """FRED CSV: ``DATE,<ID>``, ``observation_date,<ID>`` or ``date,value``; ``.``/blank missing."""
     cells = read_csv_text(text, name)
     if cells.shape[1] != 2:
@@ -223,7 +223,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> list[Parsed]
     index = parse_dates(cells.iloc[:, 0], name, first_line=2, fmt="%Y-%m-%d")
     values = parse_numbers(cells.iloc[:, [1]], name, first_line=2, allow_missing=True)
     frame = pd.DataFrame({fred_id: values.iloc[:, 0].to_numpy()}, index=index).dropna()
-    return [Parsed(frame, fred_meta(fred_id, name, frame.index))]
+    return Parsed(frame, fred_meta(fred_id, name, frame.index))
 
 
 def fred_id_from_name(name: str) -> str | None:
@@ -255,7 +255,7 @@ def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
     return cols
 
 
-def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: int = 0) -> list[Parsed]:
+def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: int = 0) -> Parsed:
     """Yahoo (any column order, incl. Close-first), Binance klines or a plain OHLCV CSV."""
     cells = read_csv_text(text, name, skiprows=skiprows)
     if skiprows:  # yfinance multi-row header: the first data row may be 'Date,,,,'
@@ -297,7 +297,7 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         frequency=f"{timeframe} (weekdays)" if symbol.endswith("=X") else timeframe,
         origin=name,
     )
-    return [Parsed(frame, meta, notes)]
+    return Parsed(frame, meta, notes)
 
 
 def exchange_days(cells: pd.Series, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -310,7 +310,7 @@ def exchange_days(cells: pd.Series, index: pd.DatetimeIndex) -> pd.DatetimeIndex
     return days.as_unit("ns")
 
 
-def parse_binance_raw(text: str, name: str) -> list[Parsed]:
+def parse_binance_raw(text: str, name: str) -> Parsed:
     """Binance's own kline dump: no header, 12 columns, open time in epoch milliseconds."""
     cells = read_csv_text(text, name, header=None)
     cells = cells.iloc[:, :6]
@@ -325,7 +325,7 @@ def parse_binance_raw(text: str, name: str) -> list[Parsed]:
     return parse_ohlcv(renamed, name if "binance" in name_tokens(name) else f"binance_{name}")
 
 
-def parse_close_table(text: str, name: str) -> list[Parsed]:
+def parse_close_table(text: str, name: str) -> Parsed:
     """A table of one asset's close in many currencies (``Date,BTC_USD,BTC_JPY,...``)."""
     cells = read_csv_text(text, name)
     header = [str(c).strip() for c in cells.columns]
@@ -341,7 +341,7 @@ def parse_close_table(text: str, name: str) -> list[Parsed]:
         fields=tuple(frame.columns), units=f"price of 1 {base} in each currency", frequency="1d",
         availability="day_open", timeframe="1d", origin=name,
     )
-    return [Parsed(frame, meta)]
+    return Parsed(frame, meta)
 
 
 # A file named after a publisher but laid out otherwise is rejected (wrong columns), not skipped.
@@ -361,7 +361,7 @@ def looks_like_html(text: str) -> bool:
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
 
-def detect_and_parse(text: str, name: str) -> list[Parsed] | None:
+def detect_and_parse(text: str, name: str) -> Parsed | None:
     """Parse ``text`` in whichever publisher format its header shows; None if unknown.
 
     A file whose name names a publisher (``fred_*.csv``, ``*_binance.csv``, ...) but whose

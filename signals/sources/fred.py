@@ -41,7 +41,7 @@ def download_fred(series: str, *, base_url: str | None = None, get: Callable[[st
     text = get(url)
     if not text.strip():
         raise SourceError(f"{url}: empty response", fix="check the series id")
-    parsed = parse_fred(text, url, fred_id=series)[0]
+    parsed = parse_fred(text, url, fred_id=series)
     if parsed.meta.id != f"fred/{series}":
         raise DataError(f"{url}: holds series {parsed.meta.symbol}, not {series}", fix="check the FRED URL")
     if parsed.frame.empty:

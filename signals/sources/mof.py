@@ -56,7 +56,7 @@ def download_mof(*, base_url: str | None = None, get: Callable[[str], str] = get
 def _parse(text: str, url: str) -> Parsed:
     if not text.strip():
         raise SourceError(f"{url}: empty response", fix="try again later")
-    return parse_mof(text, url)[0]
+    return parse_mof(text, url)
 
 
 def update_mof(store: Store, *, base_url: str | None = None, get: Callable[[str], str] = get_text) -> UpdateResult:
