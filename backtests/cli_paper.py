@@ -11,15 +11,22 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backtests.console import print_json, print_table, stdout
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from backtests.cli import CliContext
+
 DEFAULT_STATE = Path("carryguard-paper.db")
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
+    """``--param fast=20 --param name=x`` -> ``{"fast": 20, "name": "x"}`` (JSON values, else text)."""
     params: dict[str, object] = {}
     for item in values:
         key, eq, raw = item.partition("=")
@@ -32,7 +39,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     return params
 
 
-def _duration(text: str | None, option: str) -> object:
+def _duration(text: str | None, option: str) -> pd.Timedelta | None:
+    """A positive pandas duration from ``option``'s text (None when not given), else a usage error."""
     import pandas as pd
 
     if text is None:
@@ -101,7 +109,7 @@ def paper() -> None:
               help="Also send the orders to the exchange's testnet (keys: $CARRYGUARD_API_KEY, $CARRYGUARD_API_SECRET).")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path), help="Also append the log here.")
 @click.pass_obj
-def run_cmd(obj, exchange_id: str, symbol: str, timeframe: str, strategy_name: str, params: tuple[str, ...],
+def run_cmd(obj: CliContext, exchange_id: str, symbol: str, timeframe: str, strategy_name: str, params: tuple[str, ...],
             overlay: str, cash: float, commission: float, slippage_bps: float, band: float, state_path: Path,
             once: bool, max_bars: int | None, history: int, max_price_age: str | None, max_macro_age: float,
             macro_every: str, macro_refresh: bool, poll: float, retries: int, backoff: float, timeout: float,

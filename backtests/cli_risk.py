@@ -11,6 +11,7 @@ import pandas as pd
 from backtests.console import print_json, print_table, stdout
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
+    from backtests.cli import CliContext
     from signals.features import Label
     from signals.pit import MemoryStore
     from signals.risk import RiskConfig, RiskReading
@@ -62,7 +63,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
 @click.pass_obj
-def risk(obj, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None, plot_start: pd.Timestamp | None,
+def risk(obj: CliContext, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None, plot_start: pd.Timestamp | None,
          config_path: Path | None) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
@@ -223,7 +224,7 @@ def _plot(store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestam
 @click.option("--json", "as_json", is_flag=True, help="Print every row as a JSON list of objects.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
 @click.pass_obj
-def signals(obj, start: pd.Timestamp, end: pd.Timestamp | None, out_path: Path | None, as_json: bool,
+def signals(obj: CliContext, start: pd.Timestamp, end: pd.Timestamp | None, out_path: Path | None, as_json: bool,
             config_path: Path | None) -> None:
     """Daily history (00:00 UTC each day) of every feature, the score and the regime.
 

@@ -10,6 +10,7 @@ import click
 from backtests.console import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
+    from backtests.cli import CliContext
     from backtests.walkforward import WalkForwardResult
 
 TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
@@ -29,7 +30,7 @@ TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
               show_default=True, help="Where results/<run-id>/ is created.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def sweep(obj, study_file: Path, executor: str, scheduler: str | None, workers: int | None, walk: bool | None,
+def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | None, workers: int | None, walk: bool | None,
           results_dir: Path, as_json: bool) -> None:
     """Evaluate every parameter combo of STUDY_FILE on the fast engine and rank them.
 
