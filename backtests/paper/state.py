@@ -229,8 +229,7 @@ class PaperState:
         bar = iso(step.bar_time)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            if self.conn.execute("SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
-                                 (strategy, symbol, bar)).fetchone():
+            if self.is_decided(strategy, symbol, step.bar_time):
                 self.conn.execute("ROLLBACK")
                 return False
             self.conn.execute(
