@@ -9,9 +9,11 @@ import pytest
 
 from signals.errors import DataError, SourceError
 from signals.importer import import_file
+from signals.frames import OHLCV_COLUMNS
 from signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
 from signals.sources.http import RetryPolicy
-from signals.store import Store
+from signals.sources.update import resume_start
+from signals.store import SeriesMeta, Store
 from tests.fakes.binance import BinanceEmulator, read_bars
 from tests.fakes.bybit import BybitEmulator
 from tests.fakes.http_server import closed_port
@@ -228,3 +230,42 @@ def test_update_series_given_imported_binance_file_merges_into_the_same_series(b
     meta = store.meta("binance/BTC-USDT/1d")
     assert (meta.source, meta.publisher, meta.availability) == ("ccxt", "Binance", "bar_close")
     assert store.read("binance/BTC-USDT/1d").index[-1] == pd.Timestamp("2026-01-06", tz=UTC)
+
+
+@pytest.mark.parametrize(("since", "expected"), [
+    (None, "2020-01-10"),  # continue from the last stored bar (re-fetched)
+    ("2020-01-05", "2020-01-10"),  # inside the stored range: continue too
+    ("2019-12-01", "2019-12-01"),  # before the first stored bar: back-fill from since
+])
+def test_resume_start_given_stored_series_continues_or_back_fills(tmp_path: Path, since: str | None, expected: str):
+    # Arrange: bars stored 2020-01-01..2020-01-10; a naive since is read as UTC
+    store = Store(tmp_path)
+    stored = daily_bars("2020-01-01", 10)
+    store.write(stored, btc_daily_meta())
+
+    # Act
+    start = resume_start(store, "binance/BTC-USDT/1d", None if since is None else pd.Timestamp(since))
+
+    # Assert
+    assert start == pd.Timestamp(expected, tz=UTC)
+
+
+def test_resume_start_given_new_series_starts_at_since_or_none(tmp_path: Path):
+    # Arrange
+    store = Store(tmp_path)
+
+    # Act / Assert: None lets the source choose its default start
+    assert resume_start(store, "binance/BTC-USDT/1d", None) is None
+    assert resume_start(store, "binance/BTC-USDT/1d", pd.Timestamp("2021-03-01")) == pd.Timestamp("2021-03-01", tz=UTC)
+
+
+def daily_bars(start: str, periods: int) -> pd.DataFrame:
+    index = pd.date_range(start, periods=periods, freq="1D", tz=UTC, name="time", unit="ns")
+    close = [100.0 + i for i in range(periods)]
+    return pd.DataFrame({"open": close, "high": close, "low": close, "close": close, "volume": [1.0] * periods},
+                        index=index)
+
+
+def btc_daily_meta() -> SeriesMeta:
+    return SeriesMeta(id="binance/BTC-USDT/1d", kind="ohlcv", source="ccxt", publisher="Binance", symbol="BTC/USDT",
+                      fields=OHLCV_COLUMNS, units="USDT", frequency="1d", availability="bar_close", timeframe="1d")

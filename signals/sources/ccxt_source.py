@@ -24,7 +24,7 @@ from signals.availability import timeframe_delta
 from signals.errors import DataError, SourceError
 from signals.frames import OHLCV_COLUMNS
 from signals.sources.http import RetryPolicy
-from signals.sources.update import UpdateResult, store_update
+from signals.sources.update import UpdateResult, resume_start, store_update
 from signals.store import SeriesMeta, Store, series_id
 
 T = TypeVar("T")
@@ -215,18 +215,10 @@ def update_series(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe:
                   on_page: Callable[[PageEvent], None] | None = None) -> UpdateResult:
     """Fetch what ``store`` lacks of one series and write it once (merge).
 
-    A stored series continues from its last stored bar (re-fetched and replaced), unless
-    ``since`` lies before its first bar (then history is back-filled from ``since``). A
-    new series starts at ``since`` (default ``DEFAULT_SINCE``). On any error nothing is
-    written.
+    Starts where ``update.resume_start`` says (a new series without ``since``: at
+    ``DEFAULT_SINCE``). On any error nothing is written.
     """
-    sid = series_id(exchange.id, symbol, timeframe)
-    before = store.meta(sid) if store.exists(sid) else None
-    start = pd.Timestamp(since) if since is not None else DEFAULT_SINCE
-    if start.tzinfo is None:
-        start = start.tz_localize("UTC")
-    if before is not None and (since is None or start >= pd.Timestamp(before.first)):
-        start = pd.Timestamp(before.last)
-    frame = fetch_bars(exchange, symbol, timeframe, since=start, now=now, page_limit=page_limit, policy=policy,
-                       sleep=sleep, on_page=on_page)
+    start = resume_start(store, series_id(exchange.id, symbol, timeframe), since)
+    frame = fetch_bars(exchange, symbol, timeframe, since=DEFAULT_SINCE if start is None else start, now=now,
+                       page_limit=page_limit, policy=policy, sleep=sleep, on_page=on_page)
     return store_update(store, frame, ohlcv_meta(exchange, symbol, timeframe))

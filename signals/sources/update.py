@@ -21,6 +21,23 @@ class UpdateResult:
     last: str  # last stored timestamp, ISO ("" when nothing is stored)
 
 
+def resume_start(store: Store, sid: str, since: pd.Timestamp | None) -> pd.Timestamp | None:
+    """Where a download of ``sid`` starts (UTC; None = the source's default).
+
+    A stored series continues from its last stored bar, re-fetched so a bar stored while
+    still forming is replaced, unless ``since`` lies before its first bar (then history
+    is back-filled from ``since``); a new series starts at ``since``.
+    """
+    start = None if since is None else pd.Timestamp(since)
+    if start is not None:
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    if store.exists(sid):
+        stored = store.meta(sid)
+        if start is None or start >= pd.Timestamp(stored.first):
+            return pd.Timestamp(stored.last)
+    return start
+
+
 def store_update(store: Store, frame: pd.DataFrame, meta: SeriesMeta, *, now: datetime | None = None) -> UpdateResult:
     """Merge ``frame`` into ``store`` with one validated, atomic ``Store.write``.
 

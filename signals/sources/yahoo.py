@@ -30,7 +30,7 @@ from signals.errors import DataError, SourceError
 from signals.frames import OHLCV_COLUMNS
 from signals.sources.formats import Parsed
 from signals.sources.http import UnreachableError
-from signals.sources.update import UpdateResult, store_update
+from signals.sources.update import UpdateResult, resume_start, store_update
 from signals.store import SeriesMeta, Store, series_id
 
 YAHOO_HOST = re.compile(r"^https?://([a-z0-9-]+\.)*yahoo\.com", re.IGNORECASE)
@@ -159,14 +159,9 @@ def update_yahoo(store: Store, ticker: str, *, timeframe: str = "1d", since: pd.
                  now: pd.Timestamp | None = None, session: Any = None) -> UpdateResult:
     """Fetch what ``store`` lacks of ``yahoo/<ticker>/<timeframe>`` and write it once.
 
-    A stored series continues from its last stored bar (re-fetched and replaced) unless
-    ``since`` lies before its first bar; a new one starts at ``since`` (default: all
+    Starts where ``update.resume_start`` says (a new series without ``since``: all
     history). Nothing is written on error.
     """
-    sid = series_id("yahoo", ticker, timeframe)
-    before = store.meta(sid) if store.exists(sid) else None
-    start = pd.Timestamp(since) if since is not None else None
-    if before is not None and (start is None or start.tz_localize(None) >= pd.Timestamp(before.first).tz_localize(None)):
-        start = pd.Timestamp(before.last)
+    start = resume_start(store, series_id("yahoo", ticker, timeframe), since)
     parsed = download_yahoo(ticker, timeframe=timeframe, start=start, now=now, session=session)
     return store_update(store, parsed.frame, parsed.meta)
