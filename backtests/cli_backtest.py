@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backtests.console import print_json, print_table, stderr, stdout
+
+if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports backtrader
+    from backtests.cli import CliContext
+    from backtests.runner import RunResult, StudyRun
+    from backtests.study import Study
+    from signals.store import Store
 
 PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawdown [%]", "MaxDD %"),
                 ("Sharpe Ratio", "Sharpe"))
@@ -32,7 +39,7 @@ PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawd
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"}]}.')
 @click.pass_obj
-def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols: tuple[str, ...],
+def backtest(obj: CliContext, study_path: Path | None, strategies: tuple[str, ...], symbols: tuple[str, ...],
              timeframes: tuple[str, ...], start: str | None, end: str | None, overlay: bool | None, engine: str,
              results_dir: Path, as_json: bool) -> None:
     """Backtest a study: every strategy x symbol x timeframe, without and with the
@@ -54,7 +61,7 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
       carryguard backtest my_study.toml --no-overlay --json
     """
     from backtests.results import metrics_document, write_results
-    from backtests.runner import ENGINES, run_count, run_study
+    from backtests.runner import ENGINES
     from backtests.study import StudyError, load_study, narrow
 
     if engine not in ENGINES:
@@ -65,7 +72,7 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
                        start=start, end=end, with_overlay=() if overlay is None else (overlay,))
     except StudyError as exc:
         raise click.UsageError(str(exc)) from None
-    run = _run_with_progress(study, obj.store, engine, run_study, run_count(study))
+    run = _run_with_progress(study, obj.store, engine)
     folder = write_results(run, results_dir)
     document = metrics_document(run)
     if as_json:
@@ -77,15 +84,18 @@ def backtest(obj, study_path: Path | None, strategies: tuple[str, ...], symbols:
     stdout.print(f"results: {folder}", highlight=False)
 
 
-def _run_with_progress(study, store, engine: str, run_study, total: int):
+def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:
+    """``run_study`` with a progress bar of the books on stderr (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backtests.runner import run_count, run_study
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # Only on a terminal: piped stderr keeps to the one-line error contract.
     with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
-        task = progress.add_task("backtesting", total=total)
+        task = progress.add_task("backtesting", total=run_count(study))
 
-        def advance(result) -> None:
+        def advance(result: RunResult) -> None:
             progress.update(task, advance=1, description=result.label)
 
         return run_study(study, store, engine=engine, on_result=advance)
