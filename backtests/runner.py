@@ -27,7 +27,7 @@ from backtests.metrics import compute_metrics
 from backtests.study import Study
 from signals.availability import timeframe_delta
 from signals.errors import DataError
-from signals.risk import RiskConfig, risk_at
+from signals.risk import risk_at
 from signals.store import SeriesMeta, Store, series_id
 from strategies.base import Strategy
 from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS

@@ -31,8 +31,8 @@ recomputed with the overlay's own thresholds and hysteresis), e.g. the output of
 from __future__ import annotations
 
 import math
-from numbers import Real
 from dataclasses import dataclass, fields
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from signals.errors import CarryguardError
-from signals.toml_file import read_toml
 from signals.indicators import realized_volatility
+from signals.toml_file import read_toml
 from strategies.base import periods_per_year_of
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
@@ -131,7 +131,7 @@ class OverlayConfig:
         return max(hysteresis, self.vol_window if self.vol_target is not None else 0)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "OverlayConfig":
+    def from_dict(cls, values: dict[str, Any]) -> OverlayConfig:
         """Build from a mapping of field names; unknown keys raise ``ValueError``."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -140,7 +140,7 @@ class OverlayConfig:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "OverlayConfig":
+    def from_toml(cls, path: str | Path) -> OverlayConfig:
         """Read the ``[overlay]`` table of a TOML file (or the whole file if it has none).
 
         Any problem (missing file, bad TOML, bad value) raises ``CarryguardError`` naming the file.
