@@ -26,6 +26,8 @@ OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unw
 
 @runtime_checkable
 class Strategy(Protocol):
+    """What engines, the runner and paper trading rely on (see the module docstring)."""
+
     name: ClassVar[str]
     baseline: ClassVar[bool]  # a plain bottom-fishing baseline (buy the dip, RSI, DCA on dips)
 

@@ -44,7 +44,7 @@ class Dca:
         require_positive_ints(self, "period", "steps")
 
     def target_exposure(self, bars: pd.DataFrame) -> pd.Series:
-        close_prices(bars)
+        close_prices(bars)  # only checks the bars: the schedule needs no prices
         position = np.arange(len(bars))
         return clip_exposure(pd.Series((position // self.period + 1) / self.steps, index=bars.index), bars)
 
