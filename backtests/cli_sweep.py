@@ -118,7 +118,7 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
 
 def _print_walkforward(wf: WalkForwardResult) -> None:
     """Out-of-sample next to in-sample, then one row per fold."""
-    from backtests.sweep_report import compact
+    from backtests.sweep_report import cell, compact
 
     doc = wf.to_dict()
     metric = wf.metric
@@ -126,22 +126,18 @@ def _print_walkforward(wf: WalkForwardResult) -> None:
     hindsight = doc["in_sample"]["hindsight_best"]
     numbers = [metric, "Return [%]", "Max. Drawdown [%]"]
     rows = [
-        ["in-sample: picks on their train windows (mean)", "per fold", _num(doc["in_sample"]["mean_train_metric"]),
+        ["in-sample: picks on their train windows (mean)", "per fold", cell(doc["in_sample"]["mean_train_metric"]),
          "", ""],
         ["in-sample: hindsight best, on the OOS span", compact(hindsight["params"]),
-         *(_num(hindsight["metrics"][m]) for m in numbers)],
-        ["out-of-sample: picks, test windows joined", "per fold", *(_num(oos[m]) for m in numbers)],
+         *(cell(hindsight["metrics"][m]) for m in numbers)],
+        ["out-of-sample: picks, test windows joined", "per fold", *(cell(oos[m]) for m in numbers)],
     ]
     print_table(f"Walk-forward ({doc['mode']}, train {doc['train']}, test {doc['test']}, {len(doc['folds'])} folds; "
                 f"OOS {oos['Start'][:10]}..{oos['End'][:10]})", ["result", "params", *numbers], rows, right=numbers)
     print_table("Folds", ["test start", "test end", "chosen on train", f"train {metric}", f"test {metric}"],
-                [[f["test_start"][:10], f["test_end"][:10], compact(f["params"]), _num(f["train_metric"]),
-                  _num(f["test_metric"])] for f in doc["folds"]],
+                [[f["test_start"][:10], f["test_end"][:10], compact(f["params"]), cell(f["train_metric"]),
+                  cell(f["test_metric"])] for f in doc["folds"]],
                 right=[f"train {metric}", f"test {metric}"])
-
-
-def _num(value: object) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and value != value) else f"{value:,.2f}"
 
 
 commands = [sweep]

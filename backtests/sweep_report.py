@@ -178,7 +178,7 @@ def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:
     """The summary table's rows: rank, parameters, then the chosen metric columns."""
     rows = []
     for rank, (_, row) in enumerate(result.ranked().head(result.study.top).iterrows(), start=1):
-        rows.append([str(rank)] + [str(row[p]) for p in result.param_names] + [_fmt(row[c]) for c in columns])
+        rows.append([str(rank)] + [str(row[p]) for p in result.param_names] + [cell(row[c]) for c in columns])
     return rows
 
 
@@ -192,7 +192,9 @@ def compact(params: dict[str, Any]) -> str:
     return " ".join(f"{short(k)}={v}" for k, v in params.items())
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "nan" if not np.isfinite(value) else f"{value:,.2f}"
-    return str(value)
+def cell(value: Any) -> str:
+    """A number in the sweep's terminal tables: floats with 2 decimals, "n/a" for
+    None/NaN (a metric with no value), anything else as text."""
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:,.2f}" if isinstance(value, (float, np.floating)) else str(value)
