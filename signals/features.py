@@ -42,7 +42,9 @@ def rolling_z(x: pd.DataFrame | pd.Series, window: int, min_periods: int) -> pd.
     return (x - roll.mean()) / std.where(std > 1e-12)
 
 
-def _component(index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value, change, zscore) -> Timed:
+def _component(index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value: pd.Series, change: pd.Series,
+               zscore: pd.Series) -> Timed:
+    """A component's ``value, change, zscore`` frame on its availability calendar."""
     frame = pd.DataFrame({"value": np.asarray(value, dtype="float64"), "change": np.asarray(change, dtype="float64"),
                           "zscore": np.asarray(zscore, dtype="float64")}, index=index)
     return Timed(frame, data_date)
@@ -54,6 +56,7 @@ def _over_counted(per_tenor: pd.DataFrame, counted: pd.DataFrame) -> pd.Series:
 
 
 def _tenors(jgb: Timed, wanted: tuple[str, ...]) -> pd.DataFrame:
+    """The ``wanted`` JGB tenors the series has (``ValueError`` when it has none)."""
     present = [t for t in wanted if t in jgb.values.columns]
     if not present:
         raise ValueError(f"none of the tenors {list(wanted)} is in the JGB series (columns {list(jgb.values.columns)})")

@@ -102,6 +102,8 @@ class RiskConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> "RiskConfig":
+        """A config from parsed TOML keys, each checked against its default's kind;
+        ``DataError`` naming ``origin`` for an unknown key or a bad value."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -134,6 +136,7 @@ class RiskConfig:
 
 
 def _tuples(value: Any) -> Any:
+    """TOML lists (nested too) as tuples, the kind the frozen config holds."""
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
@@ -266,7 +269,7 @@ def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskCo
 
 @dataclass(frozen=True)
 class ComponentReading:
-    """One component at one time: raw value and change (units in ``features.UNITS``),
+    """One component at one time: raw value and change (units in ``features.labels``),
     z-score (clipped z is what counts), contribution to the composite, and the data
     date behind it (the oldest of its inputs' newest dates)."""
 

@@ -62,10 +62,12 @@ class SeriesMeta:
             raise ValueError(f"availability must be one of {RULES}, got {self.availability!r}")
 
     def to_json(self) -> str:
+        """The metadata as the JSON text stored in the parquet schema (sorted keys)."""
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "SeriesMeta":
+        """Metadata from ``to_json`` text (lists back to tuples)."""
         data = json.loads(text)
         data["fields"] = tuple(data["fields"])
         data["gaps"] = tuple(data.get("gaps", ()))
@@ -115,19 +117,24 @@ class Store:
         self.root = Path(data_dir) if data_dir is not None else default_data_dir()
 
     def path(self, sid: str) -> Path:
+        """The file of series ``sid``; ``ValueError`` for an id that would leave the root."""
         if not sid or ".." in sid.split("/") or sid.startswith("/"):
             raise ValueError(f"bad series id {sid!r}")
         return self.root / f"{sid}.parquet"
 
     def exists(self, sid: str) -> bool:
+        """Whether series ``sid`` is stored."""
         return self.path(sid).is_file()
 
     def ids(self) -> list[str]:
+        """Every stored series id, sorted."""
         if not self.root.is_dir():
             return []
         return sorted(str(p.relative_to(self.root).with_suffix("")) for p in self.root.rglob("*.parquet"))
 
     def meta(self, sid: str) -> SeriesMeta:
+        """The stored metadata of ``sid`` (reads only the parquet footer); ``DataError`` when
+        the series is missing or its file damaged or foreign."""
         path = self._existing(sid)
         try:
             raw = pq.read_schema(path).metadata or {}
@@ -142,6 +149,7 @@ class Store:
                             fix=f"delete the file, then import or fetch series {sid} again") from exc
 
     def list(self) -> list[SeriesMeta]:
+        """The metadata of every stored series, sorted by id."""
         return [self.meta(sid) for sid in self.ids()]
 
     def read(self, sid: str, *, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -110,6 +110,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def to_millis(ts: pd.Timestamp) -> int:
+    """Epoch milliseconds, the time unit of ccxt."""
     return int(pd.Timestamp(ts).value // 1_000_000)
 
 
@@ -172,7 +173,7 @@ def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: p
     what = f"{exchange.id} fetch_ohlcv {symbol} {timeframe}"
     while cursor + step <= now_ms:  # a bar opened later cannot have closed by now
         until = min(cursor + limit * step - 1, now_ms)
-        page = with_retries(lambda: _page(exchange, symbol, timeframe, cursor, until, limit, what),
+        page = with_retries(lambda: _page(exchange, symbol, timeframe, cursor, until, limit),
                             what=what, policy=policy, sleep=sleep)
         inside = [bar for bar in page if cursor <= bar[0] <= until]
         for bar in inside:
@@ -190,7 +191,8 @@ def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: p
     return frame
 
 
-def _page(exchange: ccxt.Exchange, symbol: str, timeframe: str, start: int, until: int, limit: int, what: str) -> list:
+def _page(exchange: ccxt.Exchange, symbol: str, timeframe: str, start: int, until: int, limit: int) -> list:
+    """One ``fetch_ohlcv`` call; an empty page whose body was not JSON is a (retried) NetworkError."""
     page = exchange.fetch_ohlcv(symbol, timeframe, since=start, limit=limit, params={"until": until})
     if not page and exchange.last_json_response is None and exchange.last_http_response:
         raise ccxt.NetworkError(f"response is not JSON: {str(exchange.last_http_response)[:80]!r}")

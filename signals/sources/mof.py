@@ -54,6 +54,7 @@ def download_mof(*, base_url: str | None = None, get: Callable[[str], str] = get
 
 
 def _parse(text: str, url: str) -> Parsed:
+    """One downloaded MOF file parsed; an empty body is a ``SourceError`` (not a bad file)."""
     if not text.strip():
         raise SourceError(f"{url}: empty response", fix="try again later")
     return parse_mof(text, url)
