@@ -170,16 +170,17 @@ class SizedExposure:
 
 def sticky_scores(scores: np.ndarray, hysteresis: float) -> np.ndarray:
     """The hysteresis score path ``s*_t = max(s_t, min(s*_{t-1}, s_t + hysteresis))``;
-    NaN where the score is NaN, and a NaN restarts the path."""
-    out = np.full(len(scores), np.nan)
-    previous = np.nan
-    for i, score in enumerate(scores):
-        if np.isnan(score):
-            previous = np.nan
-            continue
-        previous = score if np.isnan(previous) else max(score, min(previous, score + hysteresis))
-        out[i] = previous
-    return out
+    NaN where the score is NaN, and a NaN restarts the path. (A recursion, so a loop; on
+    Python floats, about five times faster than on numpy scalars, same doubles.)"""
+    out = []
+    previous = math.nan
+    for score in np.asarray(scores, dtype="float64").tolist():
+        if math.isnan(score):
+            previous = math.nan
+        else:
+            previous = score if math.isnan(previous) else max(score, min(previous, score + hysteresis))
+        out.append(previous)
+    return np.array(out, dtype="float64")
 
 
 class CarryOverlay:
