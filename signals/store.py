@@ -163,14 +163,15 @@ class Store:
         frame.index.name = "time"
         return frame.loc[start:end] if (start is not None or end is not None) else frame
 
-    def write(self, frame: pd.DataFrame, meta: SeriesMeta, *, merge: bool = True) -> SeriesMeta:
-        """Validate and store ``frame``; with ``merge`` new rows replace overlapping ones.
+    def write(self, frame: pd.DataFrame, meta: SeriesMeta) -> SeriesMeta:
+        """Validate ``frame`` and merge it into the stored series (its rows replace
+        overlapping stored ones; a new series is created).
 
         Returns the metadata as stored (first/last/rows/gaps/flags/hash filled in). Nothing on
         disk changes unless validation passes and the new file is complete.
         """
         frame = normalise(frame, kind=meta.kind, name=meta.origin or meta.id)
-        if merge and self.exists(meta.id):
+        if self.exists(meta.id):
             old = self.read(meta.id)
             if list(old.columns) != list(frame.columns):
                 raise DataError(
