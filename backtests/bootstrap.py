@@ -74,6 +74,8 @@ class OverlayEffect:
 
 @dataclass(frozen=True)
 class SharpeConfidence:
+    """One book's annualised Sharpe ratio and its Probabilistic Sharpe Ratio over ``bars`` closes."""
+
     book: BookKey
     bars: int
     sharpe: float  # annualised
@@ -150,6 +152,7 @@ def run_seed(run: RunFolder) -> int:
 
 
 def book_returns(run: RunFolder, key: BookKey) -> np.ndarray:
+    """Per-bar returns of one book's equity curve."""
     return equity_returns(run.equity[key]["equity"].to_numpy(dtype="float64"))
 
 

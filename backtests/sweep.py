@@ -99,6 +99,7 @@ class SweepResult:
         return self.frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
 
     def best(self) -> dict[str, Any]:
+        """The top combo of ``ranked()``: ``{"params": {...}, "metrics": {...}}`` as plain Python values."""
         row = self.ranked().iloc[0]
         return {"params": {name: _plain(row[name]) for name in self.param_names},
                 "metrics": {name: _plain(row[name]) for name in self.frame.columns if name not in self.param_names}}
@@ -170,6 +171,7 @@ def combo_target(data: SweepData, combo: dict[str, Any]) -> np.ndarray:
 
 
 def uses_sma_kernel(data: SweepData) -> bool:
+    """SMA cross without the overlay: signals come from prefix sums inside the numba kernel."""
     return data.strategy == "sma_cross" and data.risk is None
 
 

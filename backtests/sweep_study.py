@@ -176,6 +176,7 @@ class SweepStudy:
 
 
 def duration(text: str) -> pd.Timedelta:
+    """A pandas duration (``"730D"``, ``"12W"``); ValueError naming the text otherwise."""
     try:
         return pd.Timedelta(text)
     except (TypeError, ValueError) as error:
@@ -183,6 +184,7 @@ def duration(text: str) -> pd.Timedelta:
 
 
 def check_metric(name: str) -> None:
+    """ValueError unless ``name`` is a numeric metric of ``backtests.metrics`` (one a combo can be ranked by)."""
     if name not in METRIC_NAMES or name in TEXT_METRICS:
         ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
@@ -250,6 +252,7 @@ def _check_keys(table: str, given: Mapping[str, Any], known: set[str]) -> None:
 
 
 def parse_constraint(text: str) -> tuple[str, str, str]:
+    """``"fast < slow"`` -> ``("fast", "<", "slow")``; operands are parameter names or numbers."""
     match = _CONSTRAINT.match(text)
     if not match:
         raise ValueError(f"bad constraint {text!r}: use 'a < b' with parameter names or numbers")
@@ -266,6 +269,7 @@ def _operand(token: str, combo: Mapping[str, Any]) -> Any:
 
 
 def satisfies(combo: Mapping[str, Any], constraints: tuple[str, ...]) -> bool:
+    """Whether ``combo`` meets every constraint (a name not in the combo is a ValueError)."""
     for text in constraints:
         left, op, right = parse_constraint(text)
         if not _OPERATORS[op](_operand(left, combo), _operand(right, combo)):

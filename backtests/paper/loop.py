@@ -67,6 +67,8 @@ class Decision:
 
 
 class Decider(Protocol):
+    """What the loop asks for a target at each closed bar (``decide.OverlayDecider``)."""
+
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp) -> Decision:
         """Target exposure at ``at`` (the close of ``bars``' last row) from closed bars only.
 
@@ -122,6 +124,7 @@ class LoopConfig:
 
     @property
     def price_age_limit(self) -> pd.Timedelta:
+        """``max_price_age``, or a quarter of a bar when not set."""
         return self.max_price_age if self.max_price_age is not None else self.step / 4
 
 
@@ -231,6 +234,7 @@ class PaperLoop:
         raise AssertionError("unreachable")
 
     def exchange_now(self) -> pd.Timestamp:
+        """The exchange's clock (every freshness and lag rule is judged on it, not on the local clock)."""
         def fetch() -> pd.Timestamp:
             ms = self.exchange.fetch_time()
             if not isinstance(ms, int | float) or isinstance(ms, bool) or not 1e12 <= ms < 1e14:
@@ -240,6 +244,8 @@ class PaperLoop:
         return self._call("fetch_time", fetch)
 
     def fetch_bars(self, since: pd.Timestamp | None) -> pd.DataFrame:
+        """Up to ``history + 2`` bars from ``since`` (newest when None), the still-open one
+        included: the step takes only bars up to t for the decision, and t+1's open as the fill."""
         limit = self.config.history + 2
         since_ms = None if since is None else int(since.value // 1_000_000)
 

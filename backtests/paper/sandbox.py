@@ -53,6 +53,7 @@ class Keys:
 
 
 def sandbox_keys() -> Keys:
+    """Testnet keys from the environment only; CarryguardError naming the variables when either is missing."""
     key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
     if not key or not secret:
         raise CarryguardError(f"--sandbox needs testnet keys in ${KEY_ENV} and ${SECRET_ENV}",
@@ -126,6 +127,7 @@ class SandboxOrders:
         self.exchange = exchange
 
     def reconcile(self, state: PaperState, strategy: str, symbol: str) -> None:
+        """At start: ask the testnet about every ``pending`` order; mark the ones it has, send the others."""
         for order in state.orders_with_status(strategy, symbol, "pending"):
             try:
                 found = self.exchange.fetch_order(None, symbol, {"origClientOrderId": order["client_id"]})
@@ -142,6 +144,7 @@ class SandboxOrders:
                 self._send(state, symbol, order["client_id"], order["side"], order["qty"])
 
     def submit(self, state: PaperState, client_id: str, side: str, qty: float) -> None:
+        """Send the committed order ``client_id`` and record what the testnet did with it."""
         row = state.conn.execute("SELECT symbol FROM orders WHERE client_id=?", (client_id,)).fetchone()
         self._send(state, row["symbol"], client_id, side, qty)
 

@@ -116,6 +116,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Book:
+    """A book's cash and position now, and the last bar decided (None before the first)."""
+
     cash: float
     position: float
     bar_time: pd.Timestamp | None
@@ -213,11 +215,13 @@ class PaperState:
         return Book(row["cash"], row["position"], pd.Timestamp(row["bar_time"]) if row["bar_time"] else None)
 
     def last_decided(self, strategy: str, symbol: str) -> pd.Timestamp | None:
+        """Open time of the newest decided bar (None for a new book): where a restart resumes."""
         row = self.conn.execute("SELECT MAX(bar_time) FROM decisions WHERE strategy=? AND symbol=?",
                                 (strategy, symbol)).fetchone()
         return pd.Timestamp(row[0]) if row[0] else None
 
     def is_decided(self, strategy: str, symbol: str, bar_time: pd.Timestamp) -> bool:
+        """Whether the bar opened at ``bar_time`` has a committed decision."""
         return self.conn.execute("SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
                                  (strategy, symbol, iso(bar_time))).fetchone() is not None
 
