@@ -37,7 +37,7 @@ from signals.availability import timeframe_delta
 from signals.errors import CarryguardError
 from signals.toml_file import read_toml
 from signals.risk import RiskConfig
-from strategies.base import REGISTRY, make_strategy
+from strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
 from strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(__file__).with_name("studies") / "carry_unwind.toml"
@@ -61,7 +61,7 @@ class StrategySpec:
     def baseline(self) -> bool:
         return bool(REGISTRY[self.name].baseline)
 
-    def build(self) -> object:
+    def build(self) -> Strategy:
         return make_strategy(self.name, **dict(self.params))
 
 
@@ -177,10 +177,9 @@ def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str
     with default parameters. Plain names keep the study's overlay modes (both, by
     default); when every spec is ``name+carry`` only the overlay runs are kept.
     """
-    from strategies.base import parse_strategy_spec
-
     changes: dict[str, object] = {}
     if strategies:
+        existing = {s.name: s for s in study.strategies}
         specs = []
         modes: set[bool] = set()
         for text in strategies:
@@ -189,7 +188,6 @@ def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str
             except ValueError as exc:
                 raise StudyError(str(exc)) from None
             modes.add(overlay)
-            existing = {s.name: s for s in study.strategies}
             specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
         changes["strategies"] = tuple(dict.fromkeys(specs))
         if not with_overlay and modes == {True}:
@@ -225,6 +223,7 @@ def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:
 
 
 def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
+    """``StudyError`` unless ``start`` is before ``end`` (either may be open: None)."""
     if start is not None and end is not None and start >= end:
         raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
 
