@@ -40,6 +40,7 @@ class Book:
 
 
 def empty_fills() -> pd.DataFrame:
+    """A fills frame without rows, with ``FILL_COLUMNS``' dtypes (so tables concatenate cleanly)."""
     return pd.DataFrame({
         "time": pd.DatetimeIndex([], tz="UTC"), "side": pd.Series([], dtype="object"),
         "qty": pd.Series([], dtype="float64"), "price": pd.Series([], dtype="float64"),
@@ -125,6 +126,7 @@ def utc_times(nanoseconds: np.ndarray) -> pd.DatetimeIndex:
 
 
 def empty_trades() -> pd.DataFrame:
+    """A trades frame without rows, with ``TRADE_COLUMNS``' dtypes."""
     frame = pd.DataFrame({c: pd.Series([], dtype="float64") for c in TRADE_COLUMNS})
     frame["entry_time"] = pd.DatetimeIndex([], tz="UTC")
     frame["exit_time"] = pd.DatetimeIndex([], tz="UTC")

@@ -48,6 +48,7 @@ class CarryguardGroup(click.Group):
 
 
 def fail(ctx: click.Context, message: str, exc: BaseException) -> None:
+    """Exit 1 with the first line of ``message`` on stderr (the traceback too with ``--debug``)."""
     if ctx.params.get("debug"):
         traceback.print_exception(exc)
     click.echo(message.splitlines()[0] if message else "error", err=True)

@@ -80,6 +80,7 @@ def equity_returns(equity: np.ndarray) -> np.ndarray:
 
 
 def annual_volatility(returns: np.ndarray, per_year: float) -> float:
+    """Standard deviation (ddof 1) of per-bar returns times sqrt(bars per year); NaN under two returns."""
     return float(np.std(returns, ddof=1) * math.sqrt(per_year)) if len(returns) > 1 else float("nan")
 
 
