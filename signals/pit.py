@@ -80,14 +80,15 @@ class MemoryStore:
         return sorted(self._frames)
 
     def cut(self, at: pd.Timestamp) -> "MemoryStore":
-        """Every series truncated to the rows usable at ``at`` (availability <= at)."""
+        """Every series truncated to the rows usable at ``at`` (availability <= at).
+
+        Metadata flags are dropped: they are set with hindsight (a spike is flagged once
+        the next bar reverts it), so the inputs as known at ``at`` cannot carry them."""
         frames, metas = {}, {}
         for sid, frame in self._frames.items():
             meta = self._metas[sid]
-            usable = available_at(frame.index, meta.availability, meta.timeframe) <= at
-            frames[sid] = frame[usable]
-            kept_flags = tuple(f for f in meta.flags if pd.Timestamp(f["time"]) in frames[sid].index)
-            metas[sid] = replace(meta, flags=kept_flags)
+            frames[sid] = frame[available_at(frame.index, meta.availability, meta.timeframe) <= at]
+            metas[sid] = replace(meta, flags=())
         return MemoryStore(frames, metas)
 
 

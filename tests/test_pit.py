@@ -157,6 +157,21 @@ def test_memory_store_cut_given_time_keeps_only_rows_usable_then():
     assert cut.read("fred/DEXJPUS")["x"].tolist() == [154.0]
 
 
+def test_memory_store_cut_given_spike_flag_on_its_last_usable_bar_drops_the_hindsight_flag():
+    # Arrange: a spike flagged on 08-05, which only the 08-06 bar (reverting it) could show
+    flags = ({"time": "2024-08-05T00:00:00+00:00", "flag": "one-day spike that reverts"},)
+    bars = frame(["2024-08-02", "2024-08-05", "2024-08-06"], [146.0, 152.0, 146.5], "close")
+    store = MemoryStore({"yahoo/JPY=X/1d": bars}, {"yahoo/JPY=X/1d": meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d",
+                                                                          flags=flags)})
+
+    # Act: as known at the 08-05 bar's close
+    cut = store.cut(utc("2024-08-06 00:00"))
+
+    # Assert
+    assert cut.read("yahoo/JPY=X/1d")["close"].tolist() == [146.0, 152.0]
+    assert cut.meta("yahoo/JPY=X/1d").flags == ()
+
+
 def test_memory_store_given_bare_monthly_fred_frame_uses_the_fred_parsers_rule():
     # Arrange: OECD monthly averages (first-of-month dates) handed over without metadata
     store = MemoryStore({"fred/IRSTCI01JPM156N": frame(["2024-05-01", "2024-06-01", "2024-07-01"], [0.1, 0.1, 0.2])})
