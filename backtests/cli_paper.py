@@ -149,6 +149,10 @@ def run_cmd(obj: CliContext, exchange_id: str, symbol: str, timeframe: str, stra
         limits = MacroLimits(max_age_days=max_macro_age, refresh_every=_duration(macro_every, "--macro-every"))
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if history < strategy.warmup_bars + 1:  # a backtest warms up on earlier stored bars; paper has only these
+        raise click.UsageError(f"--history {history} is too short for {strategy_name} {strategy_params(strategy)}: its "
+                               f"indicators need {strategy.warmup_bars + 1} closed bars at each decision, or the paper "
+                               f"book decides unlike its backtest; use --history {strategy.warmup_bars + 1} or more")
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
     exchange, orders = connect(exchange_id, symbol, timeframe, keys=keys, timeout=timeout, retries=retries, backoff=backoff)

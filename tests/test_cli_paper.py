@@ -149,6 +149,15 @@ def test_paper_run_given_unknown_symbol_exits_1_with_one_line(bars, real_store_d
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "p.db").exists()
 
 
+def test_paper_run_given_history_shorter_than_the_strategy_warm_up_exits_2(tmp_path):
+    # Arrange: sma_cross slow=400 needs 400 closed bars per decision; RUN passes --history 300
+    # Act
+    result = CliRunner().invoke(main, [*RUN, "--state", str(tmp_path / "p.db"), "--param", "slow=400"])
+    # Assert: refused before any exchange call or state file
+    assert result.exit_code == 2 and "use --history 400 or more" in result.output
+    assert not (tmp_path / "p.db").exists()
+
+
 def test_paper_run_given_history_beyond_the_exchange_page_limit_exits_2(bars, real_store_dir, tmp_path, monkeypatch):
     # Arrange: an exchange serving 300 bars per request (like okx)
     monkeypatch.setattr("signals.sources.ccxt_source.page_limit_of", lambda exchange: 300)
