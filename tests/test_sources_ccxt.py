@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from signals.errors import DataError, SourceError
-from signals.importer import import_file
 from signals.frames import OHLCV_COLUMNS
+from signals.importer import import_file
 from signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
 from signals.sources.http import RetryPolicy
 from signals.sources.update import resume_start

@@ -213,7 +213,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     cells = read_csv_text(text, name)
     if cells.shape[1] != 2:
         raise DataError(f"{name}: FRED CSV must have 2 columns, found {cells.shape[1]}")
-    date_col, value_col = [str(c).strip() for c in cells.columns]
+    value_col = str(cells.columns[1]).strip()
     if value_col.lower() == "value":
         fred_id = fred_id or fred_id_from_name(name)
         if not fred_id:
