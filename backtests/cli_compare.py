@@ -101,8 +101,9 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     from backtests.bootstrap import BootstrapConfig, verdict
     from backtests.report import write_report
 
+    config = BootstrapConfig(n_boot=resamples, mean_block=block)
     with stderr.status(f"reporting {run_dir} ..."):
-        written = write_report(run_dir, windows=windows, bootstrap=BootstrapConfig(n_boot=resamples, mean_block=block))
+        written = write_report(run_dir, windows=windows, bootstrap=config)
     effects = [
         {"strategy": e.book.strategy, "symbol": e.book.symbol, "timeframe": e.book.timeframe, "bars": e.bars,
          "sharpe_effect": [e.sharpe.estimate, e.sharpe.low, e.sharpe.high],
@@ -118,9 +119,10 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     if not written.effects:
         stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
     else:
-        print_table("Overlay effect (with − without), 95% paired block-bootstrap intervals",
-                    ["strategy", "symbol", "tf", "Δ Sharpe [95% interval]", "Sharpe effect", "Δ MaxDD pp [95% interval]",
-                     "drawdown effect"],
+        level = f"{config.confidence:.0%}"
+        print_table(f"Overlay effect (with − without), {level} paired block-bootstrap intervals",
+                    ["strategy", "symbol", "tf", f"Δ Sharpe [{level} interval]", "Sharpe effect",
+                     f"Δ MaxDD pp [{level} interval]", "drawdown effect"],
                     [(e.book.strategy, e.book.symbol, e.book.timeframe, _interval(e.sharpe),
                       verdict(e.sharpe, better="higher", worse="lower"), _interval(e.max_drawdown),
                       verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])

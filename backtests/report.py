@@ -74,7 +74,7 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
                     for key in run.books],
         "figures": figures,
         "crisis": crisis, "crisis_measures": PAIRED_MEASURES, "by_window": by_window,
-        "glance": at_a_glance(comparison.rows, effects, by_window),
+        "glance": at_a_glance(comparison.rows, effects, by_window, confidence=bootstrap.confidence),
         "uncovered": uncovered(run, all_windows),
         "effects": [_effect_row(effect) for effect in effects],
         "psr": sharpe_confidence(run), "bootstrap": bootstrap, "seed": run_seed(run),
@@ -85,9 +85,9 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
 
 
 def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
-                by_window: list[dict[str, object]]) -> list[str]:
-    """Plain sentences: did the overlay help over the whole run, how sure can we be, and in
-    which crisis windows (``window_summary`` rows)."""
+                by_window: list[dict[str, object]], *, confidence: float = 0.95) -> list[str]:
+    """Plain sentences: did the overlay help over the whole run, how sure can we be (at the
+    bootstrap's ``confidence``), and in which crisis windows (``window_summary`` rows)."""
     pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
     if not pairs:
         return ["This run has no overlay / no-overlay pairs."]
@@ -95,7 +95,7 @@ def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
     shallower = sum(1 for row in pairs if _positive(row["Δ Max. Drawdown [%]"]))
     lines = [f"Over the whole run the overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} "
              f"strategy pairs and made the max. drawdown shallower in {shallower} of {len(pairs)}.",
-             f"How sure (95% paired block-bootstrap interval excludes 0): Sharpe effect "
+             f"How sure ({confidence:.0%} paired block-bootstrap interval excludes 0): Sharpe effect "
              f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}; drawdown effect "
              f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}. "
              "An effect whose interval contains 0 is not distinguishable from zero: it may be chance."]

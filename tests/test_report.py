@@ -178,6 +178,20 @@ def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_
         close_all([chart])
 
 
+def test_write_report_given_90_percent_bootstrap_labels_every_interval_90_percent(tmp_path: Path) -> None:
+    # Arrange
+    folder = write_run(tmp_path)
+
+    # Act
+    html = write_report(folder, bootstrap=BootstrapConfig(n_boot=100, confidence=0.9)).html.read_text(encoding="utf-8")
+
+    # Assert: the summary sentence, the table headers and the note all say 90%, none 95%
+    text = unescape(html)
+    assert "How sure (90% paired block-bootstrap interval excludes 0)" in text
+    assert text.count("<th>90% interval</th>") == 2 and "90% percentile intervals" in text
+    assert "95%" not in text
+
+
 def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
     # Arrange
     first = report.html.read_bytes()
