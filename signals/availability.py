@@ -16,6 +16,8 @@ A decision at time t may use a value only if ``available_at(value) <= t``. Rules
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from pandas.tseries.holiday import USFederalHolidayCalendar
@@ -33,13 +35,19 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
     return pd.Timedelta(int(number), unit=units[unit])
 
 
+@functools.cache
+def _fed_holidays(first_year: int, last_year: int) -> pd.DatetimeIndex:
+    """US federal holidays of the years (cached: pandas builds them slowly, ~50 ms for
+    fifty years, and every cut of a DEXJPUS series asks again)."""
+    return USFederalHolidayCalendar().holidays(f"{first_year}-01-01", f"{last_year}-12-31").as_unit("ns")
+
+
 def _fed_holiday(days: pd.DatetimeIndex) -> np.ndarray:
     """Which ``days`` (naive midnights) are US federal holidays, on which the Fed
     publishes nothing (a holiday on a Sunday is observed on the Monday)."""
     if not len(days):
         return np.zeros(0, dtype=bool)
-    holidays = USFederalHolidayCalendar().holidays(days.min(), days.max())
-    return days.as_unit("ns").isin(holidays.as_unit("ns"))
+    return days.as_unit("ns").isin(_fed_holidays(days.min().year, days.max().year))
 
 
 def available_at(index: pd.DatetimeIndex, rule: str, timeframe: str | None = None) -> pd.DatetimeIndex:
