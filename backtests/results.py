@@ -60,6 +60,7 @@ def write_results(run: StudyRun, results_dir: str | Path = "results", *, created
 
 
 def result_key(result: RunResult) -> tuple[str, str, str, bool]:
+    """(strategy, symbol, timeframe, overlay): the order of every per-book table and of metrics.json."""
     return result.strategy, result.symbol, result.timeframe, result.overlay
 
 
@@ -81,6 +82,7 @@ def stable(value: object) -> object:
 
 
 def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, object]:
+    """The JSON-ready manifest: what ran, on which data (content hashes), with which versions."""
     return {
         "run_id": run_id,
         "created_at": created_at.isoformat(),

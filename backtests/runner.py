@@ -29,7 +29,7 @@ from signals.availability import timeframe_delta
 from signals.errors import DataError
 from signals.risk import risk_at
 from signals.store import SeriesMeta, Store, series_id
-from strategies.base import Strategy
+from strategies.base import OVERLAY_SUFFIX, Strategy
 from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from strategies.overlay import CarryOverlay
 
@@ -54,7 +54,8 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        return f"{self.strategy}{'+carry' if self.overlay else ''} {self.symbol} {self.timeframe}"
+        """``sma_cross+carry BTC/USDT 1d`` (progress display)."""
+        return f"{self.strategy}{'+' + OVERLAY_SUFFIX if self.overlay else ''} {self.symbol} {self.timeframe}"
 
 
 @dataclass(frozen=True)
