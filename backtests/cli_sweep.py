@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +93,8 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
             wf = walk_forward(study, bars=bars, risk=risk, first=first, config=walk_config, executor=executor,
                               workers=workers, scheduler=scheduler, combos=todo,
                               progress=lambda n: progress.advance(folds, n))
-    run_dir = new_run_dir(results_dir, study.name)
+    created = datetime.now(timezone.utc)
+    run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
     data = {}
@@ -100,7 +102,7 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
         meta = obj.store.meta(name)
         data[name] = {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
                       "origin": meta.origin}
-    doc = write_sweep(result, run_dir, data=data, walkforward=wf)
+    doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
     if as_json:
         print_json(doc)
         return

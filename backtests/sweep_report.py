@@ -34,7 +34,8 @@ METRIC_MEANING = {
 
 
 def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
-    """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (``-2``, ``-3``... if taken), created."""
+    """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (``-2``, ``-3``... if taken), created. Pass
+    the same ``created_at`` (default now) to ``write_sweep`` so the manifest's time is the name's."""
     created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     root = Path(results_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -87,14 +88,16 @@ def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardR
 
 
 def write_sweep(result: SweepResult, run_dir: Path, *, data: dict[str, Any],
-                walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
-    """Write every file of the sweep into ``run_dir``; returns the summary written."""
+                walkforward: WalkForwardResult | None = None, created_at: datetime | None = None) -> dict[str, Any]:
+    """Write every file of the sweep into ``run_dir``; returns the summary written.
+    ``created_at``: the time ``new_run_dir`` named the folder after (default now)."""
     result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
     doc = summary(result, run_dir, walkforward)
+    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     _json(run_dir / "summary.json", doc)
     _json(run_dir / "manifest.json", {
         "run_id": run_dir.name,
-        "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "created_at": created.isoformat(),
         "kind": "sweep",
         "study": result.study.to_dict(),
         "engine": "fast",

@@ -236,6 +236,24 @@ def test_run_sweep_given_dask_local_cluster_equals_local_executor(daily):
     pd.testing.assert_frame_equal(local.frame, distributed.frame)
 
 
+def test_write_sweep_given_the_folder_time_writes_it_as_the_manifest_created_at(daily, tmp_path):
+    # Arrange: a folder named after a time long past, so "now" cannot match it by chance
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    from backtests.sweep_report import new_run_dir, write_sweep  # noqa: PLC0415
+
+    created = datetime(2020, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc)
+    result = run_sweep(study_from_dict(sma_study()), bars=daily, workers=1)
+    run_dir = new_run_dir(tmp_path, "t", created_at=created)
+
+    # Act
+    write_sweep(result, run_dir, data={}, created_at=created)
+
+    # Assert
+    assert run_dir.name == "20200102-030405-t"
+    assert json.loads((run_dir / "manifest.json").read_text())["created_at"] == "2020-01-02T03:04:05+00:00"
+
+
 def write_study(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "study.toml"
     path.write_text(text)
