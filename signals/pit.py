@@ -103,7 +103,9 @@ def as_source(inputs: SeriesSource | Mapping[str, pd.DataFrame]) -> SeriesSource
 
 @dataclass(frozen=True)
 class Timed:
-    """Values keyed by availability time (sorted, unique) with each row's data date."""
+    """Values keyed by availability time with each row's data date, in data-date order.
+    Rows released together (a week of DEXJPUS fixings) share one time; an as-of lookup
+    then finds the newest of them, while rolling features still see every row."""
 
     values: pd.DataFrame
     data_date: pd.DatetimeIndex
@@ -114,14 +116,13 @@ class Timed:
 
 
 def on_availability(frame: pd.DataFrame, meta: SeriesMeta) -> Timed:
-    """Re-key ``frame`` by the time each row became usable. Rows sharing an availability
-    time keep the last (newest) one. Metadata flags are not used here: they are set
-    with next-day hindsight (``signals.frames.disjoint_bars`` is the point-in-time check)."""
-    avail = available_at(frame.index, meta.availability, meta.timeframe)
-    keep = ~pd.Index(avail).duplicated(keep="last")
-    values = frame[keep].copy()
-    values.index = pd.DatetimeIndex(avail[keep], name="time")
-    return Timed(values, pd.DatetimeIndex(frame.index[keep]))
+    """Re-key ``frame`` by the time each row became usable, keeping every row: a weekly
+    release makes five daily values usable at once, and a 5-day return must still span
+    five days, not five weeks. Metadata flags are not used here: they are set with
+    next-day hindsight (``signals.frames.disjoint_bars`` is the point-in-time check)."""
+    values = frame.copy()
+    values.index = pd.DatetimeIndex(available_at(frame.index, meta.availability, meta.timeframe), name="time")
+    return Timed(values, pd.DatetimeIndex(frame.index))
 
 
 def to_targets(times: pd.DatetimeIndex | Iterable[pd.Timestamp] | pd.Timestamp | str) -> pd.DatetimeIndex:

@@ -273,3 +273,18 @@ def test_shipped_default_config_equals_the_dataclass_defaults():
 
     # Assert
     assert cfg == DEFAULT
+
+
+def test_risk_at_given_weekly_released_dexjpus_keeps_daily_windows(inputs):
+    # Arrange: a week of DEXJPUS fixings (to Friday 2024-08-09) becomes usable together on
+    # Monday 2024-08-12 20:15 UTC; the 20-day return must span 20 fixings, not 20 weeks
+    cfg = RiskConfig(fx_series="fred/DEXJPUS")
+    fixings = inputs.read("fred/DEXJPUS")["DEXJPUS"].loc[:"2024-08-09"]
+    expected = 100.0 * (fixings.iloc[-1] / fixings.iloc[-1 - cfg.fx_return_windows[-1]] - 1.0)
+
+    # Act
+    row = risk_at(inputs, [utc("2024-08-12 20:15")], cfg).iloc[0]
+
+    # Assert
+    assert row["usdjpy_date"] == utc("2024-08-09")
+    assert row["yen_strength_change"] == pytest.approx(expected, rel=1e-12)
