@@ -28,21 +28,26 @@ SEED = 0  # a backtest draws no random numbers; kept for the manifest's contract
 SIGNIFICANT_DIGITS = 12  # metrics.json floats: stable across platforms' last-bit noise
 
 
-def write_results(run: StudyRun, results_dir: str | Path = "results", *, created_at: datetime | None = None) -> Path:
-    """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the folder
-    (a ``-2``, ``-3``... suffix keeps two runs in the same second apart)."""
-    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    base = f"{created:%Y%m%d-%H%M%S}-{run.study.name}"
+def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime) -> Path:
+    """Create and return ``results_dir/<YYYYmmdd-HHMMSS>-<name>`` for a backtest or sweep
+    run (a ``-2``, ``-3``... suffix keeps two runs in the same second apart)."""
     root = Path(results_dir)
     root.mkdir(parents=True, exist_ok=True)
+    base = f"{created_at:%Y%m%d-%H%M%S}-{name}"
     folder, n = root / base, 1
     while True:
         try:
             folder.mkdir()
-            break
+            return folder
         except FileExistsError:
             n += 1
             folder = root / f"{base}-{n}"
+
+
+def write_results(run: StudyRun, results_dir: str | Path = "results", *, created_at: datetime | None = None) -> Path:
+    """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the folder."""
+    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    folder = new_run_dir(results_dir, run.study.name, created_at=created)
     _write_json(folder / "manifest.json", manifest(run, run_id=folder.name, created_at=created))
     _write_json(folder / "metrics.json", metrics_document(run))
     results = sorted(run.results, key=result_key)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from backtests import results
 from backtests.sweep import SweepResult
 from backtests.sweep_study import OVERLAY_PREFIX
 from backtests.walkforward import WalkForwardResult
@@ -34,20 +35,10 @@ METRIC_MEANING = {
 
 
 def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
-    """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (``-2``, ``-3``... if taken), created. Pass
-    the same ``created_at`` (default now) to ``write_sweep`` so the manifest's time is the name's."""
+    """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (as for backtests), created. Pass the same
+    ``created_at`` (default now) to ``write_sweep`` so the manifest's time is the name's."""
     created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    root = Path(results_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    base = f"{created:%Y%m%d-%H%M%S}-{name}"
-    folder, n = root / base, 1
-    while True:
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            n += 1
-            folder = root / f"{base}-{n}"
+    return results.new_run_dir(results_dir, name, created_at=created)
 
 
 def clean(value: Any) -> Any:
