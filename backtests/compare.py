@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from backtests.metrics import bars_per_year, drawdown, equity_returns, sharpe
+from backtests.metrics import bars_per_year, compound_annual_growth, drawdown, equity_returns, sharpe
 from backtests.run_folder import BookKey, RunFolder
 from signals.errors import DataError
 
@@ -73,8 +73,7 @@ def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
     returns = equity_returns(values)
     per_year = bars_per_year(timeframe)
     total = values[-1] / values[0]
-    years = len(returns) / per_year
-    cagr = total ** (1.0 / years) - 1.0 if years > 0 and total > 0 else math.nan
+    cagr = compound_annual_growth(total, bars=len(returns), per_year=per_year)
     max_dd, _ = drawdown(equity)
     return {"Return [%]": float(total - 1.0) * 100.0, "CAGR [%]": float(cagr) * 100.0,
             "Max. Drawdown [%]": max_dd * 100.0, "Sharpe Ratio": sharpe(returns, per_year)}

@@ -41,9 +41,8 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
     per_year = bars_per_year(timeframe)
     returns = equity_returns(equity)
     final = float(equity[-1])
-    years = len(returns) / per_year
     total = final / book.initial_cash
-    cagr = total ** (1.0 / years) - 1.0 if years > 0 and total > 0 else float("nan")
+    cagr = compound_annual_growth(total, bars=len(returns), per_year=per_year)
     max_dd, dd_duration = drawdown(book.equity)
     trades = book.trades
     pnl = trades["pnl"].to_numpy(dtype="float64")
@@ -71,6 +70,13 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
         "Turnover": traded / float(np.mean(equity)),
         "Fees [$]": float(book.fills["fee"].sum()),
     }
+
+
+def compound_annual_growth(total: float, *, bars: int, per_year: float) -> float:
+    """CAGR (a fraction) of a growth factor ``total`` reached over ``bars`` bar returns;
+    NaN without returns or when the equity was wiped out."""
+    years = bars / per_year
+    return total ** (1.0 / years) - 1.0 if years > 0 and total > 0 else float("nan")
 
 
 def equity_returns(equity: np.ndarray) -> np.ndarray:
