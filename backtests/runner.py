@@ -112,8 +112,8 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
     strategies = [(spec, spec.build()) for spec in study.strategies]
     overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
     warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
-    histories = {(symbol, timeframe): load_history(store, series_id(study.source, symbol, timeframe), study,
-                                                   warmup=warmup_wanted)
+    histories = {(symbol, timeframe): load_history(store, series_id(study.source, symbol, timeframe),
+                                                   start=study.start, end=study.end, warmup=warmup_wanted)
                  for timeframe in study.timeframes for symbol in study.symbols}
     all_bars = {key: history.window for key, history in histories.items()}
     closes = {key: decision_times(history.bars, key[1]) for key, history in histories.items()}
@@ -148,14 +148,16 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
                     readings.reindex(days)[["score", "regime"]], warmup)
 
 
-def load_history(store: Store, sid: str, study: Study, *, warmup: int) -> History:
-    """The study window of a stored OHLCV series and up to ``warmup`` bars before it; a
-    missing series or a window of under two bars is a ``DataError`` naming both."""
-    stored_bars = store.read(sid, end=study.end)
-    first = 0 if study.start is None else int(stored_bars.index.searchsorted(study.start))
-    if len(stored_bars) - first < 2:
+def load_history(store: Store, sid: str, *, start: pd.Timestamp | None, end: pd.Timestamp | None, warmup: int,
+                 min_bars: int = 2) -> History:
+    """The ``[start, end]`` window of a stored OHLCV series (None: first/latest bar) and up
+    to ``warmup`` bars before it; a missing series or a window of under ``min_bars`` bars
+    is a ``DataError`` naming both."""
+    stored_bars = store.read(sid, end=end)
+    first = 0 if start is None else int(stored_bars.index.searchsorted(start))
+    if len(stored_bars) - first < min_bars:
         stored = store.meta(sid)
-        window = f"{_day(study.start) or 'first'}..{_day(study.end) or 'latest'}"
+        window = f"{_day(start) or 'first'}..{_day(end) or 'latest'}"
         raise DataError(f"{sid} has {len(stored_bars) - first} bar(s) in {window} "
                         f"(stored {stored.first[:10]}..{stored.last[:10]})",
                         fix="choose --start/--end inside the stored range")

@@ -29,10 +29,10 @@ import strategies  # noqa: F401  (registers every strategy)
 from backtests.engine_fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
 from backtests.execution import ExecutionConfig
 from backtests.fast_metrics import metrics_from_stats
+from backtests import runner
 from backtests.runner import History, warm_exposure, warm_overlay
 from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
-from signals.availability import timeframe_delta
-from signals.errors import CarryguardError, DataError
+from signals.errors import CarryguardError
 from signals.risk import RiskConfig, risk_at
 from signals.store import series_id
 from strategies.base import make_strategy
@@ -111,19 +111,12 @@ def _plain(value: Any) -> Any:
 
 def load_history(store: Any, study: SweepStudy, *, warmup: int = 0) -> History:
     """The study's OHLCV bars from the store, cut to ``start``/``end`` (UTC, inclusive),
-    after up to ``warmup`` stored bars before ``start`` (``combos_warmup``)."""
-    sid = series_id(study.source, study.symbol, study.timeframe)
-    if sid not in store.ids():
-        raise DataError(f"series {sid} is not in the store", fix="run `carryguard data import ../shared/data` or `data fetch`")
-    bars = store.read(sid)
-    if study.end:
-        bars = bars[bars.index <= pd.Timestamp(study.end, tz="UTC")]
-    first = int(bars.index.searchsorted(pd.Timestamp(study.start, tz="UTC"))) if study.start else 0
-    if len(bars) - first < 3:
-        raise DataError(f"series {sid}: fewer than 3 bars between {study.start or 'start'} and {study.end or 'end'}",
-                        fix="widen start/end in the study")
-    begin = max(0, first - warmup)
-    return History(bars.iloc[begin:], first - begin)
+    after up to ``warmup`` stored bars before ``start`` (``combos_warmup``); like a
+    backtest's, with at least 3 bars in the window (2 returns) for the metrics."""
+    return runner.load_history(store, series_id(study.source, study.symbol, study.timeframe),
+                               start=pd.Timestamp(study.start, tz="UTC") if study.start else None,
+                               end=pd.Timestamp(study.end, tz="UTC") if study.end else None,
+                               warmup=warmup, min_bars=3)
 
 
 def combos_warmup(study: SweepStudy, combos: Sequence[dict[str, Any]]) -> int:
@@ -140,7 +133,7 @@ def combos_warmup(study: SweepStudy, combos: Sequence[dict[str, Any]]) -> int:
 def load_risk(store: Any, bars: pd.DataFrame, timeframe: str, config: RiskConfig | None = None) -> pd.DataFrame:
     """The risk index at the bars' decision times (their closes), as the overlay reads it
     (``config``: the study's ``risk_config()``; default settings when None)."""
-    return risk_at(store, bars.index + timeframe_delta(timeframe), config)
+    return risk_at(store, runner.decision_times(bars, timeframe), config)
 
 
 def validate_combos(strategy: str, combos: Sequence[dict[str, Any]]) -> None:
