@@ -46,7 +46,7 @@ from strategies.base import periods_per_year_of
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
-HYSTERESIS_WARMUP = 30  # bars of score history that settle the hysteresis before a first decision
+HYSTERESIS_WARMUP = 540  # bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as long as the paper loop reads)
 COLUMNS = ("strategy_exposure", "risk_score", "regime", "multiplier", "vol_scale", "final_exposure")
 
 

@@ -73,7 +73,7 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
     # 137 daily bars are stored before 2018-01-01 (from 2017-08-17): longer warm-ups get those
     assert manifest["warmup_bars"]["binance/BTC-USDT/1d"] == {
         "buy_and_hold": 0, "dca": 0, "sma_cross": 99, "breakout": 20, "tsmom": 90, "dip_buy": 137,
-        "rsi_oversold": 137, "dca_dips": 137, "carry": 30}
+        "rsi_oversold": 137, "dca_dips": 137, "carry": 137}
     assert {"binance/BTC-USDT/1d", "binance/ETH-USDT/1d", "mof/jgb"} <= set(manifest["data"])
     assert set(manifest["versions"]) == {"carryguard", "python", "pandas", "numpy", "backtrader"}
 

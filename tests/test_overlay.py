@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from signals.errors import CarryguardError
 from signals.store import Store
 from strategies.base import make_strategy
-from strategies.overlay import COLUMNS, CarryOverlay, OverlayConfig
+from strategies.overlay import COLUMNS, HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 
 DAY = pd.Timedelta(days=1)
 
@@ -299,8 +299,9 @@ def test_shipped_overlay_toml_given_defaults_matches_overlay_config() -> None:
 
 
 @pytest.mark.parametrize(("values", "expected"), [
-    ({}, 30), ({"hysteresis": 0.0}, 0), ({"vol_target": 0.6, "vol_window": 60}, 60),
+    ({}, HYSTERESIS_WARMUP), ({"hysteresis": 0.0}, 0), ({"vol_target": 0.6, "vol_window": 60}, HYSTERESIS_WARMUP),
     ({"hysteresis": 0.0, "vol_target": 0.6, "vol_window": 10}, 10),
+    ({"vol_target": 0.6, "vol_window": HYSTERESIS_WARMUP + 5}, HYSTERESIS_WARMUP + 5),
 ])
 def test_warmup_bars_given_config_covers_hysteresis_and_vol_window(values: dict, expected: int) -> None:
     # Act

@@ -12,6 +12,7 @@ from signals.indicators import realized_volatility
 from signals.risk import risk_at
 from signals.store import Store
 from strategies.base import make_strategy
+from strategies.overlay import HYSTERESIS_WARMUP
 
 SID = "binance/BTC-USDT/1d"
 START = "2021-03-15"  # mid-history: over 1,200 stored bars before it
@@ -80,7 +81,7 @@ def test_run_study_given_vol_target_overlay_warms_its_vol_window_on_earlier_bars
     expected = (0.6 / vol).clip(upper=1.0).loc[window]
     assert sized["vol_scale"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
     assert sized["vol_scale"].iloc[0] < 1.0  # a cold start would read the cap (1.0) for 30 bars
-    assert warm_run.warmup[SID]["carry"] == 30
+    assert warm_run.warmup[SID]["carry"] == min(HYSTERESIS_WARMUP, int((btc.index < window[0]).sum()))
 
 
 def test_run_study_given_warm_start_engine_runs_on_the_window_and_first_fill_is_its_second_open(warm_run):

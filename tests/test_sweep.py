@@ -24,7 +24,7 @@ from backtests.sweep_study import combos, load_sweep_study, study_from_dict
 from signals.errors import CarryguardError
 from signals.risk import RiskConfig, risk_at
 from strategies.base import make_strategy
-from strategies.overlay import CarryOverlay, OverlayConfig
+from strategies.overlay import HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 from tests.metrics_support import assert_metrics_equal
 
 SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_sma_4h.toml"
@@ -371,7 +371,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     # Assert: rows equal the backtests (warm-up before the start included), which the [risk] table changes
     assert outcome.exit_code == 0, outcome.output
     doc = json.loads(outcome.stdout)
-    assert doc["warmup_bars"] == 49  # the slow SMA's 50 - 1 bars, more than the overlay's
+    assert doc["warmup_bars"] == max(49, HYSTERESIS_WARMUP)  # the slow SMA's 50 - 1 bars, or the overlay's hysteresis
     frame = pd.read_parquet(Path(doc["run_dir"]) / "sweep.parquet")
     for _, row in frame.iterrows():
         assert_metrics_equal(expected[row["overlay.stress"]], row)
