@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from backtests.runner import ENGINES, RunResult, run_study
-from backtests.study import load_study, narrow
-from signals.importer import import_directory
-from signals.store import Store
+from carryguard.backtests.run.runner import ENGINES, RunResult, run_study
+from carryguard.backtests.run.study import load_study, narrow
+from carryguard.signals.importer import import_directory
+from carryguard.signals.store import Store
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backtests.engine_backtrader import run_backtrader
-from backtests.engine_fast import batch_stats, ohlc_arrays, run_fast, simulate
-from backtests.execution import ExecutionConfig
-from signals.importer import import_directory
-from signals.store import Store
-from strategies.base import make_strategy
+from carryguard.backtests.engine.backtrader import run_backtrader
+from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast, simulate
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.signals.importer import import_directory
+from carryguard.signals.store import Store
+from carryguard.strategies.base import make_strategy
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SERIES = "binance/BTC-USDT/4h"

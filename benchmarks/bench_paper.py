@@ -21,15 +21,15 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from backtests.execution import ExecutionConfig  # noqa: E402
-from backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed  # noqa: E402
-from backtests.paper.loop import LoopConfig, PaperLoop  # noqa: E402
-from backtests.paper.state import BookSpec, PaperState  # noqa: E402
-from signals.importer import import_directory  # noqa: E402
-from signals.sources.ccxt_source import make_exchange  # noqa: E402
-from signals.store import Store  # noqa: E402
-from strategies.base import make_strategy  # noqa: E402
-from strategies.overlay import CarryOverlay  # noqa: E402
+from carryguard.backtests.engine.execution import ExecutionConfig  # noqa: E402
+from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed  # noqa: E402
+from carryguard.backtests.paper.loop import LoopConfig, PaperLoop  # noqa: E402
+from carryguard.backtests.paper.state import BookSpec, PaperState  # noqa: E402
+from carryguard.signals.importer import import_directory  # noqa: E402
+from carryguard.signals.sources.ccxt_source import make_exchange  # noqa: E402
+from carryguard.signals.store import Store  # noqa: E402
+from carryguard.strategies.base import make_strategy  # noqa: E402
+from carryguard.strategies.overlay import CarryOverlay  # noqa: E402
 from tests.fakes.binance import BinanceEmulator, read_bars  # noqa: E402
 
 SHARED_DATA = REPO.parent / "shared" / "data"

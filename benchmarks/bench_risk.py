@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from signals.features import components
-from signals.importer import import_directory
-from signals.pit import MemoryStore
-from signals.risk import RiskConfig, combine, latest_time, load_inputs, risk_at
-from signals.store import Store, default_data_dir
+from carryguard.signals.features import components
+from carryguard.signals.importer import import_directory
+from carryguard.signals.pit import MemoryStore
+from carryguard.signals.risk import RiskConfig, combine, latest_time, load_inputs, risk_at
+from carryguard.signals.store import Store, default_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 5

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from backtests.sweep import combos_warmup, load_history, run_sweep
-from backtests.sweep_study import combos, load_sweep_study
-from signals.importer import import_directory
-from signals.store import Store
+from carryguard.backtests.sweep.evaluate import combos_warmup, load_history, run_sweep
+from carryguard.backtests.sweep.study import combos, load_sweep_study
+from carryguard.signals.importer import import_directory
+from carryguard.signals.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from signals.pit import Timed, asof, union_calendar
+from carryguard.signals.pit import Timed, asof, union_calendar
 
 if TYPE_CHECKING:  # the config lives in signals.risk, which imports this module
-    from signals.risk import RiskConfig
+    from carryguard.signals.risk import RiskConfig
 
 COLUMNS = ("value", "change", "zscore")
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import ccxt
 import pandas as pd
 
-from signals.errors import CarryguardError, SourceError
-from signals.sources.ccxt_source import PageEvent, make_exchange, update_series
-from signals.sources.fred import update_fred
-from signals.sources.http import RetryPolicy, UnreachableError, get_text
-from signals.sources.mof import update_mof
-from signals.sources.update import UpdateResult
-from signals.sources.yahoo import update_yahoo
-from signals.store import Store
+from carryguard.signals.errors import CarryguardError, SourceError
+from carryguard.signals.sources.ccxt_source import PageEvent, make_exchange, update_series
+from carryguard.signals.sources.fred import update_fred
+from carryguard.signals.sources.http import RetryPolicy, UnreachableError, get_text
+from carryguard.signals.sources.mof import update_mof
+from carryguard.signals.sources.update import UpdateResult
+from carryguard.signals.sources.yahoo import update_yahoo
+from carryguard.signals.store import Store
 
 Status = Callable[[str], None]
 

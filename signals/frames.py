@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from signals.errors import DataError
+from carryguard.signals.errors import DataError
 
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 KINDS = ("ohlcv", "macro", "prices")  # prices: close-only price table (must be > 0)

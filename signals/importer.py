@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from signals.errors import DataError
-from signals.sources.formats import Parsed, detect_and_parse
-from signals.store import SeriesMeta, Store
+from carryguard.signals.errors import DataError
+from carryguard.signals.sources.formats import Parsed, detect_and_parse
+from carryguard.signals.store import SeriesMeta, Store
 
 
 @dataclass(frozen=True)

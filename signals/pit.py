@@ -18,10 +18,10 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from signals.availability import available_at
-from signals.errors import DataError
-from signals.sources.formats import fred_meta, mof_meta
-from signals.store import SeriesMeta, Store
+from carryguard.signals.availability import available_at
+from carryguard.signals.errors import DataError
+from carryguard.signals.sources.formats import fred_meta, mof_meta
+from carryguard.signals.store import SeriesMeta, Store
 
 
 class SeriesSource(Protocol):

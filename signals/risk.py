@@ -23,11 +23,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from signals.errors import DataError
-from signals.features import COMPONENT_INPUTS, components
-from signals.frames import disjoint_bars
-from signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
-from signals.toml_file import read_toml
+from carryguard.signals.errors import DataError
+from carryguard.signals.features import COMPONENT_INPUTS, components
+from carryguard.signals.frames import disjoint_bars
+from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
+from carryguard.signals.toml_file import read_toml
 
 COMPONENTS = tuple(COMPONENT_INPUTS)
 REGIMES = ("calm", "elevated", "stress", "crisis")

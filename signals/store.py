@@ -21,9 +21,9 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from signals.availability import RULES, timeframe_delta
-from signals.errors import DataError
-from signals.frames import find_gaps, fx_spikes, normalise
+from carryguard.signals.availability import RULES, timeframe_delta
+from carryguard.signals.errors import DataError
+from carryguard.signals.frames import find_gaps, fx_spikes, normalise
 
 META_KEY = b"carryguard"
 

@@ -6,7 +6,7 @@ import tomllib
 from os import PathLike
 from pathlib import Path
 
-from signals.errors import CarryguardError
+from carryguard.signals.errors import CarryguardError
 
 
 def read_toml(path: str | PathLike, *, what: str, error: type[CarryguardError] = CarryguardError) -> dict:

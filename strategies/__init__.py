@@ -3,4 +3,4 @@
 Importing the package registers every strategy (``strategies.base.REGISTRY``).
 """
 
-from strategies import bottom, trend  # noqa: F401  (registration side effect)
+from carryguard.strategies import bottom, trend  # noqa: F401  (registration side effect)

@@ -18,8 +18,8 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from signals.errors import DataError
-from signals.indicators import periods_per_year
+from carryguard.signals.errors import DataError
+from carryguard.signals.indicators import periods_per_year
 
 OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unwind overlay
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from signals.indicators import drawdown_from_high, rolling_high, rsi
-from strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
+from carryguard.signals.indicators import drawdown_from_high, rolling_high, rsi
+from carryguard.strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
 
 
 def _check_fraction(strategy: object, name: str) -> None:

@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from signals.errors import CarryguardError
-from signals.indicators import realized_volatility
-from signals.toml_file import read_toml
-from strategies.base import periods_per_year_of
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.indicators import realized_volatility
+from carryguard.signals.toml_file import read_toml
+from carryguard.strategies.base import periods_per_year_of
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")

@@ -13,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from signals.errors import DataError
-from signals.indicators import donchian, realized_volatility, sma
-from strategies.base import (clip_exposure, close_prices, latch, periods_per_year_of, register, require_numbers,
+from carryguard.signals.errors import DataError
+from carryguard.signals.indicators import donchian, realized_volatility, sma
+from carryguard.strategies.base import (clip_exposure, close_prices, latch, periods_per_year_of, register, require_numbers,
                              require_positive_ints)
 
 

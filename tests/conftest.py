@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from signals.importer import import_directory
-from signals.store import Store
+from carryguard.signals.importer import import_directory
+from carryguard.signals.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

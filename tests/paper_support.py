@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from backtests.engine_backtrader import run_backtrader
-from backtests.execution import ExecutionConfig
-from backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
-from backtests.paper.loop import LoopConfig, PaperLoop
-from backtests.paper.state import BookSpec, PaperState
-from signals.risk import risk_at
-from signals.sources.ccxt_source import make_exchange
-from strategies.base import make_strategy
-from strategies.overlay import CarryOverlay
+from carryguard.backtests.engine.backtrader import run_backtrader
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
+from carryguard.backtests.paper.loop import LoopConfig, PaperLoop
+from carryguard.backtests.paper.state import BookSpec, PaperState
+from carryguard.signals.risk import risk_at
+from carryguard.signals.sources.ccxt_source import make_exchange
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import read_bars
 
 STEP = pd.Timedelta(hours=4)
@@ -63,7 +63,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> None:
     the target of the crash test's pre-imported child processes."""
     import os
 
-    from backtests.cli import main
+    from carryguard.backtests.cli import main
 
     os.environ.update(env)
     devnull = os.open(os.devnull, os.O_WRONLY)

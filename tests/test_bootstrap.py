@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backtests.bootstrap import (DEFAULT_SEED, BootstrapConfig, overlay_effects, paired_effect, probabilistic_sharpe,
+from carryguard.backtests.report.bootstrap import (DEFAULT_SEED, BootstrapConfig, overlay_effects, paired_effect, probabilistic_sharpe,
                                  run_seed, sharpe_confidence, stationary_indices, verdict)
-from backtests.run_folder import load_run
+from carryguard.backtests.run.folder import load_run
 from synthetic_run import write_run
 
 CONFIG = BootstrapConfig(n_boot=500)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from backtests.metrics import METRIC_NAMES
-from strategies.base import REGISTRY
+from carryguard.backtests.cli import main
+from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.strategies.base import REGISTRY
 
 LAYOUT = {
     "equity.csv": "time,strategy,symbol,timeframe,overlay,equity,cash,position",

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from signals.fetch import FetchPlan, Job, plan_jobs, run_jobs
-from signals.sources.update import UpdateResult
-from signals.sources.http import RetryPolicy
-from signals.store import Store
+from carryguard.backtests.cli import main
+from carryguard.signals.fetch import FetchPlan, Job, plan_jobs, run_jobs
+from carryguard.signals.sources.update import UpdateResult
+from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
 from tests.fakes.http_server import FileServer, closed_port
 from tests.fakes.yahoo import YahooServer, recorded_chart

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from backtests.paper.sandbox import Keys, SandboxOrders, sandbox_exchange
-from backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from carryguard.backtests.cli import main
+from carryguard.backtests.paper.sandbox import Keys, SandboxOrders, sandbox_exchange
+from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.http_server import Reply, _handler_for
 from tests.paper_support import STEP, replay_bars
@@ -160,7 +160,7 @@ def test_paper_run_given_history_shorter_than_the_strategy_warm_up_exits_2(tmp_p
 
 def test_paper_run_given_history_beyond_the_exchange_page_limit_exits_2(bars, real_store_dir, tmp_path, monkeypatch):
     # Arrange: an exchange serving 300 bars per request (like okx)
-    monkeypatch.setattr("signals.sources.ccxt_source.page_limit_of", lambda exchange: 300)
+    monkeypatch.setattr("carryguard.signals.sources.ccxt_source.page_limit_of", lambda exchange: 300)
     with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP) as emulator:
         monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
         # Act

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
-from backtests.cli import main
-from signals.risk import COMPONENTS, risk_at
-from signals.store import Store
+from carryguard.backtests.cli import main
+from carryguard.signals.risk import COMPONENTS, risk_at
+from carryguard.signals.store import Store
 
 
 def run(store: Store | Path, *args: str):

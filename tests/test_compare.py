@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from backtests.compare import DELTAS, HEADLINE, compare_runs, resolve_metric
-from backtests.run_folder import BookKey, load_run
-from signals.errors import DataError
+from carryguard.backtests.cli import main
+from carryguard.backtests.report.compare import DELTAS, HEADLINE, compare_runs, resolve_metric
+from carryguard.backtests.run.folder import BookKey, load_run
+from carryguard.signals.errors import DataError
 from synthetic_run import write_run
 
 

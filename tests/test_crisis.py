@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.crisis import (DEFAULT_WINDOWS, CrisisWindow, crisis_table, deepest_drawdowns, load_windows,
+from carryguard.backtests.report.crisis import (DEFAULT_WINDOWS, CrisisWindow, crisis_table, deepest_drawdowns, load_windows,
                               paired_table, regime_summary, run_windows, uncovered, window_stats, window_summary)
-from backtests.run_folder import BookKey, load_run
-from signals.errors import DataError
+from carryguard.backtests.run.folder import BookKey, load_run
+from carryguard.signals.errors import DataError
 from synthetic_run import write_run
 
 

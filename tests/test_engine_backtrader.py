@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.book import fills_frame, trades_from_fills
-from backtests.engine_backtrader import affordable, run_backtrader
-from backtests.execution import ExecutionConfig, rebalance
+from carryguard.backtests.engine.book import fills_frame, trades_from_fills
+from carryguard.backtests.engine.backtrader import affordable, run_backtrader
+from carryguard.backtests.engine.execution import ExecutionConfig, rebalance
 
 COMMISSION = 0.001
 SLIP = 0.0005  # 5 bps

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from signals.errors import DataError
-from signals.sources.formats import detect_and_parse
-from signals.store import Store
+from carryguard.backtests.cli import main
+from carryguard.signals.errors import DataError
+from carryguard.signals.sources.formats import detect_and_parse
+from carryguard.signals.store import Store
 
 EXPECTED_SERIES = {
     "bitstamp/BTC-close/1d", "binance/BTC-USDT/1d", "binance/BTC-USDT/4h", "binance/ETH-USDT/1d",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.indicators import (
+from carryguard.signals.indicators import (
     donchian,
     drawdown_from_high,
     periods_per_year,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
+from carryguard.backtests.cli import main
 
 GOOD_BINANCE = "timestamp,open,high,low,close,volume\n2024-08-01,100,110,90,105,5\n2024-08-02,105,112,95,99,6\n2024-08-03,99,101,97,100,1\n"
 GOOD_YAHOO = "Date,Close,High,Low,Open,Volume\n2024-08-01,150.1,151,149,150,0\n2024-08-02,149,150.5,148,150.1,0\n2024-08-03,148,149,147,149,0\n"
@@ -107,7 +107,7 @@ def test_import_given_debug_and_a_rejected_file_shows_its_traceback(populated_st
 
     assert quiet.exit_code == debug.exit_code == 1
     assert "Traceback" not in quiet.stderr and "nothing imported" in quiet.stdout
-    assert "Traceback" in debug.stderr and "signals.errors.DataError" in debug.stderr
+    assert "Traceback" in debug.stderr and "carryguard.signals.errors.DataError" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.book import fills_frame, make_book
-from backtests.metrics import METRIC_NAMES, bars_per_year, compute_metrics
+from carryguard.backtests.engine.book import fills_frame, make_book
+from carryguard.backtests.engine.metrics import METRIC_NAMES, bars_per_year, compute_metrics
 
 
 def bars_from_close(close: list[float], freq: str = "1D") -> pd.DataFrame:

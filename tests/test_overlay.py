@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.errors import CarryguardError
-from signals.store import Store
-from strategies.base import make_strategy
-from strategies.overlay import COLUMNS, HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.store import Store
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import COLUMNS, HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 
 DAY = pd.Timedelta(days=1)
 

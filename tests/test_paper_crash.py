@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.paper.state import PaperState
+from carryguard.backtests.paper.state import PaperState
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
 from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, replay_bars, run_cli
@@ -34,8 +34,8 @@ BARS = 200
 SEED = 20240805
 
 
-PRELOAD = ["tests.paper_support", "backtests.cli", "backtests.cli_paper", "backtests.paper.decide",
-           "backtests.paper.sandbox", "strategies.trend", "strategies.overlay", "signals.risk"]
+PRELOAD = ["tests.paper_support", "carryguard.backtests.cli", "carryguard.backtests.cli.paper", "carryguard.backtests.paper.decide",
+           "carryguard.backtests.paper.sandbox", "carryguard.strategies.trend", "carryguard.strategies.overlay", "carryguard.signals.risk"]
 
 
 def paper_command(state: Path, log: Path, *extra: str) -> list[str]:
@@ -130,6 +130,6 @@ def test_paper_run_given_11_sigkills_at_random_moments_decides_every_bar_once_an
 
 
 def real_store_dir_store(root: Path):
-    from signals.store import Store  # noqa: PLC0415
+    from carryguard.signals.store import Store  # noqa: PLC0415
 
     return Store(root)

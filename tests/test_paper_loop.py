@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
-from backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
-from backtests.paper.state import PaperState, Step
-from signals.risk import risk_at
-from strategies.base import make_strategy
-from strategies.overlay import CarryOverlay
+from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
+from carryguard.backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
+from carryguard.backtests.paper.state import PaperState, Step
+from carryguard.signals.risk import risk_at
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
 from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, exchange_for, make_loop, replay_bars
@@ -131,7 +131,7 @@ def test_loop_given_price_older_than_limit_records_skip_instead_of_trading(bars,
 
 def test_loop_given_macro_inputs_older_than_limit_records_skip(bars, shared_store, tmp_path):
     # Arrange: a store whose JGB series ends 20 days before the decision
-    from signals.pit import MemoryStore  # noqa: PLC0415 - only this test needs it
+    from carryguard.signals.pit import MemoryStore  # noqa: PLC0415 - only this test needs it
 
     source = {sid: shared_store.read(sid) for sid in ("yahoo/JPY=X/1d", "fred/DGS10", "fred/DGS2", "mof/jgb")}
     source["mof/jgb"] = source["mof/jgb"].loc[: FIRST_DECISION - pd.Timedelta(days=20)]
@@ -325,7 +325,7 @@ def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(share
     # Arrange: MOF serves one new day (2026-07-01) beyond the stored history; FRED and Yahoo as stored
     import yfinance as yf  # noqa: PLC0415 - only this test talks to the Yahoo stand-in
 
-    from backtests.paper.sandbox import macro_refresher  # noqa: PLC0415
+    from carryguard.backtests.paper.sandbox import macro_refresher  # noqa: PLC0415
     from tests.fakes.http_server import FileServer  # noqa: PLC0415
     from tests.fakes.yahoo import YahooServer, recorded_chart  # noqa: PLC0415
 

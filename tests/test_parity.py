@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import strategies  # noqa: F401  (registers every strategy)
-from backtests.engine_backtrader import run_backtrader
-from backtests.engine_fast import run_fast
-from backtests.execution import ExecutionConfig
-from backtests.runner import decision_times
-from signals.risk import risk_at
-from strategies.base import REGISTRY, make_strategy
-from strategies.overlay import CarryOverlay
+import carryguard.strategies  # noqa: F401  (registers every strategy)
+from carryguard.backtests.engine.backtrader import run_backtrader
+from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.run.runner import decision_times
+from carryguard.signals.risk import risk_at
+from carryguard.strategies.base import REGISTRY, make_strategy
+from carryguard.strategies.overlay import CarryOverlay
 
 WINDOW_4H = 4_000
 CONFIG = ExecutionConfig()

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.frames import disjoint_bars
-from signals.pit import MemoryStore, age_days, as_source, asof, on_availability, to_targets, union_calendar
-from signals.store import SeriesMeta
+from carryguard.signals.frames import disjoint_bars
+from carryguard.signals.pit import MemoryStore, age_days, as_source, asof, on_availability, to_targets, union_calendar
+from carryguard.signals.store import SeriesMeta
 
 
 def utc(text: str) -> pd.Timestamp:

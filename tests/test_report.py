@@ -16,12 +16,12 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 
-from backtests.bootstrap import BootstrapConfig, Interval, OverlayEffect
-from backtests.charts import CARRY, PLAIN, close_all, run_charts
-from backtests.cli import main
-from backtests.run_folder import BookKey, load_run
-from backtests.report import at_a_glance, number, write_report
-from signals.store import Store
+from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
+from carryguard.backtests.report.charts import CARRY, PLAIN, close_all, run_charts
+from carryguard.backtests.cli import main
+from carryguard.backtests.run.folder import BookKey, load_run
+from carryguard.backtests.report.html import at_a_glance, number, write_report
+from carryguard.signals.store import Store
 from synthetic_run import write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from backtests.bootstrap import BootstrapConfig
-from backtests.report import write_report
+from carryguard.backtests.report.bootstrap import BootstrapConfig
+from carryguard.backtests.report.html import write_report
 from synthetic_run import write_run
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.errors import DataError
-from signals.features import carry_spread
-from signals.pit import MemoryStore, on_availability
-from signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, latest_time, risk_at
-from signals.store import Store
+from carryguard.signals.errors import DataError
+from carryguard.signals.features import carry_spread
+from carryguard.signals.pit import MemoryStore, on_availability
+from carryguard.signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, latest_time, risk_at
+from carryguard.signals.store import Store
 
 DEFAULT = RiskConfig()
 PARTS = ("value", "change", "zscore", "contribution")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from backtests.runner import decision_times, run_study
-from backtests.study import Study, parse_study
-from signals.indicators import realized_volatility
-from signals.risk import risk_at
-from signals.store import Store
-from strategies.base import make_strategy
-from strategies.overlay import HYSTERESIS_WARMUP
+from carryguard.backtests.run.runner import decision_times, run_study
+from carryguard.backtests.run.study import Study, parse_study
+from carryguard.signals.indicators import realized_volatility
+from carryguard.signals.risk import risk_at
+from carryguard.signals.store import Store
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import HYSTERESIS_WARMUP
 
 SID = "binance/BTC-USDT/1d"
 START = "2021-03-15"  # mid-history: over 1,200 stored bars before it

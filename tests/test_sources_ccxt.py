@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from signals.errors import DataError, SourceError
-from signals.frames import OHLCV_COLUMNS
-from signals.importer import import_file
-from signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
-from signals.sources.http import RetryPolicy
-from signals.sources.update import resume_start
-from signals.store import SeriesMeta, Store
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.frames import OHLCV_COLUMNS
+from carryguard.signals.importer import import_file
+from carryguard.signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
+from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.sources.update import resume_start
+from carryguard.signals.store import SeriesMeta, Store
 from tests.fakes.binance import BinanceEmulator, read_bars
 from tests.fakes.bybit import BybitEmulator
 from tests.fakes.http_server import closed_port

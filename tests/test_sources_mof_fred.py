@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.errors import DataError, SourceError
-from signals.sources.fred import download_fred, fred_url, update_fred
-from signals.sources.http import RetryPolicy, get_text
-from signals.sources.mof import download_mof, mof_base_url, update_mof
-from signals.store import Store
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.sources.fred import download_fred, fred_url, update_fred
+from carryguard.signals.sources.http import RetryPolicy, get_text
+from carryguard.signals.sources.mof import download_mof, mof_base_url, update_mof
+from carryguard.signals.store import Store
 from tests.fakes.http_server import FileServer, Reply
 
 UTC = "UTC"

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from signals.errors import DataError, SourceError
-from signals.importer import import_file
-from signals.sources.yahoo import download_yahoo, normalise_download, update_yahoo, yahoo_session
-from signals.store import Store
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.importer import import_file
+from carryguard.signals.sources.yahoo import download_yahoo, normalise_download, update_yahoo, yahoo_session
+from carryguard.signals.store import Store
 from tests.fakes.http_server import closed_port
 from tests.fakes.yahoo import YahooServer, recorded_chart
 

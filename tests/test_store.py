@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from signals.errors import DataError
-from signals.frames import OHLCV_COLUMNS
-from signals.store import SeriesMeta, Store, content_hash
+from carryguard.signals.errors import DataError
+from carryguard.signals.frames import OHLCV_COLUMNS
+from carryguard.signals.store import SeriesMeta, Store, content_hash
 
 
 def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> pd.DataFrame:
@@ -188,7 +188,7 @@ def test_meta_given_metadata_with_unknown_availability_rule_names_file_and_fix(t
 def test_cli_data_list_given_one_damaged_file_lists_the_others_and_names_it(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from backtests.cli import main
+    from carryguard.backtests.cli import main
 
     store = Store(tmp_path)
     store.write(bars("2024-01-01", 3), meta("a/X/1d"))

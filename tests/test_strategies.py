@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import strategies  # noqa: F401  (registers every strategy)
-from signals.errors import DataError
-from signals.store import Store
-from strategies.base import REGISTRY, make_strategy, params, parse_strategy_spec
+import carryguard.strategies  # noqa: F401  (registers every strategy)
+from carryguard.signals.errors import DataError
+from carryguard.signals.store import Store
+from carryguard.strategies.base import REGISTRY, make_strategy, params, parse_strategy_spec
 
 NAMES = sorted(REGISTRY)
 # non-default parameters that switch on optional branches, truncation-tested too

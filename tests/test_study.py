@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backtests.execution import ExecutionConfig
-from backtests.study import StudyError, load_study, narrow, parse_study
-from strategies.base import REGISTRY
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.run.study import StudyError, load_study, narrow, parse_study
+from carryguard.strategies.base import REGISTRY
 
 MINIMAL = 'name = "t"\n[strategies]\nsma_cross = { fast = 10, slow = 30 }\n'
 

@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from backtests.cli import main
-from backtests.engine_fast import run_fast
-from backtests.execution import ExecutionConfig
-from backtests.metrics import compute_metrics
-from backtests.runner import decision_times, run_study
-from backtests.study import parse_study
-from backtests.sweep import SweepData, combo_target, load_risk, run_sweep, validate_combos
-from backtests import sweep_study
-from backtests.sweep_study import combos, load_sweep_study, study_from_dict
-from signals.errors import CarryguardError
-from signals.risk import RiskConfig, risk_at
-from strategies.base import make_strategy
-from strategies.overlay import HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
+from carryguard.backtests.cli import main
+from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.run.runner import decision_times, run_study
+from carryguard.backtests.run.study import parse_study
+from carryguard.backtests.sweep.evaluate import SweepData, combo_target, load_risk, run_sweep, validate_combos
+from carryguard.backtests.sweep import study as sweep_study
+from carryguard.backtests.sweep.study import combos, load_sweep_study, study_from_dict
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.risk import RiskConfig, risk_at
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 from tests.metrics_support import assert_metrics_equal
 
 SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_sma_4h.toml"
@@ -240,7 +240,7 @@ def test_write_sweep_given_the_folder_time_writes_it_as_the_manifest_created_at(
     # Arrange: a folder named after a time long past, so "now" cannot match it by chance
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from backtests.sweep_report import new_run_dir, write_sweep  # noqa: PLC0415
+    from carryguard.backtests.sweep.output import new_run_dir, write_sweep  # noqa: PLC0415
 
     created = datetime(2020, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc)
     result = run_sweep(study_from_dict(sma_study()), bars=daily, workers=1)

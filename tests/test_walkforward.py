@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine_fast import run_fast
-from backtests.metrics import compute_metrics
-from backtests.sweep_study import WalkForwardConfig, combos, study_from_dict
-from backtests.walkforward import fold_windows, walk_forward
-from strategies.base import make_strategy
+from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.sweep.study import WalkForwardConfig, combos, study_from_dict
+from carryguard.backtests.sweep.walkforward import fold_windows, walk_forward
+from carryguard.strategies.base import make_strategy
 
 STUDY = study_from_dict({
     "sweep": {"name": "wf", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"]},

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from backtests.paper.loop import Decision
-from signals.risk import RiskConfig, risk_at
-from strategies.base import Strategy
-from strategies.overlay import CarryOverlay, sticky_scores
+from carryguard.backtests.paper.loop import Decision
+from carryguard.signals.risk import RiskConfig, risk_at
+from carryguard.strategies.base import Strategy
+from carryguard.strategies.overlay import CarryOverlay, sticky_scores
 
 
 @dataclass(frozen=True)

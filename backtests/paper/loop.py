@@ -4,7 +4,7 @@ Each step, for bar t (the oldest closed bar not yet decided):
 1. fetch the closed bars up to t (and the bar t+1 whose open is the fill price) via ccxt;
 2. mark the book at t's close, ask the decider for the target exposure (strategy, then
    the carry overlay with the risk reading at t's close);
-3. simulate the fill at t+1's open with ``backtests.execution.rebalance`` (the same
+3. simulate the fill at t+1's open with ``carryguard.backtests.engine.execution.rebalance`` (the same
    arithmetic as the backtests, so paper and backtest agree);
 4. write decision, order, fill, position and equity snapshot in one transaction.
 
@@ -31,10 +31,10 @@ import ccxt
 import numpy as np
 import pandas as pd
 
-from backtests.execution import ExecutionConfig, rebalance
-from backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
-from signals.availability import timeframe_delta
-from signals.errors import SourceError
+from carryguard.backtests.engine.execution import ExecutionConfig, rebalance
+from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import SourceError
 
 log = logging.getLogger("carryguard.paper")
 ALREADY_DECIDED = "already decided"

@@ -27,10 +27,10 @@ from typing import Any
 
 import ccxt
 
-from backtests.paper.state import PaperState
-from signals.errors import CarryguardError
-from signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange, rebase_urls
-from signals.sources.http import RetryPolicy
+from carryguard.backtests.paper.state import PaperState
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange, rebase_urls
+from carryguard.signals.sources.http import RetryPolicy
 
 log = logging.getLogger("carryguard.paper")
 KEY_ENV, SECRET_ENV = "CARRYGUARD_API_KEY", "CARRYGUARD_API_SECRET"
@@ -178,7 +178,7 @@ def macro_refresher(store: object) -> Callable[[], None]:
     """Fetches the macro series (MOF JGB, FRED, Yahoo USD/JPY) into ``store`` the way
     ``carryguard data fetch --macro`` does; a failed source is logged and its stored data
     kept (the freshness check then decides whether the bar may trade)."""
-    from signals.fetch import FetchPlan, plan_jobs, run_jobs
+    from carryguard.signals.fetch import FetchPlan, plan_jobs, run_jobs
 
     def refresh() -> None:
         for outcome in run_jobs(plan_jobs(store, FetchPlan(symbols=(), timeframes=(), macro=True))):

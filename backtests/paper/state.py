@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from signals.availability import timeframe_delta
-from signals.errors import CarryguardError
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import CarryguardError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS books (

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 import ccxt
 import pandas as pd
 
-from signals.availability import timeframe_delta
-from signals.errors import DataError, SourceError
-from signals.frames import OHLCV_COLUMNS
-from signals.sources.http import RetryPolicy
-from signals.sources.update import UpdateResult, resume_start, store_update
-from signals.store import SeriesMeta, Store, series_id
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.frames import OHLCV_COLUMNS
+from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.sources.update import UpdateResult, resume_start, store_update
+from carryguard.signals.store import SeriesMeta, Store, series_id
 
 T = TypeVar("T")
 DEFAULT_SINCE = pd.Timestamp("2017-01-01", tz="UTC")  # before Binance's first bar (2017-08-17)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from signals.availability import timeframe_delta
-from signals.errors import DataError
-from signals.frames import OHLCV_COLUMNS, normalise
-from signals.store import SeriesMeta, series_id
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import DataError
+from carryguard.signals.frames import OHLCV_COLUMNS, normalise
+from carryguard.signals.store import SeriesMeta, series_id
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
 QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "btc", "eth")

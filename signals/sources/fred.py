@@ -13,11 +13,11 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import replace
 
-from signals.errors import DataError, SourceError
-from signals.sources.formats import Parsed, parse_fred
-from signals.sources.http import get_text
-from signals.sources.update import UpdateResult, store_update
-from signals.store import Store
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.sources.formats import Parsed, parse_fred
+from carryguard.signals.sources.http import get_text
+from carryguard.signals.sources.update import UpdateResult, store_update
+from carryguard.signals.store import Store
 
 DEFAULT_FRED_URL = "https://fred.stlouisfed.org/graph/fredgraph.csv"
 FRED_SERIES = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,39}$")

@@ -14,8 +14,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from signals.errors import SourceError
-from signals.sources.formats import looks_like_html
+from carryguard.signals.errors import SourceError
+from carryguard.signals.sources.formats import looks_like_html
 
 USER_AGENT = "carryguard (+https://github.com/carryguard)"
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})

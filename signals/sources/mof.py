@@ -13,11 +13,11 @@ from dataclasses import replace
 
 import pandas as pd
 
-from signals.errors import DataError, SourceError
-from signals.sources.formats import Parsed, parse_mof
-from signals.sources.http import get_text
-from signals.sources.update import UpdateResult, store_update
-from signals.store import Store
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.sources.formats import Parsed, parse_mof
+from carryguard.signals.sources.http import get_text
+from carryguard.signals.sources.update import UpdateResult, store_update
+from carryguard.signals.store import Store
 
 DEFAULT_MOF_URL = "https://www.mof.go.jp/english/policy/jgbs/reference/interest_rate"
 HISTORY_PATH = "historical/jgbcme_all.csv"

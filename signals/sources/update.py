@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from signals.store import SeriesMeta, Store
+from carryguard.signals.store import SeriesMeta, Store
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from typing import Any
 import pandas as pd
 from curl_cffi import requests as curl_requests
 
-from signals.availability import timeframe_delta
-from signals.errors import DataError, SourceError
-from signals.frames import OHLCV_COLUMNS
-from signals.sources.formats import Parsed
-from signals.sources.http import UnreachableError
-from signals.sources.update import UpdateResult, resume_start, store_update
-from signals.store import SeriesMeta, Store, series_id
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import DataError, SourceError
+from carryguard.signals.frames import OHLCV_COLUMNS
+from carryguard.signals.sources.formats import Parsed
+from carryguard.signals.sources.http import UnreachableError
+from carryguard.signals.sources.update import UpdateResult, resume_start, store_update
+from carryguard.signals.store import SeriesMeta, Store, series_id
 
 YAHOO_HOST = re.compile(r"^https?://([a-z0-9-]+\.)*yahoo\.com", re.IGNORECASE)
 NETWORK_ERROR = re.compile(r"\(\w*(Connection|DNS|Timeout|Proxy|SSL)\w*\)")  # curl_cffi's errors in yfinance warnings

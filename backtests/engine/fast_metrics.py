@@ -1,7 +1,7 @@
 """Metrics from the fast engine's running sums, vectorised over many books.
 
 ``metrics_from_stats`` gives, for each row of ``engine_fast`` statistics, the same
-numbers as ``backtests.metrics.compute_metrics`` on the full ``Book`` (same names, order,
+numbers as ``carryguard.backtests.engine.metrics.compute_metrics`` on the full ``Book`` (same names, order,
 units and formulas; equal up to floating-point summation order), without ever holding an
 equity curve per combination.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtests.engine_fast import STAT_INDEX
-from backtests.metrics import METRIC_NAMES, bars_per_year
+from carryguard.backtests.engine.fast import STAT_INDEX
+from carryguard.backtests.engine.metrics import METRIC_NAMES, bars_per_year
 
 
 def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe: str) -> pd.DataFrame:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from backtests.bootstrap import (BootstrapConfig, Interval, OverlayEffect, overlay_effects, run_seed,
+from carryguard.backtests.report.bootstrap import (BootstrapConfig, Interval, OverlayEffect, overlay_effects, run_seed,
                                  sharpe_confidence, verdict)
-from backtests.compare import DELTAS, HEADLINE, compare_runs
-from backtests.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered, window_summary
-from backtests.run_folder import RunFolder, load_run
+from carryguard.backtests.report.compare import DELTAS, HEADLINE, compare_runs
+from carryguard.backtests.report.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered, window_summary
+from carryguard.backtests.run.folder import RunFolder, load_run
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Report:
 def write_report(run_dir: str | Path, *, windows: Path | None = None,
                  bootstrap: BootstrapConfig = BootstrapConfig()) -> Report:
     """Load the run at ``run_dir``, compute everything and write report.html and the PNGs."""
-    from backtests.charts import close_all, data_uri, run_charts
+    from carryguard.backtests.report.charts import close_all, data_uri, run_charts
 
     run = load_run(run_dir)
     charts = run_charts(run)
@@ -57,7 +57,7 @@ def write_report(run_dir: str | Path, *, windows: Path | None = None,
 def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[OverlayEffect], windows: Path | None,
            bootstrap: BootstrapConfig) -> str:
     """The report's HTML text."""
-    env = Environment(loader=PackageLoader("backtests", "templates"), autoescape=select_autoescape(["html"]),
+    env = Environment(loader=PackageLoader("carryguard.backtests.report", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = number
     all_windows = run_windows(run, windows)

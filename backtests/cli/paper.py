@@ -1,6 +1,6 @@
 """``carryguard paper run|status``: the backtested strategy + overlay on live exchange bars.
 
-``run`` keeps a paper book in SQLite (``backtests.paper.state``), deciding each closed bar
+``run`` keeps a paper book in SQLite (``carryguard.backtests.paper.state``), deciding each closed bar
 exactly once and filling at the next bar's open with the backtests' execution arithmetic;
 ``status`` reads that book without touching the exchange.
 """
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backtests.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stdout
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from backtests.cli import CliContext
+    from carryguard.backtests.cli import CliContext
 
 DEFAULT_STATE = Path("carryguard-paper.db")
 
@@ -55,7 +55,7 @@ def _duration(text: str | None, option: str) -> pd.Timedelta | None:
 
 
 def _setup_logging(log_file: Path | None, redact: tuple[str, ...]) -> None:
-    from backtests.paper.sandbox import RedactingFilter
+    from carryguard.backtests.paper.sandbox import RedactingFilter
 
     logger = logging.getLogger("carryguard.paper")
     logger.setLevel(logging.INFO)
@@ -130,15 +130,15 @@ def run_cmd(obj: CliContext, exchange_id: str, symbol: str, timeframe: str, stra
     """
     import threading
 
-    from backtests.execution import ExecutionConfig
-    from backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
-    from backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
-    from backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
-    from backtests.paper.state import BookSpec, PaperState
-    from signals.availability import timeframe_delta
-    from signals.sources.ccxt_source import page_limit_of
-    from strategies.base import make_strategy, params as strategy_params
-    from strategies.overlay import CarryOverlay
+    from carryguard.backtests.engine.execution import ExecutionConfig
+    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
+    from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
+    from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
+    from carryguard.backtests.paper.state import BookSpec, PaperState
+    from carryguard.signals.availability import timeframe_delta
+    from carryguard.signals.sources.ccxt_source import page_limit_of
+    from carryguard.strategies.base import make_strategy, params as strategy_params
+    from carryguard.strategies.overlay import CarryOverlay
 
     try:
         step = timeframe_delta(timeframe)
@@ -196,9 +196,9 @@ def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> N
     """
     import pandas as pd
 
-    from backtests.paper.state import PaperState
-    from signals.errors import CarryguardError, SourceError
-    from signals.sources.ccxt_source import make_exchange
+    from carryguard.backtests.paper.state import PaperState
+    from carryguard.signals.errors import CarryguardError, SourceError
+    from carryguard.signals.sources.ccxt_source import make_exchange
 
     if not state_path.is_file():
         raise CarryguardError(f"{state_path}: no paper state file", fix="start one with `carryguard paper run --state FILE`")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import click
 
-from signals.errors import CarryguardError
-from signals.store import Store
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.store import Store
 
-COMMAND_MODULES = ("cli_data", "cli_risk", "cli_backtest", "cli_compare", "cli_sweep", "cli_paper")
+COMMAND_MODULES = ("data", "risk", "backtest", "compare", "sweep", "paper")
 
 
 @dataclass(frozen=True)
@@ -74,5 +74,5 @@ def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
 
 
 for _name in COMMAND_MODULES:
-    for _command in import_module(f"backtests.{_name}").commands:
+    for _command in import_module(f"carryguard.backtests.cli.{_name}").commands:
         main.add_command(_command)

@@ -1,7 +1,7 @@
 """Parameter sweeps on the fast engine, on local processes or a Dask cluster.
 
 ``run_sweep`` evaluates every combo of a ``SweepStudy`` on the same bars and returns one
-row per combo (parameters, then the metrics of ``backtests.metrics``). As in ``carryguard
+row per combo (parameters, then the metrics of ``carryguard.backtests.engine.metrics``). As in ``carryguard
 backtest``, each combo's indicators (and the overlay's) are warmed up on the stored bars
 before the study's start (``warmup_bars`` of that combo), and its book runs on the study
 window only, so a combo's sweep row equals its backtest. The bars (and the risk index,
@@ -25,18 +25,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import strategies  # noqa: F401  (registers every strategy)
-from backtests.engine_fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
-from backtests.execution import ExecutionConfig
-from backtests.fast_metrics import metrics_from_stats
-from backtests import runner
-from backtests.runner import History, warm_exposure, warm_overlay
-from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
-from signals.errors import CarryguardError
-from signals.risk import RiskConfig, risk_at
-from signals.store import series_id
-from strategies.base import make_strategy
-from strategies.overlay import CarryOverlay, OverlayConfig
+import carryguard.strategies  # noqa: F401  (registers every strategy)
+from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast_metrics import metrics_from_stats
+from carryguard.backtests.run import runner
+from carryguard.backtests.run.runner import History, warm_exposure, warm_overlay
+from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.risk import RiskConfig, risk_at
+from carryguard.signals.store import series_id
+from carryguard.strategies.base import make_strategy
+from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 
 EXECUTORS = ("local", "dask")
 Window = tuple[int, int]

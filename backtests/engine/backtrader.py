@@ -1,6 +1,6 @@
 """The reference event-driven engine: one backtrader run per book.
 
-Semantics (``backtests.execution``): the target exposure decided at bar t's close is read
+Semantics (``carryguard.backtests.engine.execution``): the target exposure decided at bar t's close is read
 in ``next()``; at bar t+1 ``next_open()`` (``cheat_on_open``) sizes the order with the
 shared ``rebalance()`` at t+1's open, and the broker fills it at that open with slippage
 ``open * (1 +/- s)`` (exact, also when the open is the bar's high or low) and commission
@@ -14,8 +14,8 @@ import math
 import backtrader as bt
 import pandas as pd
 
-from backtests.book import Book, fills_frame, make_book
-from backtests.execution import ExecutionConfig, check_inputs, rebalance
+from carryguard.backtests.engine.book import Book, fills_frame, make_book
+from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
 
 
 def run_backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = ExecutionConfig()) -> Book:

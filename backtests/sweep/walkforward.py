@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.engine_fast import run_fast
-from backtests.fast_metrics import metrics_from_stats
-from backtests.metrics import compute_metrics
-from backtests.sweep import Progress, SweepData, Window, combo_target, evaluate, validate_combos
-from backtests.sweep_study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig, combos as study_combos, duration
+from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.fast_metrics import metrics_from_stats
+from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.sweep.evaluate import Progress, SweepData, Window, combo_target, evaluate, validate_combos
+from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig, combos as study_combos, duration
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backtests.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports backtrader
-    from backtests.cli import CliContext
-    from backtests.runner import RunResult, StudyRun
-    from backtests.study import Study
-    from signals.store import Store
+    from carryguard.backtests.cli import CliContext
+    from carryguard.backtests.run.runner import RunResult, StudyRun
+    from carryguard.backtests.run.study import Study
+    from carryguard.signals.store import Store
 
 PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawdown [%]", "MaxDD %"),
                 ("Sharpe Ratio", "Sharpe"))
@@ -60,9 +60,9 @@ def backtest(obj: CliContext, study_path: Path | None, strategies: tuple[str, ..
       carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
       carryguard backtest my_study.toml --no-overlay --json
     """
-    from backtests.results import metrics_document, write_results
-    from backtests.runner import ENGINES
-    from backtests.study import StudyError, load_study, narrow
+    from carryguard.backtests.run.write import metrics_document, write_results
+    from carryguard.backtests.run.runner import ENGINES
+    from carryguard.backtests.run.study import StudyError, load_study, narrow
 
     if engine not in ENGINES:
         raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}",
@@ -88,7 +88,7 @@ def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:
     """``run_study`` with a progress bar of the books on stderr (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.runner import run_count, run_study
+    from carryguard.backtests.run.runner import run_count, run_study
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # Only on a terminal: piped stderr keeps to the one-line error contract.

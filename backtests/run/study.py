@@ -16,7 +16,7 @@ A study file reads (every key but ``name`` optional; defaults shown)::
 
     [overlay]      # strategies.overlay.OverlayConfig fields
     [risk]         # signals.risk.RiskConfig fields
-    [execution]    # backtests.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
+    [execution]    # carryguard.backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
 
 Every problem raises ``StudyError`` naming the file and the key.
 """
@@ -27,20 +27,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
+from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 
-import strategies  # noqa: F401  (registers every strategy)
-from backtests.execution import ExecutionConfig
-from signals.availability import timeframe_delta
-from signals.errors import CarryguardError
-from signals.toml_file import read_toml
-from signals.risk import RiskConfig
-from strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
-from strategies.overlay import OverlayConfig
+import carryguard.strategies  # noqa: F401  (registers every strategy)
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.toml_file import read_toml
+from carryguard.signals.risk import RiskConfig
+from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
+from carryguard.strategies.overlay import OverlayConfig
 
-DEFAULT_STUDY = Path(__file__).with_name("studies") / "carry_unwind.toml"
+DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 KEYS = ("name", "description", "source", "symbols", "timeframes", "start", "end", "with_overlay", "strategies",
         "overlay", "risk", "execution", "crisis_windows")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -152,7 +153,7 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
 
 def _windows_file(data: Mapping[str, object], origin: str) -> tuple[tuple[str, str, str], ...]:
     """``crisis_windows = "FILE"`` (resolved beside the study file): its validated windows."""
-    from backtests.crisis import load_windows
+    from carryguard.backtests.report.crisis import load_windows
 
     if "crisis_windows" not in data:
         return ()

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backtests.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
-    from backtests.cli import CliContext
-    from backtests.walkforward import WalkForwardResult
+    from carryguard.backtests.cli import CliContext
+    from carryguard.backtests.sweep.walkforward import WalkForwardResult
 
 TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
 
@@ -47,12 +47,12 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backtests.sweep import combos_warmup, load_history, load_risk, run_sweep, validate_combos
-    from backtests.sweep_report import new_run_dir, short, top_rows, write_sweep
-    from backtests.sweep_study import WalkForwardConfig, combos, load_sweep_study
-    from backtests.walkforward import fold_windows, walk_forward
-    from signals.errors import CarryguardError
-    from signals.store import series_id
+    from carryguard.backtests.sweep.evaluate import combos_warmup, load_history, load_risk, run_sweep, validate_combos
+    from carryguard.backtests.sweep.output import new_run_dir, short, top_rows, write_sweep
+    from carryguard.backtests.sweep.study import WalkForwardConfig, combos, load_sweep_study
+    from carryguard.backtests.sweep.walkforward import fold_windows, walk_forward
+    from carryguard.signals.errors import CarryguardError
+    from carryguard.signals.store import series_id
 
     if scheduler is not None and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
@@ -120,7 +120,7 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
 
 def _print_walkforward(wf: WalkForwardResult) -> None:
     """Out-of-sample next to in-sample, then one row per fold."""
-    from backtests.sweep_report import cell, compact
+    from carryguard.backtests.sweep.output import cell, compact
 
     doc = wf.to_dict()
     metric = wf.metric

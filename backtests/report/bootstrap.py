@@ -24,8 +24,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from backtests.metrics import bars_per_year, equity_returns, sharpe
-from backtests.run_folder import BookKey, RunFolder
+from carryguard.backtests.engine.metrics import bars_per_year, equity_returns, sharpe
+from carryguard.backtests.run.folder import BookKey, RunFolder
 
 DEFAULT_SEED = 20240805  # the day of the 2024 yen-carry unwind
 _CHUNK = 250  # resamples per vectorised batch (bounds memory on long 4h series)
@@ -93,7 +93,7 @@ def stationary_indices(n: int, *, n_boot: int, mean_block: float, rng: np.random
 
 
 def sharpe_rows(returns: np.ndarray, per_year: float) -> np.ndarray:
-    """Annualised Sharpe of each row (NaN for a flat row), as ``backtests.metrics.sharpe``."""
+    """Annualised Sharpe of each row (NaN for a flat row), as ``carryguard.backtests.engine.metrics.sharpe``."""
     std = returns.std(axis=1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(std > 0, returns.mean(axis=1) / std * math.sqrt(per_year), np.nan)

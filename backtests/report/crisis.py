@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from backtests.run_folder import REGIMES, BookKey, RunFolder
-from signals.errors import DataError
-from signals.toml_file import read_toml
+from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
+from carryguard.signals.errors import DataError
+from carryguard.signals.toml_file import read_toml
 
-DEFAULT_WINDOWS = Path(__file__).with_name("crisis_windows.toml")
+DEFAULT_WINDOWS = Path(str(files("carryguard.backtests.report") / "crisis_windows.toml"))
 DAY = pd.Timedelta(days=1)
 PAIRED_MEASURES = ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]")
 _TIE = 1e-9  # a Δ this small (percentage points) is a tie: both books flat in the window

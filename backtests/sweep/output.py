@@ -1,7 +1,7 @@
 """Write a sweep to ``results/<run-id>/``: the per-combo table, the summary, a heatmap.
 
 Files: ``sweep.parquet`` (one row per combo: parameters, then the metrics of
-``backtests.metrics``, in combo order), ``summary.json`` (what ``carryguard sweep --json``
+``carryguard.backtests.engine.metrics``, in combo order), ``summary.json`` (what ``carryguard sweep --json``
 prints: sizes, timing, best combo, top N, walk-forward), ``manifest.json`` (resolved
 study, executor, data fingerprints, versions), ``heatmap.png`` for a two-parameter grid,
 and with walk-forward ``walkforward.json`` and ``oos_equity.csv`` (the concatenated
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from backtests import results
-from backtests.sweep import SweepResult
-from backtests.sweep_study import OVERLAY_PREFIX
-from backtests.walkforward import WalkForwardResult
+from carryguard.backtests.run import write as results
+from carryguard.backtests.sweep.evaluate import SweepResult
+from carryguard.backtests.sweep.study import OVERLAY_PREFIX
+from carryguard.backtests.sweep.walkforward import WalkForwardResult
 
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
 # What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").

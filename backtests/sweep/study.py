@@ -12,7 +12,7 @@ end = ""
 search = "grid"               # grid | random
 samples = 500                 # random search: how many distinct combos to draw
 seed = 7
-metric = "Sharpe Ratio"       # a metric name of backtests.metrics, used to rank
+metric = "Sharpe Ratio"       # a metric name of carryguard.backtests.engine.metrics, used to rank
 top = 20                      # rows of the summary table
 overlay = true                # size every combo with the carry overlay (default false)
 constraints = ["fast < slow"]
@@ -54,13 +54,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.execution import ExecutionConfig
-from backtests.metrics import METRIC_NAMES
-from backtests.study import _plain as plain_config  # configs in the form backtest manifests use
-from backtests.study import parse_time
-from signals.errors import CarryguardError
-from signals.risk import RiskConfig
-from signals.toml_file import read_toml
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.backtests.run.study import _plain as plain_config  # configs in the form backtest manifests use
+from carryguard.backtests.run.study import parse_time
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.risk import RiskConfig
+from carryguard.signals.toml_file import read_toml
 
 OVERLAY_PREFIX = "overlay."
 TEXT_METRICS = frozenset({"Start", "End", "Duration", "Max. Drawdown Duration"})
@@ -184,7 +184,7 @@ def duration(text: str) -> pd.Timedelta:
 
 
 def check_metric(name: str) -> None:
-    """ValueError unless ``name`` is a numeric metric of ``backtests.metrics`` (one a combo can be ranked by)."""
+    """ValueError unless ``name`` is a numeric metric of ``carryguard.backtests.engine.metrics`` (one a combo can be ranked by)."""
     if name not in METRIC_NAMES or name in TEXT_METRICS:
         ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")

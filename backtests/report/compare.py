@@ -5,7 +5,7 @@ overlay row carries ``Δ = with overlay − without`` for Return, CAGR, Max. Dra
 Sharpe (Max. Drawdown is negative, so a positive Δ means a shallower drawdown). Runs that
 cover different periods are aligned on their common window: the headline metrics are
 then recomputed from the equity curves on that window (rebased at its first close), with
-the same definitions as ``backtests.metrics``.
+the same definitions as ``carryguard.backtests.engine.metrics``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from backtests.metrics import bars_per_year, compound_annual_growth, drawdown, equity_returns, sharpe
-from backtests.run_folder import BookKey, RunFolder
-from signals.errors import DataError
+from carryguard.backtests.engine.metrics import bars_per_year, compound_annual_growth, drawdown, equity_returns, sharpe
+from carryguard.backtests.run.folder import BookKey, RunFolder
+from carryguard.signals.errors import DataError
 
 HEADLINE = ("Return [%]", "CAGR [%]", "Max. Drawdown [%]", "Sharpe Ratio")
 DELTAS = tuple(f"Δ {name}" for name in HEADLINE)

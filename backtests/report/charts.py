@@ -31,8 +31,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
-from backtests.run_folder import REGIMES, BookKey, RunFolder  # noqa: E402
-from signals.availability import timeframe_delta  # noqa: E402
+from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder  # noqa: E402
+from carryguard.signals.availability import timeframe_delta  # noqa: E402
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
 PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from backtests.book import Book
-from signals.availability import timeframe_delta
+from carryguard.backtests.engine.book import Book
+from carryguard.signals.availability import timeframe_delta
 
 YEAR = pd.Timedelta(days=365)
 

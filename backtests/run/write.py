@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backtests.runner import RunResult, StudyRun
+from carryguard.backtests.run.runner import RunResult, StudyRun
 
 BOOK_KEYS = ["strategy", "symbol", "timeframe", "overlay"]
 SEED = 0  # a backtest draws no random numbers; kept for the manifest's contract

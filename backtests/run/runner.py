@@ -19,19 +19,19 @@ from functools import reduce
 import numpy as np
 import pandas as pd
 
-from backtests.book import Book
-from backtests.engine_backtrader import run_backtrader
-from backtests.engine_fast import run_fast
-from backtests.execution import ExecutionConfig
-from backtests.metrics import compute_metrics
-from backtests.study import Study
-from signals.availability import timeframe_delta
-from signals.errors import DataError
-from signals.risk import risk_at
-from signals.store import SeriesMeta, Store, series_id
-from strategies.base import OVERLAY_SUFFIX, Strategy
-from strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
-from strategies.overlay import CarryOverlay
+from carryguard.backtests.engine.book import Book
+from carryguard.backtests.engine.backtrader import run_backtrader
+from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.run.study import Study
+from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.errors import DataError
+from carryguard.signals.risk import risk_at
+from carryguard.signals.store import SeriesMeta, Store, series_id
+from carryguard.strategies.base import OVERLAY_SUFFIX, Strategy
+from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
+from carryguard.strategies.overlay import CarryOverlay
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from signals.errors import DataError
+from carryguard.signals.errors import DataError
 
 BOOK_COLUMNS = ("strategy", "symbol", "timeframe", "overlay")
 OVERLAY_SUFFIX = "+carry"

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backtests.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
-    from backtests.bootstrap import Interval
+    from carryguard.backtests.report.bootstrap import Interval
 
 RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 def _interval(interval: Interval) -> str:
     """``+0.18 [-0.16, +0.56]``: the estimate and its bootstrap interval (cells as in the report)."""
-    from backtests.report import number
+    from carryguard.backtests.report.html import number
 
     low, high = number(interval.low, signed=True), number(interval.high, signed=True)
     return f"{number(interval.estimate, signed=True)} [{low}, {high}]"
@@ -45,9 +45,9 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
       carryguard compare results/run-a results/run-b --sort maxdd
       carryguard compare results/run-a --json
     """
-    from backtests.compare import DELTAS, HEADLINE, SHORT_NAMES, compare_runs, json_rows, resolve_metric
-    from backtests.report import number as cell
-    from backtests.run_folder import load_run
+    from carryguard.backtests.report.compare import DELTAS, HEADLINE, SHORT_NAMES, compare_runs, json_rows, resolve_metric
+    from carryguard.backtests.report.html import number as cell
+    from carryguard.backtests.run.folder import load_run
 
     try:
         resolve_metric(sort)
@@ -98,8 +98,8 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
       carryguard report results/20260101-120000-carry_unwind
       carryguard report results/20260101-120000-carry_unwind --windows my_windows.toml
     """
-    from backtests.bootstrap import BootstrapConfig, verdict
-    from backtests.report import write_report
+    from carryguard.backtests.report.bootstrap import BootstrapConfig, verdict
+    from carryguard.backtests.report.html import write_report
 
     config = BootstrapConfig(n_boot=resamples, mean_block=block)
     with stderr.status(f"reporting {run_dir} ..."):

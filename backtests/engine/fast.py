@@ -1,4 +1,4 @@
-"""The fast engine: numba kernels with exactly the backtest semantics of ``backtests.execution``.
+"""The fast engine: numba kernels with exactly the backtest semantics of ``carryguard.backtests.engine.execution``.
 
 Decision at bar t's close, fill at bar t+1's open through the shared ``rebalance()`` (the
 same compiled function the backtrader engine calls), commission, slippage, rebalance band,
@@ -9,7 +9,7 @@ For sweeps, ``book_stats`` runs one book and keeps only running sums (final equi
 drawdown, trades, return moments ...) instead of per-bar arrays, ``batch_stats`` runs
 many target vectors at once, and ``sma_cross_stats`` derives SMA-cross targets inside the
 kernel from compensated prefix sums, so a sweep never touches pandas per combination.
-``backtests.fast_metrics`` turns the stats into the metrics of ``backtests.metrics``.
+``carryguard.backtests.engine.fast_metrics`` turns the stats into the metrics of ``carryguard.backtests.engine.metrics``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from backtests.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
-from backtests.execution import ExecutionConfig, check_inputs, rebalance
+from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
+from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
 
 # Layout of one row of book statistics (see ``book_stats``).
 STAT_FIELDS = (
@@ -80,7 +80,7 @@ def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, cash0: fl
 def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: np.ndarray, start: int, end: int,
                cash0: float, commission: float, slippage: float, band: float, out: np.ndarray) -> None:
     """Run one book on bars ``[start, end)`` (flat with ``cash0`` at ``start``) and write the
-    running sums behind ``backtests.metrics`` into ``out`` (layout ``STAT_FIELDS``).
+    running sums behind ``carryguard.backtests.engine.metrics`` into ``out`` (layout ``STAT_FIELDS``).
 
     Trades follow ``book.trades_from_fills`` (flat = position <= FLAT_TOLERANCE x the
     trade's peak; a trade still open is marked to the last close without fee and counts

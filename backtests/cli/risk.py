@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import click
 import pandas as pd
 
-from backtests.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stdout
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
-    from backtests.cli import CliContext
-    from signals.features import Label
-    from signals.pit import MemoryStore
-    from signals.risk import RiskConfig, RiskReading
-    from signals.store import Store
+    from carryguard.backtests.cli import CliContext
+    from carryguard.signals.features import Label
+    from carryguard.signals.pit import MemoryStore
+    from carryguard.signals.risk import RiskConfig, RiskReading
+    from carryguard.signals.store import Store
 
 CONFIG_HELP = "Risk index settings (TOML, top-level keys or a [risk] table); default: built-in defaults."
 
@@ -41,7 +41,7 @@ UTC_TIME = UtcTime()
 
 
 def load_config(path: Path | None) -> RiskConfig:
-    from signals.risk import RiskConfig
+    from carryguard.signals.risk import RiskConfig
 
     return RiskConfig.from_toml(path) if path else RiskConfig()
 
@@ -78,8 +78,8 @@ def risk(obj: CliContext, as_of: pd.Timestamp | None, as_json: bool, plot_path: 
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
     """
-    from signals.errors import CarryguardError
-    from signals.risk import explain, latest_time
+    from carryguard.signals.errors import CarryguardError
+    from carryguard.signals.risk import explain, latest_time
 
     if plot_path and plot_path.suffix.lower() != ".png":
         raise click.BadParameter("must end in .png", param_hint="--plot")
@@ -110,7 +110,7 @@ def risk(obj: CliContext, as_of: pd.Timestamp | None, as_json: bool, plot_path: 
 def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
     """Score, regime, the components table (numbers a person can recompute: contribution
     = weight x clipped zscore) and each input's data date and age."""
-    from signals.features import labels
+    from carryguard.signals.features import labels
 
     as_of = reading.as_of
     stdout.print(f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
@@ -162,9 +162,9 @@ def _weights(reading: RiskReading, cfg: RiskConfig) -> dict[str, float]:
 def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
     """The index's inputs read once into memory; a missing series is one clear line
     naming it, the store and the command that brings it in."""
-    from signals.errors import DataError
-    from signals.pit import MemoryStore
-    from signals.risk import FETCH_HINT
+    from carryguard.signals.errors import DataError
+    from carryguard.signals.pit import MemoryStore
+    from carryguard.signals.risk import FETCH_HINT
 
     for sid in cfg.inputs().values():
         if not store.exists(sid):
@@ -175,8 +175,8 @@ def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
 def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
     """USD/JPY from the configured series vs the cross-check series, both as of the
     reading, and whether the newest configured bar was dropped as a bad print."""
-    from signals.pit import asof, on_availability
-    from signals.risk import fx_bad_prints, fx_price
+    from carryguard.signals.pit import asof, on_availability
+    from carryguard.signals.risk import fx_bad_prints, fx_price
 
     if not cfg.fx_check_series or cfg.fx_check_series == cfg.fx_series or not store.exists(cfg.fx_check_series):
         return ""
@@ -200,8 +200,8 @@ def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> st
 
 def _plot(store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp,
           path: Path) -> None:
-    from signals.risk import fx_price, risk_at
-    from signals.risk_plot import plot_risk
+    from carryguard.signals.risk import fx_price, risk_at
+    from carryguard.backtests.report.risk_plot import plot_risk
 
     days = pd.date_range(start.normalize(), as_of, freq="D")
     history = risk_at(inputs, days, cfg)
@@ -236,8 +236,8 @@ def signals(obj: CliContext, start: pd.Timestamp, end: pd.Timestamp | None, out_
       carryguard signals --start 2024-01-01 --out signals.csv
       carryguard signals --start 2024-07-01 --end 2024-08-31 --json
     """
-    from signals.errors import CarryguardError
-    from signals.risk import latest_time, risk_at
+    from carryguard.signals.errors import CarryguardError
+    from carryguard.signals.risk import latest_time, risk_at
 
     if out_path and out_path.suffix.lower() not in (".csv", ".parquet"):
         raise click.BadParameter("must end in .csv or .parquet", param_hint="--out")

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from backtests.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
 
 if TYPE_CHECKING:
-    from backtests.cli import CliContext
+    from carryguard.backtests.cli import CliContext
 
 
 def show_traceback(obj: CliContext, exc: BaseException | None) -> None:
@@ -41,8 +41,8 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
       carryguard data import ../shared/data
       carryguard data import ../shared/data/fred_DGS10.csv
     """
-    from signals.errors import DataError
-    from signals.importer import import_directory, import_file
+    from carryguard.signals.errors import DataError
+    from carryguard.signals.importer import import_directory, import_file
 
     outcomes = [import_file(obj.store, folder)] if folder.is_file() else import_directory(obj.store, folder)
     if folder.is_file() and outcomes[0].skipped:  # asked for by name: not knowing its format is an error
@@ -81,7 +81,7 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
       carryguard data list
       carryguard data list --json
     """
-    from signals.errors import DataError
+    from carryguard.signals.errors import DataError
 
     metas, unreadable = [], []
     for sid in obj.store.ids():
@@ -152,8 +152,8 @@ def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timefram
     import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from signals.errors import SourceError
-    from signals.fetch import FetchPlan, plan_jobs, run_jobs
+    from carryguard.signals.errors import SourceError
+    from carryguard.signals.fetch import FetchPlan, plan_jobs, run_jobs
 
     plan = FetchPlan(exchange=exchange, symbols=symbols, timeframes=timeframes, macro=macro,
                      since=pd.Timestamp(since, tz="UTC") if since else None)
