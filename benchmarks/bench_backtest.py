@@ -47,16 +47,19 @@ def measure(label: str, study, store: Store, engine: str) -> None:
         del ENGINES["_timed"]
     seconds = time.perf_counter() - started
     books = len(run.results)
-    print(f"{label}: {books} books, {bars_done:,} book-bars, {seconds:.2f} s total "
-          f"({bars_done / seconds:,.0f} bars/s), engine {engine_seconds:.2f} s "
-          f"({bars_done / engine_seconds:,.0f} bars/s, {engine_seconds / books * 1000:.0f} ms/book)")
+    print(
+        f"{label}: {books} books, {bars_done:,} book-bars, {seconds:.2f} s total "
+        f"({bars_done / seconds:,.0f} bars/s), engine {engine_seconds:.2f} s "
+        f"({bars_done / engine_seconds:,.0f} bars/s, {engine_seconds / books * 1000:.0f} ms/book)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="backtrader", choices=sorted(ENGINES))
-    parser.add_argument("--data-dir", type=Path,
-                        help="an existing store (default: import ../shared/data to a temp dir)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="an existing store (default: import ../shared/data to a temp dir)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         if args.data_dir is None:

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from carryguard.backtests.engine.backtrader import run_backtrader
-from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast, simulate
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast, simulate
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store
 from carryguard.strategies.base import make_strategy
@@ -56,28 +56,39 @@ def measure(store: Store, repeat: int) -> None:
     costs = (config.cash, config.commission, config.slippage, config.rebalance_band)
     kernel_seconds = best_of(repeat * 10, lambda: simulate(open_, close, values, *costs))
     window = (np.array([0]), np.array([len(bars)]))
-    stats_seconds = best_of(repeat * 10, lambda: batch_stats(open_, close, bars.index.asi8, values[None, :], *window,
-                                                              *costs))
+    stats_seconds = best_of(
+        repeat * 10, lambda: batch_stats(open_, close, bars.index.asi8, values[None, :], *window, *costs)
+    )
 
     reference, book = run_backtrader(bars, target, config), run_fast(bars, target, config)
     assert len(reference.trades) == len(book.trades)
     assert np.isclose(reference.equity.iloc[-1], book.equity.iloc[-1], rtol=1e-4)
 
     n = len(bars)
-    print(f"{SERIES}, sma_cross 20/100: {n:,} bars, {len(book.trades)} trades, "
-          f"final equity {book.equity.iloc[-1]:,.2f} (backtrader {reference.equity.iloc[-1]:,.2f})")
+    print(
+        f"{SERIES}, sma_cross 20/100: {n:,} bars, {len(book.trades)} trades, "
+        f"final equity {book.equity.iloc[-1]:,.2f} (backtrader {reference.equity.iloc[-1]:,.2f})"
+    )
     print(f"backtrader           : {backtrader_seconds * 1e3:10.3f} ms/book  {n / backtrader_seconds:16,.0f} bars/s")
-    print(f"fast (run_fast, Book): {fast_seconds * 1e3:10.3f} ms/book  {n / fast_seconds:16,.0f} bars/s  "
-          f"{backtrader_seconds / fast_seconds:10,.0f}x backtrader")
-    print(f"fast (kernel only)   : {kernel_seconds * 1e3:10.3f} ms/book  {n / kernel_seconds:16,.0f} bars/s  "
-          f"{backtrader_seconds / kernel_seconds:10,.0f}x backtrader")
-    print(f"fast (sweep kernel)  : {stats_seconds * 1e3:10.3f} ms/book  {n / stats_seconds:16,.0f} bars/s  "
-          f"{backtrader_seconds / stats_seconds:10,.0f}x backtrader (one book with every metric's running sums)")
+    print(
+        f"fast (run_fast, Book): {fast_seconds * 1e3:10.3f} ms/book  {n / fast_seconds:16,.0f} bars/s  "
+        f"{backtrader_seconds / fast_seconds:10,.0f}x backtrader"
+    )
+    print(
+        f"fast (kernel only)   : {kernel_seconds * 1e3:10.3f} ms/book  {n / kernel_seconds:16,.0f} bars/s  "
+        f"{backtrader_seconds / kernel_seconds:10,.0f}x backtrader"
+    )
+    print(
+        f"fast (sweep kernel)  : {stats_seconds * 1e3:10.3f} ms/book  {n / stats_seconds:16,.0f} bars/s  "
+        f"{backtrader_seconds / stats_seconds:10,.0f}x backtrader (one book with every metric's running sums)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help="an existing store (default: import ../shared/data to a temp dir)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="an existing store (default: import ../shared/data to a temp dir)"
+    )
     parser.add_argument("--repeat", type=int, default=60, help="fast-engine repeats (backtrader: repeat / 20)")
     args = parser.parse_args()
     if args.data_dir:

@@ -51,25 +51,35 @@ def main() -> None:
         bars = read_bars(SHARED_DATA / "btcusdt_4h_binance.csv")
         bars.index = bars.index.as_unit("ns")
         spec = BookSpec("sma_cross+carry", "BTC/USDT", "binance", "4h", 10_000.0, {})
-        decider = OverlayDecider(make_strategy("sma_cross"), step=STEP, overlay=CarryOverlay(),
-                                 feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(args.macro_every))))
+        decider = OverlayDecider(
+            make_strategy("sma_cross"),
+            step=STEP,
+            overlay=CarryOverlay(),
+            feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(args.macro_every))),
+        )
         config = LoopConfig(timeframe="4h", history=args.history, once=True, max_price_age=pd.Timedelta(days=3650))
-        with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=FIRST + STEP + pd.Timedelta(seconds=5)) as emulator, \
-                PaperState(Path(tmp) / "paper.db") as state:
+        with (
+            BinanceEmulator({("BTCUSDT", "4h"): bars}, now=FIRST + STEP + pd.Timedelta(seconds=5)) as emulator,
+            PaperState(Path(tmp) / "paper.db") as state,
+        ):
             exchange = make_exchange("binance", api_url=emulator.url)
             exchange.enableRateLimit = False
-            PaperLoop(exchange=exchange, state=state, spec=spec, decider=decider, execution=ExecutionConfig(),
-                      config=config).run()
+            PaperLoop(
+                exchange=exchange, state=state, spec=spec, decider=decider, execution=ExecutionConfig(), config=config
+            ).run()
             emulator.set_now(FIRST + STEP * (args.bars + 1) + pd.Timedelta(seconds=5))
             started = time.perf_counter()
-            summary = PaperLoop(exchange=exchange, state=state, spec=spec, decider=decider,
-                                execution=ExecutionConfig(), config=config).run()
+            summary = PaperLoop(
+                exchange=exchange, state=state, spec=spec, decider=decider, execution=ExecutionConfig(), config=config
+            ).run()
             seconds = time.perf_counter() - started
             state.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             size = (Path(tmp) / "paper.db").stat().st_size
-    print(f"paper loop catch-up: {summary.decided} bars (history {args.history}) in {seconds:.2f} s = "
-          f"{1000 * seconds / max(summary.decided, 1):.1f} ms/bar (macro re-read every {args.macro_every}); "
-          f"{summary.trades} trades; state {size / 1024:.0f} KiB")
+    print(
+        f"paper loop catch-up: {summary.decided} bars (history {args.history}) in {seconds:.2f} s = "
+        f"{1000 * seconds / max(summary.decided, 1):.1f} ms/bar (macro re-read every {args.macro_every}); "
+        f"{summary.trades} trades; state {size / 1024:.0f} KiB"
+    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def main(argv: list[str]) -> None:
         inputs, native = feat[2]
         score = timed(lambda: combine(native, inputs, days, cfg))
         total = timed(lambda: risk_at(memory, days, cfg))
-        bars = pd.date_range(pd.Timestamp("2017-08-17 04:00", tz="UTC"), pd.Timestamp("2026-01-06", tz="UTC"),
-                             freq="4h")
+        bars = pd.date_range(
+            pd.Timestamp("2017-08-17 04:00", tz="UTC"), pd.Timestamp("2026-01-06", tz="UTC"), freq="4h"
+        )
         four_hour = timed(lambda: risk_at(memory, bars, cfg))
         from_disk = timed(lambda: risk_at(store, days, cfg))
     print(f"daily history {days[0]:%Y-%m-%d} .. {days[-1]:%Y-%m-%d}: {len(days)} days; best / median of {RUNS} runs")

@@ -42,11 +42,18 @@ def rolling_z(x: pd.DataFrame | pd.Series, window: int, min_periods: int) -> pd.
     return (x - roll.mean()) / std.where(std > 1e-12)
 
 
-def _component(index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value: pd.Series, change: pd.Series,
-               zscore: pd.Series) -> Timed:
+def _component(
+    index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value: pd.Series, change: pd.Series, zscore: pd.Series
+) -> Timed:
     """A component's ``value, change, zscore`` frame on its availability calendar."""
-    frame = pd.DataFrame({"value": np.asarray(value, dtype="float64"), "change": np.asarray(change, dtype="float64"),
-                          "zscore": np.asarray(zscore, dtype="float64")}, index=index)
+    frame = pd.DataFrame(
+        {
+            "value": np.asarray(value, dtype="float64"),
+            "change": np.asarray(change, dtype="float64"),
+            "zscore": np.asarray(zscore, dtype="float64"),
+        },
+        index=index,
+    )
     return Timed(frame, data_date)
 
 
@@ -71,8 +78,13 @@ def jgb_momentum(jgb: Timed, cfg: RiskConfig) -> Timed:
     zs = [rolling_z(c, cfg.zscore_window, cfg.zscore_min_periods) for c in changes]
     z_tenor = sum(zs) / len(zs)  # NaN unless every window counts
     counted = z_tenor.notna()
-    return _component(yields.index, jgb.data_date, _over_counted(yields, counted), _over_counted(changes[0], counted),
-                      z_tenor.mean(axis=1))
+    return _component(
+        yields.index,
+        jgb.data_date,
+        _over_counted(yields, counted),
+        _over_counted(changes[0], counted),
+        z_tenor.mean(axis=1),
+    )
 
 
 def jgb_level(jgb: Timed, cfg: RiskConfig) -> Timed:
@@ -87,8 +99,13 @@ def jgb_level(jgb: Timed, cfg: RiskConfig) -> Timed:
     z_tenor = cfg.level_span * (2.0 * position - 1.0)
     counted = z_tenor.notna()
     change = yields.diff(cfg.momentum_windows[-1])
-    return _component(yields.index, jgb.data_date, _over_counted(yields, counted), _over_counted(change, counted),
-                      z_tenor.mean(axis=1))
+    return _component(
+        yields.index,
+        jgb.data_date,
+        _over_counted(yields, counted),
+        _over_counted(change, counted),
+        z_tenor.mean(axis=1),
+    )
 
 
 def yen_strength(fx: Timed, cfg: RiskConfig) -> Timed:

@@ -113,8 +113,15 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
     return jobs
 
 
-def _bars_job(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str, plan: FetchPlan, policy: RetryPolicy,
-              reach: Reachability) -> Callable[[Status], UpdateResult]:
+def _bars_job(
+    store: Store,
+    exchange: ccxt.Exchange,
+    symbol: str,
+    timeframe: str,
+    plan: FetchPlan,
+    policy: RetryPolicy,
+    reach: Reachability,
+) -> Callable[[Status], UpdateResult]:
     key = f"ccxt:{exchange.id}"
 
     def run(status: Status) -> UpdateResult:
@@ -133,8 +140,13 @@ def _bars_job(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str
     return run
 
 
-def run_jobs(jobs: list[Job], *, on_start: Callable[[Job], None] | None = None, on_status: Status | None = None,
-             on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def run_jobs(
+    jobs: list[Job],
+    *,
+    on_start: Callable[[Job], None] | None = None,
+    on_status: Status | None = None,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     """Run every job; an error (a ``CarryguardError``, or any bug in one source) becomes that
     job's one-line error and the next job runs."""
     outcomes = []
@@ -145,10 +157,13 @@ def run_jobs(jobs: list[Job], *, on_start: Callable[[Job], None] | None = None, 
             outcome = Outcome(job.label, result=job.run(on_status or (lambda text: None)))
         except CarryguardError as exc:
             outcome = Outcome(job.label, error=str(exc).splitlines()[0], exception=exc)
-        except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
+        except Exception as exc:
             detail = (str(exc).strip().splitlines() or [""])[0]
-            outcome = Outcome(job.label, error=f"internal error: {type(exc).__name__}: {detail} (--debug shows the traceback)",
-                              exception=exc)
+            outcome = Outcome(
+                job.label,
+                error=f"internal error: {type(exc).__name__}: {detail} (--debug shows the traceback)",
+                exception=exc,
+            )
         outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)

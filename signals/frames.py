@@ -45,18 +45,24 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{name}: no rows", fix="check the file or the requested range")
     if kind == "ohlcv" and tuple(frame.columns) != OHLCV_COLUMNS:
-        raise DataError(f"{name}: columns {list(frame.columns)} are not {list(OHLCV_COLUMNS)}",
-                        fix="pass exactly these columns, in this order")
+        raise DataError(
+            f"{name}: columns {list(frame.columns)} are not {list(OHLCV_COLUMNS)}",
+            fix="pass exactly these columns, in this order",
+        )
     out = frame.astype("float64").sort_index(kind="stable")
     out.index = out.index.as_unit("ns")
     out.index.name = "time"
     infinite = np.isinf(out.to_numpy()).any(axis=1)
     if infinite.any():
-        raise DataError(f"{name}: infinite value at {out.index[infinite.argmax()].isoformat()}", fix="fix or drop that row")
+        raise DataError(
+            f"{name}: infinite value at {out.index[infinite.argmax()].isoformat()}", fix="fix or drop that row"
+        )
     if kind == "ohlcv":
         empty = out[list(OHLCV_COLUMNS[:4])].isna().any(axis=1).to_numpy()
         if empty.any():
-            raise DataError(f"{name}: missing price at {out.index[empty.argmax()].isoformat()}", fix="fix or drop that row")
+            raise DataError(
+                f"{name}: missing price at {out.index[empty.argmax()].isoformat()}", fix="fix or drop that row"
+            )
     dup = out.index.duplicated(keep=False)
     if dup.any():
         groups = out[dup].groupby(level=0)
@@ -71,15 +77,21 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
         prices = out[list(OHLCV_COLUMNS[:4])] if kind == "ohlcv" else out
         bad = (prices <= 0).any(axis=1)
         if bad.any():
-            raise DataError(f"{name}: non-positive price at {out.index[bad.argmax()].isoformat()}", fix="fix or drop that row")
+            raise DataError(
+                f"{name}: non-positive price at {out.index[bad.argmax()].isoformat()}", fix="fix or drop that row"
+            )
     if kind == "ohlcv":
         inverted = out["high"] < out["low"]
         if inverted.any():
-            raise DataError(f"{name}: high < low at {out.index[inverted.argmax()].isoformat()}", fix="fix or drop that row")
+            raise DataError(
+                f"{name}: high < low at {out.index[inverted.argmax()].isoformat()}", fix="fix or drop that row"
+            )
         negative_volume = out["volume"] < 0
         if negative_volume.any():
-            raise DataError(f"{name}: negative volume at {out.index[negative_volume.argmax()].isoformat()}",
-                            fix="fix or drop that row")
+            raise DataError(
+                f"{name}: negative volume at {out.index[negative_volume.argmax()].isoformat()}",
+                fix="fix or drop that row",
+            )
     return out
 
 

@@ -7,7 +7,7 @@ series before anything is written, so a rejected file leaves the store as it was
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from carryguard.signals.errors import DataError
@@ -46,11 +46,13 @@ def parse_file(path: Path) -> Parsed | None:
 
 def import_file(store: Store, path: Path, *, now: datetime | None = None) -> FileOutcome:
     """Parse, validate and store one file; a ``DataError`` becomes the outcome's ``error``."""
-    fetched_at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    fetched_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     try:
         parsed = parse_file(path)
         if parsed is None:
-            return FileOutcome(path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)")
+            return FileOutcome(
+                path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)"
+            )
         stored = store.write(parsed.frame, replace(parsed.meta, fetched_at=fetched_at))
         return FileOutcome(path, stored=(stored,), notes=parsed.notes)
     except DataError as exc:

@@ -69,10 +69,12 @@ def donchian(high: pd.Series, low: pd.Series, window: int) -> pd.DataFrame:
     """Donchian channel: columns ``upper`` (highest high) and ``lower`` (lowest low) of
     the last ``window`` bars, the current bar included; shift by one for "prior N bars"."""
     _check_window(window)
-    return pd.DataFrame({
-        "upper": high.rolling(window, min_periods=window).max(),
-        "lower": low.rolling(window, min_periods=window).min(),
-    })
+    return pd.DataFrame(
+        {
+            "upper": high.rolling(window, min_periods=window).max(),
+            "lower": low.rolling(window, min_periods=window).min(),
+        }
+    )
 
 
 def periods_per_year(index: pd.DatetimeIndex) -> float:

@@ -46,8 +46,18 @@ def default_meta(sid: str, frame: pd.DataFrame) -> SeriesMeta:
     timeframe = sid.rsplit("/", 1)[-1]
     if not timeframe[:-1].isdigit():
         raise DataError(f"series {sid}: no availability rule known for a bare frame", fix="pass its SeriesMeta too")
-    return SeriesMeta(id=sid, kind="macro", source="memory", publisher="", symbol=sid, fields=tuple(frame.columns),
-                      units="", frequency="", availability="bar_close", timeframe=timeframe)
+    return SeriesMeta(
+        id=sid,
+        kind="macro",
+        source="memory",
+        publisher="",
+        symbol=sid,
+        fields=tuple(frame.columns),
+        units="",
+        frequency="",
+        availability="bar_close",
+        timeframe=timeframe,
+    )
 
 
 class MemoryStore:
@@ -59,7 +69,7 @@ class MemoryStore:
         self._metas = {sid: metas.get(sid) or default_meta(sid, frame) for sid, frame in self._frames.items()}
 
     @classmethod
-    def load(cls, store: Store, sids: Iterable[str]) -> "MemoryStore":
+    def load(cls, store: Store, sids: Iterable[str]) -> MemoryStore:
         """Read ``sids`` (those that exist) from ``store`` once."""
         present = [sid for sid in sids if store.exists(sid)]
         return cls({sid: store.read(sid) for sid in present}, {sid: store.meta(sid) for sid in present})
@@ -79,7 +89,7 @@ class MemoryStore:
     def ids(self) -> list[str]:
         return sorted(self._frames)
 
-    def cut(self, at: pd.Timestamp) -> "MemoryStore":
+    def cut(self, at: pd.Timestamp) -> MemoryStore:
         """Every series truncated to the rows usable at ``at`` (availability <= at).
 
         Metadata flags are dropped: they are set with hindsight (a spike is flagged once

@@ -15,10 +15,11 @@ components drop out and the remaining weights are renormalized. With less than
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from os import PathLike
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +32,9 @@ from carryguard.signals.toml_file import read_toml
 
 COMPONENTS = tuple(COMPONENT_INPUTS)
 REGIMES = ("calm", "elevated", "stress", "crisis")
-DEFAULT_WEIGHTS = MappingProxyType({"jgb_momentum": 0.25, "jgb_level": 0.15, "yen_strength": 0.25, "yen_vol": 0.15,
-                                    "carry_spread": 0.20})
+DEFAULT_WEIGHTS = MappingProxyType(
+    {"jgb_momentum": 0.25, "jgb_level": 0.15, "yen_strength": 0.25, "yen_vol": 0.15, "carry_spread": 0.20}
+)
 FETCH_HINT = "run `carryguard data import DIR` or `carryguard data fetch --macro`"
 
 
@@ -93,7 +95,7 @@ class RiskConfig:
             raise ValueError("min_weight must be in (0, 1]")
 
     @classmethod
-    def from_toml(cls, path: str | PathLike) -> "RiskConfig":
+    def from_toml(cls, path: str | PathLike) -> RiskConfig:
         """Read a TOML file: top-level keys, or a ``[risk]`` table (so a study file can
         embed it); ``[weights]`` / ``[risk.weights]`` overrides the weights it names (0
         drops a component); lists become tuples."""
@@ -101,7 +103,7 @@ class RiskConfig:
         return cls.from_dict(data.get("risk", data), origin=str(path))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> "RiskConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> RiskConfig:
         """A config from parsed TOML keys, each checked against its default's kind;
         ``DataError`` naming ``origin`` for an unknown key or a bad value."""
         known = {f.name for f in fields(cls)}
@@ -146,13 +148,17 @@ def _typed(key: str, value: Any, default: Any, origin: str) -> Any:
     if isinstance(default, float) and number:
         return float(value)
     if isinstance(default, tuple):
-        ok = isinstance(value, tuple) and all(isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int))
-                                              for v, d in zip(value, default * len(value)))
+        ok = isinstance(value, tuple) and all(
+            isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int))
+            for v, d in zip(value, default * len(value), strict=False)
+        )
     else:
         ok = isinstance(value, type(default)) and not isinstance(value, bool)
     if not ok:
-        raise DataError(f"{origin}: {key} = {value!r} is not like its default {default!r}",
-                        fix="use the same kind of value (number, text or list)")
+        raise DataError(
+            f"{origin}: {key} = {value!r} is not like its default {default!r}",
+            fix="use the same kind of value (number, text or list)",
+        )
     return value
 
 
@@ -185,8 +191,9 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
     return timed
 
 
-def risk_at(store: SeriesSource | Mapping[str, pd.DataFrame], times: Any,
-            config: RiskConfig | None = None) -> pd.DataFrame:
+def risk_at(
+    store: SeriesSource | Mapping[str, pd.DataFrame], times: Any, config: RiskConfig | None = None
+) -> pd.DataFrame:
     """The index at each decision time (UTC), using only data usable at that time.
 
     Returns a frame indexed by ``times`` (named ``time``) with columns ``score`` (0-100,
@@ -206,8 +213,9 @@ def risk_at(store: SeriesSource | Mapping[str, pd.DataFrame], times: Any,
     return combine(native, inputs, targets, cfg)
 
 
-def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: pd.DatetimeIndex,
-            cfg: RiskConfig) -> pd.DataFrame:
+def combine(
+    native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: pd.DatetimeIndex, cfg: RiskConfig
+) -> pd.DataFrame:
     """As-of join the components onto ``targets`` and combine them into the score."""
     out: dict[str, Any] = {}
     ages = {}
@@ -242,8 +250,9 @@ def combine(native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: p
         old = ~(ages[name].to_numpy() <= cfg.stale_days)
         stale[old] = np.where(stale[old] == "", name, stale[old] + "," + name)
     out["stale"] = stale
-    frame = pd.DataFrame({"score": score, "regime": regimes(score, cfg.thresholds), "composite": composite},
-                         index=targets)
+    frame = pd.DataFrame(
+        {"score": score, "regime": regimes(score, cfg.thresholds), "composite": composite}, index=targets
+    )
     return pd.concat([frame, pd.DataFrame(out, index=targets)[output_columns(inputs)]], axis=1)
 
 
@@ -299,9 +308,16 @@ class RiskReading:
             "as_of": self.as_of.isoformat(),
             "score": _num(self.score),
             "regime": self.regime,
-            "components": [{"name": c.name, "value": _num(c.value), "zscore": _num(c.zscore),
-                            "contribution": _num(c.contribution), "data_date": _day(c.data_date)}
-                           for c in self.components],
+            "components": [
+                {
+                    "name": c.name,
+                    "value": _num(c.value),
+                    "zscore": _num(c.zscore),
+                    "contribution": _num(c.contribution),
+                    "data_date": _day(c.data_date),
+                }
+                for c in self.components
+            ],
             "stale": list(self.stale),
         }
 
@@ -320,13 +336,22 @@ def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskR
     for name in COMPONENTS:
         dates = [row[f"{i}_date"] for i in COMPONENT_INPUTS[name]]
         date = None if any(pd.isna(d) for d in dates) else min(dates)
-        parts.append(ComponentReading(name, float(row[f"{name}_value"]), float(row[f"{name}_change"]),
-                                      float(row[f"{name}_zscore"]), float(row[f"{name}_contribution"]), date))
+        parts.append(
+            ComponentReading(
+                name,
+                float(row[f"{name}_value"]),
+                float(row[f"{name}_change"]),
+                float(row[f"{name}_zscore"]),
+                float(row[f"{name}_contribution"]),
+                date,
+            )
+        )
     inputs = cfg.inputs()
     input_dates = {sid: (None if pd.isna(row[f"{name}_date"]) else row[f"{name}_date"]) for name, sid in inputs.items()}
     stale = tuple(inputs[name] for name in row["stale"].split(",") if name)
-    return RiskReading(at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates,
-                       stale)
+    return RiskReading(
+        at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates, stale
+    )
 
 
 def explain(store: SeriesSource | Mapping[str, pd.DataFrame], at: Any, config: RiskConfig | None = None) -> RiskReading:

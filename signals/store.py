@@ -66,7 +66,7 @@ class SeriesMeta:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "SeriesMeta":
+    def from_json(cls, text: str) -> SeriesMeta:
         """Metadata from ``to_json`` text (lists back to tuples)."""
         data = json.loads(text)
         data["fields"] = tuple(data["fields"])
@@ -145,8 +145,10 @@ class Store:
         try:
             return SeriesMeta.from_json(raw[META_KEY].decode())
         except (ValueError, TypeError, KeyError) as exc:  # written by an older or newer carryguard
-            raise DataError(f"{path}: metadata this version cannot read ({exc})",
-                            fix=f"delete the file, then import or fetch series {sid} again") from exc
+            raise DataError(
+                f"{path}: metadata this version cannot read ({exc})",
+                fix=f"delete the file, then import or fetch series {sid} again",
+            ) from exc
 
     def list(self) -> list[SeriesMeta]:
         """The metadata of every stored series, sorted by id."""
@@ -159,7 +161,9 @@ class Store:
             frame = pq.read_table(path).to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise unreadable(path, exc) from exc
-        frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC") if frame.index.tz else frame.index.tz_localize("UTC")
+        frame.index = (
+            pd.DatetimeIndex(frame.index).tz_convert("UTC") if frame.index.tz else frame.index.tz_localize("UTC")
+        )
         frame.index.name = "time"
         return frame.loc[start:end] if (start is not None or end is not None) else frame
 
@@ -181,7 +185,9 @@ class Store:
             frame = pd.concat([old[~old.index.isin(frame.index)], frame]).sort_index()
         step = expected_step(meta)
         weekdays = meta.frequency.endswith("(weekdays)")
-        gaps = tuple(g.as_dict() for g in find_gaps(frame.index, step, weekdays_only=weekdays)) if step is not None else ()
+        gaps = (
+            tuple(g.as_dict() for g in find_gaps(frame.index, step, weekdays_only=weekdays)) if step is not None else ()
+        )
         stored = replace(
             meta,
             fields=tuple(frame.columns),

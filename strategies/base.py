@@ -64,7 +64,9 @@ def parse_strategy_spec(spec: str) -> tuple[str, bool]:
     """``"sma_cross+carry"`` -> ``("sma_cross", True)``; ``"sma_cross"`` -> ``("sma_cross", False)``."""
     name, plus, suffix = spec.strip().partition("+")
     if not name or (plus and suffix != OVERLAY_SUFFIX):
-        raise ValueError(f"bad strategy spec {spec!r}: use NAME or NAME+{OVERLAY_SUFFIX}, e.g. sma_cross+{OVERLAY_SUFFIX}")
+        raise ValueError(
+            f"bad strategy spec {spec!r}: use NAME or NAME+{OVERLAY_SUFFIX}, e.g. sma_cross+{OVERLAY_SUFFIX}"
+        )
     return name, bool(plus)
 
 

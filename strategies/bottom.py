@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from carryguard.signals.indicators import drawdown_from_high, rolling_high, rsi
-from carryguard.strategies.base import clip_exposure, close_prices, latch, register, require_numbers, require_positive_ints
+from carryguard.strategies.base import (
+    clip_exposure,
+    close_prices,
+    latch,
+    register,
+    require_numbers,
+    require_positive_ints,
+)
 
 
 def _check_fraction(strategy: object, name: str) -> None:
@@ -147,8 +154,11 @@ class DcaDips:
     exit_drawdown: float = 0.05
 
     def __post_init__(self) -> None:
-        if isinstance(self.levels, (str, bytes)) or not hasattr(self.levels, "__iter__") or any(
-                isinstance(level, bool) or not isinstance(level, Real) for level in self.levels):
+        if (
+            isinstance(self.levels, (str, bytes))
+            or not hasattr(self.levels, "__iter__")
+            or any(isinstance(level, bool) or not isinstance(level, Real) for level in self.levels)
+        ):
             raise TypeError(f"DcaDips.levels must be a list of numbers, got {self.levels!r}")
         object.__setattr__(self, "levels", tuple(float(level) for level in self.levels))  # TOML gives lists
         require_positive_ints(self, "window")

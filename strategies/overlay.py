@@ -88,18 +88,25 @@ class OverlayConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("mode", "vol_window") and value is not None and (
-                    isinstance(value, bool) or not isinstance(value, Real)):
+            if (
+                f.name not in ("mode", "vol_window")
+                and value is not None
+                and (isinstance(value, bool) or not isinstance(value, Real))
+            ):
                 raise TypeError(f"overlay {f.name} must be a number, got {value!r}")
         if self.mode not in MODES:
             raise ValueError(f"overlay mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 0.0 < self.elevated_at < self.stress_at < self.crisis_at <= 100.0:
-            raise ValueError("overlay thresholds need 0 < elevated_at < stress_at < crisis_at <= 100, "
-                             f"got {self.elevated_at}, {self.stress_at}, {self.crisis_at}")
+            raise ValueError(
+                "overlay thresholds need 0 < elevated_at < stress_at < crisis_at <= 100, "
+                f"got {self.elevated_at}, {self.stress_at}, {self.crisis_at}"
+            )
         steps = self.step_multipliers
         if any(not 0.0 <= m <= 1.0 for m in steps) or list(steps) != sorted(steps, reverse=True):
-            raise ValueError(f"overlay step multipliers (calm, elevated, stress, crisis) must be in [0, 1] "
-                             f"and non-increasing, got {steps}")
+            raise ValueError(
+                f"overlay step multipliers (calm, elevated, stress, crisis) must be in [0, 1] "
+                f"and non-increasing, got {steps}"
+            )
         if not 0.0 <= self.full_at < self.zero_at <= 100.0:
             raise ValueError(f"overlay needs 0 <= full_at < zero_at <= 100, got {self.full_at}, {self.zero_at}")
         if not 0.0 <= self.hysteresis < 100.0:
@@ -203,17 +210,21 @@ class CarryOverlay:
         sticky = sticky_scores(scores, self.config.hysteresis)
         multiplier = self._multipliers(sticky)
         vol_scale = self._vol_scale(bars)
-        return pd.DataFrame({
-            "strategy_exposure": strategy,
-            "risk_score": scores,
-            "regime": self._regimes(sticky),
-            "multiplier": multiplier,
-            "vol_scale": vol_scale,
-            "final_exposure": np.clip(strategy * multiplier * vol_scale, 0.0, 1.0),
-        }, index=bars.index)
+        return pd.DataFrame(
+            {
+                "strategy_exposure": strategy,
+                "risk_score": scores,
+                "regime": self._regimes(sticky),
+                "multiplier": multiplier,
+                "vol_scale": vol_scale,
+                "final_exposure": np.clip(strategy * multiplier * vol_scale, 0.0, 1.0),
+            },
+            index=bars.index,
+        )
 
-    def size(self, exposure: float, *, at: pd.Timestamp | str, risk: pd.DataFrame,
-             bars: pd.DataFrame | None = None) -> SizedExposure:
+    def size(
+        self, exposure: float, *, at: pd.Timestamp | str, risk: pd.DataFrame, bars: pd.DataFrame | None = None
+    ) -> SizedExposure:
         """Size one exposure decided at time ``at`` (paper trading, other bots).
 
         risk: risk history with a ``score`` column indexed by reading time; rows after
@@ -302,8 +313,10 @@ def _aligned_scores(risk: pd.DataFrame, index: pd.DatetimeIndex) -> np.ndarray:
         raise ValueError(f"risk needs a 'score' column, has {list(risk.columns)}")
     offsets = (risk.index - index).unique() if len(risk) == len(index) else None
     if offsets is None or len(offsets) > 1 or (len(offsets) and not pd.Timedelta(0) <= offsets[0] <= _bar_step(index)):
-        raise ValueError("risk must have one row per bar, indexed by the bars' open or close times "
-                         f"({len(risk)} risk rows for {len(index)} bars)")
+        raise ValueError(
+            "risk must have one row per bar, indexed by the bars' open or close times "
+            f"({len(risk)} risk rows for {len(index)} bars)"
+        )
     scores = risk["score"].to_numpy(dtype="float64")
     if ((scores < 0.0) | (scores > 100.0)).any():
         raise ValueError("risk scores must be in [0, 100] (or NaN)")

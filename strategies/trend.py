@@ -15,8 +15,15 @@ import pandas as pd
 
 from carryguard.signals.errors import DataError
 from carryguard.signals.indicators import donchian, realized_volatility, sma
-from carryguard.strategies.base import (clip_exposure, close_prices, latch, periods_per_year_of, register, require_numbers,
-                             require_positive_ints)
+from carryguard.strategies.base import (
+    clip_exposure,
+    close_prices,
+    latch,
+    periods_per_year_of,
+    register,
+    require_numbers,
+    require_positive_ints,
+)
 
 
 @register
@@ -107,7 +114,9 @@ class Breakout:
         close = close_prices(bars)
         for column in ("high", "low"):
             if column not in bars.columns:
-                raise DataError(f"bars have no {column!r} column (columns: {list(bars.columns)})", fix="pass OHLCV bars")
+                raise DataError(
+                    f"bars have no {column!r} column (columns: {list(bars.columns)})", fix="pass OHLCV bars"
+                )
         prior_high = donchian(bars["high"], bars["low"], self.entry)["upper"].shift(1)
         prior_low = donchian(bars["high"], bars["low"], self.exit)["lower"].shift(1)
         # close > prior high and close < prior low cannot both hold when prior_low <= prior_high;

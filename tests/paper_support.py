@@ -21,8 +21,9 @@ from tests.fakes.binance import read_bars
 STEP = pd.Timedelta(hours=4)
 FIRST_DECISION = pd.Timestamp("2025-01-01T00:00:00Z")  # open time of the first bar the paper book decides
 HISTORY = 300
-SPEC = BookSpec(strategy="sma_cross+carry", symbol="BTC/USDT", exchange="binance", timeframe="4h", cash=10_000.0,
-                config={})
+SPEC = BookSpec(
+    strategy="sma_cross+carry", symbol="BTC/USDT", exchange="binance", timeframe="4h", cash=10_000.0, config={}
+)
 
 
 def replay_bars(shared_data: Path, *, decisions: int) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def replay_bars(shared_data: Path, *, decisions: int) -> pd.DataFrame:
     bars = read_bars(shared_data / "btcusdt_4h_binance.csv")
     bars.index = bars.index.as_unit("ns")
     start = FIRST_DECISION - STEP * (HISTORY - 1)
-    return bars.loc[start: FIRST_DECISION + STEP * (decisions + 3)]
+    return bars.loc[start : FIRST_DECISION + STEP * (decisions + 3)]
 
 
 def exchange_for(url: str, *, timeout: float = 2.0) -> object:
@@ -40,12 +41,30 @@ def exchange_for(url: str, *, timeout: float = 2.0) -> object:
 
 
 def make_loop(exchange: object, state: PaperState, store: object, **config: object) -> PaperLoop:
-    decider = OverlayDecider(make_strategy("sma_cross"), step=STEP, overlay=CarryOverlay(),
-                             feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(days=2))))
-    settings = {"timeframe": "4h", "history": HISTORY, "poll_seconds": 0.005, "grace_seconds": 1.0,
-                "max_price_age": pd.Timedelta(days=3650), "retries": 2, "backoff_seconds": 0.01, **config}
-    return PaperLoop(exchange=exchange, state=state, spec=SPEC, decider=decider, execution=ExecutionConfig(),
-                     config=LoopConfig(**settings))
+    decider = OverlayDecider(
+        make_strategy("sma_cross"),
+        step=STEP,
+        overlay=CarryOverlay(),
+        feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(days=2))),
+    )
+    settings = {
+        "timeframe": "4h",
+        "history": HISTORY,
+        "poll_seconds": 0.005,
+        "grace_seconds": 1.0,
+        "max_price_age": pd.Timedelta(days=3650),
+        "retries": 2,
+        "backoff_seconds": 0.01,
+        **config,
+    }
+    return PaperLoop(
+        exchange=exchange,
+        state=state,
+        spec=SPEC,
+        decider=decider,
+        execution=ExecutionConfig(),
+        config=LoopConfig(**settings),
+    )
 
 
 def backtest(bars: pd.DataFrame, store: object, first: pd.Timestamp, last: pd.Timestamp):
@@ -54,7 +73,7 @@ def backtest(bars: pd.DataFrame, store: object, first: pd.Timestamp, last: pd.Ti
     the full history, as in ``carryguard backtest``."""
     exposure = make_strategy("sma_cross").target_exposure(bars)
     sized = CarryOverlay().apply(exposure, risk_at(store, bars.index + STEP), bars)
-    window = bars.loc[first: last + STEP]
+    window = bars.loc[first : last + STEP]
     return run_backtrader(window, sized["final_exposure"].loc[window.index], ExecutionConfig()), sized
 
 

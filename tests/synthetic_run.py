@@ -56,7 +56,8 @@ def metrics_of(equity: pd.Series, exposure: pd.Series, close: pd.Series) -> dict
     drawdown = equity / equity.cummax() - 1
     sharpe = float(returns.mean() / returns.std() * np.sqrt(365)) if returns.std() > 0 else float("nan")
     return {
-        "Start": equity.index[0].isoformat(), "End": equity.index[-1].isoformat(),
+        "Start": equity.index[0].isoformat(),
+        "End": equity.index[-1].isoformat(),
         "Duration": f"{(equity.index[-1] - equity.index[0]).days} days",
         "Exposure Time [%]": round(float((exposure > 0).mean() * 100), 6),
         "Equity Final [$]": round(float(equity.iloc[-1]), 6),
@@ -64,15 +65,30 @@ def metrics_of(equity: pd.Series, exposure: pd.Series, close: pd.Series) -> dict
         "Buy & Hold Return [%]": round(float((close.iloc[-1] / close.iloc[0] - 1) * 100), 6),
         "CAGR [%]": round(float((total ** (1 / years) - 1) * 100), 6),
         "Volatility (Ann.) [%]": round(float(returns.std() * np.sqrt(365) * 100), 6),
-        "Sharpe Ratio": round(sharpe, 6), "Sortino Ratio": None, "Calmar Ratio": None,
-        "Max. Drawdown [%]": round(float(drawdown.min() * 100), 6), "Max. Drawdown Duration": "0 days",
-        "# Trades": int((exposure.diff() > 0).sum()), "Win Rate [%]": None, "Profit Factor": None,
-        "Expectancy [%]": None, "Turnover": None, "Fees [$]": 0.0,
+        "Sharpe Ratio": round(sharpe, 6),
+        "Sortino Ratio": None,
+        "Calmar Ratio": None,
+        "Max. Drawdown [%]": round(float(drawdown.min() * 100), 6),
+        "Max. Drawdown Duration": "0 days",
+        "# Trades": int((exposure.diff() > 0).sum()),
+        "Win Rate [%]": None,
+        "Profit Factor": None,
+        "Expectancy [%]": None,
+        "Turnover": None,
+        "Fees [$]": 0.0,
     }
 
 
-def write_run(root: Path, *, start: str = "2022-01-01", days: int = 455, seed: int = 7, name: str = "synthetic",
-              symbols: tuple[str, ...] = ("BTC/USDT",), overlays: tuple[bool, ...] = (False, True)) -> Path:
+def write_run(
+    root: Path,
+    *,
+    start: str = "2022-01-01",
+    days: int = 455,
+    seed: int = 7,
+    name: str = "synthetic",
+    symbols: tuple[str, ...] = ("BTC/USDT",),
+    overlays: tuple[bool, ...] = (False, True),
+) -> Path:
     """Write a run folder under ``root`` and return its path."""
     index = pd.date_range(start, periods=days, freq="D", tz="UTC", name="time")
     run_id = f"{index[0]:%Y%m%d}-000000-{name}"
@@ -83,8 +99,19 @@ def write_run(root: Path, *, start: str = "2022-01-01", days: int = 455, seed: i
     results, equity_rows, exposure_rows, price_rows, trade_rows = [], [], [], [], []
     for s, symbol in enumerate(symbols):
         close = synthetic_prices(index, seed + s)
-        price_rows.append(pd.DataFrame({"time": index, "symbol": symbol, "timeframe": "1d", "open": close.shift(1).bfill(),
-                                        "high": close * 1.01, "low": close * 0.99, "close": close}))
+        price_rows.append(
+            pd.DataFrame(
+                {
+                    "time": index,
+                    "symbol": symbol,
+                    "timeframe": "1d",
+                    "open": close.shift(1).bfill(),
+                    "high": close * 1.01,
+                    "low": close * 0.99,
+                    "close": close,
+                }
+            )
+        )
         for strategy, baseline in STRATEGIES:
             raw = strategy_exposure(strategy, close)
             for overlay in overlays:
@@ -93,21 +120,51 @@ def write_run(root: Path, *, start: str = "2022-01-01", days: int = 455, seed: i
                 keys = {"strategy": strategy, "symbol": symbol, "timeframe": "1d", "overlay": overlay}
                 results.append({**keys, "baseline": baseline, "metrics": metrics_of(book["equity"], final, close)})
                 equity_rows.append(book.reset_index().assign(**keys))
-                exposure_rows.append(pd.DataFrame({
-                    "time": index, **keys, "strategy_exposure": raw.to_numpy(),
-                    "risk_score": risk["score"].to_numpy() if overlay else np.nan,
-                    "regime": risk["regime"].to_numpy() if overlay else "",
-                    "multiplier": multiplier.to_numpy() if overlay else 1.0, "vol_scale": 1.0,
-                    "final_exposure": final.to_numpy()}))
-                trade_rows.append({**keys, "entry_time": index[1].isoformat(), "exit_time": "", "entry_price": close.iloc[1],
-                                   "exit_price": close.iloc[-1], "qty": 0.1, "pnl": 1.0, "return_pct": 0.5, "fees": 0.1,
-                                   "is_open": True})
-    manifest = {"run_id": run_id, "created_at": "2026-01-01T00:00:00+00:00",
-                "study": {"name": name, "symbols": list(symbols), "timeframe": "1d", "start": start},
-                "engine": "synthetic",
-                "data": {"binance/BTC-USDT/1d": {"content_hash": "abc123", "first": index[0].isoformat(),
-                                                 "last": index[-1].isoformat(), "rows": days, "origin": "synthetic"}},
-                "versions": {"carryguard": "0.1.0"}, "seed": seed}
+                exposure_rows.append(
+                    pd.DataFrame(
+                        {
+                            "time": index,
+                            **keys,
+                            "strategy_exposure": raw.to_numpy(),
+                            "risk_score": risk["score"].to_numpy() if overlay else np.nan,
+                            "regime": risk["regime"].to_numpy() if overlay else "",
+                            "multiplier": multiplier.to_numpy() if overlay else 1.0,
+                            "vol_scale": 1.0,
+                            "final_exposure": final.to_numpy(),
+                        }
+                    )
+                )
+                trade_rows.append(
+                    {
+                        **keys,
+                        "entry_time": index[1].isoformat(),
+                        "exit_time": "",
+                        "entry_price": close.iloc[1],
+                        "exit_price": close.iloc[-1],
+                        "qty": 0.1,
+                        "pnl": 1.0,
+                        "return_pct": 0.5,
+                        "fees": 0.1,
+                        "is_open": True,
+                    }
+                )
+    manifest = {
+        "run_id": run_id,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "study": {"name": name, "symbols": list(symbols), "timeframe": "1d", "start": start},
+        "engine": "synthetic",
+        "data": {
+            "binance/BTC-USDT/1d": {
+                "content_hash": "abc123",
+                "first": index[0].isoformat(),
+                "last": index[-1].isoformat(),
+                "rows": days,
+                "origin": "synthetic",
+            }
+        },
+        "versions": {"carryguard": "0.1.0"},
+        "seed": seed,
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (folder / "metrics.json").write_text(json.dumps({"results": results}, indent=2))
     book_cols = ["time", "strategy", "symbol", "timeframe", "overlay"]

@@ -8,11 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from carryguard.backtests.report.bootstrap import (DEFAULT_SEED, BootstrapConfig, overlay_effects, paired_effect, probabilistic_sharpe,
-                                 run_seed, sharpe_confidence, stationary_indices, verdict)
-from carryguard.backtests.run.folder import load_run
 from synthetic_run import write_run
+
+from carryguard.backtests.report.bootstrap import (
+    DEFAULT_SEED,
+    BootstrapConfig,
+    overlay_effects,
+    paired_effect,
+    probabilistic_sharpe,
+    run_seed,
+    sharpe_confidence,
+    stationary_indices,
+    verdict,
+)
+from carryguard.backtests.run.folder import load_run
 
 CONFIG = BootstrapConfig(n_boot=500)
 
@@ -38,7 +47,7 @@ def test_stationary_indices_given_mean_block_20_have_blocks_of_about_20_bars() -
     index = stationary_indices(2000, n_boot=200, mean_block=20, rng=np.random.default_rng(5))
 
     # Assert: inside a block each index follows the previous one (circularly)
-    continues = (index[:, 1:] == (index[:, :-1] + 1) % 2000)
+    continues = index[:, 1:] == (index[:, :-1] + 1) % 2000
     mean_block = continues.size / (~continues).sum()
     assert index.min() >= 0 and index.max() < 2000
     assert 18 < mean_block < 22
@@ -66,7 +75,7 @@ def test_paired_effect_given_half_scaled_overlay_has_zero_sharpe_effect_only_bec
 def test_paired_effect_given_constant_losses_has_the_known_drawdown_effect() -> None:
     # Arrange: -1% every bar, every resample is the same path
     plain = np.full(100, -0.01)
-    expected = ((1 - 0.99 ** 100) - (1 - 0.995 ** 100)) * 100  # shallower by ~23.97 pp
+    expected = ((1 - 0.99**100) - (1 - 0.995**100)) * 100  # shallower by ~23.97 pp
 
     # Act
     _, drawdown = paired_effect(plain, 0.5 * plain, per_year=365, config=CONFIG, seed=4)
@@ -146,10 +155,10 @@ def test_probabilistic_sharpe_given_small_sample_matches_hand_computation() -> N
     mean = sum(r) / n
     std = math.sqrt(sum((x - mean) ** 2 for x in r) / (n - 1))
     m2 = sum((x - mean) ** 2 for x in r) / n
-    skew = sum((x - mean) ** 3 for x in r) / n / m2 ** 1.5
-    kurt = sum((x - mean) ** 4 for x in r) / n / m2 ** 2
+    skew = sum((x - mean) ** 3 for x in r) / n / m2**1.5
+    kurt = sum((x - mean) ** 4 for x in r) / n / m2**2
     sr = mean / std
-    z = sr * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2)
+    z = sr * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
     expected = 0.5 * (1 + math.erf(z / math.sqrt(2)))
     assert skew > 1 and kurt > 3  # so both higher-moment terms matter
 
@@ -191,8 +200,10 @@ def test_overlay_effects_given_run_uses_manifest_seed_and_is_reproducible(tmp_pa
 def test_sharpe_confidence_given_run_matches_metrics_json_sharpe_and_its_sign(tmp_path: Path) -> None:
     # Arrange
     folder = write_run(tmp_path)
-    written = {(r["strategy"], r["overlay"]): r["metrics"]["Sharpe Ratio"]
-               for r in json.loads((folder / "metrics.json").read_text())["results"]}
+    written = {
+        (r["strategy"], r["overlay"]): r["metrics"]["Sharpe Ratio"]
+        for r in json.loads((folder / "metrics.json").read_text())["results"]
+    }
 
     # Act
     rows = sharpe_confidence(load_run(folder))
@@ -215,8 +226,10 @@ def test_run_seed_given_no_seed_in_manifest_uses_default(tmp_path: Path) -> None
     assert run_seed(load_run(folder)) == DEFAULT_SEED
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"n_boot": 10}, "n_boot"), ({"mean_block": 0.5}, "mean_block"),
-                                                 ({"confidence": 1.0}, "confidence")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_boot": 10}, "n_boot"), ({"mean_block": 0.5}, "mean_block"), ({"confidence": 1.0}, "confidence")],
+)
 def test_bootstrap_config_given_bad_values_raises_value_error(kwargs: dict, message: str) -> None:
     # Act / Assert
     with pytest.raises(ValueError, match=message):

@@ -16,10 +16,10 @@ from carryguard.strategies.base import REGISTRY
 LAYOUT = {
     "equity.csv": "time,strategy,symbol,timeframe,overlay,equity,cash,position",
     "exposure.csv": "time,strategy,symbol,timeframe,overlay,strategy_exposure,risk_score,regime,multiplier,vol_scale,"
-                    "final_exposure",
+    "final_exposure",
     "fills.csv": "time,strategy,symbol,timeframe,overlay,side,qty,price,fee",
     "trades.csv": "strategy,symbol,timeframe,overlay,entry_time,exit_time,entry_price,exit_price,qty,pnl,return_pct,"
-                  "fees,is_open",
+    "fees,is_open",
     "prices.csv": "time,symbol,timeframe,open,high,low,close",
     "risk.csv": "time,score,regime",
 }
@@ -72,8 +72,16 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
     assert set(manifest) == {"run_id", "created_at", "study", "engine", "data", "warmup_bars", "versions", "seed"}
     # 137 daily bars are stored before 2018-01-01 (from 2017-08-17): longer warm-ups get those
     assert manifest["warmup_bars"]["binance/BTC-USDT/1d"] == {
-        "buy_and_hold": 0, "dca": 0, "sma_cross": 99, "breakout": 20, "tsmom": 90, "dip_buy": 137,
-        "rsi_oversold": 137, "dca_dips": 137, "carry": 137}
+        "buy_and_hold": 0,
+        "dca": 0,
+        "sma_cross": 99,
+        "breakout": 20,
+        "tsmom": 90,
+        "dip_buy": 137,
+        "rsi_oversold": 137,
+        "dca_dips": 137,
+        "carry": 137,
+    }
     assert {"binance/BTC-USDT/1d", "binance/ETH-USDT/1d", "mof/jgb"} <= set(manifest["data"])
     assert set(manifest["versions"]) == {"carryguard", "python", "pandas", "numpy", "backtrader"}
 
@@ -81,8 +89,10 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
 def test_backtest_given_default_study_tables_agree_with_metrics(default_runs):
     # Arrange
     folder = default_runs[0]
-    metrics = {(r["strategy"], r["symbol"], r["overlay"]): r["metrics"]
-               for r in json.loads((folder / "metrics.json").read_text())["results"]}
+    metrics = {
+        (r["strategy"], r["symbol"], r["overlay"]): r["metrics"]
+        for r in json.loads((folder / "metrics.json").read_text())["results"]
+    }
 
     # Act
     equity = pd.read_csv(folder / "equity.csv")
@@ -106,8 +116,22 @@ def test_backtest_given_default_study_tables_agree_with_metrics(default_runs):
 
 def test_backtest_given_narrowing_options_prints_json_for_selected_books(real_store_dir, tmp_path):
     # Act
-    outcome = backtest(real_store_dir, "--strategy", "sma_cross+carry", "--symbol", "BTC/USDT", "--timeframe", "4h",
-                       "--start", "2023-01-01", "--end", "2023-06-30", "--results-dir", str(tmp_path), "--json")
+    outcome = backtest(
+        real_store_dir,
+        "--strategy",
+        "sma_cross+carry",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "4h",
+        "--start",
+        "2023-01-01",
+        "--end",
+        "2023-06-30",
+        "--results-dir",
+        str(tmp_path),
+        "--json",
+    )
 
     # Assert
     assert outcome.exit_code == 0, outcome.stderr
@@ -117,23 +141,62 @@ def test_backtest_given_narrowing_options_prints_json_for_selected_books(real_st
     (result,) = document["results"]
     assert list(result) == ["strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"]
     assert tuple(result["metrics"]) == METRIC_NAMES
-    assert (result["strategy"], result["symbol"], result["timeframe"], result["overlay"]) == \
-        ("sma_cross", "BTC/USDT", "4h", True)
+    assert (result["strategy"], result["symbol"], result["timeframe"], result["overlay"]) == (
+        "sma_cross",
+        "BTC/USDT",
+        "4h",
+        True,
+    )
     assert result["metrics"]["Start"] == "2023-01-01T00:00:00+00:00"
     assert result["metrics"]["End"] == "2023-06-30T00:00:00+00:00"
 
 
 def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(real_store_dir, tmp_path):
     # Act
-    outcome = backtest(real_store_dir, "--strategy", "dip_buy", "--strategy", "buy_and_hold", "--symbol", "ETH/USDT",
-                       "--start", "2024-01-01", "--results-dir", str(tmp_path))
+    outcome = backtest(
+        real_store_dir,
+        "--strategy",
+        "dip_buy",
+        "--strategy",
+        "buy_and_hold",
+        "--symbol",
+        "ETH/USDT",
+        "--start",
+        "2024-01-01",
+        "--results-dir",
+        str(tmp_path),
+    )
 
     # Assert
     assert outcome.exit_code == 0, outcome.stderr
     header = next(line for line in outcome.stdout.splitlines() if "strategy" in line)
-    assert header.split()[1:] == ["strategy", "┃", "symbol", "┃", "tf", "┃", "Return", "%", "┃", "+carry", "┃",
-                                  "CAGR", "%", "┃", "+carry", "┃", "MaxDD", "%", "┃", "+carry", "┃", "Sharpe", "┃",
-                                  "+carry", "┃"]
+    assert header.split()[1:] == [
+        "strategy",
+        "┃",
+        "symbol",
+        "┃",
+        "tf",
+        "┃",
+        "Return",
+        "%",
+        "┃",
+        "+carry",
+        "┃",
+        "CAGR",
+        "%",
+        "┃",
+        "+carry",
+        "┃",
+        "MaxDD",
+        "%",
+        "┃",
+        "+carry",
+        "┃",
+        "Sharpe",
+        "┃",
+        "+carry",
+        "┃",
+    ]
     assert max(len(line) for line in outcome.stdout.splitlines()) <= 120  # fits a 120-column terminal
     assert "dip_buy *" in outcome.stdout and "buy_and_hold *" not in outcome.stdout
     assert f"results: {tmp_path}" in outcome.stdout
@@ -145,12 +208,15 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
     assert [row.split()[1] for row in rows] == sorted(best, key=best.get, reverse=True)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--strategy", "moonshot"], "unknown strategy 'moonshot'"),
-    (["--start", "2021-02-30"], "'start' is not a date"),
-    (["--start", "2022-01-01", "--end", "2021-01-01"], "is not before end"),
-    (["--engine", "warp"], "unknown engine 'warp'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "moonshot"], "unknown strategy 'moonshot'"),
+        (["--start", "2021-02-30"], "'start' is not a date"),
+        (["--start", "2022-01-01", "--end", "2021-01-01"], "is not before end"),
+        (["--engine", "warp"], "unknown engine 'warp'"),
+    ],
+)
 def test_backtest_given_bad_usage_exits_2_with_message(real_store_dir, tmp_path, args, message):
     # Act
     outcome = backtest(real_store_dir, *args, "--results-dir", str(tmp_path))
@@ -174,10 +240,13 @@ def test_backtest_given_malformed_study_file_exits_2_naming_the_file(real_store_
     assert "broken.toml" in outcome.stderr and "strategies.sma_cross" in outcome.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--symbol", "DOGE/USDT"], "series binance/DOGE-USDT/1d is not in the store"),
-    (["--start", "2031-01-01"], "binance/BTC-USDT/1d has 0 bar(s) in 2031-01-01..latest"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--symbol", "DOGE/USDT"], "series binance/DOGE-USDT/1d is not in the store"),
+        (["--start", "2031-01-01"], "binance/BTC-USDT/1d has 0 bar(s) in 2031-01-01..latest"),
+    ],
+)
 def test_backtest_given_missing_data_exits_1_with_one_line(real_store_dir, tmp_path, args, message):
     # Act
     outcome = backtest(real_store_dir, "--strategy", "dca", *args, "--results-dir", str(tmp_path))

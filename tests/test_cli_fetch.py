@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
 from carryguard.signals.fetch import FetchPlan, Job, plan_jobs, run_jobs
-from carryguard.signals.sources.update import UpdateResult
 from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.sources.update import UpdateResult
 from carryguard.signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
 from tests.fakes.http_server import FileServer, closed_port
@@ -34,14 +34,19 @@ def yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture()
 def servers(shared_data: Path, monkeypatch: pytest.MonkeyPatch):
     """Every remote source on 127.0.0.1, wired to the CLI through the URL env vars."""
-    klines = {("BTCUSDT", "1d"): read_bars(shared_data / "btcusdt_1d_binance.csv"),
-              ("ETHUSDT", "1d"): read_bars(shared_data / "ethusdt_1d_binance.csv")}
+    klines = {
+        ("BTCUSDT", "1d"): read_bars(shared_data / "btcusdt_1d_binance.csv"),
+        ("ETHUSDT", "1d"): read_bars(shared_data / "ethusdt_1d_binance.csv"),
+    }
     exchange = BinanceEmulator(klines, now=pd.Timestamp("2024-08-09 12:00", tz=UTC))
-    files = FileServer({
-        f"{MOF_DIR}/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
-        f"{MOF_DIR}/jgbcme.csv": CURRENT_MONTH.encode() + b"2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n",
-        **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")},
-    })
+    files = FileServer(
+        {
+            f"{MOF_DIR}/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
+            f"{MOF_DIR}/jgbcme.csv": CURRENT_MONTH.encode()
+            + b"2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n",
+            **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")},
+        }
+    )
     yahoo = YahooServer({"JPY=X": recorded_chart("JPY=X")})
     with exchange, files, yahoo:
         monkeypatch.setenv("CARRYGUARD_BINANCE_URL", exchange.url)
@@ -60,8 +65,15 @@ def test_fetch_given_all_sources_up_stores_every_series_and_prints_the_summary(s
     result = run(tmp_path, *FETCH)
     # Assert
     assert result.exit_code == 0, result.output + result.stderr
-    assert Store(tmp_path).ids() == ["binance/BTC-USDT/1d", "binance/ETH-USDT/1d", "fred/DEXJPUS", "fred/DGS10",
-                                     "fred/DGS2", "mof/jgb", "yahoo/JPY=X/1d"]
+    assert Store(tmp_path).ids() == [
+        "binance/BTC-USDT/1d",
+        "binance/ETH-USDT/1d",
+        "fred/DEXJPUS",
+        "fred/DGS10",
+        "fred/DGS2",
+        "mof/jgb",
+        "yahoo/JPY=X/1d",
+    ]
     btc_line = next(line for line in result.stdout.splitlines() if "binance/BTC-USDT/1d" in line)
     assert "39" in btc_line.split() and "2024-08-08" in btc_line  # 07-01..08-08; 08-09 still open
     assert "failed" not in result.stdout and "no data" not in result.stdout
@@ -89,7 +101,9 @@ def test_fetch_given_second_run_later_reports_only_the_new_bars_as_json(servers,
     records = json.loads(result.stdout)
     assert result.exit_code == 0
     assert [(r["series"], r["added"], r["last"][:10]) for r in records] == [
-        ("binance/BTC-USDT/1d", 3, "2024-08-11"), ("binance/ETH-USDT/1d", 3, "2024-08-11")]
+        ("binance/BTC-USDT/1d", 3, "2024-08-11"),
+        ("binance/ETH-USDT/1d", 3, "2024-08-11"),
+    ]
     later = [q for q in exchange.kline_requests() if int(q["startTime"]) >= 1722556800000]
     assert later[0]["startTime"] == str(int(pd.Timestamp("2024-08-08", tz=UTC).value // 10**6))
 
@@ -110,8 +124,19 @@ def test_fetch_given_one_source_failing_names_it_in_one_line_and_fetches_the_oth
 
 def test_fetch_given_unknown_symbol_fails_that_job_only(servers, tmp_path):
     # Act
-    result = run(tmp_path, "data", "fetch", "--symbols", "DOGE/USDT,BTC/USDT", "--timeframes", "1d",
-                 "--since", "2024-08-01", "--no-macro", "--json")
+    result = run(
+        tmp_path,
+        "data",
+        "fetch",
+        "--symbols",
+        "DOGE/USDT,BTC/USDT",
+        "--timeframes",
+        "1d",
+        "--since",
+        "2024-08-01",
+        "--no-macro",
+        "--json",
+    )
     # Assert: the failed source reports nothing gained (null, not 0 rows)
     assert result.exit_code == 1
     assert "binance DOGE/USDT 1d failed: unknown symbol 'DOGE/USDT' on binance" in result.stderr
@@ -171,5 +196,7 @@ def test_run_jobs_given_a_bug_in_one_source_reports_it_and_runs_the_next():
     # Act
     outcomes = run_jobs(jobs)
     # Assert
-    assert outcomes[0].error.startswith("internal error: KeyError: 'close'") and isinstance(outcomes[0].exception, KeyError)
+    assert outcomes[0].error.startswith("internal error: KeyError: 'close'") and isinstance(
+        outcomes[0].exception, KeyError
+    )
     assert outcomes[1].error == "" and outcomes[1].result.added == 1

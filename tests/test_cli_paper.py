@@ -26,8 +26,30 @@ from tests.paper_support import STEP, replay_bars
 
 BUY_BAR = pd.Timestamp("2025-01-04T04:00:00Z")  # sma_cross+carry goes long at this bar's close (target 1.0)
 KEY, SECRET = "cgTESTKEY-7f3a9d2c61b04e58", "cgTESTSECRET-0b9e4411d2c7a6f3"
-RUN = ["paper", "run", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "4h", "--strategy", "sma_cross",
-       "--overlay", "carry", "--history", "300", "--poll", "0.01", "--retries", "2", "--backoff", "0.01", "--timeout", "2"]
+RUN = [
+    "paper",
+    "run",
+    "--exchange",
+    "binance",
+    "--symbol",
+    "BTC/USDT",
+    "--timeframe",
+    "4h",
+    "--strategy",
+    "sma_cross",
+    "--overlay",
+    "carry",
+    "--history",
+    "300",
+    "--poll",
+    "0.01",
+    "--retries",
+    "2",
+    "--backoff",
+    "0.01",
+    "--timeout",
+    "2",
+]
 
 
 class FakeTestnet(BinanceEmulator):
@@ -38,15 +60,15 @@ class FakeTestnet(BinanceEmulator):
         self.orders: dict[str, dict] = {}
         self.api_keys: list[str | None] = []
 
-    def start(self) -> "FakeTestnet":
+    def start(self) -> FakeTestnet:
         base, server = _handler_for(self), self
 
         class Handler(base):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.api_keys.append(self.headers.get("X-MBX-APIKEY"))
                 super().do_GET()
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 self.path = f"{self.path}{'&' if '?' in self.path else '?'}{body}"
                 self.do_GET()
@@ -62,10 +84,20 @@ class FakeTestnet(BinanceEmulator):
             return super().respond(path, query)
         if "side" in query:  # create: a market order fills at once
             cid = query["newClientOrderId"]
-            self.orders[cid] = {"symbol": query["symbol"], "orderId": len(self.orders) + 1, "clientOrderId": cid,
-                                "transactTime": 1, "price": "0", "origQty": query["quantity"],
-                                "executedQty": query["quantity"], "cummulativeQuoteQty": "0", "status": "FILLED",
-                                "timeInForce": "GTC", "type": "MARKET", "side": query["side"]}
+            self.orders[cid] = {
+                "symbol": query["symbol"],
+                "orderId": len(self.orders) + 1,
+                "clientOrderId": cid,
+                "transactTime": 1,
+                "price": "0",
+                "origQty": query["quantity"],
+                "executedQty": query["quantity"],
+                "cummulativeQuoteQty": "0",
+                "status": "FILLED",
+                "timeInForce": "GTC",
+                "type": "MARKET",
+                "side": query["side"],
+            }
             return Reply.json(self.orders[cid])
         order = self.orders.get(query.get("origClientOrderId", ""))
         return Reply.json(order) if order else Reply.json({"code": -2013, "msg": "Order does not exist."}, status=400)
@@ -110,12 +142,14 @@ def test_paper_status_given_missing_state_file_exits_1_with_one_line(tmp_path):
     result = CliRunner().invoke(main, ["paper", "status", "--state", str(tmp_path / "none.db")])
     # Assert
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [f"error: {tmp_path / 'none.db'}: no paper state file; "
-                                                  "start one with `carryguard paper run --state FILE`"]
+    assert result.output.strip().splitlines() == [
+        f"error: {tmp_path / 'none.db'}: no paper state file; start one with `carryguard paper run --state FILE`"
+    ]
 
 
-@pytest.mark.parametrize("extra", [["--param", "fast"], ["--param", "fast=200"], ["--strategy", "nope"],
-                                   ["--macro-every", "soon"]])
+@pytest.mark.parametrize(
+    "extra", [["--param", "fast"], ["--param", "fast=200"], ["--strategy", "nope"], ["--macro-every", "soon"]]
+)
 def test_paper_run_given_bad_option_exits_2(tmp_path, extra):
     # Arrange / Act
     result = CliRunner().invoke(main, [*RUN, "--state", str(tmp_path / "p.db"), *extra])
@@ -164,8 +198,9 @@ def test_paper_run_given_history_beyond_the_exchange_page_limit_exits_2(bars, re
     with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP) as emulator:
         monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
         # Act
-        result = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), *RUN, "--state", str(tmp_path / "p.db"),
-                                           "--history", "299"])
+        result = CliRunner().invoke(
+            main, ["--data-dir", str(real_store_dir), *RUN, "--state", str(tmp_path / "p.db"), "--history", "299"]
+        )
     # Assert
     assert result.exit_code == 2 and "use --history 298 or less" in result.output
 
@@ -217,10 +252,23 @@ def test_paper_run_given_sandbox_sends_orders_and_never_writes_the_keys(bars, re
     # Arrange: a real subprocess, keys only in its environment
     state, log = tmp_path / "paper.db", tmp_path / "paper.log"
     with FakeTestnet({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP + pd.Timedelta(seconds=5)) as testnet:
-        env = {**os.environ, "CARRYGUARD_BINANCE_URL": testnet.url, "CARRYGUARD_DATA_DIR": str(real_store_dir),
-               "CARRYGUARD_API_KEY": KEY, "CARRYGUARD_API_SECRET": SECRET}
-        command = [str(Path(sys.executable).parent / "carryguard"), *RUN, "--state", str(state), "--once", "--sandbox",
-                   "--log", str(log)]
+        env = {
+            **os.environ,
+            "CARRYGUARD_BINANCE_URL": testnet.url,
+            "CARRYGUARD_DATA_DIR": str(real_store_dir),
+            "CARRYGUARD_API_KEY": KEY,
+            "CARRYGUARD_API_SECRET": SECRET,
+        }
+        command = [
+            str(Path(sys.executable).parent / "carryguard"),
+            *RUN,
+            "--state",
+            str(state),
+            "--once",
+            "--sandbox",
+            "--log",
+            str(log),
+        ]
         # Act
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     # Assert: the order reached the testnet with the key, and is recorded as sent
@@ -240,17 +288,40 @@ def test_paper_run_given_sandbox_sends_orders_and_never_writes_the_keys(bars, re
 def test_sandbox_reconcile_given_pending_orders_sends_only_those_the_testnet_never_saw(bars, tmp_path, monkeypatch):
     # Arrange: two committed orders still "pending" after a crash; the testnet has the first one
     spec = BookSpec("sma_cross+carry", "BTC/USDT", "binance", "4h", 10_000.0, {})
-    with FakeTestnet({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP * 3) as testnet, PaperState(tmp_path / "p.db") as state:
+    with (
+        FakeTestnet({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP * 3) as testnet,
+        PaperState(tmp_path / "p.db") as state,
+    ):
         monkeypatch.setenv("CARRYGUARD_BINANCE_URL", testnet.url)
         state.open_book(spec, now=BUY_BAR)
         for i, bar in enumerate((BUY_BAR, BUY_BAR + STEP)):
             fill = Fill(fill_time=bar + STEP, side="buy", qty=0.01, price=98_000.0, fee=0.98)
-            state.record_step(spec.strategy, spec.symbol, Step(bar_time=bar, decided_at=bar + STEP, action="trade",
-                                                               reason="", close=1.0, fill=fill, cash=1.0,
-                                                               position=0.01 * (i + 1), order_status="pending"))
+            state.record_step(
+                spec.strategy,
+                spec.symbol,
+                Step(
+                    bar_time=bar,
+                    decided_at=bar + STEP,
+                    action="trade",
+                    reason="",
+                    close=1.0,
+                    fill=fill,
+                    cash=1.0,
+                    position=0.01 * (i + 1),
+                    order_status="pending",
+                ),
+            )
         seen = client_order_id(spec.strategy, spec.symbol, BUY_BAR)
-        testnet.orders[seen] = {"symbol": "BTCUSDT", "orderId": 77, "clientOrderId": seen, "status": "FILLED",
-                                "origQty": "0.01", "executedQty": "0.01", "type": "MARKET", "side": "BUY"}
+        testnet.orders[seen] = {
+            "symbol": "BTCUSDT",
+            "orderId": 77,
+            "clientOrderId": seen,
+            "status": "FILLED",
+            "origQty": "0.01",
+            "executedQty": "0.01",
+            "type": "MARKET",
+            "side": "BUY",
+        }
         sink = SandboxOrders(sandbox_exchange("binance", Keys(KEY, SECRET), timeout=2))
         # Act
         sink.reconcile(state, spec.strategy, spec.symbol)

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.report.compare import DELTAS, HEADLINE, compare_runs, resolve_metric
 from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.errors import DataError
-from synthetic_run import write_run
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,10 @@ def later_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def metrics_json(folder: Path) -> dict[BookKey, dict]:
-    return {BookKey(r["strategy"], r["symbol"], r["timeframe"], r["overlay"]): r["metrics"]
-            for r in json.loads((folder / "metrics.json").read_text())["results"]}
+    return {
+        BookKey(r["strategy"], r["symbol"], r["timeframe"], r["overlay"]): r["metrics"]
+        for r in json.loads((folder / "metrics.json").read_text())["results"]
+    }
 
 
 def test_load_run_given_synthetic_folder_returns_books_frames_and_baselines(run_dir: Path) -> None:
@@ -50,8 +52,9 @@ def test_load_run_given_synthetic_folder_returns_books_frames_and_baselines(run_
     assert len(run.risk) == 455 and run.risk["score"].dtype == "float64"
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "metrics.json", "equity.csv", "exposure.csv", "trades.csv",
-                                  "prices.csv", "risk.csv"])
+@pytest.mark.parametrize(
+    "name", ["manifest.json", "metrics.json", "equity.csv", "exposure.csv", "trades.csv", "prices.csv", "risk.csv"]
+)
 def test_load_run_given_missing_file_raises_data_error_naming_it(tmp_path: Path, name: str) -> None:
     # Arrange
     folder = write_run(tmp_path)
@@ -66,7 +69,7 @@ def test_load_run_given_bad_timestamp_raises_data_error_naming_file_and_row(tmp_
     # Arrange
     folder = write_run(tmp_path)
     lines = (folder / "equity.csv").read_text().splitlines()
-    lines[3] = "not-a-date" + lines[3][lines[3].index(","):]
+    lines[3] = "not-a-date" + lines[3][lines[3].index(",") :]
     (folder / "equity.csv").write_text("\n".join(lines) + "\n")
 
     # Act / Assert
@@ -134,7 +137,7 @@ def test_compare_runs_given_one_run_uses_metrics_json_and_overlay_deltas(run_dir
         for name in HEADLINE:
             assert row[name] == pytest.approx(expected[key][name])
         assert row["baseline"] == (key.strategy == "dip_buy")
-        for name, delta in zip(HEADLINE, DELTAS):
+        for name, delta in zip(HEADLINE, DELTAS, strict=False):
             if key.overlay:
                 assert row[delta] == pytest.approx(expected[key][name] - expected[key.pair][name])
             else:
@@ -155,7 +158,8 @@ def test_compare_runs_given_sort_keeps_pairs_together_best_first(run_dir: Path) 
 
 
 def test_compare_runs_given_different_periods_aligns_on_common_window_and_recomputes(
-        run_dir: Path, later_run_dir: Path) -> None:
+    run_dir: Path, later_run_dir: Path
+) -> None:
     # Arrange
     runs = [load_run(run_dir), load_run(later_run_dir)]
     key = BookKey("sma_cross", "BTC/USDT", "1d", False)
@@ -224,7 +228,8 @@ def test_cli_compare_given_table_marks_baselines_and_alignment(run_dir: Path, la
 
 
 def test_cli_compare_given_json_and_table_prints_the_same_rows_in_the_same_order(
-        run_dir: Path, later_run_dir: Path) -> None:
+    run_dir: Path, later_run_dir: Path
+) -> None:
     # Arrange
     runner = CliRunner()
     args = ["compare", str(run_dir), str(later_run_dir), "--sort", "return"]
@@ -237,7 +242,7 @@ def test_cli_compare_given_json_and_table_prints_the_same_rows_in_the_same_order
     lines = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table.splitlines() if line.startswith("│")]
     number = {run_dir.name: "#1", later_run_dir.name: "#2"}
     assert len(lines) == len(rows) == 8
-    for cells, row in zip(lines, rows):
+    for cells, row in zip(lines, rows, strict=False):
         assert cells[0] == number[row["run"]]
         assert cells[1] == row["strategy"] + (" *" if row["baseline"] else "")
         assert cells[4] == f"{row['Return [%]']:,.2f}" and cells[7] == f"{row['Sharpe Ratio']:.2f}"
@@ -261,4 +266,5 @@ def test_cli_compare_given_folder_that_is_not_a_run_exits_1_with_one_line(tmp_pa
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"error: {tmp_path}: not a run folder (no manifest.json); pass a folder written by `carryguard backtest` "
-        "(results/<run-id>)"]
+        "(results/<run-id>)"
+    ]

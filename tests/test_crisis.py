@@ -8,12 +8,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_run import write_run
 
-from carryguard.backtests.report.crisis import (DEFAULT_WINDOWS, CrisisWindow, crisis_table, deepest_drawdowns, load_windows,
-                              paired_table, regime_summary, run_windows, uncovered, window_stats, window_summary)
+from carryguard.backtests.report.crisis import (
+    DEFAULT_WINDOWS,
+    CrisisWindow,
+    crisis_table,
+    deepest_drawdowns,
+    load_windows,
+    paired_table,
+    regime_summary,
+    run_windows,
+    uncovered,
+    window_stats,
+    window_summary,
+)
 from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.errors import DataError
-from synthetic_run import write_run
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +42,13 @@ def test_load_windows_given_default_file_returns_the_six_named_episodes() -> Non
 
     # Assert
     assert [(w.start.date().isoformat(), w.end.date().isoformat()) for w in windows] == [
-        ("2024-07-10", "2024-08-09"), ("2025-10-06", "2025-11-30"), ("2022-12-19", "2023-01-06"),
-        ("2020-02-20", "2020-03-20"), ("2022-05-05", "2022-06-30"), ("2022-11-06", "2022-11-21")]
+        ("2024-07-10", "2024-08-09"),
+        ("2025-10-06", "2025-11-30"),
+        ("2022-12-19", "2023-01-06"),
+        ("2020-02-20", "2020-03-20"),
+        ("2022-05-05", "2022-06-30"),
+        ("2022-11-06", "2022-11-21"),
+    ]
     assert all(w.kind == "macro" and w.name for w in windows)
 
 
@@ -54,12 +70,15 @@ def test_run_windows_given_user_file_and_study_file_adds_both_to_defaults(run_di
     assert any(name.startswith("BTC/USDT drawdown") for name in names[8:])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[[window]]\nname = "x"\nstart = 2022-08-15\nend = 2022-08-01\n', "end 2022-08-01 is before start 2022-08-15"),
-    ('[[window]]\nstart = 2022-08-01\nend = 2022-08-15\n', "needs a name"),
-    ('[[window]]\nname = "x"\nstart = "soon"\nend = 2022-08-15\n', "start 'soon' is not a date"),
-    ("[[window]\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[window]]\nname = "x"\nstart = 2022-08-15\nend = 2022-08-01\n', "end 2022-08-01 is before start 2022-08-15"),
+        ("[[window]]\nstart = 2022-08-01\nend = 2022-08-15\n", "needs a name"),
+        ('[[window]]\nname = "x"\nstart = "soon"\nend = 2022-08-15\n', "start 'soon' is not a date"),
+        ("[[window]\n", "not valid TOML"),
+    ],
+)
 def test_load_windows_given_malformed_file_raises_data_error(tmp_path: Path, text: str, message: str) -> None:
     # Arrange
     path = tmp_path / "bad.toml"
@@ -80,7 +99,9 @@ def test_deepest_drawdowns_given_known_path_finds_non_overlapping_peak_to_trough
 
     # Assert: the two deepest, in time order, each from its all-time high to its lowest close
     assert [(w.start.date().isoformat(), w.end.date().isoformat()) for w in found] == [
-        ("2021-01-01", "2021-01-02"), ("2021-01-05", "2021-01-07")]
+        ("2021-01-01", "2021-01-02"),
+        ("2021-01-05", "2021-01-07"),
+    ]
     assert [w.name for w in found] == ["BTC/USDT drawdown -50%", "BTC/USDT drawdown -60%"]
     assert all(w.kind == "drawdown" for w in found)
 
@@ -99,8 +120,10 @@ def test_deepest_drawdowns_given_five_requested_returns_at_most_the_episodes_the
 def test_regime_summary_given_risk_readings_returns_most_frequent_and_most_severe() -> None:
     # Arrange
     index = pd.date_range("2022-01-01", periods=6, freq="D", tz="UTC")
-    risk = pd.DataFrame({"score": [30, 45, 50, 85, 55, 20.0],
-                         "regime": ["calm", "elevated", "elevated", "crisis", "elevated", "calm"]}, index=index)
+    risk = pd.DataFrame(
+        {"score": [30, 45, 50, 85, 55, 20.0], "regime": ["calm", "elevated", "elevated", "crisis", "elevated", "calm"]},
+        index=index,
+    )
     window = CrisisWindow("test", day("2022-01-02"), day("2022-01-05"))
 
     # Act
@@ -180,8 +203,10 @@ def test_paired_table_given_crisis_rows_puts_overlay_twin_beside_and_subtracts(r
 def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir: Path) -> None:
     # Arrange
     run = load_run(run_dir)
-    windows = [CrisisWindow("FTX collapse", day("2022-11-06"), day("2022-11-21")),
-               CrisisWindow("Terra/Celsius", day("2022-05-05"), day("2022-06-30"))]
+    windows = [
+        CrisisWindow("FTX collapse", day("2022-11-06"), day("2022-11-21")),
+        CrisisWindow("Terra/Celsius", day("2022-05-05"), day("2022-06-30")),
+    ]
     paired = paired_table(crisis_table(run, windows))
 
     # Act
@@ -194,7 +219,9 @@ def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir
         d_return = [p["Return [%]"]["delta"] for p in mine]
         d_drawdown = [p["Max. Drawdown [%]"]["delta"] for p in mine]
         assert row["pairs"] == 2 and row["symbol"] == "BTC/USDT"
-        assert row["shallower"] == sum(d > 1e-9 for d in d_drawdown) and row["deeper"] == sum(d < -1e-9 for d in d_drawdown)
+        assert row["shallower"] == sum(d > 1e-9 for d in d_drawdown) and row["deeper"] == sum(
+            d < -1e-9 for d in d_drawdown
+        )
         assert row["higher return"] == sum(d > 1e-9 for d in d_return)
         assert row["lower return"] == sum(d < -1e-9 for d in d_return)
         assert row["Median Δ Return [%]"] == pytest.approx(sum(d_return) / 2)
@@ -210,5 +237,7 @@ def test_run_windows_given_malformed_study_windows_in_manifest_raises_data_error
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
     # Act / Assert
-    with pytest.raises(DataError, match=r"manifest\.json study\.crisis_windows: window #1 \(bad\): end 2024-01-01 is before start"):
+    with pytest.raises(
+        DataError, match=r"manifest\.json study\.crisis_windows: window #1 \(bad\): end 2024-01-01 is before start"
+    ):
         run_windows(load_run(folder))

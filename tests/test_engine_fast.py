@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carryguard.backtests.engine.fast import batch_stats, prefix_sums, run_fast, sma_cross_stats, sma_cross_targets
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import batch_stats, prefix_sums, run_fast, sma_cross_stats, sma_cross_targets
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.strategies.base import make_strategy
@@ -23,10 +23,16 @@ CONFIG = ExecutionConfig()
 
 def small_bars() -> pd.DataFrame:
     index = pd.date_range("2024-01-01", periods=4, freq="1D", tz="UTC", name="time")
-    return pd.DataFrame({
-        "open": [100.0, 110.0, 120.0, 130.0], "high": [105.0, 110.0, 125.0, 135.0],
-        "low": [95.0, 104.0, 115.0, 130.0], "close": [102.0, 108.0, 124.0, 133.0], "volume": 1.0,
-    }, index=index)
+    return pd.DataFrame(
+        {
+            "open": [100.0, 110.0, 120.0, 130.0],
+            "high": [105.0, 110.0, 125.0, 135.0],
+            "low": [95.0, 104.0, 115.0, 130.0],
+            "close": [102.0, 108.0, 124.0, 133.0],
+            "volume": 1.0,
+        },
+        index=index,
+    )
 
 
 def test_run_fast_given_small_case_fills_at_next_open_with_fees_and_slippage():
@@ -49,8 +55,9 @@ def test_run_fast_given_small_case_fills_at_next_open_with_fees_and_slippage():
     assert list(book.fills["side"]) == ["buy", "sell", "sell"]
     assert list(book.fills["price"]) == [p1, p2, p3]
     np.testing.assert_allclose(book.fills["qty"], [q1, q2, q1 - q2], rtol=1e-12)
-    np.testing.assert_allclose(book.fills["fee"], [q1 * p1 * COMMISSION, q2 * p2 * COMMISSION,
-                                                   (q1 - q2) * p3 * COMMISSION], rtol=1e-12)
+    np.testing.assert_allclose(
+        book.fills["fee"], [q1 * p1 * COMMISSION, q2 * p2 * COMMISSION, (q1 - q2) * p3 * COMMISSION], rtol=1e-12
+    )
     np.testing.assert_allclose(book.cash, [10_000.0, 0.0, cash2, cash3], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(book.equity, [10_000.0, q1 * 108.0, cash2 + (q1 - q2) * 124.0, cash3], rtol=1e-12)
     assert len(book.trades) == 1 and not book.trades["is_open"].iloc[0]
@@ -69,23 +76,34 @@ def test_run_fast_given_change_inside_band_does_not_trade():
     assert bool(book.trades["is_open"].iloc[0])
 
 
-@pytest.mark.parametrize("target, message", [
-    (pd.Series([1.0, np.nan, 0.0, 0.0]), "NaN"),
-    (pd.Series([1.0, 1.5, 0.0, 0.0]), r"\[0, 1\]"),
-    (pd.Series([1.0, 1.0, 0.0]), "indexed like bars"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (pd.Series([1.0, np.nan, 0.0, 0.0]), "NaN"),
+        (pd.Series([1.0, 1.5, 0.0, 0.0]), r"\[0, 1\]"),
+        (pd.Series([1.0, 1.0, 0.0]), "indexed like bars"),
+    ],
+)
 def test_run_fast_given_bad_target_raises_value_error(target, message):
     # Arrange
     bars = small_bars()
-    target.index = bars.index[:len(target)]
+    target.index = bars.index[: len(target)]
 
     # Act / Assert
     with pytest.raises(ValueError, match=message):
         run_fast(bars, target, CONFIG)
 
 
-@pytest.mark.parametrize("name, params", [("sma_cross", {"fast": 10, "slow": 40}), ("tsmom", {"vol_target": 0.6}),
-                                          ("dca", {}), ("rsi_oversold", {}), ("buy_and_hold", {})])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("sma_cross", {"fast": 10, "slow": 40}),
+        ("tsmom", {"vol_target": 0.6}),
+        ("dca", {}),
+        ("rsi_oversold", {}),
+        ("buy_and_hold", {}),
+    ],
+)
 def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_store, name, params):
     # Arrange
     bars = shared_store.read("binance/BTC-USDT/1d")
@@ -94,8 +112,18 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
     open_, close = bars["open"].to_numpy(), bars["close"].to_numpy()
 
     # Act
-    stats = batch_stats(open_, close, bars.index.asi8, target.to_numpy()[None, :].copy(), np.array([0]),
-                        np.array([len(bars)]), CONFIG.cash, CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
+    stats = batch_stats(
+        open_,
+        close,
+        bars.index.asi8,
+        target.to_numpy()[None, :].copy(),
+        np.array([0]),
+        np.array([len(bars)]),
+        CONFIG.cash,
+        CONFIG.commission,
+        CONFIG.slippage,
+        CONFIG.rebalance_band,
+    )
     actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
 
     # Assert
@@ -107,14 +135,23 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
 def test_metrics_from_stats_given_undefined_ratios_gives_nan_where_compute_metrics_does(target):
     # Arrange: a flat book (no trades, zero return spread) and a one-return book (no std);
     # book_stats reads times in ns (pandas 3 makes date_range microseconds)
-    bars = small_bars().iloc[:len(target)]
+    bars = small_bars().iloc[: len(target)]
     series = pd.Series(target, index=bars.index)
     expected = compute_metrics(run_fast(bars, series, CONFIG), bars, timeframe="1d")
 
     # Act
-    stats = batch_stats(bars["open"].to_numpy(), bars["close"].to_numpy(), bars.index.as_unit("ns").asi8,
-                        series.to_numpy()[None, :].copy(), np.array([0]), np.array([len(bars)]), CONFIG.cash,
-                        CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
+    stats = batch_stats(
+        bars["open"].to_numpy(),
+        bars["close"].to_numpy(),
+        bars.index.as_unit("ns").asi8,
+        series.to_numpy()[None, :].copy(),
+        np.array([0]),
+        np.array([len(bars)]),
+        CONFIG.cash,
+        CONFIG.commission,
+        CONFIG.slippage,
+        CONFIG.rebalance_band,
+    )
     actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
 
     # Assert
@@ -135,10 +172,18 @@ def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the
     expected = compute_metrics(book, bars, timeframe="1d")
 
     # Act
-    stats = batch_stats(bars["open"].to_numpy(), bars["close"].to_numpy(), index.as_unit("ns").asi8,
-                        target.to_numpy()[None, :].copy(),
-                        np.array([0]), np.array([6]), config.cash, config.commission, config.slippage,
-                        config.rebalance_band)
+    stats = batch_stats(
+        bars["open"].to_numpy(),
+        bars["close"].to_numpy(),
+        index.as_unit("ns").asi8,
+        target.to_numpy()[None, :].copy(),
+        np.array([0]),
+        np.array([6]),
+        config.cash,
+        config.commission,
+        config.slippage,
+        config.rebalance_band,
+    )
     actual = metrics_from_stats(stats[0], index=index, timeframe="1d").iloc[0].to_dict()
 
     # Assert
@@ -156,9 +201,18 @@ def test_batch_stats_given_window_match_a_book_run_on_that_window_only(shared_st
     expected = compute_metrics(run_fast(window, target.iloc[start:end], CONFIG), window, timeframe="4h")
 
     # Act
-    stats = batch_stats(bars["open"].to_numpy(), bars["close"].to_numpy(), bars.index.asi8,
-                        target.to_numpy()[None, :].copy(), np.array([start]), np.array([end]), CONFIG.cash,
-                        CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
+    stats = batch_stats(
+        bars["open"].to_numpy(),
+        bars["close"].to_numpy(),
+        bars.index.asi8,
+        target.to_numpy()[None, :].copy(),
+        np.array([start]),
+        np.array([end]),
+        CONFIG.cash,
+        CONFIG.commission,
+        CONFIG.slippage,
+        CONFIG.rebalance_band,
+    )
     actual = metrics_from_stats(stats[0], index=window.index, timeframe="4h").iloc[0].to_dict()
 
     # Assert
@@ -187,8 +241,12 @@ def test_sma_cross_stats_given_pairs_equal_batch_stats_on_strategy_targets(share
     bars = shared_store.read("binance/BTC-USDT/1d")
     open_, close, times = bars["open"].to_numpy(), bars["close"].to_numpy(), bars.index.asi8
     fast, slow = np.array([5, 10, 30]), np.array([20, 50, 200])
-    targets = np.stack([make_strategy("sma_cross", fast=int(f), slow=int(s)).target_exposure(bars).to_numpy()
-                        for f, s in zip(fast, slow)])
+    targets = np.stack(
+        [
+            make_strategy("sma_cross", fast=int(f), slow=int(s)).target_exposure(bars).to_numpy()
+            for f, s in zip(fast, slow, strict=False)
+        ]
+    )
     windows = (np.array([0, 500]), np.array([len(bars), 2_000]))
     costs = (CONFIG.cash, CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
     expected = batch_stats(open_, close, times, targets, *windows, *costs)

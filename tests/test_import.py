@@ -15,9 +15,18 @@ from carryguard.signals.sources.formats import detect_and_parse
 from carryguard.signals.store import Store
 
 EXPECTED_SERIES = {
-    "bitstamp/BTC-close/1d", "binance/BTC-USDT/1d", "binance/BTC-USDT/4h", "binance/ETH-USDT/1d",
-    "yahoo/BTC-USD/1d", "yahoo/ETH-USD/1d", "yahoo/JPY=X/1d", "mof/jgb", "fred/DEXJPUS", "fred/DGS10",
-    "fred/DGS2", "fred/IRSTCI01JPM156N",
+    "bitstamp/BTC-close/1d",
+    "binance/BTC-USDT/1d",
+    "binance/BTC-USDT/4h",
+    "binance/ETH-USDT/1d",
+    "yahoo/BTC-USD/1d",
+    "yahoo/ETH-USD/1d",
+    "yahoo/JPY=X/1d",
+    "mof/jgb",
+    "fred/DEXJPUS",
+    "fred/DGS10",
+    "fred/DGS2",
+    "fred/IRSTCI01JPM156N",
 }
 
 
@@ -35,7 +44,23 @@ def test_import_given_shared_data_stores_every_file_as_its_series(shared_store: 
 def test_import_given_mof_file_reads_tenors_and_late_starting_long_end(shared_store: Store) -> None:
     jgb = shared_store.read("mof/jgb")
 
-    assert list(jgb.columns) == ["1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y"]
+    assert list(jgb.columns) == [
+        "1Y",
+        "2Y",
+        "3Y",
+        "4Y",
+        "5Y",
+        "6Y",
+        "7Y",
+        "8Y",
+        "9Y",
+        "10Y",
+        "15Y",
+        "20Y",
+        "25Y",
+        "30Y",
+        "40Y",
+    ]
     assert jgb["40Y"].first_valid_index() == day("2007-11-06")
     assert jgb["30Y"].first_valid_index() == day("1999-09-02")
     assert jgb.loc[day("2025-11-20"), "20Y"] == 2.839
@@ -52,7 +77,9 @@ def test_import_given_yahoo_fx_file_keeps_close_and_flags_2008_spikes(shared_sto
     assert [f["time"][:10] for f in meta.flags] == ["2008-04-08", "2008-10-08", "2008-12-08"]
     # weekends are not gaps for FX: each gap counts only the weekdays it skips, a plain weekend is none
     for gap in meta.gaps:
-        skipped = pd.bdate_range(day(gap["after"][:10]) + pd.Timedelta(days=1), day(gap["before"][:10]) - pd.Timedelta(days=1))
+        skipped = pd.bdate_range(
+            day(gap["after"][:10]) + pd.Timedelta(days=1), day(gap["before"][:10]) - pd.Timedelta(days=1)
+        )
         assert gap["missing"] == len(skipped) >= 1
     assert not any(g["after"].startswith("2024-08-02") for g in meta.gaps)  # Fri 2024-08-02 -> Mon 08-05
 
@@ -118,7 +145,9 @@ def test_cli_data_import_given_same_folder_twice_is_idempotent(tmp_path: Path, s
 
 
 def test_cli_data_import_given_one_file_stores_only_its_series(tmp_path: Path, shared_data: Path) -> None:
-    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data / "fred_DGS10.csv")])
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path), "data", "import", str(shared_data / "fred_DGS10.csv")]
+    )
 
     assert result.exit_code == 0, result.stderr
     assert Store(tmp_path).ids() == ["fred/DGS10"] and "fred_DGS10.csv" in result.stdout
@@ -131,20 +160,36 @@ def test_cli_data_import_given_one_file_of_unknown_format_exits_1(tmp_path: Path
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "store"), "data", "import", str(notes)])
 
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {notes}: no known publisher format") and len(result.stderr.splitlines()) == 1
+    assert (
+        result.stderr.startswith(f"error: {notes}: no known publisher format") and len(result.stderr.splitlines()) == 1
+    )
 
 
-@pytest.mark.parametrize(("name", "text", "first_day"), [
-    # yfinance Ticker.history().to_csv(): London dates with offsets -> the London date, not 23:00 UTC the day before
-    ("yahoo_USDJPY_daily.csv", "Date,Close,High,Low,Open,Volume\n2024-08-01 00:00:00+01:00,150,151,149,150,0\n"
-     "2024-08-02 00:00:00+01:00,149,150,148,150,0\n2024-08-05 00:00:00+01:00,146,149,145,149,0\n", "2024-08-01"),
-    # a ccxt dump with a header: epoch milliseconds
-    ("btcusdt_1d_binance.csv", "timestamp,open,high,low,close,volume\n1722470400000,100,110,90,105,5\n"
-     "1722556800000,105,111,95,99,6\n1722643200000,99,101,97,100,1\n", "2024-08-01"),
-    # day-first dates that only read one way
-    ("btc_usd_daily_yahoo.csv", "Date,Open,High,Low,Close,Volume\n30/07/2024,1,2,0.5,1,0\n31/07/2024,1,2,0.5,1,0\n"
-     "1/8/2024,1,2,0.5,1,0\n", "2024-07-30"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "first_day"),
+    [
+        # yfinance Ticker.history().to_csv(): London dates with offsets -> the London date, not 23:00 UTC the day before
+        (
+            "yahoo_USDJPY_daily.csv",
+            "Date,Close,High,Low,Open,Volume\n2024-08-01 00:00:00+01:00,150,151,149,150,0\n"
+            "2024-08-02 00:00:00+01:00,149,150,148,150,0\n2024-08-05 00:00:00+01:00,146,149,145,149,0\n",
+            "2024-08-01",
+        ),
+        # a ccxt dump with a header: epoch milliseconds
+        (
+            "btcusdt_1d_binance.csv",
+            "timestamp,open,high,low,close,volume\n1722470400000,100,110,90,105,5\n"
+            "1722556800000,105,111,95,99,6\n1722643200000,99,101,97,100,1\n",
+            "2024-08-01",
+        ),
+        # day-first dates that only read one way
+        (
+            "btc_usd_daily_yahoo.csv",
+            "Date,Open,High,Low,Close,Volume\n30/07/2024,1,2,0.5,1,0\n31/07/2024,1,2,0.5,1,0\n1/8/2024,1,2,0.5,1,0\n",
+            "2024-07-30",
+        ),
+    ],
+)
 def test_detect_and_parse_given_other_date_spellings_stores_the_same_days(name: str, text: str, first_day: str) -> None:
     parsed = detect_and_parse(text, name)
 
@@ -154,5 +199,7 @@ def test_detect_and_parse_given_other_date_spellings_stores_the_same_days(name: 
 def test_detect_and_parse_given_dates_readable_both_ways_rejects_instead_of_guessing() -> None:
     text = "Date,Open,High,Low,Close,Volume\n05/08/2024,1,2,0.5,1,0\n06/08/2024,1,2,0.5,1,0\n"
 
-    with pytest.raises(DataError, match="'05/08/2024' read as month/day and as day/month; export the dates as YYYY-MM-DD"):
+    with pytest.raises(
+        DataError, match="'05/08/2024' read as month/day and as day/month; export the dates as YYYY-MM-DD"
+    ):
         detect_and_parse(text, "btc_usd_daily_yahoo.csv")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,7 @@ def series(values: list[float], freq: str = "1D") -> pd.Series:
 
 def wilder_rsi_by_hand(close: list[float], period: int) -> list[float]:
     """Textbook Wilder RSI written as a plain loop (independent of the pandas version)."""
-    changes = [b - a for a, b in zip(close, close[1:])]
+    changes = [b - a for a, b in itertools.pairwise(close)]
     out = [float("nan")] * len(close)
     if len(changes) < period:
         return out

@@ -24,8 +24,9 @@ def held_book(bars: pd.DataFrame, units: float, fee: float = 0.0):
     """A book holding ``units`` from the first bar, bought at the first close with ``fee``."""
     n = len(bars)
     fills = fills_frame([bars.index[0]], [units], [bars["close"].iloc[0]], [fee])
-    return make_book(bars, cash=[0.0] * n, position=[units] * n, fills=fills,
-                     initial_cash=units * bars["close"].iloc[0])
+    return make_book(
+        bars, cash=[0.0] * n, position=[units] * n, fills=fills, initial_cash=units * bars["close"].iloc[0]
+    )
 
 
 def test_compute_metrics_given_four_bar_equity_matches_hand_computation():
@@ -42,8 +43,11 @@ def test_compute_metrics_given_four_bar_equity_matches_hand_computation():
 
     # Assert
     assert tuple(m) == METRIC_NAMES
-    assert (m["Start"], m["End"], m["Duration"]) == ("2024-01-01T00:00:00+00:00", "2024-01-04T00:00:00+00:00",
-                                                     "3 days 00:00:00")
+    assert (m["Start"], m["End"], m["Duration"]) == (
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-04T00:00:00+00:00",
+        "3 days 00:00:00",
+    )
     assert m["Equity Final [$]"] == pytest.approx(121.0)
     assert m["Return [%]"] == pytest.approx(21.0)
     assert m["Buy & Hold Return [%]"] == pytest.approx(21.0)
@@ -102,7 +106,8 @@ def test_compute_metrics_given_random_walk_agrees_with_empyrical():
     assert m["Max. Drawdown [%]"] / 100 == pytest.approx(empyrical.max_drawdown(returns), rel=1e-9)
     assert m["CAGR [%]"] / 100 == pytest.approx(empyrical.annual_return(returns, annualization=365), rel=1e-9)
     assert m["Volatility (Ann.) [%]"] / 100 == pytest.approx(
-        empyrical.annual_volatility(returns, annualization=365), rel=1e-9)
+        empyrical.annual_volatility(returns, annualization=365), rel=1e-9
+    )
 
 
 def test_compute_metrics_given_4h_bars_annualises_with_2190_bars_per_year():
@@ -119,7 +124,8 @@ def test_compute_metrics_given_4h_bars_annualises_with_2190_bars_per_year():
     assert bars_per_year("4h") == 2190 and bars_per_year("1d") == 365
     assert m["Sharpe Ratio"] == pytest.approx(empyrical.sharpe_ratio(returns, annualization=2190), rel=1e-9)
     assert m["Volatility (Ann.) [%]"] / 100 == pytest.approx(
-        empyrical.annual_volatility(returns, annualization=2190), rel=1e-9)
+        empyrical.annual_volatility(returns, annualization=2190), rel=1e-9
+    )
 
 
 def test_compute_metrics_given_flat_cash_book_reports_undefined_ratios_as_nan():

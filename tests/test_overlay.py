@@ -75,7 +75,7 @@ def test_apply_given_continuous_map_is_linear_from_40_to_80() -> None:
 def test_apply_given_score_oscillating_around_60_does_not_flap() -> None:
     # Arrange: wobble 57..63 around the stress threshold, then a real fall to 54
     wobble = [58.0, 61.0, 57.0, 62.0, 56.0, 63.0, 57.5, 60.5, 56.0]
-    scores = wobble + [54.0]
+    scores = [*wobble, 54.0]
     # Act
     sticky = run(scores)
     plain = run(scores, OverlayConfig(hysteresis=0.0))
@@ -266,14 +266,19 @@ def test_config_from_toml_given_overlay_table_reads_it(tmp_path: Path) -> None:
     assert config == OverlayConfig(mode="continuous", hysteresis=3.0, vol_target=0.6)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[overlay]\nmode = "sigmoid"\n', "mode must be one of"),
-    ("[overlay]\nhysterisis = 3\n", "unknown overlay setting 'hysterisis'"),
-    ("[overlay\n", "is not valid TOML"),
-    ("[overlay]\nstress = 0.9\n", "non-increasing"),
-    ("[overlay]\nvol_cap = 2.0\n", "vol_cap must be in"),
-])
-def test_config_from_toml_given_bad_file_raises_carryguard_error_naming_it(tmp_path: Path, text: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[overlay]\nmode = "sigmoid"\n', "mode must be one of"),
+        ("[overlay]\nhysterisis = 3\n", "unknown overlay setting 'hysterisis'"),
+        ("[overlay\n", "is not valid TOML"),
+        ("[overlay]\nstress = 0.9\n", "non-increasing"),
+        ("[overlay]\nvol_cap = 2.0\n", "vol_cap must be in"),
+    ],
+)
+def test_config_from_toml_given_bad_file_raises_carryguard_error_naming_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
     # Arrange
     path = tmp_path / "bad.toml"
     path.write_text(text, encoding="utf-8")
@@ -298,11 +303,16 @@ def test_shipped_overlay_toml_given_defaults_matches_overlay_config() -> None:
     assert config == OverlayConfig()
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({}, HYSTERESIS_WARMUP), ({"hysteresis": 0.0}, 0), ({"vol_target": 0.6, "vol_window": 60}, HYSTERESIS_WARMUP),
-    ({"hysteresis": 0.0, "vol_target": 0.6, "vol_window": 10}, 10),
-    ({"vol_target": 0.6, "vol_window": HYSTERESIS_WARMUP + 5}, HYSTERESIS_WARMUP + 5),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, HYSTERESIS_WARMUP),
+        ({"hysteresis": 0.0}, 0),
+        ({"vol_target": 0.6, "vol_window": 60}, HYSTERESIS_WARMUP),
+        ({"hysteresis": 0.0, "vol_target": 0.6, "vol_window": 10}, 10),
+        ({"vol_target": 0.6, "vol_window": HYSTERESIS_WARMUP + 5}, HYSTERESIS_WARMUP + 5),
+    ],
+)
 def test_warmup_bars_given_config_covers_hysteresis_and_vol_window(values: dict, expected: int) -> None:
     # Act
     warmup = OverlayConfig(**values).warmup_bars

@@ -34,15 +34,52 @@ BARS = 200
 SEED = 20240805
 
 
-PRELOAD = ["tests.paper_support", "carryguard.backtests.cli", "carryguard.backtests.cli.paper", "carryguard.backtests.paper.decide",
-           "carryguard.backtests.paper.sandbox", "carryguard.strategies.trend", "carryguard.strategies.overlay", "carryguard.signals.risk"]
+PRELOAD = [
+    "tests.paper_support",
+    "carryguard.backtests.cli",
+    "carryguard.backtests.cli.paper",
+    "carryguard.backtests.paper.decide",
+    "carryguard.backtests.paper.sandbox",
+    "carryguard.strategies.trend",
+    "carryguard.strategies.overlay",
+    "carryguard.signals.risk",
+]
 
 
 def paper_command(state: Path, log: Path, *extra: str) -> list[str]:
-    return ["paper", "run", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "4h", "--strategy",
-            "sma_cross", "--overlay", "carry", "--state", str(state), "--history", "120", "--max-price-age", "3650d",
-            "--poll", "0.005", "--macro-every", "2d", "--retries", "2", "--backoff", "0.01", "--timeout", "2", "--log",
-            str(log), *extra]
+    return [
+        "paper",
+        "run",
+        "--exchange",
+        "binance",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "4h",
+        "--strategy",
+        "sma_cross",
+        "--overlay",
+        "carry",
+        "--state",
+        str(state),
+        "--history",
+        "120",
+        "--max-price-age",
+        "3650d",
+        "--poll",
+        "0.005",
+        "--macro-every",
+        "2d",
+        "--retries",
+        "2",
+        "--backoff",
+        "0.01",
+        "--timeout",
+        "2",
+        "--log",
+        str(log),
+        *extra,
+    ]
 
 
 def forkserver() -> multiprocessing.context.BaseContext:
@@ -53,7 +90,11 @@ def forkserver() -> multiprocessing.context.BaseContext:
 
 
 def decided_lines(log: Path) -> int:
-    return sum(" INFO bar " in line or " WARNING bar " in line for line in log.read_text().splitlines()) if log.exists() else 0
+    return (
+        sum(" INFO bar " in line or " WARNING bar " in line for line in log.read_text().splitlines())
+        if log.exists()
+        else 0
+    )
 
 
 def wait_for_a_decision(log: Path, before: int, proc: multiprocessing.Process, timeout: float = 30.0) -> None:
@@ -69,7 +110,8 @@ def wait_for_a_decision(log: Path, before: int, proc: multiprocessing.Process, t
 
 
 def test_paper_run_given_11_sigkills_at_random_moments_decides_every_bar_once_and_matches_backtest(
-        shared_data, real_store_dir, tmp_path):
+    shared_data, real_store_dir, tmp_path
+):
     # Arrange
     bars = replay_bars(shared_data, decisions=BARS + 10)
     start = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
@@ -115,12 +157,15 @@ def test_paper_run_given_11_sigkills_at_random_moments_decides_every_bar_once_an
     assert list(orders["bar_time"]) == list(trades) == list(fills["bar_time"])
     assert orders["client_id"].is_unique
     # the book is consistent: positions row == replay of the fills; one equity mark per bar
-    assert book.cash == pytest.approx(rebuilt.cash, abs=1e-6) and book.position == pytest.approx(rebuilt.position, abs=1e-12)
+    assert book.cash == pytest.approx(rebuilt.cash, abs=1e-6) and book.position == pytest.approx(
+        rebuilt.position, abs=1e-12
+    )
     assert list(equity["bar_time"]) == list(decisions["bar_time"])
     # and the crashes changed nothing: same fills and equity as one uninterrupted backtest
     reference, _ = backtest(bars, real_store_dir_store(real_store_dir), first, last)
-    np.testing.assert_allclose(fills[["qty", "price", "fee"]].to_numpy(),
-                               reference.fills[["qty", "price", "fee"]].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        fills[["qty", "price", "fee"]].to_numpy(), reference.fills[["qty", "price", "fee"]].to_numpy(), rtol=1e-9
+    )
     np.testing.assert_allclose(equity["equity"].to_numpy(), reference.equity.loc[times].to_numpy(), rtol=1e-9)
     # the restarts really resumed mid-history
     text = log.read_text()
@@ -130,6 +175,6 @@ def test_paper_run_given_11_sigkills_at_random_moments_decides_every_bar_once_an
 
 
 def real_store_dir_store(root: Path):
-    from carryguard.signals.store import Store  # noqa: PLC0415
+    from carryguard.signals.store import Store
 
     return Store(root)

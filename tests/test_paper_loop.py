@@ -64,13 +64,16 @@ def test_paper_run_given_accelerated_clock_over_210_bars_matches_backtrader_back
     assert times.equals(pd.date_range(first, last, freq=STEP, tz="UTC"))
     assert len(fills) >= 5
     # the paper targets are the backtest's targets (strategy on bars up to t, overlay at t's close)
-    np.testing.assert_allclose(decisions["target"].to_numpy(), sized["final_exposure"].loc[times].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        decisions["target"].to_numpy(), sized["final_exposure"].loc[times].to_numpy(), atol=1e-12
+    )
     # the same fills: time (next bar's open), side, quantity, price with slippage, fee
     expected = reference.fills
     assert list(pd.to_datetime(fills["fill_time"], utc=True)) == list(expected["time"])
     assert list(fills["side"]) == list(expected["side"])
-    np.testing.assert_allclose(fills[["qty", "price", "fee"]].to_numpy(), expected[["qty", "price", "fee"]].to_numpy(),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        fills[["qty", "price", "fee"]].to_numpy(), expected[["qty", "price", "fee"]].to_numpy(), rtol=1e-9
+    )
     # equity marked at each close and the final book agree with the backtest
     np.testing.assert_allclose(equity["equity"].to_numpy(), reference.equity.loc[times].to_numpy(), rtol=1e-9)
     assert book.cash == pytest.approx(reference.cash.iloc[-1], rel=1e-9, abs=1e-6)
@@ -92,16 +95,29 @@ def _catch_up(bars: pd.DataFrame, store, tmp_path, faults: list[object], caplog,
         return state.table("decisions", SPEC.strategy, SPEC.symbol), state.table("fills", SPEC.strategy, SPEC.symbol)
 
 
-@pytest.mark.parametrize("fault, detail", [(500, "ExchangeNotAvailable"), (503, "503 Service Unavailable"), ("timeout", "RequestTimeout"),
-                                           ("malformed", "GarbageResponse"), ("html", "GarbageResponse")])
-def test_loop_given_exchange_fault_on_every_retry_skips_the_bar_with_a_clear_log_line(bars, shared_store, tmp_path,
-                                                                                       caplog, fault, detail):
+@pytest.mark.parametrize(
+    "fault, detail",
+    [
+        (500, "ExchangeNotAvailable"),
+        (503, "503 Service Unavailable"),
+        ("timeout", "RequestTimeout"),
+        ("malformed", "GarbageResponse"),
+        ("html", "GarbageResponse"),
+    ],
+)
+def test_loop_given_exchange_fault_on_every_retry_skips_the_bar_with_a_clear_log_line(
+    bars, shared_store, tmp_path, caplog, fault, detail
+):
     # Arrange / Act: both attempts of the first catch-up bar fail
     decisions, fills = _catch_up(bars, shared_store, tmp_path, [fault, fault], caplog)
     # Assert: that bar is decided as a skip (no trade, no order), the next ones normally
     skipped = decisions[decisions["action"] == "skip"]
     assert list(skipped["bar_time"]) == [(FIRST_DECISION + STEP).isoformat()]
-    assert skipped["reason"].iloc[0].startswith("exchange error, no trade: fetch_ohlcv BTC/USDT 4h failed after 2 attempt(s)")
+    assert (
+        skipped["reason"]
+        .iloc[0]
+        .startswith("exchange error, no trade: fetch_ohlcv BTC/USDT 4h failed after 2 attempt(s)")
+    )
     assert detail in skipped["reason"].iloc[0]
     assert skipped["bar_time"].iloc[0] not in set(fills["bar_time"])
     assert len(decisions) == 4 and (decisions["action"] != "skip").sum() == 3
@@ -123,15 +139,17 @@ def test_loop_given_price_older_than_limit_records_skip_instead_of_trading(bars,
     # Assert: the catch-up bars are decided (marked, target recorded) but not traded
     late = decisions.iloc[1:3]
     assert (late["action"] == "skip").all()
-    assert all(reason.startswith("stale price: the fill price") and "> limit 1h00m, no trade" in reason
-               for reason in late["reason"])
+    assert all(
+        reason.startswith("stale price: the fill price") and "> limit 1h00m, no trade" in reason
+        for reason in late["reason"]
+    )
     assert late["target"].notna().all()
     assert not set(late["bar_time"]) & set(fills["bar_time"])
 
 
 def test_loop_given_macro_inputs_older_than_limit_records_skip(bars, shared_store, tmp_path):
     # Arrange: a store whose JGB series ends 20 days before the decision
-    from carryguard.signals.pit import MemoryStore  # noqa: PLC0415 - only this test needs it
+    from carryguard.signals.pit import MemoryStore
 
     source = {sid: shared_store.read(sid) for sid in ("yahoo/JPY=X/1d", "fred/DGS10", "fred/DGS2", "mof/jgb")}
     source["mof/jgb"] = source["mof/jgb"].loc[: FIRST_DECISION - pd.Timedelta(days=20)]
@@ -152,6 +170,7 @@ def test_loop_given_stop_request_finishes_the_step_and_exits(bars, shared_store,
     now = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)
     stop, result = threading.Event(), {}
     with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator:
+
         def run() -> None:
             with PaperState(tmp_path / "s.db") as state:
                 loop = make_loop(exchange_for(emulator.url), state, shared_store, poll_seconds=0.05)
@@ -193,8 +212,11 @@ class RacingDecider:
 
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp):
         with PaperState(self.path) as other:
-            other.record_step(SPEC.strategy, SPEC.symbol, Step(bar_time=bars.index[-1], decided_at=at, action="hold",
-                                                               reason="decided by the other run"))
+            other.record_step(
+                SPEC.strategy,
+                SPEC.symbol,
+                Step(bar_time=bars.index[-1], decided_at=at, action="hold", reason="decided by the other run"),
+            )
         return self.inner.decide(bars, at, now=now)
 
 
@@ -202,8 +224,10 @@ def test_loop_given_bar_committed_by_another_run_meanwhile_sends_no_order(bars, 
     # Arrange: the clock just after BUY_BAR closes, where the book would buy
     buy_bar = pd.Timestamp("2025-01-04T04:00:00Z")
     sink = RecordingSink()
-    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=buy_bar + STEP + pd.Timedelta(seconds=5)) as emulator, \
-            PaperState(tmp_path / "r.db") as state:
+    with (
+        BinanceEmulator({("BTCUSDT", "4h"): bars}, now=buy_bar + STEP + pd.Timedelta(seconds=5)) as emulator,
+        PaperState(tmp_path / "r.db") as state,
+    ):
         loop = make_loop(exchange_for(emulator.url), state, shared_store, once=True)
         loop.decider, loop.orders = RacingDecider(loop.decider, tmp_path / "r.db"), sink
         # Act
@@ -225,9 +249,16 @@ def _decided(path) -> int:
             return 0
 
 
-@pytest.mark.parametrize("rows", [{"not": "a list"}, [[1, 2, 3]], [[1735689600000, "x", 1, 1, 1, 1]],
-                                  [[1735689600000, 1.0, 0.5, 2.0, 1.0, 1.0]],
-                                  [[1735704000000, 1, 1, 1, 1, 1], [1735689600000, 1, 1, 1, 1, 1]]])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        {"not": "a list"},
+        [[1, 2, 3]],
+        [[1735689600000, "x", 1, 1, 1, 1]],
+        [[1735689600000, 1.0, 0.5, 2.0, 1.0, 1.0]],
+        [[1735704000000, 1, 1, 1, 1, 1], [1735689600000, 1, 1, 1, 1, 1]],
+    ],
+)
 def test_parse_bars_given_garbage_raises_garbage_response(rows):
     # Arrange / Act / Assert
     with pytest.raises(GarbageResponse):
@@ -245,8 +276,12 @@ def test_loop_config_given_bad_values_raises_value_error():
 def test_risk_feed_given_refresh_interval_rereads_the_store_only_when_due(shared_store):
     # Arrange: a refresher that counts calls, refresh every 1 day, 4h decisions over 3 days
     calls: list[int] = []
-    feed = RiskFeed(shared_store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(days=1)),
-                    refresher=lambda: calls.append(1))
+    feed = RiskFeed(
+        shared_store,
+        step=STEP,
+        limits=MacroLimits(refresh_every=pd.Timedelta(days=1)),
+        refresher=lambda: calls.append(1),
+    )
     closes = pd.date_range(FIRST_DECISION + STEP, periods=18, freq=STEP, tz="UTC")
     # Act
     rows = [feed.readings(closes[: i + 1], now=close).iloc[-1] for i, close in enumerate(closes)]
@@ -265,8 +300,12 @@ def test_loop_given_three_closed_bars_to_catch_up_refreshes_the_macro_store_once
         make_loop(exchange, state, shared_store, once=True).run()
         emulator.set_now(now + STEP * 3)
         loop = make_loop(exchange, state, shared_store, once=True)
-        loop.decider.feed = RiskFeed(shared_store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(hours=1)),
-                                     refresher=lambda: refreshes.append(1))
+        loop.decider.feed = RiskFeed(
+            shared_store,
+            step=STEP,
+            limits=MacroLimits(refresh_every=pd.Timedelta(hours=1)),
+            refresher=lambda: refreshes.append(1),
+        )
         # Act
         summary = loop.run()
     # Assert: three bars decided at closes 4h apart, but the exchange clock moved less than an hour
@@ -295,15 +334,17 @@ def test_decider_given_hysteresis_memory_older_than_history_sizes_like_a_backtes
     # Arrange: score 30, then 62 (stress) from 60 to 20 days before the decision, then 58: the
     # overlay holds stress (58 + 5 >= 62); the 30 bars handed to the strategy only see the 58s
     at = FIRST_DECISION + STEP
-    feed = ScriptedFeed(lambda t: 30.0 if t < at - pd.Timedelta(days=60) else 62.0 if t < at - pd.Timedelta(days=20)
-                        else 58.0)
+    feed = ScriptedFeed(
+        lambda t: 30.0 if t < at - pd.Timedelta(days=60) else 62.0 if t < at - pd.Timedelta(days=20) else 58.0
+    )
     decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(), feed=feed)
     history = _rising_bars(400, FIRST_DECISION)
     # Act
     decision = decider.decide(history.iloc[-30:], at)
     # Assert: the same exposure as the overlay run over the whole history, as a backtest does
-    backtest = CarryOverlay().apply(pd.Series(1.0, index=history.index), feed.readings(history.index + STEP, now=at),
-                                    history)
+    backtest = CarryOverlay().apply(
+        pd.Series(1.0, index=history.index), feed.readings(history.index + STEP, now=at), history
+    )
     assert backtest["regime"].iloc[-1] == "stress" and decision.regime == "stress"
     assert decision.target == backtest["final_exposure"].iloc[-1] == 0.25
     assert "held at 62.0 by hysteresis" in decision.reason and "not settled" not in decision.reason
@@ -311,8 +352,9 @@ def test_decider_given_hysteresis_memory_older_than_history_sizes_like_a_backtes
 
 def test_decider_given_hysteresis_memory_that_never_settles_says_so_in_the_reason():
     # Arrange: a score flat at 58 forever: a path entering with memory 63 would still hold 63
-    decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(),
-                             feed=ScriptedFeed(lambda t: 58.0))
+    decider = OverlayDecider(
+        make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(), feed=ScriptedFeed(lambda t: 58.0)
+    )
     # Act
     decision = decider.decide(_rising_bars(30, FIRST_DECISION), FIRST_DECISION + STEP)
     # Assert
@@ -320,21 +362,26 @@ def test_decider_given_hysteresis_memory_that_never_settles_says_so_in_the_reaso
     assert decision.reason.endswith("; hysteresis memory not settled over 1440 days (sticky score 58.0 to 63.0)")
 
 
-def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(shared_data, real_store, tmp_path,
-                                                                           monkeypatch, caplog):
+def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(
+    shared_data, real_store, tmp_path, monkeypatch, caplog
+):
     # Arrange: MOF serves one new day (2026-07-01) beyond the stored history; FRED and Yahoo as stored
-    import yfinance as yf  # noqa: PLC0415 - only this test talks to the Yahoo stand-in
+    import yfinance as yf
 
-    from carryguard.backtests.paper.sandbox import macro_refresher  # noqa: PLC0415
-    from tests.fakes.http_server import FileServer  # noqa: PLC0415
-    from tests.fakes.yahoo import YahooServer, recorded_chart  # noqa: PLC0415
+    from carryguard.backtests.paper.sandbox import macro_refresher
+    from tests.fakes.http_server import FileServer
+    from tests.fakes.yahoo import YahooServer, recorded_chart
 
     yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
     header = "Interest Rate,,,,,,,,,,,,,,,(Unit : %)\r\nDate,1Y,2Y,3Y,4Y,5Y,6Y,7Y,8Y,9Y,10Y,15Y,20Y,25Y,30Y,40Y\r\n"
     new_day = "2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n"
-    files = FileServer({"/mof/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
-                        "/mof/jgbcme.csv": (header + new_day).encode(),
-                        **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")}})
+    files = FileServer(
+        {
+            "/mof/historical/jgbcme_all.csv": (shared_data / "mof_jgbcme_all.csv").read_bytes(),
+            "/mof/jgbcme.csv": (header + new_day).encode(),
+            **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")},
+        }
+    )
     at = pd.Timestamp("2026-07-02T04:00:00Z")
     with files, YahooServer({"JPY=X": recorded_chart("JPY=X")}) as yahoo:
         for name, url in (("MOF", files.url + "/mof"), ("FRED", files.url + "/fred"), ("YAHOO", yahoo.url)):

@@ -22,16 +22,41 @@ T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 STEP = pd.Timedelta(hours=4)
 
 
-def trade(bar: pd.Timestamp, *, side: str, qty: float, price: float, fee: float, cash: float, position: float,
-          mark: tuple[float, float] = (10_000.0, 0.0)) -> Step:
-    return Step(bar_time=bar, decided_at=bar + STEP, action="trade", reason="test", close=price, target=1.0,
-                mark=mark, fill=Fill(fill_time=bar + STEP, side=side, qty=qty, price=price, fee=fee), cash=cash,
-                position=position)
+def trade(
+    bar: pd.Timestamp,
+    *,
+    side: str,
+    qty: float,
+    price: float,
+    fee: float,
+    cash: float,
+    position: float,
+    mark: tuple[float, float] = (10_000.0, 0.0),
+) -> Step:
+    return Step(
+        bar_time=bar,
+        decided_at=bar + STEP,
+        action="trade",
+        reason="test",
+        close=price,
+        target=1.0,
+        mark=mark,
+        fill=Fill(fill_time=bar + STEP, side=side, qty=qty, price=price, fee=fee),
+        cash=cash,
+        position=position,
+    )
 
 
 def hold(bar: pd.Timestamp, close: float = 100.0) -> Step:
-    return Step(bar_time=bar, decided_at=bar + STEP, action="hold", reason="within band", close=close, target=0.0,
-                mark=(10_000.0, 0.0))
+    return Step(
+        bar_time=bar,
+        decided_at=bar + STEP,
+        action="hold",
+        reason="within band",
+        close=close,
+        target=0.0,
+        mark=(10_000.0, 0.0),
+    )
 
 
 @pytest.fixture()
@@ -42,7 +67,7 @@ def state(tmp_path: Path):
 
 
 def count(state: PaperState, table: str) -> int:
-    return state.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+    return state.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def test_record_step_given_bar_already_decided_returns_false_and_writes_nothing(state):
@@ -71,25 +96,39 @@ def test_record_step_given_failure_after_decision_insert_rolls_back_the_whole_ba
 
 def test_unique_constraints_given_direct_duplicate_insert_raise_integrity_error(state):
     # Arrange
-    state.record_step(SPEC.strategy, SPEC.symbol, trade(T0, side="buy", qty=1.0, price=100.0, fee=0.1, cash=9_899.9,
-                                                        position=1.0))
+    state.record_step(
+        SPEC.strategy, SPEC.symbol, trade(T0, side="buy", qty=1.0, price=100.0, fee=0.1, cash=9_899.9, position=1.0)
+    )
     # Act / Assert: the schema itself refuses a second decision or order for the bar
     with pytest.raises(sqlite3.IntegrityError):
-        state.conn.execute("INSERT INTO decisions (strategy, symbol, bar_time, decided_at, action, reason) "
-                           "VALUES (?, ?, ?, ?, 'hold', '')", (SPEC.strategy, SPEC.symbol, T0.isoformat(), "x"))
+        state.conn.execute(
+            "INSERT INTO decisions (strategy, symbol, bar_time, decided_at, action, reason) "
+            "VALUES (?, ?, ?, ?, 'hold', '')",
+            (SPEC.strategy, SPEC.symbol, T0.isoformat(), "x"),
+        )
     with pytest.raises(sqlite3.IntegrityError):
-        state.conn.execute("INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status) "
-                           "VALUES (?, ?, ?, 'other', 'buy', 1, 'filled')", (SPEC.strategy, SPEC.symbol, T0.isoformat()))
+        state.conn.execute(
+            "INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status) "
+            "VALUES (?, ?, ?, 'other', 'buy', 1, 'filled')",
+            (SPEC.strategy, SPEC.symbol, T0.isoformat()),
+        )
 
 
 def test_reconstruct_given_buys_and_sells_rebuilds_cash_and_position_from_fills(state):
     # Arrange: buy 2 @ 100 (fee 0.2), sell 0.5 @ 120 (fee 0.06), hand-computed cash
-    state.record_step(SPEC.strategy, SPEC.symbol,
-                      trade(T0, side="buy", qty=2.0, price=100.0, fee=0.2, cash=10_000 - 200 - 0.2, position=2.0))
+    state.record_step(
+        SPEC.strategy,
+        SPEC.symbol,
+        trade(T0, side="buy", qty=2.0, price=100.0, fee=0.2, cash=10_000 - 200 - 0.2, position=2.0),
+    )
     state.record_step(SPEC.strategy, SPEC.symbol, hold(T0 + STEP))
-    state.record_step(SPEC.strategy, SPEC.symbol,
-                      trade(T0 + 2 * STEP, side="sell", qty=0.5, price=120.0, fee=0.06, cash=10_000 - 200.2 + 60 - 0.06,
-                            position=1.5))
+    state.record_step(
+        SPEC.strategy,
+        SPEC.symbol,
+        trade(
+            T0 + 2 * STEP, side="sell", qty=0.5, price=120.0, fee=0.06, cash=10_000 - 200.2 + 60 - 0.06, position=1.5
+        ),
+    )
     # Act
     rebuilt = state.reconstruct(SPEC.strategy, SPEC.symbol)
     book = state.book(SPEC.strategy, SPEC.symbol)
@@ -103,7 +142,9 @@ def test_open_book_given_different_config_on_restart_raises_carryguard_error(sta
     # Arrange
     changed = BookSpec(SPEC.strategy, SPEC.symbol, SPEC.exchange, SPEC.timeframe, SPEC.cash, {"commission": 0.002})
     # Act / Assert
-    with pytest.raises(CarryguardError, match=r"was started with a different configuration \(commission 0.001 -> 0.002\)"):
+    with pytest.raises(
+        CarryguardError, match=r"was started with a different configuration \(commission 0.001 -> 0.002\)"
+    ):
         state.open_book(changed, now=T0)
     assert state.open_book(SPEC, now=T0).cash == 10_000.0  # the same config reopens
 
@@ -134,8 +175,9 @@ def test_exclusive_given_book_run_elsewhere_raises_until_that_run_ends(tmp_path)
 
 def test_summary_given_heartbeat_reports_equity_pnl_and_bars_behind(state):
     # Arrange: long 1 @ 100, last close 110, the loop last saw the clock 3 closed bars later
-    state.record_step(SPEC.strategy, SPEC.symbol,
-                      trade(T0, side="buy", qty=1.0, price=100.0, fee=0.1, cash=9_899.9, position=1.0))
+    state.record_step(
+        SPEC.strategy, SPEC.symbol, trade(T0, side="buy", qty=1.0, price=100.0, fee=0.1, cash=9_899.9, position=1.0)
+    )
     state.record_step(SPEC.strategy, SPEC.symbol, hold(T0 + STEP, close=110.0))
     state.heartbeat(SPEC.strategy, SPEC.symbol, T0 + STEP * 5 + pd.Timedelta(minutes=1), "waiting")
     # Act
@@ -157,8 +199,10 @@ def test_summary_given_weekly_book_counts_bars_behind_from_monday_opens(tmp_path
         state.open_book(weekly, now=monday)
         state.record_step(weekly.strategy, weekly.symbol, hold(monday))
         # Act
-        before, after = (state.summary(weekly.strategy, weekly.symbol, now=pd.Timestamp(t))["bars_behind"]
-                         for t in ("2025-01-19T23:59:00Z", "2025-01-20T00:00:05Z"))
+        before, after = (
+            state.summary(weekly.strategy, weekly.symbol, now=pd.Timestamp(t))["bars_behind"]
+            for t in ("2025-01-19T23:59:00Z", "2025-01-20T00:00:05Z")
+        )
     # Assert
     assert (before, after) == (0, 1)
 

@@ -17,8 +17,8 @@ import pytest
 
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.backtrader import run_backtrader
-from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.run.runner import decision_times
 from carryguard.signals.risk import risk_at
 from carryguard.strategies.base import REGISTRY, make_strategy

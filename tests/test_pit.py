@@ -21,8 +21,19 @@ def frame(dates: list[str], values: list[float], column: str = "x") -> pd.DataFr
 
 
 def meta(sid: str, rule: str, *, timeframe: str | None = None, flags: tuple[dict, ...] = ()) -> SeriesMeta:
-    return SeriesMeta(id=sid, kind="macro", source="test", publisher="test", symbol=sid, fields=("x",), units="",
-                      frequency="", availability=rule, timeframe=timeframe, flags=flags)
+    return SeriesMeta(
+        id=sid,
+        kind="macro",
+        source="test",
+        publisher="test",
+        symbol=sid,
+        fields=("x",),
+        units="",
+        frequency="",
+        availability=rule,
+        timeframe=timeframe,
+        flags=flags,
+    )
 
 
 def test_asof_given_end_of_day_value_usable_only_from_next_utc_midnight():
@@ -42,8 +53,15 @@ def test_asof_given_h10_weekly_release_waits_for_next_monday_in_new_york_time():
     # Arrange: DEXJPUS fixings of a winter Tuesday and a summer Friday; H.10 publishes each
     # week on the next Monday at 16:15 New York (21:15 UTC in EST, 20:15 UTC in EDT)
     timed = on_availability(frame(["2024-01-02", "2024-07-05"], [141.0, 161.0]), meta("fred/DEXJPUS", "h10_weekly"))
-    targets = pd.DatetimeIndex([utc("2024-01-02 17:00"), utc("2024-01-08 21:14"), utc("2024-01-08 21:15"),
-                                utc("2024-07-08 20:14"), utc("2024-07-08 20:15")])
+    targets = pd.DatetimeIndex(
+        [
+            utc("2024-01-02 17:00"),
+            utc("2024-01-08 21:14"),
+            utc("2024-01-08 21:15"),
+            utc("2024-07-08 20:14"),
+            utc("2024-07-08 20:15"),
+        ]
+    )
 
     # Act
     values, _ = asof(timed, targets)
@@ -57,8 +75,16 @@ def test_asof_given_h10_release_monday_is_a_holiday_waits_for_tuesday():
     # i.e. on Tuesday 09-03 at 16:15 New York (20:15 UTC); a Sunday holiday (Juneteenth
     # 2022) is observed on the Monday, so that week's release is Tuesday 2022-06-21
     timed = on_availability(frame(["2022-06-17", "2024-08-30"], [135.0, 146.0]), meta("fred/DEXJPUS", "h10_weekly"))
-    targets = pd.DatetimeIndex([utc("2022-06-20 20:15"), utc("2022-06-21 20:14"), utc("2022-06-21 20:15"),
-                                utc("2024-09-02 20:15"), utc("2024-09-03 20:14"), utc("2024-09-03 20:15")])
+    targets = pd.DatetimeIndex(
+        [
+            utc("2022-06-20 20:15"),
+            utc("2022-06-21 20:14"),
+            utc("2022-06-21 20:15"),
+            utc("2024-09-02 20:15"),
+            utc("2024-09-03 20:14"),
+            utc("2024-09-03 20:15"),
+        ]
+    )
 
     # Act
     values, _ = asof(timed, targets)
@@ -99,8 +125,10 @@ def bars(days: list[str], ohlc: list[tuple[float, float, float, float]]) -> pd.D
 
 def test_disjoint_bars_given_yahoo_2008_spike_drops_only_the_spike():
     # Arrange: Yahoo USD/JPY 2008-04-07..09; the 04-08 bar's whole range is ~5% above the prior close
-    fx = bars(["2008-04-07", "2008-04-08", "2008-04-09"],
-              [(101.61, 102.80, 101.56, 102.44), (107.51, 108.28, 107.44, 108.18), (102.78, 102.80, 101.49, 101.82)])
+    fx = bars(
+        ["2008-04-07", "2008-04-08", "2008-04-09"],
+        [(101.61, 102.80, 101.56, 102.44), (107.51, 108.28, 107.44, 108.18), (102.78, 102.80, 101.49, 101.82)],
+    )
 
     # Act
     bad = disjoint_bars(fx, tolerance=0.045, max_run=2)
@@ -119,8 +147,10 @@ def test_disjoint_bars_given_a_real_crash_day_keeps_it():
 
 def test_disjoint_bars_given_a_lasting_level_shift_accepts_it_after_max_run():
     # Arrange: the price jumps 10% and stays there
-    fx = bars(["2015-01-14", "2015-01-15", "2015-01-16", "2015-01-19", "2015-01-20"],
-              [(100, 101, 99, 100)] + [(110, 111, 109, 110)] * 4)
+    fx = bars(
+        ["2015-01-14", "2015-01-15", "2015-01-16", "2015-01-19", "2015-01-20"],
+        [(100, 101, 99, 100)] + [(110, 111, 109, 110)] * 4,
+    )
 
     # Act
     bad = disjoint_bars(fx, tolerance=0.045, max_run=2)
@@ -134,8 +164,10 @@ def test_disjoint_bars_given_bars_cut_anywhere_flags_the_same_earlier_bars():
     rng = np.random.default_rng(7)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 300)))
     close[[50, 51, 200]] *= 1.2
-    fx = pd.DataFrame({"open": close, "high": close * 1.003, "low": close * 0.997, "close": close},
-                      index=pd.date_range("2020-01-01", periods=300, freq="1D", tz="UTC"))
+    fx = pd.DataFrame(
+        {"open": close, "high": close * 1.003, "low": close * 0.997, "close": close},
+        index=pd.date_range("2020-01-01", periods=300, freq="1D", tz="UTC"),
+    )
     full = disjoint_bars(fx, tolerance=0.045, max_run=2)
 
     # Act / Assert
@@ -145,8 +177,12 @@ def test_disjoint_bars_given_bars_cut_anywhere_flags_the_same_earlier_bars():
 
 def test_memory_store_cut_given_time_keeps_only_rows_usable_then():
     # Arrange
-    store = MemoryStore({"mof/jgb": frame(["2024-08-01", "2024-08-02", "2024-08-05"], [1.0, 2.0, 3.0]),
-                         "fred/DEXJPUS": frame(["2024-07-26", "2024-08-02"], [154.0, 146.0])})
+    store = MemoryStore(
+        {
+            "mof/jgb": frame(["2024-08-01", "2024-08-02", "2024-08-05"], [1.0, 2.0, 3.0]),
+            "fred/DEXJPUS": frame(["2024-07-26", "2024-08-02"], [154.0, 146.0]),
+        }
+    )
 
     # Act
     cut = store.cut(utc("2024-08-02 18:00"))
@@ -161,8 +197,9 @@ def test_memory_store_cut_given_spike_flag_on_its_last_usable_bar_drops_the_hind
     # Arrange: a spike flagged on 08-05, which only the 08-06 bar (reverting it) could show
     flags = ({"time": "2024-08-05T00:00:00+00:00", "flag": "one-day spike that reverts"},)
     bars = frame(["2024-08-02", "2024-08-05", "2024-08-06"], [146.0, 152.0, 146.5], "close")
-    store = MemoryStore({"yahoo/JPY=X/1d": bars}, {"yahoo/JPY=X/1d": meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d",
-                                                                          flags=flags)})
+    store = MemoryStore(
+        {"yahoo/JPY=X/1d": bars}, {"yahoo/JPY=X/1d": meta("yahoo/JPY=X/1d", "bar_close", timeframe="1d", flags=flags)}
+    )
 
     # Act: as known at the 08-05 bar's close
     cut = store.cut(utc("2024-08-06 00:00"))

@@ -9,20 +9,19 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+import pytest
+from click.testing import CliRunner
+from synthetic_run import write_run
 
+from carryguard.backtests.cli import main
 from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
 from carryguard.backtests.report.charts import CARRY, PLAIN, close_all, run_charts
-from carryguard.backtests.cli import main
-from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.backtests.report.html import at_a_glance, number, write_report
+from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.store import Store
-from synthetic_run import write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,8 +48,11 @@ class References(HTMLParser):
 def test_write_report_given_run_writes_html_and_a_png_per_chart(report) -> None:
     # Assert
     assert report.html.name == "report.html" and report.html.is_file()
-    assert sorted(p.name for p in report.charts) == ["drawdown_BTC-USDT_1d.png", "equity_BTC-USDT_1d.png",
-                                                     "exposure_BTC-USDT_1d.png"]
+    assert sorted(p.name for p in report.charts) == [
+        "drawdown_BTC-USDT_1d.png",
+        "equity_BTC-USDT_1d.png",
+        "exposure_BTC-USDT_1d.png",
+    ]
     for path in report.charts:
         assert path.parent == report.html.parent and path.read_bytes().startswith(PNG_MAGIC)
 
@@ -86,14 +88,24 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
     html = report.html.read_text(encoding="utf-8")
 
     # Assert
-    for heading in ("Summary", "All metrics", "Equity curves", "Drawdowns", "Exposure vs risk index", "Crisis windows",
-                    "Confidence", "Probabilistic Sharpe Ratio", "Study config", "Data fingerprints"):
+    for heading in (
+        "Summary",
+        "All metrics",
+        "Equity curves",
+        "Drawdowns",
+        "Exposure vs risk index",
+        "Crisis windows",
+        "Confidence",
+        "Probabilistic Sharpe Ratio",
+        "Study config",
+        "Data fingerprints",
+    ):
         assert f">{heading}</h" in html, heading
     assert "binance/BTC-USDT/1d" in html and "abc123" in html  # data fingerprint
     assert '"name": "synthetic"' in unescape(html)  # the study config
     assert "seed 7" in html and "300 resamples" in html
     assert "Terra/Celsius" in html and "COVID crash (2020-02-20 .. 2020-03-20)" in html  # covered / outside
-    assert "dip_buy+carry<span class=\"tag\">baseline</span>" in html
+    assert 'dip_buy+carry<span class="tag">baseline</span>' in html
     assert "Over the whole run the overlay raised the Sharpe ratio in " in html and " of 2 strategy pairs" in html
     assert "In the crisis windows (each window x strategy pair)" in html and ">By window</h3>" in html
     assert "not distinguishable from zero" in html or "overlay makes it" in html
@@ -102,32 +114,66 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
 def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes() -> None:
     # Arrange: three pairs (Sharpe higher in one, drawdown shallower in two), one distinguishable lower Sharpe,
     # three windows: one where the overlay helped, one where it hurt, one mixed (neither)
-    summary = [{"overlay": False, "Δ Sharpe Ratio": None, "Δ Max. Drawdown [%]": None},
-               {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0},
-               {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0},
-               {"overlay": True, "Δ Sharpe Ratio": -0.3, "Δ Max. Drawdown [%]": 2.0}]
+    summary = [
+        {"overlay": False, "Δ Sharpe Ratio": None, "Δ Max. Drawdown [%]": None},
+        {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0},
+        {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0},
+        {"overlay": True, "Δ Sharpe Ratio": -0.3, "Δ Max. Drawdown [%]": 2.0},
+    ]
     book = BookKey("a", "BTC/USDT", "1d", True)
-    effects = [OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
-               OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0))]
+    effects = [
+        OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
+        OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0)),
+    ]
     window = {"symbol": "BTC/USDT", "pairs": 2}
-    by_window = [{**window, "window": "Calm-ish", "shallower": 2, "deeper": 0, "higher return": 1, "lower return": 1,
-                  "Median Δ Return [%]": 0.5, "Median Δ Max. Drawdown [%]": 3.0},
-                 {**window, "window": "Rally", "shallower": 0, "deeper": 1, "higher return": 0, "lower return": 2,
-                  "Median Δ Return [%]": -4.0, "Median Δ Max. Drawdown [%]": -0.5},
-                 {**window, "window": "Mixed", "shallower": 1, "deeper": 1, "higher return": 1, "lower return": 0,
-                  "Median Δ Return [%]": 1.0, "Median Δ Max. Drawdown [%]": 0.5}]
+    by_window = [
+        {
+            **window,
+            "window": "Calm-ish",
+            "shallower": 2,
+            "deeper": 0,
+            "higher return": 1,
+            "lower return": 1,
+            "Median Δ Return [%]": 0.5,
+            "Median Δ Max. Drawdown [%]": 3.0,
+        },
+        {
+            **window,
+            "window": "Rally",
+            "shallower": 0,
+            "deeper": 1,
+            "higher return": 0,
+            "lower return": 2,
+            "Median Δ Return [%]": -4.0,
+            "Median Δ Max. Drawdown [%]": -0.5,
+        },
+        {
+            **window,
+            "window": "Mixed",
+            "shallower": 1,
+            "deeper": 1,
+            "higher return": 1,
+            "lower return": 0,
+            "Median Δ Return [%]": 1.0,
+            "Median Δ Max. Drawdown [%]": 0.5,
+        },
+    ]
 
     # Act
     lines = at_a_glance(summary, effects, by_window)
 
     # Assert
-    assert lines[0] == ("Over the whole run the overlay raised the Sharpe ratio in 1 of 3 strategy pairs and made the "
-                        "max. drawdown shallower in 2 of 3.")
+    assert lines[0] == (
+        "Over the whole run the overlay raised the Sharpe ratio in 1 of 3 strategy pairs and made the "
+        "max. drawdown shallower in 2 of 3."
+    )
     assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
     assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
     assert "shallower with the overlay in 3 of 6, deeper in 2; return higher in 2, lower in 3" in lines[2]
-    assert lines[3] == ("Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
-                        "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT).")
+    assert lines[3] == (
+        "Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
+        "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT)."
+    )
 
 
 def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_books(tmp_path: Path) -> None:
@@ -145,8 +191,11 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
         for chart in charts.values():
             axes = [ax for ax in chart.figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
             assert chart.figure.get_suptitle() and chart.figure.legends, chart.slug
-            assert all(re.search(r"\[.+\]", ax.get_ylabel()) for ax in axes
-                       if ax.get_lines() and ax.get_subplotspec().is_first_col())
+            assert all(
+                re.search(r"\[.+\]", ax.get_ylabel())
+                for ax in axes
+                if ax.get_lines() and ax.get_subplotspec().is_first_col()
+            )
             assert all(isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter) for ax in axes)
             assert any(ax.get_xlabel() == "Date (UTC)" for ax in axes)
         equity_panel = next(ax for ax in charts["equity"].figure.axes if ax.get_title(loc="left") == "sma_cross")
@@ -246,16 +295,31 @@ def test_cli_report_given_missing_file_exits_1_with_one_line(tmp_path: Path) -> 
     # Assert
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {folder / 'exposure.csv'}: missing; rerun `carryguard backtest` to rewrite the run folder"]
+        f"error: {folder / 'exposure.csv'}: missing; rerun `carryguard backtest` to rewrite the run folder"
+    ]
 
 
 @pytest.mark.slow
 def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store, tmp_path: Path) -> None:
     # Arrange: a small real run (BTC/USDT daily, two strategies with and without the overlay)
     runner = CliRunner()
-    strategies = [arg for name in ("sma_cross", "dip_buy") for arg in ("--strategy", name, "--strategy", f"{name}+carry")]
-    backtest = runner.invoke(main, ["--data-dir", str(shared_store.root), "backtest", *strategies, "--symbol", "BTC/USDT",
-                                    "--results-dir", str(tmp_path), "--json"])
+    strategies = [
+        arg for name in ("sma_cross", "dip_buy") for arg in ("--strategy", name, "--strategy", f"{name}+carry")
+    ]
+    backtest = runner.invoke(
+        main,
+        [
+            "--data-dir",
+            str(shared_store.root),
+            "backtest",
+            *strategies,
+            "--symbol",
+            "BTC/USDT",
+            "--results-dir",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert backtest.exit_code == 0, backtest.output
     run_dir = Path(json.loads(backtest.output)["run_dir"])
 
@@ -265,7 +329,10 @@ def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store
 
     # Assert
     assert compared.exit_code == 0 and reported.exit_code == 0, compared.output + reported.output
-    metrics = {(r["strategy"], r["overlay"]): r["metrics"] for r in json.loads((run_dir / "metrics.json").read_text())["results"]}
+    metrics = {
+        (r["strategy"], r["overlay"]): r["metrics"]
+        for r in json.loads((run_dir / "metrics.json").read_text())["results"]
+    }
     rows = json.loads(compared.output)
     assert len(rows) == 4
     for row in rows:
@@ -279,11 +346,19 @@ def test_report_given_real_backtest_run_compares_and_reports(shared_store: Store
     assert "BTC/USDT drawdown -" in html
 
 
-@pytest.mark.parametrize(("value", "kwargs", "expected"), [
-    (1234.567, {}, "1,234.57"), (0.004, {"signed": True}, "0.00"), (-0.3, {"signed": True}, "-0.30"),
-    (float("nan"), {}, "—"), (None, {}, "—"), ("2018-01-01T00:00:00+00:00", {}, "2018-01-01"),
-    ("2926 days 00:00:00", {}, "2926 days"), ("2024-01-01T04:00:00+00:00", {}, "2024-01-01T04:00:00+00:00"),
-])
+@pytest.mark.parametrize(
+    ("value", "kwargs", "expected"),
+    [
+        (1234.567, {}, "1,234.57"),
+        (0.004, {"signed": True}, "0.00"),
+        (-0.3, {"signed": True}, "-0.30"),
+        (float("nan"), {}, "—"),
+        (None, {}, "—"),
+        ("2018-01-01T00:00:00+00:00", {}, "2018-01-01"),
+        ("2926 days 00:00:00", {}, "2926 days"),
+        ("2024-01-01T04:00:00+00:00", {}, "2024-01-01T04:00:00+00:00"),
+    ],
+)
 def test_number_given_cell_value_formats_it_for_the_tables(value: object, kwargs: dict, expected: str) -> None:
     # Act / Assert
     assert number(value, **kwargs) == expected

@@ -15,14 +15,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib import image
+from synthetic_run import write_run
 
 from carryguard.backtests.report.bootstrap import BootstrapConfig
 from carryguard.backtests.report.html import write_report
-from synthetic_run import write_run
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--window-size=1400,4200")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--window-size=1400,4200",
+)
 TAB_BLUE = np.array([0x1F, 0x77, 0xB4])  # matplotlib's first line colour: only the charts use it
 CRISIS_BAND = np.array([0xF4, 0xA6, 0xA6])  # the risk chart's crisis band
 
@@ -37,8 +47,13 @@ def chromium() -> str:
 def screenshot(html: Path, tmp_path: Path) -> np.ndarray:
     """RGB bytes (height x width x 3) of a headless Chromium screenshot of ``html``."""
     png = tmp_path / f"{html.stem}.png"
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-               html.resolve().as_uri()]
+    command = [
+        chromium(),
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={png}",
+        html.resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0 and png.is_file(), done.stderr[-2000:]
     return (image.imread(png)[:, :, :3] * 255).round().astype(np.int16)
@@ -55,7 +70,7 @@ def bands(picture: np.ndarray, colour: np.ndarray, *, gap: int = 60) -> list[tup
     if not len(rows):
         return []
     cuts = np.flatnonzero(np.diff(rows) > gap)
-    return list(zip(np.r_[rows[0], rows[cuts + 1]].tolist(), np.r_[rows[cuts], rows[-1]].tolist()))
+    return list(zip(np.r_[rows[0], rows[cuts + 1]].tolist(), np.r_[rows[cuts], rows[-1]].tolist(), strict=False))
 
 
 def distinct_colours(picture: np.ndarray) -> int:
@@ -89,7 +104,7 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
 
 def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
     # Arrange: the same page with every chart replaced by a 1x1 white PNG (what a broken chart would look like)
-    white = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")
+    white = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
     blank = tmp_path / "blank.html"
     blank.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', f'src="{white}"', report_html.read_text()))
 

@@ -42,8 +42,13 @@ def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskC
     for t in times:
         cut = risk_at(inputs.cut(t), [t], cfg).iloc[0]
         row = full.loc[t]
-        np.testing.assert_allclose(cut[COMPARED].to_numpy(float), row[COMPARED].to_numpy(float), rtol=0, atol=1e-9,
-                                   err_msg=f"look-ahead at {t}")
+        np.testing.assert_allclose(
+            cut[COMPARED].to_numpy(float),
+            row[COMPARED].to_numpy(float),
+            rtol=0,
+            atol=1e-9,
+            err_msg=f"look-ahead at {t}",
+        )
         assert cut["regime"] == row["regime"] and cut["stale"] == row["stale"]
         dates = [f"{i}_date" for i in cfg.inputs()]
         assert cut[dates].tolist() == row[dates].tolist(), f"look-ahead in data dates at {t}"
@@ -79,17 +84,20 @@ def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
     assert scored_dexjpus == 30 and scored_default == 20
 
 
-@pytest.mark.parametrize("at, fx_series, expected", [
-    # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
-    ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
-    ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
-    # DEXJPUS (H.10): a week's fixings released the next Monday 16:15 New York, i.e.
-    # 20:15 UTC in summer (EDT), 21:15 UTC in winter (EST)
-    ("2024-08-12 20:14", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
-    ("2024-08-12 20:15", "fred/DEXJPUS", {"usdjpy": "2024-08-09"}),
-    ("2024-01-08 21:14", "fred/DEXJPUS", {"usdjpy": "2023-12-29"}),
-    ("2024-01-08 21:15", "fred/DEXJPUS", {"usdjpy": "2024-01-05"}),
-])
+@pytest.mark.parametrize(
+    "at, fx_series, expected",
+    [
+        # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
+        ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
+        ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+        # DEXJPUS (H.10): a week's fixings released the next Monday 16:15 New York, i.e.
+        # 20:15 UTC in summer (EDT), 21:15 UTC in winter (EST)
+        ("2024-08-12 20:14", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
+        ("2024-08-12 20:15", "fred/DEXJPUS", {"usdjpy": "2024-08-09"}),
+        ("2024-01-08 21:14", "fred/DEXJPUS", {"usdjpy": "2023-12-29"}),
+        ("2024-01-08 21:15", "fred/DEXJPUS", {"usdjpy": "2024-01-05"}),
+    ],
+)
 def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, fx_series, expected):
     # Arrange: the rules come from the metadata the importer stored with each series
     cfg = RiskConfig(fx_series=fx_series)
@@ -165,7 +173,10 @@ def test_carry_spread_given_us_holiday_dates_each_row_by_its_oldest_input():
     # Arrange: JGB of Mon 2024-01-15 (usable Tue 00:00) while DGS has no MLK-day value,
     # so the spread at Tue 00:00 pairs Monday's JGB with Friday's US yields
     jgb = frame_of("mof/jgb", {"10Y": [0.6, 0.7], "2Y": [0.0, 0.1]}, ["2024-01-12", "2024-01-15"])
-    us = {key: frame_of(f"fred/{fid}", {fid: [4.1]}, ["2024-01-12"]) for key, fid in (("us10y", "DGS10"), ("us2y", "DGS2"))}
+    us = {
+        key: frame_of(f"fred/{fid}", {fid: [4.1]}, ["2024-01-12"])
+        for key, fid in (("us10y", "DGS10"), ("us2y", "DGS2"))
+    }
     source = MemoryStore({**jgb, **us["us10y"], **us["us2y"]})
     timed = {sid: on_availability(source.read(sid), source.meta(sid)) for sid in source.ids()}
 
@@ -234,26 +245,36 @@ def test_explain_given_time_matches_risk_at_row(inputs):
 def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Path):
     # Arrange
     path = tmp_path / "risk.toml"
-    path.write_text('[risk]\nfx_series = "fred/DEXJPUS"\nthresholds = [30, 50, 70]\n'
-                    '[risk.weights]\njgb_momentum = 1.0\nyen_strength = 0.5\n')
+    path.write_text(
+        '[risk]\nfx_series = "fred/DEXJPUS"\nthresholds = [30, 50, 70]\n'
+        "[risk.weights]\njgb_momentum = 1.0\nyen_strength = 0.5\n"
+    )
 
     # Act
     cfg = RiskConfig.from_toml(path)
 
     # Assert
     assert cfg.fx_series == "fred/DEXJPUS" and cfg.thresholds == (30, 50, 70)
-    assert dict(cfg.weights) == {"jgb_momentum": 1.0, "jgb_level": 0.15, "yen_strength": 0.5, "yen_vol": 0.15,
-                                 "carry_spread": 0.20}
+    assert dict(cfg.weights) == {
+        "jgb_momentum": 1.0,
+        "jgb_level": 0.15,
+        "yen_strength": 0.5,
+        "yen_vol": 0.15,
+        "carry_spread": 0.20,
+    }
     assert cfg.regime(55.0) == "stress" and cfg.regime(50.0) == "stress" and cfg.regime(float("nan")) == ""
 
 
-@pytest.mark.parametrize("text, message", [
-    ("zscore_windw = 10\n", "unknown risk setting"),
-    ("thresholds = [60, 40, 80]\n", "rising within 0..100"),
-    ("[weights]\ncarry = 1.0\n", "unknown risk components"),
-    ("clip = \"high\"\n", "clip = 'high' is not like its default"),
-    ("thresholds = [40, 60]\n", "thresholds must be 3 values"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("zscore_windw = 10\n", "unknown risk setting"),
+        ("thresholds = [60, 40, 80]\n", "rising within 0..100"),
+        ("[weights]\ncarry = 1.0\n", "unknown risk components"),
+        ('clip = "high"\n', "clip = 'high' is not like its default"),
+        ("thresholds = [40, 60]\n", "thresholds must be 3 values"),
+    ],
+)
 def test_risk_config_from_toml_given_bad_setting_raises_data_error(tmp_path: Path, text: str, message: str):
     # Arrange
     path = tmp_path / "risk.toml"

@@ -19,8 +19,16 @@ START = "2021-03-15"  # mid-history: over 1,200 stored bars before it
 
 
 def study_of(strategies: dict[str, dict], **keys: object) -> Study:
-    return parse_study({"name": "warmup", "symbols": ["BTC/USDT"], "start": START, "end": "2022-06-30",
-                        "strategies": strategies, **keys})
+    return parse_study(
+        {
+            "name": "warmup",
+            "symbols": ["BTC/USDT"],
+            "start": START,
+            "end": "2022-06-30",
+            "strategies": strategies,
+            **keys,
+        }
+    )
 
 
 def book(run, strategy: str, overlay: bool):
@@ -35,8 +43,9 @@ def btc(shared_store: Store) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def warm_run(shared_store: Store):
-    study = study_of({"sma_cross": {}, "tsmom": {"vol_target": 0.6}, "buy_and_hold": {}, "dca": {}},
-                     overlay={"vol_target": 0.6})
+    study = study_of(
+        {"sma_cross": {}, "tsmom": {"vol_target": 0.6}, "buy_and_hold": {}, "dca": {}}, overlay={"vol_target": 0.6}
+    )
     return run_study(study, shared_store, engine="fast")
 
 
@@ -118,8 +127,15 @@ def test_run_study_given_other_strategies_in_the_study_book_is_unchanged(shared_
 
 def test_run_study_given_start_at_first_stored_bar_uses_no_warmup(shared_store, btc):
     # Arrange
-    study = parse_study({"name": "cold", "symbols": ["BTC/USDT"], "end": "2018-06-30",
-                         "strategies": {"sma_cross": {}}, "with_overlay": [False]})
+    study = parse_study(
+        {
+            "name": "cold",
+            "symbols": ["BTC/USDT"],
+            "end": "2018-06-30",
+            "strategies": {"sma_cross": {}},
+            "with_overlay": [False],
+        }
+    )
 
     # Act
     run = run_study(study, shared_store, engine="fast")
@@ -131,9 +147,17 @@ def test_run_study_given_start_at_first_stored_bar_uses_no_warmup(shared_store, 
 
 def test_run_study_given_1d_and_4h_books_each_reads_the_risk_at_its_own_bar_closes(shared_store):
     # Arrange: one run reads the risk index once for both calendars and the daily risk.csv
-    study = parse_study({"name": "calendars", "symbols": ["BTC/USDT"], "timeframes": ["1d", "4h"],
-                         "start": "2022-05-01", "end": "2022-06-30", "strategies": {"buy_and_hold": {}},
-                         "with_overlay": [False]})
+    study = parse_study(
+        {
+            "name": "calendars",
+            "symbols": ["BTC/USDT"],
+            "timeframes": ["1d", "4h"],
+            "start": "2022-05-01",
+            "end": "2022-06-30",
+            "strategies": {"buy_and_hold": {}},
+            "with_overlay": [False],
+        }
+    )
 
     # Act
     run = run_study(study, shared_store, engine="fast")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -35,15 +36,16 @@ def bars_4h(shared_data: Path) -> pd.DataFrame:
 
 @pytest.fixture(params=sorted(VENUES))
 def venue(request: pytest.FixtureRequest, bars_1d: pd.DataFrame, bars_4h: pd.DataFrame):
-    emulator = VENUES[request.param]({("BTCUSDT", "1d"): bars_1d, ("BTCUSDT", "4h"): bars_4h},
-                                     now=pd.Timestamp("2020-01-10 13:00", tz=UTC))
+    emulator = VENUES[request.param](
+        {("BTCUSDT", "1d"): bars_1d, ("BTCUSDT", "4h"): bars_4h}, now=pd.Timestamp("2020-01-10 13:00", tz=UTC)
+    )
     emulator.hang_seconds = 0.6
     with emulator:
         yield request.param, emulator
 
 
 def expected(bars: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
-    out = bars.loc[pd.Timestamp(start, tz=UTC):pd.Timestamp(end, tz=UTC)].copy()
+    out = bars.loc[pd.Timestamp(start, tz=UTC) : pd.Timestamp(end, tz=UTC)].copy()
     out.index = out.index.as_unit("ns")
     return out
 
@@ -74,12 +76,19 @@ def test_fetch_bars_given_several_pages_spaces_requests_by_the_exchange_rate_lim
         exchange = make_exchange("binance", api_url=emulator.url)
         exchange.rateLimit = 300
         # Act
-        frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-09-01", tz=UTC),
-                           now=pd.Timestamp("2019-11-10", tz=UTC), page_limit=20, policy=FAST)
+        frame = fetch_bars(
+            exchange,
+            "BTC/USDT",
+            "1d",
+            since=pd.Timestamp("2019-09-01", tz=UTC),
+            now=pd.Timestamp("2019-11-10", tz=UTC),
+            page_limit=20,
+            policy=FAST,
+        )
         arrivals = [r.at for r in emulator.requests_to("/api/v3/klines")]
     # Assert: a lower bound only (a slow machine spaces requests more, never less)
     assert len(frame) == 70 and len(arrivals) == 4
-    assert min(later - earlier for earlier, later in zip(arrivals, arrivals[1:])) >= 0.11
+    assert min(later - earlier for earlier, later in itertools.pairwise(arrivals)) >= 0.11
 
 
 def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(venue, bars_4h):
@@ -98,8 +107,9 @@ def test_update_series_given_stored_bars_asks_only_from_last_bar_and_adds_new_on
     name, emulator = venue
     store = Store(tmp_path)
     exchange = make_exchange(name, api_url=emulator.url)
-    first = update_series(store, exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-01", tz=UTC), page_limit=20,
-                          policy=FAST)
+    first = update_series(
+        store, exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-01", tz=UTC), page_limit=20, policy=FAST
+    )
     emulator.set_now(pd.Timestamp("2020-01-15 06:00", tz=UTC))
     asked_before = len(emulator.kline_requests())
     # Act
@@ -119,8 +129,14 @@ def test_update_series_given_an_open_bar_stored_replaces_it_with_the_final_bar(b
     store = Store(tmp_path)
     with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2020-01-10 06:00", tz=UTC)) as emulator:
         exchange = make_exchange("binance", api_url=emulator.url)
-        partial = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2020-01-08", tz=UTC),
-                             now=pd.Timestamp("2020-01-11", tz=UTC), policy=FAST)
+        partial = fetch_bars(
+            exchange,
+            "BTC/USDT",
+            "1d",
+            since=pd.Timestamp("2020-01-08", tz=UTC),
+            now=pd.Timestamp("2020-01-11", tz=UTC),
+            policy=FAST,
+        )
         store.write(partial, ohlcv_meta(exchange, "BTC/USDT", "1d", fetched_at="2020-01-10T06:00:00+00:00"))
         emulator.set_now(pd.Timestamp("2020-01-12 00:30", tz=UTC))
         # Act
@@ -142,8 +158,15 @@ def test_fetch_bars_given_transient_failures_retries_with_backoff_then_succeeds(
     emulator.fail_next(*faults)
     waits: list[float] = []
     # Act
-    frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-20", tz=UTC),
-                       now=pd.Timestamp("2020-01-10 13:00", tz=UTC), policy=FAST, sleep=waits.append)
+    frame = fetch_bars(
+        exchange,
+        "BTC/USDT",
+        "1d",
+        since=pd.Timestamp("2019-12-20", tz=UTC),
+        now=pd.Timestamp("2020-01-10 13:00", tz=UTC),
+        policy=FAST,
+        sleep=waits.append,
+    )
     # Assert
     assert waits == [1.0, 2.0][: len(faults)]
     pd.testing.assert_frame_equal(frame, expected(bars_1d, "2019-12-20", "2020-01-09"), check_freq=False)
@@ -158,8 +181,16 @@ def test_update_series_given_persistent_5xx_raises_source_error_and_stores_nothi
     waits: list[float] = []
     # Act / Assert
     with pytest.raises(SourceError, match="after 3 tries.*502"):
-        update_series(Store(tmp_path), exchange, "BTC/USDT", "1d", since=pd.Timestamp("2020-01-01", tz=UTC),
-                      now=pd.Timestamp("2020-01-05", tz=UTC), policy=FAST, sleep=waits.append)
+        update_series(
+            Store(tmp_path),
+            exchange,
+            "BTC/USDT",
+            "1d",
+            since=pd.Timestamp("2020-01-01", tz=UTC),
+            now=pd.Timestamp("2020-01-05", tz=UTC),
+            policy=FAST,
+            sleep=waits.append,
+        )
     assert waits == [1.0, 2.0]
     assert Store(tmp_path).ids() == []
 
@@ -226,17 +257,22 @@ def test_update_series_given_imported_binance_file_merges_into_the_same_series(b
     # Assert
     assert result.series == "binance/BTC-USDT/1d" and store.ids() == ["binance/BTC-USDT/1d"]
     assert (result.added, result.rows) == (1, rows_before + 1)
-    assert len(requests) == 1 and requests[0]["startTime"] == str(int(pd.Timestamp("2026-01-05", tz=UTC).value // 10**6))
+    assert len(requests) == 1 and requests[0]["startTime"] == str(
+        int(pd.Timestamp("2026-01-05", tz=UTC).value // 10**6)
+    )
     meta = store.meta("binance/BTC-USDT/1d")
     assert (meta.source, meta.publisher, meta.availability) == ("ccxt", "Binance", "bar_close")
     assert store.read("binance/BTC-USDT/1d").index[-1] == pd.Timestamp("2026-01-06", tz=UTC)
 
 
-@pytest.mark.parametrize(("since", "expected"), [
-    (None, "2020-01-10"),  # continue from the last stored bar (re-fetched)
-    ("2020-01-05", "2020-01-10"),  # inside the stored range: continue too
-    ("2019-12-01", "2019-12-01"),  # before the first stored bar: back-fill from since
-])
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        (None, "2020-01-10"),  # continue from the last stored bar (re-fetched)
+        ("2020-01-05", "2020-01-10"),  # inside the stored range: continue too
+        ("2019-12-01", "2019-12-01"),  # before the first stored bar: back-fill from since
+    ],
+)
 def test_resume_start_given_stored_series_continues_or_back_fills(tmp_path: Path, since: str | None, expected: str):
     # Arrange: bars stored 2020-01-01..2020-01-10; a naive since is read as UTC
     store = Store(tmp_path)
@@ -262,10 +298,21 @@ def test_resume_start_given_new_series_starts_at_since_or_none(tmp_path: Path):
 def daily_bars(start: str, periods: int) -> pd.DataFrame:
     index = pd.date_range(start, periods=periods, freq="1D", tz=UTC, name="time", unit="ns")
     close = [100.0 + i for i in range(periods)]
-    return pd.DataFrame({"open": close, "high": close, "low": close, "close": close, "volume": [1.0] * periods},
-                        index=index)
+    return pd.DataFrame(
+        {"open": close, "high": close, "low": close, "close": close, "volume": [1.0] * periods}, index=index
+    )
 
 
 def btc_daily_meta() -> SeriesMeta:
-    return SeriesMeta(id="binance/BTC-USDT/1d", kind="ohlcv", source="ccxt", publisher="Binance", symbol="BTC/USDT",
-                      fields=OHLCV_COLUMNS, units="USDT", frequency="1d", availability="bar_close", timeframe="1d")
+    return SeriesMeta(
+        id="binance/BTC-USDT/1d",
+        kind="ohlcv",
+        source="ccxt",
+        publisher="Binance",
+        symbol="BTC/USDT",
+        fields=OHLCV_COLUMNS,
+        units="USDT",
+        frequency="1d",
+        availability="bar_close",
+        timeframe="1d",
+    )

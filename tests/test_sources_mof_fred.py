@@ -42,8 +42,9 @@ def publisher(shared_data: Path):
         f"{FRED_PATH}?id=DGS10": (shared_data / "fred_DGS10.csv").read_bytes(),
         f"{FRED_PATH}?id=DGS2": (shared_data / "fred_DGS10.csv").read_bytes().replace(b"date,value", b"DATE,DGS10"),
         f"{FRED_PATH}?id=T10Y2Y": b"observation_date,T10Y2Y\n2024-08-02,-0.22\n2024-08-05,.\n2024-08-06,-0.13\n2024-08-07,\n",
-        f"{FRED_PATH}?id=BROKEN": Reply.text("<!DOCTYPE html><html><body>Error - St. Louis Fed</body></html>",
-                                             content_type="text/html"),
+        f"{FRED_PATH}?id=BROKEN": Reply.text(
+            "<!DOCTYPE html><html><body>Error - St. Louis Fed</body></html>", content_type="text/html"
+        ),
     }
     with FileServer(routes) as server:
         yield server
@@ -58,7 +59,7 @@ def test_download_mof_given_history_and_current_month_merges_with_current_winnin
     parsed = download_mof(base_url=publisher.url + MOF_DIR, get=quick_get())
     # Assert
     frame = parsed.frame
-    assert parsed.meta.id == "mof/jgb" and list(frame.columns)[0] == "1Y" and list(frame.columns)[-1] == "40Y"
+    assert parsed.meta.id == "mof/jgb" and next(iter(frame.columns)) == "1Y" and list(frame.columns)[-1] == "40Y"
     assert len(frame) == 13_248 + 2
     assert frame.loc[pd.Timestamp("2026-06-30", tz=UTC), "10Y"] == 2.700
     assert frame.loc[pd.Timestamp("2026-06-29", tz=UTC), "10Y"] == 2.644
@@ -93,11 +94,14 @@ def test_mof_base_url_given_env_var_uses_it(monkeypatch):
     assert mof_base_url("http://elsewhere") == "http://elsewhere"
 
 
-@pytest.mark.parametrize(("series", "rows", "first", "value_day", "value"), [
-    ("DEXJPUS", 14_370 - 565, "1971-01-04", "2024-08-05", 143.95),  # DATE,DEXJPUS; blanks dropped
-    ("DGS10", 16_144, "1962-01-02", "2024-08-05", 3.78),  # date,value header
-    ("T10Y2Y", 2, "2024-08-02", "2024-08-06", -0.13),  # observation_date header; '.' and blank missing
-])
+@pytest.mark.parametrize(
+    ("series", "rows", "first", "value_day", "value"),
+    [
+        ("DEXJPUS", 14_370 - 565, "1971-01-04", "2024-08-05", 143.95),  # DATE,DEXJPUS; blanks dropped
+        ("DGS10", 16_144, "1962-01-02", "2024-08-05", 3.78),  # date,value header
+        ("T10Y2Y", 2, "2024-08-02", "2024-08-06", -0.13),  # observation_date header; '.' and blank missing
+    ],
+)
 def test_download_fred_given_each_header_style_parses_the_series(publisher, series, rows, first, value_day, value):
     # Act
     parsed = download_fred(series, base_url=publisher.url + FRED_PATH, get=quick_get())
@@ -154,7 +158,9 @@ def test_get_text_given_persistent_5xx_raises_source_error_after_all_tries(publi
 
 def test_get_text_given_closed_port_raises_unreachable_source_error():
     with pytest.raises(SourceError, match=r"127\.0\.0\.1:9/x\.csv: unreachable"):
-        get_text("http://127.0.0.1:9/x.csv", policy=RetryPolicy(attempts=2, backoff=0.0, timeout=1.0), sleep=lambda s: None)
+        get_text(
+            "http://127.0.0.1:9/x.csv", policy=RetryPolicy(attempts=2, backoff=0.0, timeout=1.0), sleep=lambda s: None
+        )
 
 
 def test_fred_url_given_env_var_and_bad_id(monkeypatch):

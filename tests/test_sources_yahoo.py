@@ -44,7 +44,9 @@ def shared_ohlc(path: Path, start: str, end: str) -> pd.DataFrame:
 
 def test_download_yahoo_given_jpy_fx_returns_the_exported_values_on_their_dates(yahoo, shared_data):
     # Act
-    parsed = download_yahoo("JPY=X", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url))
+    parsed = download_yahoo(
+        "JPY=X", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url)
+    )
     # Assert: Close-first float32 export == contract frame, London dates kept (not shifted to 23:00 UTC)
     frame = parsed.frame
     assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
@@ -57,7 +59,9 @@ def test_download_yahoo_given_jpy_fx_returns_the_exported_values_on_their_dates(
 
 def test_download_yahoo_given_crypto_returns_utc_days_equal_to_the_export(yahoo, shared_data):
     # Act
-    parsed = download_yahoo("BTC-USD", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url))
+    parsed = download_yahoo(
+        "BTC-USD", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url)
+    )
     # Assert
     expected = shared_ohlc(shared_data / "btc_usd_daily_yahoo.csv", "2024-07-29", "2024-08-09")
     pd.testing.assert_frame_equal(parsed.frame, expected, check_freq=False)
@@ -67,21 +71,27 @@ def test_download_yahoo_given_yield_ticker_stamps_new_york_dates(yahoo, shared_d
     # Arrange: the recorded ^TNX bars carry FRED DGS10 values, stamped 09:30 New York
     dgs10 = pd.read_csv(shared_data / "fred_DGS10.csv", index_col=0)["value"].loc["2024-07-29":"2024-08-09"]
     # Act
-    parsed = download_yahoo("^TNX", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url))
+    parsed = download_yahoo(
+        "^TNX", start=pd.Timestamp("2024-07-01"), now=AFTER_WINDOW, session=yahoo_session(yahoo.url)
+    )
     # Assert
     assert list(parsed.frame.index.strftime("%Y-%m-%d")) == list(dgs10.index)
     np.testing.assert_array_equal(parsed.frame["close"].to_numpy(), dgs10.to_numpy(dtype="float64"))
     assert parsed.meta.id == "yahoo/^TNX/1d" and parsed.meta.frequency == "1d (weekdays)"
 
 
-@pytest.mark.parametrize(("now", "last"), [
-    ("2024-08-09 12:00", "2024-08-08"),  # London 13:00: the 08-09 bar is still open
-    ("2024-08-09 23:30", "2024-08-09"),  # London 00:30 on the 10th: closed
-])
+@pytest.mark.parametrize(
+    ("now", "last"),
+    [
+        ("2024-08-09 12:00", "2024-08-08"),  # London 13:00: the 08-09 bar is still open
+        ("2024-08-09 23:30", "2024-08-09"),  # London 00:30 on the 10th: closed
+    ],
+)
 def test_download_yahoo_given_now_inside_last_bar_drops_it(yahoo, now, last):
     # Act
-    parsed = download_yahoo("JPY=X", start=pd.Timestamp("2024-08-01"), now=pd.Timestamp(now, tz=UTC),
-                            session=yahoo_session(yahoo.url))
+    parsed = download_yahoo(
+        "JPY=X", start=pd.Timestamp("2024-08-01"), now=pd.Timestamp(now, tz=UTC), session=yahoo_session(yahoo.url)
+    )
     # Assert
     assert parsed.frame.index[-1] == pd.Timestamp(last, tz=UTC)
 
@@ -89,8 +99,17 @@ def test_download_yahoo_given_now_inside_last_bar_drops_it(yahoo, now, last):
 def test_normalise_download_given_flat_or_multiindex_float32_columns_gives_the_same_frame():
     # Arrange: yfinance's alphabetical Close-first layout, float32 values, exchange-local index
     index = pd.DatetimeIndex(["2024-08-05", "2024-08-06"]).tz_localize("Europe/London")
-    flat = pd.DataFrame({"Adj Close": [145.584, 145.79], "Close": [145.584, 145.79], "High": [146.5, 146.3],
-                         "Low": [141.7, 143.6], "Open": [146.5, 144.2], "Volume": [0, 0]}, index=index).astype("float32")
+    flat = pd.DataFrame(
+        {
+            "Adj Close": [145.584, 145.79],
+            "Close": [145.584, 145.79],
+            "High": [146.5, 146.3],
+            "Low": [141.7, 143.6],
+            "Open": [146.5, 144.2],
+            "Volume": [0, 0],
+        },
+        index=index,
+    ).astype("float32")
     multi = flat.copy()
     multi.columns = pd.MultiIndex.from_product([flat.columns, ["JPY=X"]], names=["Price", "Ticker"])
     # Act
@@ -113,8 +132,9 @@ def test_update_yahoo_given_stored_series_asks_from_last_bar_and_adds_only_new_d
     # Arrange
     store = Store(tmp_path)
     session = yahoo_session(yahoo.url)
-    first = update_yahoo(store, "JPY=X", since=pd.Timestamp("2024-07-29"), now=pd.Timestamp("2024-08-07 12:00", tz=UTC),
-                         session=session)
+    first = update_yahoo(
+        store, "JPY=X", since=pd.Timestamp("2024-07-29"), now=pd.Timestamp("2024-08-07 12:00", tz=UTC), session=session
+    )
     # Act
     second = update_yahoo(store, "JPY=X", now=AFTER_WINDOW, session=session)
     # Assert: 07-29..08-06 first; then 08-06 again (replaced) plus 08-07..08-09

@@ -20,17 +20,33 @@ from carryguard.signals.store import SeriesMeta, Store, content_hash
 def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> pd.DataFrame:
     index = pd.date_range(start, periods=periods, freq=freq, tz="UTC", name="time", unit="ns")
     close = base + np.arange(periods, dtype="float64")
-    return pd.DataFrame({"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close,
-                         "volume": np.full(periods, 10.0)}, index=index)
+    return pd.DataFrame(
+        {"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close, "volume": np.full(periods, 10.0)},
+        index=index,
+    )
 
 
 def meta(sid: str = "test/BTC-USDT/1d", timeframe: str = "1d") -> SeriesMeta:
-    return SeriesMeta(id=sid, kind="ohlcv", source="test", publisher="test", symbol="BTC/USDT", fields=OHLCV_COLUMNS,
-                      units="USDT", frequency=timeframe, availability="bar_close", timeframe=timeframe)
+    return SeriesMeta(
+        id=sid,
+        kind="ohlcv",
+        source="test",
+        publisher="test",
+        symbol="BTC/USDT",
+        fields=OHLCV_COLUMNS,
+        units="USDT",
+        frequency=timeframe,
+        availability="bar_close",
+        timeframe=timeframe,
+    )
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_write_given_valid_bars_reads_back_identical_frame_and_metadata(tmp_path: Path) -> None:
@@ -80,10 +96,17 @@ def test_write_given_exact_duplicates_keeps_one_row(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("column", "value", "message"),
-    [("close", -1.0, "non-positive price"), ("low", 500.0, "high < low"), ("volume", -5.0, "negative volume"),
-     ("open", float("nan"), "missing price"), ("high", float("inf"), "infinite value")],
+    [
+        ("close", -1.0, "non-positive price"),
+        ("low", 500.0, "high < low"),
+        ("volume", -5.0, "negative volume"),
+        ("open", float("nan"), "missing price"),
+        ("high", float("inf"), "infinite value"),
+    ],
 )
-def test_write_given_impossible_bar_raises_naming_timestamp(tmp_path: Path, column: str, value: float, message: str) -> None:
+def test_write_given_impossible_bar_raises_naming_timestamp(
+    tmp_path: Path, column: str, value: float, message: str
+) -> None:
     frame = bars("2024-01-01", 4)
     frame.loc[frame.index[2], column] = value
 
@@ -93,7 +116,9 @@ def test_write_given_impossible_bar_raises_naming_timestamp(tmp_path: Path, colu
     assert not (tmp_path / "test").exists()
 
 
-def test_write_given_crash_mid_write_leaves_previous_version_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_given_crash_mid_write_leaves_previous_version_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = Store(tmp_path)
     store.write(bars("2024-01-01", 5), meta())
     before = tree_digest(tmp_path)
@@ -158,7 +183,9 @@ def test_ids_given_nested_series_lists_them_sorted(tmp_path: Path) -> None:
     assert [m.id for m in store.list()] == ["a/Y/1d", "b/X/1d"]
 
 
-@pytest.mark.parametrize("damage", [lambda raw: raw[: len(raw) // 2], lambda raw: b"not parquet"], ids=["truncated", "foreign"])
+@pytest.mark.parametrize(
+    "damage", [lambda raw: raw[: len(raw) // 2], lambda raw: b"not parquet"], ids=["truncated", "foreign"]
+)
 def test_meta_and_read_given_damaged_file_raise_data_error_naming_it(tmp_path: Path, damage) -> None:
     store = Store(tmp_path)
     store.write(bars("2024-01-01", 3), meta())
@@ -181,7 +208,10 @@ def test_meta_given_metadata_with_unknown_availability_rule_names_file_and_fix(t
     pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"carryguard": old}), path)
 
     # Act / Assert
-    with pytest.raises(DataError, match=r"1d.parquet: metadata this version cannot read .*import or fetch series test/BTC-USDT/1d again"):
+    with pytest.raises(
+        DataError,
+        match=r"1d.parquet: metadata this version cannot read .*import or fetch series test/BTC-USDT/1d again",
+    ):
         store.meta("test/BTC-USDT/1d")
 
 

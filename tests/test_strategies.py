@@ -48,8 +48,16 @@ def datasets(btc_bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def test_registry_given_package_import_lists_every_strategy_with_baseline_flags() -> None:
     # Arrange
-    expected = {"buy_and_hold": False, "dca": False, "sma_cross": False, "breakout": False, "tsmom": False,
-                "dip_buy": True, "rsi_oversold": True, "dca_dips": True}
+    expected = {
+        "buy_and_hold": False,
+        "dca": False,
+        "sma_cross": False,
+        "breakout": False,
+        "tsmom": False,
+        "dip_buy": True,
+        "rsi_oversold": True,
+        "dca_dips": True,
+    }
     # Act
     flags = {name: cls.baseline for name, cls in REGISTRY.items()}
     # Assert
@@ -96,9 +104,15 @@ def test_strategies_given_arbitrary_paths_stay_bounded_and_truncation_safe(retur
     # Arrange: short windows so the rules act on short generated paths
     bars = bars_from_closes(list(100.0 * np.exp(np.cumsum(returns))))
     cut = min(cut, len(bars))
-    small = {"sma_cross": {"fast": 2, "slow": 5}, "breakout": {"entry": 3, "exit": 2}, "tsmom": {"lookback": 3},
-             "dip_buy": {"window": 10, "max_hold": 5}, "rsi_oversold": {"period": 3}, "dca_dips": {"window": 10},
-             "dca": {"period": 3, "steps": 4}}
+    small = {
+        "sma_cross": {"fast": 2, "slow": 5},
+        "breakout": {"entry": 3, "exit": 2},
+        "tsmom": {"lookback": 3},
+        "dip_buy": {"window": 10, "max_hold": 5},
+        "rsi_oversold": {"period": 3},
+        "dca_dips": {"window": 10},
+        "dca": {"period": 3, "steps": 4},
+    }
     for name in NAMES:
         strategy = make_strategy(name, **small.get(name, {}))
         # Act
@@ -214,16 +228,24 @@ def test_make_strategy_given_unknown_name_or_parameter_raises_value_error() -> N
         make_strategy("sma_cross", slowest=3)
 
 
-@pytest.mark.parametrize(("name", "bad", "error", "message"), [
-    ("sma_cross", {"fast": 50, "slow": 20}, ValueError, "SmaCross.fast .50. must be < slow"),
-    ("sma_cross", {"fast": 2.5}, TypeError, "SmaCross.fast must be an int"),
-    ("dca", {"period": 0}, ValueError, "Dca.period must be >= 1"),
-    ("dip_buy", {"drawdown": 1.5}, ValueError, "DipBuy.drawdown must be a fraction"),
-    ("rsi_oversold", {"buy_below": 60, "sell_above": 50}, ValueError, "RsiOversold needs 0 < buy_below < sell_above"),
-    ("dca_dips", {"levels": (0.3, 0.1)}, ValueError, "DcaDips.levels must be increasing"),
-    ("dca_dips", {"exit_drawdown": 0.2}, ValueError, "DcaDips.exit_drawdown must be in"),
-    ("tsmom", {"vol_target": -1.0}, ValueError, "Tsmom.vol_target must be > 0"),
-])
+@pytest.mark.parametrize(
+    ("name", "bad", "error", "message"),
+    [
+        ("sma_cross", {"fast": 50, "slow": 20}, ValueError, "SmaCross.fast .50. must be < slow"),
+        ("sma_cross", {"fast": 2.5}, TypeError, "SmaCross.fast must be an int"),
+        ("dca", {"period": 0}, ValueError, "Dca.period must be >= 1"),
+        ("dip_buy", {"drawdown": 1.5}, ValueError, "DipBuy.drawdown must be a fraction"),
+        (
+            "rsi_oversold",
+            {"buy_below": 60, "sell_above": 50},
+            ValueError,
+            "RsiOversold needs 0 < buy_below < sell_above",
+        ),
+        ("dca_dips", {"levels": (0.3, 0.1)}, ValueError, "DcaDips.levels must be increasing"),
+        ("dca_dips", {"exit_drawdown": 0.2}, ValueError, "DcaDips.exit_drawdown must be in"),
+        ("tsmom", {"vol_target": -1.0}, ValueError, "Tsmom.vol_target must be > 0"),
+    ],
+)
 def test_strategy_given_invalid_parameters_raises_naming_the_parameter(
     name: str, bad: dict[str, object], error: type[Exception], message: str
 ) -> None:
@@ -249,11 +271,14 @@ def test_strategy_given_bars_without_needed_column_raises_data_error(name: str, 
         make_strategy(name).target_exposure(bars)
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("sma_cross", ("sma_cross", False)),
-    ("sma_cross+carry", ("sma_cross", True)),
-    (" dip_buy+carry ", ("dip_buy", True)),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("sma_cross", ("sma_cross", False)),
+        ("sma_cross+carry", ("sma_cross", True)),
+        (" dip_buy+carry ", ("dip_buy", True)),
+    ],
+)
 def test_parse_strategy_spec_given_name_with_or_without_carry_splits_it(spec: str, expected: tuple[str, bool]) -> None:
     # Act / Assert
     assert parse_strategy_spec(spec) == expected
@@ -266,17 +291,20 @@ def test_parse_strategy_spec_given_bad_suffix_raises_value_error(spec: str) -> N
         parse_strategy_spec(spec)
 
 
-@pytest.mark.parametrize(("name", "overrides", "expected"), [
-    ("buy_and_hold", {}, 0),
-    ("dca", {"period": 7}, 0),
-    ("sma_cross", {"fast": 5, "slow": 50}, 49),
-    ("breakout", {"entry": 20, "exit": 30}, 30),
-    ("tsmom", {"lookback": 90}, 90),
-    ("tsmom", {"lookback": 10, "vol_target": 0.5, "vol_window": 40}, 40),
-    ("dip_buy", {"window": 10, "max_hold": 5}, 14),
-    ("rsi_oversold", {"period": 7}, 70),
-    ("dca_dips", {"window": 20}, 39),
-])
+@pytest.mark.parametrize(
+    ("name", "overrides", "expected"),
+    [
+        ("buy_and_hold", {}, 0),
+        ("dca", {"period": 7}, 0),
+        ("sma_cross", {"fast": 5, "slow": 50}, 49),
+        ("breakout", {"entry": 20, "exit": 30}, 30),
+        ("tsmom", {"lookback": 90}, 90),
+        ("tsmom", {"lookback": 10, "vol_target": 0.5, "vol_window": 40}, 40),
+        ("dip_buy", {"window": 10, "max_hold": 5}, 14),
+        ("rsi_oversold", {"period": 7}, 70),
+        ("dca_dips", {"window": 20}, 39),
+    ],
+)
 def test_warmup_bars_given_parameters_follows_each_rules_windows(name: str, overrides: dict, expected: int) -> None:
     # Act
     warmup = make_strategy(name, **overrides).warmup_bars
@@ -294,21 +322,24 @@ def test_window_rule_given_warmup_bars_of_history_equals_full_history_after_them
     full = strategy.target_exposure(btc_bars)
     for cut in (warmup + 1, 400, 1500, len(btc_bars) - 10):
         # Act
-        warm = strategy.target_exposure(btc_bars.iloc[cut - warmup:]).iloc[warmup:]
-        short = strategy.target_exposure(btc_bars.iloc[cut - warmup + 1:])
+        warm = strategy.target_exposure(btc_bars.iloc[cut - warmup :]).iloc[warmup:]
+        short = strategy.target_exposure(btc_bars.iloc[cut - warmup + 1 :])
         # Assert: warmup_bars earlier bars are enough, one fewer leaves the first decision undecided (flat)
         pd.testing.assert_series_equal(warm, full.iloc[cut:], obj=f"{name} from bar {cut}")
         assert short.iloc[0] == 0.0
 
 
-@pytest.mark.parametrize(("name", "bad", "message"), [
-    ("dip_buy", {"drawdown": "a"}, "DipBuy.drawdown must be a number, got 'a'"),
-    ("rsi_oversold", {"buy_below": None}, "RsiOversold.buy_below must be a number"),
-    ("dca_dips", {"levels": ["a"]}, r"DcaDips.levels must be a list of numbers, got \['a'\]"),
-    ("dca_dips", {"levels": 0.1}, "DcaDips.levels must be a list of numbers"),
-    ("tsmom", {"vol_target": "a"}, "Tsmom.vol_target must be a number"),
-    ("tsmom", {"periods_per_year": 0}, "Tsmom.periods_per_year must be > 0"),
-])
+@pytest.mark.parametrize(
+    ("name", "bad", "message"),
+    [
+        ("dip_buy", {"drawdown": "a"}, "DipBuy.drawdown must be a number, got 'a'"),
+        ("rsi_oversold", {"buy_below": None}, "RsiOversold.buy_below must be a number"),
+        ("dca_dips", {"levels": ["a"]}, r"DcaDips.levels must be a list of numbers, got \['a'\]"),
+        ("dca_dips", {"levels": 0.1}, "DcaDips.levels must be a list of numbers"),
+        ("tsmom", {"vol_target": "a"}, "Tsmom.vol_target must be a number"),
+        ("tsmom", {"periods_per_year": 0}, "Tsmom.periods_per_year must be > 0"),
+    ],
+)
 def test_strategy_given_parameter_of_wrong_type_raises_naming_it(name: str, bad: dict, message: str) -> None:
     # Act / Assert
     with pytest.raises((TypeError, ValueError), match=message):

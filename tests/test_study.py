@@ -43,25 +43,31 @@ def test_load_study_given_minimal_file_fills_documented_defaults(tmp_path):
     assert study.execution == ExecutionConfig()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('name = "t"\n[strategies\n', "not valid TOML"),
-    ('name = "t"\ncolour = "red"\n[strategies]\ndca = {}\n', "unknown key 'colour'"),
-    ('name = "a b"\n[strategies]\ndca = {}\n', "'name' must be"),
-    ('name = "t"\n', "'strategies' must be a table"),
-    ('name = "t"\n[strategies]\nmoon = {}\n', "strategies.moon: unknown strategy 'moon'"),
-    ('name = "t"\n[strategies]\nsma_cross = { fastest = 3 }\n', "has no parameter 'fastest'"),
-    ('name = "t"\n[strategies]\nsma_cross = 5\n', "strategies.sma_cross must be a table"),
-    ('name = "t"\nstart = "2020-02-30"\n[strategies]\ndca = {}\n', "'start' is not a date"),
-    ('name = "t"\nstart = 2021-01-01\nend = 2020-01-01\n[strategies]\ndca = {}\n', "is not before end"),
-    ('name = "t"\ntimeframes = ["1y"]\n[strategies]\ndca = {}\n', "unknown timeframe '1y'"),
-    ('name = "t"\nsymbols = ["btcusdt"]\n[strategies]\ndca = {}\n', "bad symbol 'btcusdt'"),
-    ('name = "t"\nsymbols = []\n[strategies]\ndca = {}\n', "'symbols' must be a non-empty list"),
-    ('name = "t"\nwith_overlay = ["yes"]\n[strategies]\ndca = {}\n', "'with_overlay' must be a non-empty list of bool"),
-    ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncommission = 0.5\n', "[execution]: commission must be in"),
-    ('name = "t"\n[strategies]\ndca = {}\n[execution]\nfee = 1\n', "[execution]"),
-    ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown overlay setting 'wobble'"),
-    ('name = "t"\n[strategies]\ndca = {}\n[risk]\nwobble = 1\n', "[risk]"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "t"\n[strategies\n', "not valid TOML"),
+        ('name = "t"\ncolour = "red"\n[strategies]\ndca = {}\n', "unknown key 'colour'"),
+        ('name = "a b"\n[strategies]\ndca = {}\n', "'name' must be"),
+        ('name = "t"\n', "'strategies' must be a table"),
+        ('name = "t"\n[strategies]\nmoon = {}\n', "strategies.moon: unknown strategy 'moon'"),
+        ('name = "t"\n[strategies]\nsma_cross = { fastest = 3 }\n', "has no parameter 'fastest'"),
+        ('name = "t"\n[strategies]\nsma_cross = 5\n', "strategies.sma_cross must be a table"),
+        ('name = "t"\nstart = "2020-02-30"\n[strategies]\ndca = {}\n', "'start' is not a date"),
+        ('name = "t"\nstart = 2021-01-01\nend = 2020-01-01\n[strategies]\ndca = {}\n', "is not before end"),
+        ('name = "t"\ntimeframes = ["1y"]\n[strategies]\ndca = {}\n', "unknown timeframe '1y'"),
+        ('name = "t"\nsymbols = ["btcusdt"]\n[strategies]\ndca = {}\n', "bad symbol 'btcusdt'"),
+        ('name = "t"\nsymbols = []\n[strategies]\ndca = {}\n', "'symbols' must be a non-empty list"),
+        (
+            'name = "t"\nwith_overlay = ["yes"]\n[strategies]\ndca = {}\n',
+            "'with_overlay' must be a non-empty list of bool",
+        ),
+        ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncommission = 0.5\n', "[execution]: commission must be in"),
+        ('name = "t"\n[strategies]\ndca = {}\n[execution]\nfee = 1\n', "[execution]"),
+        ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown overlay setting 'wobble'"),
+        ('name = "t"\n[strategies]\ndca = {}\n[risk]\nwobble = 1\n', "[risk]"),
+    ],
+)
 def test_load_study_given_malformed_file_raises_one_line_study_error_naming_file(tmp_path, text, message):
     # Arrange
     path = write(tmp_path, text)
@@ -87,8 +93,9 @@ def test_narrow_given_carry_spec_keeps_only_that_strategy_with_overlay():
     study = load_study()
 
     # Act
-    narrowed = narrow(study, strategies=("sma_cross+carry",), symbols=("BTC/USDT",), start="2020-01-01",
-                      end="2021-01-01")
+    narrowed = narrow(
+        study, strategies=("sma_cross+carry",), symbols=("BTC/USDT",), start="2020-01-01", end="2021-01-01"
+    )
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["sma_cross"]
@@ -110,14 +117,17 @@ def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
     assert narrowed.with_overlay == (False, True)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
-    ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
-    ({"start": "yesterday-ish"}, "'start' is not a date"),
-    ({"end": ""}, "'end' is not a date"),
-    ({"start": "2024-01-01", "end": "2023-01-01"}, "is not before end"),
-    ({"timeframes": ("5x",)}, "unknown timeframe"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
+        ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
+        ({"start": "yesterday-ish"}, "'start' is not a date"),
+        ({"end": ""}, "'end' is not a date"),
+        ({"start": "2024-01-01", "end": "2023-01-01"}, "is not before end"),
+        ({"timeframes": ("5x",)}, "unknown timeframe"),
+    ],
+)
 def test_narrow_given_bad_option_raises_study_error(options, message):
     # Act / Assert
     with pytest.raises(StudyError, match=message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
-from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.run.runner import decision_times, run_study
 from carryguard.backtests.run.study import parse_study
-from carryguard.backtests.sweep.evaluate import SweepData, combo_target, load_risk, run_sweep, validate_combos
 from carryguard.backtests.sweep import study as sweep_study
+from carryguard.backtests.sweep.evaluate import SweepData, combo_target, load_risk, run_sweep, validate_combos
 from carryguard.backtests.sweep.study import combos, load_sweep_study, study_from_dict
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig, risk_at
@@ -31,9 +32,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep
 
 
 def sma_study(**sweep: object) -> dict:
-    return {"sweep": {"name": "t", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"],
-                      **sweep},
-            "params": {"fast": {"start": 5, "stop": 25, "step": 10}, "slow": [10, 30, 60]}}
+    return {
+        "sweep": {"name": "t", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"], **sweep},
+        "params": {"fast": {"start": 5, "stop": 25, "step": 10}, "slow": [10, 30, 60]},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +51,25 @@ def test_combos_given_grid_with_constraint_keep_order_and_drop_violations():
     out = combos(study)
 
     # Assert: fast in (5, 15, 25) x slow in (10, 30, 60), fast < slow, last parameter fastest
-    assert out == [{"fast": 5, "slow": 10}, {"fast": 5, "slow": 30}, {"fast": 5, "slow": 60},
-                   {"fast": 15, "slow": 30}, {"fast": 15, "slow": 60}, {"fast": 25, "slow": 30},
-                   {"fast": 25, "slow": 60}]
+    assert out == [
+        {"fast": 5, "slow": 10},
+        {"fast": 5, "slow": 30},
+        {"fast": 5, "slow": 60},
+        {"fast": 15, "slow": 30},
+        {"fast": 15, "slow": 60},
+        {"fast": 25, "slow": 30},
+        {"fast": 25, "slow": 60},
+    ]
 
 
 def test_combos_given_random_search_are_seeded_distinct_and_constrained():
     # Arrange
     document = sma_study(search="random", samples=40, seed=11)
-    document["params"] = {"fast": {"start": 2, "stop": 60}, "slow": {"start": 10, "stop": 300},
-                          "x": {"low": 0.1, "high": 0.9}}
+    document["params"] = {
+        "fast": {"start": 2, "stop": 60},
+        "slow": {"start": 10, "stop": 300},
+        "x": {"low": 0.1, "high": 0.9},
+    }
 
     # Act
     first, again = combos(study_from_dict(document)), combos(study_from_dict(document))
@@ -70,15 +81,27 @@ def test_combos_given_random_search_are_seeded_distinct_and_constrained():
     assert all(c["fast"] < c["slow"] and 0.1 <= c["x"] <= 0.9 for c in first)
 
 
-@pytest.mark.parametrize("document, message", [
-    ({"sweep": {"strategy": "sma_cross", "metric": "Start"}, "params": {"fast": [5]}}, "cannot rank by metric"),
-    ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "extra": {}}, r"unknown table \[extra\]"),
-    ({"sweep": {"strategy": "sma_cross", "bogus": 1}, "params": {"fast": [5]}}, "no setting 'bogus'"),
-    ({"sweep": {"strategy": "sma_cross", "constraints": ["fast <> slow"]}, "params": {"fast": [5]}}, "bad constraint"),
-    ({"sweep": {"strategy": "sma_cross", "start": "garbage"}, "params": {"fast": [5]}}, "'start' is not a date"),
-    ({"sweep": {"strategy": "sma_cross", "samples": "x"}, "params": {"fast": [5]}}, "samples must be a whole number"),
-    ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "execution": {"fee": 1}}, r"\[execution\] has no"),
-])
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"sweep": {"strategy": "sma_cross", "metric": "Start"}, "params": {"fast": [5]}}, "cannot rank by metric"),
+        ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "extra": {}}, r"unknown table \[extra\]"),
+        ({"sweep": {"strategy": "sma_cross", "bogus": 1}, "params": {"fast": [5]}}, "no setting 'bogus'"),
+        (
+            {"sweep": {"strategy": "sma_cross", "constraints": ["fast <> slow"]}, "params": {"fast": [5]}},
+            "bad constraint",
+        ),
+        ({"sweep": {"strategy": "sma_cross", "start": "garbage"}, "params": {"fast": [5]}}, "'start' is not a date"),
+        (
+            {"sweep": {"strategy": "sma_cross", "samples": "x"}, "params": {"fast": [5]}},
+            "samples must be a whole number",
+        ),
+        (
+            {"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "execution": {"fee": 1}},
+            r"\[execution\] has no",
+        ),
+    ],
+)
 def test_study_from_dict_given_bad_table_raises_value_error(document, message):
     # Act / Assert
     with pytest.raises(ValueError, match=message):
@@ -102,7 +125,13 @@ def test_load_sweep_study_given_shipped_sma_4h_has_2000_pairs_on_whole_4h_histor
     study = load_sweep_study(SHIPPED)
 
     # Assert
-    assert (study.strategy, study.symbol, study.timeframe, study.start, study.end) == ("sma_cross", "BTC/USDT", "4h", "", "")
+    assert (study.strategy, study.symbol, study.timeframe, study.start, study.end) == (
+        "sma_cross",
+        "BTC/USDT",
+        "4h",
+        "",
+        "",
+    )
     pairs = combos(study)
     assert len(pairs) >= 2_000 and all(p["fast"] < p["slow"] for p in pairs)
 
@@ -160,7 +189,7 @@ def test_run_sweep_given_sampled_pairs_of_shipped_4h_study_rows_equal_one_book_r
     result = run_sweep(study, bars=bars, workers=1, combos=sampled)
 
     # Assert
-    for (_, row), pair in zip(result.frame.iterrows(), sampled):
+    for (_, row), pair in zip(result.frame.iterrows(), sampled, strict=False):
         target = make_strategy("sma_cross", **pair).target_exposure(bars)
         expected = compute_metrics(run_fast(bars, target, study.execution), bars, timeframe="4h")
         assert_metrics_equal(expected, row)
@@ -168,8 +197,13 @@ def test_run_sweep_given_sampled_pairs_of_shipped_4h_study_rows_equal_one_book_r
 
 def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overlay(daily, shared_store):
     # Arrange: tsmom (the generic pandas path) sized by the overlay with two stress multipliers.
-    study = study_from_dict({"sweep": {"name": "t", "strategy": "tsmom", "overlay": True},
-                             "params": {"lookback": [30, 90]}, "overlay_params": {"stress": [0.0, 0.5]}})
+    study = study_from_dict(
+        {
+            "sweep": {"name": "t", "strategy": "tsmom", "overlay": True},
+            "params": {"lookback": [30, 90]},
+            "overlay_params": {"stress": [0.0, 0.5]},
+        }
+    )
     risk = load_risk(shared_store, daily, "1d")
 
     # Act
@@ -191,8 +225,9 @@ def test_combo_target_given_overlay_bars_cut_at_a_bar_is_unchanged_up_to_that_ba
     risk = load_risk(shared_store, daily, "1d")
 
     def target_on_first(n: int) -> np.ndarray:
-        data = SweepData.build(daily.iloc[:n], strategy="sma_cross", execution=ExecutionConfig(), risk=risk.iloc[:n],
-                               first=100)
+        data = SweepData.build(
+            daily.iloc[:n], strategy="sma_cross", execution=ExecutionConfig(), risk=risk.iloc[:n], first=100
+        )
         return combo_target(data, combo)
 
     full = target_on_first(len(daily))
@@ -202,7 +237,7 @@ def test_combo_target_given_overlay_bars_cut_at_a_bar_is_unchanged_up_to_that_ba
         truncated = target_on_first(cut + 1)
 
         # Assert: the target at each bar uses only bars (and risk readings) up to it
-        np.testing.assert_array_equal(truncated, full[:cut + 1])
+        np.testing.assert_array_equal(truncated, full[: cut + 1])
     assert (full[100:] != make_strategy("sma_cross", fast=10, slow=50).target_exposure(daily).to_numpy()[100:]).any()
 
 
@@ -227,8 +262,9 @@ def test_run_sweep_given_dask_local_cluster_equals_local_executor(daily):
     local = run_sweep(study, bars=daily, workers=1)
 
     # Act
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp", dashboard_address=None
+    ) as cluster:
         distributed = run_sweep(study, bars=daily, executor="dask", scheduler=cluster.scheduler_address)
 
     # Assert
@@ -238,11 +274,11 @@ def test_run_sweep_given_dask_local_cluster_equals_local_executor(daily):
 
 def test_write_sweep_given_the_folder_time_writes_it_as_the_manifest_created_at(daily, tmp_path):
     # Arrange: a folder named after a time long past, so "now" cannot match it by chance
-    from datetime import datetime, timezone  # noqa: PLC0415
+    from datetime import datetime
 
-    from carryguard.backtests.sweep.output import new_run_dir, write_sweep  # noqa: PLC0415
+    from carryguard.backtests.sweep.output import new_run_dir, write_sweep
 
-    created = datetime(2020, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc)
+    created = datetime(2020, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
     result = run_sweep(study_from_dict(sma_study()), bars=daily, workers=1)
     run_dir = new_run_dir(tmp_path, "t", created_at=created)
 
@@ -282,14 +318,28 @@ def test_cli_sweep_given_small_study_writes_results_and_prints_json(real_store_d
     study = write_study(tmp_path, SMALL_STUDY)
 
     # Act
-    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
-                                        "--results-dir", str(tmp_path / "results"), "--json"])
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "--data-dir",
+            str(real_store_dir),
+            "sweep",
+            str(study),
+            "--workers",
+            "1",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--json",
+        ],
+    )
 
     # Assert
     assert outcome.exit_code == 0, outcome.output
     doc = json.loads(outcome.stdout)
     assert {"run_dir", "combos", "bars", "seconds", "bar_steps_per_second", "best"} <= set(doc)
-    assert doc["combos"] == 9 and doc["bar_steps_per_second"] == pytest.approx(9 * doc["bars"] / doc["seconds"], rel=1e-3)
+    assert doc["combos"] == 9 and doc["bar_steps_per_second"] == pytest.approx(
+        9 * doc["bars"] / doc["seconds"], rel=1e-3
+    )
     run_dir = Path(doc["run_dir"])
     frame = pd.read_parquet(run_dir / "sweep.parquet")
     assert len(frame) == 9 and frame["Sharpe Ratio"].max() == pytest.approx(doc["best"]["metrics"]["Sharpe Ratio"])
@@ -300,10 +350,13 @@ def test_cli_sweep_given_small_study_writes_results_and_prints_json(real_store_d
     assert len(doc["top"]) == 3
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
-    (["--executor", "dask", "--scheduler", "scheduler-host"], "missing port number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
+        (["--executor", "dask", "--scheduler", "scheduler-host"], "missing port number"),
+    ],
+)
 def test_cli_sweep_given_bad_scheduler_option_is_a_usage_error(real_store_dir, tmp_path, options, message):
     # Arrange
     study = write_study(tmp_path, SMALL_STUDY)
@@ -317,12 +370,25 @@ def test_cli_sweep_given_bad_scheduler_option_is_a_usage_error(real_store_dir, t
 
 def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, tmp_path):
     # Arrange: no constraint, so fast >= slow combos reach SmaCross, which rejects them.
-    study = write_study(tmp_path, SMALL_STUDY.replace('constraints = ["fast < slow"]', "")
-                        .replace("slow = [30, 60, 120]", "slow = [10, 60]"))
+    study = write_study(
+        tmp_path,
+        SMALL_STUDY.replace('constraints = ["fast < slow"]', "").replace("slow = [30, 60, 120]", "slow = [10, 60]"),
+    )
 
     # Act
-    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
-                                        "--results-dir", str(tmp_path / "results")])
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "--data-dir",
+            str(real_store_dir),
+            "sweep",
+            str(study),
+            "--workers",
+            "1",
+            "--results-dir",
+            str(tmp_path / "results"),
+        ],
+    )
 
     # Assert: a bad study is a usage error (as for `backtest`), reported before the progress bar starts
     assert outcome.exit_code == 2
@@ -350,23 +416,52 @@ zscore_min_periods = 100
 """
 
 
-def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_backtests(real_store_dir, shared_store,
-                                                                                     tmp_path):
+def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_backtests(
+    real_store_dir, shared_store, tmp_path
+):
     # Arrange: each combo as a one-strategy backtest study (same window, overlay, [risk]; fast engine).
     study = write_study(tmp_path, OVERLAY_STUDY)
     risk = {"zscore_window": 300, "zscore_min_periods": 100}
     expected = {}
     for stress in (0.0, 0.5):
-        backtest = parse_study({"name": "b", "symbols": ["BTC/USDT"], "start": "2021-01-01", "with_overlay": [True],
-                                "strategies": {"sma_cross": {"fast": 10, "slow": 50}}, "overlay": {"stress": stress},
-                                "risk": risk})
+        backtest = parse_study(
+            {
+                "name": "b",
+                "symbols": ["BTC/USDT"],
+                "start": "2021-01-01",
+                "with_overlay": [True],
+                "strategies": {"sma_cross": {"fast": 10, "slow": 50}},
+                "overlay": {"stress": stress},
+                "risk": risk,
+            }
+        )
         expected[stress] = run_study(backtest, shared_store, engine="fast").results[0].metrics
-    default_risk = parse_study({"name": "b", "symbols": ["BTC/USDT"], "start": "2021-01-01", "with_overlay": [True],
-                                "strategies": {"sma_cross": {"fast": 10, "slow": 50}}, "overlay": {"stress": 0.5}})
+    default_risk = parse_study(
+        {
+            "name": "b",
+            "symbols": ["BTC/USDT"],
+            "start": "2021-01-01",
+            "with_overlay": [True],
+            "strategies": {"sma_cross": {"fast": 10, "slow": 50}},
+            "overlay": {"stress": 0.5},
+        }
+    )
 
     # Act
-    outcome = CliRunner().invoke(main, ["--data-dir", str(real_store_dir), "sweep", str(study), "--workers", "1",
-                                        "--results-dir", str(tmp_path / "results"), "--json"])
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "--data-dir",
+            str(real_store_dir),
+            "sweep",
+            str(study),
+            "--workers",
+            "1",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--json",
+        ],
+    )
 
     # Assert: rows equal the backtests (warm-up before the start included), which the [risk] table changes
     assert outcome.exit_code == 0, outcome.output

@@ -3,6 +3,8 @@ and no look-ahead (a fold's choice does not depend on bars after its train windo
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +15,13 @@ from carryguard.backtests.sweep.study import WalkForwardConfig, combos, study_fr
 from carryguard.backtests.sweep.walkforward import fold_windows, walk_forward
 from carryguard.strategies.base import make_strategy
 
-STUDY = study_from_dict({
-    "sweep": {"name": "wf", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"]},
-    "params": {"fast": [5, 20, 50], "slow": [30, 100, 200]},
-    "walkforward": {"mode": "rolling", "train": "730D", "test": "365D"},
-})
+STUDY = study_from_dict(
+    {
+        "sweep": {"name": "wf", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"]},
+        "params": {"fast": [5, 20, 50], "slow": [30, 100, 200]},
+        "walkforward": {"mode": "rolling", "train": "730D", "test": "365D"},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def test_fold_windows_given_rolling_slide_fixed_train_and_tile_tests():
     # Assert
     assert folds[0] == ((0, 300), (300, 400))
     assert all(train[1] - train[0] == 300 and train[1] == test[0] for train, test in folds)
-    assert all(a[1][1] == b[1][0] for a, b in zip(folds, folds[1:]))  # test windows tile
+    assert all(a[1][1] == b[1][0] for a, b in itertools.pairwise(folds))  # test windows tile
     assert folds[-1][1][1] == 1_000 and len(folds) == 7
 
 
@@ -64,8 +68,8 @@ def test_walk_forward_config_given_step_longer_than_test_raises_value_error():
 
 def window_metric(bars: pd.DataFrame, combo: dict, window: tuple[int, int], metric: str) -> float:
     target = make_strategy("sma_cross", **combo).target_exposure(bars)
-    part = bars.iloc[window[0]:window[1]]
-    return compute_metrics(run_fast(part, target.iloc[window[0]:window[1]]), part, timeframe="1d")[metric]
+    part = bars.iloc[window[0] : window[1]]
+    return compute_metrics(run_fast(part, target.iloc[window[0] : window[1]]), part, timeframe="1d")[metric]
 
 
 def test_walk_forward_given_real_bars_chooses_the_best_combo_on_each_train_window(daily):
@@ -79,8 +83,9 @@ def test_walk_forward_given_real_bars_chooses_the_best_combo_on_each_train_windo
         scores = [window_metric(daily, c, fold.train, "Sharpe Ratio") for c in candidates]
         assert fold.best == int(np.nanargmax(scores))
         assert fold.train_metric == pytest.approx(scores[fold.best], rel=1e-9)
-        assert fold.test_metric == pytest.approx(window_metric(daily, candidates[fold.best], fold.test, "Sharpe Ratio"),
-                                                 rel=1e-9)
+        assert fold.test_metric == pytest.approx(
+            window_metric(daily, candidates[fold.best], fold.test, "Sharpe Ratio"), rel=1e-9
+        )
 
 
 def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_combo(daily):
@@ -92,13 +97,17 @@ def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_comb
     first = result.folds[0]
     assert result.oos_equity.index[0] == daily.index[first.test[0]]
     assert result.oos_equity.index[-1] == daily.index[result.folds[-1].test[1] - 1]
-    part = daily.iloc[first.test[0]:first.test[1]]
+    part = daily.iloc[first.test[0] : first.test[1]]
     target = make_strategy("sma_cross", **result.combos[first.best]).target_exposure(daily).loc[part.index]
     alone = run_fast(part, target)
     np.testing.assert_allclose(result.oos_equity.loc[part.index], alone.equity, rtol=1e-12)
-    span = daily.iloc[first.test[0]:result.folds[-1].test[1]]
-    stitched = pd.concat([make_strategy("sma_cross", **result.combos[f.best]).target_exposure(daily).iloc[slice(*f.test)]
-                          for f in result.folds])
+    span = daily.iloc[first.test[0] : result.folds[-1].test[1]]
+    stitched = pd.concat(
+        [
+            make_strategy("sma_cross", **result.combos[f.best]).target_exposure(daily).iloc[slice(*f.test)]
+            for f in result.folds
+        ]
+    )
     np.testing.assert_array_equal(result.oos_equity, run_fast(span, stitched).equity)
     assert result.out_of_sample["Equity Final [$]"] == pytest.approx(result.oos_equity.iloc[-1])
     doc = result.to_dict()
@@ -110,7 +119,7 @@ def test_walk_forward_given_later_bars_removed_keeps_earlier_choices(daily):
     # Arrange: cut the history two bars into the third fold's test window, so the bars that
     # window would judge the third choice on are gone.
     full = walk_forward(STUDY, bars=daily, workers=1)
-    cut = daily.iloc[:full.folds[2].test[0] + 2]
+    cut = daily.iloc[: full.folds[2].test[0] + 2]
 
     # Act
     truncated = walk_forward(STUDY, bars=cut, workers=1)

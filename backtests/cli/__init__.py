@@ -43,7 +43,7 @@ class CarryguardGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - last line of defence, still one line
+        except Exception as exc:
             fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc)
 
 
@@ -57,8 +57,12 @@ def fail(ctx: click.Context, message: str, exc: BaseException) -> None:
 
 @click.group(cls=CarryguardGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version("carryguard"), prog_name="carryguard")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CARRYGUARD_DATA_DIR",
-              help="Where series are stored (default: $CARRYGUARD_DATA_DIR or the per-user cache dir).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CARRYGUARD_DATA_DIR",
+    help="Where series are stored (default: $CARRYGUARD_DATA_DIR or the per-user cache dir).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:

@@ -16,32 +16,70 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
     from carryguard.backtests.run.study import Study
     from carryguard.signals.store import Store
 
-PAIR_METRICS = (("Return [%]", "Return %"), ("CAGR [%]", "CAGR %"), ("Max. Drawdown [%]", "MaxDD %"),
-                ("Sharpe Ratio", "Sharpe"))
+PAIR_METRICS = (
+    ("Return [%]", "Return %"),
+    ("CAGR [%]", "CAGR %"),
+    ("Max. Drawdown [%]", "MaxDD %"),
+    ("Sharpe Ratio", "Sharpe"),
+)
 
 
 @click.command("backtest")
-@click.argument("study_path", metavar="[STUDY.toml]", required=False,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--strategy", "strategies", multiple=True, metavar="NAME",
-              help="Only this strategy (repeatable); NAME+carry (every one) keeps only the overlay runs.")
+@click.argument(
+    "study_path", metavar="[STUDY.toml]", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    metavar="NAME",
+    help="Only this strategy (repeatable); NAME+carry (every one) keeps only the overlay runs.",
+)
 @click.option("--symbol", "symbols", multiple=True, metavar="BASE/QUOTE", help="Only this symbol (repeatable).")
-@click.option("--timeframe", "timeframes", multiple=True, metavar="TF",
-              help="Only this timeframe, e.g. 1d or 4h (repeatable).")
+@click.option(
+    "--timeframe", "timeframes", multiple=True, metavar="TF", help="Only this timeframe, e.g. 1d or 4h (repeatable)."
+)
 @click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD), overriding the study.")
 @click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD or 'latest'), overriding the study.")
-@click.option("--overlay/--no-overlay", "overlay", default=None,
-              help="Only the runs with (or without) the carry overlay; default: as the study says (both).")
-@click.option("--engine", default="backtrader", show_default=True,
-              help="backtrader (the reference event-driven engine) or fast (numba, same execution semantics).")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Where the run folder <YYYYmmdd-HHMMSS>-<study> is written.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"}]}.')
+@click.option(
+    "--overlay/--no-overlay",
+    "overlay",
+    default=None,
+    help="Only the runs with (or without) the carry overlay; default: as the study says (both).",
+)
+@click.option(
+    "--engine",
+    default="backtrader",
+    show_default=True,
+    help="backtrader (the reference event-driven engine) or fast (numba, same execution semantics).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where the run folder <YYYYmmdd-HHMMSS>-<study> is written.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"}]}.',
+)
 @click.pass_obj
-def backtest(obj: CliContext, study_path: Path | None, strategies: tuple[str, ...], symbols: tuple[str, ...],
-             timeframes: tuple[str, ...], start: str | None, end: str | None, overlay: bool | None, engine: str,
-             results_dir: Path, as_json: bool) -> None:
+def backtest(
+    obj: CliContext,
+    study_path: Path | None,
+    strategies: tuple[str, ...],
+    symbols: tuple[str, ...],
+    timeframes: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    overlay: bool | None,
+    engine: str,
+    results_dir: Path,
+    as_json: bool,
+) -> None:
     """Backtest a study: every strategy x symbol x timeframe, without and with the
     carry-unwind overlay, each its own book (next-open fills, fees, slippage).
 
@@ -60,16 +98,24 @@ def backtest(obj: CliContext, study_path: Path | None, strategies: tuple[str, ..
       carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
       carryguard backtest my_study.toml --no-overlay --json
     """
-    from carryguard.backtests.run.write import metrics_document, write_results
     from carryguard.backtests.run.runner import ENGINES
     from carryguard.backtests.run.study import StudyError, load_study, narrow
+    from carryguard.backtests.run.write import metrics_document, write_results
 
     if engine not in ENGINES:
-        raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}",
-                                 param_hint="--engine")
+        raise click.BadParameter(
+            f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}", param_hint="--engine"
+        )
     try:
-        study = narrow(load_study(study_path), strategies=strategies, symbols=symbols, timeframes=timeframes,
-                       start=start, end=end, with_overlay=() if overlay is None else (overlay,))
+        study = narrow(
+            load_study(study_path),
+            strategies=strategies,
+            symbols=symbols,
+            timeframes=timeframes,
+            start=start,
+            end=end,
+            with_overlay=() if overlay is None else (overlay,),
+        )
     except StudyError as exc:
         raise click.UsageError(str(exc)) from None
     run = _run_with_progress(study, obj.store, engine)
@@ -79,8 +125,11 @@ def backtest(obj: CliContext, study_path: Path | None, strategies: tuple[str, ..
         print_json({"run_dir": str(folder), "results": document["results"]})
         return
     books = len(run.results)
-    _print_pairs(document["results"], study.with_overlay,
-                 title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})")
+    _print_pairs(
+        document["results"],
+        study.with_overlay,
+        title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})",
+    )
     stdout.print(f"results: {folder}", highlight=False)
 
 
@@ -108,7 +157,9 @@ def _print_pairs(results: list[dict], modes: tuple[bool, ...], *, title: str) ->
     for result in results:
         key = (result["strategy"], result["symbol"], result["timeframe"])
         rows.setdefault(key, {"baseline": result["baseline"]})[result["overlay"]] = result["metrics"]
-    columns = ["strategy", "symbol", "tf"] + [_header(short, mode, modes) for _, short in PAIR_METRICS for mode in modes]
+    columns = ["strategy", "symbol", "tf"] + [
+        _header(short, mode, modes) for _, short in PAIR_METRICS for mode in modes
+    ]
 
     def best_sharpe(entry: dict) -> float:
         values = [entry[m]["Sharpe Ratio"] for m in modes if entry[m]["Sharpe Ratio"] is not None]

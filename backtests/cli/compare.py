@@ -29,8 +29,13 @@ def _interval(interval: Interval) -> str:
 
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
-@click.option("--sort", default="sharpe", show_default=True, metavar="METRIC",
-              help="Sort by: sharpe, return, cagr, maxdd, or a column name such as 'Δ Sharpe' (best first).")
+@click.option(
+    "--sort",
+    default="sharpe",
+    show_default=True,
+    metavar="METRIC",
+    help="Sort by: sharpe, return, cagr, maxdd, or a column name such as 'Δ Sharpe' (best first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as a JSON list of objects.")
 def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     """Every strategy of one or more runs side by side, with the overlay's deltas.
@@ -45,7 +50,14 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
       carryguard compare results/run-a results/run-b --sort maxdd
       carryguard compare results/run-a --json
     """
-    from carryguard.backtests.report.compare import DELTAS, HEADLINE, SHORT_NAMES, compare_runs, json_rows, resolve_metric
+    from carryguard.backtests.report.compare import (
+        DELTAS,
+        HEADLINE,
+        SHORT_NAMES,
+        compare_runs,
+        json_rows,
+        resolve_metric,
+    )
     from carryguard.backtests.report.html import number as cell
     from carryguard.backtests.run.folder import load_run
 
@@ -67,24 +79,38 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     rows = [
         ([number[str(row["run"])]] if several else [])
         + [f"{row['strategy']}{' *' if row['baseline'] else ''}", row["symbol"], row["timeframe"]]
-        + [cell(row[name]) for name in HEADLINE] + [cell(row[name], signed=True) for name in DELTAS]
+        + [cell(row[name]) for name in HEADLINE]
+        + [cell(row[name], signed=True) for name in DELTAS]
         for row in comparison.rows
     ]
     headline = [SHORT_NAMES[name] for name in HEADLINE]
     deltas = [f"Δ {SHORT_NAMES[name]}" for name in HEADLINE]
     columns = (["run"] if several else []) + ["strategy", "symbol", "tf", *headline, *deltas]
-    print_table(f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower); "
-                "* bottom-fishing baseline", columns, rows, right=[*headline, *deltas])
+    print_table(
+        f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower); "
+        "* bottom-fishing baseline",
+        columns,
+        rows,
+        right=[*headline, *deltas],
+    )
 
 
 @click.command("report")
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--windows", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="TOML file of extra crisis windows ([[window]] name/start/end), added to the defaults.")
-@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100),
-              help="Bootstrap resamples.")
-@click.option("--block", default=20.0, show_default=True, type=click.FloatRange(min=1),
-              help="Mean block length of the stationary bootstrap, in bars.")
+@click.option(
+    "--windows",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="TOML file of extra crisis windows ([[window]] name/start/end), added to the defaults.",
+)
+@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=100), help="Bootstrap resamples.")
+@click.option(
+    "--block",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Mean block length of the stationary bootstrap, in bars.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the written files and the overlay effects as JSON.")
 def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as_json: bool) -> None:
     """Write RUN_DIR/report.html (self-contained, opens offline) and a PNG of each chart.
@@ -105,27 +131,51 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     with stderr.status(f"reporting {run_dir} ..."):
         written = write_report(run_dir, windows=windows, bootstrap=config)
     effects = [
-        {"strategy": e.book.strategy, "symbol": e.book.symbol, "timeframe": e.book.timeframe, "bars": e.bars,
-         "sharpe_effect": [e.sharpe.estimate, e.sharpe.low, e.sharpe.high],
-         "max_drawdown_effect_pp": [e.max_drawdown.estimate, e.max_drawdown.low, e.max_drawdown.high],
-         "sharpe_distinguishable": not e.sharpe.contains_zero,
-         "max_drawdown_distinguishable": not e.max_drawdown.contains_zero}
+        {
+            "strategy": e.book.strategy,
+            "symbol": e.book.symbol,
+            "timeframe": e.book.timeframe,
+            "bars": e.bars,
+            "sharpe_effect": [e.sharpe.estimate, e.sharpe.low, e.sharpe.high],
+            "max_drawdown_effect_pp": [e.max_drawdown.estimate, e.max_drawdown.low, e.max_drawdown.high],
+            "sharpe_distinguishable": not e.sharpe.contains_zero,
+            "max_drawdown_distinguishable": not e.max_drawdown.contains_zero,
+        }
         for e in written.effects
     ]
     if as_json:
-        print_json({"report": str(written.html), "charts": [str(p) for p in written.charts],
-                    "overlay_effects": effects})
+        print_json(
+            {"report": str(written.html), "charts": [str(p) for p in written.charts], "overlay_effects": effects}
+        )
         return
     if not written.effects:
         stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
     else:
         level = f"{config.confidence:.0%}"
-        print_table(f"Overlay effect (with − without), {level} paired block-bootstrap intervals",
-                    ["strategy", "symbol", "tf", f"Δ Sharpe [{level} interval]", "Sharpe effect",
-                     f"Δ MaxDD pp [{level} interval]", "drawdown effect"],
-                    [(e.book.strategy, e.book.symbol, e.book.timeframe, _interval(e.sharpe),
-                      verdict(e.sharpe, better="higher", worse="lower"), _interval(e.max_drawdown),
-                      verdict(e.max_drawdown, better="shallower", worse="deeper")) for e in written.effects])
+        print_table(
+            f"Overlay effect (with − without), {level} paired block-bootstrap intervals",
+            [
+                "strategy",
+                "symbol",
+                "tf",
+                f"Δ Sharpe [{level} interval]",
+                "Sharpe effect",
+                f"Δ MaxDD pp [{level} interval]",
+                "drawdown effect",
+            ],
+            [
+                (
+                    e.book.strategy,
+                    e.book.symbol,
+                    e.book.timeframe,
+                    _interval(e.sharpe),
+                    verdict(e.sharpe, better="higher", worse="lower"),
+                    _interval(e.max_drawdown),
+                    verdict(e.max_drawdown, better="shallower", worse="deeper"),
+                )
+                for e in written.effects
+            ],
+        )
     stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
 
 

@@ -19,7 +19,9 @@ def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[str] = ()) -> None:
+def print_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[str] = ()
+) -> None:
     """A rich table on stdout; columns named in ``right`` are right-aligned (numbers), None cells blank."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:

@@ -50,14 +50,28 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
     rows = []
     for outcome in outcomes:
         for meta in outcome.stored:
-            rows.append((outcome.path.name, meta.id, meta.first[:10], meta.last[:10], meta.rows, len(meta.gaps), len(meta.flags)))
+            rows.append(
+                (
+                    outcome.path.name,
+                    meta.id,
+                    meta.first[:10],
+                    meta.last[:10],
+                    meta.rows,
+                    len(meta.gaps),
+                    len(meta.flags),
+                )
+            )
         for note in outcome.notes:
             stderr.print(f"note: {note}", highlight=False)
         if outcome.skipped:
             stderr.print(f"skipped {outcome.path}: {outcome.skipped}", highlight=False)
     if rows:
-        print_table(f"Imported into {obj.store.root}", ["file", "series", "first", "last", "rows", "gaps", "flags"], rows,
-                    right=["rows", "gaps", "flags"])
+        print_table(
+            f"Imported into {obj.store.root}",
+            ["file", "series", "first", "last", "rows", "gaps", "flags"],
+            rows,
+            right=["rows", "gaps", "flags"],
+        )
     else:
         stdout.print(f"nothing imported into {obj.store.root}", highlight=False)
     failed = [o for o in outcomes if o.error]
@@ -90,8 +104,18 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
         except DataError as exc:
             unreadable.append(exc)
     records = [
-        {"id": m.id, "source": m.source, "publisher": m.publisher, "first": m.first, "last": m.last, "rows": m.rows,
-         "gaps": len(m.gaps), "flags": len(m.flags), "fetched_at": m.fetched_at, "availability": m.availability}
+        {
+            "id": m.id,
+            "source": m.source,
+            "publisher": m.publisher,
+            "first": m.first,
+            "last": m.last,
+            "rows": m.rows,
+            "gaps": len(m.gaps),
+            "flags": len(m.flags),
+            "fetched_at": m.fetched_at,
+            "availability": m.availability,
+        }
         for m in metas
     ]
     if as_json:
@@ -99,9 +123,15 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
     elif not records:
         stdout.print(f"no series in {obj.store.root}; run `carryguard data import DIR` or `carryguard data fetch`")
     else:
-        print_table(f"Series in {obj.store.root}", ["id", "source", "first", "last", "rows", "gaps", "fetched_at"],
-                    [(r["id"], r["source"], r["first"][:16], r["last"][:16], r["rows"], r["gaps"], r["fetched_at"])
-                     for r in records], right=["rows", "gaps"])
+        print_table(
+            f"Series in {obj.store.root}",
+            ["id", "source", "first", "last", "rows", "gaps", "fetched_at"],
+            [
+                (r["id"], r["source"], r["first"][:16], r["last"][:16], r["rows"], r["gaps"], r["fetched_at"])
+                for r in records
+            ],
+            right=["rows", "gaps"],
+        )
     for exc in unreadable:
         show_traceback(obj, exc)
         click.echo(f"error: {exc}", err=True)
@@ -124,17 +154,39 @@ def fetch_status(record: dict) -> str:
 
 @data.command("fetch")
 @click.option("--exchange", default="binance", show_default=True, help="ccxt exchange id.")
-@click.option("--symbols", default="BTC/USDT,ETH/USDT", show_default=True, callback=split_list,
-              help="Comma-separated market symbols.")
-@click.option("--timeframes", default="1d,4h", show_default=True, callback=split_list, help="Comma-separated bar lengths.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Start of series not stored yet (default: 2017-01-01 for bars, all history for Yahoo).")
-@click.option("--macro/--no-macro", default=True, show_default=True,
-              help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2 and Yahoo JPY=X.")
+@click.option(
+    "--symbols",
+    default="BTC/USDT,ETH/USDT",
+    show_default=True,
+    callback=split_list,
+    help="Comma-separated market symbols.",
+)
+@click.option(
+    "--timeframes", default="1d,4h", show_default=True, callback=split_list, help="Comma-separated bar lengths."
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Start of series not stored yet (default: 2017-01-01 for bars, all history for Yahoo).",
+)
+@click.option(
+    "--macro/--no-macro",
+    default=True,
+    show_default=True,
+    help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2 and Yahoo JPY=X.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of what each source added.")
 @click.pass_obj
-def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timeframes: tuple[str, ...],
-              since: datetime | None, macro: bool, as_json: bool) -> None:
+def fetch_cmd(
+    obj: CliContext,
+    exchange: str,
+    symbols: tuple[str, ...],
+    timeframes: tuple[str, ...],
+    since: datetime | None,
+    macro: bool,
+    as_json: bool,
+) -> None:
     """Download new bars and macro series from the internet into the store.
 
     Stored series continue from their last bar (re-fetched, so a bar stored while still
@@ -155,8 +207,13 @@ def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timefram
     from carryguard.signals.errors import SourceError
     from carryguard.signals.fetch import FetchPlan, plan_jobs, run_jobs
 
-    plan = FetchPlan(exchange=exchange, symbols=symbols, timeframes=timeframes, macro=macro,
-                     since=pd.Timestamp(since, tz="UTC") if since else None)
+    plan = FetchPlan(
+        exchange=exchange,
+        symbols=symbols,
+        timeframes=timeframes,
+        macro=macro,
+        since=pd.Timestamp(since, tz="UTC") if since else None,
+    )
     jobs = plan_jobs(obj.store, plan)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
@@ -167,20 +224,35 @@ def fetch_cmd(obj: CliContext, exchange: str, symbols: tuple[str, ...], timefram
             current["label"] = job.label
             progress.update(task, description=job.label)
 
-        outcomes = run_jobs(jobs, on_start=on_start,
-                            on_status=lambda text: progress.update(task, description=f"{current['label']}: {text}"),
-                            on_done=lambda outcome: progress.advance(task))
+        outcomes = run_jobs(
+            jobs,
+            on_start=on_start,
+            on_status=lambda text: progress.update(task, description=f"{current['label']}: {text}"),
+            on_done=lambda outcome: progress.advance(task),
+        )
     records = [  # a failed source gained nothing and its stored state is not reported: null, not 0
-        {"source": o.label, "series": o.result.series if o.result else None, "added": o.result.added if o.result else None,
-         "rows": o.result.rows if o.result else None, "last": o.result.last if o.result else None, "error": o.error}
+        {
+            "source": o.label,
+            "series": o.result.series if o.result else None,
+            "added": o.result.added if o.result else None,
+            "rows": o.result.rows if o.result else None,
+            "last": o.result.last if o.result else None,
+            "error": o.error,
+        }
         for o in outcomes
     ]
     if as_json:
         print_json(records)
     else:
-        print_table(f"Fetched into {obj.store.root}", ["source", "series", "new rows", "rows", "last", "status"],
-                    [(r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], fetch_status(r))
-                     for r in records], right=["new rows", "rows"])
+        print_table(
+            f"Fetched into {obj.store.root}",
+            ["source", "series", "new rows", "rows", "last", "status"],
+            [
+                (r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], fetch_status(r))
+                for r in records
+            ],
+            right=["new rows", "rows"],
+        )
     failed = [o for o in outcomes if o.error]
     for outcome in failed:
         show_traceback(obj, outcome.exception)

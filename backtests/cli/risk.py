@@ -55,16 +55,31 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 
 
 @click.command("risk")
-@click.option("--as-of", "as_of", type=UTC_TIME, help="Reading time (date = 00:00 UTC of that day, i.e. what was "
-              "known when that day began). Default: the latest time the stored data supports.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=UTC_TIME,
+    help="Reading time (date = 00:00 UTC of that day, i.e. what was "
+    "known when that day began). Default: the latest time the stored data supports.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"as_of", "score", "regime", "components", "stale"}.')
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a PNG: the index with regime bands, JGB 20Y/40Y, USD/JPY and BTC.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PNG: the index with regime bands, JGB 20Y/40Y, USD/JPY and BTC.",
+)
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
 @click.pass_obj
-def risk(obj: CliContext, as_of: pd.Timestamp | None, as_json: bool, plot_path: Path | None, plot_start: pd.Timestamp | None,
-         config_path: Path | None) -> None:
+def risk(
+    obj: CliContext,
+    as_of: pd.Timestamp | None,
+    as_json: bool,
+    plot_path: Path | None,
+    plot_start: pd.Timestamp | None,
+    config_path: Path | None,
+) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
     One line per component: raw value (its unit says what it is), change over the
@@ -90,8 +105,9 @@ def risk(obj: CliContext, as_of: pd.Timestamp | None, as_json: bool, plot_path: 
     if plot_path:
         start = plot_start or as_of - pd.DateOffset(years=5)
         if start >= as_of:
-            raise click.BadParameter(f"{start:%Y-%m-%d} is not before the reading ({as_of:%Y-%m-%d})",
-                                     param_hint="--plot-start")
+            raise click.BadParameter(
+                f"{start:%Y-%m-%d} is not before the reading ({as_of:%Y-%m-%d})", param_hint="--plot-start"
+            )
         try:
             _plot(obj.store, inputs, cfg, as_of, start, plot_path)
         except OSError as exc:
@@ -113,29 +129,53 @@ def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
     from carryguard.signals.features import labels
 
     as_of = reading.as_of
-    stdout.print(f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
-                 f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})", highlight=False)
+    stdout.print(
+        f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
+        f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})",
+        highlight=False,
+    )
     label, weight = labels(cfg), _weights(reading, cfg)
-    rows = [(c.name, _fmt(c.value, 3, unit=label[c.name].unit), _change(c.change, label[c.name]),
-             _fmt(c.zscore, 2, True), _fmt(weight[c.name], 3), _fmt(c.contribution, 3, True),
-             c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a") for c in reading.components]
-    print_table("Components", ["component", "value", "change", "zscore", "weight", "contribution", "data date"], rows,
-                right=["value", "change", "zscore", "weight", "contribution"])
+    rows = [
+        (
+            c.name,
+            _fmt(c.value, 3, unit=label[c.name].unit),
+            _change(c.change, label[c.name]),
+            _fmt(c.zscore, 2, True),
+            _fmt(weight[c.name], 3),
+            _fmt(c.contribution, 3, True),
+            c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a",
+        )
+        for c in reading.components
+    ]
+    print_table(
+        "Components",
+        ["component", "value", "change", "zscore", "weight", "contribution", "data date"],
+        rows,
+        right=["value", "change", "zscore", "weight", "contribution"],
+    )
     (jp, us), *_ = cfg.spread_pairs
-    stdout.print(f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
-                 f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
-                 f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
-                 f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}\n"
-                 f"score = 100 / (1 + exp(-(composite {'-' if cfg.center >= 0 else '+'} {abs(cfg.center):g}) / "
-                 f"{cfg.scale:g}))", highlight=False)
+    stdout.print(
+        f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
+        f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
+        f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
+        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}\n"
+        f"score = 100 / (1 + exp(-(composite {'-' if cfg.center >= 0 else '+'} {abs(cfg.center):g}) / "
+        f"{cfg.scale:g}))",
+        highlight=False,
+    )
     if not reading.regime:
-        stdout.print(f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
-                     f"history and younger than {cfg.expire_days:g} days", highlight=False)
+        stdout.print(
+            f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
+            f"history and younger than {cfg.expire_days:g} days",
+            highlight=False,
+        )
     for sid, date in reading.input_dates.items():
         age = f"{(as_of - date) / pd.Timedelta(days=1):.1f} days old" if date is not None else "no data yet"
         flag = "  STALE" if sid in reading.stale else ""
-        stdout.print(f"input {sid}: data date {date:%Y-%m-%d}, {age}{flag}" if date is not None
-                     else f"input {sid}: {age}", highlight=False)
+        stdout.print(
+            f"input {sid}: data date {date:%Y-%m-%d}, {age}{flag}" if date is not None else f"input {sid}: {age}",
+            highlight=False,
+        )
 
 
 def _change(change: float, label: Label) -> str:
@@ -194,38 +234,59 @@ def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> st
     same_day = fx_price(fx).iloc[:, 0].get(dy) if pd.notna(y) else None
     if same_day is None or pd.isna(same_day):
         return f"cross-check USD/JPY: no {b} fixing published for a day {a} has{dropped}"
-    return (f"cross-check USD/JPY on {dy:%Y-%m-%d} (newest {b} published by then): {a} {same_day:.3f} vs "
-            f"{b} {y:.3f}, difference {100 * (same_day / y - 1):+.2f}%{dropped}")
+    return (
+        f"cross-check USD/JPY on {dy:%Y-%m-%d} (newest {b} published by then): {a} {same_day:.3f} vs "
+        f"{b} {y:.3f}, difference {100 * (same_day / y - 1):+.2f}%{dropped}"
+    )
 
 
-def _plot(store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp,
-          path: Path) -> None:
-    from carryguard.signals.risk import fx_price, risk_at
+def _plot(
+    store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp, path: Path
+) -> None:
     from carryguard.backtests.report.risk_plot import plot_risk
+    from carryguard.signals.risk import fx_price, risk_at
 
     days = pd.date_range(start.normalize(), as_of, freq="D")
     history = risk_at(inputs, days, cfg)
-    jgb = inputs.read(cfg.jgb_series).loc[start:as_of - pd.Timedelta(days=1)]
-    fx = fx_price(inputs.read(cfg.fx_series)).iloc[:, 0].loc[start:as_of - pd.Timedelta(days=1)]
+    jgb = inputs.read(cfg.jgb_series).loc[start : as_of - pd.Timedelta(days=1)]
+    fx = fx_price(inputs.read(cfg.fx_series)).iloc[:, 0].loc[start : as_of - pd.Timedelta(days=1)]
     btc_ids = [sid for sid in ("yahoo/BTC-USD/1d", "binance/BTC-USDT/1d") if store.exists(sid)]
     btc, label = None, "BTC"
     if btc_ids:
         sid = max(btc_ids, key=lambda s: store.meta(s).last)
-        btc, label = store.read(sid)["close"].loc[start:as_of - pd.Timedelta(days=1)], f"BTC close ({sid})"
-    plot_risk(path, history["score"], thresholds=cfg.thresholds, jgb=jgb, usdjpy=fx, btc=btc, btc_label=label,
-              title=f"Carry-Unwind Risk Index, {start:%Y-%m-%d} to {as_of:%Y-%m-%d}")
+        btc, label = store.read(sid)["close"].loc[start : as_of - pd.Timedelta(days=1)], f"BTC close ({sid})"
+    plot_risk(
+        path,
+        history["score"],
+        thresholds=cfg.thresholds,
+        jgb=jgb,
+        usdjpy=fx,
+        btc=btc,
+        btc_label=label,
+        title=f"Carry-Unwind Risk Index, {start:%Y-%m-%d} to {as_of:%Y-%m-%d}",
+    )
 
 
 @click.command("signals")
 @click.option("--start", type=UTC_TIME, default="2000-01-01", show_default=True, help="First day (00:00 UTC).")
 @click.option("--end", type=UTC_TIME, help="Last day (default: the latest time the stored data supports).")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write every row to FILE.csv or FILE.parquet (otherwise the last 10 days are shown).")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every row to FILE.csv or FILE.parquet (otherwise the last 10 days are shown).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every row as a JSON list of objects.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
 @click.pass_obj
-def signals(obj: CliContext, start: pd.Timestamp, end: pd.Timestamp | None, out_path: Path | None, as_json: bool,
-            config_path: Path | None) -> None:
+def signals(
+    obj: CliContext,
+    start: pd.Timestamp,
+    end: pd.Timestamp | None,
+    out_path: Path | None,
+    as_json: bool,
+    config_path: Path | None,
+) -> None:
     """Daily history (00:00 UTC each day) of every feature, the score and the regime.
 
     Columns: score, regime, composite, <component>_value/_change/_zscore/_contribution,
@@ -259,17 +320,30 @@ def signals(obj: CliContext, start: pd.Timestamp, end: pd.Timestamp | None, out_
         for column in table.columns:
             if isinstance(table[column].dtype, pd.DatetimeTZDtype):
                 table[column] = table[column].map(lambda t: None if pd.isna(t) else t.isoformat())
-        print_json([{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                    for row in table.to_dict(orient="records")])
+        print_json(
+            [
+                {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                for row in table.to_dict(orient="records")
+            ]
+        )
     elif not out_path:
         tail = history.tail(10)
         names = [c.removesuffix("_contribution") for c in history.columns if c.endswith("_contribution")]
-        print_table(f"Risk index, last {len(tail)} of {len(history)} days: score, regime and each component's "
-                    "contribution to the composite (use --out FILE for every column and day)",
-                    ["day", "score", "regime", *names],
-                    [(t.strftime("%Y-%m-%d"), _fmt(r.score, 1), r.regime,
-                      *[_fmt(r[f"{n}_contribution"], 3, True) for n in names]) for t, r in tail.iterrows()],
-                    right=["score", *names])
+        print_table(
+            f"Risk index, last {len(tail)} of {len(history)} days: score, regime and each component's "
+            "contribution to the composite (use --out FILE for every column and day)",
+            ["day", "score", "regime", *names],
+            [
+                (
+                    t.strftime("%Y-%m-%d"),
+                    _fmt(r.score, 1),
+                    r.regime,
+                    *[_fmt(r[f"{n}_contribution"], 3, True) for n in names],
+                )
+                for t, r in tail.iterrows()
+            ],
+            right=["score", *names],
+        )
 
 
 commands = [risk, signals]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,20 +19,50 @@ TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
 
 @click.command("sweep")
 @click.argument("study_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="local: worker processes on this machine; dask: a dask.distributed cluster.")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Dask scheduler, e.g. tcp://scheduler-host:8786 (with --executor dask; default: a local cluster).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Local processes (default: all cores) or local Dask workers.")
-@click.option("--walk-forward/--no-walk-forward", "walk", default=None,
-              help="Also run walk-forward validation (default: when the study has a [walkforward] table).")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Where results/<run-id>/ is created.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: worker processes on this machine; dask: a dask.distributed cluster.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Dask scheduler, e.g. tcp://scheduler-host:8786 (with --executor dask; default: a local cluster).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local processes (default: all cores) or local Dask workers.",
+)
+@click.option(
+    "--walk-forward/--no-walk-forward",
+    "walk",
+    default=None,
+    help="Also run walk-forward validation (default: when the study has a [walkforward] table).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Where results/<run-id>/ is created.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | None, workers: int | None, walk: bool | None,
-          results_dir: Path, as_json: bool) -> None:
+def sweep(
+    obj: CliContext,
+    study_file: Path,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    walk: bool | None,
+    results_dir: Path,
+    as_json: bool,
+) -> None:
     """Evaluate every parameter combo of STUDY_FILE on the fast engine and rank them.
 
     Writes results/<run-id>/sweep.parquet (one row per combo: parameters and metrics),
@@ -79,40 +109,73 @@ def sweep(obj: CliContext, study_file: Path, executor: str, scheduler: str | Non
         try:
             fold_windows(history.window.index, walk_config)
         except ValueError as error:
-            raise CarryguardError(f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test") from None
+            raise CarryguardError(
+                f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test"
+            ) from None
     risk_config = study.risk_config()
     risk = load_risk(obj.store, bars, study.timeframe, risk_config) if study.overlay else None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     wf = None
     with Progress(*columns, console=stderr, transient=False) as progress:
         task = progress.add_task(f"sweep {study.name}", total=len(todo))
-        result = run_sweep(study, bars=bars, risk=risk, first=first, executor=executor, workers=workers,
-                           scheduler=scheduler, combos=todo, progress=lambda n: progress.advance(task, n))
+        result = run_sweep(
+            study,
+            bars=bars,
+            risk=risk,
+            first=first,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            combos=todo,
+            progress=lambda n: progress.advance(task, n),
+        )
         if walk_config is not None:
             folds = progress.add_task("walk-forward", total=len(todo))
-            wf = walk_forward(study, bars=bars, risk=risk, first=first, config=walk_config, executor=executor,
-                              workers=workers, scheduler=scheduler, combos=todo,
-                              progress=lambda n: progress.advance(folds, n))
-    created = datetime.now(timezone.utc)
+            wf = walk_forward(
+                study,
+                bars=bars,
+                risk=risk,
+                first=first,
+                config=walk_config,
+                executor=executor,
+                workers=workers,
+                scheduler=scheduler,
+                combos=todo,
+                progress=lambda n: progress.advance(folds, n),
+            )
+    created = datetime.now(UTC)
     run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
     data = {}
     for name in inputs:
         meta = obj.store.meta(name)
-        data[name] = {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
-                      "origin": meta.origin}
+        data[name] = {
+            "content_hash": meta.content_hash,
+            "first": meta.first,
+            "last": meta.last,
+            "rows": meta.rows,
+            "origin": meta.origin,
+        }
     doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
     if as_json:
         print_json(doc)
         return
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
     headers = ["#", *(short(p) for p in result.param_names), *metric_columns]
-    print_table(f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
-                f"({sid}, {result.bars:,} bars)", headers, top_rows(result, metric_columns), right=headers)
-    stdout.print(f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
-                 f"({result.bar_steps_per_second / 1e6:,.1f} M bar-steps/s, {result.executor}, {result.workers} "
-                 f"worker(s); setup {result.setup_seconds:.2f} s)", highlight=False)
+    print_table(
+        f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
+        f"({sid}, {result.bars:,} bars)",
+        headers,
+        top_rows(result, metric_columns),
+        right=headers,
+    )
+    stdout.print(
+        f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
+        f"({result.bar_steps_per_second / 1e6:,.1f} M bar-steps/s, {result.executor}, {result.workers} "
+        f"worker(s); setup {result.setup_seconds:.2f} s)",
+        highlight=False,
+    )
     if wf is not None:
         _print_walkforward(wf)
     stdout.print(f"results: {run_dir}", highlight=False)
@@ -128,18 +191,42 @@ def _print_walkforward(wf: WalkForwardResult) -> None:
     hindsight = doc["in_sample"]["hindsight_best"]
     numbers = [metric, "Return [%]", "Max. Drawdown [%]"]
     rows = [
-        ["in-sample: picks on their train windows (mean)", "per fold", cell(doc["in_sample"]["mean_train_metric"]),
-         "", ""],
-        ["in-sample: hindsight best, on the OOS span", compact(hindsight["params"]),
-         *(cell(hindsight["metrics"][m]) for m in numbers)],
+        [
+            "in-sample: picks on their train windows (mean)",
+            "per fold",
+            cell(doc["in_sample"]["mean_train_metric"]),
+            "",
+            "",
+        ],
+        [
+            "in-sample: hindsight best, on the OOS span",
+            compact(hindsight["params"]),
+            *(cell(hindsight["metrics"][m]) for m in numbers),
+        ],
         ["out-of-sample: picks, test windows joined", "per fold", *(cell(oos[m]) for m in numbers)],
     ]
-    print_table(f"Walk-forward ({doc['mode']}, train {doc['train']}, test {doc['test']}, {len(doc['folds'])} folds; "
-                f"OOS {oos['Start'][:10]}..{oos['End'][:10]})", ["result", "params", *numbers], rows, right=numbers)
-    print_table("Folds", ["test start", "test end", "chosen on train", f"train {metric}", f"test {metric}"],
-                [[f["test_start"][:10], f["test_end"][:10], compact(f["params"]), cell(f["train_metric"]),
-                  cell(f["test_metric"])] for f in doc["folds"]],
-                right=[f"train {metric}", f"test {metric}"])
+    print_table(
+        f"Walk-forward ({doc['mode']}, train {doc['train']}, test {doc['test']}, {len(doc['folds'])} folds; "
+        f"OOS {oos['Start'][:10]}..{oos['End'][:10]})",
+        ["result", "params", *numbers],
+        rows,
+        right=numbers,
+    )
+    print_table(
+        "Folds",
+        ["test start", "test end", "chosen on train", f"train {metric}", f"test {metric}"],
+        [
+            [
+                f["test_start"][:10],
+                f["test_end"][:10],
+                compact(f["params"]),
+                cell(f["train_metric"]),
+                cell(f["test_metric"]),
+            ]
+            for f in doc["folds"]
+        ],
+        right=[f"train {metric}", f"test {metric}"],
+    )
 
 
 commands = [sweep]

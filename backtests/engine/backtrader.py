@@ -34,8 +34,9 @@ def run_backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfi
     (run,) = cerebro.run()
     index = bars.index
     fills = fills_frame([index[i] for i in run.fill_bar], run.fill_qty, run.fill_price, run.fill_fee)
-    return make_book(bars, cash=run.cash_at_close, position=run.position_at_close, fills=fills,
-                     initial_cash=config.cash)
+    return make_book(
+        bars, cash=run.cash_at_close, position=run.position_at_close, fills=fills, initial_cash=config.cash
+    )
 
 
 def affordable(qty: float, cash: float, price: float, commission: float) -> float:
@@ -66,8 +67,9 @@ class _TargetExposure(bt.Strategy):
         config: ExecutionConfig = self.p.config
         cash = self.broker.getcash()
         position = self.position.size
-        _, _, qty, price, _ = rebalance(cash, position, self.data.open[0], self.pending,
-                                        config.commission, config.slippage, config.rebalance_band)
+        _, _, qty, price, _ = rebalance(
+            cash, position, self.data.open[0], self.pending, config.commission, config.slippage, config.rebalance_band
+        )
         if qty > 0:
             self.buy(size=affordable(qty, cash, price, config.commission))
         elif qty < 0:

@@ -41,30 +41,46 @@ class Book:
 
 def empty_fills() -> pd.DataFrame:
     """A fills frame without rows, with ``FILL_COLUMNS``' dtypes (so tables concatenate cleanly)."""
-    return pd.DataFrame({
-        "time": pd.DatetimeIndex([], tz="UTC"), "side": pd.Series([], dtype="object"),
-        "qty": pd.Series([], dtype="float64"), "price": pd.Series([], dtype="float64"),
-        "fee": pd.Series([], dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "time": pd.DatetimeIndex([], tz="UTC"),
+            "side": pd.Series([], dtype="object"),
+            "qty": pd.Series([], dtype="float64"),
+            "price": pd.Series([], dtype="float64"),
+            "fee": pd.Series([], dtype="float64"),
+        }
+    )
 
 
-def fills_frame(times: Sequence[pd.Timestamp], signed_qty: Sequence[float], prices: Sequence[float],
-                fees: Sequence[float]) -> pd.DataFrame:
+def fills_frame(
+    times: Sequence[pd.Timestamp], signed_qty: Sequence[float], prices: Sequence[float], fees: Sequence[float]
+) -> pd.DataFrame:
     """Fills from parallel sequences; a positive quantity is a buy, a negative one a sell."""
     if not len(times):
         return empty_fills()
     qty = np.asarray(signed_qty, dtype="float64")
-    return pd.DataFrame({
-        "time": times if isinstance(times, pd.DatetimeIndex) and str(times.tz) == "UTC" else pd.DatetimeIndex(times).tz_convert("UTC"),
-        "side": np.where(qty > 0, "buy", "sell").astype(object),
-        "qty": np.abs(qty),
-        "price": np.asarray(prices, dtype="float64"),
-        "fee": np.asarray(fees, dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "time": times
+            if isinstance(times, pd.DatetimeIndex) and str(times.tz) == "UTC"
+            else pd.DatetimeIndex(times).tz_convert("UTC"),
+            "side": np.where(qty > 0, "buy", "sell").astype(object),
+            "qty": np.abs(qty),
+            "price": np.asarray(prices, dtype="float64"),
+            "fee": np.asarray(fees, dtype="float64"),
+        }
+    )
 
 
-def make_book(bars: pd.DataFrame, *, cash: Sequence[float], position: Sequence[float], fills: pd.DataFrame,
-              initial_cash: float, trades: pd.DataFrame | None = None) -> Book:
+def make_book(
+    bars: pd.DataFrame,
+    *,
+    cash: Sequence[float],
+    position: Sequence[float],
+    fills: pd.DataFrame,
+    initial_cash: float,
+    trades: pd.DataFrame | None = None,
+) -> Book:
     """Assemble a ``Book`` from per-bar cash and position (after each bar's fills);
     ``trades`` are derived from ``fills`` unless the engine passes them."""
     index = bars.index
@@ -76,8 +92,9 @@ def make_book(bars: pd.DataFrame, *, cash: Sequence[float], position: Sequence[f
     equity = pd.Series(cash_values + position_values * close, index=index, name="equity")
     if trades is None:
         trades = trades_from_fills(fills, last_time=index[-1], last_close=float(close[-1]))
-    return Book(equity=equity, cash=cash_s, position=position_s, fills=fills, trades=trades,
-                initial_cash=float(initial_cash))
+    return Book(
+        equity=equity, cash=cash_s, position=position_s, fills=fills, trades=trades, initial_cash=float(initial_cash)
+    )
 
 
 def trades_from_fills(fills: pd.DataFrame, *, last_time: pd.Timestamp, last_close: float) -> pd.DataFrame:
@@ -91,19 +108,35 @@ def trades_from_fills(fills: pd.DataFrame, *, last_time: pd.Timestamp, last_clos
     """
     if fills.empty:
         return empty_trades()
-    signed_qty = np.where(fills["side"].to_numpy(dtype=object) == "buy", 1.0, -1.0) * fills["qty"].to_numpy(dtype="float64")
-    return round_trips(pd.DatetimeIndex(fills["time"]), signed_qty, fills["price"].to_numpy(dtype="float64"),
-                       fills["fee"].to_numpy(dtype="float64"), last_time=last_time, last_close=last_close)
+    signed_qty = np.where(fills["side"].to_numpy(dtype=object) == "buy", 1.0, -1.0) * fills["qty"].to_numpy(
+        dtype="float64"
+    )
+    return round_trips(
+        pd.DatetimeIndex(fills["time"]),
+        signed_qty,
+        fills["price"].to_numpy(dtype="float64"),
+        fills["fee"].to_numpy(dtype="float64"),
+        last_time=last_time,
+        last_close=last_close,
+    )
 
 
-def round_trips(times: pd.DatetimeIndex, signed_qty: np.ndarray, price: np.ndarray, fee: np.ndarray, *,
-                last_time: pd.Timestamp, last_close: float) -> pd.DataFrame:
+def round_trips(
+    times: pd.DatetimeIndex,
+    signed_qty: np.ndarray,
+    price: np.ndarray,
+    fee: np.ndarray,
+    *,
+    last_time: pd.Timestamp,
+    last_close: float,
+) -> pd.DataFrame:
     """``trades_from_fills`` on fill arrays (a positive quantity is a buy): what engines
     that already hold arrays call, skipping the DataFrame round trip."""
     if not len(times):
         return empty_trades()
-    count, first, last, sums = _round_trips(signed_qty > 0, np.abs(signed_qty), price, fee, float(last_close),
-                                            FLAT_TOLERANCE)
+    count, first, last, sums = _round_trips(
+        signed_qty > 0, np.abs(signed_qty), price, fee, float(last_close), FLAT_TOLERANCE
+    )
     if count < 0:
         raise ValueError(f"sell at {times[-count - 1]} without an open position")
     bought, cost, sold, proceeds, fees = sums[:, :count]
@@ -113,11 +146,19 @@ def round_trips(times: pd.DatetimeIndex, signed_qty: np.ndarray, price: np.ndarr
     pnl = proceeds - cost - fees
     with np.errstate(invalid="ignore", divide="ignore"):
         exit_price = np.where(sold > 0, proceeds / sold, np.nan)
-    return pd.DataFrame({
-        "entry_time": utc_times(stamps[first[:count]]), "exit_time": utc_times(exit_ns), "entry_price": cost / bought,
-        "exit_price": exit_price, "qty": bought, "pnl": pnl, "return_pct": pnl / cost * 100.0, "fees": fees,
-        "is_open": is_open,
-    })
+    return pd.DataFrame(
+        {
+            "entry_time": utc_times(stamps[first[:count]]),
+            "exit_time": utc_times(exit_ns),
+            "entry_price": cost / bought,
+            "exit_price": exit_price,
+            "qty": bought,
+            "pnl": pnl,
+            "return_pct": pnl / cost * 100.0,
+            "fees": fees,
+            "is_open": is_open,
+        }
+    )
 
 
 def utc_times(nanoseconds: np.ndarray) -> pd.DatetimeIndex:
@@ -135,8 +176,9 @@ def empty_trades() -> pd.DataFrame:
 
 
 @njit(cache=True)
-def _round_trips(is_buy: np.ndarray, qty: np.ndarray, price: np.ndarray, fee: np.ndarray, last_close: float,
-                 tolerance: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _round_trips(
+    is_buy: np.ndarray, qty: np.ndarray, price: np.ndarray, fee: np.ndarray, last_close: float, tolerance: float
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """The fills walked in order. Returns (count, first fill, last fill (-1: still open),
     sums[bought, buy cost, sold, proceeds, fees]); count = -1 - i when fill i sells flat."""
     n = len(qty)
@@ -162,7 +204,13 @@ def _round_trips(is_buy: np.ndarray, qty: np.ndarray, price: np.ndarray, fee: np
         peak = max(peak, position)
         if start >= 0 and position <= tolerance * peak:
             first[count], last[count] = start, i
-            sums[0, count], sums[1, count], sums[2, count], sums[3, count], sums[4, count] = bought, cost, sold, proceeds, fees
+            sums[0, count], sums[1, count], sums[2, count], sums[3, count], sums[4, count] = (
+                bought,
+                cost,
+                sold,
+                proceeds,
+                fees,
+            )
             count += 1
             start = -1
             position = peak = bought = cost = sold = proceeds = fees = 0.0

@@ -71,8 +71,9 @@ def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
 
 
 @njit(cache=True)
-def rebalance(cash: float, position: float, open_price: float, target: float,
-              commission: float, slippage: float, band: float) -> tuple[float, float, float, float, float]:
+def rebalance(
+    cash: float, position: float, open_price: float, target: float, commission: float, slippage: float, band: float
+) -> tuple[float, float, float, float, float]:
     """One next-open rebalance. Returns (cash, position, signed qty, fill price, fee);
     qty is 0.0 when no trade is due."""
     equity = cash + position * open_price

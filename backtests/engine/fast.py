@@ -23,9 +23,26 @@ from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs,
 
 # Layout of one row of book statistics (see ``book_stats``).
 STAT_FIELDS = (
-    "final_equity", "max_drawdown", "max_dd_ns", "exposure_bars", "bars", "trades", "wins", "gross_profit",
-    "gross_loss", "sum_return_pct", "fees", "notional", "equity_sum", "ret_count", "ret_sum", "ret_sumsq",
-    "ret_down_sumsq", "start_equity", "first_close", "last_close",
+    "final_equity",
+    "max_drawdown",
+    "max_dd_ns",
+    "exposure_bars",
+    "bars",
+    "trades",
+    "wins",
+    "gross_profit",
+    "gross_loss",
+    "sum_return_pct",
+    "fees",
+    "notional",
+    "equity_sum",
+    "ret_count",
+    "ret_sum",
+    "ret_sumsq",
+    "ret_down_sumsq",
+    "start_equity",
+    "first_close",
+    "last_close",
 )
 STAT_INDEX = {name: i for i, name in enumerate(STAT_FIELDS)}
 N_STATS = len(STAT_FIELDS)
@@ -36,25 +53,42 @@ def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = Ex
     exposure in [0, 1] decided at each bar's close (same index), starting with ``config.cash``."""
     check_inputs(bars, target)
     open_, close = ohlc_arrays(bars)
-    cash, position, qty, price, fee = simulate(open_, close, target.to_numpy(dtype="float64"), config.cash,
-                                               config.commission, config.slippage, config.rebalance_band)
+    cash, position, qty, price, fee = simulate(
+        open_,
+        close,
+        target.to_numpy(dtype="float64"),
+        config.cash,
+        config.commission,
+        config.slippage,
+        config.rebalance_band,
+    )
     filled = np.flatnonzero(qty)
     times = bars.index[filled]
     fills = fills_frame(times, qty[filled], price[filled], fee[filled])
-    trades = round_trips(times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1],
-                         last_close=float(close[-1]))
+    trades = round_trips(
+        times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1], last_close=float(close[-1])
+    )
     return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash, trades=trades)
 
 
 def ohlc_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Contiguous float64 open and close arrays (what every kernel reads)."""
-    return (np.ascontiguousarray(bars["open"].to_numpy(dtype="float64")),
-            np.ascontiguousarray(bars["close"].to_numpy(dtype="float64")))
+    return (
+        np.ascontiguousarray(bars["open"].to_numpy(dtype="float64")),
+        np.ascontiguousarray(bars["close"].to_numpy(dtype="float64")),
+    )
 
 
 @njit(cache=True)
-def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, cash0: float, commission: float,
-             slippage: float, band: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def simulate(
+    open_: np.ndarray,
+    close: np.ndarray,
+    target: np.ndarray,
+    cash0: float,
+    commission: float,
+    slippage: float,
+    band: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-bar cash and position after the bar's fill, and the fill (signed qty, price, fee;
     qty 0 when none). The decision at the last bar has no next open and is not executed."""
     n = close.shape[0]
@@ -77,8 +111,19 @@ def simulate(open_: np.ndarray, close: np.ndarray, target: np.ndarray, cash0: fl
 
 
 @njit(cache=True)
-def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: np.ndarray, start: int, end: int,
-               cash0: float, commission: float, slippage: float, band: float, out: np.ndarray) -> None:
+def book_stats(
+    open_: np.ndarray,
+    close: np.ndarray,
+    times: np.ndarray,
+    target: np.ndarray,
+    start: int,
+    end: int,
+    cash0: float,
+    commission: float,
+    slippage: float,
+    band: float,
+    out: np.ndarray,
+) -> None:
     """Run one book on bars ``[start, end)`` (flat with ``cash0`` at ``start``) and write the
     running sums behind ``carryguard.backtests.engine.metrics`` into ``out`` (layout ``STAT_FIELDS``).
 
@@ -198,14 +243,26 @@ def book_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, target: 
 
 
 @njit(cache=True)
-def batch_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, targets: np.ndarray, starts: np.ndarray,
-                ends: np.ndarray, cash0: float, commission: float, slippage: float, band: float) -> np.ndarray:
+def batch_stats(
+    open_: np.ndarray,
+    close: np.ndarray,
+    times: np.ndarray,
+    targets: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cash0: float,
+    commission: float,
+    slippage: float,
+    band: float,
+) -> np.ndarray:
     """``book_stats`` for each row of ``targets`` (combos x bars) on each window
     ``[starts[w], ends[w])``; returns windows x combos x N_STATS."""
     out = np.empty((starts.shape[0], targets.shape[0], N_STATS))
     for k in range(targets.shape[0]):
         for w in range(starts.shape[0]):
-            book_stats(open_, close, times, targets[k], starts[w], ends[w], cash0, commission, slippage, band, out[w, k])
+            book_stats(
+                open_, close, times, targets[k], starts[w], ends[w], cash0, commission, slippage, band, out[w, k]
+            )
     return out
 
 
@@ -248,9 +305,21 @@ def sma_cross_targets(hi: np.ndarray, lo: np.ndarray, fast: int, slow: int, out:
 
 
 @njit(cache=True)
-def sma_cross_stats(open_: np.ndarray, close: np.ndarray, times: np.ndarray, hi: np.ndarray, lo: np.ndarray,
-                    fast: np.ndarray, slow: np.ndarray, starts: np.ndarray, ends: np.ndarray, cash0: float,
-                    commission: float, slippage: float, band: float) -> np.ndarray:
+def sma_cross_stats(
+    open_: np.ndarray,
+    close: np.ndarray,
+    times: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    fast: np.ndarray,
+    slow: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    cash0: float,
+    commission: float,
+    slippage: float,
+    band: float,
+) -> np.ndarray:
     """``batch_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), each target computed
     once in the kernel from ``prefix_sums(close)``; returns windows x combos x N_STATS."""
     out = np.empty((starts.shape[0], fast.shape[0], N_STATS))

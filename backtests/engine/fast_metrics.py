@@ -32,26 +32,28 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
         downside = np.sqrt(col["ret_down_sumsq"] / count)
         max_dd = col["max_drawdown"]
         trades = col["trades"]
-        frame = pd.DataFrame({
-            "Start": index[0].isoformat(),
-            "End": index[-1].isoformat(),
-            "Duration": str(index[-1] - index[0]),
-            "Exposure Time [%]": col["exposure_bars"] / col["bars"] * 100.0,
-            "Equity Final [$]": col["final_equity"],
-            "Return [%]": (total - 1.0) * 100.0,
-            "Buy & Hold Return [%]": (col["last_close"] / col["first_close"] - 1.0) * 100.0,
-            "CAGR [%]": cagr * 100.0,
-            "Volatility (Ann.) [%]": std * np.sqrt(per_year) * 100.0,
-            "Sharpe Ratio": np.where(std > 0, mean / std * np.sqrt(per_year), np.nan),
-            "Sortino Ratio": np.where(downside > 0, mean / downside * np.sqrt(per_year), np.nan),
-            "Calmar Ratio": np.where(max_dd < 0, cagr / -max_dd, np.nan),
-            "Max. Drawdown [%]": max_dd * 100.0,
-            "Max. Drawdown Duration": [str(pd.Timedelta(int(ns))) for ns in col["max_dd_ns"]],
-            "# Trades": trades.astype("int64"),
-            "Win Rate [%]": np.where(trades > 0, col["wins"] / trades * 100.0, np.nan),
-            "Profit Factor": np.where(col["gross_loss"] > 0, col["gross_profit"] / col["gross_loss"], np.nan),
-            "Expectancy [%]": np.where(trades > 0, col["sum_return_pct"] / trades, np.nan),
-            "Turnover": col["notional"] / (col["equity_sum"] / col["bars"]),
-            "Fees [$]": col["fees"],
-        })
+        frame = pd.DataFrame(
+            {
+                "Start": index[0].isoformat(),
+                "End": index[-1].isoformat(),
+                "Duration": str(index[-1] - index[0]),
+                "Exposure Time [%]": col["exposure_bars"] / col["bars"] * 100.0,
+                "Equity Final [$]": col["final_equity"],
+                "Return [%]": (total - 1.0) * 100.0,
+                "Buy & Hold Return [%]": (col["last_close"] / col["first_close"] - 1.0) * 100.0,
+                "CAGR [%]": cagr * 100.0,
+                "Volatility (Ann.) [%]": std * np.sqrt(per_year) * 100.0,
+                "Sharpe Ratio": np.where(std > 0, mean / std * np.sqrt(per_year), np.nan),
+                "Sortino Ratio": np.where(downside > 0, mean / downside * np.sqrt(per_year), np.nan),
+                "Calmar Ratio": np.where(max_dd < 0, cagr / -max_dd, np.nan),
+                "Max. Drawdown [%]": max_dd * 100.0,
+                "Max. Drawdown Duration": [str(pd.Timedelta(int(ns))) for ns in col["max_dd_ns"]],
+                "# Trades": trades.astype("int64"),
+                "Win Rate [%]": np.where(trades > 0, col["wins"] / trades * 100.0, np.nan),
+                "Profit Factor": np.where(col["gross_loss"] > 0, col["gross_profit"] / col["gross_loss"], np.nan),
+                "Expectancy [%]": np.where(trades > 0, col["sum_return_pct"] / trades, np.nan),
+                "Turnover": col["notional"] / (col["equity_sum"] / col["bars"]),
+                "Fees [$]": col["fees"],
+            }
+        )
     return frame[list(METRIC_NAMES)]

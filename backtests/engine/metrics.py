@@ -18,9 +18,26 @@ from carryguard.signals.availability import timeframe_delta
 YEAR = pd.Timedelta(days=365)
 
 METRIC_NAMES = (
-    "Start", "End", "Duration", "Exposure Time [%]", "Equity Final [$]", "Return [%]", "Buy & Hold Return [%]",
-    "CAGR [%]", "Volatility (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio", "Calmar Ratio", "Max. Drawdown [%]",
-    "Max. Drawdown Duration", "# Trades", "Win Rate [%]", "Profit Factor", "Expectancy [%]", "Turnover", "Fees [$]",
+    "Start",
+    "End",
+    "Duration",
+    "Exposure Time [%]",
+    "Equity Final [$]",
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "CAGR [%]",
+    "Volatility (Ann.) [%]",
+    "Sharpe Ratio",
+    "Sortino Ratio",
+    "Calmar Ratio",
+    "Max. Drawdown [%]",
+    "Max. Drawdown Duration",
+    "# Trades",
+    "Win Rate [%]",
+    "Profit Factor",
+    "Expectancy [%]",
+    "Turnover",
+    "Fees [$]",
 )
 
 
@@ -63,7 +80,7 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
         "Calmar Ratio": cagr / -max_dd if max_dd < 0 else float("nan"),
         "Max. Drawdown [%]": max_dd * 100.0,
         "Max. Drawdown Duration": str(dd_duration),
-        "# Trades": int(len(trades)),
+        "# Trades": len(trades),
         "Win Rate [%]": float((pnl > 0).mean() * 100.0) if len(pnl) else float("nan"),
         "Profit Factor": float(gains / losses) if losses > 0 else float("nan"),
         "Expectancy [%]": float(trades["return_pct"].mean()) if len(pnl) else float("nan"),

@@ -59,8 +59,15 @@ class MacroLimits:
 class RiskFeed:
     """Risk readings at bar-close times, from a store re-read when a refresh is due."""
 
-    def __init__(self, store: object, *, step: pd.Timedelta, limits: MacroLimits = MacroLimits(),
-                 config: RiskConfig | None = None, refresher: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: object,
+        *,
+        step: pd.Timedelta,
+        limits: MacroLimits = MacroLimits(),
+        config: RiskConfig | None = None,
+        refresher: Callable[[], None] | None = None,
+    ) -> None:
         self.store, self.step, self.limits, self.config, self.refresher = store, step, limits, config, refresher
         self._readings: pd.DataFrame | None = None
         self._refreshed_at: pd.Timestamp | None = None
@@ -108,8 +115,15 @@ class OverlayDecider:
         closes, stretched up to 16x until it has settled; see the module docstring).
     """
 
-    def __init__(self, strategy: Strategy, *, step: pd.Timedelta, overlay: CarryOverlay | None = None,
-                 feed: RiskFeed | None = None, risk_warmup: pd.Timedelta = pd.Timedelta(days=90)) -> None:
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        step: pd.Timedelta,
+        overlay: CarryOverlay | None = None,
+        feed: RiskFeed | None = None,
+        risk_warmup: pd.Timedelta = pd.Timedelta(days=90),
+    ) -> None:
         if overlay is not None and feed is None:
             raise ValueError("the overlay needs a RiskFeed")
         if risk_warmup <= pd.Timedelta(0):
@@ -122,14 +136,23 @@ class OverlayDecider:
         clock, default ``at``) only paces the risk feed's store re-reads."""
         exposure = float(self.strategy.target_exposure(bars).iloc[-1])
         if self.overlay is None:
-            return Decision(strategy_exposure=exposure, target=exposure,
-                            reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay")
+            return Decision(
+                strategy_exposure=exposure,
+                target=exposure,
+                reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay",
+            )
         risk, note = self._settled_risk(bars, at, max(now, at) if now is not None else at)
         sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
-        return Decision(strategy_exposure=exposure, target=sized.exposure, score=sized.score, regime=sized.regime,
-                        multiplier=sized.multiplier, vol_scale=sized.vol_scale,
-                        reason=f"{self.strategy.name}: {sized.reason}{note}",
-                        blocked=macro_block(risk.iloc[-1], self.feed.limits.max_age_days))
+        return Decision(
+            strategy_exposure=exposure,
+            target=sized.exposure,
+            score=sized.score,
+            regime=sized.regime,
+            multiplier=sized.multiplier,
+            vol_scale=sized.vol_scale,
+            reason=f"{self.strategy.name}: {sized.reason}{note}",
+            blocked=macro_block(risk.iloc[-1], self.feed.limits.max_age_days),
+        )
 
     def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Readings at the bar closes of the warm-up window (the bars' own closes included),

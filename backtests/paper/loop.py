@@ -165,7 +165,9 @@ def parse_bars(rows: object, step: pd.Timedelta) -> pd.DataFrame:
         raise GarbageResponse(f"OHLCV reply rows are not [time, open, high, low, close, volume] (shape {values.shape})")
     if np.isnan(values).any():
         raise GarbageResponse("OHLCV reply has empty values")
-    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time").as_unit("ns")
+    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time").as_unit(
+        "ns"
+    )
     frame = pd.DataFrame(values[:, 1:], index=index, columns=["open", "high", "low", "close", "volume"])
     if not index.is_monotonic_increasing or index.has_duplicates:
         raise GarbageResponse("OHLCV reply is not in strictly increasing time order")
@@ -194,21 +196,36 @@ def _number(value: float | None, spec: str) -> str | None:
 
 def bar_line(step: Step) -> str:
     """One log line per decided bar: time, action | close, risk reading, target | fill | reason."""
-    market = [f"close {close}" if (close := _number(step.close, ".2f")) else "",
-              f"risk {score} {step.regime} x{step.multiplier:.2f}" if (score := _number(step.score, ".1f")) else "",
-              f"target {target}" if (target := _number(step.target, ".3f")) else ""]
+    market = [
+        f"close {close}" if (close := _number(step.close, ".2f")) else "",
+        f"risk {score} {step.regime} x{step.multiplier:.2f}" if (score := _number(step.score, ".1f")) else "",
+        f"target {target}" if (target := _number(step.target, ".3f")) else "",
+    ]
     fill = step.fill
-    parts = [f"bar {step.bar_time.isoformat()} {step.action}", " ".join(p for p in market if p),
-             f"{fill.side} {fill.qty:.8f} @ {fill.price:.2f} fee {fill.fee:.2f}" if fill else "", step.reason]
+    parts = [
+        f"bar {step.bar_time.isoformat()} {step.action}",
+        " ".join(p for p in market if p),
+        f"{fill.side} {fill.qty:.8f} @ {fill.price:.2f} fee {fill.fee:.2f}" if fill else "",
+        step.reason,
+    ]
     return " | ".join(p for p in parts if p)
 
 
 class PaperLoop:
     """Runs one paper book against an exchange client (a ccxt exchange or a stand-in)."""
 
-    def __init__(self, *, exchange: object, state: PaperState, spec: BookSpec, decider: Decider,
-                 execution: ExecutionConfig, config: LoopConfig, stop: threading.Event | None = None,
-                 orders: OrderSink | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        exchange: object,
+        state: PaperState,
+        spec: BookSpec,
+        decider: Decider,
+        execution: ExecutionConfig,
+        config: LoopConfig,
+        stop: threading.Event | None = None,
+        orders: OrderSink | None = None,
+    ) -> None:
         if spec.timeframe != config.timeframe:
             raise ValueError(f"book timeframe {spec.timeframe} differs from loop timeframe {config.timeframe}")
         self.exchange, self.state, self.spec, self.decider = exchange, state, spec, decider
@@ -227,14 +244,21 @@ class PaperLoop:
                 detail = f"{type(exc).__name__}: {str(exc)[:200]}"
                 if attempt == self.config.retries or self.stop.is_set():
                     raise ExchangeUnavailable(f"{what} failed after {attempt} attempt(s): {detail}") from exc
-                log.warning("%s failed (attempt %d/%d): %s; retrying in %.2fs", what, attempt, self.config.retries,
-                            detail, delay)
+                log.warning(
+                    "%s failed (attempt %d/%d): %s; retrying in %.2fs",
+                    what,
+                    attempt,
+                    self.config.retries,
+                    detail,
+                    delay,
+                )
                 self.stop.wait(delay)
                 delay *= 2
         raise AssertionError("unreachable")
 
     def exchange_now(self) -> pd.Timestamp:
         """The exchange's clock (every freshness and lag rule is judged on it, not on the local clock)."""
+
         def fetch() -> pd.Timestamp:
             ms = self.exchange.fetch_time()
             if not isinstance(ms, int | float) or isinstance(ms, bool) or not 1e12 <= ms < 1e14:
@@ -272,9 +296,15 @@ class PaperLoop:
             self.orders.reconcile(self.state, self.spec.strategy, self.spec.symbol)
         last = self.state.last_decided(self.spec.strategy, self.spec.symbol)
         next_bar = last + self.config.step if last is not None else None
-        log.info("paper book %s %s %s: cash %.2f position %.8f, %s", self.spec.strategy, self.spec.symbol,
-                 self.config.timeframe, book.cash, book.position,
-                 f"resuming after bar {last.isoformat()}" if last is not None else "new book")
+        log.info(
+            "paper book %s %s %s: cash %.2f position %.8f, %s",
+            self.spec.strategy,
+            self.spec.symbol,
+            self.config.timeframe,
+            book.cash,
+            book.position,
+            f"resuming after bar {last.isoformat()}" if last is not None else "new book",
+        )
         while not self.stop.is_set():
             try:
                 now = self.exchange_now()
@@ -290,8 +320,12 @@ class PaperLoop:
                 if next_bar is None:
                     continue
             due = next_bar + self.config.step + pd.Timedelta(seconds=self.config.grace_seconds)
-            self.state.heartbeat(self.spec.strategy, self.spec.symbol, now,
-                                 f"{'waiting for' if now < due else 'deciding'} bar {next_bar.isoformat()}")
+            self.state.heartbeat(
+                self.spec.strategy,
+                self.spec.symbol,
+                now,
+                f"{'waiting for' if now < due else 'deciding'} bar {next_bar.isoformat()}",
+            )
             if now < due:
                 if self.config.once:
                     summary.stopped_by = "once"
@@ -315,8 +349,13 @@ class PaperLoop:
         if self.stop.is_set() and not summary.stopped_by:
             summary.stopped_by = "signal"
         self.state.heartbeat(self.spec.strategy, self.spec.symbol, now, f"stopped ({summary.stopped_by or 'stop'})")
-        log.info("paper loop stopped (%s) after %d decided bar(s), %d trade(s), %d skipped",
-                 summary.stopped_by or "stop", summary.decided, summary.trades, summary.skipped)
+        log.info(
+            "paper loop stopped (%s) after %d decided bar(s), %d trade(s), %d skipped",
+            summary.stopped_by or "stop",
+            summary.decided,
+            summary.trades,
+            summary.skipped,
+        )
         return summary
 
     def _newest_closed(self, now: pd.Timestamp) -> pd.Timestamp | None:
@@ -347,38 +386,78 @@ class PaperLoop:
         except ExchangeUnavailable as exc:
             if self.stop.is_set():
                 return None
-            return self._record(Step(bar_time=bar, decided_at=bar + tf, action="skip",
-                                     reason=f"exchange error, no trade: {exc}"))
+            return self._record(
+                Step(bar_time=bar, decided_at=bar + tf, action="skip", reason=f"exchange error, no trade: {exc}")
+            )
         if bar not in bars.index:
-            return self._record(Step(bar_time=bar, decided_at=now, action="skip",
-                                     reason=f"the exchange returned no {self.config.timeframe} bar at {bar.isoformat()}, no trade"))
+            return self._record(
+                Step(
+                    bar_time=bar,
+                    decided_at=now,
+                    action="skip",
+                    reason=f"the exchange returned no {self.config.timeframe} bar at {bar.isoformat()}, no trade",
+                )
+            )
         window = bars.loc[:bar]
         close = float(window["close"].iloc[-1])
         book = self.state.book(strategy, symbol)
         mark = (book.cash, book.position)
         decision = self.decider.decide(window, bar + tf, now=now)
-        base = dict(bar_time=bar, decided_at=now, close=close, strategy_exposure=decision.strategy_exposure,
-                    score=decision.score, regime=decision.regime, multiplier=decision.multiplier,
-                    vol_scale=decision.vol_scale, target=decision.target, mark=mark)
+        base = dict(
+            bar_time=bar,
+            decided_at=now,
+            close=close,
+            strategy_exposure=decision.strategy_exposure,
+            score=decision.score,
+            regime=decision.regime,
+            multiplier=decision.multiplier,
+            vol_scale=decision.vol_scale,
+            target=decision.target,
+            mark=mark,
+        )
         if fill_time not in bars.index:
-            return self._record(Step(**base, action="skip", reason=f"no price for the fill: bar {fill_time.isoformat()} "
-                                                                   "has not opened on the exchange, no trade"))
+            return self._record(
+                Step(
+                    **base,
+                    action="skip",
+                    reason=f"no price for the fill: bar {fill_time.isoformat()} "
+                    "has not opened on the exchange, no trade",
+                )
+            )
         age = now - fill_time
         if age > self.config.price_age_limit:
-            return self._record(Step(**base, action="skip",
-                                     reason=f"stale price: the fill price (open of {fill_time.isoformat()}) is {span(age)} old "
-                                            f"> limit {span(self.config.price_age_limit)}, no trade"))
+            return self._record(
+                Step(
+                    **base,
+                    action="skip",
+                    reason=f"stale price: the fill price (open of {fill_time.isoformat()}) is {span(age)} old "
+                    f"> limit {span(self.config.price_age_limit)}, no trade",
+                )
+            )
         if decision.blocked:
             return self._record(Step(**base, action="skip", reason=f"{decision.blocked}, no trade"))
         open_price = float(bars.loc[fill_time, "open"])
-        cash, position, qty, price, fee = rebalance(book.cash, book.position, open_price, decision.target,
-                                                    self.execution.commission, self.execution.slippage,
-                                                    self.execution.rebalance_band)
+        cash, position, qty, price, fee = rebalance(
+            book.cash,
+            book.position,
+            open_price,
+            decision.target,
+            self.execution.commission,
+            self.execution.slippage,
+            self.execution.rebalance_band,
+        )
         if qty == 0.0:
             return self._record(Step(**base, action="hold", reason=decision.reason or "within the rebalance band"))
         fill = Fill(fill_time=fill_time, side="buy" if qty > 0 else "sell", qty=abs(qty), price=price, fee=fee)
-        step = Step(**base, action="trade", reason=decision.reason, fill=fill, cash=cash, position=position,
-                    order_status="pending" if self.orders is not None else "filled")
+        step = Step(
+            **base,
+            action="trade",
+            reason=decision.reason,
+            fill=fill,
+            cash=cash,
+            position=position,
+            order_status="pending" if self.orders is not None else "filled",
+        )
         recorded = self._record(step)
         if self.orders is not None and recorded is step:
             self.orders.submit(self.state, client_order_id(strategy, symbol, bar), fill.side, fill.qty)

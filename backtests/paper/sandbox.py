@@ -56,8 +56,10 @@ def sandbox_keys() -> Keys:
     """Testnet keys from the environment only; CarryguardError naming the variables when either is missing."""
     key, secret = os.environ.get(KEY_ENV, ""), os.environ.get(SECRET_ENV, "")
     if not key or not secret:
-        raise CarryguardError(f"--sandbox needs testnet keys in ${KEY_ENV} and ${SECRET_ENV}",
-                              fix="export both (testnet keys only), or run without --sandbox")
+        raise CarryguardError(
+            f"--sandbox needs testnet keys in ${KEY_ENV} and ${SECRET_ENV}",
+            fix="export both (testnet keys only), or run without --sandbox",
+        )
     return Keys(key, secret)
 
 
@@ -94,24 +96,31 @@ def sandbox_exchange(exchange_id: str, keys: Keys, *, timeout: float) -> ccxt.Ex
             raise ccxt.NotSupported(f"{exchange_id} does not have a sandbox URL")
         exchange.set_sandbox_mode(True)
     except ccxt.NotSupported as exc:
-        raise CarryguardError(f"{exchange_id} has no testnet in ccxt; refusing --sandbox",
-                              fix="run without --sandbox (paper fills only)") from exc
+        raise CarryguardError(
+            f"{exchange_id} has no testnet in ccxt; refusing --sandbox", fix="run without --sandbox (paper fills only)"
+        ) from exc
     test = set(_urls(exchange.urls.get("test")))
     override = api_url_from_env(exchange_id)
     if override:  # tests: a local emulator standing in for the testnet, loopback only
         if urllib.parse.urlsplit(override).hostname not in LOOPBACK:
-            raise CarryguardError(f"--sandbox with an API URL override {override!r} that is not a loopback address",
-                                  fix="unset the override to use the real testnet")
+            raise CarryguardError(
+                f"--sandbox with an API URL override {override!r} that is not a loopback address",
+                fix="unset the override to use the real testnet",
+            )
         exchange.urls["api"] = rebase_urls(exchange.urls["api"], override.rstrip("/"), exchange.hostname)
         test = set(_urls(exchange.urls["api"]))
     used = set(_urls(exchange.urls.get("api")))
     if used & live:  # "demo trading" on the real-money host (okx, weex: a header or flag decides)
-        raise CarryguardError(f"{exchange_id}: its sandbox uses the live endpoint {sorted(used & live)[0]}; refusing "
-                              "--sandbox (orders only ever go to a separate testnet host)",
-                              fix="run without --sandbox, or use an exchange with a testnet host such as binance")
+        raise CarryguardError(
+            f"{exchange_id}: its sandbox uses the live endpoint {sorted(used & live)[0]}; refusing "
+            "--sandbox (orders only ever go to a separate testnet host)",
+            fix="run without --sandbox, or use an exchange with a testnet host such as binance",
+        )
     if not used or not used <= test:
-        raise CarryguardError(f"{exchange_id}: sandbox mode did not switch every endpoint to the testnet; refusing",
-                              fix="run without --sandbox")
+        raise CarryguardError(
+            f"{exchange_id}: sandbox mode did not switch every endpoint to the testnet; refusing",
+            fix="run without --sandbox",
+        )
     exchange.apiKey, exchange.secret = keys.key, keys.secret
     exchange.options["fetchCurrencies"] = False
     fetch_markets = exchange.options.get("fetchMarkets")
@@ -134,8 +143,12 @@ class SandboxOrders:
             except ccxt.OrderNotFound:
                 found = None
             except ccxt.BaseError as exc:
-                log.warning("testnet: cannot check order %s (%s: %s); will retry at the next start", order["client_id"],
-                            type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+                log.warning(
+                    "testnet: cannot check order %s (%s: %s); will retry at the next start",
+                    order["client_id"],
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
                 continue
             if found is not None:
                 state.set_order_status(order["client_id"], status="sent", exchange_id=str(found.get("id")))
@@ -155,20 +168,33 @@ class SandboxOrders:
             result = self.exchange.create_order(symbol, "market", side, amount, None, {"newClientOrderId": client_id})
         except ccxt.BaseError as exc:
             state.set_order_status(client_id, status="rejected", exchange_id=None)
-            log.warning("testnet: order %s %s %.8f %s rejected: %s: %s", client_id, side, qty, symbol,
-                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+            log.warning(
+                "testnet: order %s %s %.8f %s rejected: %s: %s",
+                client_id,
+                side,
+                qty,
+                symbol,
+                type(exc).__name__,
+                str(exc).splitlines()[0][:200] if str(exc) else "",
+            )
             return
         state.set_order_status(client_id, status="sent", exchange_id=str(result.get("id")))
         log.info("testnet: order %s %s %.8f %s sent (id %s)", client_id, side, amount, symbol, result.get("id"))
 
 
-def connect(exchange_id: str, symbol: str, timeframe: str, *, keys: Keys | None, timeout: float,
-            retries: int, backoff: float) -> tuple[ccxt.Exchange, SandboxOrders | None]:
+def connect(
+    exchange_id: str, symbol: str, timeframe: str, *, keys: Keys | None, timeout: float, retries: int, backoff: float
+) -> tuple[ccxt.Exchange, SandboxOrders | None]:
     """Public client for bars (market and timeframe checked: a typo is one clear error,
     not a loop of skipped bars), plus the testnet order sink when ``keys`` are given."""
     public = make_exchange(exchange_id, timeout=timeout)
-    check_market(public, symbol, timeframe, policy=RetryPolicy(attempts=retries, backoff=backoff, timeout=timeout),
-                 sleep=time.sleep)
+    check_market(
+        public,
+        symbol,
+        timeframe,
+        policy=RetryPolicy(attempts=retries, backoff=backoff, timeout=timeout),
+        sleep=time.sleep,
+    )
     if keys is None:
         return public, None
     return public, SandboxOrders(sandbox_exchange(exchange_id, keys, timeout=timeout))
@@ -185,6 +211,8 @@ def macro_refresher(store: object) -> Callable[[], None]:
             if outcome.error:
                 log.warning("macro refresh: %s not updated (%s); keeping the stored data", outcome.label, outcome.error)
             else:
-                log.info("macro refresh: %s +%d rows, last %s", outcome.label, outcome.result.added, outcome.result.last)
+                log.info(
+                    "macro refresh: %s +%d rows, last %s", outcome.label, outcome.result.added, outcome.result.last
+                )
 
     return refresh

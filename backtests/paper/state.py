@@ -154,13 +154,15 @@ class PaperState:
             self.conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise CarryguardError(f"{self.path}: not a paper state file ({exc})",
-                                  fix="pass the --state file `carryguard paper run` wrote, or a new file name") from exc
+            raise CarryguardError(
+                f"{self.path}: not a paper state file ({exc})",
+                fix="pass the --state file `carryguard paper run` wrote, or a new file name",
+            ) from exc
 
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "PaperState":
+    def __enter__(self) -> PaperState:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -177,29 +179,44 @@ class PaperState:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise CarryguardError(f"{self.path}: book {strategy} {symbol} is being run by another `paper run` "
-                                      f"(lock {path.name})", fix="stop that run first, or use another --state file") from None
+                raise CarryguardError(
+                    f"{self.path}: book {strategy} {symbol} is being run by another `paper run` (lock {path.name})",
+                    fix="stop that run first, or use another --state file",
+                ) from None
             yield
 
     def open_book(self, spec: BookSpec, *, now: pd.Timestamp) -> Book:
         """Create the book (cash, no position) or check a restart uses the same config."""
-        config = json.dumps({"exchange": spec.exchange, "timeframe": spec.timeframe, "cash": spec.cash, **spec.config},
-                            sort_keys=True, default=str)
+        config = json.dumps(
+            {"exchange": spec.exchange, "timeframe": spec.timeframe, "cash": spec.cash, **spec.config},
+            sort_keys=True,
+            default=str,
+        )
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            row = self.conn.execute("SELECT config FROM books WHERE strategy=? AND symbol=?",
-                                    (spec.strategy, spec.symbol)).fetchone()
+            row = self.conn.execute(
+                "SELECT config FROM books WHERE strategy=? AND symbol=?", (spec.strategy, spec.symbol)
+            ).fetchone()
             if row is None:
-                self.conn.execute("INSERT INTO books VALUES (?,?,?,?,?,?)",
-                                  (spec.strategy, spec.symbol, spec.exchange, spec.timeframe, config, iso(now)))
-                self.conn.execute("INSERT INTO positions VALUES (?,?,?,?,NULL)", (spec.strategy, spec.symbol, spec.cash, 0.0))
+                self.conn.execute(
+                    "INSERT INTO books VALUES (?,?,?,?,?,?)",
+                    (spec.strategy, spec.symbol, spec.exchange, spec.timeframe, config, iso(now)),
+                )
+                self.conn.execute(
+                    "INSERT INTO positions VALUES (?,?,?,?,NULL)", (spec.strategy, spec.symbol, spec.cash, 0.0)
+                )
             elif row["config"] != config:
                 stored, wanted = json.loads(row["config"]), json.loads(config)
-                changes = ", ".join(f"{key} {stored.get(key)!r} -> {wanted.get(key)!r}"
-                                    for key in sorted(set(stored) | set(wanted)) if stored.get(key) != wanted.get(key))
+                changes = ", ".join(
+                    f"{key} {stored.get(key)!r} -> {wanted.get(key)!r}"
+                    for key in sorted(set(stored) | set(wanted))
+                    if stored.get(key) != wanted.get(key)
+                )
                 raise CarryguardError(
                     f"{self.path}: book {spec.strategy} {spec.symbol} was started with a different configuration "
-                    f"({changes})", fix="use the same options, or a new --state file")
+                    f"({changes})",
+                    fix="use the same options, or a new --state file",
+                )
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -207,23 +224,31 @@ class PaperState:
         return self.book(spec.strategy, spec.symbol)
 
     def book(self, strategy: str, symbol: str) -> Book:
-        row = self.conn.execute("SELECT cash, position, bar_time FROM positions WHERE strategy=? AND symbol=?",
-                                (strategy, symbol)).fetchone()
+        row = self.conn.execute(
+            "SELECT cash, position, bar_time FROM positions WHERE strategy=? AND symbol=?", (strategy, symbol)
+        ).fetchone()
         if row is None:
-            raise CarryguardError(f"{self.path}: no paper book {strategy} {symbol}",
-                                  fix="start one with `carryguard paper run`")
+            raise CarryguardError(
+                f"{self.path}: no paper book {strategy} {symbol}", fix="start one with `carryguard paper run`"
+            )
         return Book(row["cash"], row["position"], pd.Timestamp(row["bar_time"]) if row["bar_time"] else None)
 
     def last_decided(self, strategy: str, symbol: str) -> pd.Timestamp | None:
         """Open time of the newest decided bar (None for a new book): where a restart resumes."""
-        row = self.conn.execute("SELECT MAX(bar_time) FROM decisions WHERE strategy=? AND symbol=?",
-                                (strategy, symbol)).fetchone()
+        row = self.conn.execute(
+            "SELECT MAX(bar_time) FROM decisions WHERE strategy=? AND symbol=?", (strategy, symbol)
+        ).fetchone()
         return pd.Timestamp(row[0]) if row[0] else None
 
     def is_decided(self, strategy: str, symbol: str, bar_time: pd.Timestamp) -> bool:
         """Whether the bar opened at ``bar_time`` has a committed decision."""
-        return self.conn.execute("SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
-                                 (strategy, symbol, iso(bar_time))).fetchone() is not None
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM decisions WHERE strategy=? AND symbol=? AND bar_time=?",
+                (strategy, symbol, iso(bar_time)),
+            ).fetchone()
+            is not None
+        )
 
     def record_step(self, strategy: str, symbol: str, step: Step) -> bool:
         """Write one bar's decision (+ order, fill, position, equity) in one transaction.
@@ -238,27 +263,65 @@ class PaperState:
                 return False
             self.conn.execute(
                 "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (strategy, symbol, bar, iso(step.decided_at), step.close, _nan_to_none(step.strategy_exposure),
-                 _nan_to_none(step.score), step.regime, _nan_to_none(step.multiplier), _nan_to_none(step.vol_scale),
-                 _nan_to_none(step.target), step.action, step.reason))
+                (
+                    strategy,
+                    symbol,
+                    bar,
+                    iso(step.decided_at),
+                    step.close,
+                    _nan_to_none(step.strategy_exposure),
+                    _nan_to_none(step.score),
+                    step.regime,
+                    _nan_to_none(step.multiplier),
+                    _nan_to_none(step.vol_scale),
+                    _nan_to_none(step.target),
+                    step.action,
+                    step.reason,
+                ),
+            )
             if step.mark is not None and step.close is not None:
                 cash, position = step.mark
-                self.conn.execute("INSERT INTO equity VALUES (?,?,?,?,?,?,?)",
-                                  (strategy, symbol, bar, step.close, cash, position, cash + position * step.close))
+                self.conn.execute(
+                    "INSERT INTO equity VALUES (?,?,?,?,?,?,?)",
+                    (strategy, symbol, bar, step.close, cash, position, cash + position * step.close),
+                )
             if step.fill is not None:
                 fill = step.fill
                 cursor = self.conn.execute(
                     "INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status) VALUES (?,?,?,?,?,?,?)",
-                    (strategy, symbol, bar, client_order_id(strategy, symbol, step.bar_time), fill.side, abs(fill.qty),
-                     step.order_status))
-                self.conn.execute("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
-                                  (cursor.lastrowid, strategy, symbol, bar, iso(fill.fill_time), fill.side, abs(fill.qty),
-                                   fill.price, fill.fee))
+                    (
+                        strategy,
+                        symbol,
+                        bar,
+                        client_order_id(strategy, symbol, step.bar_time),
+                        fill.side,
+                        abs(fill.qty),
+                        step.order_status,
+                    ),
+                )
+                self.conn.execute(
+                    "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        cursor.lastrowid,
+                        strategy,
+                        symbol,
+                        bar,
+                        iso(fill.fill_time),
+                        fill.side,
+                        abs(fill.qty),
+                        fill.price,
+                        fill.fee,
+                    ),
+                )
             if step.cash is not None and step.position is not None:
-                self.conn.execute("UPDATE positions SET cash=?, position=?, bar_time=? WHERE strategy=? AND symbol=?",
-                                  (step.cash, step.position, bar, strategy, symbol))
+                self.conn.execute(
+                    "UPDATE positions SET cash=?, position=?, bar_time=? WHERE strategy=? AND symbol=?",
+                    (step.cash, step.position, bar, strategy, symbol),
+                )
             else:
-                self.conn.execute("UPDATE positions SET bar_time=? WHERE strategy=? AND symbol=?", (bar, strategy, symbol))
+                self.conn.execute(
+                    "UPDATE positions SET bar_time=? WHERE strategy=? AND symbol=?", (bar, strategy, symbol)
+                )
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -267,15 +330,21 @@ class PaperState:
 
     def set_order_status(self, client_id: str, *, status: str, exchange_id: str | None) -> None:
         """Record what the sandbox exchange did with an order (autocommitted)."""
-        self.conn.execute("UPDATE orders SET status=?, exchange_id=? WHERE client_id=?", (status, exchange_id, client_id))
+        self.conn.execute(
+            "UPDATE orders SET status=?, exchange_id=? WHERE client_id=?", (status, exchange_id, client_id)
+        )
 
     def orders_with_status(self, strategy: str, symbol: str, status: str) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM orders WHERE strategy=? AND symbol=? AND status=? ORDER BY bar_time",
-                                 (strategy, symbol, status)).fetchall()
+        return self.conn.execute(
+            "SELECT * FROM orders WHERE strategy=? AND symbol=? AND status=? ORDER BY bar_time",
+            (strategy, symbol, status),
+        ).fetchall()
 
     def heartbeat(self, strategy: str, symbol: str, exchange_time: pd.Timestamp, note: str) -> None:
         """Remember the exchange time last seen by the loop (for ``paper status``)."""
-        self.conn.execute("INSERT OR REPLACE INTO heartbeat VALUES (?,?,?,?)", (strategy, symbol, iso(exchange_time), note))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO heartbeat VALUES (?,?,?,?)", (strategy, symbol, iso(exchange_time), note)
+        )
 
     def books(self) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM books ORDER BY strategy, symbol").fetchall()
@@ -284,16 +353,24 @@ class PaperState:
         """One table of one book as a frame (rows in bar order)."""
         if name not in ("decisions", "orders", "fills", "equity"):
             raise ValueError(f"unknown table {name!r}")
-        return pd.read_sql_query(f"SELECT * FROM {name} WHERE strategy=? AND symbol=? ORDER BY bar_time",  # noqa: S608
-                                 self.conn, params=(strategy, symbol))
+        return pd.read_sql_query(
+            f"SELECT * FROM {name} WHERE strategy=? AND symbol=? ORDER BY bar_time",
+            self.conn,
+            params=(strategy, symbol),
+        )
 
     def reconstruct(self, strategy: str, symbol: str) -> Book:
         """Cash and position rebuilt from the starting cash and the fills alone."""
-        config = json.loads(self.conn.execute("SELECT config FROM books WHERE strategy=? AND symbol=?",
-                                              (strategy, symbol)).fetchone()["config"])
+        config = json.loads(
+            self.conn.execute("SELECT config FROM books WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()[
+                "config"
+            ]
+        )
         cash, position = float(config["cash"]), 0.0
-        for fill in self.conn.execute("SELECT side, qty, price, fee FROM fills WHERE strategy=? AND symbol=? ORDER BY bar_time",
-                                      (strategy, symbol)):
+        for fill in self.conn.execute(
+            "SELECT side, qty, price, fee FROM fills WHERE strategy=? AND symbol=? ORDER BY bar_time",
+            (strategy, symbol),
+        ):
             sign = 1.0 if fill["side"] == "buy" else -1.0
             cash -= sign * fill["qty"] * fill["price"] + fill["fee"]
             position += sign * fill["qty"]
@@ -307,26 +384,43 @@ class PaperState:
         spec = self.conn.execute("SELECT * FROM books WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()
         config = json.loads(spec["config"])
         book = self.book(strategy, symbol)
-        last = self.conn.execute("SELECT * FROM decisions WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1",
-                                 (strategy, symbol)).fetchone()
-        mark = self.conn.execute("SELECT * FROM equity WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1",
-                                 (strategy, symbol)).fetchone()
+        last = self.conn.execute(
+            "SELECT * FROM decisions WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1", (strategy, symbol)
+        ).fetchone()
+        mark = self.conn.execute(
+            "SELECT * FROM equity WHERE strategy=? AND symbol=? ORDER BY bar_time DESC LIMIT 1", (strategy, symbol)
+        ).fetchone()
         beat = self.conn.execute("SELECT * FROM heartbeat WHERE strategy=? AND symbol=?", (strategy, symbol)).fetchone()
-        counts = {name: self.conn.execute(f"SELECT COUNT(*) FROM {name} WHERE strategy=? AND symbol=?",  # noqa: S608
-                                          (strategy, symbol)).fetchone()[0] for name in ("decisions", "fills")}
+        counts = {
+            name: self.conn.execute(
+                f"SELECT COUNT(*) FROM {name} WHERE strategy=? AND symbol=?",
+                (strategy, symbol),
+            ).fetchone()[0]
+            for name in ("decisions", "fills")
+        }
         price = last["close"] if last is not None and last["close"] is not None else (mark["close"] if mark else None)
         equity = book.cash + book.position * price if price is not None else book.cash
         clock = now if now is not None else (pd.Timestamp(beat["exchange_time"]) if beat is not None else None)
         behind = None
         if clock is not None and book.bar_time is not None:
             step = timeframe_delta(spec["timeframe"])  # bars closed after the last decided one closed:
-            behind = max((clock - book.bar_time - step) // step, 0)  # no grid anchor needed (weekly bars open on Mondays)
+            behind = max(
+                (clock - book.bar_time - step) // step, 0
+            )  # no grid anchor needed (weekly bars open on Mondays)
         return {
-            "strategy": strategy, "symbol": symbol, "exchange": spec["exchange"], "timeframe": spec["timeframe"],
-            "cash": book.cash, "position": book.position, "price": price, "equity": equity,
-            "start_cash": float(config["cash"]), "pnl": equity - float(config["cash"]),
+            "strategy": strategy,
+            "symbol": symbol,
+            "exchange": spec["exchange"],
+            "timeframe": spec["timeframe"],
+            "cash": book.cash,
+            "position": book.position,
+            "price": price,
+            "equity": equity,
+            "start_cash": float(config["cash"]),
+            "pnl": equity - float(config["cash"]),
             "pnl_pct": (equity / float(config["cash"]) - 1.0) * 100.0,
-            "decisions": counts["decisions"], "fills": counts["fills"],
+            "decisions": counts["decisions"],
+            "fills": counts["fills"],
             "last_decision": dict(last) if last is not None else None,
             "exchange_time": clock.isoformat() if clock is not None else None,
             "loop_note": beat["note"] if beat is not None else None,

@@ -106,23 +106,25 @@ def max_drawdown_rows(returns: np.ndarray) -> np.ndarray:
     return (equity / peak - 1.0).min(axis=1).clip(max=0.0) * 100.0
 
 
-def paired_effect(plain: np.ndarray, overlay: np.ndarray, *, per_year: float, config: BootstrapConfig,
-                  seed: int) -> tuple[Interval, Interval]:
+def paired_effect(
+    plain: np.ndarray, overlay: np.ndarray, *, per_year: float, config: BootstrapConfig, seed: int
+) -> tuple[Interval, Interval]:
     """(Sharpe effect, max-drawdown effect) intervals of ``overlay`` vs ``plain`` per-bar returns."""
     if plain.shape != overlay.shape or plain.ndim != 1 or len(plain) < 2:
         raise ValueError("plain and overlay must be 1-d return series of the same length (>= 2)")
     rng = np.random.default_rng(seed)
     sharpe_effects, drawdown_effects = [], []
     for done in range(0, config.n_boot, _CHUNK):
-        index = stationary_indices(len(plain), n_boot=min(_CHUNK, config.n_boot - done),
-                                   mean_block=config.mean_block, rng=rng)
+        index = stationary_indices(
+            len(plain), n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng
+        )
         a, b = plain[index], overlay[index]
         sharpe_effects.append(sharpe_rows(b, per_year) - sharpe_rows(a, per_year))
         drawdown_effects.append(max_drawdown_rows(b) - max_drawdown_rows(a))
     originals = (sharpe_rows(np.stack([plain, overlay]), per_year), max_drawdown_rows(np.stack([plain, overlay])))
     tail = (1.0 - config.confidence) / 2.0
     intervals = []
-    for effects, (before, after) in zip((np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals):
+    for effects, (before, after) in zip((np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False):
         finite = effects[np.isfinite(effects)]
         low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
         intervals.append(Interval(float(after - before), float(low), float(high)))
@@ -138,10 +140,10 @@ def probabilistic_sharpe(returns: np.ndarray, *, benchmark: float = 0.0) -> floa
         return math.nan
     sr = float(np.mean(returns)) / std
     centred = returns - np.mean(returns)
-    m2 = float(np.mean(centred ** 2))
-    skew = float(np.mean(centred ** 3)) / m2 ** 1.5
-    kurt = float(np.mean(centred ** 4)) / m2 ** 2
-    variance = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2
+    m2 = float(np.mean(centred**2))
+    skew = float(np.mean(centred**3)) / m2**1.5
+    kurt = float(np.mean(centred**4)) / m2**2
+    variance = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2
     return NormalDist().cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(variance)) if variance > 0 else math.nan
 
 
@@ -163,12 +165,14 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
     for key in run.books:
         if not key.overlay or key.pair not in run.equity:
             continue
-        both = pd.concat({"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1,
-                         join="inner")
+        both = pd.concat(
+            {"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1, join="inner"
+        )
         plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
         overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
-        on_sharpe, on_drawdown = paired_effect(plain, overlay, per_year=bars_per_year(key.timeframe), config=config,
-                                               seed=seed)
+        on_sharpe, on_drawdown = paired_effect(
+            plain, overlay, per_year=bars_per_year(key.timeframe), config=config, seed=seed
+        )
         effects.append(OverlayEffect(key, len(both), on_sharpe, on_drawdown))
     return effects
 
@@ -178,8 +182,11 @@ def sharpe_confidence(run: RunFolder) -> list[SharpeConfidence]:
     rows = []
     for key in run.books:
         returns = book_returns(run, key)
-        rows.append(SharpeConfidence(key, len(returns) + 1, sharpe(returns, bars_per_year(key.timeframe)),
-                                     probabilistic_sharpe(returns)))
+        rows.append(
+            SharpeConfidence(
+                key, len(returns) + 1, sharpe(returns, bars_per_year(key.timeframe)), probabilistic_sharpe(returns)
+            )
+        )
     return rows
 
 

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator
 
-from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder  # noqa: E402
-from carryguard.signals.availability import timeframe_delta  # noqa: E402
+from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
+from carryguard.signals.availability import timeframe_delta
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
 PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold
@@ -73,8 +73,9 @@ def run_charts(run: RunFolder) -> list[Chart]:
         tag = f"{symbol.replace('/', '-')}_{timeframe}"
         charts.append(Chart(f"equity_{tag}", f"Equity curves, {symbol} {timeframe}", equity_figure(run, books)))
         charts.append(Chart(f"drawdown_{tag}", f"Drawdowns, {symbol} {timeframe}", drawdown_figure(run, books)))
-        charts.append(Chart(f"exposure_{tag}", f"Exposure vs risk index, {symbol} {timeframe}",
-                            exposure_figure(run, books)))
+        charts.append(
+            Chart(f"exposure_{tag}", f"Exposure vs risk index, {symbol} {timeframe}", exposure_figure(run, books))
+        )
     return charts
 
 
@@ -106,8 +107,15 @@ def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
     """A grid of ``count`` panels (two columns from two strategies on) sharing both axes."""
     columns = 1 if count == 1 else 2
     rows = math.ceil(count / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(WIDTH, 1.2 + PANEL_HEIGHT * rows), sharex=True, sharey=True,
-                                squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(WIDTH, 1.2 + PANEL_HEIGHT * rows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
     flat = list(axes.ravel())
     for spare in flat[count:]:
         spare.set_visible(False)
@@ -141,7 +149,7 @@ def _market_equity(run: RunFolder, books: list[BookKey]) -> pd.Series | None:
     if prices is None or not len(prices):
         return None
     first = run.equity[books[0]]["equity"]
-    close = prices["close"].loc[first.index[0]:first.index[-1]]
+    close = prices["close"].loc[first.index[0] : first.index[-1]]
     return close / close.iloc[0] * first.iloc[0] if len(close) else None
 
 
@@ -158,7 +166,7 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     names = _strategies(run, books)
     figure, axes = _panels(len(names))
     market = _market_equity(run, books)
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):
         if market is not None:
             ax.plot(market.index, market, color=MARKET, linewidth=0.9)
         for key, colour, style in ((_key(books, name, False), PLAIN, "-"), (_key(books, name, True), CARRY, "--")):
@@ -182,7 +190,7 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     """One panel per strategy: drawdown from the running peak without (shaded) and with the overlay."""
     names = _strategies(run, books)
     figure, axes = _panels(len(names))
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=False):
         plain, carry = _key(books, name, False), _key(books, name, True)
         if plain is not None:
             fall = _drawdown(run.equity[plain]["equity"])
@@ -205,8 +213,9 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     overlay_books = [k for k in books if k.overlay and k in run.exposure]
     shown = overlay_books or [k for k in books if k in run.exposure]
     ratios = [3, 2, max(2, len(shown) * 0.45)]
-    figure, (top, middle, bottom) = plt.subplots(3, 1, figsize=(WIDTH, 8.5 + 0.15 * len(shown)), sharex=True,
-                                                 height_ratios=ratios, layout="constrained")
+    figure, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(WIDTH, 8.5 + 0.15 * len(shown)), sharex=True, height_ratios=ratios, layout="constrained"
+    )
     step = timeframe_delta(books[0].timeframe)
     start, end = run.equity[books[0]].index[[0, -1]] + step  # decision times: the first and last bar close
     risk = run.risk.loc[start:end] if len(run.risk) else run.risk
@@ -222,11 +231,23 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     if overlay_books:
         exposure = run.exposure[overlay_books[0]]
         decided = exposure.index + step
-        middle.step(decided, exposure["multiplier"] * 100.0, where="post", color="#08306b", linewidth=1.0,
-                    label="risk multiplier")
+        middle.step(
+            decided,
+            exposure["multiplier"] * 100.0,
+            where="post",
+            color="#08306b",
+            linewidth=1.0,
+            label="risk multiplier",
+        )
         if (exposure["vol_scale"] != 1.0).any():
-            middle.step(decided, exposure["vol_scale"] * 100.0, where="post", color="#7b3294", linewidth=0.8,
-                        label="volatility scale")
+            middle.step(
+                decided,
+                exposure["vol_scale"] * 100.0,
+                where="post",
+                color="#7b3294",
+                linewidth=0.8,
+                label="volatility scale",
+            )
     else:
         middle.text(0.5, 0.5, "no overlay book in this run", transform=middle.transAxes, ha="center")
     middle.set_ylim(-5, 105)
@@ -236,7 +257,9 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     lines = [*top.get_legend_handles_labels()[0], *middle.get_legend_handles_labels()[0]]
     _legend(figure, [*lines, *(Patch(facecolor=REGIME_COLOURS[r], label=f"{r} regime") for r in REGIMES)])
     symbol, timeframe = books[0].symbol, books[0].timeframe
-    figure.suptitle(f"Carry-unwind risk index, the overlay's multiplier and the resulting exposure, {symbol} {timeframe}")
+    figure.suptitle(
+        f"Carry-unwind risk index, the overlay's multiplier and the resulting exposure, {symbol} {timeframe}"
+    )
     return figure
 
 
@@ -248,10 +271,19 @@ def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[
     frame = pd.concat({str(k): run.exposure[k]["final_exposure"] for k in books}, axis=1).sort_index()
     times = frame.index + step
     edges = mdates.date2num(times.append(pd.DatetimeIndex([times[-1] + step])).tz_convert(None).to_pydatetime())
-    mesh = ax.pcolormesh(edges, np.arange(len(books) + 1), frame.to_numpy().T * 100.0, cmap="Purples", vmin=0,
-                         vmax=100, shading="flat", rasterized=True)
-    ax.set_yticks(np.arange(len(books)) + 0.5, [k.label + (" *" if run.is_baseline(k) else "") for k in books],
-                  fontsize=8)
+    mesh = ax.pcolormesh(
+        edges,
+        np.arange(len(books) + 1),
+        frame.to_numpy().T * 100.0,
+        cmap="Purples",
+        vmin=0,
+        vmax=100,
+        shading="flat",
+        rasterized=True,
+    )
+    ax.set_yticks(
+        np.arange(len(books)) + 0.5, [k.label + (" *" if run.is_baseline(k) else "") for k in books], fontsize=8
+    )
     ax.set_ylim(len(books), 0)
     ax.set_ylabel("Book (* baseline)")
     ax.grid(False)
@@ -266,8 +298,16 @@ def _regime_bands(ax: plt.Axes, risk: pd.DataFrame) -> None:
     for name in REGIMES:
         days = regime == name
         days[1:] |= days[:-1]  # reach the next day's start, so adjacent bands leave no white seam
-        ax.fill_between(risk.index, 0, 1, where=days, step="post", color=REGIME_COLOURS[name],
-                        transform=ax.get_xaxis_transform(), linewidth=0)
+        ax.fill_between(
+            risk.index,
+            0,
+            1,
+            where=days,
+            step="post",
+            color=REGIME_COLOURS[name],
+            transform=ax.get_xaxis_transform(),
+            linewidth=0,
+        )
 
 
 def _key(books: list[BookKey], strategy: str, overlay: bool) -> BookKey | None:

@@ -22,10 +22,19 @@ from carryguard.signals.errors import DataError
 
 HEADLINE = ("Return [%]", "CAGR [%]", "Max. Drawdown [%]", "Sharpe Ratio")
 DELTAS = tuple(f"Δ {name}" for name in HEADLINE)
-SORT_ALIASES = {"return": "Return [%]", "cagr": "CAGR [%]", "maxdd": "Max. Drawdown [%]",
-                "drawdown": "Max. Drawdown [%]", "sharpe": "Sharpe Ratio"}
-SHORT_NAMES = {"Return [%]": "Return %", "CAGR [%]": "CAGR %", "Max. Drawdown [%]": "MaxDD %",
-               "Sharpe Ratio": "Sharpe"}  # the terminal table's column names
+SORT_ALIASES = {
+    "return": "Return [%]",
+    "cagr": "CAGR [%]",
+    "maxdd": "Max. Drawdown [%]",
+    "drawdown": "Max. Drawdown [%]",
+    "sharpe": "Sharpe Ratio",
+}
+SHORT_NAMES = {
+    "Return [%]": "Return %",
+    "CAGR [%]": "CAGR %",
+    "Max. Drawdown [%]": "MaxDD %",
+    "Sharpe Ratio": "Sharpe",
+}  # the terminal table's column names
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,10 @@ class Comparison:
             span = "" if self.period is None else " " + "..".join(t.date().isoformat() for t in self.period)
             return f"same period{span} for every run, metrics as written by the backtest"
         start, end = (t.date().isoformat() for t in self.window)
-        return (f"runs cover different periods: ALIGNED on the common window {start}..{end}, "
-                "metrics recomputed from the equity curves")
+        return (
+            f"runs cover different periods: ALIGNED on the common window {start}..{end}, "
+            "metrics recomputed from the equity curves"
+        )
 
 
 def resolve_metric(name: str) -> str:
@@ -75,8 +86,12 @@ def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
     total = values[-1] / values[0]
     cagr = compound_annual_growth(total, bars=len(returns), per_year=per_year)
     max_dd, _ = drawdown(equity)
-    return {"Return [%]": float(total - 1.0) * 100.0, "CAGR [%]": float(cagr) * 100.0,
-            "Max. Drawdown [%]": max_dd * 100.0, "Sharpe Ratio": sharpe(returns, per_year)}
+    return {
+        "Return [%]": float(total - 1.0) * 100.0,
+        "CAGR [%]": float(cagr) * 100.0,
+        "Max. Drawdown [%]": max_dd * 100.0,
+        "Sharpe Ratio": sharpe(returns, per_year),
+    }
 
 
 def common_window(runs: Sequence[RunFolder]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -86,7 +101,7 @@ def common_window(runs: Sequence[RunFolder]) -> tuple[pd.Timestamp, pd.Timestamp
         return None
     start, end = max(p[0] for p in periods), min(p[1] for p in periods)
     if start >= end:
-        names = ", ".join(f"{run.run_id} ({p[0].date()}..{p[1].date()})" for run, p in zip(runs, periods))
+        names = ", ".join(f"{run.run_id} ({p[0].date()}..{p[1].date()})" for run, p in zip(runs, periods, strict=False))
         raise DataError(f"runs do not overlap in time: {names}", fix="compare runs that share a period")
     return start, end
 
@@ -103,35 +118,52 @@ def compare_runs(runs: Sequence[RunFolder], *, sort: str = "Sharpe Ratio") -> Co
         pairs: dict[BookKey, list[dict[str, object]]] = {}
         for key in run.books:
             pairs.setdefault(BookKey(key.strategy, key.symbol, key.timeframe, False), []).append(
-                _row(run, key, values, window))
+                _row(run, key, values, window)
+            )
         groups.extend(sorted(rows, key=lambda r: bool(r["overlay"])) for rows in pairs.values())
     groups.sort(key=lambda rows: _sort_value(rows, column), reverse=True)
-    return Comparison(rows=[row for rows in groups for row in rows], window=window,
-                      period=runs[0].period() if window is None else None)
+    return Comparison(
+        rows=[row for rows in groups for row in rows],
+        window=window,
+        period=runs[0].period() if window is None else None,
+    )
 
 
 def _headline(run: RunFolder, key: BookKey, window: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict[str, float]:
     if window is None:
         return {name: _number(run.metrics[key].get(name)) for name in HEADLINE}
-    equity = run.equity[key]["equity"].loc[window[0]:window[1]]
+    equity = run.equity[key]["equity"].loc[window[0] : window[1]]
     if len(equity) < 2:
         span = f"{window[0].date()}..{window[1].date()}"
-        raise DataError(f"{run.path}: {key} has fewer than 2 bars in the common window {span}",
-                        fix="compare runs that share a longer period")
+        raise DataError(
+            f"{run.path}: {key} has fewer than 2 bars in the common window {span}",
+            fix="compare runs that share a longer period",
+        )
     return window_metrics(equity, timeframe=key.timeframe)
 
 
-def _row(run: RunFolder, key: BookKey, values: dict[BookKey, dict[str, float]],
-         window: tuple[pd.Timestamp, pd.Timestamp] | None) -> dict[str, object]:
-    index = run.equity[key].index if window is None else run.equity[key].loc[window[0]:window[1]].index
+def _row(
+    run: RunFolder,
+    key: BookKey,
+    values: dict[BookKey, dict[str, float]],
+    window: tuple[pd.Timestamp, pd.Timestamp] | None,
+) -> dict[str, object]:
+    index = run.equity[key].index if window is None else run.equity[key].loc[window[0] : window[1]].index
     row: dict[str, object] = {
-        "run": run.run_id, "strategy": key.label, "base_strategy": key.strategy, "overlay": key.overlay,
-        "baseline": run.is_baseline(key), "symbol": key.symbol, "timeframe": key.timeframe,
-        "start": index[0].isoformat(), "end": index[-1].isoformat(), "aligned": window is not None,
+        "run": run.run_id,
+        "strategy": key.label,
+        "base_strategy": key.strategy,
+        "overlay": key.overlay,
+        "baseline": run.is_baseline(key),
+        "symbol": key.symbol,
+        "timeframe": key.timeframe,
+        "start": index[0].isoformat(),
+        "end": index[-1].isoformat(),
+        "aligned": window is not None,
     }
     row.update(values[key])
     partner = values.get(key.pair)
-    for name, delta in zip(HEADLINE, DELTAS):
+    for name, delta in zip(HEADLINE, DELTAS, strict=False):
         row[delta] = values[key][name] - partner[name] if key.overlay and partner is not None else None
     return row
 
@@ -150,5 +182,6 @@ def _sort_value(rows: list[dict[str, object]], column: str) -> float:
 
 def json_rows(comparison: Comparison) -> list[dict[str, object]]:
     """The rows with NaN as null, so the output is valid JSON."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in comparison.rows]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in comparison.rows
+    ]

@@ -53,12 +53,15 @@ def windows_from_entries(entries: object, origin: str) -> list[CrisisWindow]:
     for i, entry in enumerate(entries if isinstance(entries, list) else [entries]):
         where = f"{origin}: window #{i + 1}"
         if not isinstance(entry, dict) or not str(entry.get("name", "")).strip():
-            raise DataError(f"{where}: needs a name, a start and an end",
-                            fix='write name = "...", start = 2024-07-10, end = 2024-08-09')
+            raise DataError(
+                f"{where}: needs a name, a start and an end",
+                fix='write name = "...", start = 2024-07-10, end = 2024-08-09',
+            )
         start, end = _day(entry.get("start"), where, "start"), _day(entry.get("end"), where, "end")
         if end < start:
-            raise DataError(f"{where} ({entry['name']}): end {end.date()} is before start {start.date()}",
-                            fix="swap the dates")
+            raise DataError(
+                f"{where} ({entry['name']}): end {end.date()} is before start {start.date()}", fix="swap the dates"
+            )
         windows.append(CrisisWindow(str(entry["name"]).strip(), start, end))
     return windows
 
@@ -108,9 +111,15 @@ def deepest_drawdowns(close: pd.Series, *, count: int = 5, symbol: str = "BTC") 
         if depth < 0:
             found.append((depth, where[0], trough))
     deepest = sorted(found)[:count]
-    return [CrisisWindow(f"{symbol} drawdown {depth * 100:.0f}%", close.index[start].normalize(),
-                         close.index[trough].normalize(), kind="drawdown")
-            for depth, start, trough in sorted(deepest, key=lambda item: item[1])]
+    return [
+        CrisisWindow(
+            f"{symbol} drawdown {depth * 100:.0f}%",
+            close.index[start].normalize(),
+            close.index[trough].normalize(),
+            kind="drawdown",
+        )
+        for depth, start, trough in sorted(deepest, key=lambda item: item[1])
+    ]
 
 
 def regime_summary(risk: pd.DataFrame, window: CrisisWindow) -> dict[str, object]:
@@ -121,8 +130,11 @@ def regime_summary(risk: pd.DataFrame, window: CrisisWindow) -> dict[str, object
         return {"Regime (most)": "n/a", "Regime (max)": "n/a", "Max. Risk Score": None}
     counts = Counter(regimes)
     most = max(counts, key=lambda r: (counts[r], REGIMES.index(r)))
-    return {"Regime (most)": most, "Regime (max)": max(regimes, key=REGIMES.index),
-            "Max. Risk Score": round(float(inside["score"].max()), 1)}
+    return {
+        "Regime (most)": most,
+        "Regime (max)": max(regimes, key=REGIMES.index),
+        "Max. Risk Score": round(float(inside["score"].max()), 1),
+    }
 
 
 def window_stats(run: RunFolder, key: BookKey, window: CrisisWindow) -> dict[str, object] | None:
@@ -145,10 +157,13 @@ def window_stats(run: RunFolder, key: BookKey, window: CrisisWindow) -> dict[str
             start = close.iloc[in_prices[0] - 1] if in_prices[0] > 0 else close.iloc[in_prices[0]]
             market = float(close.iloc[in_prices[-1]] / start - 1.0) * 100.0
     covered = book.index[0] <= window.start and book.index[-1] >= window.end
-    return {"Return [%]": float(path[-1] / path[0] - 1.0) * 100.0,
-            "Max. Drawdown [%]": float((path / np.maximum.accumulate(path) - 1.0).min() * 100.0),
-            "Avg. Exposure [%]": float(np.mean(held) * 100.0), "Buy & Hold [%]": market,
-            "coverage": "full" if covered else "partial"}
+    return {
+        "Return [%]": float(path[-1] / path[0] - 1.0) * 100.0,
+        "Max. Drawdown [%]": float((path / np.maximum.accumulate(path) - 1.0).min() * 100.0),
+        "Avg. Exposure [%]": float(np.mean(held) * 100.0),
+        "Buy & Hold [%]": market,
+        "coverage": "full" if covered else "partial",
+    }
 
 
 def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, object]]:
@@ -160,10 +175,22 @@ def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, 
             stats = window_stats(run, key, window)
             if stats is None:
                 continue
-            rows.append({"window": window.name, "kind": window.kind, "start": window.start.date().isoformat(),
-                         "end": window.end.date().isoformat(), "strategy": key.label, "base_strategy": key.strategy,
-                         "overlay": key.overlay, "baseline": run.is_baseline(key), "symbol": key.symbol,
-                         "timeframe": key.timeframe, **stats, **regime})
+            rows.append(
+                {
+                    "window": window.name,
+                    "kind": window.kind,
+                    "start": window.start.date().isoformat(),
+                    "end": window.end.date().isoformat(),
+                    "strategy": key.label,
+                    "base_strategy": key.strategy,
+                    "overlay": key.overlay,
+                    "baseline": run.is_baseline(key),
+                    "symbol": key.symbol,
+                    "timeframe": key.timeframe,
+                    **stats,
+                    **regime,
+                }
+            )
     return rows
 
 
@@ -173,9 +200,27 @@ def paired_table(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     paired: dict[tuple, dict[str, object]] = {}
     for row in rows:
         key = (row["window"], row["start"], row["base_strategy"], row["symbol"], row["timeframe"])
-        out = paired.setdefault(key, {name: row[name] for name in (
-            "window", "kind", "start", "end", "base_strategy", "baseline", "symbol", "timeframe", "Buy & Hold [%]",
-            "coverage", "Regime (most)", "Regime (max)", "Max. Risk Score")})
+        out = paired.setdefault(
+            key,
+            {
+                name: row[name]
+                for name in (
+                    "window",
+                    "kind",
+                    "start",
+                    "end",
+                    "base_strategy",
+                    "baseline",
+                    "symbol",
+                    "timeframe",
+                    "Buy & Hold [%]",
+                    "coverage",
+                    "Regime (most)",
+                    "Regime (max)",
+                    "Max. Risk Score",
+                )
+            },
+        )
         for measure in PAIRED_MEASURES:
             out.setdefault(measure, {"plain": None, "carry": None, "delta": None})
             out[measure]["carry" if row["overlay"] else "plain"] = row[measure]
@@ -206,13 +251,30 @@ def window_summary(paired: list[dict[str, object]]) -> list[dict[str, object]]:
         d_return = [float(r["Return [%]"]["delta"]) for r in both]
         d_drawdown = [float(r["Max. Drawdown [%]"]["delta"]) for r in both]
         first = rows[0]
-        summary.append({
-            **{name: first[name] for name in ("window", "kind", "start", "end", "symbol", "timeframe", "Buy & Hold [%]",
-                                              "Regime (most)", "Regime (max)", "Max. Risk Score")},
-            "pairs": len(both),
-            "shallower": sum(1 for d in d_drawdown if d > _TIE), "deeper": sum(1 for d in d_drawdown if d < -_TIE),
-            "higher return": sum(1 for d in d_return if d > _TIE), "lower return": sum(1 for d in d_return if d < -_TIE),
-            "Median Δ Return [%]": float(np.median(d_return)) if both else None,
-            "Median Δ Max. Drawdown [%]": float(np.median(d_drawdown)) if both else None,
-        })
+        summary.append(
+            {
+                **{
+                    name: first[name]
+                    for name in (
+                        "window",
+                        "kind",
+                        "start",
+                        "end",
+                        "symbol",
+                        "timeframe",
+                        "Buy & Hold [%]",
+                        "Regime (most)",
+                        "Regime (max)",
+                        "Max. Risk Score",
+                    )
+                },
+                "pairs": len(both),
+                "shallower": sum(1 for d in d_drawdown if d > _TIE),
+                "deeper": sum(1 for d in d_drawdown if d < -_TIE),
+                "higher return": sum(1 for d in d_return if d > _TIE),
+                "lower return": sum(1 for d in d_return if d < -_TIE),
+                "Median Δ Return [%]": float(np.median(d_return)) if both else None,
+                "Median Δ Max. Drawdown [%]": float(np.median(d_drawdown)) if both else None,
+            }
+        )
     return summary

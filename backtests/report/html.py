@@ -15,10 +15,24 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from carryguard.backtests.report.bootstrap import (BootstrapConfig, Interval, OverlayEffect, overlay_effects, run_seed,
-                                 sharpe_confidence, verdict)
+from carryguard.backtests.report.bootstrap import (
+    BootstrapConfig,
+    Interval,
+    OverlayEffect,
+    overlay_effects,
+    run_seed,
+    sharpe_confidence,
+    verdict,
+)
 from carryguard.backtests.report.compare import DELTAS, HEADLINE, compare_runs
-from carryguard.backtests.report.crisis import PAIRED_MEASURES, crisis_table, paired_table, run_windows, uncovered, window_summary
+from carryguard.backtests.report.crisis import (
+    PAIRED_MEASURES,
+    crisis_table,
+    paired_table,
+    run_windows,
+    uncovered,
+    window_summary,
+)
 from carryguard.backtests.run.folder import RunFolder, load_run
 
 
@@ -31,8 +45,9 @@ class Report:
     effects: list[OverlayEffect]
 
 
-def write_report(run_dir: str | Path, *, windows: Path | None = None,
-                 bootstrap: BootstrapConfig = BootstrapConfig()) -> Report:
+def write_report(
+    run_dir: str | Path, *, windows: Path | None = None, bootstrap: BootstrapConfig = BootstrapConfig()
+) -> Report:
     """Load the run at ``run_dir``, compute everything and write report.html and the PNGs."""
     from carryguard.backtests.report.charts import close_all, data_uri, run_charts
 
@@ -54,11 +69,22 @@ def write_report(run_dir: str | Path, *, windows: Path | None = None,
     return Report(html=path, charts=pngs, effects=effects)
 
 
-def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[OverlayEffect], windows: Path | None,
-           bootstrap: BootstrapConfig) -> str:
+def render(
+    run: RunFolder,
+    *,
+    figures: list[dict[str, str]],
+    effects: list[OverlayEffect],
+    windows: Path | None,
+    bootstrap: BootstrapConfig,
+) -> str:
     """The report's HTML text."""
-    env = Environment(loader=PackageLoader("carryguard.backtests.report", "templates"), autoescape=select_autoescape(["html"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("carryguard.backtests.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["num"] = number
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
@@ -66,26 +92,41 @@ def render(run: RunFolder, *, figures: list[dict[str, str]], effects: list[Overl
     by_window = window_summary(crisis)
     metric_names = list(dict.fromkeys(name for values in run.metrics.values() for name in values))
     context = {
-        "run": run, "run_id": run.run_id, "manifest": run.manifest,
+        "run": run,
+        "run_id": run.run_id,
+        "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
-        "summary": comparison.rows, "headline": HEADLINE, "deltas": DELTAS,
+        "summary": comparison.rows,
+        "headline": HEADLINE,
+        "deltas": DELTAS,
         "metric_names": metric_names,
-        "metrics": [{"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]}
-                    for key in run.books],
+        "metrics": [
+            {"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]} for key in run.books
+        ],
         "figures": figures,
-        "crisis": crisis, "crisis_measures": PAIRED_MEASURES, "by_window": by_window,
+        "crisis": crisis,
+        "crisis_measures": PAIRED_MEASURES,
+        "by_window": by_window,
         "glance": at_a_glance(comparison.rows, effects, by_window, confidence=bootstrap.confidence),
         "uncovered": uncovered(run, all_windows),
         "effects": [_effect_row(effect) for effect in effects],
-        "psr": sharpe_confidence(run), "bootstrap": bootstrap, "seed": run_seed(run),
+        "psr": sharpe_confidence(run),
+        "bootstrap": bootstrap,
+        "seed": run_seed(run),
         "study": json.dumps(run.manifest.get("study", {}), indent=2, default=str),
-        "data": run.manifest.get("data", {}), "versions": run.manifest.get("versions", {}),
+        "data": run.manifest.get("data", {}),
+        "versions": run.manifest.get("versions", {}),
     }
     return env.get_template("report.html").render(**context)
 
 
-def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
-                by_window: list[dict[str, object]], *, confidence: float = 0.95) -> list[str]:
+def at_a_glance(
+    summary: list[dict[str, object]],
+    effects: list[OverlayEffect],
+    by_window: list[dict[str, object]],
+    *,
+    confidence: float = 0.95,
+) -> list[str]:
     """Plain sentences: did the overlay help over the whole run, how sure can we be (at the
     bootstrap's ``confidence``), and in which crisis windows (``window_summary`` rows)."""
     pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
@@ -93,24 +134,30 @@ def at_a_glance(summary: list[dict[str, object]], effects: list[OverlayEffect],
         return ["This run has no overlay / no-overlay pairs."]
     better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))
     shallower = sum(1 for row in pairs if _positive(row["Δ Max. Drawdown [%]"]))
-    lines = [f"Over the whole run the overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} "
-             f"strategy pairs and made the max. drawdown shallower in {shallower} of {len(pairs)}.",
-             f"How sure ({confidence:.0%} paired block-bootstrap interval excludes 0): Sharpe effect "
-             f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}; drawdown effect "
-             f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}. "
-             "An effect whose interval contains 0 is not distinguishable from zero: it may be chance."]
+    lines = [
+        f"Over the whole run the overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} "
+        f"strategy pairs and made the max. drawdown shallower in {shallower} of {len(pairs)}.",
+        f"How sure ({confidence:.0%} paired block-bootstrap interval excludes 0): Sharpe effect "
+        f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}; drawdown effect "
+        f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}. "
+        "An effect whose interval contains 0 is not distinguishable from zero: it may be chance.",
+    ]
     windows = [w for w in by_window if w["pairs"]]
     if windows:
         total = sum(int(w["pairs"]) for w in windows)
-        lines.append(f"In the crisis windows (each window x strategy pair): drawdown shallower with the overlay in "
-                     f"{sum(int(w['shallower']) for w in windows)} of {total}, deeper in "
-                     f"{sum(int(w['deeper']) for w in windows)}; return higher in "
-                     f"{sum(int(w['higher return']) for w in windows)}, lower in "
-                     f"{sum(int(w['lower return']) for w in windows)} (the rest: both books flat).")
+        lines.append(
+            f"In the crisis windows (each window x strategy pair): drawdown shallower with the overlay in "
+            f"{sum(int(w['shallower']) for w in windows)} of {total}, deeper in "
+            f"{sum(int(w['deeper']) for w in windows)}; return higher in "
+            f"{sum(int(w['higher return']) for w in windows)}, lower in "
+            f"{sum(int(w['lower return']) for w in windows)} (the rest: both books flat)."
+        )
         helped = _where([w for w in windows if w["shallower"] > w["pairs"] / 2 and w["Median Δ Return [%]"] >= 0])
         hurt = _where([w for w in windows if w["Median Δ Return [%]"] < 0 and w["Median Δ Max. Drawdown [%]"] <= 0])
-        lines.append(f"Helped (shallower drawdown in most pairs, median return not lower): {helped}. "
-                     f"Hurt (lower median return, drawdown not shallower): {hurt}.")
+        lines.append(
+            f"Helped (shallower drawdown in most pairs, median return not lower): {helped}. "
+            f"Hurt (lower median return, drawdown not shallower): {hurt}."
+        )
     return lines
 
 
@@ -135,10 +182,14 @@ def _positive(value: object) -> bool:
 
 def _effect_row(effect: OverlayEffect) -> dict[str, object]:
     return {
-        "book": effect.book, "bars": effect.bars, "sharpe": effect.sharpe, "drawdown": effect.max_drawdown,
+        "book": effect.book,
+        "bars": effect.bars,
+        "sharpe": effect.sharpe,
+        "drawdown": effect.max_drawdown,
         "sharpe_verdict": verdict(effect.sharpe, better="overlay raises it", worse="overlay lowers it"),
-        "drawdown_verdict": verdict(effect.max_drawdown, better="overlay makes it shallower",
-                                    worse="overlay makes it deeper"),
+        "drawdown_verdict": verdict(
+            effect.max_drawdown, better="overlay makes it shallower", worse="overlay makes it deeper"
+        ),
     }
 
 
@@ -149,7 +200,7 @@ def number(value: object, digits: int = 2, signed: bool = False) -> str:
     if isinstance(value, int | float):
         if math.isnan(float(value)):
             return "—"
-        if abs(float(value)) < 0.5 * 10 ** -digits:
+        if abs(float(value)) < 0.5 * 10**-digits:
             return f"{0:.{digits}f}"  # no "+0.00" or "-0.00" for float noise
         return f"{float(value):{'+' if signed else ''},.{digits}f}"
     text = str(value)  # metrics.json's Start/End and durations: drop a midnight time of day

@@ -10,8 +10,17 @@ REGIME_COLOURS = ("#d9f2d9", "#fff3c4", "#ffd8a8", "#ffb3b3")  # calm, elevated,
 LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}  # right of the plot, never over data
 
 
-def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, float], jgb: pd.DataFrame,
-              usdjpy: pd.Series, btc: pd.Series | None, btc_label: str = "BTC", title: str) -> Path:
+def plot_risk(
+    path: Path,
+    score: pd.Series,
+    *,
+    thresholds: tuple[float, float, float],
+    jgb: pd.DataFrame,
+    usdjpy: pd.Series,
+    btc: pd.Series | None,
+    btc_label: str = "BTC",
+    title: str,
+) -> Path:
     """Write a PNG: the 0-100 index over regime bands, then JGB 20Y/40Y (%), USD/JPY and
     BTC (log scale) on the same dated x axis. Series are plotted against their data
     dates; the caller passes only data usable at the reading's time."""
@@ -22,12 +31,17 @@ def plot_risk(path: Path, score: pd.Series, *, thresholds: tuple[float, float, f
     from matplotlib.ticker import FuncFormatter
 
     panels = 4 if btc is not None and not btc.empty else 3
-    fig, axes = plt.subplots(panels, 1, sharex=True, figsize=(11, 2.4 * panels + 1.2),
-                             gridspec_kw={"height_ratios": [2] + [1] * (panels - 1)})
+    fig, axes = plt.subplots(
+        panels,
+        1,
+        sharex=True,
+        figsize=(11, 2.4 * panels + 1.2),
+        gridspec_kw={"height_ratios": [2] + [1] * (panels - 1)},
+    )
     ax = axes[0]
     bounds = (0.0, *thresholds, 100.0)
     names = ("calm", "elevated", "stress", "crisis")
-    for low, high, colour, name in zip(bounds[:-1], bounds[1:], REGIME_COLOURS, names):
+    for low, high, colour, name in zip(bounds[:-1], bounds[1:], REGIME_COLOURS, names, strict=False):
         ax.axhspan(low, high, color=colour, alpha=0.8, label=f"{name} ({low:.0f}-{high:.0f})", lw=0)
     ax.plot(score.index, score.to_numpy(), color="black", lw=0.9, label="risk score")
     ax.set_ylim(0, 100)

@@ -93,28 +93,54 @@ def load_run(path: str | Path) -> RunFolder:
     """Load and check every file of the run folder at ``path``."""
     root = Path(path)
     if not (root / "manifest.json").is_file():
-        raise DataError(f"{root}: not a run folder (no manifest.json)",
-                        fix="pass a folder written by `carryguard backtest` (results/<run-id>)")
+        raise DataError(
+            f"{root}: not a run folder (no manifest.json)",
+            fix="pass a folder written by `carryguard backtest` (results/<run-id>)",
+        )
     manifest = _read_json(root / "manifest.json")
     metrics, baselines = _read_metrics(root / "metrics.json")
-    equity = _per_book(_read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
-                       EQUITY_COLUMNS, root / "equity.csv")
-    exposure_frame = _read_csv(root / "exposure.csv", time_columns=("time",), numeric=EXPOSURE_COLUMNS,
-                               text=("regime",), books=True)
+    equity = _per_book(
+        _read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
+        EQUITY_COLUMNS,
+        root / "equity.csv",
+    )
+    exposure_frame = _read_csv(
+        root / "exposure.csv", time_columns=("time",), numeric=EXPOSURE_COLUMNS, text=("regime",), books=True
+    )
     exposure = _per_book(exposure_frame, (*EXPOSURE_COLUMNS, "regime"), root / "exposure.csv")
-    trades = _read_csv(root / "trades.csv", time_columns=("entry_time", "exit_time"), numeric=TRADE_COLUMNS,
-                       text=("is_open",), books=True)
-    prices_frame = _read_csv(root / "prices.csv", time_columns=("time",), numeric=PRICE_COLUMNS,
-                             text=("symbol", "timeframe"))
-    prices = {(str(s), str(tf)): _time_indexed(group, PRICE_COLUMNS, root / "prices.csv", f" for {s} {tf}")
-              for (s, tf), group in prices_frame.groupby(["symbol", "timeframe"], sort=False)}
-    risk = _time_indexed(_read_csv(root / "risk.csv", time_columns=("time",), numeric=("score",), text=("regime",)),
-                         ("score", "regime"), root / "risk.csv")
+    trades = _read_csv(
+        root / "trades.csv",
+        time_columns=("entry_time", "exit_time"),
+        numeric=TRADE_COLUMNS,
+        text=("is_open",),
+        books=True,
+    )
+    prices_frame = _read_csv(
+        root / "prices.csv", time_columns=("time",), numeric=PRICE_COLUMNS, text=("symbol", "timeframe")
+    )
+    prices = {
+        (str(s), str(tf)): _time_indexed(group, PRICE_COLUMNS, root / "prices.csv", f" for {s} {tf}")
+        for (s, tf), group in prices_frame.groupby(["symbol", "timeframe"], sort=False)
+    }
+    risk = _time_indexed(
+        _read_csv(root / "risk.csv", time_columns=("time",), numeric=("score",), text=("regime",)),
+        ("score", "regime"),
+        root / "risk.csv",
+    )
     for key in metrics:
         if key not in equity:
             raise DataError(f"{root / 'equity.csv'}: no rows for {key} listed in metrics.json", fix=_FIX)
-    return RunFolder(path=root, manifest=manifest, metrics=metrics, baselines=frozenset(baselines), equity=equity,
-                     exposure=exposure, trades=trades, prices=prices, risk=risk)
+    return RunFolder(
+        path=root,
+        manifest=manifest,
+        metrics=metrics,
+        baselines=frozenset(baselines),
+        equity=equity,
+        exposure=exposure,
+        trades=trades,
+        prices=prices,
+        risk=risk,
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -132,7 +158,7 @@ def _read_json(path: Path) -> dict:
 def _read_metrics(path: Path) -> tuple[dict[BookKey, dict], set[str]]:
     results = _read_json(path).get("results")
     if not isinstance(results, list) or not results:
-        raise DataError(f"{path}: no \"results\" list", fix=_FIX)
+        raise DataError(f'{path}: no "results" list', fix=_FIX)
     metrics: dict[BookKey, dict] = {}
     baselines: set[str] = set()
     for i, item in enumerate(results):
@@ -140,8 +166,9 @@ def _read_metrics(path: Path) -> tuple[dict[BookKey, dict], set[str]]:
             key = BookKey(str(item["strategy"]), str(item["symbol"]), str(item["timeframe"]), _as_bool(item["overlay"]))
             values = dict(item["metrics"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{path}: result #{i + 1} lacks strategy/symbol/timeframe/overlay/metrics ({exc})",
-                            fix=_FIX) from None
+            raise DataError(
+                f"{path}: result #{i + 1} lacks strategy/symbol/timeframe/overlay/metrics ({exc})", fix=_FIX
+            ) from None
         if key in metrics:
             raise DataError(f"{path}: result #{i + 1} repeats {key}", fix=_FIX)
         metrics[key] = values
@@ -159,8 +186,14 @@ def _as_bool(value: object) -> bool:
     raise ValueError(f"overlay must be true or false, got {value!r}")
 
 
-def _read_csv(path: Path, *, time_columns: tuple[str, ...], numeric: tuple[str, ...], text: tuple[str, ...] = (),
-              books: bool = False) -> pd.DataFrame:
+def _read_csv(
+    path: Path,
+    *,
+    time_columns: tuple[str, ...],
+    numeric: tuple[str, ...],
+    text: tuple[str, ...] = (),
+    books: bool = False,
+) -> pd.DataFrame:
     """Read one CSV, check its columns and parse times (UTC), numbers and the book columns."""
     if not path.is_file():
         raise DataError(f"{path}: missing", fix=_FIX)

@@ -19,10 +19,10 @@ from functools import reduce
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.book import Book
 from carryguard.backtests.engine.backtrader import run_backtrader
-from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.book import Book
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.run.study import Study
 from carryguard.signals.availability import timeframe_delta
@@ -81,11 +81,11 @@ class History:
 
     @property
     def window(self) -> pd.DataFrame:
-        return self.bars.iloc[self.first:]
+        return self.bars.iloc[self.first :]
 
     def since(self, warmup: int) -> pd.DataFrame:
         """The window with at most ``warmup`` bars of history before it."""
-        return self.bars.iloc[max(0, self.first - warmup):]
+        return self.bars.iloc[max(0, self.first - warmup) :]
 
     def warmup_used(self, warmup: int) -> int:
         """How many of ``warmup`` wanted bars the store holds before the window."""
@@ -97,8 +97,9 @@ def run_count(study: Study) -> int:
     return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.with_overlay)
 
 
-def run_study(study: Study, store: Store, *, engine: str = "backtrader",
-              on_result: Callable[[RunResult], None] | None = None) -> StudyRun:
+def run_study(
+    study: Study, store: Store, *, engine: str = "backtrader", on_result: Callable[[RunResult], None] | None = None
+) -> StudyRun:
     """Run every (strategy, symbol, timeframe, overlay) book of ``study`` on ``store``'s data.
 
     Raises ``DataError`` for a missing series or an empty window, ``ValueError`` for an
@@ -112,9 +113,13 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
     strategies = [(spec, spec.build()) for spec in study.strategies]
     overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
     warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
-    histories = {(symbol, timeframe): load_history(store, series_id(study.source, symbol, timeframe),
-                                                   start=study.start, end=study.end, warmup=warmup_wanted)
-                 for timeframe in study.timeframes for symbol in study.symbols}
+    histories = {
+        (symbol, timeframe): load_history(
+            store, series_id(study.source, symbol, timeframe), start=study.start, end=study.end, warmup=warmup_wanted
+        )
+        for timeframe in study.timeframes
+        for symbol in study.symbols
+    }
     all_bars = {key: history.window for key, history in histories.items()}
     closes = {key: decision_times(history.bars, key[1]) for key, history in histories.items()}
     days = daily_times(all_bars)
@@ -133,23 +138,42 @@ def run_study(study: Study, store: Store, *, engine: str = "backtrader",
         for spec, strategy in strategies:
             strategy_exposure = warm_exposure(strategy, history)
             for with_overlay in study.with_overlay:
-                exposure = warm_overlay(overlay, strategy_exposure, history, risk) if with_overlay \
-                    else unsized(strategy_exposure, risk.iloc[history.first:])
+                exposure = (
+                    warm_overlay(overlay, strategy_exposure, history, risk)
+                    if with_overlay
+                    else unsized(strategy_exposure, risk.iloc[history.first :])
+                )
                 book = run_engine(history.window, exposure["final_exposure"], study.execution)
-                result = RunResult(spec.name, symbol, timeframe, with_overlay, spec.baseline, book, exposure,
-                                   compute_metrics(book, history.window, timeframe=timeframe))
+                result = RunResult(
+                    spec.name,
+                    symbol,
+                    timeframe,
+                    with_overlay,
+                    spec.baseline,
+                    book,
+                    exposure,
+                    compute_metrics(book, history.window, timeframe=timeframe),
+                )
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
     for sid in risk_config.inputs().values():
         if store.exists(sid):
             data[sid] = store.meta(sid)
-    return StudyRun(study, engine, tuple(results), all_bars, dict(sorted(data.items())),
-                    readings.reindex(days)[["score", "regime"]], warmup)
+    return StudyRun(
+        study,
+        engine,
+        tuple(results),
+        all_bars,
+        dict(sorted(data.items())),
+        readings.reindex(days)[["score", "regime"]],
+        warmup,
+    )
 
 
-def load_history(store: Store, sid: str, *, start: pd.Timestamp | None, end: pd.Timestamp | None, warmup: int,
-                 min_bars: int = 2) -> History:
+def load_history(
+    store: Store, sid: str, *, start: pd.Timestamp | None, end: pd.Timestamp | None, warmup: int, min_bars: int = 2
+) -> History:
     """The ``[start, end]`` window of a stored OHLCV series (None: first/latest bar) and up
     to ``warmup`` bars before it; a missing series or a window of under ``min_bars`` bars
     is a ``DataError`` naming both."""
@@ -158,9 +182,10 @@ def load_history(store: Store, sid: str, *, start: pd.Timestamp | None, end: pd.
     if len(stored_bars) - first < min_bars:
         stored = store.meta(sid)
         window = f"{_day(start) or 'first'}..{_day(end) or 'latest'}"
-        raise DataError(f"{sid} has {len(stored_bars) - first} bar(s) in {window} "
-                        f"(stored {stored.first[:10]}..{stored.last[:10]})",
-                        fix="choose --start/--end inside the stored range")
+        raise DataError(
+            f"{sid} has {len(stored_bars) - first} bar(s) in {window} (stored {stored.first[:10]}..{stored.last[:10]})",
+            fix="choose --start/--end inside the stored range",
+        )
     begin = max(0, first - warmup)
     return History(stored_bars.iloc[begin:], first - begin)
 
@@ -169,7 +194,7 @@ def warm_exposure(strategy: Strategy, history: History) -> pd.Series:
     """The strategy's exposure on the window, computed on the window and its
     ``warmup_bars`` earlier bars (only earlier bars: no look-ahead)."""
     exposure = strategy.target_exposure(history.since(strategy.warmup_bars))
-    return exposure.iloc[-len(history.window):]
+    return exposure.iloc[-len(history.window) :]
 
 
 def warm_overlay(overlay: CarryOverlay, exposure: pd.Series, history: History, risk: pd.DataFrame) -> pd.DataFrame:
@@ -178,8 +203,8 @@ def warm_overlay(overlay: CarryOverlay, exposure: pd.Series, history: History, r
     row per bar of ``history.bars``. Before the window the strategy is flat (those rows
     are dropped: each row's sizing reads only the score and closes up to it)."""
     frame = history.since(overlay.config.warmup_bars)
-    sized = overlay.apply(exposure.reindex(frame.index, fill_value=0.0), risk.iloc[-len(frame):], frame)
-    return sized.iloc[-len(exposure):]
+    sized = overlay.apply(exposure.reindex(frame.index, fill_value=0.0), risk.iloc[-len(frame) :], frame)
+    return sized.iloc[-len(exposure) :]
 
 
 def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
@@ -190,14 +215,17 @@ def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
 def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
     """The exposure frame of a run without the overlay: the risk is shown, not applied."""
     values = strategy_exposure.to_numpy(dtype="float64")
-    return pd.DataFrame({
-        "strategy_exposure": values,
-        "risk_score": risk["score"].to_numpy(dtype="float64"),
-        "regime": risk["regime"].to_numpy(dtype=object),
-        "multiplier": np.ones(len(values)),
-        "vol_scale": np.ones(len(values)),
-        "final_exposure": values,
-    }, index=strategy_exposure.index)[list(EXPOSURE_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "strategy_exposure": values,
+            "risk_score": risk["score"].to_numpy(dtype="float64"),
+            "regime": risk["regime"].to_numpy(dtype=object),
+            "multiplier": np.ones(len(values)),
+            "vol_scale": np.ones(len(values)),
+            "final_exposure": values,
+        },
+        index=strategy_exposure.index,
+    )[list(EXPOSURE_COLUMNS)]
 
 
 def daily_times(bars: dict[tuple[str, str], pd.DataFrame]) -> pd.DatetimeIndex:

@@ -36,14 +36,27 @@ import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import CarryguardError
-from carryguard.signals.toml_file import read_toml
 from carryguard.signals.risk import RiskConfig
+from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
 from carryguard.strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
-KEYS = ("name", "description", "source", "symbols", "timeframes", "start", "end", "with_overlay", "strategies",
-        "overlay", "risk", "execution", "crisis_windows")
+KEYS = (
+    "name",
+    "description",
+    "source",
+    "symbols",
+    "timeframes",
+    "start",
+    "end",
+    "with_overlay",
+    "strategies",
+    "overlay",
+    "risk",
+    "execution",
+    "crisis_windows",
+)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -97,13 +110,17 @@ class Study:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
         risk and execution with every default filled in)."""
         return {
-            "name": self.name, "description": self.description, "source": self.source,
-            "symbols": list(self.symbols), "timeframes": list(self.timeframes),
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "symbols": list(self.symbols),
+            "timeframes": list(self.timeframes),
             "start": self.start.isoformat() if self.start is not None else None,
             "end": self.end.isoformat() if self.end is not None else None,
             "with_overlay": list(self.with_overlay),
             "strategies": {s.name: dict(s.params) for s in self.strategies},
-            "overlay": _plain(self.overlay_config()), "risk": _plain(self.risk_config()),
+            "overlay": _plain(self.overlay_config()),
+            "risk": _plain(self.risk_config()),
             "execution": asdict(self.execution),
             "crisis_windows": [{"name": n, "start": s, "end": e} for n, s, e in self.crisis_windows],
         }
@@ -161,7 +178,9 @@ def _windows_file(data: Mapping[str, object], origin: str) -> tuple[tuple[str, s
     if not path.is_absolute() and Path(origin).is_file():
         path = Path(origin).resolve().parent / path
     if not path.is_file():
-        raise StudyError(f"{origin}: crisis_windows file {path} not found", fix="point it at a TOML file of [[window]] entries")
+        raise StudyError(
+            f"{origin}: crisis_windows file {path} not found", fix="point it at a TOML file of [[window]] entries"
+        )
     try:
         windows = load_windows(path)
     except CarryguardError as exc:
@@ -169,9 +188,16 @@ def _windows_file(data: Mapping[str, object], origin: str) -> tuple[tuple[str, s
     return tuple((w.name, str(w.start.date()), str(w.end.date())) for w in windows)
 
 
-def narrow(study: Study, *, strategies: tuple[str, ...] = (), symbols: tuple[str, ...] = (),
-           timeframes: tuple[str, ...] = (), start: str | None = None, end: str | None = None,
-           with_overlay: tuple[bool, ...] = ()) -> Study:
+def narrow(
+    study: Study,
+    *,
+    strategies: tuple[str, ...] = (),
+    symbols: tuple[str, ...] = (),
+    timeframes: tuple[str, ...] = (),
+    start: str | None = None,
+    end: str | None = None,
+    with_overlay: tuple[bool, ...] = (),
+) -> Study:
     """The study restricted or overridden by command-line options (empty = keep).
 
     ``strategies`` are names or ``name+carry`` specs; a name the study lacks is added
@@ -231,19 +257,23 @@ def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin
 
 def _plain(config: object) -> dict[str, object]:
     """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
+
     def convert(value: object) -> object:
         if isinstance(value, Mapping):
             return {k: convert(v) for k, v in value.items()}
         if isinstance(value, (tuple, list)):
             return [convert(v) for v in value]
         return value
+
     return {f.name: convert(getattr(config, f.name)) for f in fields(config)}
 
 
 def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     if not isinstance(value, dict) or not value:
-        raise StudyError(f"{origin}: 'strategies' must be a table of name = {{ parameters }}",
-                         fix='e.g. [strategies] then sma_cross = { fast = 20, slow = 100 }')
+        raise StudyError(
+            f"{origin}: 'strategies' must be a table of name = {{ parameters }}",
+            fix="e.g. [strategies] then sma_cross = { fast = 20, slow = 100 }",
+        )
     specs = []
     for name, params in value.items():
         if not isinstance(params, dict):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -46,19 +46,29 @@ def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime) -> 
 
 def write_results(run: StudyRun, results_dir: str | Path = "results", *, created_at: datetime | None = None) -> Path:
     """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the folder."""
-    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
     _write_json(folder / "manifest.json", manifest(run, run_id=folder.name, created_at=created))
     _write_json(folder / "metrics.json", metrics_document(run))
     results = sorted(run.results, key=result_key)
-    _csv(pd.concat([_book_frame(r, pd.DataFrame({"equity": r.book.equity, "cash": r.book.cash,
-                                                  "position": r.book.position})) for r in results]),
-         folder / "equity.csv")
+    _csv(
+        pd.concat(
+            [
+                _book_frame(
+                    r, pd.DataFrame({"equity": r.book.equity, "cash": r.book.cash, "position": r.book.position})
+                )
+                for r in results
+            ]
+        ),
+        folder / "equity.csv",
+    )
     _csv(pd.concat([_book_frame(r, r.exposure) for r in results]), folder / "exposure.csv")
     _csv(pd.concat([_keyed(r, r.book.fills) for r in results]), folder / "fills.csv")
     _csv(pd.concat([_keyed(r, r.book.trades) for r in results]), folder / "trades.csv")
-    prices = [bars[["open", "high", "low", "close"]].reset_index().assign(symbol=symbol, timeframe=timeframe)
-              for (symbol, timeframe), bars in sorted(run.bars.items())]
+    prices = [
+        bars[["open", "high", "low", "close"]].reset_index().assign(symbol=symbol, timeframe=timeframe)
+        for (symbol, timeframe), bars in sorted(run.bars.items())
+    ]
     _csv(pd.concat(prices)[["time", "symbol", "timeframe", "open", "high", "low", "close"]], folder / "prices.csv")
     _csv(run.risk[["score", "regime"]].reset_index(), folder / "risk.csv")
     return folder
@@ -72,11 +82,19 @@ def result_key(result: RunResult) -> tuple[str, str, str, bool]:
 def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
     """``{"results": [...]}`` sorted by strategy, symbol, timeframe, overlay; floats rounded
     to ``SIGNIFICANT_DIGITS`` and NaN/inf written as null."""
-    return {"results": [
-        {"strategy": r.strategy, "symbol": r.symbol, "timeframe": r.timeframe, "overlay": r.overlay,
-         "baseline": r.baseline, "metrics": {name: stable(value) for name, value in r.metrics.items()}}
-        for r in sorted(run.results, key=result_key)
-    ]}
+    return {
+        "results": [
+            {
+                "strategy": r.strategy,
+                "symbol": r.symbol,
+                "timeframe": r.timeframe,
+                "overlay": r.overlay,
+                "baseline": r.baseline,
+                "metrics": {name: stable(value) for name, value in r.metrics.items()},
+            }
+            for r in sorted(run.results, key=result_key)
+        ]
+    }
 
 
 def stable(value: object) -> object:
@@ -93,8 +111,16 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
         "created_at": created_at.isoformat(),
         "study": run.study.to_dict(),
         "engine": run.engine,
-        "data": {sid: {"content_hash": meta.content_hash, "first": meta.first, "last": meta.last, "rows": meta.rows,
-                       "origin": meta.origin} for sid, meta in run.data.items()},
+        "data": {
+            sid: {
+                "content_hash": meta.content_hash,
+                "first": meta.first,
+                "last": meta.last,
+                "rows": meta.rows,
+                "origin": meta.origin,
+            }
+            for sid, meta in run.data.items()
+        },
         "warmup_bars": run.warmup,
         "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "backtrader")}
         | {"python": platform.python_version()},
@@ -108,7 +134,7 @@ def _book_frame(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _keyed(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
-    keys = dict(zip(BOOK_KEYS, result_key(result)))
+    keys = dict(zip(BOOK_KEYS, result_key(result), strict=False))
     rest = [c for c in frame.columns if c != "time"]
     lead = ["time"] if "time" in frame.columns else []
     return frame.assign(**keys)[lead + BOOK_KEYS + rest]

@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 
 import carryguard.strategies  # noqa: F401  (registers every strategy)
-from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
 from carryguard.backtests.engine.execution import ExecutionConfig
+from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.run import runner
 from carryguard.backtests.run.runner import History, warm_exposure, warm_overlay
-from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, combos as study_combos, split_combo
+from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, split_combo
+from carryguard.backtests.sweep.study import combos as study_combos
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import series_id
@@ -61,12 +62,29 @@ class SweepData:
     first: int = 0
 
     @classmethod
-    def build(cls, bars: pd.DataFrame, *, strategy: str, execution: ExecutionConfig,
-              risk: pd.DataFrame | None = None, first: int = 0) -> SweepData:
+    def build(
+        cls,
+        bars: pd.DataFrame,
+        *,
+        strategy: str,
+        execution: ExecutionConfig,
+        risk: pd.DataFrame | None = None,
+        first: int = 0,
+    ) -> SweepData:
         open_, close = ohlc_arrays(bars)
         hi, lo = prefix_sums(close)
-        return cls(bars=bars, risk=risk, strategy=strategy, execution=execution, open=open_, close=close,
-                   times=np.ascontiguousarray(bars.index.as_unit("ns").asi8), hi=hi, lo=lo, first=first)
+        return cls(
+            bars=bars,
+            risk=risk,
+            strategy=strategy,
+            execution=execution,
+            open=open_,
+            close=close,
+            times=np.ascontiguousarray(bars.index.as_unit("ns").asi8),
+            hi=hi,
+            lo=lo,
+            first=first,
+        )
 
 
 @dataclass(frozen=True)
@@ -101,8 +119,10 @@ class SweepResult:
     def best(self) -> dict[str, Any]:
         """The top combo of ``ranked()``: ``{"params": {...}, "metrics": {...}}`` as plain Python values."""
         row = self.ranked().iloc[0]
-        return {"params": {name: _plain(row[name]) for name in self.param_names},
-                "metrics": {name: _plain(row[name]) for name in self.frame.columns if name not in self.param_names}}
+        return {
+            "params": {name: _plain(row[name]) for name in self.param_names},
+            "metrics": {name: _plain(row[name]) for name in self.frame.columns if name not in self.param_names},
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -113,10 +133,14 @@ def load_history(store: Any, study: SweepStudy, *, warmup: int = 0) -> History:
     """The study's OHLCV bars from the store, cut to ``start``/``end`` (UTC, inclusive),
     after up to ``warmup`` stored bars before ``start`` (``combos_warmup``); like a
     backtest's, with at least 3 bars in the window (2 returns) for the metrics."""
-    return runner.load_history(store, series_id(study.source, study.symbol, study.timeframe),
-                               start=pd.Timestamp(study.start, tz="UTC") if study.start else None,
-                               end=pd.Timestamp(study.end, tz="UTC") if study.end else None,
-                               warmup=warmup, min_bars=3)
+    return runner.load_history(
+        store,
+        series_id(study.source, study.symbol, study.timeframe),
+        start=pd.Timestamp(study.start, tz="UTC") if study.start else None,
+        end=pd.Timestamp(study.end, tz="UTC") if study.end else None,
+        warmup=warmup,
+        min_bars=3,
+    )
 
 
 def combos_warmup(study: SweepStudy, combos: Sequence[dict[str, Any]]) -> int:
@@ -156,10 +180,11 @@ def combo_target(data: SweepData, combo: dict[str, Any]) -> np.ndarray:
     history = History(data.bars, data.first)
     exposure = warm_exposure(make_strategy(data.strategy, **params), history)
     if data.risk is not None:
-        exposure = warm_overlay(CarryOverlay(OverlayConfig.from_dict(overlay)), exposure, history,
-                                data.risk)["final_exposure"]
+        exposure = warm_overlay(CarryOverlay(OverlayConfig.from_dict(overlay)), exposure, history, data.risk)[
+            "final_exposure"
+        ]
     target = np.zeros(len(data.bars))
-    target[data.first:] = exposure.to_numpy(dtype="float64")
+    target[data.first :] = exposure.to_numpy(dtype="float64")
     return target
 
 
@@ -193,7 +218,7 @@ def warm_up(data: SweepData) -> None:
 def chunked(items: Sequence[Any], *, parts: int, min_size: int = 8) -> list[list[Any]]:
     """Split into about ``parts`` contiguous chunks of at least ``min_size`` (order kept)."""
     size = max(min_size, -(-len(items) // max(parts, 1)))
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 # Local processes: the data reaches each worker once (inherited or pickled at start).
@@ -211,9 +236,16 @@ def _worker_chunk(chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) ->
     return evaluate_chunk(_WORKER_DATA, chunk, windows)
 
 
-def evaluate(data: SweepData, combos: Sequence[dict[str, Any]], windows: Sequence[Window], *,
-             executor: str = "local", workers: int | None = None, scheduler: str | None = None,
-             progress: Progress | None = None) -> tuple[np.ndarray, float, float, int]:
+def evaluate(
+    data: SweepData,
+    combos: Sequence[dict[str, Any]],
+    windows: Sequence[Window],
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, float, float, int]:
     """Stats of every combo on every window (windows x combos x N_STATS), with
     (evaluation seconds, setup seconds, workers used). ``local`` uses ``workers``
     processes (default: all cores; 1 = in this process); ``dask`` connects to
@@ -237,8 +269,9 @@ def evaluate(data: SweepData, combos: Sequence[dict[str, Any]], windows: Sequenc
                 progress(len(chunk))
         return np.concatenate(results, axis=1), time.perf_counter() - began, began - setup, 1
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(data,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data,)
+    ) as pool:
         list(pool.map(_warm_worker, range(workers)))
         began = time.perf_counter()
         futures = {pool.submit(_worker_chunk, chunk, windows): i for i, chunk in enumerate(chunks)}
@@ -256,17 +289,28 @@ def _warm_worker(_: int) -> None:
     time.sleep(0.05)
 
 
-def _evaluate_dask(data: SweepData, combos: Sequence[dict[str, Any]], windows: Sequence[Window], *,
-                   scheduler: str | None, workers: int | None, progress: Progress | None
-                   ) -> tuple[np.ndarray, float, float, int]:
+def _evaluate_dask(
+    data: SweepData,
+    combos: Sequence[dict[str, Any]],
+    windows: Sequence[Window],
+    *,
+    scheduler: str | None,
+    workers: int | None,
+    progress: Progress | None,
+) -> tuple[np.ndarray, float, float, int]:
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
     setup = time.perf_counter()
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
         scheduler = cluster.scheduler_address
     try:
         with Client(scheduler, timeout="20s") as client:
@@ -286,8 +330,10 @@ def _evaluate_dask(data: SweepData, combos: Sequence[dict[str, Any]], windows: S
                     progress(len(chunks[i]))
             seconds = time.perf_counter() - began
     except OSError as error:
-        raise CarryguardError(f"cannot reach the Dask scheduler at {scheduler} ({error})",
-                        fix="start one with `dask scheduler` and `dask worker ADDRESS`, or use --executor local") from error
+        raise CarryguardError(
+            f"cannot reach the Dask scheduler at {scheduler} ({error})",
+            fix="start one with `dask scheduler` and `dask worker ADDRESS`, or use --executor local",
+        ) from error
     finally:
         if cluster is not None:
             cluster.close()
@@ -301,9 +347,18 @@ def _dask_warm_up() -> None:
     warm_up(SweepData.build(bars, strategy="sma_cross", execution=ExecutionConfig()))
 
 
-def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None, first: int = 0,
-              executor: str = "local", workers: int | None = None, scheduler: str | None = None,
-              progress: Progress | None = None, combos: Sequence[dict[str, Any]] | None = None) -> SweepResult:
+def run_sweep(
+    study: SweepStudy,
+    *,
+    bars: pd.DataFrame,
+    risk: pd.DataFrame | None = None,
+    first: int = 0,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    combos: Sequence[dict[str, Any]] | None = None,
+) -> SweepResult:
     """Evaluate every combo of ``study`` on ``bars[first:]`` and rank them.
 
     bars: warm-up bars, then the window from position ``first`` (``load_history``).
@@ -314,14 +369,25 @@ def run_sweep(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | Non
         raise ValueError("the study uses the overlay: pass risk=load_risk(store, bars, timeframe, study.risk_config())")
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
-    data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
-                           risk=risk if study.overlay else None, first=first)
-    stats, seconds, setup, used = evaluate(data, combos, [(first, len(bars))], executor=executor, workers=workers,
-                                           scheduler=scheduler, progress=progress)
+    data = SweepData.build(
+        bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
+    )
+    stats, seconds, setup, used = evaluate(
+        data, combos, [(first, len(bars))], executor=executor, workers=workers, scheduler=scheduler, progress=progress
+    )
     began = time.perf_counter()
     metrics = metrics_from_stats(stats[0], index=bars.index[first:], timeframe=study.timeframe)
     params = pd.DataFrame(combos)
     frame = pd.concat([params, metrics], axis=1)
     seconds += time.perf_counter() - began
-    return SweepResult(study=study, frame=frame, param_names=tuple(params.columns), bars=len(bars) - first,
-                       seconds=seconds, setup_seconds=setup, executor=executor, workers=used, warmup_bars=first)
+    return SweepResult(
+        study=study,
+        frame=frame,
+        param_names=tuple(params.columns),
+        bars=len(bars) - first,
+        seconds=seconds,
+        setup_seconds=setup,
+        executor=executor,
+        workers=used,
+        warmup_bars=first,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,16 +28,19 @@ from carryguard.backtests.sweep.walkforward import WalkForwardResult
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
 # What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
 METRIC_MEANING = {
-    "Sharpe Ratio": "annualised, no unit", "Sortino Ratio": "annualised, no unit",
-    "Calmar Ratio": "CAGR / |max. drawdown|", "Profit Factor": "gross profit / gross loss",
-    "# Trades": "round trips", "Turnover": "traded notional / mean equity",
+    "Sharpe Ratio": "annualised, no unit",
+    "Sortino Ratio": "annualised, no unit",
+    "Calmar Ratio": "CAGR / |max. drawdown|",
+    "Profit Factor": "gross profit / gross loss",
+    "# Trades": "round trips",
+    "Turnover": "traded notional / mean equity",
 }
 
 
 def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
     """``results_dir/<YYYYmmdd-HHMMSS>-<name>`` (as for backtests), created. Pass the same
     ``created_at`` (default now) to ``write_sweep`` so the manifest's time is the name's."""
-    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    created = (created_at or datetime.now(UTC)).astimezone(UTC)
     return results.new_run_dir(results_dir, name, created_at=created)
 
 
@@ -57,48 +60,59 @@ def clean(value: Any) -> Any:
 def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
     """The sweep's summary (also ``--json``'s output)."""
     top = result.ranked().head(result.study.top)
-    return clean({
-        "run_dir": str(run_dir) if run_dir is not None else None,
-        "study": result.study.name,
-        "strategy": result.study.strategy,
-        "overlay": result.study.overlay,
-        "series": f"{result.study.source}/{result.study.symbol}/{result.study.timeframe}",
-        "combos": len(result.frame),
-        "bars": result.bars,
-        "warmup_bars": result.warmup_bars,
-        "seconds": round(result.seconds, 6),
-        "bar_steps_per_second": round(result.bar_steps_per_second, 1),
-        "setup_seconds": round(result.setup_seconds, 6),
-        "executor": result.executor,
-        "workers": result.workers,
-        "metric": result.study.metric,
-        "best": result.best(),
-        "top": top.to_dict(orient="records"),
-        "walkforward": walkforward.to_dict() if walkforward is not None else None,
-    })
+    return clean(
+        {
+            "run_dir": str(run_dir) if run_dir is not None else None,
+            "study": result.study.name,
+            "strategy": result.study.strategy,
+            "overlay": result.study.overlay,
+            "series": f"{result.study.source}/{result.study.symbol}/{result.study.timeframe}",
+            "combos": len(result.frame),
+            "bars": result.bars,
+            "warmup_bars": result.warmup_bars,
+            "seconds": round(result.seconds, 6),
+            "bar_steps_per_second": round(result.bar_steps_per_second, 1),
+            "setup_seconds": round(result.setup_seconds, 6),
+            "executor": result.executor,
+            "workers": result.workers,
+            "metric": result.study.metric,
+            "best": result.best(),
+            "top": top.to_dict(orient="records"),
+            "walkforward": walkforward.to_dict() if walkforward is not None else None,
+        }
+    )
 
 
-def write_sweep(result: SweepResult, run_dir: Path, *, data: dict[str, Any],
-                walkforward: WalkForwardResult | None = None, created_at: datetime | None = None) -> dict[str, Any]:
+def write_sweep(
+    result: SweepResult,
+    run_dir: Path,
+    *,
+    data: dict[str, Any],
+    walkforward: WalkForwardResult | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
     """Write every file of the sweep into ``run_dir``; returns the summary written.
     ``created_at``: the time ``new_run_dir`` named the folder after (default now)."""
     result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
     doc = summary(result, run_dir, walkforward)
-    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     _json(run_dir / "summary.json", doc)
-    _json(run_dir / "manifest.json", {
-        "run_id": run_dir.name,
-        "created_at": created.isoformat(),
-        "kind": "sweep",
-        "study": result.study.to_dict(),
-        "engine": "fast",
-        "executor": result.executor,
-        "workers": result.workers,
-        "data": data,
-        "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "numba", "distributed")}
-        | {"python": platform.python_version()},
-        "seed": result.study.seed,
-    })
+    _json(
+        run_dir / "manifest.json",
+        {
+            "run_id": run_dir.name,
+            "created_at": created.isoformat(),
+            "kind": "sweep",
+            "study": result.study.to_dict(),
+            "engine": "fast",
+            "executor": result.executor,
+            "workers": result.workers,
+            "data": data,
+            "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "numba", "distributed")}
+            | {"python": platform.python_version()},
+            "seed": result.study.seed,
+        },
+    )
     grid = heatmap_axes(result)
     if grid is not None:
         heatmap(result, grid, run_dir / "heatmap.png")
@@ -138,16 +152,30 @@ def heatmap(result: SweepResult, axes: tuple[str, str], path: Path) -> None:
     table = result.frame.pivot_table(index=y_name, columns=x_name, values=metric, aggfunc="first")
     values = np.ma.masked_invalid(table.to_numpy(dtype="float64"))
     figure, ax = plt.subplots(figsize=(10, 7), dpi=110)
-    mesh = ax.pcolormesh(_edges(table.columns.to_numpy(dtype="float64")), _edges(table.index.to_numpy(dtype="float64")),
-                         values, cmap="viridis", shading="flat")
+    mesh = ax.pcolormesh(
+        _edges(table.columns.to_numpy(dtype="float64")),
+        _edges(table.index.to_numpy(dtype="float64")),
+        values,
+        cmap="viridis",
+        shading="flat",
+    )
     best = result.best()["params"]
-    ax.plot(best[x_name], best[y_name], marker="*", color="red", markersize=14, linestyle="none",
-            label=f"best: {y_name}={best[y_name]}, {x_name}={best[x_name]}")
+    ax.plot(
+        best[x_name],
+        best[y_name],
+        marker="*",
+        color="red",
+        markersize=14,
+        linestyle="none",
+        label=f"best: {y_name}={best[y_name]}, {x_name}={best[x_name]}",
+    )
     ax.set_xlabel(_label(x_name, result.study.timeframe))
     ax.set_ylabel(_label(y_name, result.study.timeframe))
     first, last = result.frame["Start"].iloc[0][:10], result.frame["End"].iloc[0][:10]
-    ax.set_title(f"{result.study.name}: {metric} of {result.study.strategy} on {result.study.symbol} "
-                 f"{result.study.timeframe}\n{first} to {last}, {len(result.frame):,} combos")
+    ax.set_title(
+        f"{result.study.name}: {metric} of {result.study.strategy} on {result.study.symbol} "
+        f"{result.study.timeframe}\n{first} to {last}, {len(result.frame):,} combos"
+    )
     ax.legend(loc="upper right")
     colorbar = figure.colorbar(mesh, ax=ax)
     colorbar.set_label(metric_label(metric))
@@ -178,7 +206,7 @@ def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:
 
 def short(name: str) -> str:
     """A parameter's column header: ``overlay.stress`` -> ``ov.stress``."""
-    return "ov." + name[len(OVERLAY_PREFIX):] if name.startswith(OVERLAY_PREFIX) else name
+    return "ov." + name[len(OVERLAY_PREFIX) :] if name.startswith(OVERLAY_PREFIX) else name
 
 
 def compact(params: dict[str, Any]) -> str:

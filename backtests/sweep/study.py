@@ -66,8 +66,14 @@ OVERLAY_PREFIX = "overlay."
 TEXT_METRICS = frozenset({"Start", "End", "Duration", "Max. Drawdown Duration"})
 LOWER_IS_BETTER = frozenset({"Volatility (Ann.) [%]", "Turnover", "Fees [$]"})
 SEARCHES = ("grid", "random")
-_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
-              "!=": operator.ne}
+_OPERATORS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 TABLES = ("sweep", "params", "overlay_params", "execution", "risk", "walkforward")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*$")
@@ -99,8 +105,10 @@ class WalkForwardConfig:
             if duration(getattr(self, name)) <= pd.Timedelta(0):
                 raise ValueError(f"walkforward {name} must be a positive duration, got {getattr(self, name)!r}")
         if self.step and duration(self.step) > duration(self.test):
-            raise ValueError(f"walkforward step {self.step!r} is longer than test {self.test!r}: the test windows "
-                             "would leave gaps in the out-of-sample book; use step <= test")
+            raise ValueError(
+                f"walkforward step {self.step!r} is longer than test {self.test!r}: the test windows "
+                "would leave gaps in the out-of-sample book; use step <= test"
+            )
         if self.metric:
             check_metric(self.metric)
 
@@ -131,7 +139,9 @@ class SweepStudy:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(f"sweep name {self.name!r} may only use letters, digits, _ and - (it names the run folder)")
+            raise ValueError(
+                f"sweep name {self.name!r} may only use letters, digits, _ and - (it names the run folder)"
+            )
         for key in ("start", "end"):
             try:
                 parse_time(getattr(self, key) or None, key=key, origin="[sweep]")
@@ -170,8 +180,11 @@ class SweepStudy:
         out["constraints"] = list(self.constraints)
         out["execution"] = {f.name: getattr(self.execution, f.name) for f in fields(self.execution)}
         out["risk"] = plain_config(self.risk_config()) if self.overlay else None
-        out["walkforward"] = None if self.walkforward is None else {
-            f.name: getattr(self.walkforward, f.name) for f in fields(self.walkforward)}
+        out["walkforward"] = (
+            None
+            if self.walkforward is None
+            else {f.name: getattr(self.walkforward, f.name) for f in fields(self.walkforward)}
+        )
         return out
 
 
@@ -288,10 +301,12 @@ def _grid_values(name: str, spec: Any) -> list[Any]:
             raise ValueError(f"parameter {name!r}: need start <= stop and step > 0")
         if all(isinstance(v, int) for v in (start, stop, step)):
             return list(range(start, stop + 1, step))
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        count = math.floor((stop - start) / step + 1e-9) + 1
         return [round(start + i * step, 12) for i in range(count)]
     if isinstance(spec, dict) and {"low", "high"} <= set(spec):
-        raise ValueError(f"parameter {name!r}: {{low, high}} ranges are for random search; grid needs values or start/stop/step")
+        raise ValueError(
+            f"parameter {name!r}: {{low, high}} ranges are for random search; grid needs values or start/stop/step"
+        )
     if isinstance(spec, (int, float, str, bool)):
         return [spec]
     raise ValueError(f"parameter {name!r}: use a list, {{start, stop, step}} or (random) {{low, high}}")
@@ -312,7 +327,7 @@ def combos(study: SweepStudy) -> list[dict[str, Any]]:
     if study.search == "grid":
         names = list(specs)
         grid = itertools.product(*(_grid_values(n, specs[n]) for n in names))
-        out = [c for c in (dict(zip(names, values)) for values in grid) if satisfies(c, study.constraints)]
+        out = [c for c in (dict(zip(names, values, strict=False)) for values in grid) if satisfies(c, study.constraints)]
     else:
         out = _random_combos(specs, study)
     if not out:
@@ -354,5 +369,5 @@ def _random_combos(specs: Mapping[str, Any], study: SweepStudy) -> list[dict[str
 def split_combo(combo: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(strategy params, overlay params) of one combo."""
     strategy = {k: v for k, v in combo.items() if not k.startswith(OVERLAY_PREFIX)}
-    overlay = {k[len(OVERLAY_PREFIX):]: v for k, v in combo.items() if k.startswith(OVERLAY_PREFIX)}
+    overlay = {k[len(OVERLAY_PREFIX) :]: v for k, v in combo.items() if k.startswith(OVERLAY_PREFIX)}
     return strategy, overlay

@@ -26,7 +26,15 @@ from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.sweep.evaluate import Progress, SweepData, Window, combo_target, evaluate, validate_combos
-from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig, combos as study_combos, duration
+from carryguard.backtests.sweep.study import (
+    LOWER_IS_BETTER,
+    SweepStudy,
+    WalkForwardConfig,
+    duration,
+)
+from carryguard.backtests.sweep.study import (
+    combos as study_combos,
+)
 
 
 @dataclass(frozen=True)
@@ -57,23 +65,33 @@ class WalkForwardResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: OOS metrics next to the in-sample ones, and each fold."""
+
         def when(position: int) -> str:
             return self.index[min(position, len(self.index) - 1)].isoformat()
 
         return {
-            "mode": self.config.mode, "train": self.config.train, "test": self.config.test,
-            "step": self.config.step or self.config.test, "metric": self.metric,
+            "mode": self.config.mode,
+            "train": self.config.train,
+            "test": self.config.test,
+            "step": self.config.step or self.config.test,
+            "metric": self.metric,
             "in_sample": {
                 "mean_train_metric": _number(self.in_sample_mean_train),
                 "hindsight_best": {"params": self.combos[self.hindsight_best], "metrics": self.hindsight_metrics},
             },
             "out_of_sample": self.out_of_sample,
-            "folds": [{
-                "train_start": when(f.train[0]), "train_end": when(f.train[1] - 1),
-                "test_start": when(f.test[0]), "test_end": when(f.test[1] - 1),
-                "params": self.combos[f.best], "train_metric": _number(f.train_metric),
-                "test_metric": _number(f.test_metric),
-            } for f in self.folds],
+            "folds": [
+                {
+                    "train_start": when(f.train[0]),
+                    "train_end": when(f.train[1] - 1),
+                    "test_start": when(f.test[0]),
+                    "test_end": when(f.test[1] - 1),
+                    "params": self.combos[f.best],
+                    "train_metric": _number(f.train_metric),
+                    "test_metric": _number(f.test_metric),
+                }
+                for f in self.folds
+            ],
         }
 
 
@@ -91,7 +109,7 @@ def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tup
     k = 0
     while True:
         train_start = first if config.mode == "anchored" else first + k * step
-        train_end = (first + train + k * step)
+        train_end = first + train + k * step
         if train_end > last:
             break
         a, b = index.searchsorted(train_start), index.searchsorted(train_end)
@@ -100,8 +118,10 @@ def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tup
             folds.append(((int(a), int(b)), (int(b), int(c))))
         k += 1
     if not folds:
-        raise ValueError(f"no walk-forward fold fits: {len(index)} bars from {first.date()} to {last.date()} "
-                         f"are shorter than train {config.train} + test {config.test}")
+        raise ValueError(
+            f"no walk-forward fold fits: {len(index)} bars from {first.date()} to {last.date()} "
+            f"are shorter than train {config.train} + test {config.test}"
+        )
     return folds
 
 
@@ -111,10 +131,19 @@ def _best(values: np.ndarray, lower_is_better: bool) -> int:
     return int(np.argmin(finite) if lower_is_better else np.argmax(finite))
 
 
-def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | None = None, first: int = 0,
-                 config: WalkForwardConfig | None = None, executor: str = "local", workers: int | None = None,
-                 scheduler: str | None = None, combos: Sequence[dict[str, Any]] | None = None,
-                 progress: Progress | None = None) -> WalkForwardResult:
+def walk_forward(
+    study: SweepStudy,
+    *,
+    bars: pd.DataFrame,
+    risk: pd.DataFrame | None = None,
+    first: int = 0,
+    config: WalkForwardConfig | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    combos: Sequence[dict[str, Any]] | None = None,
+    progress: Progress | None = None,
+) -> WalkForwardResult:
     """Walk-forward over ``study``'s combos on ``bars[first:]`` (see module docstring);
     ``bars``, ``risk`` and ``first`` as for ``run_sweep`` (the folds tile the window, the
     bars before it only warm indicators up).
@@ -128,35 +157,44 @@ def walk_forward(study: SweepStudy, *, bars: pd.DataFrame, risk: pd.DataFrame | 
     lower = metric in LOWER_IS_BETTER
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
-    folds_at = [((first + a, first + b), (first + c, first + d))
-                for (a, b), (c, d) in fold_windows(bars.index[first:], config)]
+    folds_at = [
+        ((first + a, first + b), (first + c, first + d)) for (a, b), (c, d) in fold_windows(bars.index[first:], config)
+    ]
     oos = (folds_at[0][1][0], folds_at[-1][1][1])
     windows = [w for fold in folds_at for w in fold] + [oos]
-    data = SweepData.build(bars, strategy=study.strategy, execution=study.execution,
-                           risk=risk if study.overlay else None, first=first)
-    stats, _, _, _ = evaluate(data, combos, windows, executor=executor, workers=workers, scheduler=scheduler,
-                              progress=progress)
+    data = SweepData.build(
+        bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
+    )
+    stats, _, _, _ = evaluate(
+        data, combos, windows, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+    )
     folds: list[Fold] = []
     for k, (train, test) in enumerate(folds_at):
-        train_values = _metric(stats[2 * k], bars.index[train[0]:train[1]], study.timeframe, metric)
+        train_values = _metric(stats[2 * k], bars.index[train[0] : train[1]], study.timeframe, metric)
         best = _best(train_values, lower)
-        test_values = _metric(stats[2 * k + 1][best:best + 1], bars.index[test[0]:test[1]], study.timeframe, metric)
+        test_values = _metric(stats[2 * k + 1][best : best + 1], bars.index[test[0] : test[1]], study.timeframe, metric)
         folds.append(Fold(train, test, best, float(train_values[best]), float(test_values[0])))
-    oos_bars = bars.iloc[oos[0]:oos[1]]
+    oos_bars = bars.iloc[oos[0] : oos[1]]
     stitched = np.zeros(len(bars))  # every OOS bar is in a test window (step <= test); never uninitialised memory
     targets = {best: combo_target(data, combos[best]) for best in {fold.best for fold in folds}}  # once per combo
     for fold in folds:
-        stitched[fold.test[0]:fold.test[1]] = targets[fold.best][fold.test[0]:fold.test[1]]
-    book = run_fast(oos_bars, pd.Series(stitched[oos[0]:oos[1]], index=oos_bars.index), study.execution)
+        stitched[fold.test[0] : fold.test[1]] = targets[fold.best][fold.test[0] : fold.test[1]]
+    book = run_fast(oos_bars, pd.Series(stitched[oos[0] : oos[1]], index=oos_bars.index), study.execution)
     hindsight = metrics_from_stats(stats[-1], index=oos_bars.index, timeframe=study.timeframe)
     hindsight_best = _best(hindsight[metric].to_numpy(dtype="float64"), lower)
     return WalkForwardResult(
-        config=config, metric=metric, folds=tuple(folds), combos=tuple(combos), index=bars.index,
+        config=config,
+        metric=metric,
+        folds=tuple(folds),
+        combos=tuple(combos),
+        index=bars.index,
         out_of_sample=compute_metrics(book, oos_bars, timeframe=study.timeframe),
         in_sample_mean_train=_mean_finite([f.train_metric for f in folds]),
         hindsight_best=hindsight_best,
-        hindsight_metrics={k: (v.item() if isinstance(v, np.generic) else v)
-                           for k, v in hindsight.iloc[hindsight_best].to_dict().items()},
+        hindsight_metrics={
+            k: (v.item() if isinstance(v, np.generic) else v)
+            for k, v in hindsight.iloc[hindsight_best].to_dict().items()
+        },
         oos_equity=book.equity,
     )
 

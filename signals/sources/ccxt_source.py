@@ -49,8 +49,9 @@ def api_url_from_env(exchange_id: str) -> str | None:
     return os.environ.get(f"CARRYGUARD_{exchange_id.upper()}_URL") or None
 
 
-def make_exchange(exchange_id: str, *, api_url: str | None = None, timeout: float = 30.0,
-                  market_types: tuple[str, ...] = ("spot",)) -> ccxt.Exchange:
+def make_exchange(
+    exchange_id: str, *, api_url: str | None = None, timeout: float = 30.0, market_types: tuple[str, ...] = ("spot",)
+) -> ccxt.Exchange:
     """ccxt's client for ``exchange_id`` with rate limiting on and only ``market_types`` loaded.
 
     ``api_url`` (default ``$CARRYGUARD_<EXCHANGE>_URL``) replaces the scheme and host of
@@ -96,8 +97,10 @@ def with_retries(call: Callable[[], T], *, what: str, policy: RetryPolicy, sleep
             raise DataError(f"{what}: {_first_line(exc)}", fix="check the symbol, e.g. BTC/USDT") from exc
         except ccxt.NetworkError as exc:  # RequestTimeout, DDoSProtection, RateLimitExceeded, ExchangeNotAvailable
             if attempt + 1 == policy.attempts:
-                raise SourceError(f"{what} failed after {policy.attempts} tries: {type(exc).__name__}: {_first_line(exc)}",
-                                  fix="check the network or try again later") from exc
+                raise SourceError(
+                    f"{what} failed after {policy.attempts} tries: {type(exc).__name__}: {_first_line(exc)}",
+                    fix="check the network or try again later",
+                ) from exc
             sleep(policy.delay(attempt))
         except ccxt.BaseError as exc:
             raise SourceError(f"{what}: {type(exc).__name__}: {_first_line(exc)}") from exc
@@ -114,8 +117,9 @@ def to_millis(ts: pd.Timestamp) -> int:
     return int(pd.Timestamp(ts).value // 1_000_000)
 
 
-def check_market(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, policy: RetryPolicy,
-                 sleep: Callable[[float], None]) -> None:
+def check_market(
+    exchange: ccxt.Exchange, symbol: str, timeframe: str, *, policy: RetryPolicy, sleep: Callable[[float], None]
+) -> None:
     """Load markets (with retries) and reject an unknown symbol or timeframe with ``DataError``."""
     with_retries(exchange.load_markets, what=f"{exchange.id} load_markets", policy=policy, sleep=sleep)
     if not exchange.has.get("fetchOHLCV"):
@@ -123,15 +127,21 @@ def check_market(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, policy
     if symbol not in exchange.markets:
         quote = symbol.split("/")[-1] if "/" in symbol else "USDT"
         examples = [s for s in exchange.symbols if s.endswith(f"/{quote}")][:5] or exchange.symbols[:5]
-        raise DataError(f"unknown symbol {symbol!r} on {exchange.id}", fix=f"use a market symbol such as {', '.join(examples)}")
+        raise DataError(
+            f"unknown symbol {symbol!r} on {exchange.id}", fix=f"use a market symbol such as {', '.join(examples)}"
+        )
     if timeframe not in (exchange.timeframes or {}):
-        raise DataError(f"timeframe {timeframe!r} not supported by {exchange.id}",
-                        fix=f"use one of {', '.join(exchange.timeframes or {})}")
+        raise DataError(
+            f"timeframe {timeframe!r} not supported by {exchange.id}",
+            fix=f"use one of {', '.join(exchange.timeframes or {})}",
+        )
     try:
         timeframe_delta(timeframe)
     except ValueError as exc:  # e.g. ccxt's 1M: bars of varying length have no gap or close rule
-        raise DataError(f"timeframe {timeframe!r} is not a fixed bar length carryguard can store",
-                        fix="use seconds, minutes, hours, days or weeks, e.g. 1h, 4h, 1d, 1w") from exc
+        raise DataError(
+            f"timeframe {timeframe!r} is not a fixed bar length carryguard can store",
+            fix="use seconds, minutes, hours, days or weeks, e.g. 1h, 4h, 1d, 1w",
+        ) from exc
 
 
 def exchange_now(exchange: ccxt.Exchange, *, policy: RetryPolicy, sleep: Callable[[float], None]) -> pd.Timestamp:
@@ -150,9 +160,18 @@ def page_limit_of(exchange: ccxt.Exchange) -> int:
     return int(limit) if limit else DEFAULT_PAGE_LIMIT
 
 
-def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: pd.Timestamp,
-               now: pd.Timestamp | None = None, page_limit: int | None = None, policy: RetryPolicy = RetryPolicy(),
-               sleep: Callable[[float], None] = time.sleep, on_page: Callable[[PageEvent], None] | None = None) -> pd.DataFrame:
+def fetch_bars(
+    exchange: ccxt.Exchange,
+    symbol: str,
+    timeframe: str,
+    *,
+    since: pd.Timestamp,
+    now: pd.Timestamp | None = None,
+    page_limit: int | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    on_page: Callable[[PageEvent], None] | None = None,
+) -> pd.DataFrame:
     """Closed bars of ``symbol`` opened from ``since`` up to ``now`` (default: exchange clock).
 
     Pages of at most ``page_limit`` bars (default: the exchange's maximum) ask for an
@@ -173,21 +192,26 @@ def fetch_bars(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, since: p
     what = f"{exchange.id} fetch_ohlcv {symbol} {timeframe}"
     while cursor + step <= now_ms:  # a bar opened later cannot have closed by now
         until = min(cursor + limit * step - 1, now_ms)
-        page = with_retries(lambda: _page(exchange, symbol, timeframe, cursor, until, limit),
-                            what=what, policy=policy, sleep=sleep)
+        page = with_retries(
+            lambda: _page(exchange, symbol, timeframe, cursor, until, limit), what=what, policy=policy, sleep=sleep
+        )
         inside = [bar for bar in page if cursor <= bar[0] <= until]
         for bar in inside:
             rows[int(bar[0])] = [float(v) if v is not None else float("nan") for v in bar[1:6]]
         last = max((int(bar[0]) for bar in inside), default=None)
         cursor = last + step if last is not None and last + step <= until else until + 1
         if on_page is not None:
-            on_page(PageEvent(symbol, timeframe, len(rows), pd.Timestamp(min(cursor, now_ms), unit="ms", tz="UTC"), now))
+            on_page(
+                PageEvent(symbol, timeframe, len(rows), pd.Timestamp(min(cursor, now_ms), unit="ms", tz="UTC"), now)
+            )
     closed = sorted(t for t in rows if t + step <= now_ms)
     index = pd.DatetimeIndex(pd.to_datetime(closed, unit="ms", utc=True), name="time").as_unit("ns")
     frame = pd.DataFrame([rows[t] for t in closed], index=index, columns=list(OHLCV_COLUMNS), dtype="float64")
     if frame.isna().any().any():
-        raise SourceError(f"{what}: bars with empty prices at {frame.index[frame.isna().any(axis=1)][0].isoformat()}",
-                          fix="try again later or report the exchange data")
+        raise SourceError(
+            f"{what}: bars with empty prices at {frame.index[frame.isna().any(axis=1)][0].isoformat()}",
+            fix="try again later or report the exchange data",
+        )
     return frame
 
 
@@ -204,23 +228,49 @@ def ohlcv_meta(exchange: ccxt.Exchange, symbol: str, timeframe: str, *, fetched_
     market = exchange.markets.get(symbol, {}) if exchange.markets else {}
     base, quote = market.get("base") or symbol.split("/")[0], market.get("quote") or symbol.split("/")[-1]
     return SeriesMeta(
-        id=series_id(exchange.id, symbol, timeframe), kind="ohlcv", source="ccxt", publisher=str(exchange.name),
-        symbol=symbol, fields=OHLCV_COLUMNS, units=f"{quote}; volume in {base}", frequency=timeframe,
-        availability="bar_close", timeframe=timeframe, fetched_at=fetched_at,
+        id=series_id(exchange.id, symbol, timeframe),
+        kind="ohlcv",
+        source="ccxt",
+        publisher=str(exchange.name),
+        symbol=symbol,
+        fields=OHLCV_COLUMNS,
+        units=f"{quote}; volume in {base}",
+        frequency=timeframe,
+        availability="bar_close",
+        timeframe=timeframe,
+        fetched_at=fetched_at,
         origin=f"ccxt {exchange.id} fetch_ohlcv {symbol} {timeframe}",
     )
 
 
-def update_series(store: Store, exchange: ccxt.Exchange, symbol: str, timeframe: str, *,
-                  since: pd.Timestamp | None = None, now: pd.Timestamp | None = None, page_limit: int | None = None,
-                  policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
-                  on_page: Callable[[PageEvent], None] | None = None) -> UpdateResult:
+def update_series(
+    store: Store,
+    exchange: ccxt.Exchange,
+    symbol: str,
+    timeframe: str,
+    *,
+    since: pd.Timestamp | None = None,
+    now: pd.Timestamp | None = None,
+    page_limit: int | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    on_page: Callable[[PageEvent], None] | None = None,
+) -> UpdateResult:
     """Fetch what ``store`` lacks of one series and write it once (merge).
 
     Starts where ``update.resume_start`` says (a new series without ``since``: at
     ``DEFAULT_SINCE``). On any error nothing is written.
     """
     start = resume_start(store, series_id(exchange.id, symbol, timeframe), since)
-    frame = fetch_bars(exchange, symbol, timeframe, since=DEFAULT_SINCE if start is None else start, now=now,
-                       page_limit=page_limit, policy=policy, sleep=sleep, on_page=on_page)
+    frame = fetch_bars(
+        exchange,
+        symbol,
+        timeframe,
+        since=DEFAULT_SINCE if start is None else start,
+        now=now,
+        page_limit=page_limit,
+        policy=policy,
+        sleep=sleep,
+        on_page=on_page,
+    )
     return store_update(store, frame, ohlcv_meta(exchange, symbol, timeframe))

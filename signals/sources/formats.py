@@ -39,8 +39,9 @@ class Parsed:
 def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None = 0) -> pd.DataFrame:
     """All cells as strings (so bad cells can be reported, not silently coerced)."""
     try:
-        return pd.read_csv(io.StringIO(text), skiprows=skiprows, header=header, dtype=str,
-                           keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(
+            io.StringIO(text), skiprows=skiprows, header=header, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[-1]
         raise DataError(f"{name}: not a well-formed CSV ({detail})", fix="re-download or repair the file") from exc
@@ -61,8 +62,10 @@ def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None
         readings = [pd.to_datetime(text, format=f, errors="coerce", utc=True) for f in ("%m/%d/%Y", "%d/%m/%Y")]
         valid = [r for r in readings if r.notna().all()]
         if len(valid) == 2 and not valid[0].equals(valid[1]):
-            raise DataError(f"{name}: dates like {text.iloc[0]!r} read as month/day and as day/month",
-                            fix="export the dates as YYYY-MM-DD")
+            raise DataError(
+                f"{name}: dates like {text.iloc[0]!r} read as month/day and as day/month",
+                fix="export the dates as YYYY-MM-DD",
+            )
         parsed = valid[0] if valid else readings[0]
     else:
         parsed = pd.to_datetime(text, format=fmt or "mixed", errors="coerce", utc=True)
@@ -183,9 +186,16 @@ def parse_mof(text: str, name: str) -> Parsed:
 def mof_meta(tenors: tuple[str, ...], name: str) -> SeriesMeta:
     """Metadata of ``mof/jgb``: Tokyo end-of-day yields, usable from the next UTC day."""
     return SeriesMeta(
-        id="mof/jgb", kind="macro", source="mof", publisher="Ministry of Finance Japan", symbol="JGB",
-        fields=tenors, units="percent per annum", frequency="business-daily (JP)",
-        availability="next_utc_day", origin=name,
+        id="mof/jgb",
+        kind="macro",
+        source="mof",
+        publisher="Ministry of Finance Japan",
+        symbol="JGB",
+        fields=tenors,
+        units="percent per annum",
+        frequency="business-daily (JP)",
+        availability="next_utc_day",
+        origin=name,
     )
 
 
@@ -203,8 +213,16 @@ def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
         availability, frequency = "next_utc_day", "business-daily (US)"
     units = "JPY per USD" if fred_id == "DEXJPUS" else ("percent" if not fred_id.startswith("DEX") else "FX rate")
     return SeriesMeta(
-        id=f"fred/{fred_id}", kind="macro", source="fred", publisher="FRED, Federal Reserve Bank of St. Louis",
-        symbol=fred_id, fields=(fred_id,), units=units, frequency=frequency, availability=availability, origin=name,
+        id=f"fred/{fred_id}",
+        kind="macro",
+        source="fred",
+        publisher="FRED, Federal Reserve Bank of St. Louis",
+        symbol=fred_id,
+        fields=(fred_id,),
+        units=units,
+        frequency=frequency,
+        availability=availability,
+        origin=name,
     )
 
 
@@ -217,7 +235,9 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     if value_col.lower() == "value":
         fred_id = fred_id or fred_id_from_name(name)
         if not fred_id:
-            raise DataError(f"{name}: header 'date,value' does not name the FRED series", fix="name the file fred_<SERIES>.csv")
+            raise DataError(
+                f"{name}: header 'date,value' does not name the FRED series", fix="name the file fred_<SERIES>.csv"
+            )
     else:
         fred_id = value_col
     index = parse_dates(cells.iloc[:, 0], name, first_line=2, fmt="%Y-%m-%d")
@@ -234,7 +254,9 @@ def fred_id_from_name(name: str) -> str | None:
     return stem if FRED_ID.match(stem) else None
 
 
-def ohlcv_frame(cells: pd.DataFrame, columns: dict[str, str], name: str, *, first_line: int, date_fmt: str | None) -> pd.DataFrame:
+def ohlcv_frame(
+    cells: pd.DataFrame, columns: dict[str, str], name: str, *, first_line: int, date_fmt: str | None
+) -> pd.DataFrame:
     """The picked columns as an OHLCV frame in file order (volume 0 when the file has none)."""
     index = parse_dates(cells[columns["time"]], name, first_line=first_line, fmt=date_fmt)
     picked = cells[[columns[c] for c in OHLCV_COLUMNS if c in columns]]
@@ -266,8 +288,10 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         missing = [c for c in ("open", "high", "low", "close") if c not in have]
         if not have & set(TIME_COLUMNS):
             missing.insert(0, "date")
-        raise DataError(f"{name}: OHLCV header lacks column(s) {', '.join(missing)}",
-                        fix="export with Date,Open,High,Low,Close[,Volume]")
+        raise DataError(
+            f"{name}: OHLCV header lacks column(s) {', '.join(missing)}",
+            fix="export with Date,Open,High,Low,Close[,Volume]",
+        )
     tokens = name_tokens(name)
     header = [str(c).strip() for c in cells.columns]
     frame = ohlcv_frame(cells, columns, name, first_line=2 + skiprows, date_fmt=None)
@@ -276,11 +300,13 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
     if "binance" in tokens:
         pair = crypto_pair(tokens)
         if pair is None:
-            raise DataError(f"{name}: cannot tell the Binance symbol from the file name", fix="name it like BTCUSDT_1d.csv")
+            raise DataError(
+                f"{name}: cannot tell the Binance symbol from the file name", fix="name it like BTCUSDT_1d.csv"
+            )
         symbol, source, publisher = f"{pair[0]}/{pair[1]}", "binance", "Binance spot klines"
         units = f"{pair[1]}; volume in {pair[0]}"
         frame, notes = drop_open_last_bar(frame, name)
-    elif ticker or "yahoo" in tokens or header[0] == "Date" and "Close" in header:
+    elif ticker or "yahoo" in tokens or (header[0] == "Date" and "Close" in header):
         symbol = ticker or yahoo_symbol(tokens) or tokens[0].upper()
         source, publisher = "yahoo", "Yahoo Finance"
         units = "JPY per USD" if symbol == "JPY=X" else "quote currency"
@@ -292,8 +318,15 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         symbol = f"{pair[0]}/{pair[1]}" if pair else re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
         source, publisher, units = "file", "unknown (plain OHLCV file)", "quote currency"
     meta = SeriesMeta(
-        id=series_id(source, symbol, timeframe), kind="ohlcv", source=source, publisher=publisher, symbol=symbol,
-        fields=OHLCV_COLUMNS, units=units, availability="bar_close", timeframe=timeframe,
+        id=series_id(source, symbol, timeframe),
+        kind="ohlcv",
+        source=source,
+        publisher=publisher,
+        symbol=symbol,
+        fields=OHLCV_COLUMNS,
+        units=units,
+        availability="bar_close",
+        timeframe=timeframe,
         frequency=f"{timeframe} (weekdays)" if symbol.endswith("=X") else timeframe,
         origin=name,
     )
@@ -337,9 +370,17 @@ def parse_close_table(text: str, name: str) -> Parsed:
     publisher = "Bitstamp (Kaggle) x FX rates" if "bitstamp" in name_tokens(name) else "unknown (close table)"
     source = "bitstamp" if "bitstamp" in name_tokens(name) else "file"
     meta = SeriesMeta(
-        id=f"{source}/{base}-close/1d", kind="prices", source=source, publisher=publisher, symbol=base,
-        fields=tuple(frame.columns), units=f"price of 1 {base} in each currency", frequency="1d",
-        availability="day_open", timeframe="1d", origin=name,
+        id=f"{source}/{base}-close/1d",
+        kind="prices",
+        source=source,
+        publisher=publisher,
+        symbol=base,
+        fields=tuple(frame.columns),
+        units=f"price of 1 {base} in each currency",
+        frequency="1d",
+        availability="day_open",
+        timeframe="1d",
+        origin=name,
     )
     return Parsed(frame, meta)
 
@@ -373,21 +414,34 @@ def detect_and_parse(text: str, name: str) -> Parsed | None:
     lines = text.lstrip("\ufeff").splitlines()
     first = [c.strip() for c in lines[0].split(",")]
     second = [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
-    if first[0].lower() == "interest rate" or (first[0].lower() == "date" and len(first) > 2 and all(TENOR.match(c) for c in first[1:] if c)):
+    if first[0].lower() == "interest rate" or (
+        first[0].lower() == "date" and len(first) > 2 and all(TENOR.match(c) for c in first[1:] if c)
+    ):
         return parse_mof(text.lstrip("\ufeff"), name)
     if first[0].lower() == "price" and second and second[0].lower() == "ticker":
         return parse_ohlcv("\n".join([lines[0].replace("Price", "Date", 1), *lines[3:]]), name, ticker=second[1])
     lowered = {c.lower() for c in first}
-    if ohlcv_columns(first) or (first[0].lower() in ("date", "timestamp") and len(lowered & {"open", "high", "low", "close"}) >= 2):
+    if ohlcv_columns(first) or (
+        first[0].lower() in ("date", "timestamp") and len(lowered & {"open", "high", "low", "close"}) >= 2
+    ):
         return parse_ohlcv(text.lstrip("\ufeff"), name)
-    if len(first) == 2 and first[0].lower() in ("date", "observation_date") and (FRED_ID.match(first[1]) or first[1].lower() == "value"):
+    if (
+        len(first) == 2
+        and first[0].lower() in ("date", "observation_date")
+        and (FRED_ID.match(first[1]) or first[1].lower() == "value")
+    ):
         return parse_fred(text.lstrip("\ufeff"), name)
-    if len(first) > 2 and first[0].lower() == "date" and all(re.fullmatch(r"[A-Z]{2,6}_[A-Z]{3}", c) for c in first[1:]):
+    if (
+        len(first) > 2
+        and first[0].lower() == "date"
+        and all(re.fullmatch(r"[A-Z]{2,6}_[A-Z]{3}", c) for c in first[1:])
+    ):
         return parse_close_table(text.lstrip("\ufeff"), name)
     if len(first) >= 6 and re.fullmatch(r"\d{13,16}", first[0]):
         return parse_binance_raw(text, name)
     publisher = next((PUBLISHER_LAYOUTS[t] for t in name_tokens(name) if t in PUBLISHER_LAYOUTS), None)
     if publisher is not None:
-        raise DataError(f"{name}: header {','.join(first)[:80]!r} is not a {publisher[0]} layout",
-                        fix=f"expected {publisher[1]}")
+        raise DataError(
+            f"{name}: header {','.join(first)[:80]!r} is not a {publisher[0]} layout", fix=f"expected {publisher[1]}"
+        )
     return None

@@ -49,8 +49,9 @@ def download_fred(series: str, *, base_url: str | None = None, get: Callable[[st
     return replace(parsed, meta=replace(parsed.meta, origin=url))
 
 
-def update_fred(store: Store, series: str, *, base_url: str | None = None,
-                get: Callable[[str], str] = get_text) -> UpdateResult:
+def update_fred(
+    store: Store, series: str, *, base_url: str | None = None, get: Callable[[str], str] = get_text
+) -> UpdateResult:
     """Download ``series`` and merge it into ``fred/<series>`` with one write."""
     parsed = download_fred(series, base_url=base_url, get=get)
     return store_update(store, parsed.frame, parsed.meta)

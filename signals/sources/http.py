@@ -48,14 +48,19 @@ class RetryPolicy:
         return self.backoff * (2**attempt)
 
 
-def get_text(url: str, *, policy: RetryPolicy = RetryPolicy(), sleep: Callable[[float], None] = time.sleep,
-             encoding: str = "utf-8-sig") -> str:
+def get_text(
+    url: str,
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    encoding: str = "utf-8-sig",
+) -> str:
     """The body of ``url`` as text; ``SourceError`` (naming the URL) when it cannot be had."""
     last, reached = "", False
     for attempt in range(policy.attempts):
         try:
             request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/csv,*/*"})
-            with urllib.request.urlopen(request, timeout=policy.timeout) as response:  # noqa: S310 - http(s) URLs only
+            with urllib.request.urlopen(request, timeout=policy.timeout) as response:
                 body = response.read()
             text = body.decode(encoding, errors="replace")
             if looks_like_html(text):

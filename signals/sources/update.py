@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
@@ -48,6 +48,6 @@ def store_update(store: Store, frame: pd.DataFrame, meta: SeriesMeta, *, now: da
     rows_before = before.rows if before else 0
     if frame.empty:
         return UpdateResult(meta.id, 0, 0, rows_before, before.last if before else "")
-    fetched_at = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    fetched_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     stored = store.write(frame, replace(meta, fetched_at=fetched_at))
     return UpdateResult(meta.id, stored.rows - rows_before, len(frame), stored.rows, stored.last)

@@ -45,7 +45,7 @@ class RedirectSession(curl_requests.Session):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - curl_cffi's API
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         return super().request(method, YAHOO_HOST.sub(self.base_url, url), *args, **kwargs)
 
 
@@ -60,9 +60,17 @@ def yahoo_meta(ticker: str, timeframe: str) -> SeriesMeta:
     weekdays = ticker.endswith("=X") or ticker.startswith("^")
     units = "JPY per USD" if ticker == "JPY=X" else ("percent" if ticker.startswith("^") else "quote currency")
     return SeriesMeta(
-        id=series_id("yahoo", ticker, timeframe), kind="ohlcv", source="yfinance", publisher="Yahoo Finance",
-        symbol=ticker, fields=OHLCV_COLUMNS, units=units, availability="bar_close", timeframe=timeframe,
-        frequency=f"{timeframe} (weekdays)" if weekdays else timeframe, origin=f"yfinance download {ticker} {timeframe}",
+        id=series_id("yahoo", ticker, timeframe),
+        kind="ohlcv",
+        source="yfinance",
+        publisher="Yahoo Finance",
+        symbol=ticker,
+        fields=OHLCV_COLUMNS,
+        units=units,
+        availability="bar_close",
+        timeframe=timeframe,
+        frequency=f"{timeframe} (weekdays)" if weekdays else timeframe,
+        origin=f"yfinance download {ticker} {timeframe}",
     )
 
 
@@ -79,7 +87,9 @@ def normalise_download(raw: pd.DataFrame, ticker: str, *, timeframe: str, now: p
     by_name = {str(c).strip().lower(): c for c in frame.columns}
     missing = [c for c in OHLCV_COLUMNS[:4] if c not in by_name]
     if missing:
-        raise DataError(f"Yahoo Finance {ticker}: no {missing} columns in {list(frame.columns)}", fix="report the yfinance change")
+        raise DataError(
+            f"Yahoo Finance {ticker}: no {missing} columns in {list(frame.columns)}", fix="report the yfinance change"
+        )
     out = pd.DataFrame({c: frame[by_name[c]] if c in by_name else 0.0 for c in OHLCV_COLUMNS}).astype("float64")
     out = out[out["close"].notna()]
     index = pd.DatetimeIndex(out.index)
@@ -91,7 +101,9 @@ def normalise_download(raw: pd.DataFrame, ticker: str, *, timeframe: str, now: p
     still_open = (local_open + step) > now
     out = out[~still_open]
     stamps = index[~still_open]
-    out.index = (stamps.tz_localize(None).normalize().tz_localize("UTC") if daily else stamps.tz_convert("UTC")).as_unit("ns")
+    out.index = (
+        stamps.tz_localize(None).normalize().tz_localize("UTC") if daily else stamps.tz_convert("UTC")
+    ).as_unit("ns")
     out.index.name = "time"
     return out.sort_index()
 
@@ -124,8 +136,15 @@ def _quiet_yfinance() -> Iterator[_Collect]:
         logger.propagate, logger.handlers = saved[1], saved[2]
 
 
-def download_yahoo(ticker: str, *, timeframe: str = "1d", start: pd.Timestamp | None = None,
-                   now: pd.Timestamp | None = None, session: Any = None, timeout: float = 30.0) -> Parsed:
+def download_yahoo(
+    ticker: str,
+    *,
+    timeframe: str = "1d",
+    start: pd.Timestamp | None = None,
+    now: pd.Timestamp | None = None,
+    session: Any = None,
+    timeout: float = 30.0,
+) -> Parsed:
     """Closed bars of ``ticker`` from ``start`` (default: all history) up to ``now``.
 
     ``session``: a curl_cffi session for yfinance (default ``yahoo_session()``).
@@ -137,26 +156,49 @@ def download_yahoo(ticker: str, *, timeframe: str = "1d", start: pd.Timestamp | 
         raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
     now = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
     session = session if session is not None else yahoo_session()
-    window: dict[str, Any] = {"start": pd.Timestamp(start).strftime("%Y-%m-%d")} if start is not None else {"period": "max"}
+    window: dict[str, Any] = (
+        {"start": pd.Timestamp(start).strftime("%Y-%m-%d")} if start is not None else {"period": "max"}
+    )
     with _quiet_yfinance() as log:
-        raw = yf.download(ticker, interval=INTERVALS[timeframe], auto_adjust=False, actions=False, progress=False,
-                          threads=False, multi_level_index=True, ignore_tz=False, session=session, timeout=timeout,
-                          **window)
+        raw = yf.download(
+            ticker,
+            interval=INTERVALS[timeframe],
+            auto_adjust=False,
+            actions=False,
+            progress=False,
+            threads=False,
+            multi_level_index=True,
+            ignore_tz=False,
+            session=session,
+            timeout=timeout,
+            **window,
+        )
     if raw is None or raw.empty:
         # yfinance reports "possibly delisted" even when it never reached Yahoo; its warnings say why
         network = [m for m in log.messages if NETWORK_ERROR.search(m)]
         if network:
-            raise UnreachableError(f"Yahoo Finance {ticker}: Yahoo unreachable ({network[-1].splitlines()[0]})",
-                                   fix="check the network or try again later")
+            raise UnreachableError(
+                f"Yahoo Finance {ticker}: Yahoo unreachable ({network[-1].splitlines()[0]})",
+                fix="check the network or try again later",
+            )
         reasons = [m.split(": ", 1)[-1] for m in log.messages if ticker.upper() in m]
         reason = (reasons[-1] if reasons else "no rows returned").splitlines()[0]
-        raise SourceError(f"Yahoo Finance {ticker}: download failed ({reason})", fix="check the ticker or try again later")
+        raise SourceError(
+            f"Yahoo Finance {ticker}: download failed ({reason})", fix="check the ticker or try again later"
+        )
     frame = normalise_download(raw, ticker, timeframe=timeframe, now=now)
     return Parsed(frame, yahoo_meta(ticker, timeframe))
 
 
-def update_yahoo(store: Store, ticker: str, *, timeframe: str = "1d", since: pd.Timestamp | None = None,
-                 now: pd.Timestamp | None = None, session: Any = None) -> UpdateResult:
+def update_yahoo(
+    store: Store,
+    ticker: str,
+    *,
+    timeframe: str = "1d",
+    since: pd.Timestamp | None = None,
+    now: pd.Timestamp | None = None,
+    session: Any = None,
+) -> UpdateResult:
     """Fetch what ``store`` lacks of ``yahoo/<ticker>/<timeframe>`` and write it once.
 
     Starts where ``update.resume_start`` says (a new series without ``since``: all

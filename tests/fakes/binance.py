@@ -22,17 +22,33 @@ import pandas as pd
 
 from tests.fakes.http_server import LocalServer, Reply
 
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
-               "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-               "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+INTERVAL_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 
 
 def read_bars(path: str | Path) -> pd.DataFrame:
     """A ``timestamp,open,high,low,close,volume`` file (Binance export) as a bar frame."""
     raw = pd.read_csv(path)
     index = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True), name="time").as_unit("ms")
-    return pd.DataFrame(raw[["open", "high", "low", "close", "volume"]].to_numpy(float), index=index,
-                        columns=["open", "high", "low", "close", "volume"])
+    return pd.DataFrame(
+        raw[["open", "high", "low", "close", "volume"]].to_numpy(float),
+        index=index,
+        columns=["open", "high", "low", "close", "volume"],
+    )
 
 
 def num(value: float) -> str:
@@ -44,8 +60,16 @@ def millis(ts: pd.Timestamp) -> int:
     return int(pd.Timestamp(ts).value // 1_000_000)
 
 
-def select_bars(frame: pd.DataFrame, interval_ms: int, *, now_ms: int, start: int | None, end: int | None,
-                limit: int, newest_first: bool = False) -> list[tuple[int, float, float, float, float, float, bool]]:
+def select_bars(
+    frame: pd.DataFrame,
+    interval_ms: int,
+    *,
+    now_ms: int,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    newest_first: bool = False,
+) -> list[tuple[int, float, float, float, float, float, bool]]:
     """Bars opened in ``[start, end]`` and by ``now`` (Binance paging: the first ``limit``
     from ``start``, else the last ``limit``). Each row: open ms, o, h, l, c, v, is_open;
     the bar open at ``now`` is made partial."""
@@ -58,7 +82,7 @@ def select_bars(frame: pd.DataFrame, interval_ms: int, *, now_ms: int, start: in
     rows = frame[mask]
     rows = rows.iloc[:limit] if start is not None and not newest_first else rows.iloc[-limit:]
     out = []
-    for ts, (o, h, l, c, v) in zip(rows.index.as_unit("ms").asi8, rows.to_numpy()):
+    for ts, (o, h, l, c, v) in zip(rows.index.as_unit("ms").asi8, rows.to_numpy(), strict=False):
         is_open = ts + interval_ms > now_ms
         if is_open:
             done = (now_ms - ts) / interval_ms
@@ -74,8 +98,14 @@ class BinanceEmulator(LocalServer):
     max_limit = 1000
     default_limit = 500
 
-    def __init__(self, klines: dict[tuple[str, str], pd.DataFrame], *, now: pd.Timestamp | None = None,
-                 clock: Callable[[], pd.Timestamp] | None = None, symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> None:
+    def __init__(
+        self,
+        klines: dict[tuple[str, str], pd.DataFrame],
+        *,
+        now: pd.Timestamp | None = None,
+        clock: Callable[[], pd.Timestamp] | None = None,
+        symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT"),
+    ) -> None:
         super().__init__()
         self.klines = klines
         self.symbols = tuple(dict.fromkeys([*symbols, *(s for s, _ in klines)]))
@@ -104,8 +134,15 @@ class BinanceEmulator(LocalServer):
         if path == "/api/v3/ping":
             return Reply.json({})
         if path == "/api/v3/exchangeInfo":
-            return Reply.json({"timezone": "UTC", "serverTime": now_ms, "rateLimits": [], "exchangeFilters": [],
-                               "symbols": [self._symbol_info(s) for s in self.symbols]})
+            return Reply.json(
+                {
+                    "timezone": "UTC",
+                    "serverTime": now_ms,
+                    "rateLimits": [],
+                    "exchangeFilters": [],
+                    "symbols": [self._symbol_info(s) for s in self.symbols],
+                }
+            )
         if path == "/api/v3/klines":
             return self._klines(query, now_ms)
         return Reply.json({"code": -1, "msg": f"unknown endpoint {path}"}, status=404)
@@ -126,20 +163,53 @@ class BinanceEmulator(LocalServer):
         end = int(query["endTime"]) if "endTime" in query else None
         step = INTERVAL_MS[interval]
         rows = select_bars(frame, step, now_ms=now_ms, start=start, end=end, limit=limit)
-        return Reply.json([[t, num(o), num(h), num(l), num(c), num(v), t + step - 1, num(v * c), 100,
-                            num(v / 2), num(v * c / 2), "0"] for t, o, h, l, c, v, _ in rows])
+        return Reply.json(
+            [
+                [
+                    t,
+                    num(o),
+                    num(h),
+                    num(l),
+                    num(c),
+                    num(v),
+                    t + step - 1,
+                    num(v * c),
+                    100,
+                    num(v / 2),
+                    num(v * c / 2),
+                    "0",
+                ]
+                for t, o, h, l, c, v, _ in rows
+            ]
+        )
 
     @staticmethod
     def _symbol_info(symbol: str) -> dict[str, object]:
         quote = next(q for q in ("USDT", "BTC", "USD") if symbol.endswith(q))
         return {
-            "symbol": symbol, "status": "TRADING", "baseAsset": symbol[: -len(quote)], "baseAssetPrecision": 8,
-            "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
-            "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True,
-            "ocoAllowed": True, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
-            "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+            "symbol": symbol,
+            "status": "TRADING",
+            "baseAsset": symbol[: -len(quote)],
+            "baseAssetPrecision": 8,
+            "quoteAsset": quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
+            "orderTypes": ["LIMIT", "MARKET"],
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False,
+            "permissions": ["SPOT"],
+            "permissionSets": [["SPOT"]],
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": "0.01000000",
+                    "maxPrice": "1000000.00000000",
+                    "tickSize": "0.01000000",
+                },
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
             ],
         }

@@ -48,8 +48,11 @@ class BybitEmulator(BinanceEmulator):
         start = int(query["start"]) if "start" in query else None
         end = int(query["end"]) if "end" in query else None
         step = INTERVAL_MS[interval]
-        rows = [] if frame is None else select_bars(frame, step, now_ms=now_ms, start=start, end=end, limit=limit,
-                                                    newest_first=True)
+        rows = (
+            []
+            if frame is None
+            else select_bars(frame, step, now_ms=now_ms, start=start, end=end, limit=limit, newest_first=True)
+        )
         listing = [[str(t), num(o), num(h), num(l), num(c), num(v), num(v * c)] for t, o, h, l, c, v, _ in rows]
         return self._ok({"symbol": symbol, "category": "spot", "list": listing}, now_ms)
 
@@ -65,10 +68,21 @@ class BybitEmulator(BinanceEmulator):
     def _instrument(symbol: str) -> dict[str, object]:
         base, quote = symbol[:-4], symbol[-4:]
         return {
-            "symbol": symbol, "baseCoin": base, "quoteCoin": quote, "innovation": "0", "status": "Trading",
-            "marginTrading": "none", "stTag": "0",
-            "lotSizeFilter": {"basePrecision": "0.000001", "quotePrecision": "0.00000001", "minOrderQty": "0.000048",
-                              "maxOrderQty": "71.73956243", "minOrderAmt": "1", "maxOrderAmt": "2000000"},
+            "symbol": symbol,
+            "baseCoin": base,
+            "quoteCoin": quote,
+            "innovation": "0",
+            "status": "Trading",
+            "marginTrading": "none",
+            "stTag": "0",
+            "lotSizeFilter": {
+                "basePrecision": "0.000001",
+                "quotePrecision": "0.00000001",
+                "minOrderQty": "0.000048",
+                "maxOrderQty": "71.73956243",
+                "minOrderAmt": "1",
+                "maxOrderAmt": "2000000",
+            },
             "priceFilter": {"tickSize": "0.01"},
             "riskParameters": {"limitParameter": "0.05", "marketParameter": "0.05"},
         }

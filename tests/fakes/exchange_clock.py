@@ -22,7 +22,7 @@ class AcceleratedClock:
         self.start, self.speed, self.end = pd.Timestamp(start), speed, end
         self._real_start: float | None = None
 
-    def go(self) -> "AcceleratedClock":
+    def go(self) -> AcceleratedClock:
         """Start running (idempotent)."""
         if self._real_start is None:
             self._real_start = time.monotonic()

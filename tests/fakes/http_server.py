@@ -31,11 +31,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, data: object, status: int = 200) -> "Reply":
+    def json(cls, data: object, status: int = 200) -> Reply:
         return cls(status, json.dumps(data).encode(), "application/json")
 
     @classmethod
-    def text(cls, text: str, status: int = 200, content_type: str = "text/csv") -> "Reply":
+    def text(cls, text: str, status: int = 200, content_type: str = "text/csv") -> Reply:
         return cls(status, text.encode(), content_type)
 
 
@@ -62,7 +62,7 @@ class LocalServer:
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -76,7 +76,7 @@ class LocalServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -153,7 +153,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             super().setup()
             self.close_connection = True
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        def do_GET(self) -> None:
             parsed = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             reply = server._serve(urllib.parse.unquote(parsed.path), query)

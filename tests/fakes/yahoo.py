@@ -44,8 +44,15 @@ class YahooServer(LocalServer):
 
     def _chart(self, ticker: str, query: dict[str, str]) -> Reply:
         if ticker not in self.charts:
-            return Reply.json({"chart": {"result": None, "error": {
-                "code": "Not Found", "description": "No data found, symbol may be delisted"}}}, status=404)
+            return Reply.json(
+                {
+                    "chart": {
+                        "result": None,
+                        "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+                    }
+                },
+                status=404,
+            )
         data = copy.deepcopy(self.charts[ticker])
         result = data["chart"]["result"][0]
         stamps = result["timestamp"]
