@@ -50,7 +50,8 @@ def measure(store: Store, *, workers: int | None, repeat: int, executor: str) ->
         f"({executor}, {last.workers} worker(s), {repeat} repeats)"
     )
     print(
-        f"data load {load_seconds:.2f} s; worker start + JIT warm-up {statistics.median(r.setup_seconds for r in runs):.2f} s"
+        f"data load {load_seconds:.2f} s; "
+        f"worker start + JIT warm-up {statistics.median(r.setup_seconds for r in runs):.2f} s"
         " (median, not in the rate)"
     )
     print(f"sweep seconds: best {min(seconds):.3f}, median {statistics.median(seconds):.3f}")

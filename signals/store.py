@@ -179,7 +179,8 @@ class Store:
             old = self.read(meta.id)
             if list(old.columns) != list(frame.columns):
                 raise DataError(
-                    f"{meta.origin or meta.id}: fields {list(frame.columns)} differ from stored {meta.id} {list(old.columns)}",
+                    f"{meta.origin or meta.id}: fields {list(frame.columns)}"
+                    f" differ from stored {meta.id} {list(old.columns)}",
                     fix="import it as a different series or delete the stored one",
                 )
             frame = pd.concat([old[~old.index.isin(frame.index)], frame]).sort_index()

@@ -46,7 +46,8 @@ from carryguard.strategies.base import periods_per_year_of
 
 REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
-HYSTERESIS_WARMUP = 540  # bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as long as the paper loop reads)
+# bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as the paper loop reads)
+HYSTERESIS_WARMUP = 540
 COLUMNS = ("strategy_exposure", "risk_score", "regime", "multiplier", "vol_scale", "final_exposure")
 
 

@@ -10,8 +10,14 @@ from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
 
-GOOD_BINANCE = "timestamp,open,high,low,close,volume\n2024-08-01,100,110,90,105,5\n2024-08-02,105,112,95,99,6\n2024-08-03,99,101,97,100,1\n"
-GOOD_YAHOO = "Date,Close,High,Low,Open,Volume\n2024-08-01,150.1,151,149,150,0\n2024-08-02,149,150.5,148,150.1,0\n2024-08-03,148,149,147,149,0\n"
+GOOD_BINANCE = (
+    "timestamp,open,high,low,close,volume\n"
+    "2024-08-01,100,110,90,105,5\n2024-08-02,105,112,95,99,6\n2024-08-03,99,101,97,100,1\n"
+)
+GOOD_YAHOO = (
+    "Date,Close,High,Low,Open,Volume\n"
+    "2024-08-01,150.1,151,149,150,0\n2024-08-02,149,150.5,148,150.1,0\n2024-08-03,148,149,147,149,0\n"
+)
 
 # (file name, bytes, text the one-line error must contain)
 CORPUS: list[tuple[str, bytes, str]] = [

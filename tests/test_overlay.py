@@ -290,7 +290,7 @@ def test_config_from_toml_given_bad_file_raises_carryguard_error_naming_it(
 
 def test_config_from_toml_given_missing_file_raises_carryguard_error(tmp_path: Path) -> None:
     # Act / Assert
-    with pytest.raises(CarryguardError, match="overlay config file .* not found"):
+    with pytest.raises(CarryguardError, match=r"overlay config file .* not found"):
         OverlayConfig.from_toml(tmp_path / "absent.toml")
 
 

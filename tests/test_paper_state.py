@@ -154,7 +154,7 @@ def test_state_given_a_file_that_is_not_sqlite_raises_carryguard_error_and_leave
     path = tmp_path / "notes.db"
     path.write_text("not a database\n")
     # Act / Assert
-    with pytest.raises(CarryguardError, match="notes.db: not a paper state file"):
+    with pytest.raises(CarryguardError, match=r"notes\.db: not a paper state file"):
         PaperState(path)
     assert path.read_text() == "not a database\n"
 
@@ -164,9 +164,9 @@ def test_exclusive_given_book_run_elsewhere_raises_until_that_run_ends(tmp_path)
     with PaperState(tmp_path / "p.db") as first, PaperState(tmp_path / "p.db") as second:
         with first.exclusive(SPEC.strategy, SPEC.symbol):
             # Act / Assert: the same book is refused, another book is free
-            with pytest.raises(CarryguardError, match="sma_cross\\+carry BTC/USDT is being run by another `paper run`"):
-                with second.exclusive(SPEC.strategy, SPEC.symbol):
-                    pass
+            refused = r"sma_cross\+carry BTC/USDT is being run by another `paper run`"
+            with pytest.raises(CarryguardError, match=refused), second.exclusive(SPEC.strategy, SPEC.symbol):
+                pass
             with second.exclusive("sma_cross", SPEC.symbol):
                 pass
         with second.exclusive(SPEC.strategy, SPEC.symbol):  # released with the first run

@@ -104,7 +104,10 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
 
 def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
     # Arrange: the same page with every chart replaced by a 1x1 white PNG (what a broken chart would look like)
-    white = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+    white = (
+        "data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+    )
     blank = tmp_path / "blank.html"
     blank.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', f'src="{white}"', report_html.read_text()))
 

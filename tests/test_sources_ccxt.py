@@ -180,7 +180,7 @@ def test_update_series_given_persistent_5xx_raises_source_error_and_stores_nothi
     emulator.fail_next(502, 502, 502)
     waits: list[float] = []
     # Act / Assert
-    with pytest.raises(SourceError, match="after 3 tries.*502"):
+    with pytest.raises(SourceError, match=r"after 3 tries.*502"):
         update_series(
             Store(tmp_path),
             exchange,
@@ -225,7 +225,7 @@ def test_fetch_bars_given_monthly_timeframe_raises_data_error_before_asking_for_
 
 
 def test_make_exchange_given_unknown_exchange_id_raises_data_error():
-    with pytest.raises(DataError, match="unknown exchange id 'binanse'.*binance"):
+    with pytest.raises(DataError, match=r"unknown exchange id 'binanse'.*binance"):
         make_exchange("binanse")
 
 

@@ -41,7 +41,9 @@ def publisher(shared_data: Path):
         f"{FRED_PATH}?id=DEXJPUS": (shared_data / "fred_DEXJPUS.csv").read_bytes(),
         f"{FRED_PATH}?id=DGS10": (shared_data / "fred_DGS10.csv").read_bytes(),
         f"{FRED_PATH}?id=DGS2": (shared_data / "fred_DGS10.csv").read_bytes().replace(b"date,value", b"DATE,DGS10"),
-        f"{FRED_PATH}?id=T10Y2Y": b"observation_date,T10Y2Y\n2024-08-02,-0.22\n2024-08-05,.\n2024-08-06,-0.13\n2024-08-07,\n",
+        f"{FRED_PATH}?id=T10Y2Y": (
+            b"observation_date,T10Y2Y\n2024-08-02,-0.22\n2024-08-05,.\n2024-08-06,-0.13\n2024-08-07,\n"
+        ),
         f"{FRED_PATH}?id=BROKEN": Reply.text(
             "<!DOCTYPE html><html><body>Error - St. Louis Fed</body></html>", content_type="text/html"
         ),

@@ -154,7 +154,7 @@ def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path)
     study_file.write_text('name = "s"\ncrisis_windows = "nope.toml"\n[strategies.buy_and_hold]\n')
 
     # Act / Assert
-    with pytest.raises(StudyError, match="crisis_windows file .*nope.toml not found"):
+    with pytest.raises(StudyError, match=r"crisis_windows file .*nope\.toml not found"):
         load_study(study_file)
 
 

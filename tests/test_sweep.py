@@ -153,7 +153,7 @@ def test_load_sweep_study_given_bad_toml_raises_error_naming_file(tmp_path):
     path.write_text("[sweep\nstrategy = 1\n")
 
     # Act / Assert
-    with pytest.raises(CarryguardError, match="broken.toml"):
+    with pytest.raises(CarryguardError, match=r"broken\.toml"):
         load_sweep_study(path)
 
 

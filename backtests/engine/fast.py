@@ -9,7 +9,8 @@ For sweeps, ``book_stats`` runs one book and keeps only running sums (final equi
 drawdown, trades, return moments ...) instead of per-bar arrays, ``batch_stats`` runs
 many target vectors at once, and ``sma_cross_stats`` derives SMA-cross targets inside the
 kernel from compensated prefix sums, so a sweep never touches pandas per combination.
-``carryguard.backtests.engine.fast_metrics`` turns the stats into the metrics of ``carryguard.backtests.engine.metrics``.
+``carryguard.backtests.engine.fast_metrics`` turns the stats into the metrics of
+``carryguard.backtests.engine.metrics``.
 """
 
 from __future__ import annotations

@@ -288,7 +288,8 @@ class PaperState:
             if step.fill is not None:
                 fill = step.fill
                 cursor = self.conn.execute(
-                    "INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status) VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO orders (strategy, symbol, bar_time, client_id, side, qty, status)"
+                    " VALUES (?,?,?,?,?,?,?)",
                     (
                         strategy,
                         symbol,

@@ -124,7 +124,9 @@ def paired_effect(
     originals = (sharpe_rows(np.stack([plain, overlay]), per_year), max_drawdown_rows(np.stack([plain, overlay])))
     tail = (1.0 - config.confidence) / 2.0
     intervals = []
-    for effects, (before, after) in zip((np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False):
+    for effects, (before, after) in zip(
+        (np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False
+    ):
         finite = effects[np.isfinite(effects)]
         low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
         intervals.append(Interval(float(after - before), float(low), float(high)))

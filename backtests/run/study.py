@@ -16,7 +16,7 @@ A study file reads (every key but ``name`` optional; defaults shown)::
 
     [overlay]      # strategies.overlay.OverlayConfig fields
     [risk]         # signals.risk.RiskConfig fields
-    [execution]    # carryguard.backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
+    [execution]    # engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
 
 Every problem raises ``StudyError`` naming the file and the key.
 """

@@ -197,7 +197,7 @@ def duration(text: str) -> pd.Timedelta:
 
 
 def check_metric(name: str) -> None:
-    """ValueError unless ``name`` is a numeric metric of ``carryguard.backtests.engine.metrics`` (one a combo can be ranked by)."""
+    """ValueError unless ``name`` is a numeric metric of ``engine.metrics`` (one a combo can be ranked by)."""
     if name not in METRIC_NAMES or name in TEXT_METRICS:
         ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
@@ -327,7 +327,9 @@ def combos(study: SweepStudy) -> list[dict[str, Any]]:
     if study.search == "grid":
         names = list(specs)
         grid = itertools.product(*(_grid_values(n, specs[n]) for n in names))
-        out = [c for c in (dict(zip(names, values, strict=False)) for values in grid) if satisfies(c, study.constraints)]
+        out = [
+            c for c in (dict(zip(names, values, strict=False)) for values in grid) if satisfies(c, study.constraints)
+        ]
     else:
         out = _random_combos(specs, study)
     if not out:

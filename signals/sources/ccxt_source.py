@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import ccxt
@@ -193,7 +194,7 @@ def fetch_bars(
     while cursor + step <= now_ms:  # a bar opened later cannot have closed by now
         until = min(cursor + limit * step - 1, now_ms)
         page = with_retries(
-            lambda: _page(exchange, symbol, timeframe, cursor, until, limit), what=what, policy=policy, sleep=sleep
+            partial(_page, exchange, symbol, timeframe, cursor, until, limit), what=what, policy=policy, sleep=sleep
         )
         inside = [bar for bar in page if cursor <= bar[0] <= until]
         for bar in inside:

@@ -131,9 +131,9 @@ def crypto_pair(tokens: list[str]) -> tuple[str, str] | None:
         for quote in QUOTES:
             if token.endswith(quote) and 2 <= len(token) - len(quote) <= 6 and token.isalpha():
                 return token[: -len(quote)].upper(), quote.upper()
-        if i + 1 < len(tokens) and token.isalpha() and 2 <= len(token) <= 6 and tokens[i + 1] in QUOTES:
-            if token not in ("daily", "yahoo", "close"):
-                return token.upper(), tokens[i + 1].upper()
+        pair_like = i + 1 < len(tokens) and token.isalpha() and 2 <= len(token) <= 6 and tokens[i + 1] in QUOTES
+        if pair_like and token not in ("daily", "yahoo", "close"):
+            return token.upper(), tokens[i + 1].upper()
     return None
 
 

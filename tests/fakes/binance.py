@@ -82,13 +82,13 @@ def select_bars(
     rows = frame[mask]
     rows = rows.iloc[:limit] if start is not None and not newest_first else rows.iloc[-limit:]
     out = []
-    for ts, (o, h, l, c, v) in zip(rows.index.as_unit("ms").asi8, rows.to_numpy(), strict=False):
+    for ts, (o, h, lo, c, v) in zip(rows.index.as_unit("ms").asi8, rows.to_numpy(), strict=False):
         is_open = ts + interval_ms > now_ms
         if is_open:
             done = (now_ms - ts) / interval_ms
             c = o + (c - o) * done
-            h, l, v = max(o, c), min(o, c), v * done
-        out.append((int(ts), o, h, l, c, v, is_open))
+            h, lo, v = max(o, c), min(o, c), v * done
+        out.append((int(ts), o, h, lo, c, v, is_open))
     return out[::-1] if newest_first else out
 
 
@@ -169,7 +169,7 @@ class BinanceEmulator(LocalServer):
                     t,
                     num(o),
                     num(h),
-                    num(l),
+                    num(lo),
                     num(c),
                     num(v),
                     t + step - 1,
@@ -179,7 +179,7 @@ class BinanceEmulator(LocalServer):
                     num(v * c / 2),
                     "0",
                 ]
-                for t, o, h, l, c, v, _ in rows
+                for t, o, h, lo, c, v, _ in rows
             ]
         )
 

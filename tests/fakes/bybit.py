@@ -53,7 +53,7 @@ class BybitEmulator(BinanceEmulator):
             if frame is None
             else select_bars(frame, step, now_ms=now_ms, start=start, end=end, limit=limit, newest_first=True)
         )
-        listing = [[str(t), num(o), num(h), num(l), num(c), num(v), num(v * c)] for t, o, h, l, c, v, _ in rows]
+        listing = [[str(t), num(o), num(h), num(lo), num(c), num(v), num(v * c)] for t, o, h, lo, c, v, _ in rows]
         return self._ok({"symbol": symbol, "category": "spot", "list": listing}, now_ms)
 
     @staticmethod
