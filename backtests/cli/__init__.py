@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import version
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -47,7 +48,7 @@ class CarryguardGroup(click.Group):
             fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc)
 
 
-def fail(ctx: click.Context, message: str, exc: BaseException) -> None:
+def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
     """Exit 1 with the first line of ``message`` on stderr (the traceback too with ``--debug``)."""
     if ctx.params.get("debug"):
         traceback.print_exception(exc)

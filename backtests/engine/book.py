@@ -53,7 +53,10 @@ def empty_fills() -> pd.DataFrame:
 
 
 def fills_frame(
-    times: Sequence[pd.Timestamp], signed_qty: Sequence[float], prices: Sequence[float], fees: Sequence[float]
+    times: list[pd.Timestamp] | pd.Index,
+    signed_qty: Sequence[float] | np.ndarray,
+    prices: Sequence[float] | np.ndarray,
+    fees: Sequence[float] | np.ndarray,
 ) -> pd.DataFrame:
     """Fills from parallel sequences; a positive quantity is a buy, a negative one a sell."""
     if not len(times):
@@ -75,8 +78,8 @@ def fills_frame(
 def make_book(
     bars: pd.DataFrame,
     *,
-    cash: Sequence[float],
-    position: Sequence[float],
+    cash: Sequence[float] | np.ndarray,
+    position: Sequence[float] | np.ndarray,
     fills: pd.DataFrame,
     initial_cash: float,
     trades: pd.DataFrame | None = None,

@@ -64,7 +64,7 @@ def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = Ex
         config.rebalance_band,
     )
     filled = np.flatnonzero(qty)
-    times = bars.index[filled]
+    times = pd.DatetimeIndex(bars.index[filled])
     fills = fills_frame(times, qty[filled], price[filled], fee[filled])
     trades = round_trips(
         times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1], last_close=float(close[-1])

@@ -209,7 +209,7 @@ def warm_overlay(overlay: CarryOverlay, exposure: pd.Series, history: History, r
 
 def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
     """When each bar's decision is taken: at its close (open time + timeframe)."""
-    return bars.index + timeframe_delta(timeframe)
+    return pd.DatetimeIndex(bars.index) + timeframe_delta(timeframe)
 
 
 def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
