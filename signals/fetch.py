@@ -117,11 +117,19 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
             jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
         for ticker in plan.yahoo_tickers:
             jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
-        for code in plan.cot_codes:
-            jobs.append(Job(f"CFTC COT {code}", lambda status, c=code: update_cot(store, c, get=reach.get)))
+        jobs += [Job(f"CFTC COT {code}", cot_job(store, code, reach)) for code in plan.cot_codes]
         if plan.funding_symbols:
             jobs += funding_jobs(store, plan, policy, reach)
     return jobs
+
+
+def cot_job(store: Store, code: str, reach: Reachability) -> Callable[[Status], UpdateResult]:
+    """The job fetching CFTC contract ``code`` (through ``reach``, so a dead host fails fast)."""
+
+    def run(status: Status) -> UpdateResult:
+        return update_cot(store, code, get=reach.get)
+
+    return run
 
 
 def funding_jobs(store: Store, plan: FetchPlan, policy: RetryPolicy, reach: Reachability) -> list[Job]:

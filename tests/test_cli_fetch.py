@@ -211,15 +211,15 @@ def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(mon
 
 
 def test_fetch_given_cftc_down_names_it_and_still_fetches_funding_and_fred(servers, tmp_path):
-    # Arrange: the CFTC API answers 500 to every try
-    monkeypatch_dead = f"http://127.0.0.1:{closed_port()}"
+    # Arrange: nothing listens at the CFTC URL, and FRED no longer has VIXCLS
+    dead = f"http://127.0.0.1:{closed_port()}"
     _, files, _ = servers
     files.routes.pop("/fred?id=VIXCLS")
     # Act
     result = CliRunner().invoke(
         main,
         ["--data-dir", str(tmp_path), *FETCH, "--json"],
-        env={"CARRYGUARD_CFTC_URL": monkeypatch_dead},
+        env={"CARRYGUARD_CFTC_URL": dead},
     )
     # Assert
     assert result.exit_code == 1
