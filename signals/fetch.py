@@ -1,8 +1,9 @@
 """What ``carryguard data fetch`` downloads, run source by source so one failure stops none.
 
 ``plan_jobs`` turns a ``FetchPlan`` into jobs (one per exchange symbol x timeframe, MOF,
-each FRED series, each Yahoo ticker); ``run_jobs`` runs them in order, reporting progress
-through callbacks, and returns one ``Outcome`` per job (a result or an error line).
+each FRED series, each Yahoo ticker, each CFTC contract, each funding-rate symbol);
+``run_jobs`` runs them in order, reporting progress through callbacks, and returns one
+``Outcome`` per job (a result or an error line).
 Each job writes its series once, only after a complete, validated download.
 """
 
@@ -17,7 +18,9 @@ import pandas as pd
 
 from carryguard.signals.errors import CarryguardError, SourceError
 from carryguard.signals.sources.ccxt_source import PageEvent, make_exchange, update_series
+from carryguard.signals.sources.cftc import update_cot
 from carryguard.signals.sources.fred import update_fred
+from carryguard.signals.sources.funding import make_funding_exchange, update_funding
 from carryguard.signals.sources.http import RetryPolicy, UnreachableError, get_text
 from carryguard.signals.sources.mof import update_mof
 from carryguard.signals.sources.update import UpdateResult
@@ -33,8 +36,10 @@ class FetchPlan:
 
     ``exchange``: ccxt exchange id (binance); ``symbols``/``timeframes``: bars to fetch
     (BTC/USDT, ETH/USDT x 1d, 4h); ``since``: start of a series not yet stored (None:
-    ``ccxt_source.DEFAULT_SINCE`` for bars, all history for Yahoo); ``macro``: also MOF
-    JGB, the FRED series (DEXJPUS, DGS10, DGS2) and the Yahoo tickers (JPY=X).
+    ``ccxt_source.DEFAULT_SINCE`` for bars, all history for Yahoo and funding); ``macro``:
+    also MOF JGB, the FRED series (DEXJPUS, DGS10, DGS2, VIXCLS, DEXUSAL), the Yahoo
+    tickers (JPY=X, AUDJPY=X), the CFTC COT contracts (097741: yen) and the Binance USD-M
+    funding rates (BTC/USDT).
     """
 
     exchange: str = "binance"
@@ -42,11 +47,13 @@ class FetchPlan:
     timeframes: tuple[str, ...] = ("1d", "4h")
     since: pd.Timestamp | None = None
     macro: bool = True
-    fred_series: tuple[str, ...] = ("DEXJPUS", "DGS10", "DGS2")
-    yahoo_tickers: tuple[str, ...] = ("JPY=X",)
+    fred_series: tuple[str, ...] = ("DEXJPUS", "DGS10", "DGS2", "VIXCLS", "DEXUSAL")
+    yahoo_tickers: tuple[str, ...] = ("JPY=X", "AUDJPY=X")
+    cot_codes: tuple[str, ...] = ("097741",)
+    funding_symbols: tuple[str, ...] = ("BTC/USDT",)
 
     def __post_init__(self) -> None:
-        for name in ("symbols", "timeframes", "fred_series", "yahoo_tickers"):
+        for name in ("symbols", "timeframes", "fred_series", "yahoo_tickers", "cot_codes", "funding_symbols"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a tuple of strings, not one string")
         if self.since is not None and pd.Timestamp(self.since).tzinfo is None:
@@ -92,7 +99,7 @@ class Reachability:
 
 
 def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolicy()) -> list[Job]:
-    """The jobs of ``plan`` in order: exchange bars, then MOF, FRED and Yahoo.
+    """The jobs of ``plan`` in order: exchange bars, then MOF, FRED, Yahoo, CFTC and funding.
 
     Raises ``DataError`` at once for an unknown exchange id (no job could run).
     """
@@ -110,7 +117,41 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
             jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
         for ticker in plan.yahoo_tickers:
             jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
+        jobs += [Job(f"CFTC COT {code}", cot_job(store, code, reach)) for code in plan.cot_codes]
+        if plan.funding_symbols:
+            jobs += funding_jobs(store, plan, policy, reach)
     return jobs
+
+
+def cot_job(store: Store, code: str, reach: Reachability) -> Callable[[Status], UpdateResult]:
+    """The job fetching CFTC contract ``code`` (through ``reach``, so a dead host fails fast)."""
+
+    def run(status: Status) -> UpdateResult:
+        return update_cot(store, code, get=reach.get)
+
+    return run
+
+
+def funding_jobs(store: Store, plan: FetchPlan, policy: RetryPolicy, reach: Reachability) -> list[Job]:
+    """One job per funding-rate symbol on Binance USD-M; after a failure to reach the
+    exchange at all, the later symbols fail at once."""
+    exchange = make_funding_exchange(timeout=policy.timeout)
+    key = f"ccxt:{exchange.id}"
+
+    def job(symbol: str) -> Callable[[Status], UpdateResult]:
+        def run(status: Status) -> UpdateResult:
+            if key in reach.down:
+                raise UnreachableError(f"skipped: {reach.down[key]}")
+            try:
+                return update_funding(store, symbol, exchange=exchange, since=plan.since, policy=policy)
+            except SourceError:
+                if exchange.markets is None:
+                    reach.down[key] = f"{exchange.id} could not be reached earlier in this run"
+                raise
+
+        return run
+
+    return [Job(f"{exchange.id} {symbol} funding", job(symbol)) for symbol in plan.funding_symbols]
 
 
 def _bars_job(
