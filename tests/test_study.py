@@ -64,7 +64,7 @@ def test_load_study_given_minimal_file_fills_documented_defaults(tmp_path):
         ),
         ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncommission = 0.5\n', "[execution]: commission must be in"),
         ('name = "t"\n[strategies]\ndca = {}\n[execution]\nfee = 1\n', "[execution]"),
-        ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown overlay setting 'wobble'"),
+        ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown key 'wobble'"),
         ('name = "t"\n[strategies]\ndca = {}\n[risk]\nwobble = 1\n', "[risk]"),
     ],
 )
@@ -166,4 +166,4 @@ def test_load_study_given_unknown_risk_setting_names_the_table_once(tmp_path):
     with pytest.raises(StudyError) as caught:
         load_study(path)
     # Assert
-    assert str(caught.value).startswith(f"{path}: [risk]: unknown risk setting")
+    assert str(caught.value).startswith(f"{path}: [risk]: unknown key 'foo'")

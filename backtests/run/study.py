@@ -35,7 +35,8 @@ import pandas as pd
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.signals.availability import timeframe_delta
-from carryguard.signals.errors import CarryguardError
+from carryguard.signals.config import parse_config
+from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
@@ -60,7 +61,7 @@ KEYS = (
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class StudyError(CarryguardError):
+class StudyError(ConfigError):
     """A study file or override that cannot be run as written."""
 
 
@@ -287,10 +288,7 @@ def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
 
 
 def _execution(params: tuple[tuple[str, object], ...], origin: str) -> ExecutionConfig:
-    try:
-        return ExecutionConfig(**dict(params))
-    except (TypeError, ValueError) as exc:
-        raise StudyError(f"{origin}: [execution]: {exc}") from None
+    return parse_config(ExecutionConfig, dict(params), origin=f"{origin}: [execution]", error=StudyError)
 
 
 def _table(data: dict, key: str, origin: str) -> tuple[tuple[str, object], ...]:
