@@ -19,16 +19,13 @@ def _option(param: click.Parameter | None) -> str:
 
 
 class UtcTime(click.ParamType):
-    """``YYYY-MM-DD[THH:MM]`` as a UTC timestamp (``latest`` -> None when allowed)."""
+    """``YYYY-MM-DD[THH:MM]`` as a UTC timestamp."""
 
     name = "DATE"
 
-    def __init__(self, *, allow_latest: bool = False) -> None:
-        self.allow_latest = allow_latest
-
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> pd.Timestamp | None:
         try:
-            return parse_date(value, what=_option(param), allow_latest=self.allow_latest)
+            return parse_date(value, what=_option(param))
         except ConfigError as exc:
             self.fail(str(exc).removeprefix(f"{_option(param)}: "), param, ctx)
 
@@ -50,5 +47,4 @@ class Duration(click.ParamType):
 
 
 UTC_TIME = UtcTime()
-UTC_TIME_OR_LATEST = UtcTime(allow_latest=True)
 DURATION = Duration()
