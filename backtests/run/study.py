@@ -210,7 +210,9 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         end=end,
         with_overlay=tuple(dict.fromkeys(header.with_overlay)),
         strategies=_strategies(data.get("strategies"), origin),
-        overlay=parse_config(OverlayConfig, _table(data, "overlay", origin), origin=f"{origin}: [overlay]", error=StudyError),
+        overlay=parse_config(
+            OverlayConfig, _table(data, "overlay", origin), origin=f"{origin}: [overlay]", error=StudyError
+        ),
         risk=_risk(_table(data, "risk", origin), origin),
         execution=parse_config(
             ExecutionConfig, _table(data, "execution", origin), origin=f"{origin}: [execution]", error=StudyError
@@ -308,7 +310,7 @@ def narrow(
     with default parameters. Plain names keep the study's overlay modes (both, by
     default); when every spec is ``name+carry`` only the overlay runs are kept.
     """
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if strategies:
         existing = {s.name: s for s in study.strategies}
         specs = []
