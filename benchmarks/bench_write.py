@@ -47,7 +47,8 @@ def main() -> None:
             load_run(folder)
             loads.append(time.perf_counter() - started)
         size = sum(p.stat().st_size for p in folder.iterdir())
-        print(f"books: {len(run.results)}; folder: {size / 1e6:.1f} MB ({', '.join(sorted(p.name for p in folder.iterdir()))})")
+        names = ", ".join(sorted(p.name for p in folder.iterdir()))
+        print(f"books: {len(run.results)}; folder: {size / 1e6:.1f} MB ({names})")
         print(f"write_results: min {min(writes):.3f} s, median {statistics.median(writes):.3f} s")
         print(f"load_run:      min {min(loads):.3f} s, median {statistics.median(loads):.3f} s")
 
