@@ -43,10 +43,10 @@ import pandas as pd
 from carryguard.signals.config import parse_config
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.indicators import realized_volatility
+from carryguard.signals.risk import REGIMES
 from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import periods_per_year_of
 
-REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
 # bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as the paper loop reads)
 HYSTERESIS_WARMUP = 540

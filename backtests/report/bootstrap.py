@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.metrics import bars_per_year, equity_returns, sharpe
+from carryguard.backtests.engine.measures import bars_per_year, equity_returns, growth_curve, max_drawdown, sharpe
 from carryguard.backtests.run.folder import BookKey, RunFolder
 
 DEFAULT_SEED = 20240805  # the day of the 2024 yen-carry unwind
@@ -92,18 +92,9 @@ def stationary_indices(n: int, *, n_boot: int, mean_block: float, rng: np.random
     return (np.take_along_axis(starts, block_began, axis=1) + position - block_began) % n
 
 
-def sharpe_rows(returns: np.ndarray, per_year: float) -> np.ndarray:
-    """Annualised Sharpe of each row (NaN for a flat row), as ``carryguard.backtests.engine.metrics.sharpe``."""
-    std = returns.std(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0, returns.mean(axis=1) / std * math.sqrt(per_year), np.nan)
-
-
-def max_drawdown_rows(returns: np.ndarray) -> np.ndarray:
-    """Deepest drawdown (negative %, 0 if none) of the equity compounding each row."""
-    equity = np.cumprod(1.0 + returns, axis=1)
-    peak = np.maximum(np.maximum.accumulate(equity, axis=1), 1.0)  # the start (1.0) is a peak too
-    return (equity / peak - 1.0).min(axis=1).clip(max=0.0) * 100.0
+def _drawdown_pct(returns: np.ndarray) -> np.ndarray:
+    """Deepest drawdown (negative %, 0 if none) of the equity compounding each row from 1.0."""
+    return np.asarray(max_drawdown(growth_curve(returns))) * 100.0
 
 
 def paired_effect(
@@ -119,9 +110,9 @@ def paired_effect(
             len(plain), n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng
         )
         a, b = plain[index], overlay[index]
-        sharpe_effects.append(sharpe_rows(b, per_year) - sharpe_rows(a, per_year))
-        drawdown_effects.append(max_drawdown_rows(b) - max_drawdown_rows(a))
-    originals = (sharpe_rows(np.stack([plain, overlay]), per_year), max_drawdown_rows(np.stack([plain, overlay])))
+        sharpe_effects.append(sharpe(b, per_year) - sharpe(a, per_year))
+        drawdown_effects.append(_drawdown_pct(b) - _drawdown_pct(a))
+    originals = (sharpe(np.stack([plain, overlay]), per_year), _drawdown_pct(np.stack([plain, overlay])))
     tail = (1.0 - config.confidence) / 2.0
     intervals = []
     for effects, (before, after) in zip(

@@ -31,8 +31,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
+from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.risk import REGIMES
 
 REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
 PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from carryguard.backtests.run.layout import fingerprints
 from carryguard.backtests.run.study import StudyError
 from carryguard.backtests.sweep.evaluate import (
     Progress,
@@ -108,16 +109,7 @@ def run_sweep_study(
     run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
-    data = {}
-    for name in inputs:
-        meta = store.meta(name)
-        data[name] = {
-            "content_hash": meta.content_hash,
-            "first": meta.first,
-            "last": meta.last,
-            "rows": meta.rows,
-            "origin": meta.origin,
-        }
+    data = fingerprints({name: store.meta(name) for name in inputs})
     doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
     return SweepOutcome(result, wf, run_dir, doc, sid)
 
