@@ -18,3 +18,8 @@ class DataError(CarryguardError):
 
 class SourceError(CarryguardError):
     """A remote source failed (unreachable, rejected the request, returned garbage)."""
+
+
+class ConfigError(CarryguardError, ValueError):
+    """A configuration file, table or option the user wrote is wrong: names the file,
+    table and key, and the fix (also a ``ValueError``, as config constructors raise)."""

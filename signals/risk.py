@@ -16,7 +16,7 @@ components drop out and the remaining weights are renormalized. With less than
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from os import PathLike
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.config import parse_config
 from carryguard.signals.errors import DataError
 from carryguard.signals.features import COMPONENT_INPUTS, components
 from carryguard.signals.frames import disjoint_bars
@@ -104,23 +105,12 @@ class RiskConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> RiskConfig:
-        """A config from parsed TOML keys, each checked against its default's kind;
-        ``DataError`` naming ``origin`` for an unknown key or a bad value."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DataError(f"{origin}: unknown risk setting(s) {unknown}", fix=f"use only {sorted(known)}")
-        defaults = cls()
-        values = {k: _typed(k, _tuples(v), getattr(defaults, k), origin) for k, v in data.items() if k != "weights"}
-        if "weights" in data:  # a partial [weights] table changes only the weights it names
-            if not isinstance(data["weights"], Mapping):
-                raise DataError(f"{origin}: weights must be a table of component = weight, got {data['weights']!r}")
-            given = {k: _typed(f"weights.{k}", v, 0.0, origin) for k, v in data["weights"].items()}
-            values["weights"] = {**DEFAULT_WEIGHTS, **given}
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{origin}: {exc}") from exc
+        """A config from parsed TOML keys, validated by ``signals.config.parse_config``;
+        ``DataError`` naming ``origin`` and every unknown key or bad value."""
+        values = dict(data)
+        if isinstance(values.get("weights"), Mapping):  # a partial [weights] table changes only the weights it names
+            values["weights"] = {**DEFAULT_WEIGHTS, **values["weights"]}
+        return parse_config(cls, values, origin=origin, error=DataError)
 
     def inputs(self) -> dict[str, str]:
         """Input name -> series id."""
@@ -135,31 +125,6 @@ class RiskConfig:
     def regime(self, score: float) -> str:
         """``calm|elevated|stress|crisis`` for a score ("" for NaN)."""
         return str(regimes(np.array([score], dtype="float64"), self.thresholds)[0])
-
-
-def _tuples(value: Any) -> Any:
-    """TOML lists (nested too) as tuples, the kind the frozen config holds."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-def _typed(key: str, value: Any, default: Any, origin: str) -> Any:
-    """``value`` checked against the kind of its default (ints are accepted as floats)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, float) and number:
-        return float(value)
-    if isinstance(default, tuple):
-        ok = isinstance(value, tuple) and all(
-            isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int))
-            for v, d in zip(value, default * len(value), strict=False)
-        )
-    else:
-        ok = isinstance(value, type(default)) and not isinstance(value, bool)
-    if not ok:
-        raise DataError(
-            f"{origin}: {key} = {value!r} is not like its default {default!r}",
-            fix="use the same kind of value (number, text or list)",
-        )
-    return value
 
 
 def fx_price(frame: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,7 @@ recomputed with the overlay's own thresholds and hysteresis), e.g. the output of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from numbers import Real
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.config import parse_config
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.indicators import realized_volatility
 from carryguard.signals.toml_file import read_toml
@@ -138,13 +140,10 @@ class OverlayConfig:
         return max(hysteresis, self.vol_window if self.vol_target is not None else 0)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> OverlayConfig:
-        """Build from a mapping of field names; unknown keys raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown overlay setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+    def from_dict(cls, values: Mapping[str, Any], *, origin: str = "[overlay]") -> OverlayConfig:
+        """Build from a mapping of field names, validated by ``signals.config.parse_config``
+        (``ConfigError`` naming ``origin`` and every bad key)."""
+        return parse_config(cls, values, origin=origin)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> OverlayConfig:
@@ -157,10 +156,7 @@ class OverlayConfig:
         table = document.get("overlay", document)
         if not isinstance(table, dict):
             raise CarryguardError(f"{path}: 'overlay' must be a table", fix="write it as [overlay]")
-        try:
-            return cls.from_dict(table)
-        except (TypeError, ValueError) as error:
-            raise CarryguardError(f"{path}: {error}", fix="fix the [overlay] table") from error
+        return cls.from_dict(table, origin=f"{path} [overlay]")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -351,3 +352,134 @@ def test_paper_run_given_sigterm_or_sigint_finishes_the_step_and_exits_0(bars, r
     assert "stopped by signal" in out
     with PaperState(state) as book_state:
         assert len(book_state.table("decisions", "sma_cross+carry", "BTC/USDT")) == 1
+
+
+STUDY_DECISIONS = 40
+PAPER_STUDY = """
+name = "paper_overlay"
+with_overlay = [true]
+[data]
+symbols = ["BTC/USDT"]
+timeframes = ["4h"]
+start = "{start}"
+end = "{end}"
+[strategies]
+sma_cross = {{ fast = 10, slow = 60 }}
+[overlay]
+elevated_at = 30.0
+stress_at = 45.0
+crisis_at = 70.0
+elevated = 0.6
+hysteresis = 3.0
+vol_target = 0.3
+vol_window = 20
+[execution]
+commission = 0.002
+slippage_bps = 8.0
+rebalance_band = 0.02
+"""
+
+
+def test_paper_run_given_study_with_custom_overlay_fills_as_the_backtest_of_that_study(
+    real_store_dir, shared_data, tmp_path, monkeypatch
+):
+    # Arrange: other thresholds and multipliers, a vol target and other costs; paper decides FIRST..LAST
+    first = pd.Timestamp("2025-01-01T00:00:00Z")
+    last = first + STEP * (STUDY_DECISIONS - 1)
+    study = tmp_path / "study.toml"
+    study.write_text(PAPER_STUDY.format(start=first.isoformat()[:16], end=(last + STEP).isoformat()[:16]))
+    bars = replay_bars(shared_data, decisions=STUDY_DECISIONS)
+    runner, state = CliRunner(), tmp_path / "paper.db"
+    args = ["--data-dir", str(real_store_dir), "paper", "run", "--study", str(study), "--history", "300"]
+    args += ["--poll", "0.01", "--retries", "2", "--backoff", "0.01", "--timeout", "2", "--state", str(state), "--once"]
+    args += ["--max-price-age", "3650d"]  # the catch-up fills at opens hours old: fine for the comparison
+
+    # Act: the first bar, then the clock moves on and the book catches up; then the backtest of the study
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=first + STEP + pd.Timedelta(seconds=5)) as emulator:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
+        opened = runner.invoke(main, args)
+        emulator.set_now(last + STEP + pd.Timedelta(seconds=5))
+        caught_up = runner.invoke(main, args)
+    backtest = runner.invoke(
+        main,
+        [
+            *("--data-dir", str(real_store_dir), "backtest", str(study), "--engine", "backtrader", "--json"),
+            *("--results-dir", str(tmp_path / "results")),
+        ],
+    )
+
+    # Assert: every bar decided, and the paper fills are the backtest's fills
+    assert opened.exit_code == 0, opened.output
+    assert caught_up.exit_code == 0, caught_up.output
+    assert f"decided {STUDY_DECISIONS - 1} bar(s)" in caught_up.output and "0 skipped" in caught_up.output
+    assert backtest.exit_code == 0, backtest.output
+    expected = pd.read_csv(Path(json.loads(backtest.stdout)["run_dir"]) / "fills.csv")
+    with PaperState(state) as book:
+        fills = book.table("fills", "sma_cross+carry", "BTC/USDT")
+        stored = json.loads(book.books()[0]["config"])
+    assert len(fills) >= 5
+    assert list(pd.to_datetime(fills["fill_time"], utc=True)) == list(pd.to_datetime(expected["time"], utc=True))
+    assert list(fills["side"]) == list(expected["side"])
+    np.testing.assert_allclose(
+        fills[["qty", "price", "fee"]].to_numpy(), expected[["qty", "price", "fee"]].to_numpy(), rtol=1e-9
+    )
+    # the state file records the whole resolved configuration
+    assert stored["overlay.stress_at"] == 45.0 and stored["overlay.vol_target"] == 0.3
+    assert stored["commission"] == 0.002 and stored["params"] == {"fast": 10, "slow": 60}
+    assert stored["risk.zscore_window"] == 750
+
+
+def test_paper_run_given_restart_with_other_study_overlay_exits_1_naming_the_change(
+    bars, real_store_dir, tmp_path, monkeypatch
+):
+    # Arrange: a book started from a study, restarted after its overlay's stress threshold changed
+    study, state = tmp_path / "s.toml", tmp_path / "paper.db"
+    text = '[data]\nsymbols = ["BTC/USDT"]\ntimeframes = ["4h"]\n[strategies]\nsma_cross = {}\n'
+    text += "[overlay]\nstress_at = 55.0\n"
+    study.write_text(text)
+    args = ["--data-dir", str(real_store_dir), "paper", "run", "--study", str(study), "--history", "300"]
+    args += ["--poll", "0.01", "--timeout", "2", "--state", str(state), "--once"]
+    with BinanceEmulator({("BTCUSDT", "4h"): bars}, now=BUY_BAR + STEP + pd.Timedelta(seconds=5)) as emulator:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", emulator.url)
+        first = CliRunner().invoke(main, args)
+        study.write_text(text.replace("55.0", "65.0"))
+        # Act
+        second = CliRunner().invoke(main, args)
+
+    # Assert
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 1
+    assert "overlay.stress_at 55.0 -> 65.0" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("study_text", "extra", "message"),
+    [
+        (
+            '[strategies]\nsma_cross = {}\ndca = {}\n[data]\nsymbols = ["BTC/USDT"]\ntimeframes = ["4h"]\n',
+            [],
+            "pick one with --strategy",
+        ),
+        (
+            '[strategies]\nsma_cross = {}\n[data]\ntimeframes = ["4h"]\n',
+            [],
+            "lists symbols BTC/USDT, ETH/USDT: pick one with --symbol",
+        ),
+        ("[strategies]\nsma_cross = {}\n", ["--strategy", "dca"], "has no such strategy"),
+        ("[strategies]\nsma_cross = {}\n", ["--symbol", "BTC/USDT", "--cash", "-5"], "cash must be > 0"),
+        ("[strategies]\nsma_cross = {}\n", ["--macro-every", "3m"], "write 'min' for minutes"),
+    ],
+)
+def test_paper_run_given_study_leaving_a_choice_open_exits_2(tmp_path, study_text, extra, message):
+    # Arrange
+    study = tmp_path / "s.toml"
+    study.write_text(study_text)
+
+    # Act
+    result = CliRunner().invoke(
+        main, ["paper", "run", "--study", str(study), "--state", str(tmp_path / "p.db"), *extra]
+    )
+
+    # Assert
+    assert result.exit_code == 2
+    assert message in result.stderr

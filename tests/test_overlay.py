@@ -270,7 +270,7 @@ def test_config_from_toml_given_overlay_table_reads_it(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('[overlay]\nmode = "sigmoid"\n', "mode must be one of"),
-        ("[overlay]\nhysterisis = 3\n", "unknown overlay setting 'hysterisis'"),
+        ("[overlay]\nhysterisis = 3\n", "unknown key 'hysterisis' \\(did you mean 'hysteresis'\\?\\)"),
         ("[overlay\n", "is not valid TOML"),
         ("[overlay]\nstress = 0.9\n", "non-increasing"),
         ("[overlay]\nvol_cap = 2.0\n", "vol_cap must be in"),

@@ -268,11 +268,11 @@ def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Pat
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("zscore_windw = 10\n", "unknown risk setting"),
+        ("zscore_windw = 10\n", "unknown key 'zscore_windw' \\(did you mean 'zscore_window'\\?\\)"),
         ("thresholds = [60, 40, 80]\n", "rising within 0..100"),
         ("[weights]\ncarry = 1.0\n", "unknown risk components"),
-        ('clip = "high"\n', "clip = 'high' is not like its default"),
-        ("thresholds = [40, 60]\n", "thresholds must be 3 values"),
+        ('clip = "high"\n', "clip = 'high': should be a number"),
+        ("thresholds = [40, 60]\n", "thresholds = \\(40, 60\\): too few values"),
     ],
 )
 def test_risk_config_from_toml_given_bad_setting_raises_data_error(tmp_path: Path, text: str, message: str):

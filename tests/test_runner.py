@@ -22,9 +22,7 @@ def study_of(strategies: dict[str, dict], **keys: object) -> Study:
     return parse_study(
         {
             "name": "warmup",
-            "symbols": ["BTC/USDT"],
-            "start": START,
-            "end": "2022-06-30",
+            "data": {"symbols": ["BTC/USDT"], "start": START, "end": "2022-06-30"},
             "strategies": strategies,
             **keys,
         }
@@ -130,8 +128,7 @@ def test_run_study_given_start_at_first_stored_bar_uses_no_warmup(shared_store, 
     study = parse_study(
         {
             "name": "cold",
-            "symbols": ["BTC/USDT"],
-            "end": "2018-06-30",
+            "data": {"symbols": ["BTC/USDT"], "end": "2018-06-30"},
             "strategies": {"sma_cross": {}},
             "with_overlay": [False],
         }
@@ -150,10 +147,7 @@ def test_run_study_given_1d_and_4h_books_each_reads_the_risk_at_its_own_bar_clos
     study = parse_study(
         {
             "name": "calendars",
-            "symbols": ["BTC/USDT"],
-            "timeframes": ["1d", "4h"],
-            "start": "2022-05-01",
-            "end": "2022-06-30",
+            "data": {"symbols": ["BTC/USDT"], "timeframes": ["1d", "4h"], "start": "2022-05-01", "end": "2022-06-30"},
             "strategies": {"buy_and_hold": {}},
             "with_overlay": [False],
         }

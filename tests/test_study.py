@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from carryguard.backtests.cli import main
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.run.study import StudyError, load_study, narrow, parse_study
+from carryguard.signals.risk import RiskConfig
 from carryguard.strategies.base import REGISTRY
+from carryguard.strategies.overlay import OverlayConfig
 
 MINIMAL = 'name = "t"\n[strategies]\nsma_cross = { fast = 10, slow = 30 }\n'
 
@@ -53,18 +59,33 @@ def test_load_study_given_minimal_file_fills_documented_defaults(tmp_path):
         ('name = "t"\n[strategies]\nmoon = {}\n', "strategies.moon: unknown strategy 'moon'"),
         ('name = "t"\n[strategies]\nsma_cross = { fastest = 3 }\n', "has no parameter 'fastest'"),
         ('name = "t"\n[strategies]\nsma_cross = 5\n', "strategies.sma_cross must be a table"),
-        ('name = "t"\nstart = "2020-02-30"\n[strategies]\ndca = {}\n', "'start' is not a date"),
-        ('name = "t"\nstart = 2021-01-01\nend = 2020-01-01\n[strategies]\ndca = {}\n', "is not before end"),
-        ('name = "t"\ntimeframes = ["1y"]\n[strategies]\ndca = {}\n', "unknown timeframe '1y'"),
-        ('name = "t"\nsymbols = ["btcusdt"]\n[strategies]\ndca = {}\n', "bad symbol 'btcusdt'"),
-        ('name = "t"\nsymbols = []\n[strategies]\ndca = {}\n', "'symbols' must be a non-empty list"),
+        (
+            'name = "t"\n[data]\nstart = "2020-02-30"\n[strategies]\ndca = {}\n',
+            "[data] start: '2020-02-30' is not a calendar date",
+        ),
+        ('name = "t"\n[data]\nstart = 2021-01-01\nend = 2020-01-01\n[strategies]\ndca = {}\n', "is not before end"),
+        ('name = "t"\n[data]\ntimeframes = ["1y"]\n[strategies]\ndca = {}\n', "unknown timeframe '1y'"),
+        ('name = "t"\n[data]\nsymbols = ["btcusdt"]\n[strategies]\ndca = {}\n', "bad symbol 'btcusdt'"),
+        ('name = "t"\n[data]\nsymbols = []\n[strategies]\ndca = {}\n', "[data] symbols must be a non-empty list"),
+        (
+            'name = "t"\n[data]\nsymbol = "BTC/USDT"\n[strategies]\ndca = {}\n',
+            "unknown key 'symbol' (did you mean 'symbols'?)",
+        ),
+        ('name = "t"\n[data]\nstart = "05/08/2024"\n[strategies]\ndca = {}\n', "is ambiguous; write 2024-08-05"),
+        ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncash = "lots"\ncomission = 1\n', "2 problems"),
+        ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncash = nan\n', "cash = nan: should be a finite number"),
+        ('name = "t"\nsymbols = ["BTC/USDT"]\n[strategies]\ndca = {}\n', "key 'symbols' now lives in [data] symbols"),
+        (
+            'name = "t"\n[strategies]\ndca = {}\n[sweep]\nsymbol = "BTC/USDT"\n',
+            "[sweep] symbol now lives in [data] symbols",
+        ),
         (
             'name = "t"\nwith_overlay = ["yes"]\n[strategies]\ndca = {}\n',
-            "'with_overlay' must be a non-empty list of bool",
+            "with_overlay.0 = 'yes': should be true or false",
         ),
         ('name = "t"\n[strategies]\ndca = {}\n[execution]\ncommission = 0.5\n', "[execution]: commission must be in"),
         ('name = "t"\n[strategies]\ndca = {}\n[execution]\nfee = 1\n', "[execution]"),
-        ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown overlay setting 'wobble'"),
+        ('name = "t"\n[strategies]\ndca = {}\n[overlay]\nwobble = 1\n', "[overlay]: unknown key 'wobble'"),
         ('name = "t"\n[strategies]\ndca = {}\n[risk]\nwobble = 1\n', "[risk]"),
     ],
 )
@@ -122,15 +143,16 @@ def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
     [
         ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
         ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
-        ({"start": "yesterday-ish"}, "'start' is not a date"),
-        ({"end": ""}, "'end' is not a date"),
+        ({"start": "yesterday-ish"}, "--start: 'yesterday-ish' is not a date"),
+        ({"end": ""}, "--end: '' is not a date"),
+        ({"start": "05/08/2024"}, "ambiguous"),
         ({"start": "2024-01-01", "end": "2023-01-01"}, "is not before end"),
         ({"timeframes": ("5x",)}, "unknown timeframe"),
     ],
 )
 def test_narrow_given_bad_option_raises_study_error(options, message):
     # Act / Assert
-    with pytest.raises(StudyError, match=message):
+    with pytest.raises(StudyError, match=re.escape(message)):
         narrow(load_study(), **options)
 
 
@@ -154,7 +176,7 @@ def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path)
     study_file.write_text('name = "s"\ncrisis_windows = "nope.toml"\n[strategies.buy_and_hold]\n')
 
     # Act / Assert
-    with pytest.raises(StudyError, match="crisis_windows file .*nope.toml not found"):
+    with pytest.raises(StudyError, match=r"crisis_windows file .*nope.toml not found"):
         load_study(study_file)
 
 
@@ -166,4 +188,52 @@ def test_load_study_given_unknown_risk_setting_names_the_table_once(tmp_path):
     with pytest.raises(StudyError) as caught:
         load_study(path)
     # Assert
-    assert str(caught.value).startswith(f"{path}: [risk]: unknown risk setting")
+    assert str(caught.value).startswith(f"{path}: [risk]: unknown key 'foo'")
+
+
+def test_load_study_given_sweep_study_returns_its_base_study():
+    # Arrange
+    shipped = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_overlay_1d.toml"
+
+    # Act
+    study = load_study(shipped)
+
+    # Assert
+    assert study.name == "sweep_overlay_1d" and [s.name for s in study.strategies] == ["sma_cross"]
+    assert study.symbols == ("BTC/USDT",) and study.with_overlay == (True,)
+
+
+def test_load_study_given_no_name_uses_the_file_name(tmp_path):
+    # Arrange
+    path = tmp_path / "my-study.toml"
+    path.write_text("[strategies]\ndca = {}\n")
+
+    # Act / Assert
+    assert load_study(path).name == "my-study"
+
+
+def test_load_study_given_typed_tables_holds_typed_configs(tmp_path):
+    # Arrange
+    text = (
+        MINIMAL + "[overlay]\nstress_at = 65\nvol_target = 0.6\n[risk]\nzscore_window = 500\n[execution]\ncash = 500\n"
+    )
+
+    # Act
+    study = load_study(write(tmp_path, text))
+
+    # Assert
+    assert study.overlay == OverlayConfig(stress_at=65.0, vol_target=0.6)
+    assert study.risk == RiskConfig(zscore_window=500)
+    assert study.execution == ExecutionConfig(cash=500.0)
+
+
+def test_cli_backtest_given_schema_flag_prints_the_study_json_schema():
+    # Act
+    result = CliRunner().invoke(main, ["backtest", "--schema"])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    assert set(schema["properties"]) >= {"name", "data", "strategies", "overlay", "risk", "execution", "params"}
+    assert schema["properties"]["execution"]["properties"]["commission"]["type"] == "number"
+    assert schema["properties"]["data"]["additionalProperties"] is False

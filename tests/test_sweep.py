@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import UTC
 from pathlib import Path
@@ -31,11 +32,22 @@ from tests.metrics_support import assert_metrics_equal
 SHIPPED = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_sma_4h.toml"
 
 
-def sma_study(**sweep: object) -> dict:
+def sweep_doc(strategy: str = "sma_cross", params: dict | None = None, **tables: object) -> dict:
+    """A sweep study document on BTC/USDT daily bars (new dialect)."""
     return {
-        "sweep": {"name": "t", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"], **sweep},
-        "params": {"fast": {"start": 5, "stop": 25, "step": 10}, "slow": [10, 30, 60]},
+        "name": "t",
+        "data": {"symbols": ["BTC/USDT"], "timeframes": ["1d"]},
+        "strategies": {strategy: {}},
+        "params": params if params is not None else {"fast": [5]},
+        **tables,
     }
+
+
+def sma_study(**sweep: object) -> dict:
+    return sweep_doc(
+        params={"fast": {"start": 5, "stop": 25, "step": 10}, "slow": [10, 30, 60]},
+        sweep={"constraints": ["fast < slow"], **sweep},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,32 +96,28 @@ def test_combos_given_random_search_are_seeded_distinct_and_constrained():
 @pytest.mark.parametrize(
     "document, message",
     [
-        ({"sweep": {"strategy": "sma_cross", "metric": "Start"}, "params": {"fast": [5]}}, "cannot rank by metric"),
-        ({"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "extra": {}}, r"unknown table \[extra\]"),
-        ({"sweep": {"strategy": "sma_cross", "bogus": 1}, "params": {"fast": [5]}}, "no setting 'bogus'"),
-        (
-            {"sweep": {"strategy": "sma_cross", "constraints": ["fast <> slow"]}, "params": {"fast": [5]}},
-            "bad constraint",
-        ),
-        ({"sweep": {"strategy": "sma_cross", "start": "garbage"}, "params": {"fast": [5]}}, "'start' is not a date"),
-        (
-            {"sweep": {"strategy": "sma_cross", "samples": "x"}, "params": {"fast": [5]}},
-            "samples must be a whole number",
-        ),
-        (
-            {"sweep": {"strategy": "sma_cross"}, "params": {"fast": [5]}, "execution": {"fee": 1}},
-            r"\[execution\] has no",
-        ),
+        (sweep_doc(sweep={"metric": "Start"}), "cannot rank by metric"),
+        (sweep_doc(extra={}), "unknown key 'extra'"),
+        (sweep_doc(sweep={"bogus": 1}), "[sweep]: unknown key 'bogus'"),
+        (sweep_doc(sweep={"constraints": ["fast <> slow"]}), "bad constraint"),
+        (sweep_doc(data={"symbols": ["BTC/USDT"], "start": "garbage"}), "'garbage' is not a date"),
+        (sweep_doc(sweep={"samples": "x"}), "samples = 'x': should be a whole number"),
+        (sweep_doc(execution={"fee": 1}), "[execution]: unknown key 'fee'"),
+        (sweep_doc(params={"fast": [5], "overlay": {"stres": [0.5]}}), "did you mean 'stress'"),
+        (sweep_doc(data={"symbols": ["BTC/USDT", "ETH/USDT"]}), "one series, but [data] symbols lists"),
+        (sweep_doc(with_overlay=[False, True]), "set with_overlay = [true] or [false]"),
+        (sweep_doc(overlay_params={"stress": [0.5]}), "'overlay_params' now lives in [params.overlay]"),
+        ({**sweep_doc(), "sweep": {"strategy": "sma_cross"}}, "[sweep] strategy now lives in [strategies]"),
     ],
 )
 def test_study_from_dict_given_bad_table_raises_value_error(document, message):
     # Act / Assert
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         combos(study_from_dict(document))
 
 
 def test_study_from_dict_given_the_documented_example_builds_every_table():
-    # Arrange: the TOML example of backtests/sweep_study.py's docstring
+    # Arrange: the TOML example of backtests/sweep/study.py's docstring
     document = tomllib.loads(sweep_study.__doc__.split("```toml")[1].split("```")[0])
 
     # Act
@@ -129,8 +137,8 @@ def test_load_sweep_study_given_shipped_sma_4h_has_2000_pairs_on_whole_4h_histor
         "sma_cross",
         "BTC/USDT",
         "4h",
-        "",
-        "",
+        None,
+        None,
     )
     pairs = combos(study)
     assert len(pairs) >= 2_000 and all(p["fast"] < p["slow"] for p in pairs)
@@ -153,7 +161,7 @@ def test_load_sweep_study_given_bad_toml_raises_error_naming_file(tmp_path):
     path.write_text("[sweep\nstrategy = 1\n")
 
     # Act / Assert
-    with pytest.raises(CarryguardError, match="broken.toml"):
+    with pytest.raises(CarryguardError, match=r"broken\.toml"):
         load_sweep_study(path)
 
 
@@ -197,13 +205,7 @@ def test_run_sweep_given_sampled_pairs_of_shipped_4h_study_rows_equal_one_book_r
 
 def test_run_sweep_given_overlay_params_rows_equal_one_book_runs_with_that_overlay(daily, shared_store):
     # Arrange: tsmom (the generic pandas path) sized by the overlay with two stress multipliers.
-    study = study_from_dict(
-        {
-            "sweep": {"name": "t", "strategy": "tsmom", "overlay": True},
-            "params": {"lookback": [30, 90]},
-            "overlay_params": {"stress": [0.0, 0.5]},
-        }
-    )
+    study = study_from_dict(sweep_doc("tsmom", params={"lookback": [30, 90], "overlay": {"stress": [0.0, 0.5]}}))
     risk = load_risk(shared_store, daily, "1d")
 
     # Act
@@ -297,10 +299,12 @@ def write_study(tmp_path: Path, text: str) -> Path:
 
 
 SMALL_STUDY = """
-[sweep]
 name = "small"
-strategy = "sma_cross"
-timeframe = "1d"
+[data]
+symbols = ["BTC/USDT"]
+[strategies]
+sma_cross = {}
+[sweep]
 top = 3
 constraints = ["fast < slow"]
 [params]
@@ -399,16 +403,17 @@ def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, t
 
 
 OVERLAY_STUDY = """
-[sweep]
 name = "overlay"
-strategy = "sma_cross"
-timeframe = "1d"
+with_overlay = [true]
+[data]
+symbols = ["BTC/USDT"]
 start = "2021-01-01"
-overlay = true
+[strategies]
+sma_cross = {}
 [params]
 fast = [10]
 slow = [50]
-[overlay_params]
+[params.overlay]
 stress = [0.0, 0.5]
 [risk]
 zscore_window = 300
@@ -427,8 +432,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
         backtest = parse_study(
             {
                 "name": "b",
-                "symbols": ["BTC/USDT"],
-                "start": "2021-01-01",
+                "data": {"symbols": ["BTC/USDT"], "start": "2021-01-01"},
                 "with_overlay": [True],
                 "strategies": {"sma_cross": {"fast": 10, "slow": 50}},
                 "overlay": {"stress": stress},
@@ -439,8 +443,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     default_risk = parse_study(
         {
             "name": "b",
-            "symbols": ["BTC/USDT"],
-            "start": "2021-01-01",
+            "data": {"symbols": ["BTC/USDT"], "start": "2021-01-01"},
             "with_overlay": [True],
             "strategies": {"sma_cross": {"fast": 10, "slow": 50}},
             "overlay": {"stress": 0.5},

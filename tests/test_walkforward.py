@@ -17,7 +17,10 @@ from carryguard.strategies.base import make_strategy
 
 STUDY = study_from_dict(
     {
-        "sweep": {"name": "wf", "strategy": "sma_cross", "timeframe": "1d", "constraints": ["fast < slow"]},
+        "name": "wf",
+        "data": {"symbols": ["BTC/USDT"], "timeframes": ["1d"]},
+        "strategies": {"sma_cross": {}},
+        "sweep": {"constraints": ["fast < slow"]},
         "params": {"fast": [5, 20, 50], "slow": [30, 100, 200]},
         "walkforward": {"mode": "rolling", "train": "730D", "test": "365D"},
     }

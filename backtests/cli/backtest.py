@@ -39,8 +39,8 @@ PAIR_METRICS = (
 @click.option(
     "--timeframe", "timeframes", multiple=True, metavar="TF", help="Only this timeframe, e.g. 1d or 4h (repeatable)."
 )
-@click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD), overriding the study.")
-@click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD or 'latest'), overriding the study.")
+@click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD[THH:MM], UTC), overriding the study.")
+@click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD[THH:MM] or 'latest'), overriding the study.")
 @click.option(
     "--overlay/--no-overlay",
     "overlay",
@@ -66,6 +66,14 @@ PAIR_METRICS = (
     is_flag=True,
     help='Print {"run_dir", "results": [{"strategy", "symbol", "timeframe", "overlay", "baseline", "metrics"}]}.',
 )
+@click.option(
+    "--schema",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_schema(ctx) if value else None,
+    help="Print the JSON schema of study files (for editor completion) and exit.",
+)
 @click.pass_obj
 def backtest(
     obj: CliContext,
@@ -85,8 +93,9 @@ def backtest(
 
     No STUDY.toml runs the default study (backtests/studies/carry_unwind.toml: BTC/USDT
     and ETH/USDT daily from 2018-01-01, every strategy and baseline); the options narrow
-    or override it. Writes manifest.json, metrics.json and the equity, exposure, fills,
-    trades, prices and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table: each metric
+    or override it. A sweep study runs its base (its [params] are not backtested).
+    Writes manifest.json, metrics.json and the equity, exposure, fills, trades, prices
+    and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table: each metric
     without the overlay, then with it (+carry), sorted by the better Sharpe ratio of each
     pair (* marks the bottom-fishing baselines). Indicators are warmed up on the stored
     bars before --start (see manifest.json "warmup_bars").
@@ -97,16 +106,22 @@ def backtest(
       carryguard backtest --strategy sma_cross --strategy dip_buy --symbol BTC/USDT
       carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
       carryguard backtest my_study.toml --no-overlay --json
+      carryguard backtest --schema > study.schema.json
     """
     from carryguard.backtests.run.runner import ENGINES
-    from carryguard.backtests.run.study import StudyError, load_study, narrow
+    from carryguard.backtests.run.study import load_study, narrow, read_study, sweep_key
     from carryguard.backtests.run.write import metrics_document, write_results
+    from carryguard.signals.errors import ConfigError
 
     if engine not in ENGINES:
         raise click.BadParameter(
             f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}", param_hint="--engine"
         )
     try:
+        if study_path is not None and (key := sweep_key(read_study(study_path))) is not None:
+            stderr.print(
+                f"note: {study_path} is a sweep study ([{key}]); backtesting its base settings", highlight=False
+            )
         study = narrow(
             load_study(study_path),
             strategies=strategies,
@@ -116,7 +131,7 @@ def backtest(
             end=end,
             with_overlay=() if overlay is None else (overlay,),
         )
-    except StudyError as exc:
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     run = _run_with_progress(study, obj.store, engine)
     folder = write_results(run, results_dir)
@@ -131,6 +146,13 @@ def backtest(
         title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})",
     )
     stdout.print(f"results: {folder}", highlight=False)
+
+
+def _print_schema(ctx: click.Context) -> None:
+    from carryguard.backtests.run.study import study_schema
+
+    print_json(study_schema())
+    ctx.exit()
 
 
 def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.options import UTC_TIME
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from carryguard.backtests.cli import CliContext
 
 
@@ -175,7 +177,7 @@ def fetch_status(record: dict) -> str:
 )
 @click.option(
     "--since",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=UTC_TIME,
     default=None,
     help="Start of series not stored yet (default: 2017-01-01 for bars, all history for Yahoo).",
 )
@@ -192,7 +194,7 @@ def fetch_cmd(
     exchange: str,
     symbols: tuple[str, ...],
     timeframes: tuple[str, ...],
-    since: datetime | None,
+    since: pd.Timestamp | None,
     macro: bool,
     as_json: bool,
 ) -> None:
@@ -210,7 +212,6 @@ def fetch_cmd(
       carryguard data fetch --symbols BTC/USDT --timeframes 1d --no-macro
       carryguard data fetch --exchange bybit --since 2021-01-01 --no-macro
     """
-    import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from carryguard.signals.errors import SourceError
@@ -221,7 +222,7 @@ def fetch_cmd(
         symbols=symbols,
         timeframes=timeframes,
         macro=macro,
-        since=pd.Timestamp(since, tz="UTC") if since else None,
+        since=since,
     )
     jobs = plan_jobs(obj.store, plan)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.options import DURATION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,21 +38,6 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
-
-
-def _duration(text: str | None, option: str) -> pd.Timedelta | None:
-    """A positive pandas duration from ``option``'s text (None when not given), else a usage error."""
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        value = pd.Timedelta(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not a duration (e.g. 15min, 1h, 2d)", param_hint=option) from exc
-    if value <= pd.Timedelta(0):
-        raise click.BadParameter(f"{text!r} must be positive", param_hint=option)
-    return value
 
 
 def _setup_logging(log_file: Path | None, redact: tuple[str, ...]) -> None:
@@ -79,22 +65,31 @@ def paper() -> None:
 
 
 @paper.command("run")
+@click.option(
+    "--study",
+    "study_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trade this study's strategy (its params), overlay, risk and execution settings; the flags override them.",
+)
 @click.option("--exchange", "exchange_id", default="binance", show_default=True, help="ccxt exchange id.")
-@click.option("--symbol", default="BTC/USDT", show_default=True, help="Market symbol (ccxt spelling).")
-@click.option("--timeframe", default="1h", show_default=True, help="Bar length (1h, 4h, 1d ...).")
-@click.option("--strategy", "strategy_name", default="sma_cross", show_default=True, help="Registered strategy name.")
+@click.option("--symbol", help="Market symbol (ccxt spelling); default: the study's, else BTC/USDT.")
+@click.option("--timeframe", help="Bar length (1h, 4h, 1d ...); default: the study's, else 1h.")
+@click.option("--strategy", "strategy_name", help="Registered strategy name; default: the study's, else sma_cross.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
 @click.option(
     "--overlay",
     type=click.Choice(["carry", "none"]),
-    default="carry",
-    show_default=True,
-    help="Size exposure by the carry-unwind risk index, or not.",
+    help="Size exposure by the carry-unwind risk index, or not; default: carry (without a study, or when "
+    "the study's with_overlay has true).",
 )
-@click.option("--cash", type=float, default=10_000.0, show_default=True, help="Starting cash (quote currency).")
-@click.option("--commission", type=float, default=0.001, show_default=True, help="Fee, fraction of notional.")
-@click.option("--slippage-bps", type=float, default=5.0, show_default=True, help="Adverse fill slippage, bps.")
-@click.option("--band", type=float, default=0.05, show_default=True, help="Smallest exposure change worth a trade.")
+@click.option(
+    "--cash",
+    type=float,
+    help="Starting cash (quote currency); default: the study's [execution], else ExecutionConfig's.",
+)
+@click.option("--commission", type=float, help="Fee, fraction of notional; default: as --cash.")
+@click.option("--slippage-bps", type=float, help="Adverse fill slippage, bps; default: as --cash.")
+@click.option("--band", type=float, help="Smallest exposure change worth a trade; default: as --cash.")
 @click.option(
     "--state",
     "state_path",
@@ -112,11 +107,11 @@ def paper() -> None:
     show_default=True,
     help="Closed bars given to the strategy at each decision.",
 )
-@click.option("--max-price-age", help="Oldest fill price to trade on (default: a quarter of a bar), e.g. 15min.")
 @click.option(
-    "--max-macro-age", type=float, default=10.0, show_default=True, help="Oldest macro input (days) to trade on."
+    "--max-price-age", type=DURATION, help="Oldest fill price to trade on (default: a quarter of a bar), e.g. 15min."
 )
-@click.option("--macro-every", default="1h", show_default=True, help="Re-read the macro store this often.")
+@click.option("--max-macro-age", type=float, help="Oldest macro input (days) to trade on (default: 10).")
+@click.option("--macro-every", type=DURATION, help="Re-read the macro store this often (default: 1h).")
 @click.option("--macro-refresh", is_flag=True, help="Also download fresh MOF/FRED data when the store is re-read.")
 @click.option("--poll", type=float, default=5.0, show_default=True, help="Longest sleep between clock checks, s.")
 @click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True, help="Attempts per exchange call.")
@@ -131,23 +126,24 @@ def paper() -> None:
 @click.pass_obj
 def run_cmd(
     obj: CliContext,
+    study_path: Path | None,
     exchange_id: str,
-    symbol: str,
-    timeframe: str,
-    strategy_name: str,
+    symbol: str | None,
+    timeframe: str | None,
+    strategy_name: str | None,
     params: tuple[str, ...],
-    overlay: str,
-    cash: float,
-    commission: float,
-    slippage_bps: float,
-    band: float,
+    overlay: str | None,
+    cash: float | None,
+    commission: float | None,
+    slippage_bps: float | None,
+    band: float | None,
     state_path: Path,
     once: bool,
     max_bars: int | None,
     history: int,
-    max_price_age: str | None,
-    max_macro_age: float,
-    macro_every: str,
+    max_price_age: pd.Timedelta | None,
+    max_macro_age: float | None,
+    macro_every: pd.Timedelta | None,
     macro_refresh: bool,
     poll: float,
     retries: int,
@@ -162,54 +158,69 @@ def run_cmd(
     index read from the store, then a simulated fill at the next bar's open with fees
     and slippage. Everything is recorded in --state; a restart resumes where it stopped.
     Stale prices or macro inputs, and exchange failures, skip the bar with a reason.
-    SIGINT/SIGTERM finish the current step and exit.
+    SIGINT/SIGTERM finish the current step and exit. With --study, the book trades
+    exactly what `carryguard backtest STUDY` runs for that strategy (flags override).
 
     \b
     Examples:
       carryguard paper run --exchange binance --symbol BTC/USDT --timeframe 1h \\
           --strategy sma_cross --overlay carry --cash 10000 --state paper.db
       carryguard paper run --timeframe 4h --once --state paper.db   # from cron
+      carryguard paper run --study my_study.toml --strategy sma_cross --symbol BTC/USDT --timeframe 4h
     """
     import threading
 
-    from carryguard.backtests.engine.execution import ExecutionConfig
-    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
+    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed, resolve_book
     from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
     from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
     from carryguard.backtests.paper.state import BookSpec, PaperState
+    from carryguard.backtests.run.study import load_study
     from carryguard.signals.availability import timeframe_delta
+    from carryguard.signals.errors import ConfigError
     from carryguard.signals.sources.ccxt_source import page_limit_of
-    from carryguard.strategies.base import make_strategy
     from carryguard.strategies.base import params as strategy_params
     from carryguard.strategies.overlay import CarryOverlay
 
     try:
-        step = timeframe_delta(timeframe)
-        strategy = make_strategy(strategy_name, **_parse_params(params))
-        execution = ExecutionConfig(cash=cash, commission=commission, slippage_bps=slippage_bps, rebalance_band=band)
-        config = LoopConfig(
+        book = resolve_book(
+            load_study(study_path) if study_path is not None else None,
+            origin=str(study_path),
+            strategy=strategy_name,
+            params=_parse_params(params),
+            symbol=symbol,
             timeframe=timeframe,
+            overlay=None if overlay is None else overlay == "carry",
+            execution={"cash": cash, "commission": commission, "slippage_bps": slippage_bps, "rebalance_band": band},
+        )
+        step = timeframe_delta(book.timeframe)
+        config = LoopConfig(
+            timeframe=book.timeframe,
             history=history,
-            max_price_age=_duration(max_price_age, "--max-price-age"),
+            max_price_age=max_price_age,
             poll_seconds=poll,
             retries=retries,
             backoff_seconds=backoff,
             once=once,
             max_bars=max_bars,
         )
-        limits = MacroLimits(max_age_days=max_macro_age, refresh_every=_duration(macro_every, "--macro-every"))
-    except (ValueError, TypeError) as exc:
+        defaults = MacroLimits()
+        limits = MacroLimits(
+            max_age_days=max_macro_age if max_macro_age is not None else defaults.max_age_days,
+            refresh_every=macro_every if macro_every is not None else defaults.refresh_every,
+        )
+    except (ConfigError, ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
-    if history < strategy.warmup_bars + 1:  # a backtest warms up on earlier stored bars; paper has only these
+    strategy = book.strategy
+    if history < book.history_needed:  # a backtest warms up on earlier stored bars; paper has only these
         raise click.UsageError(
-            f"--history {history} is too short for {strategy_name} {strategy_params(strategy)}: its "
-            f"indicators need {strategy.warmup_bars + 1} closed bars at each decision, or the paper "
-            f"book decides unlike its backtest; use --history {strategy.warmup_bars + 1} or more"
+            f"--history {history} is too short for {strategy.name} {strategy_params(strategy)}: its "
+            f"indicators need {book.history_needed} closed bars at each decision, or the paper "
+            f"book decides unlike its backtest; use --history {book.history_needed} or more"
         )
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
     exchange, orders = connect(
-        exchange_id, symbol, timeframe, keys=keys, timeout=timeout, retries=retries, backoff=backoff
+        exchange_id, book.symbol, book.timeframe, keys=keys, timeout=timeout, retries=retries, backoff=backoff
     )
     per_request = page_limit_of(exchange)
     if history + 2 > per_request:  # bar t and the next bar's open must come in one reply
@@ -218,25 +229,17 @@ def run_cmd(
             f"{per_request}: use --history {per_request - 2} or less"
         )
     decider = OverlayDecider(strategy, step=step)
-    if overlay == "carry":
+    if book.overlay is not None:
         refresher = macro_refresher(obj.store) if macro_refresh else None
-        feed = RiskFeed(obj.store, step=step, limits=limits, refresher=refresher)
-        decider = OverlayDecider(strategy, step=step, overlay=CarryOverlay(), feed=feed)
-    book_name = f"{strategy.name}+carry" if overlay == "carry" else strategy.name
+        feed = RiskFeed(obj.store, step=step, limits=limits, config=book.risk, refresher=refresher)
+        decider = OverlayDecider(strategy, step=step, overlay=CarryOverlay(book.overlay), feed=feed)
     spec = BookSpec(
-        strategy=book_name,
-        symbol=symbol,
+        strategy=book.name,
+        symbol=book.symbol,
         exchange=exchange_id,
-        timeframe=timeframe,
-        cash=cash,
-        config={
-            "params": strategy_params(strategy),
-            "commission": commission,
-            "slippage_bps": slippage_bps,
-            "band": band,
-            "overlay": overlay,
-            "history": history,
-        },
+        timeframe=book.timeframe,
+        cash=book.execution.cash,
+        config={**book.config(), "history": history},
     )
     stop = threading.Event()
     install_stop_handlers(stop)
@@ -246,14 +249,14 @@ def run_cmd(
             state=state,
             spec=spec,
             decider=decider,
-            execution=execution,
+            execution=book.execution,
             config=config,
             stop=stop,
             orders=orders,
         )
         summary = loop.run()
     stdout.print(
-        f"{book_name} {symbol} {timeframe}: decided {summary.decided} bar(s), {summary.trades} trade(s), "
+        f"{book.name} {book.symbol} {book.timeframe}: decided {summary.decided} bar(s), {summary.trades} trade(s), "
         f"{summary.skipped} skipped; stopped by {summary.stopped_by}; state in {state_path}",
         highlight=False,
     )

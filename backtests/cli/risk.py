@@ -9,6 +9,7 @@ import click
 import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.options import UTC_TIME
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
     from carryguard.backtests.cli import CliContext
@@ -18,26 +19,6 @@ if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays f
     from carryguard.signals.store import Store
 
 CONFIG_HELP = "Risk index settings (TOML, top-level keys or a [risk] table); default: built-in defaults."
-
-
-class UtcTime(click.ParamType):
-    """A date or ISO time; a bare date is 00:00 UTC of that day, naive times are UTC."""
-
-    name = "DATE"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> pd.Timestamp:
-        if isinstance(value, pd.Timestamp):
-            return value
-        try:
-            stamp = pd.Timestamp(str(value))
-        except (ValueError, TypeError):
-            self.fail(f"{value!r} is not a date (use YYYY-MM-DD or an ISO time)", param, ctx)
-        if pd.isna(stamp):
-            self.fail(f"{value!r} is not a date", param, ctx)
-        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-UTC_TIME = UtcTime()
 
 
 def load_config(path: Path | None) -> RiskConfig:

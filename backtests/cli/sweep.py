@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,12 +77,9 @@ def sweep(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from carryguard.backtests.sweep.evaluate import combos_warmup, load_history, load_risk, run_sweep, validate_combos
-    from carryguard.backtests.sweep.output import new_run_dir, short, top_rows, write_sweep
-    from carryguard.backtests.sweep.study import WalkForwardConfig, combos, load_sweep_study
-    from carryguard.backtests.sweep.walkforward import fold_windows, walk_forward
-    from carryguard.signals.errors import CarryguardError
-    from carryguard.signals.store import series_id
+    from carryguard.backtests.run.study import StudyError
+    from carryguard.backtests.sweep.output import short, top_rows
+    from carryguard.backtests.sweep.service import plan_sweep, run_sweep_study
 
     if scheduler is not None and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
@@ -94,78 +91,35 @@ def sweep(
         except ValueError as error:
             raise click.BadParameter(f"{error}; use tcp://HOST:PORT", param_hint="--scheduler") from None
     try:  # everything wrong with the study file is a usage error, found before any work
-        study = load_sweep_study(study_file)
-        todo = combos(study)
-        validate_combos(study.strategy, todo)
-    except ValueError as error:
-        raise click.UsageError(f"{study_file}: {error}") from None
-    except CarryguardError as error:
+        plan = plan_sweep(study_file)
+    except StudyError as error:
         raise click.UsageError(str(error)) from None
-    history = load_history(obj.store, study, warmup=combos_warmup(study, todo))
-    bars, first = history.bars, history.first
-    run_walk = walk if walk is not None else study.walkforward is not None
-    walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
-    if walk_config is not None:
-        try:
-            fold_windows(history.window.index, walk_config)
-        except ValueError as error:
-            raise CarryguardError(
-                f"{study_file}: walk-forward: {error}", fix="shorten [walkforward] train/test"
-            ) from None
-    risk_config = study.risk_config()
-    risk = load_risk(obj.store, bars, study.timeframe, risk_config) if study.overlay else None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    wf = None
     with Progress(*columns, console=stderr, transient=False) as progress:
-        task = progress.add_task(f"sweep {study.name}", total=len(todo))
-        result = run_sweep(
-            study,
-            bars=bars,
-            risk=risk,
-            first=first,
+
+        def track(name: str, total: int) -> Callable[[int], None]:
+            task = progress.add_task(name, total=total)
+            return lambda n: progress.advance(task, n)
+
+        outcome = run_sweep_study(
+            plan,
+            obj.store,
+            results_dir=results_dir,
             executor=executor,
             workers=workers,
             scheduler=scheduler,
-            combos=todo,
-            progress=lambda n: progress.advance(task, n),
+            walk=walk,
+            track=track,
         )
-        if walk_config is not None:
-            folds = progress.add_task("walk-forward", total=len(todo))
-            wf = walk_forward(
-                study,
-                bars=bars,
-                risk=risk,
-                first=first,
-                config=walk_config,
-                executor=executor,
-                workers=workers,
-                scheduler=scheduler,
-                combos=todo,
-                progress=lambda n: progress.advance(folds, n),
-            )
-    created = datetime.now(UTC)
-    run_dir = new_run_dir(results_dir, study.name, created_at=created)
-    sid = series_id(study.source, study.symbol, study.timeframe)
-    inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
-    data = {}
-    for name in inputs:
-        meta = obj.store.meta(name)
-        data[name] = {
-            "content_hash": meta.content_hash,
-            "first": meta.first,
-            "last": meta.last,
-            "rows": meta.rows,
-            "origin": meta.origin,
-        }
-    doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
     if as_json:
-        print_json(doc)
+        print_json(outcome.summary)
         return
+    study, result = plan.study, outcome.result
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
     headers = ["#", *(short(p) for p in result.param_names), *metric_columns]
     print_table(
         f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
-        f"({sid}, {result.bars:,} bars)",
+        f"({outcome.series}, {result.bars:,} bars)",
         headers,
         top_rows(result, metric_columns),
         right=headers,
@@ -176,9 +130,9 @@ def sweep(
         f"worker(s); setup {result.setup_seconds:.2f} s)",
         highlight=False,
     )
-    if wf is not None:
-        _print_walkforward(wf)
-    stdout.print(f"results: {run_dir}", highlight=False)
+    if outcome.walkforward is not None:
+        _print_walkforward(outcome.walkforward)
+    stdout.print(f"results: {outcome.run_dir}", highlight=False)
 
 
 def _print_walkforward(wf: WalkForwardResult) -> None:

@@ -1,5 +1,10 @@
 """What the paper loop trades toward: strategy exposure, sized by the carry overlay.
 
+``resolve_book`` turns a study (``paper run --study``) and the command-line overrides into
+one ``PaperBook``: the strategy with its parameters, the overlay and risk settings and
+the execution costs, exactly as ``carryguard backtest`` of that study would use them;
+``PaperBook.config()`` is the full resolved configuration the state file records.
+
 ``OverlayDecider`` runs the registered strategy on the closed bars up to t and, with the
 overlay on, sizes its exposure at t's close by the risk index read point in time from the
 store (``signals.risk.risk_at``) — the same objects a backtest uses, so paper and backtest
@@ -24,16 +29,109 @@ refresh in one call is exact.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
+from carryguard.backtests.run.study import Study, StudyError, plain_config
 from carryguard.signals.risk import RiskConfig, risk_at
-from carryguard.strategies.base import Strategy
-from carryguard.strategies.overlay import CarryOverlay, sticky_scores
+from carryguard.strategies.base import Strategy, make_strategy
+from carryguard.strategies.base import params as strategy_params
+from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
+
+# Without a study: the book `carryguard paper run` trades by default.
+DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "1h"
+
+
+@dataclass(frozen=True)
+class PaperBook:
+    """A paper book's resolved settings. ``overlay`` None = the strategy runs unsized."""
+
+    strategy: Strategy
+    symbol: str
+    timeframe: str
+    overlay: OverlayConfig | None
+    risk: RiskConfig
+    execution: ExecutionConfig
+
+    @property
+    def name(self) -> str:
+        """The book's name in the state file: ``sma_cross+carry`` with the overlay."""
+        return f"{self.strategy.name}+carry" if self.overlay is not None else self.strategy.name
+
+    @property
+    def history_needed(self) -> int:
+        """Closed bars each decision needs so it equals a backtest's: the strategy's
+        warm-up and, with a vol target, the overlay's vol window, plus the bar itself."""
+        vol = self.overlay.vol_window if self.overlay is not None and self.overlay.vol_target is not None else 0
+        return max(self.strategy.warmup_bars, vol) + 1
+
+    def config(self) -> dict[str, object]:
+        """Everything that shapes decisions and fills, flat (``overlay.stress_at``,
+        ``risk.zscore_window``, ...), for the state file's restart check."""
+        return {
+            "params": strategy_params(self.strategy),
+            "commission": self.execution.commission,
+            "slippage_bps": self.execution.slippage_bps,
+            "band": self.execution.rebalance_band,
+            "overlay": "carry" if self.overlay is not None else "none",
+            **({f"overlay.{k}": v for k, v in plain_config(self.overlay).items()} if self.overlay is not None else {}),
+            **({f"risk.{k}": v for k, v in plain_config(self.risk).items()} if self.overlay is not None else {}),
+        }
+
+
+def resolve_book(
+    study: Study | None,
+    *,
+    origin: str = "--study",
+    strategy: str | None = None,
+    params: Mapping[str, object] | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    overlay: bool | None = None,
+    execution: Mapping[str, float | None] | None = None,
+) -> PaperBook:
+    """The book ``paper run`` trades: the study's strategy (its parameters), overlay, risk
+    and execution settings, each overridden by the flags given (None = not given).
+    Without a study, the defaults above and the config dataclasses' defaults.
+    ``StudyError`` when the study leaves a choice open (several strategies, symbols or
+    timeframes and no flag to pick one) or an override is invalid."""
+    base: dict[str, object] = {}
+    if study is not None:
+        names = [s.name for s in study.strategies]
+        strategy = strategy or _only(names, "strategies", "--strategy", origin)
+        if strategy not in names:
+            raise StudyError(f"--strategy {strategy}: {origin} has no such strategy (it lists {', '.join(names)})")
+        base = dict(next(s for s in study.strategies if s.name == strategy).params)
+        symbol = symbol or _only(study.symbols, "symbols", "--symbol", origin)
+        timeframe = timeframe or _only(study.timeframes, "timeframes", "--timeframe", origin)
+        overlay = overlay if overlay is not None else True in study.with_overlay
+    try:
+        built = make_strategy(strategy or DEFAULT_STRATEGY, **{**base, **(params or {})})
+        costs = replace(
+            study.execution if study is not None else ExecutionConfig(),
+            **{k: v for k, v in (execution or {}).items() if v is not None},
+        )
+    except (TypeError, ValueError) as exc:
+        raise StudyError(str(exc)) from None
+    return PaperBook(
+        strategy=built,
+        symbol=symbol or DEFAULT_SYMBOL,
+        timeframe=timeframe or DEFAULT_TIMEFRAME,
+        overlay=(study.overlay if study is not None else OverlayConfig()) if overlay in (None, True) else None,
+        risk=study.risk if study is not None else RiskConfig(),
+        execution=costs,
+    )
+
+
+def _only(values: tuple[str, ...] | list[str], key: str, flag: str, origin: str) -> str:
+    if len(values) != 1:
+        raise StudyError(f"{origin} lists {key} {', '.join(values)}: pick one with {flag}")
+    return values[0]
 
 
 @dataclass(frozen=True)

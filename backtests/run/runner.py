@@ -108,8 +108,8 @@ def run_study(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}")
     run_engine = ENGINES[engine]
-    overlay = CarryOverlay(study.overlay_config())
-    risk_config = study.risk_config()
+    overlay = CarryOverlay(study.overlay)
+    risk_config = study.risk
     strategies = [(spec, spec.build()) for spec in study.strategies]
     overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
     warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])

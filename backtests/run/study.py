@@ -1,24 +1,35 @@
-"""Studies: which strategies to backtest on which data, as a TOML file.
+"""Studies: one TOML dialect for everything that runs strategies (backtest, sweep, paper).
 
-A study file reads (every key but ``name`` optional; defaults shown)::
+A study file reads (every key but ``[strategies]`` optional; defaults shown)::
 
-    name = "carry_unwind"           # letters, digits, _ and -; used in the run id
+    name = "carry_unwind"           # letters, digits, _ and -; used in the run id (default: the file's name)
+    description = ""
+    with_overlay = [false, true]    # run each strategy without and/or with the overlay
+    crisis_windows = "windows.toml" # optional: extra named episodes, beside the study
+
+    [data]
     source = "binance"              # store source of the bars
     symbols = ["BTC/USDT", "ETH/USDT"]
     timeframes = ["1d"]             # 1d and 4h are stored for BTC/USDT
-    start = "2018-01-01"            # first bar of the backtest (default: first stored bar)
+    start = "2018-01-01"            # first bar, YYYY-MM-DD[THH:MM] UTC (default: first stored bar)
     end = "latest"                  # last bar (inclusive) or "latest"
-    with_overlay = [false, true]    # run each strategy without and/or with the overlay
 
     [strategies]                    # name = { parameters } (empty: the defaults)
     buy_and_hold = {}
     sma_cross = { fast = 20, slow = 100 }
 
-    [overlay]      # strategies.overlay.OverlayConfig fields
-    [risk]         # signals.risk.RiskConfig fields
-    [execution]    # carryguard.backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
+    [overlay]      # strategies.overlay.OverlayConfig fields, passed through as written
+    [risk]         # signals.risk.RiskConfig fields ([risk.weights] changes only the weights it names)
+    [execution]    # backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
 
-Every problem raises ``StudyError`` naming the file and the key.
+A *sweep study* is the same file plus ``[params]`` (and optionally ``[sweep]`` and
+``[walkforward]``): see ``backtests.sweep.study``. ``load_study`` reads either kind and
+returns the base study (a sweep study's ``[params]`` are not backtested), so ``carryguard
+backtest`` and ``paper run --study`` accept both. Files in the old layout (top-level
+``symbols``, ``[sweep] symbol = ...``) get one line saying where the key now lives.
+
+Every table is validated by ``signals.config.parse_config``; every problem raises
+``StudyError`` (a usage error) naming the file, the table and the key.
 """
 
 from __future__ import annotations
@@ -29,39 +40,72 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.signals.availability import timeframe_delta
-from carryguard.signals.errors import CarryguardError
+from carryguard.signals.config import config_schema, parse_config, unknown_keys
+from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
+from carryguard.signals.timeparse import parse_date
 from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
 from carryguard.strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
-KEYS = (
-    "name",
-    "description",
-    "source",
-    "symbols",
-    "timeframes",
-    "start",
-    "end",
-    "with_overlay",
-    "strategies",
-    "overlay",
-    "risk",
-    "execution",
-    "crisis_windows",
-)
+TABLES = ("data", "strategies", "overlay", "risk", "execution")
+SWEEP_TABLES = ("params", "sweep", "walkforward")  # a sweep study's additions
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# Keys of the old layouts -> where they live now (one-line migration hints).
+MOVED = {
+    "source": "[data] source",
+    "symbols": "[data] symbols",
+    "timeframes": "[data] timeframes",
+    "start": "[data] start",
+    "end": "[data] end",
+    "overlay_params": "[params.overlay]",
+}
 
 
-class StudyError(CarryguardError):
+class StudyError(ConfigError):
     """A study file or override that cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """A study's top-level keys.
+
+    name: letters, digits, _ and -; names the run folder (default: the file's name).
+    description: free text, copied into the manifest.
+    with_overlay: run each strategy without and/or with the carry overlay ([false, true]).
+    crisis_windows: a TOML file of extra [[window]] episodes for compare/report, beside the study.
+    """
+
+    name: str = ""
+    description: str = ""
+    with_overlay: tuple[bool, ...] = (False, True)
+    crisis_windows: str = ""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The ``[data]`` table: which bars a study runs on.
+
+    source: store source of the bars ("binance").
+    symbols: markets as BASE/QUOTE (["BTC/USDT", "ETH/USDT"]).
+    timeframes: bar lengths, e.g. "1d" or "4h" (["1d"]).
+    start: first bar, YYYY-MM-DD[THH:MM] UTC (default: the first stored bar).
+    end: last bar (inclusive), YYYY-MM-DD[THH:MM] UTC or "latest" (the default).
+    """
+
+    source: str = "binance"
+    symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
+    timeframes: tuple[str, ...] = ("1d",)
+    start: str | datetime | date | None = None
+    end: str | datetime | date = "latest"
 
 
 @dataclass(frozen=True)
@@ -82,29 +126,24 @@ class StrategySpec:
 @dataclass(frozen=True)
 class Study:
     """A resolved study. ``start``/``end`` are UTC timestamps or None (first/latest bar);
-    ``overlay``/``risk`` are the raw parameter tables for OverlayConfig / RiskConfig."""
+    ``overlay``, ``risk`` and ``execution`` are the typed configs every engine, the
+    sweep and the paper trader use."""
 
     name: str
     strategies: tuple[StrategySpec, ...]
     description: str = ""
-    source: str = "binance"
-    symbols: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
-    timeframes: tuple[str, ...] = ("1d",)
+    source: str = DataSettings.source
+    symbols: tuple[str, ...] = DataSettings.symbols
+    timeframes: tuple[str, ...] = DataSettings.timeframes
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
-    with_overlay: tuple[bool, ...] = (False, True)
-    overlay: tuple[tuple[str, object], ...] = ()
-    risk: tuple[tuple[str, object], ...] = ()
+    with_overlay: tuple[bool, ...] = Header.with_overlay
+    overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     # extra named episodes for compare/report: (name, start, end) read from the study's
     # crisis_windows file and copied into the manifest, so a report needs only the run folder
     crisis_windows: tuple[tuple[str, str, str], ...] = ()
-
-    def overlay_config(self) -> OverlayConfig:
-        return OverlayConfig.from_dict(dict(self.overlay))
-
-    def risk_config(self) -> RiskConfig:
-        return RiskConfig.from_dict(dict(self.risk), origin="[risk]")
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
@@ -119,62 +158,127 @@ class Study:
             "end": self.end.isoformat() if self.end is not None else None,
             "with_overlay": list(self.with_overlay),
             "strategies": {s.name: dict(s.params) for s in self.strategies},
-            "overlay": _plain(self.overlay_config()),
-            "risk": _plain(self.risk_config()),
+            "overlay": plain_config(self.overlay),
+            "risk": plain_config(self.risk),
             "execution": asdict(self.execution),
             "crisis_windows": [{"name": n, "start": s, "end": e} for n, s, e in self.crisis_windows],
         }
 
 
 def load_study(path: str | Path | None = None) -> Study:
-    """Read and validate a study file (``None``: the default study shipped with carryguard)."""
+    """Read and validate a study file (``None``: the default study shipped with carryguard).
+    A sweep study gives its base study (everything but ``[params]``/``[sweep]``/``[walkforward]``)."""
     path = Path(path) if path is not None else DEFAULT_STUDY
-    data = read_toml(path, what="study", error=StudyError)
-    return parse_study(data, origin=str(path))
+    return parse_study(read_study(path), origin=str(path))
 
 
-def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
-    """Validate a study table (as parsed from TOML)."""
-    unknown = sorted(set(data) - set(KEYS))
-    if unknown:
-        raise StudyError(f"{origin}: unknown key {unknown[0]!r}", fix=f"known keys: {', '.join(KEYS)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise StudyError(f"{origin}: 'name' must be a string of letters, digits, _ or -, got {name!r}")
-    start = parse_time(data.get("start"), key="start", origin=origin)
-    end = None if data.get("end", "latest") == "latest" else parse_time(data.get("end"), key="end", origin=origin)
+def read_study(path: Path) -> dict[str, Any]:
+    """The parsed TOML document of a study file (``StudyError`` when unreadable); ``name``
+    defaults to the file's name without ``.toml``."""
+    return {"name": path.stem, **read_toml(path, what="study", error=StudyError)}
+
+
+def sweep_key(document: Mapping[str, Any]) -> str | None:
+    """The table that makes ``document`` a sweep study (``[params]``, ...), else None."""
+    return next((key for key in SWEEP_TABLES if key in document), None)
+
+
+def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
+    """Validate a study document (as parsed from TOML); sweep tables are left to the sweep."""
+    _check_layout(data, origin)
+    top = {k: v for k, v in data.items() if k not in TABLES + SWEEP_TABLES}
+    unknown_keys(top, [f.name for f in fields(Header)] + list(TABLES + SWEEP_TABLES), origin=origin, error=StudyError)
+    header = parse_config(Header, top, origin=origin, error=StudyError)
+    if not NAME_PATTERN.match(header.name):
+        raise StudyError(f"{origin}: 'name' must be a string of letters, digits, _ or -, got {header.name!r}")
+    settings = parse_config(DataSettings, _table(data, "data", origin), origin=f"{origin}: [data]", error=StudyError)
+    start = _date(settings.start, f"{origin}: [data] start")
+    end = _date(settings.end, f"{origin}: [data] end")
     check_window(start, end, origin=origin)
-    study = Study(
-        name=name,
-        description=_string(data, "description", "", origin),
-        source=_string(data, "source", "binance", origin),
-        symbols=tuple(_symbol(s, origin) for s in _list(data, "symbols", ["BTC/USDT", "ETH/USDT"], str, origin)),
-        timeframes=tuple(_timeframe(t, origin) for t in _list(data, "timeframes", ["1d"], str, origin)),
+    for key in ("symbols", "timeframes"):
+        if not getattr(settings, key):
+            raise StudyError(f"{origin}: [data] {key} must be a non-empty list")
+    if not header.with_overlay:
+        raise StudyError(f"{origin}: with_overlay must list false and/or true")
+    return Study(
+        name=header.name,
+        description=header.description,
+        source=settings.source,
+        symbols=tuple(_symbol(s, f"{origin}: [data]") for s in settings.symbols),
+        timeframes=tuple(_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
         start=start,
         end=end,
-        with_overlay=tuple(dict.fromkeys(_list(data, "with_overlay", [False, True], bool, origin))),
+        with_overlay=tuple(dict.fromkeys(header.with_overlay)),
         strategies=_strategies(data.get("strategies"), origin),
-        overlay=_table(data, "overlay", origin),
-        risk=_table(data, "risk", origin),
-        execution=_execution(_table(data, "execution", origin), origin),
-        crisis_windows=_windows_file(data, origin),
+        overlay=parse_config(OverlayConfig, _table(data, "overlay", origin), origin=f"{origin}: [overlay]", error=StudyError),
+        risk=_risk(_table(data, "risk", origin), origin),
+        execution=parse_config(
+            ExecutionConfig, _table(data, "execution", origin), origin=f"{origin}: [execution]", error=StudyError
+        ),
+        crisis_windows=_windows_file(header.crisis_windows, origin),
     )
-    for key, build in (("overlay", study.overlay_config), ("risk", study.risk_config)):
-        try:
-            build()
-        except (CarryguardError, TypeError, ValueError) as exc:
-            message = str(exc) if str(exc).startswith(f"[{key}]") else f"[{key}]: {exc}"
-            raise StudyError(f"{origin}: {message}") from None
-    return study
 
 
-def _windows_file(data: Mapping[str, object], origin: str) -> tuple[tuple[str, str, str], ...]:
+def study_schema() -> dict[str, Any]:
+    """JSON schema of a study file (backtest and sweep tables) for editor completion."""
+    from carryguard.backtests.sweep.study import SweepSettings, WalkForwardConfig
+
+    header = config_schema(Header)
+    tables = {
+        "data": config_schema(DataSettings),
+        "strategies": {"type": "object", "description": "name = { parameters }", "minProperties": 1},
+        "overlay": config_schema(OverlayConfig),
+        "risk": config_schema(RiskConfig),
+        "execution": config_schema(ExecutionConfig),
+        "params": {"type": "object", "description": "sweep: parameter = values; [params.overlay]: overlay fields"},
+        "sweep": config_schema(SweepSettings),
+        "walkforward": config_schema(WalkForwardConfig),
+    }
+    return {
+        **header,
+        "title": "carryguard study",
+        "properties": {**header["properties"], **tables},
+        "required": ["name", "strategies"],
+    }
+
+
+def _check_layout(data: Mapping[str, Any], origin: str) -> None:
+    """One line for a file in an old layout: where its first moved key lives now."""
+    for key, home in MOVED.items():
+        if key in data:
+            raise StudyError(f"{origin}: key {key!r} now lives in {home}", fix="see the study layout in the README")
+    old_sweep = data.get("sweep")
+    if isinstance(old_sweep, Mapping):
+        from carryguard.backtests.sweep.study import SWEEP_MOVED
+
+        for key, home in SWEEP_MOVED.items():
+            if key in old_sweep:
+                raise StudyError(
+                    f"{origin}: [sweep] {key} now lives in {home}", fix="see the study layout in the README"
+                )
+
+
+def _date(value: object, what: str) -> pd.Timestamp | None:
+    try:
+        return parse_date(value, what=what, allow_latest=True)
+    except ConfigError as exc:
+        raise StudyError(str(exc)) from None
+
+
+def _risk(table: Mapping[str, Any], origin: str) -> RiskConfig:
+    try:
+        return RiskConfig.from_dict(table, origin=f"{origin}: [risk]")
+    except CarryguardError as exc:
+        raise StudyError(str(exc)) from None
+
+
+def _windows_file(name: str, origin: str) -> tuple[tuple[str, str, str], ...]:
     """``crisis_windows = "FILE"`` (resolved beside the study file): its validated windows."""
     from carryguard.backtests.report.crisis import load_windows
 
-    if "crisis_windows" not in data:
+    if not name:
         return ()
-    path = Path(_string(data, "crisis_windows", "", origin))
+    path = Path(name)
     if not path.is_absolute() and Path(origin).is_file():
         path = Path(origin).resolve().parent / path
     if not path.is_file():
@@ -226,27 +330,12 @@ def narrow(
     if with_overlay:
         changes["with_overlay"] = tuple(dict.fromkeys(with_overlay))
     if start is not None:
-        changes["start"] = parse_time(start, key="start", origin="--start")
+        changes["start"] = _date(start, "--start")
     if end is not None:
-        changes["end"] = None if end == "latest" else parse_time(end, key="end", origin="--end")
+        changes["end"] = _date(end, "--end")
     narrowed = replace(study, **changes)
     check_window(narrowed.start, narrowed.end, origin="--start/--end")
     return narrowed
-
-
-def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:
-    """A date or datetime (TOML value or ISO string) as a UTC timestamp."""
-    if value is None:
-        return None
-    if not isinstance(value, (str, date, datetime)):
-        raise StudyError(f"{origin}: {key!r} must be a date like 2018-01-01, got {value!r}")
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        stamp = pd.NaT
-    if pd.isna(stamp):
-        raise StudyError(f"{origin}: {key!r} is not a date: {value!r}", fix="use YYYY-MM-DD")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
@@ -255,7 +344,7 @@ def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin
         raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
 
 
-def _plain(config: object) -> dict[str, object]:
+def plain_config(config: object) -> dict[str, object]:
     """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
 
     def convert(value: object) -> object:
@@ -265,7 +354,7 @@ def _plain(config: object) -> dict[str, object]:
             return [convert(v) for v in value]
         return value
 
-    return {f.name: convert(getattr(config, f.name)) for f in fields(config)}
+    return {f.name: convert(getattr(config, f.name)) for f in fields(config)}  # type: ignore[arg-type]
 
 
 def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
@@ -286,31 +375,10 @@ def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     return tuple(specs)
 
 
-def _execution(params: tuple[tuple[str, object], ...], origin: str) -> ExecutionConfig:
-    try:
-        return ExecutionConfig(**dict(params))
-    except (TypeError, ValueError) as exc:
-        raise StudyError(f"{origin}: [execution]: {exc}") from None
-
-
-def _table(data: dict, key: str, origin: str) -> tuple[tuple[str, object], ...]:
+def _table(data: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}")
-    return tuple(sorted(value.items()))
-
-
-def _string(data: dict, key: str, default: str, origin: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or (key != "description" and not value):
-        raise StudyError(f"{origin}: {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _list(data: dict, key: str, default: list, kind: type, origin: str) -> list:
-    value = data.get(key, default)
-    if not isinstance(value, list) or not value or not all(isinstance(v, kind) for v in value):
-        raise StudyError(f"{origin}: {key!r} must be a non-empty list of {kind.__name__}, got {value!r}")
+        raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}", fix=f"write it as [{key}]")
     return value
 
 

@@ -136,8 +136,8 @@ def load_history(store: Any, study: SweepStudy, *, warmup: int = 0) -> History:
     return runner.load_history(
         store,
         series_id(study.source, study.symbol, study.timeframe),
-        start=pd.Timestamp(study.start, tz="UTC") if study.start else None,
-        end=pd.Timestamp(study.end, tz="UTC") if study.end else None,
+        start=study.start,
+        end=study.end,
         warmup=warmup,
         min_bars=3,
     )

@@ -1,42 +1,47 @@
-"""A sweep study: what to search (strategy and overlay parameters) on which bars, read from TOML.
+"""A sweep study: a study file (``backtests.run.study``) plus what to search.
 
 ```toml
-[sweep]
 name = "my_sweep"             # names the run folder; default: the file's name
-strategy = "sma_cross"
-source = "binance"            # series id = source/SYMBOL/timeframe
-symbol = "BTC/USDT"
-timeframe = "4h"
-start = "2019-01-01"          # optional, UTC; default: the whole history (earlier bars warm up indicators)
-end = ""
+with_overlay = [true]         # one value: size every combo with the overlay or not
+                              # (default: true when [params.overlay] is given, else false)
+[data]                        # one symbol and one timeframe
+source = "binance"
+symbols = ["BTC/USDT"]
+timeframes = ["4h"]
+start = "2019-01-01"          # optional, UTC; earlier stored bars warm up indicators
+end = "latest"
+
+[strategies]                  # one strategy; its parameters here are fixed unless swept
+sma_cross = {}
+
+[params]                      # strategy parameters to search
+fast = { start = 2, stop = 100, step = 2 }   # inclusive range
+slow = [50, 100, 200]                        # explicit values
+# x = { low = 0.1, high = 0.9 }              # random search only: uniform floats
+
+[params.overlay]              # OverlayConfig fields to search (named overlay.<field> in results)
+stress = [0.0, 0.25, 0.5]
+
+[overlay]                     # fixed OverlayConfig fields (as in a backtest study)
+[risk]                        # signals.risk.RiskConfig fields, as in a backtest study
+zscore_window = 500
+[execution]                   # ExecutionConfig fields
+
+[sweep]                       # optional: how to search (defaults shown in SweepSettings)
 search = "grid"               # grid | random
 samples = 500                 # random search: how many distinct combos to draw
 seed = 7
 metric = "Sharpe Ratio"       # a metric name of carryguard.backtests.engine.metrics, used to rank
 top = 20                      # rows of the summary table
-overlay = true                # size every combo with the carry overlay (default false)
 constraints = ["fast < slow"]
-
-[params]                      # strategy parameters
-fast = { start = 2, stop = 100, step = 2 }   # inclusive range
-slow = [50, 100, 200]                        # explicit values
-# x = { low = 0.1, high = 0.9 }              # random search only: uniform floats
-
-[overlay_params]              # OverlayConfig fields (only with overlay = true)
-stress = [0.0, 0.25, 0.5]
-
-[execution]                   # ExecutionConfig fields
-commission = 0.001
-
-[risk]                        # signals.risk.RiskConfig fields (only with overlay = true);
-zscore_window = 500           # default: signals/risk_default.toml, as in `carryguard backtest`
 
 [walkforward]                 # optional: rolling or anchored train/test windows
 mode = "rolling"
 train = "730D"
 test = "180D"
 ```
-Overlay parameters appear in combos and results as ``overlay.<field>``.
+Fixed parameters (a ``[strategies]`` parameter or ``[overlay]`` field that is not swept)
+join every combo as a one-value column, so each result row is the whole configuration.
 """
 
 from __future__ import annotations
@@ -46,21 +51,20 @@ import math
 import operator
 import re
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
-from datetime import date
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.metrics import METRIC_NAMES
-from carryguard.backtests.run.study import _plain as plain_config  # configs in the form backtest manifests use
-from carryguard.backtests.run.study import parse_time
-from carryguard.signals.errors import CarryguardError
+from carryguard.backtests.run.study import Study, StudyError, parse_study, plain_config, read_study, sweep_key
+from carryguard.signals.config import config_keys, parse_config, unknown_keys
+from carryguard.signals.errors import ConfigError
 from carryguard.signals.risk import RiskConfig
-from carryguard.signals.toml_file import read_toml
+from carryguard.signals.timeparse import parse_duration
+from carryguard.strategies.overlay import OverlayConfig
 
 OVERLAY_PREFIX = "overlay."
 TEXT_METRICS = frozenset({"Start", "End", "Duration", "Max. Drawdown Duration"})
@@ -74,9 +78,49 @@ _OPERATORS = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-TABLES = ("sweep", "params", "overlay_params", "execution", "risk", "walkforward")
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*(<=|>=|==|!=|<|>)\s*([A-Za-z_][\w.]*|-?[\d.]+)\s*$")
+# Keys of the old [sweep] table -> where they live now.
+SWEEP_MOVED = {
+    "name": "the top-level name",
+    "strategy": "[strategies] as NAME = {}",
+    "source": "[data] source",
+    "symbol": '[data] symbols = ["BASE/QUOTE"]',
+    "timeframe": '[data] timeframes = ["TF"]',
+    "start": "[data] start",
+    "end": "[data] end",
+    "overlay": "the top-level with_overlay = [true]",
+}
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The ``[sweep]`` table: how to search and rank.
+
+    search: "grid" (every combo) or "random" (``samples`` distinct draws).
+    samples: random search: how many distinct combos to draw.
+    seed: random search seed (0).
+    metric: the metric combos are ranked by ("Sharpe Ratio").
+    top: rows of the summary table (20).
+    constraints: conditions every combo meets, e.g. ["fast < slow", "overlay.crisis <= overlay.stress"].
+    """
+
+    search: str = "grid"
+    samples: int = 0
+    seed: int = 0
+    metric: str = "Sharpe Ratio"
+    top: int = 20
+    constraints: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
+        if self.search == "random" and self.samples < 1:
+            raise ValueError("random search needs samples >= 1")
+        check_metric(self.metric)
+        if self.top < 1:
+            raise ValueError(f"top must be >= 1, got {self.top}")
+        for text in self.constraints:
+            parse_constraint(text)
 
 
 @dataclass(frozen=True)
@@ -85,7 +129,7 @@ class WalkForwardConfig:
 
     mode: "rolling" (train window of fixed length slides) or "anchored" (train starts at
         the first bar and grows).
-    train, test: window lengths as pandas durations ("730D" = two years, "180D").
+    train, test: window lengths as durations ("730D" = two years, "180D"; signals.timeparse).
     step: how far each fold moves; default = test (test windows tile without overlap).
         At most ``test``: a longer step would leave bars between test windows that no
         fold chose a combo for, inside the one out-of-sample book.
@@ -101,10 +145,8 @@ class WalkForwardConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("rolling", "anchored"):
             raise ValueError(f"walkforward mode must be 'rolling' or 'anchored', got {self.mode!r}")
-        for name in ("train", "test") + (("step",) if self.step else ()):
-            if duration(getattr(self, name)) <= pd.Timedelta(0):
-                raise ValueError(f"walkforward {name} must be a positive duration, got {getattr(self, name)!r}")
-        if self.step and duration(self.step) > duration(self.test):
+        _, test, step = self.lengths()
+        if step > test:
             raise ValueError(
                 f"walkforward step {self.step!r} is longer than test {self.test!r}: the test windows "
                 "would leave gaps in the out-of-sample book; use step <= test"
@@ -112,156 +154,134 @@ class WalkForwardConfig:
         if self.metric:
             check_metric(self.metric)
 
+    def lengths(self) -> tuple[pd.Timedelta, pd.Timedelta, pd.Timedelta]:
+        """(train, test, step) as Timedeltas (step defaults to test)."""
+        train = parse_duration(self.train, what="walkforward train")
+        test = parse_duration(self.test, what="walkforward test")
+        return train, test, parse_duration(self.step, what="walkforward step") if self.step else test
+
 
 @dataclass(frozen=True)
 class SweepStudy:
-    """A parameter search (see module docstring for the TOML layout and defaults)."""
+    """A parameter search over one strategy on one series: the base ``Study`` (data,
+    strategy, overlay, risk, execution) and the swept values. Properties give the one
+    strategy/symbol/timeframe; ``overlay`` says whether combos are sized by the overlay."""
 
-    name: str
-    strategy: str
+    base: Study
     params: Mapping[str, Any]
-    source: str = "binance"
-    symbol: str = "BTC/USDT"
-    timeframe: str = "1d"
-    start: str = ""
-    end: str = ""
-    search: str = "grid"
-    samples: int = 0
-    seed: int = 0
-    metric: str = "Sharpe Ratio"
-    top: int = 20
-    overlay: bool = False
     overlay_params: Mapping[str, Any] = field(default_factory=dict)
-    constraints: tuple[str, ...] = ()
-    execution: ExecutionConfig = ExecutionConfig()
-    risk: Mapping[str, Any] = field(default_factory=dict)
+    settings: SweepSettings = field(default_factory=SweepSettings)
     walkforward: WalkForwardConfig | None = None
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(
-                f"sweep name {self.name!r} may only use letters, digits, _ and - (it names the run folder)"
-            )
-        for key in ("start", "end"):
-            try:
-                parse_time(getattr(self, key) or None, key=key, origin="[sweep]")
-            except CarryguardError as error:
-                raise ValueError(str(error)) from None
-        if self.search not in SEARCHES:
-            raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
-        if self.search == "random" and self.samples < 1:
-            raise ValueError("random search needs samples >= 1")
-        check_metric(self.metric)
-        if self.top < 1:
-            raise ValueError(f"top must be >= 1, got {self.top}")
         if self.overlay_params and not self.overlay:
-            raise ValueError("overlay_params given but overlay = false")
-        if self.risk and not self.overlay:
-            raise ValueError("[risk] given but overlay = false (the risk index only acts through the overlay)")
+            raise ValueError("[params.overlay] given but with_overlay = [false]")
         if not self.params and not self.overlay_params:
-            raise ValueError("nothing to sweep: give [params] and/or [overlay_params]")
-        try:
-            self.risk_config()
-        except CarryguardError as error:
-            raise ValueError(str(error)) from None
-        for text in self.constraints:
-            parse_constraint(text)
+            raise ValueError("nothing to sweep: give [params] and/or [params.overlay]")
+
+    name = property(lambda self: self.base.name)
+    strategy = property(lambda self: self.base.strategies[0].name)
+    source = property(lambda self: self.base.source)
+    symbol = property(lambda self: self.base.symbols[0])
+    timeframe = property(lambda self: self.base.timeframes[0])
+    start = property(lambda self: self.base.start)
+    end = property(lambda self: self.base.end)
+    overlay = property(lambda self: self.base.with_overlay == (True,))
+    execution = property(lambda self: self.base.execution)
+    search = property(lambda self: self.settings.search)
+    samples = property(lambda self: self.settings.samples)
+    seed = property(lambda self: self.settings.seed)
+    metric = property(lambda self: self.settings.metric)
+    top = property(lambda self: self.settings.top)
+    constraints = property(lambda self: self.settings.constraints)
 
     def risk_config(self) -> RiskConfig:
-        """The risk index the overlay reads: ``[risk]`` over the defaults (same as a backtest study's)."""
-        return RiskConfig.from_dict(dict(self.risk), origin="[risk]")
+        """The risk index the overlay reads: the study's ``[risk]`` (as in a backtest)."""
+        return self.base.risk
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved study, JSON-ready (for the manifest; the risk settings in full
         when the overlay is used)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["params"] = dict(self.params)
-        out["overlay_params"] = dict(self.overlay_params)
-        out["constraints"] = list(self.constraints)
-        out["execution"] = {f.name: getattr(self.execution, f.name) for f in fields(self.execution)}
-        out["risk"] = plain_config(self.risk_config()) if self.overlay else None
-        out["walkforward"] = (
-            None
-            if self.walkforward is None
-            else {f.name: getattr(self.walkforward, f.name) for f in fields(self.walkforward)}
-        )
-        return out
-
-
-def duration(text: str) -> pd.Timedelta:
-    """A pandas duration (``"730D"``, ``"12W"``); ValueError naming the text otherwise."""
-    try:
-        return pd.Timedelta(text)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"bad duration {text!r}: use e.g. '730D' or '12W'") from error
+        return {
+            "name": self.name,
+            "strategy": self.strategy,
+            "params": dict(self.params),
+            "source": self.source,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "start": self.start.isoformat() if self.start is not None else None,
+            "end": self.end.isoformat() if self.end is not None else None,
+            **{f.name: getattr(self.settings, f.name) for f in fields(SweepSettings)},
+            "constraints": list(self.constraints),
+            "overlay": self.overlay,
+            "overlay_params": dict(self.overlay_params),
+            "execution": asdict(self.execution),
+            "risk": plain_config(self.risk_config()) if self.overlay else None,
+            "walkforward": None if self.walkforward is None else asdict(self.walkforward),
+        }
 
 
 def check_metric(name: str) -> None:
-    """ValueError unless ``name`` is a numeric metric of ``carryguard.backtests.engine.metrics`` (one a combo can be ranked by)."""
+    """ValueError unless ``name`` is a numeric metric of ``backtests.engine.metrics`` (one a combo can be ranked by)."""
     if name not in METRIC_NAMES or name in TEXT_METRICS:
         ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
 
 
 def load_sweep_study(path: str | Path) -> SweepStudy:
-    """Read a sweep study; any problem raises ``CarryguardError`` naming the file."""
+    """Read a sweep study; any problem raises ``StudyError`` naming the file (a backtest
+    study names what a sweep needs)."""
     path = Path(path)
-    document = read_toml(path, what="sweep study")
-    try:
-        return study_from_dict(document, default_name=path.stem)
-    except (TypeError, ValueError, KeyError) as error:
-        raise CarryguardError(f"{path}: {error}", fix="fix the sweep study") from error
+    document = read_study(path)
+    if sweep_key(document) is None:
+        raise StudyError(
+            f"{path}: `carryguard sweep` needs a sweep study, but this is a backtest study (it has no [params] table)",
+            fix="add [params] with the values to search, e.g. fast = [10, 20, 50]",
+        )
+    return study_from_dict(document, origin=str(path))
 
 
-def study_from_dict(document: Mapping[str, Any], *, default_name: str = "sweep") -> SweepStudy:
-    """Build a ``SweepStudy`` from parsed TOML (tables ``sweep``, ``params``, ...)."""
-    unknown = sorted(set(document) - set(TABLES))
-    if unknown:
-        raise ValueError(f"unknown table [{unknown[0]}]; known: {', '.join(TABLES)}")
-    sweep = dict(document.get("sweep", {}))
-    if "strategy" not in sweep:
-        raise ValueError("[sweep] needs strategy = NAME")
-    sweep.setdefault("name", default_name)
-    sweep["constraints"] = tuple(sweep.get("constraints", ()))
-    _check_keys("sweep", sweep, {f.name for f in fields(SweepStudy)} - set(TABLES))
-    _check_kinds(sweep)
-    execution = dict(document.get("execution", {}))
-    _check_keys("execution", execution, {f.name for f in fields(ExecutionConfig)})
-    walkforward = document.get("walkforward")
-    if walkforward is not None:
-        _check_keys("walkforward", walkforward, {f.name for f in fields(WalkForwardConfig)})
-    return SweepStudy(
-        params=dict(document.get("params", {})),
-        overlay_params=dict(document.get("overlay_params", {})),
-        execution=ExecutionConfig(**execution),
-        risk=dict(document.get("risk", {})),
-        walkforward=None if walkforward is None else WalkForwardConfig(**walkforward),
-        **sweep,
+def study_from_dict(document: Mapping[str, Any], *, origin: str = "<sweep study>") -> SweepStudy:
+    """Build a ``SweepStudy`` from a parsed study document (see the module docstring)."""
+    swept = dict(document.get("params", {}))
+    overlay_swept = swept.pop("overlay", {})
+    if not isinstance(overlay_swept, dict):
+        raise StudyError(f"{origin}: params.overlay must be a table", fix="write it as [params.overlay]")
+    unknown_keys(overlay_swept, config_keys(OverlayConfig), origin=f"{origin}: [params.overlay]", error=StudyError)
+    base = parse_study({"with_overlay": [bool(overlay_swept)], **document}, origin=origin)
+    for key, values in (
+        ("strategies", [s.name for s in base.strategies]),
+        ("symbols", base.symbols),
+        ("timeframes", base.timeframes),
+    ):
+        if len(values) != 1:
+            where = "[strategies]" if key == "strategies" else f"[data] {key}"
+            raise StudyError(
+                f"{origin}: a sweep runs one strategy on one series, but {where} lists {', '.join(values)}"
+            )
+    if len(base.with_overlay) != 1:
+        raise StudyError(f"{origin}: a sweep sizes every combo one way: set with_overlay = [true] or [false]")
+    fixed_params = {k: [v] for k, v in base.strategies[0].params if k not in swept}
+    given_overlay = document.get("overlay", {})
+    fixed_overlay = (
+        {k: [v] for k, v in given_overlay.items() if k not in overlay_swept} if base.with_overlay == (True,) else {}
     )
-
-
-def _check_kinds(sweep: dict[str, Any]) -> None:
-    """[sweep] values of the kind of each setting's default (text, whole number, true/false);
-    TOML dates become ISO text."""
-    for item in fields(SweepStudy):
-        if item.name not in sweep or item.name == "constraints":
-            continue
-        value = sweep[item.name]
-        if isinstance(value, date):
-            value = sweep[item.name] = value.isoformat()
-        kind = str if item.default is MISSING else type(item.default)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            what = "a date like 2018-01-01" if item.name in ("start", "end") else _KIND_NAMES[kind]
-            raise ValueError(f"[sweep] {item.name} must be {what}, got {value!r}")
-
-
-_KIND_NAMES = {str: "text", int: "a whole number", bool: "true or false"}
-
-
-def _check_keys(table: str, given: Mapping[str, Any], known: set[str]) -> None:
-    bad = sorted(set(given) - known)
-    if bad:
-        raise ValueError(f"[{table}] has no setting {bad[0]!r}; known: {', '.join(sorted(known))}")
+    try:
+        settings = parse_config(SweepSettings, document.get("sweep", {}), origin=f"{origin}: [sweep]", error=StudyError)
+        walkforward = document.get("walkforward")
+        return SweepStudy(
+            base=base,
+            params={**fixed_params, **swept},
+            overlay_params={**fixed_overlay, **overlay_swept},
+            settings=settings,
+            walkforward=None
+            if walkforward is None
+            else parse_config(WalkForwardConfig, walkforward, origin=f"{origin}: [walkforward]", error=StudyError),
+        )
+    except StudyError:
+        raise
+    except (ConfigError, ValueError) as error:
+        raise StudyError(f"{origin}: {error}") from None
 
 
 def parse_constraint(text: str) -> tuple[str, str, str]:
@@ -327,7 +347,9 @@ def combos(study: SweepStudy) -> list[dict[str, Any]]:
     if study.search == "grid":
         names = list(specs)
         grid = itertools.product(*(_grid_values(n, specs[n]) for n in names))
-        out = [c for c in (dict(zip(names, values, strict=False)) for values in grid) if satisfies(c, study.constraints)]
+        out = [
+            c for c in (dict(zip(names, values, strict=False)) for values in grid) if satisfies(c, study.constraints)
+        ]
     else:
         out = _random_combos(specs, study)
     if not out:

@@ -26,12 +26,7 @@ from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.sweep.evaluate import Progress, SweepData, Window, combo_target, evaluate, validate_combos
-from carryguard.backtests.sweep.study import (
-    LOWER_IS_BETTER,
-    SweepStudy,
-    WalkForwardConfig,
-    duration,
-)
+from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig
 from carryguard.backtests.sweep.study import (
     combos as study_combos,
 )
@@ -102,8 +97,7 @@ def _number(value: float) -> float | None:
 def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tuple[Window, Window]]:
     """(train, test) bar windows covering ``index``; the last test window may be short.
     Raises ValueError when not even one fold fits."""
-    train, test = duration(config.train), duration(config.test)
-    step = duration(config.step) if config.step else test
+    train, test, step = config.lengths()
     first, last = index[0], index[-1]
     folds: list[tuple[Window, Window]] = []
     k = 0

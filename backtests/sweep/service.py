@@ -1,0 +1,126 @@
+"""``run_sweep_study``: a sweep study from file to run folder (the ``sweep`` command's work).
+
+``plan_sweep`` reads the study and builds its combos (every problem a ``StudyError``,
+found before any work); ``run_sweep_study`` loads the bars (warm-up included) and the
+risk index, runs the sweep and the optional walk-forward, and writes the run folder.
+The CLI only parses options, calls these two and prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from carryguard.backtests.run.study import StudyError
+from carryguard.backtests.sweep.evaluate import (
+    Progress,
+    SweepResult,
+    combos_warmup,
+    load_history,
+    load_risk,
+    run_sweep,
+    validate_combos,
+)
+from carryguard.backtests.sweep.output import new_run_dir, write_sweep
+from carryguard.backtests.sweep.study import SweepStudy, WalkForwardConfig, combos, load_sweep_study
+from carryguard.backtests.sweep.walkforward import WalkForwardResult, fold_windows, walk_forward
+from carryguard.signals.errors import CarryguardError
+from carryguard.signals.store import Store, series_id
+
+# (task name, total) -> a callable advancing that task by n combos
+Tracker = Callable[[str, int], Progress]
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep study and the combos it evaluates."""
+
+    study: SweepStudy
+    combos: list[dict[str, Any]]
+    origin: str  # the study file, for messages
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep produced: the ranked result, the walk-forward (if run), the run
+    folder and its summary document (``summary.json``, also ``--json``'s output)."""
+
+    result: SweepResult
+    walkforward: WalkForwardResult | None
+    run_dir: Path
+    summary: dict[str, Any]
+    series: str
+
+
+def plan_sweep(path: Path) -> SweepPlan:
+    """Read a sweep study and build its combos; ``StudyError`` naming the file otherwise."""
+    study = load_sweep_study(path)
+    try:
+        todo = combos(study)
+        validate_combos(study.strategy, todo)
+    except ValueError as error:
+        raise StudyError(f"{path}: {error}") from None
+    return SweepPlan(study, todo, str(path))
+
+
+def run_sweep_study(
+    plan: SweepPlan,
+    store: Store,
+    *,
+    results_dir: Path,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    walk: bool | None = None,
+    track: Tracker | None = None,
+) -> SweepOutcome:
+    """Run ``plan`` on ``store``'s bars and write ``results_dir/<run-id>/``.
+
+    walk: also run walk-forward (None: when the study has ``[walkforward]``).
+    track: progress display, called once per phase ("sweep NAME", "walk-forward").
+    Raises ``CarryguardError`` for missing data or windows too short for a fold.
+    """
+    study, todo = plan.study, plan.combos
+    history = load_history(store, study, warmup=combos_warmup(study, todo))
+    bars, first = history.bars, history.first
+    run_walk = walk if walk is not None else study.walkforward is not None
+    walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
+    if walk_config is not None:
+        try:
+            fold_windows(history.window.index, walk_config)
+        except ValueError as error:
+            raise CarryguardError(
+                f"{plan.origin}: walk-forward: {error}", fix="shorten [walkforward] train/test"
+            ) from None
+    risk_config = study.risk_config()
+    risk = load_risk(store, bars, study.timeframe, risk_config) if study.overlay else None
+    common = dict(bars=bars, risk=risk, first=first, executor=executor, workers=workers, scheduler=scheduler)
+    result = run_sweep(study, combos=todo, progress=_tracker(track, f"sweep {study.name}", len(todo)), **common)
+    wf = None
+    if walk_config is not None:
+        wf = walk_forward(
+            study, config=walk_config, combos=todo, progress=_tracker(track, "walk-forward", len(todo)), **common
+        )
+    created = datetime.now(UTC)
+    run_dir = new_run_dir(results_dir, study.name, created_at=created)
+    sid = series_id(study.source, study.symbol, study.timeframe)
+    inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
+    data = {}
+    for name in inputs:
+        meta = store.meta(name)
+        data[name] = {
+            "content_hash": meta.content_hash,
+            "first": meta.first,
+            "last": meta.last,
+            "rows": meta.rows,
+            "origin": meta.origin,
+        }
+    doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
+    return SweepOutcome(result, wf, run_dir, doc, sid)
+
+
+def _tracker(track: Tracker | None, name: str, total: int) -> Progress | None:
+    return None if track is None else track(name, total)
