@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -93,6 +94,58 @@ def normalise(frame: pd.DataFrame, *, kind: str, name: str) -> pd.DataFrame:
                 fix="fix or drop that row",
             )
     return out
+
+
+def check_bar_range(frame: pd.DataFrame, name: str) -> None:
+    """An exchange bar's open and close lie within its low..high; one outside is a damaged
+    row or swapped columns (Yahoo FX bars break this daily, so they are not checked)."""
+    prices = frame[["open", "close"]]
+    outside = (prices.gt(frame["high"], axis=0) | prices.lt(frame["low"], axis=0)).any(axis=1).to_numpy()
+    if outside.any():
+        raise DataError(
+            f"{name}: open or close outside the bar's low..high at {frame.index[outside.argmax()].isoformat()}",
+            fix="fix or drop that row (columns swapped?)",
+        )
+
+
+def check_time(
+    frame: pd.DataFrame, *, name: str, sid: str, timeframe: str | None, now: pd.Timestamp | None = None
+) -> None:
+    """Time checks of rows bound for series ``sid`` (a sorted, normalised frame).
+
+    ``DataError`` for a row dated after ``now`` (default: the clock) plus one bar (a day
+    for series without a timeframe), a bar off its timeframe's grid (bars open at
+    multiples of the timeframe from 00:00 UTC; whole days for bars of a day or more), or
+    rows spaced other than the series' timeframe (median spacing, three rows or more):
+    a daily file must not land in a 4h series.
+    """
+    if frame.empty:
+        return
+    step = timeframe_delta(timeframe) if timeframe else pd.Timedelta(days=1)
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    late = frame.index > now + step
+    if late.any():
+        raise DataError(
+            f"{name}: row {frame.index[late.argmax()].isoformat()} lies in the future "
+            f"(now is {now:%Y-%m-%d %H:%M} UTC; {int(late.sum())} such row(s))",
+            fix="drop the future-dated rows (a typo in the year?)",
+        )
+    if not timeframe:
+        return
+    grid = min(step, pd.Timedelta(days=1)).value
+    off = frame.index.asi8 % grid != 0
+    if off.any():
+        raise DataError(
+            f"{name}: bar {frame.index[off.argmax()].isoformat()} is not on the {timeframe} grid of series {sid}",
+            fix=f"{timeframe} bars open at multiples of {timeframe} from 00:00 UTC; check the file's time zone",
+        )
+    if len(frame) >= 3:
+        spacing = pd.Timedelta(int(np.median(np.diff(frame.index.asi8))))
+        if spacing != step:
+            raise DataError(
+                f"{name}: rows are {spacing} apart but series {sid} holds {timeframe} bars",
+                fix="import the file as its own timeframe (name it e.g. BTCUSDT_1d.csv), or fix its timestamps",
+            )
 
 
 def find_gaps(index: pd.DatetimeIndex, step: pd.Timedelta, *, weekdays_only: bool = False) -> list[Gap]:

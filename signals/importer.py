@@ -31,7 +31,11 @@ class FileOutcome:
 
 def read_text(path: Path) -> str:
     """The file's text: UTF-8 (BOM or not), else cp932 (MOF's Japanese files)."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(f"{path}: cannot read the file ({reason})", fix="check its permissions (chmod a+r)") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -48,8 +52,13 @@ def parse_file(path: Path) -> Parsed | None:
     return yahoo_fx_timed(parsed) if parsed is not None else None
 
 
-def import_file(store: Store, path: Path, *, now: datetime | None = None) -> FileOutcome:
-    """Parse, validate and store one file; a ``DataError`` becomes the outcome's ``error``."""
+def import_file(
+    store: Store, path: Path, *, now: datetime | None = None, allow_fewer_fields: bool = False
+) -> FileOutcome:
+    """Parse, validate and store one file; a ``DataError`` becomes the outcome's ``error``.
+
+    Any other failure becomes an error naming the file too (an unexpected one says so):
+    one bad file never stops the others of a folder."""
     fetched_at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     try:
         parsed = parse_file(path)
@@ -58,17 +67,26 @@ def import_file(store: Store, path: Path, *, now: datetime | None = None) -> Fil
                 path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, CFTC, OHLCV, close table)"
             )
         check_overlap(store, parsed)
-        stored = store.write(parsed.frame, replace(parsed.meta, fetched_at=fetched_at))
+        meta = replace(parsed.meta, fetched_at=fetched_at)
+        stored = store.write(parsed.frame, meta, allow_fewer_fields=allow_fewer_fields)
         return FileOutcome(path, stored=(stored,), notes=parsed.notes + snapshot_notes(stored))
     except DataError as exc:
         return FileOutcome(path, error=str(exc), exception=exc)
+    except Exception as exc:  # a parser bug must not hide the other files' results
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        error = DataError(
+            f"{path}: unexpected {type(exc).__name__} while reading it ({detail})",
+            fix="check the file; if it looks right, report this with --debug output",
+        )
+        error.__cause__ = exc
+        return FileOutcome(path, error=str(error), exception=error)
 
 
-def import_directory(store: Store, folder: Path) -> list[FileOutcome]:
-    """Import every ``*.csv`` of ``folder`` and its subfolders (sorted by path)."""
+def import_directory(store: Store, folder: Path, *, allow_fewer_fields: bool = False) -> list[FileOutcome]:
+    """Import every ``*.csv`` of ``folder`` and its subfolders (sorted by path); every file is tried."""
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder", fix="pass a folder of publisher CSV files")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
         raise DataError(f"{folder}: no .csv files", fix="pass the folder that holds the publisher CSV files")
-    return [import_file(store, path) for path in files]
+    return [import_file(store, path, allow_fewer_fields=allow_fewer_fields) for path in files]

@@ -4,18 +4,25 @@ Layout: ``<data_dir>/<series id>.parquet`` where a series id reads
 ``<source>/<symbol>/<timeframe>`` (``binance/BTC-USDT/1d``) or ``<publisher>/<name>``
 (``mof/jgb``, ``fred/DEXJPUS``). Metadata lives in the parquet schema, so data and
 metadata are replaced together by one atomic rename: a crash or a rejected write leaves
-the previous version intact.
+the previous version intact. Writes of one series are serialised by an OS lock on a
+file beside it (``.<name>.parquet.lock``; the kernel releases it when the holder dies,
+even by kill -9) and merge against the series as it is on disk under that lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import platformdirs
 import pyarrow as pa
@@ -23,7 +30,7 @@ import pyarrow.parquet as pq
 
 from carryguard.signals.availability import RULES, timeframe_delta
 from carryguard.signals.errors import DataError
-from carryguard.signals.frames import find_gaps, fx_spikes, normalise
+from carryguard.signals.frames import check_bar_range, check_time, find_gaps, fx_spikes, normalise
 
 META_KEY = b"carryguard"
 
@@ -131,9 +138,68 @@ def series_flags(frame: pd.DataFrame, meta: SeriesMeta) -> tuple[dict, ...]:
 
 
 def unreadable(path: Path, exc: BaseException) -> DataError:
-    """A damaged series file (truncated copy, foreign file): name it and the way out."""
+    """A damaged series file (truncated copy, foreign file): name it and the way out. A
+    file this account may not read is not damaged: say so instead."""
+    if isinstance(exc, PermissionError) or not os.access(path, os.R_OK):
+        return DataError(
+            f"{path}: permission denied (the file belongs to another account or is not readable)",
+            fix="ask its owner to make it readable (chmod a+r), or use your own --data-dir",
+        )
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return DataError(f"{path}: damaged series file ({detail})", fix="delete it and import or fetch the series again")
+
+
+def unwritable(path: Path, exc: OSError) -> DataError:
+    """A store this account cannot write (read-only folder or disk, full disk)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return DataError(
+        f"{path}: cannot write to the store ({reason})",
+        fix="make the folder writable or pass another --data-dir (or $CARRYGUARD_DATA_DIR)",
+    )
+
+
+def file_mode() -> int:
+    """The mode a newly created file gets from the process umask (0644 under umask 022):
+    ``mkstemp`` would create 0600 files other accounts sharing a store cannot read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def merge_fields(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta, *, allow_fewer_fields: bool) -> pd.DataFrame:
+    """``new`` merged into ``old`` (new rows win). A field the stored series has and ``new``
+    lacks (a renamed or dropped MOF tenor) is an error unless ``allow_fewer_fields``; then
+    those cells of the new rows are empty. New fields are added after the stored ones."""
+    name = meta.origin or meta.id
+    lacking = [c for c in old.columns if c not in new.columns]
+    if lacking and (meta.kind == "ohlcv" or not allow_fewer_fields):
+        raise DataError(
+            f"{name}: lacks field(s) {lacking} that stored series {meta.id} has (fields {list(old.columns)})",
+            fix="check the file (a renamed column?), or pass --allow-fewer-fields to keep them empty from here on",
+        )
+    columns = list(old.columns) + [c for c in new.columns if c not in old.columns]
+    kept = old[~old.index.isin(new.index)]
+    return pd.concat([kept.reindex(columns=columns), new.reindex(columns=columns)]).sort_index()
+
+
+def check_conflicts(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta) -> None:
+    """A stored bar that ``new`` repeats with other OHLC is a conflict, except the stored last
+    bar (it may have been stored while still open; the new one replaces it)."""
+    if meta.kind != "ohlcv" or old.empty:
+        return
+    common = new.index.intersection(old.index[:-1])
+    if not len(common):
+        return
+    prices = ["open", "high", "low", "close"]
+    a, b = old.loc[common, prices].to_numpy(), new.loc[common, prices].to_numpy()
+    differ = ~np.isclose(a, b, rtol=1e-9, atol=0.0).all(axis=1)
+    if differ.any():
+        i = int(differ.argmax())
+        raise DataError(
+            f"{meta.origin or meta.id}: bar {common[i].isoformat()} differs from the one stored in {meta.id} "
+            f"(close {b[i, 3]:g} vs {a[i, 3]:g}; {int(differ.sum())} bar(s) differ)",
+            fix=f"check the file; to replace the stored bars delete {meta.id} from the store first",
+        )
 
 
 class Store:
@@ -193,40 +259,70 @@ class Store:
         frame.index.name = "time"
         return frame.loc[start:end] if (start is not None or end is not None) else frame
 
-    def write(self, frame: pd.DataFrame, meta: SeriesMeta) -> SeriesMeta:
+    def write(
+        self,
+        frame: pd.DataFrame,
+        meta: SeriesMeta,
+        *,
+        now: pd.Timestamp | None = None,
+        allow_fewer_fields: bool = False,
+    ) -> SeriesMeta:
         """Validate ``frame`` and merge it into the stored series (its rows replace
         overlapping stored ones; a new series is created).
 
-        Returns the metadata as stored (first/last/rows/gaps/flags/hash filled in). Nothing on
-        disk changes unless validation passes and the new file is complete.
+        Checked besides the frame contract (``frames.normalise``): no row after ``now``
+        (default: the clock) plus one bar, bars on their timeframe's grid and spaced as the
+        series (``frames.check_time``), stored bars repeated with other OHLC (a conflict,
+        except the stored last bar), fields the stored series has and ``frame`` lacks
+        (unless ``allow_fewer_fields``). The merge runs under the series' lock against the
+        file as it is on disk then. Returns the metadata as stored (first/last/rows/gaps/
+        flags/hash filled in). Nothing on disk changes unless every check passes.
         """
-        frame = normalise(frame, kind=meta.kind, name=meta.origin or meta.id)
-        if self.exists(meta.id):
-            old = self.read(meta.id)
-            if list(old.columns) != list(frame.columns):
-                raise DataError(
-                    f"{meta.origin or meta.id}: fields {list(frame.columns)}"
-                    f" differ from stored {meta.id} {list(old.columns)}",
-                    fix="import it as a different series or delete the stored one",
-                )
-            frame = pd.concat([old[~old.index.isin(frame.index)], frame]).sort_index()
-        step = expected_step(meta)
-        weekdays = meta.frequency.endswith("(weekdays)")
-        gaps = (
-            tuple(g.as_dict() for g in find_gaps(frame.index, step, weekdays_only=weekdays)) if step is not None else ()
-        )
-        stored = replace(
-            meta,
-            fields=tuple(frame.columns),
-            first=frame.index[0].isoformat(),
-            last=frame.index[-1].isoformat(),
-            rows=len(frame),
-            gaps=gaps,
-            flags=series_flags(frame, meta),
-            content_hash=content_hash(frame),
-        )
-        self._atomic_write(frame, stored)
+        name = meta.origin or meta.id
+        frame = normalise(frame, kind=meta.kind, name=name)
+        check_time(frame, name=name, sid=meta.id, timeframe=meta.timeframe, now=now)
+        if meta.kind == "ohlcv" and not meta.symbol.endswith("=X"):
+            check_bar_range(frame, name)
+        with self.lock(meta.id):
+            if self.exists(meta.id):
+                old = self.read(meta.id)
+                check_conflicts(old, frame, meta)
+                frame = merge_fields(old, frame, meta, allow_fewer_fields=allow_fewer_fields)
+            step = expected_step(meta)
+            weekdays = meta.frequency.endswith("(weekdays)")
+            gaps = (
+                tuple(g.as_dict() for g in find_gaps(frame.index, step, weekdays_only=weekdays))
+                if step is not None
+                else ()
+            )
+            stored = replace(
+                meta,
+                fields=tuple(frame.columns),
+                first=frame.index[0].isoformat(),
+                last=frame.index[-1].isoformat(),
+                rows=len(frame),
+                gaps=gaps,
+                flags=series_flags(frame, meta),
+                content_hash=content_hash(frame),
+            )
+            self._atomic_write(frame, stored)
         return stored
+
+    @contextlib.contextmanager
+    def lock(self, sid: str) -> Iterator[None]:
+        """Hold the exclusive OS lock of series ``sid`` (blocks while another process writes it)."""
+        path = self.path(sid)
+        lock_path = path.with_name(f".{path.name}.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, file_mode())
+        except OSError as exc:
+            raise unwritable(path.parent if exc.errno != errno.ENOENT else self.root, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock (the kernel does the same for a killed process)
 
     def _existing(self, sid: str) -> Path:
         path = self.path(sid)
@@ -239,16 +335,21 @@ class Store:
 
     def _atomic_write(self, frame: pd.DataFrame, meta: SeriesMeta) -> None:
         path = self.path(meta.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame, preserve_index=True)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: meta.to_json().encode()})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise unwritable(path.parent, exc) from exc
         os.close(fd)
         try:
+            os.chmod(tmp, file_mode())
             pq.write_table(table, tmp)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            raise unwritable(path.parent, exc) from exc
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

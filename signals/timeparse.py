@@ -69,7 +69,10 @@ def parse_date(value: object, *, what: str, allow_latest: bool = False) -> pd.Ti
         fix = _date_fix(value, allow_latest)
         problem = "is ambiguous" if fix.startswith("write") and " or " in fix else "is not a date"
         raise ConfigError(f"{what}: {value!r} {problem}", fix=fix)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if not pd.Timestamp("1677-09-22", tz="UTC") <= stamp <= pd.Timestamp("2262-04-11", tz="UTC"):
+        raise ConfigError(f"{what}: {value!r} is outside 1677-09-22 .. 2262-04-11", fix="pick a date in that range")
+    return stamp
 
 
 def _date_fix(value: object, allow_latest: bool) -> str:

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
-from carryguard.backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
+from carryguard.backtests.paper.loop import LoopConfig
 from carryguard.backtests.paper.state import PaperState, Step
 from carryguard.signals.risk import risk_at
+from carryguard.signals.sources.ccxt_source import GarbageResponse
+from carryguard.signals.sources.ccxt_source import parse_ohlcv_rows as parse_bars
 from carryguard.strategies.base import make_strategy
 from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import BinanceEmulator

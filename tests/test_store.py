@@ -128,7 +128,7 @@ def test_write_given_crash_mid_write_leaves_previous_version_intact(
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataError, match=r"cannot write to the store .disk full"):
         store.write(bars("2024-01-06", 5), meta())
 
     assert tree_digest(tmp_path) == before

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.options import Finite
 
 if TYPE_CHECKING:
     from carryguard.backtests.report.bootstrap import Interval
@@ -108,7 +109,7 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     "--block",
     default=20.0,
     show_default=True,
-    type=click.FloatRange(min=1),
+    type=Finite(min=1, max=1e6),
     help="Mean block length of the stationary bootstrap, in bars.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the written files and the overlay effects as JSON.")

@@ -30,8 +30,13 @@ def data() -> None:
 
 @data.command("import")
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--allow-fewer-fields",
+    is_flag=True,
+    help="Accept a file lacking a field (MOF tenor) the stored series has; its cells stay empty.",
+)
 @click.pass_obj
-def import_cmd(obj: CliContext, folder: Path) -> None:
+def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool) -> None:
     """Store every publisher CSV in FOLDER and its subfolders (MOF, FRED, Yahoo, Binance
     klines and funding, CFTC COT, OHLCV, close tables).
 
@@ -48,7 +53,11 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
     from carryguard.signals.errors import DataError
     from carryguard.signals.importer import import_directory, import_file
 
-    outcomes = [import_file(obj.store, folder)] if folder.is_file() else import_directory(obj.store, folder)
+    outcomes = (
+        [import_file(obj.store, folder, allow_fewer_fields=allow_fewer_fields)]
+        if folder.is_file()
+        else import_directory(obj.store, folder, allow_fewer_fields=allow_fewer_fields)
+    )
     if folder.is_file() and outcomes[0].skipped:  # asked for by name: not knowing its format is an error
         raise DataError(f"{folder}: {outcomes[0].skipped}", fix="pass a publisher CSV file or a folder of them")
     rows = []

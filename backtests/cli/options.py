@@ -1,8 +1,10 @@
-"""Click parameter types over ``signals.timeparse``: the CLI's one date and one duration
-option type (a bad value is a usage error, exit 2, naming the option)."""
+"""Click parameter types: the CLI's one date and one duration option type (over
+``signals.timeparse``) and its one number type, ``Finite`` (a bad value is a usage error,
+exit 2, naming the option)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -44,6 +46,19 @@ class Duration(click.ParamType):
             return parse_duration(value, what=_option(param))
         except ConfigError as exc:
             self.fail(str(exc).removeprefix(f"{_option(param)}: "), param, ctx)
+
+
+class Finite(click.FloatRange):
+    """A finite number within ``[min, max]`` (``min_open``/``max_open`` exclude the bound):
+    ``click.FloatRange`` alone lets ``nan`` through every bound, and ``inf`` through a lower one."""
+
+    name = "NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 UTC_TIME = UtcTime()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
-from carryguard.backtests.cli.options import DURATION
+from carryguard.backtests.cli.options import DURATION, Finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,12 +84,12 @@ def paper() -> None:
 )
 @click.option(
     "--cash",
-    type=float,
+    type=Finite(0, 1e15, min_open=True),
     help="Starting cash (quote currency); default: the study's [execution], else ExecutionConfig's.",
 )
-@click.option("--commission", type=float, help="Fee, fraction of notional; default: as --cash.")
-@click.option("--slippage-bps", type=float, help="Adverse fill slippage, bps; default: as --cash.")
-@click.option("--band", type=float, help="Smallest exposure change worth a trade; default: as --cash.")
+@click.option("--commission", type=Finite(0, 1), help="Fee, fraction of notional; default: as --cash.")
+@click.option("--slippage-bps", type=Finite(0, 10_000), help="Adverse fill slippage, bps; default: as --cash.")
+@click.option("--band", type=Finite(0, 1), help="Smallest exposure change worth a trade; default: as --cash.")
 @click.option(
     "--state",
     "state_path",
@@ -110,13 +110,29 @@ def paper() -> None:
 @click.option(
     "--max-price-age", type=DURATION, help="Oldest fill price to trade on (default: a quarter of a bar), e.g. 15min."
 )
-@click.option("--max-macro-age", type=float, help="Oldest macro input (days) to trade on (default: 10).")
+@click.option(
+    "--max-macro-age", type=Finite(0, min_open=True), help="Oldest macro input (days) to trade on (default: 10)."
+)
 @click.option("--macro-every", type=DURATION, help="Re-read the macro store this often (default: 1h).")
 @click.option("--macro-refresh", is_flag=True, help="Also download fresh MOF/FRED data when the store is re-read.")
-@click.option("--poll", type=float, default=5.0, show_default=True, help="Longest sleep between clock checks, s.")
+@click.option(
+    "--poll",
+    type=Finite(0, 86_400, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Longest sleep between clock checks, s.",
+)
 @click.option("--retries", type=click.IntRange(min=1), default=4, show_default=True, help="Attempts per exchange call.")
-@click.option("--backoff", type=float, default=1.0, show_default=True, help="First retry delay, s (doubles).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Exchange request timeout, s.")
+@click.option(
+    "--backoff", type=Finite(0, 3_600), default=1.0, show_default=True, help="First retry delay, s (doubles)."
+)
+@click.option(
+    "--timeout",
+    type=Finite(0, 3_600, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Exchange request timeout, s.",
+)
 @click.option(
     "--sandbox",
     is_flag=True,
@@ -273,7 +289,13 @@ def run_cmd(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per book.")
 @click.option("--live", is_flag=True, help="Ask the exchange for its clock (else: the time the loop last saw).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Exchange request timeout with --live, s.")
+@click.option(
+    "--timeout",
+    type=Finite(0, 3_600, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Exchange request timeout with --live, s.",
+)
 def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> None:
     """Position, equity, PnL, the last decision with its risk reading, and how many closed
     bars the book is behind the exchange clock.

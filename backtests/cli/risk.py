@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,6 +81,8 @@ def risk(
 
     if plot_path and plot_path.suffix.lower() != ".png":
         raise click.BadParameter("must end in .png", param_hint="--plot")
+    if as_of is not None and as_of > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
+        raise click.BadParameter(f"{as_of:%Y-%m-%d} lies in the future; no data is known then", param_hint="--as-of")
     cfg = load_config(config_path)
     inputs = _load(obj.store, cfg)
     as_of = as_of or latest_time(inputs, cfg)
@@ -95,13 +99,18 @@ def risk(
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
         print_json(reading.to_json())
-        return
-    _print_reading(reading, cfg)
-    check = _cross_check(inputs, cfg, as_of)
-    if check:
-        stdout.print(check, highlight=False)
-    if plot_path:
-        stdout.print(f"chart written to {plot_path}", highlight=False)
+    else:
+        _print_reading(reading, cfg)
+        check = _cross_check(inputs, cfg, as_of)
+        if check:
+            stdout.print(check, highlight=False)
+        if plot_path:
+            stdout.print(f"chart written to {plot_path}", highlight=False)
+    if not math.isfinite(reading.score):  # a reading without a score is not a success
+        raise CarryguardError(
+            f"no risk score as of {as_of:%Y-%m-%d %H:%M} UTC: the stored inputs lack the history it needs",
+            fix="pick a date the stored series cover (`carryguard data list`), or import more history",
+        )
 
 
 def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:

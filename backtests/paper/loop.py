@@ -28,20 +28,18 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import ccxt
-import numpy as np
 import pandas as pd
 
 from carryguard.backtests.engine.execution import ExecutionConfig, rebalance
 from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import SourceError
+from carryguard.signals.sources.ccxt_source import GarbageResponse, parse_ohlcv_rows
+from carryguard.signals.sources.retry import RetriesExhausted, RetryPolicy, call_with_retries, describe
 
 log = logging.getLogger("carryguard.paper")
+RETRYABLE = (ccxt.BaseError, GarbageResponse, ValueError, TypeError, KeyError)
 ALREADY_DECIDED = "already decided"
-
-
-class GarbageResponse(ValueError):
-    """The exchange answered, but with something that is not a valid bar list or time."""
 
 
 class ExchangeUnavailable(SourceError):
@@ -93,6 +91,7 @@ class LoopConfig:
     poll_seconds: longest real sleep between two looks at the exchange clock.
     grace_seconds: exchange seconds to wait after a close before fetching the bar.
     retries: attempts per exchange call; backoff_seconds doubles after each failure.
+    deadline_seconds: longest one exchange call may take (a trickling server is cut off).
     once: decide every bar that is due, then exit instead of waiting for the next close.
     max_bars: stop after deciding this many bars (None: run until stopped).
     """
@@ -104,6 +103,7 @@ class LoopConfig:
     grace_seconds: float = 2.0
     retries: int = 4
     backoff_seconds: float = 1.0
+    deadline_seconds: float = 60.0
     once: bool = False
     max_bars: int | None = None
 
@@ -115,8 +115,11 @@ class LoopConfig:
             raise ValueError(f"retries must be >= 1, got {self.retries}")
         if self.max_bars is not None and self.max_bars < 1:
             raise ValueError(f"max_bars must be >= 1, got {self.max_bars}")
-        if self.poll_seconds <= 0 or self.backoff_seconds < 0 or self.grace_seconds < 0:
-            raise ValueError("poll_seconds must be > 0; backoff_seconds and grace_seconds >= 0")
+        numbers = (self.poll_seconds, self.backoff_seconds, self.grace_seconds, self.deadline_seconds)
+        if not all(math.isfinite(v) for v in numbers):
+            raise ValueError("poll, backoff, grace and deadline seconds must be finite numbers")
+        if self.poll_seconds <= 0 or self.backoff_seconds < 0 or self.grace_seconds < 0 or self.deadline_seconds <= 0:
+            raise ValueError("poll_seconds and deadline_seconds must be > 0; backoff_seconds and grace_seconds >= 0")
 
     @property
     def step(self) -> pd.Timedelta:
@@ -151,32 +154,6 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-
-
-def parse_bars(rows: object, step: pd.Timedelta) -> pd.DataFrame:
-    """ccxt OHLCV rows -> bar frame; anything malformed raises ``GarbageResponse``."""
-    if not isinstance(rows, list):
-        raise GarbageResponse(f"OHLCV reply is {type(rows).__name__}, not a list")
-    try:
-        values = np.asarray(rows, dtype="float64")
-    except (TypeError, ValueError) as exc:
-        raise GarbageResponse(f"OHLCV reply has a malformed row ({str(exc)[:80]})") from exc
-    if values.ndim != 2 or values.shape[1] != 6:
-        raise GarbageResponse(f"OHLCV reply rows are not [time, open, high, low, close, volume] (shape {values.shape})")
-    if np.isnan(values).any():
-        raise GarbageResponse("OHLCV reply has empty values")
-    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time").as_unit(
-        "ns"
-    )
-    frame = pd.DataFrame(values[:, 1:], index=index, columns=["open", "high", "low", "close", "volume"])
-    if not index.is_monotonic_increasing or index.has_duplicates:
-        raise GarbageResponse("OHLCV reply is not in strictly increasing time order")
-    if ((index.asi8 % step.value) != 0).any() and step <= pd.Timedelta(days=1):
-        raise GarbageResponse(f"OHLCV reply has bars not aligned to the {step} grid")
-    prices = frame[["open", "high", "low", "close"]]
-    if (prices <= 0).any().any() or (frame["high"] < frame["low"]).any() or (frame["volume"] < 0).any():
-        raise GarbageResponse("OHLCV reply has non-positive prices, high < low or negative volume")
-    return frame
 
 
 def span(delta: pd.Timedelta) -> str:
@@ -235,26 +212,35 @@ class PaperLoop:
 
     # -- exchange access ------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], object]) -> object:
-        """``fn()`` with retries and exponential backoff; ``ExchangeUnavailable`` at the end."""
-        delay = self.config.backoff_seconds
-        for attempt in range(1, self.config.retries + 1):
-            try:
-                return fn()
-            except (ccxt.BaseError, GarbageResponse, ValueError, TypeError, KeyError) as exc:
-                detail = f"{type(exc).__name__}: {str(exc)[:200]}"
-                if attempt == self.config.retries or self.stop.is_set():
-                    raise ExchangeUnavailable(f"{what} failed after {attempt} attempt(s): {detail}") from exc
-                log.warning(
-                    "%s failed (attempt %d/%d): %s; retrying in %.2fs",
-                    what,
-                    attempt,
-                    self.config.retries,
-                    detail,
-                    delay,
-                )
-                self.stop.wait(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        """``fn()`` under the shared retry policy (``retry.call_with_retries``: a deadline per
+        try, exponential backoff, a stop request ends the waiting); ``ExchangeUnavailable`` at the end."""
+        policy = RetryPolicy(
+            attempts=self.config.retries, backoff=self.config.backoff_seconds, deadline=self.config.deadline_seconds
+        )
+
+        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            log.warning(
+                "%s failed (attempt %d/%d): %s; retrying in %.2fs",
+                what,
+                attempt + 1,
+                policy.attempts,
+                describe(exc),
+                wait,
+            )
+
+        try:
+            return call_with_retries(
+                fn,
+                what=what,
+                policy=policy,
+                transient=lambda exc: isinstance(exc, RETRYABLE) and not self.stop.is_set(),
+                sleep=self.stop.wait,
+                on_retry=on_retry,
+            )
+        except RetriesExhausted as exc:
+            raise ExchangeUnavailable(f"{what} failed after {exc.attempts} attempt(s): {describe(exc.last)}") from exc
+        except RETRYABLE as exc:  # a stop request ended the retries
+            raise ExchangeUnavailable(f"{what} failed (stopping): {describe(exc)}") from exc
 
     def exchange_now(self) -> pd.Timestamp:
         """The exchange's clock (every freshness and lag rule is judged on it, not on the local clock)."""
@@ -278,7 +264,7 @@ class PaperLoop:
             if isinstance(rows, list) and not rows:  # closed bars were asked for: ccxt's answer to an unparseable body
                 body = str(getattr(self.exchange, "last_http_response", "") or "")[:80]
                 raise GarbageResponse(f"empty or unparseable OHLCV reply {body!r}")
-            return parse_bars(rows, self.config.step)
+            return parse_ohlcv_rows(rows, self.config.step)
 
         return self._call(f"fetch_ohlcv {self.spec.symbol} {self.config.timeframe}", fetch)
 

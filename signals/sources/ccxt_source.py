@@ -19,12 +19,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 import ccxt
+import numpy as np
 import pandas as pd
 
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError, SourceError
-from carryguard.signals.frames import OHLCV_COLUMNS
-from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.frames import OHLCV_COLUMNS, check_bar_range
+from carryguard.signals.sources.retry import RetriesExhausted, RetryPolicy, call_with_retries, describe
 from carryguard.signals.sources.update import UpdateResult, resume_start, store_update
 from carryguard.signals.store import SeriesMeta, Store, series_id
 
@@ -32,6 +33,10 @@ T = TypeVar("T")
 DEFAULT_SINCE = pd.Timestamp("2017-01-01", tz="UTC")  # before Binance's first bar (2017-08-17)
 DEFAULT_PAGE_LIMIT = 500  # when the exchange does not state its maximum
 HOST = re.compile(r"^https?://[^/]+")
+
+
+class GarbageResponse(ValueError):
+    """The exchange answered, but with something that is not a valid bar list or time."""
 
 
 @dataclass(frozen=True)
@@ -86,31 +91,55 @@ def rebase_urls(urls: Any, base: str, hostname: str | None = None) -> Any:
 
 
 def with_retries(call: Callable[[], T], *, what: str, policy: RetryPolicy, sleep: Callable[[float], None]) -> T:
-    """Run ``call``; retry ccxt's transient errors (network, timeout, 429, 5xx) with backoff.
+    """Run ``call`` under ``policy`` (``retry.call_with_retries``: a deadline per try, backoff).
 
-    The last transient failure becomes ``SourceError``; ccxt's ``BadSymbol`` becomes
+    ccxt's transient errors (network, timeout, 429, 5xx) and a try past the deadline are
+    retried; the last one becomes ``SourceError``; ccxt's ``BadSymbol`` becomes
     ``DataError``; any other exchange error ``SourceError`` at once.
     """
-    for attempt in range(policy.attempts):
-        try:
-            return call()
-        except ccxt.BadSymbol as exc:
-            raise DataError(f"{what}: {_first_line(exc)}", fix="check the symbol, e.g. BTC/USDT") from exc
-        except ccxt.NetworkError as exc:  # RequestTimeout, DDoSProtection, RateLimitExceeded, ExchangeNotAvailable
-            if attempt + 1 == policy.attempts:
-                raise SourceError(
-                    f"{what} failed after {policy.attempts} tries: {type(exc).__name__}: {_first_line(exc)}",
-                    fix="check the network or try again later",
-                ) from exc
-            sleep(policy.delay(attempt))
-        except ccxt.BaseError as exc:
-            raise SourceError(f"{what}: {type(exc).__name__}: {_first_line(exc)}") from exc
-    raise AssertionError("unreachable")
+    try:
+        return call_with_retries(
+            call, what=what, policy=policy, transient=lambda exc: isinstance(exc, ccxt.NetworkError), sleep=sleep
+        )
+    except RetriesExhausted as exc:
+        raise SourceError(str(exc), fix="check the network or try again later") from exc
+    except ccxt.BadSymbol as exc:
+        raise DataError(f"{what}: {describe(exc).split(': ', 1)[-1]}", fix="check the symbol, e.g. BTC/USDT") from exc
+    except ccxt.BaseError as exc:
+        raise SourceError(f"{what}: {describe(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+def parse_ohlcv_rows(rows: object, step: pd.Timedelta) -> pd.DataFrame:
+    """ccxt OHLCV rows -> bar frame (the paper loop's reader of ``fetch_ohlcv``); anything
+    malformed raises ``GarbageResponse``: not a list of 6-number rows, empty values, times
+    not strictly increasing or off the ``step`` grid, non-positive prices, high < low, an
+    open or close outside low..high, negative volume."""
+    if not isinstance(rows, list):
+        raise GarbageResponse(f"OHLCV reply is {type(rows).__name__}, not a list")
+    try:
+        values = np.asarray(rows, dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise GarbageResponse(f"OHLCV reply has a malformed row ({str(exc)[:80]})") from exc
+    if values.ndim != 2 or values.shape[1] != 6:
+        raise GarbageResponse(f"OHLCV reply rows are not [time, open, high, low, close, volume] (shape {values.shape})")
+    if np.isnan(values).any():
+        raise GarbageResponse("OHLCV reply has empty values")
+    index = pd.DatetimeIndex(pd.to_datetime(values[:, 0].astype("int64"), unit="ms", utc=True), name="time").as_unit(
+        "ns"
+    )
+    frame = pd.DataFrame(values[:, 1:], index=index, columns=["open", "high", "low", "close", "volume"])
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise GarbageResponse("OHLCV reply is not in strictly increasing time order")
+    if ((index.asi8 % step.value) != 0).any() and step <= pd.Timedelta(days=1):
+        raise GarbageResponse(f"OHLCV reply has bars not aligned to the {step} grid")
+    prices = frame[["open", "high", "low", "close"]]
+    if (prices <= 0).any().any() or (frame["high"] < frame["low"]).any() or (frame["volume"] < 0).any():
+        raise GarbageResponse("OHLCV reply has non-positive prices, high < low or negative volume")
+    try:
+        check_bar_range(frame, "OHLCV reply")
+    except DataError as exc:
+        raise GarbageResponse(str(exc)) from exc
+    return frame
 
 
 def to_millis(ts: pd.Timestamp) -> int:
@@ -198,7 +227,14 @@ def fetch_bars(
         )
         inside = [bar for bar in page if cursor <= bar[0] <= until]
         for bar in inside:
-            rows[int(bar[0])] = [float(v) if v is not None else float("nan") for v in bar[1:6]]
+            values = [float(v) if v is not None else float("nan") for v in bar[1:6]]
+            known = rows.setdefault(int(bar[0]), values)
+            if known[:4] != values[:4]:  # the same bar twice with other prices: which one is true?
+                when = pd.Timestamp(int(bar[0]), unit="ms", tz="UTC").isoformat()
+                raise SourceError(
+                    f"{what}: bar {when} came twice with different prices (close {known[3]:g} and {values[3]:g})",
+                    fix="try again later; nothing was stored",
+                )
         last = max((int(bar[0]) for bar in inside), default=None)
         cursor = last + step if last is not None and last + step <= until else until + 1
         if on_page is not None:

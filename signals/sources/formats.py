@@ -24,6 +24,9 @@ QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "
 CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "krw", "inr", "mxn", "brl", "hkd", "sgd"}
 TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
 TENOR = re.compile(r"^\d+Y$")
+MOF_TENORS = ("1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y")
+LAST_NS_DAY = pd.Timestamp("2262-04-11", tz="UTC")  # nanosecond timestamps end on 2262-04-11
+YMDH = r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])"  # 2024080500: not epoch seconds
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 NEXT_BUSINESS_DAY_SERIES = frozenset({"VIXCLS"})  # Cboe VIX close (16:15 New York), on FRED the next business day
 FRED_UNITS = {"VIXCLS": "index points", "DEXUSAL": "USD per AUD"}
@@ -49,17 +52,40 @@ def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None
         raise DataError(f"{name}: not a well-formed CSV ({detail})", fix="re-download or repair the file") from exc
 
 
+def check_row_lengths(text: str, name: str, *, header_line: int) -> None:
+    """Every row has as many fields as the header (line ``header_line``, 1-based) and the
+    text ends with a line end: a file or download cut short ends mid-row, and its last
+    row would otherwise be read with empty or shortened cells. For the publishers whose
+    files always end with a line end (MOF, FRED)."""
+    lines = text.splitlines()
+    if text and not text.endswith(("\n", "\r")):
+        raise DataError(
+            f"{name} line {len(lines)}: ends mid-row (no line end after the last row: cut short?)",
+            fix="download or copy the file again",
+        )
+    fields = lines[header_line - 1].count(",") if len(lines) >= header_line else 0
+    for number, line in enumerate(lines[header_line:], start=header_line + 1):
+        if line.strip().strip(",") and line.count(",") < fields and '"' not in line:
+            raise DataError(
+                f"{name} line {number}: {line.count(',') + 1} fields, the header has {fields + 1} (cut short?)",
+                fix="download or copy the file again, or complete that row",
+            )
+
+
 def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None = None) -> pd.DatetimeIndex:
     """Parse a date column to UTC; the first unparseable cell is reported with its line.
 
-    Without ``fmt``: ISO-like text, epoch seconds/ms/us (ccxt dumps), or ``D/M/YYYY`` /
-    ``M/D/YYYY`` when only one reading fits every cell (an ambiguous column is rejected,
-    not guessed)."""
+    Without ``fmt``: ISO-like text, ``YYYYMMDD[HH]``, epoch seconds/ms/us (ccxt dumps), or
+    ``D/M/YYYY`` / ``M/D/YYYY`` when only one reading fits every cell (an ambiguous column
+    is rejected, not guessed). A date after 2262-04-11 (the end of nanosecond time) is
+    an error naming its line."""
     text = cells.str.strip()
     lengths = set(text.str.len())
-    if fmt is None and len(lengths) == 1 and lengths <= {10, 13, 16} and text.str.fullmatch(r"\d+").all():
+    if fmt is None and lengths == {10} and text.str.fullmatch(YMDH).all():
+        parsed = pd.to_datetime(text, format="%Y%m%d%H", errors="coerce", utc=True)
+    elif fmt is None and len(lengths) == 1 and lengths <= {10, 13, 16} and text.str.fullmatch(r"\d+").all():
         unit = {10: "s", 13: "ms", 16: "us"}[lengths.pop()]
-        parsed = pd.Series(pd.to_datetime(text.astype("int64"), unit=unit, utc=True))
+        parsed = pd.Series(pd.to_datetime(text.astype("int64"), unit=unit, utc=True, errors="coerce"))
     elif fmt is None and len(text) and text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}").all():
         readings = [pd.to_datetime(text, format=f, errors="coerce", utc=True) for f in ("%m/%d/%Y", "%d/%m/%Y")]
         valid = [r for r in readings if r.notna().all()]
@@ -77,6 +103,14 @@ def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None
         raise DataError(
             f"{name} line {first_line + row}: cannot read date {cells.iloc[row]!r}",
             fix="dates must look like 2024-08-05 (or the publisher's own format)",
+        )
+    late = np.flatnonzero(np.asarray(pd.DatetimeIndex(parsed) > LAST_NS_DAY))
+    if late.size:
+        row = int(late[0])
+        raise DataError(
+            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is after 2262-04-11, the last date carryguard "
+            "can store",
+            fix="fix the date (a typo in the year, or epoch seconds in a milliseconds column?)",
         )
     index = pd.DatetimeIndex(parsed).as_unit("ns")
     index.name = "time"
@@ -157,12 +191,16 @@ def yahoo_symbol(tokens: list[str]) -> str | None:
 
 
 def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Exports of live feeds end with the bar still forming; it is not a final bar.
+    """Exports of live feeds end with the bar still forming; it is not a final bar (a
+    one-row export holds only that bar: nothing is left, an error).
 
     The whole file is validated first, so a damaged last row is reported, not dropped."""
     frame = normalise(frame, kind="ohlcv", name=name)
     if len(frame) < 2:
-        return frame, ()
+        raise DataError(
+            f"{name}: its only bar {frame.index[-1].isoformat()} is the one still open at export; no closed bar",
+            fix="export again after at least one bar has closed",
+        )
     last = frame.index[-1]
     when = last.strftime("%Y-%m-%d %H:%M UTC") if last != last.normalize() else str(last.date())
     note = f"{name}: dropped last bar {when} (exported while still open)"
@@ -170,12 +208,24 @@ def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tu
 
 
 def parse_mof(text: str, name: str) -> Parsed:
-    """MOF ``jgbcme_all.csv`` / ``jgbcme.csv``: title line, ``YYYY/M/D``, ``-`` missing."""
+    """MOF ``jgbcme_all.csv`` / ``jgbcme.csv``: title line, ``YYYY/M/D``, ``-`` missing.
+
+    Every row must be complete (``check_row_lengths``); a header column that is not a
+    MOF tenor (``10YR``, ``50Y``: a renamed column) is an error, not dropped. A tenor the
+    stored series has and the file lacks is caught by ``Store.write``."""
     skip = 1 if text.lstrip().lower().startswith("interest rate") else 0
     cells = read_csv_text(text, name, skiprows=skip)
+    header = [str(c).strip() for c in cells.columns[1:]]
     tenors = [c for c in cells.columns[1:] if TENOR.match(str(c).strip())]
     if not tenors or str(cells.columns[0]).strip().lower() != "date":
         raise DataError(f"{name}: MOF header must be Date,1Y,...,40Y", fix="download jgbcme_all.csv again")
+    foreign = [c for c in header if c and c not in MOF_TENORS and not c.startswith("Unnamed")]
+    if foreign:
+        raise DataError(
+            f"{name} line {skip + 1}: MOF header column(s) {foreign} are not MOF tenors ({','.join(MOF_TENORS)})",
+            fix="download jgbcme_all.csv again, or rename the column(s) back",
+        )
+    check_row_lengths(text.lstrip("\ufeff"), name, header_line=skip + 1)
     cells = cells[cells.iloc[:, 0].str.strip() != ""]
     first_line = skip + 2
     index = parse_dates(cells.iloc[:, 0], name, first_line=first_line, fmt="%Y/%m/%d")
@@ -236,6 +286,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     cells = read_csv_text(text, name)
     if cells.shape[1] != 2:
         raise DataError(f"{name}: FRED CSV must have 2 columns, found {cells.shape[1]}")
+    check_row_lengths(text.lstrip("\ufeff"), name, header_line=1)
     value_col = str(cells.columns[1]).strip()
     if value_col.lower() == "value":
         fred_id = fred_id or fred_id_from_name(name)
@@ -312,7 +363,9 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         units = f"{pair[1]}; volume in {pair[0]}"
         frame, notes = drop_open_last_bar(frame, name)
     elif ticker or "yahoo" in tokens or (header[0] == "Date" and "Close" in header):
-        symbol = ticker or yahoo_symbol(tokens) or tokens[0].upper()
+        symbol = ticker or yahoo_symbol(tokens) or (tokens[0].upper() if tokens else "")
+        if not symbol:
+            raise DataError(f"{name}: cannot tell the ticker from the file name", fix="name it like BTC-USD_yahoo.csv")
         source, publisher = "yahoo", "Yahoo Finance"
         units = "JPY per USD" if symbol == "JPY=X" else "quote currency"
         if timeframe_delta(timeframe) >= pd.Timedelta(days=1):
@@ -358,7 +411,16 @@ def parse_binance_raw(text: str, name: str) -> Parsed:
         row = int(np.flatnonzero(millis.isna().to_numpy())[0])
         raise DataError(f"{name} line {row + 1}: open time {cells['timestamp'].iloc[row]!r} is not epoch milliseconds")
     unit = "us" if millis.iloc[0] > 1e14 else "ms"
-    cells["timestamp"] = pd.to_datetime(millis.astype("int64"), unit=unit, utc=True).astype(str)
+    times = pd.Series(pd.to_datetime(millis, unit=unit, utc=True, errors="coerce"))
+    out = times.isna() | (times > LAST_NS_DAY)
+    if out.any():
+        row = int(np.flatnonzero(out.to_numpy())[0])
+        raise DataError(
+            f"{name} line {row + 1}: open time {cells['timestamp'].iloc[row]!r} is not a date carryguard can store "
+            f"(epoch {unit} up to 2262-04-11)",
+            fix="fix or drop that row",
+        )
+    cells["timestamp"] = times.astype(str)
     renamed = cells.to_csv(index=False)
     return parse_ohlcv(renamed, name if "binance" in name_tokens(name) else f"binance_{name}")
 

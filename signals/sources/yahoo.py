@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from carryguard.signals.errors import DataError, SourceError
 from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.sources.formats import Parsed
 from carryguard.signals.sources.http import UnreachableError
+from carryguard.signals.sources.retry import DeadlineExceeded, describe
 from carryguard.signals.sources.update import UpdateResult, resume_start, store_update
 from carryguard.signals.store import SeriesMeta, Store, series_id
 
@@ -39,20 +41,39 @@ INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "1d
 
 
 class RedirectSession(curl_requests.Session):
-    """A curl_cffi session (the kind yfinance expects) that sends Yahoo requests to ``base_url``."""
+    """A curl_cffi session (the kind yfinance expects) that sends Yahoo requests to
+    ``base_url`` (empty: Yahoo itself) and bounds them: each request at most ``timeout``
+    seconds (yfinance asks 30 s for its cookie whatever it is told), all of them together
+    ``deadline`` seconds from the first; failures are kept in ``failures`` so an empty
+    download can be told from a delisted ticker."""
 
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str = "", *, timeout: float = 30.0, deadline: float = 120.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
+        self.cap, self.deadline = timeout, deadline
+        self.started: float | None = None
+        self.failures: list[str] = []
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        return super().request(method, YAHOO_HOST.sub(self.base_url, url), *args, **kwargs)
+        self.started = time.monotonic() if self.started is None else self.started
+        left = self.deadline - (time.monotonic() - self.started)
+        if left <= 0:
+            self.failures.append(f"no complete answer within {self.deadline:g} s")
+            raise DeadlineExceeded(f"Yahoo: no complete answer within {self.deadline:g} s")
+        kwargs["timeout"] = min(kwargs.get("timeout") or self.cap, self.cap, left)
+        try:
+            return super().request(
+                method, YAHOO_HOST.sub(self.base_url, url) if self.base_url else url, *args, **kwargs
+            )
+        except Exception as exc:
+            self.failures.append(describe(exc))
+            raise
 
 
-def yahoo_session(base_url: str | None = None) -> RedirectSession | None:
-    """A session aimed at ``base_url`` / ``$CARRYGUARD_YAHOO_URL``; None means Yahoo itself."""
-    base = base_url or os.environ.get("CARRYGUARD_YAHOO_URL")
-    return RedirectSession(base) if base else None
+def yahoo_session(base_url: str | None = None, *, timeout: float = 30.0, deadline: float = 120.0) -> RedirectSession:
+    """A bounded session aimed at ``base_url`` / ``$CARRYGUARD_YAHOO_URL`` / Yahoo itself."""
+    base = base_url or os.environ.get("CARRYGUARD_YAHOO_URL") or ""
+    return RedirectSession(base, timeout=timeout, deadline=deadline)
 
 
 def yahoo_meta(ticker: str, timeframe: str) -> SeriesMeta:
@@ -158,7 +179,7 @@ def download_yahoo(
     if timeframe not in INTERVALS:
         raise ValueError(f"timeframe must be one of {', '.join(INTERVALS)}, got {timeframe!r}")
     now = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
-    session = session if session is not None else yahoo_session()
+    session = session if session is not None else yahoo_session(timeout=timeout)
     window: dict[str, Any] = (
         {"start": pd.Timestamp(start).strftime("%Y-%m-%d")} if start is not None else {"period": "max"}
     )
@@ -179,6 +200,12 @@ def download_yahoo(
     if raw is None or raw.empty:
         # yfinance reports "possibly delisted" even when it never reached Yahoo; its warnings say why
         network = [m for m in log.messages if NETWORK_ERROR.search(m)]
+        failures = getattr(session, "failures", [])
+        if failures:  # it never got an answer: a timeout is not a delisted ticker
+            raise UnreachableError(
+                f"Yahoo Finance {ticker}: Yahoo unreachable ({failures[-1]})",
+                fix="check the network or try again later",
+            )
         if network:
             raise UnreachableError(
                 f"Yahoo Finance {ticker}: Yahoo unreachable ({network[-1].splitlines()[0]})",
