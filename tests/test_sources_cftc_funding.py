@@ -15,7 +15,7 @@ from carryguard.signals.sources.cftc import update_cot
 from carryguard.signals.sources.fred import update_fred
 from carryguard.signals.sources.funding import make_funding_exchange, update_funding
 from carryguard.signals.sources.http import RetryPolicy
-from carryguard.signals.sources.yahoo import update_yahoo
+from carryguard.signals.sources.yahoo import update_yahoo, yahoo_session
 from carryguard.signals.store import Store
 from tests.fakes.binance_futures import BinanceFuturesEmulator
 from tests.fakes.cftc import SocrataServer, records_from_file
@@ -23,6 +23,14 @@ from tests.fakes.http_server import FileServer
 from tests.fakes.yahoo import YahooServer, recorded_chart
 
 FAST = RetryPolicy(attempts=2, backoff=0.0, timeout=5.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def yfinance_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep yfinance's time-zone/cookie cache out of the user's cache dir (once per module)."""
+    import yfinance as yf
+
+    yf.set_tz_cache_location(str(tmp_path_factory.mktemp("yfinance-cache")))
 
 
 def day(text: str) -> pd.Timestamp:
@@ -135,14 +143,11 @@ def test_update_fred_given_vix_and_dexusal_downloads_store_their_release_rules(
     assert store.meta("fred/DEXUSAL").availability == "h10_weekly"
 
 
-def test_update_yahoo_given_audjpy_chart_stores_fx_snapshot_bars(tmp_path: Path, monkeypatch) -> None:
-    import yfinance as yf
-
-    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+def test_update_yahoo_given_audjpy_chart_stores_fx_snapshot_bars(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     with YahooServer({"AUDJPY=X": recorded_chart("AUDJPY=X")}) as server:
-        monkeypatch.setenv("CARRYGUARD_YAHOO_URL", server.url)
-        result = update_yahoo(store, "AUDJPY=X", since=day("2024-07-22"))
+        session = yahoo_session(server.url)
+        result = update_yahoo(store, "AUDJPY=X", since=day("2024-07-22"), now=day("2024-08-12"), session=session)
 
     meta, bars = store.meta("yahoo/AUDJPY=X/1d"), store.read("yahoo/AUDJPY=X/1d")
     assert result.series == "yahoo/AUDJPY=X/1d" and meta.availability == "fx_snapshot"
