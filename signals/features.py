@@ -28,8 +28,8 @@ import pandas as pd
 
 from carryguard.signals.pit import Timed, asof, union_calendar
 
-if TYPE_CHECKING:  # the config lives in signals.risk, which imports this module
-    from carryguard.signals.risk import RiskConfig
+if TYPE_CHECKING:
+    from carryguard.signals.risk_config import RiskConfig
 
 COLUMNS = ("value", "change", "zscore")
 
