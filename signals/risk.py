@@ -222,6 +222,7 @@ class RiskReading:
     components: tuple[ComponentReading, ...]
     input_dates: Mapping[str, pd.Timestamp | None]  # series id -> data date of its newest usable value
     stale: tuple[str, ...]  # series ids older than ``stale_days``
+    rank: float = float("nan")  # v2: the composite's rank among its trailing daily readings
 
     def to_json(self) -> dict[str, Any]:
         """``{"as_of", "version", "score", "regime", "components": [...], "stale": [...]}``; NaN -> null."""
@@ -272,8 +273,17 @@ def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskR
     inputs = cfg.inputs()
     input_dates = {sid: (None if pd.isna(row[f"{name}_date"]) else row[f"{name}_date"]) for name, sid in inputs.items()}
     stale = tuple(inputs[name] for name in row["stale"].split(",") if name)
+    rank = float(row["rank"]) if "rank" in row.index else float("nan")
     return RiskReading(
-        at, cfg.version, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates, stale
+        at,
+        cfg.version,
+        float(row["score"]),
+        row["regime"],
+        float(row["composite"]),
+        tuple(parts),
+        input_dates,
+        stale,
+        rank,
     )
 
 
