@@ -312,7 +312,10 @@ def fx_cross_check(store: SeriesSource, cfg: RiskConfig, as_of: pd.Timestamp) ->
     fx = store.read(a)
     dropped = ""
     if fx_bad_prints(fx, cfg)[fx.index.get_indexer([dx])[0]]:
-        dropped = f"; {a} {x:.3f} ({dx:%Y-%m-%d}) dropped as a bad print (its whole bar lies away from the last accepted close)"
+        dropped = (
+            f"; {a} {x:.3f} ({dx:%Y-%m-%d}) dropped as a bad print "
+            "(its whole bar lies away from the last accepted close)"
+        )
     same_day = fx_price(fx).iloc[:, 0].get(dy) if pd.notna(y) else None
     if same_day is None or pd.isna(same_day):
         return f"cross-check USD/JPY: no {b} fixing published for a day {a} has{dropped}"

@@ -86,7 +86,8 @@ def validate(
     from carryguard.signals.pit import MemoryStore
     from carryguard.signals.risk import latest_time
     from carryguard.signals.validate import EventRule
-    from carryguard.signals.validate_run import CRYPTO, validate as run
+    from carryguard.signals.validate_run import CRYPTO
+    from carryguard.signals.validate_run import validate as run
 
     if plot_path and plot_path.suffix.lower() != ".png":
         raise click.BadParameter("must end in .png", param_hint="--plot")
