@@ -94,7 +94,7 @@ class RiskConfig:
             raise ValueError(f"version must be one of {list(VERSIONS)}, got {self.version}")
         if len(self.thresholds) != 3 or not 0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100:
             raise ValueError(f"thresholds must be 3 values rising within 0..100, got {self.thresholds}")
-        if min(self.scale, self.clip, self.rank_scale, self.amplifier_gain + 1) <= 0 or self.floor >= 0:
+        if min(self.scale, self.clip, self.rank_scale) <= 0 or self.amplifier_gain < 0 or self.floor >= 0:
             raise ValueError("scale, rank_scale and clip must be > 0, amplifier_gain >= 0 and floor < 0")
         if self.amplifier_floor > 0:
             raise ValueError("amplifier_floor must be <= 0")
