@@ -87,50 +87,103 @@ def shift_amounts(n: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(MIN_SHIFT, n - MIN_SHIFT, count).round().astype(int))
 
 
-def _windows_any(on: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """For each row of ``on`` (rows x days) and each window [lo, hi] (inclusive): is any day on?"""
-    cum = np.concatenate([np.zeros((on.shape[0], 1), dtype=np.int32), np.cumsum(on, axis=1, dtype=np.int32)], axis=1)
-    return (cum[:, hi + 1] - cum[:, lo]) > 0
-
-
 def figures(alarms: np.ndarray, starts: np.ndarray, rule: EventRule) -> dict[str, np.ndarray]:
     """Every figure for each row of ``alarms`` (rows x days, bool) against event episode
     starts (day positions): one value per row, NaN where undefined."""
     rows, n = alarms.shape
     idx = np.arange(n)
-    out: dict[str, np.ndarray] = {"on_share": alarms.mean(axis=1)}
-    ahead = np.zeros((len(rule.horizons), n), dtype=bool)  # an episode starts within h days of day i
-    for k, h in enumerate(rule.horizons):
-        for e in starts:
-            ahead[k, max(0, e - h + 1) : e + 1] = True
+    weights = alarms.astype(np.float64)  # counts as matrix-vector products
+    out: dict[str, np.ndarray] = {"on_share": weights.sum(axis=1) / n}
+    ahead = np.array([_ahead(n, starts, h) for h in rule.horizons])
     longest = int(np.argmax(rule.horizons))
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, h in enumerate(rule.horizons):
             valid = idx <= n - h
-            on = alarms & valid
-            out[f"precision_{h}d"] = (on & ahead[k]).sum(axis=1) / on.sum(axis=1)
+            on = weights @ valid.astype(np.float64)
+            out[f"precision_{h}d"] = (weights @ (valid & ahead[k]).astype(np.float64)) / on
             out[f"base_{h}d"] = np.full(rows, ahead[k][valid].mean() if valid.any() else np.nan)
         h = rule.horizons[longest]
         valid = idx <= n - h
-        quiet = _windows_any(alarms, np.maximum(idx - rule.gap_days, 0), np.maximum(idx - 1, 0))
-        quiet[:, 0] = False
-        first = alarms & ~quiet  # first day of an alarm episode
-        out["episode_precision"] = (first & valid & ahead[longest]).sum(axis=1) / (first & valid).sum(axis=1)
+        idx32 = idx.astype(np.int32)
+        last_on = np.maximum.accumulate(np.where(alarms, idx32, np.int32(-1)), axis=1)  # newest on-day <= i
+        before = np.concatenate([np.full((rows, 1), -1, dtype=np.int32), last_on[:, :-1]], axis=1)
+        first = alarms & ((before < 0) | (idx32 - before >= rule.gap_days))  # first day of an alarm episode
+        firsts = first.astype(np.float64)
+        hits = firsts @ (valid & ahead[longest]).astype(np.float64)
+        out["episode_precision"] = hits / (firsts @ valid.astype(np.float64))
         years = valid.sum() / 365.25
-        out["false_alarms_per_year"] = (alarms & valid & ~ahead[longest]).sum(axis=1) / years
+        out["false_alarms_per_year"] = (weights @ (valid & ~ahead[longest]).astype(np.float64)) / years
         if len(starts):
-            hit = _windows_any(alarms, np.maximum(starts - rule.lookback, 0), starts)
-            out["recall"] = hit.mean(axis=1)
-            last_on = np.maximum.accumulate(np.where(alarms, idx, -1), axis=1)
-            episode_start = np.maximum.accumulate(np.where(first, idx, -1), axis=1)
             on_at = last_on[:, starts]
+            hit = on_at >= (starts - rule.lookback)[None, :]
+            out["recall"] = hit.mean(axis=1)
+            episode_start = np.maximum.accumulate(np.where(first, idx32, np.int32(-1)), axis=1)
             began = np.take_along_axis(episode_start, np.maximum(on_at, 0), axis=1)
-            lead = np.where(hit, starts[None, :] - began, np.nan).astype(float)
-            out["lead_mean"] = np.nanmean(np.where(hit, lead, np.nan), axis=1) if hit.any() else np.full(rows, np.nan)
-            out["lead_median"] = np.nanmedian(lead, axis=1) if hit.any() else np.full(rows, np.nan)
+            lead = np.where(hit, starts[None, :] - began, np.nan)
+            out["lead_mean"] = np.nanmean(lead, axis=1)
+            out["lead_median"] = np.nanmedian(lead, axis=1)
         else:
             for name in ("recall", "lead_mean", "lead_median"):
                 out[name] = np.full(rows, np.nan)
+    return out
+
+
+def _ahead(n: int, starts: np.ndarray, h: int) -> np.ndarray:
+    """Day i is followed by an episode start within h days (days i..i+h-1)."""
+    ahead = np.zeros(n, dtype=bool)
+    for e in starts:
+        ahead[max(0, e - h + 1) : e + 1] = True
+    return ahead
+
+
+def _circular_counts(x: np.ndarray, y: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """For each lag s: sum over i of x[(i - s) mod n] * y[i] (x shifted right by s, then
+    dotted with y), all lags at once by FFT cross-correlation."""
+    n = len(x)
+    corr = np.fft.irfft(np.conj(np.fft.rfft(x.astype(float))) * np.fft.rfft(y.astype(float)), n)
+    return np.rint(corr[lags])
+
+
+def null_figures(alarm: np.ndarray, starts: np.ndarray, lags: np.ndarray, rule: EventRule) -> dict[str, np.ndarray]:
+    """``figures`` of the alarm circularly shifted by each of ``lags``, without building
+    the shifted copies: counts are FFT cross-correlations, and the per-event quantities
+    (on in the lookback window, lead) are read off the alarm taken as a circle, so an
+    alarm episode may run across the sample's ends in the null copies."""
+    n = len(alarm)
+    idx = np.arange(n)
+    out: dict[str, np.ndarray] = {"on_share": np.full(len(lags), alarm.mean())}
+    longest = int(np.argmax(rule.horizons))
+    twice = np.concatenate([alarm, alarm])
+    pos = np.arange(2 * n)
+    last_on = np.maximum.accumulate(np.where(twice, pos, -1))
+    before = np.concatenate([[-1], last_on[:-1]])
+    first = twice & ((before < 0) | (pos - before >= rule.gap_days))
+    episode_start = np.maximum.accumulate(np.where(first, pos, -1))
+    circle = slice(n, 2 * n)
+    firsts = first[circle]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, h in enumerate(rule.horizons):
+            valid = idx <= n - h
+            ahead = _ahead(n, starts, h)
+            out[f"precision_{h}d"] = _circular_counts(alarm, valid & ahead, lags) / _circular_counts(alarm, valid, lags)
+            out[f"base_{h}d"] = np.full(len(lags), ahead[valid].mean() if valid.any() else np.nan)
+            if k == longest:
+                hits = _circular_counts(firsts, valid & ahead, lags)
+                out["episode_precision"] = hits / _circular_counts(firsts, valid, lags)
+                out["false_alarms_per_year"] = _circular_counts(alarm, valid & ~ahead, lags) / (valid.sum() / 365.25)
+        if len(starts):
+            newest = last_on[circle]
+            on_window = newest >= pos[circle] - rule.lookback
+            lead_at = np.where(newest >= 0, pos[circle] - episode_start[np.maximum(newest, 0)], np.nan)
+            where = (starts[None, :] - lags[:, None]) % n
+            hit = on_window[where]
+            lead = np.where(hit, lead_at[where], np.nan)
+            out["recall"] = hit.mean(axis=1)
+            out["lead_mean"] = np.nanmean(lead, axis=1)
+            out["lead_median"] = np.nanmedian(lead, axis=1)
+        else:
+            for name in ("recall", "lead_mean", "lead_median"):
+                out[name] = np.full(len(lags), np.nan)
     return out
 
 
@@ -143,20 +196,20 @@ def study(alarm: np.ndarray, starts: np.ndarray, rule: EventRule) -> dict[str, A
     alarm = np.asarray(alarm, dtype=bool)
     n = len(alarm)
     shifts = shift_amounts(n, rule.shifts)
-    rows = np.vstack([alarm, *(np.roll(alarm, s) for s in shifts)]) if len(shifts) else alarm[None, :]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        table = figures(rows, np.asarray(starts, dtype=int), rule)
+        observed = figures(alarm[None, :], np.asarray(starts, dtype=int), rule)
+        nulls = null_figures(alarm, np.asarray(starts, dtype=int), shifts, rule)
     result: dict[str, Any] = {"shifts": len(shifts)}
-    for name, values in table.items():
-        observed, null = values[0], values[1:]
+    for name in observed:
+        value, null = observed[name][0], nulls[name]
         p = None
         better = None
         if name.startswith(HIGHER_IS_BETTER):
-            better = null >= observed
+            better = null >= value
         elif name in LOWER_IS_BETTER:
-            better = null <= observed
-        if better is not None and len(null) and np.isfinite(observed):
+            better = null <= value
+        if better is not None and len(null) and np.isfinite(value):
             p = float((1 + better.sum()) / (1 + len(null)))
-        result[name] = {"value": None if not np.isfinite(observed) else float(observed), "p": p}
+        result[name] = {"value": None if not np.isfinite(value) else float(value), "p": p}
     return result
