@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from carryguard.signals.errors import DataError
+from carryguard.signals.sources.carry_formats import detect_more, yahoo_fx_timed
 from carryguard.signals.sources.formats import Parsed, detect_and_parse
+from carryguard.signals.sources.overlap import check_overlap, snapshot_notes
 from carryguard.signals.store import SeriesMeta, Store
 
 
@@ -40,8 +42,10 @@ def read_text(path: Path) -> str:
 
 
 def parse_file(path: Path) -> Parsed | None:
-    """Parse one file (None: no known format)."""
-    return detect_and_parse(read_text(path), str(path))
+    """Parse one file (None: no known format); the carry-trade inputs' formats first."""
+    text = read_text(path)
+    parsed = detect_more(text, str(path)) or detect_and_parse(text, str(path))
+    return yahoo_fx_timed(parsed) if parsed is not None else None
 
 
 def import_file(store: Store, path: Path, *, now: datetime | None = None) -> FileOutcome:
@@ -51,19 +55,20 @@ def import_file(store: Store, path: Path, *, now: datetime | None = None) -> Fil
         parsed = parse_file(path)
         if parsed is None:
             return FileOutcome(
-                path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, OHLCV, close table)"
+                path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, CFTC, OHLCV, close table)"
             )
+        check_overlap(store, parsed)
         stored = store.write(parsed.frame, replace(parsed.meta, fetched_at=fetched_at))
-        return FileOutcome(path, stored=(stored,), notes=parsed.notes)
+        return FileOutcome(path, stored=(stored,), notes=parsed.notes + snapshot_notes(stored))
     except DataError as exc:
         return FileOutcome(path, error=str(exc), exception=exc)
 
 
 def import_directory(store: Store, folder: Path) -> list[FileOutcome]:
-    """Import every ``*.csv`` of ``folder`` (sorted by name)."""
+    """Import every ``*.csv`` of ``folder`` and its subfolders (sorted by path)."""
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder", fix="pass a folder of publisher CSV files")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
     if not files:
         raise DataError(f"{folder}: no .csv files", fix="pass the folder that holds the publisher CSV files")
     return [import_file(store, path) for path in files]

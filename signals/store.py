@@ -72,7 +72,11 @@ class SeriesMeta:
         data["fields"] = tuple(data["fields"])
         data["gaps"] = tuple(data.get("gaps", ()))
         data["flags"] = tuple(data.get("flags", ()))
-        return cls(**data)
+        meta = cls(**data)
+        yahoo_fx = meta.source in ("yahoo", "yfinance") and meta.symbol.endswith("=X") and meta.timeframe == "1d"
+        if yahoo_fx and meta.availability != "fx_snapshot":  # stored before the FX timing was established
+            raise ValueError("Yahoo daily FX bars now follow rule fx_snapshot; this file predates it: re-import it")
+        return meta
 
 
 def default_data_dir() -> Path:
@@ -95,13 +99,35 @@ def expected_step(meta: SeriesMeta) -> pd.Timedelta | None:
     return timeframe_delta(meta.timeframe) if meta.timeframe else None
 
 
+SNAPSHOT_FLAG = "close_equals_open"
+SNAPSHOT_SHARE = 0.5  # "most rows" of a calendar year
+SNAPSHOT_MIN_ROWS = 50
+
+
+def snapshot_flags(frame: pd.DataFrame, meta: SeriesMeta) -> tuple[dict, ...]:
+    """Daily OHLCV bars whose close equals their open on most rows of a calendar year (at
+    least ``SNAPSHOT_MIN_ROWS`` rows): the "close" is a snapshot, not a close (Yahoo FX
+    2022-2025). One flag per such year, stamped with its first row."""
+    if meta.kind != "ohlcv" or meta.timeframe != "1d" or frame.empty:
+        return ()
+    same = (frame["close"] == frame["open"]).groupby(frame.index.year)
+    flags = []
+    for year, rows in same:
+        if len(rows) >= SNAPSHOT_MIN_ROWS and rows.mean() > SNAPSHOT_SHARE:
+            text = f"close equals open on {rows.mean():.0%} of {year}'s {len(rows)} rows: a snapshot, not a close"
+            flags.append({"time": rows.index[0].isoformat(), "flag": text, "kind": SNAPSHOT_FLAG})
+    return tuple(flags)
+
+
 def series_flags(frame: pd.DataFrame, meta: SeriesMeta) -> tuple[dict, ...]:
     """Quality flags of a whole stored series: for FX bars (``JPY=X``) the one-day spikes
     that revert (Yahoo quirk), found over the merged series so a spike on the seam of an
     update is seen; other series keep the flags they came with."""
+    snapshots = snapshot_flags(frame, meta)
     if meta.kind != "ohlcv" or not meta.symbol.endswith("=X"):
-        return meta.flags
-    return tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
+        return tuple(f for f in meta.flags if f.get("kind") != SNAPSHOT_FLAG) + snapshots
+    spikes = tuple({"time": ts.isoformat(), "flag": "one-day spike that reverts"} for ts in fx_spikes(frame["close"]))
+    return spikes + snapshots
 
 
 def unreadable(path: Path, exc: BaseException) -> DataError:

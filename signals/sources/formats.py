@@ -25,6 +25,8 @@ CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "kr
 TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
 TENOR = re.compile(r"^\d+Y$")
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
+NEXT_BUSINESS_DAY_SERIES = frozenset({"VIXCLS"})  # Cboe VIX close (16:15 New York), on FRED the next business day
+FRED_UNITS = {"VIXCLS": "index points", "DEXUSAL": "USD per AUD"}
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,12 @@ def fred_meta(fred_id: str, name: str, index: pd.DatetimeIndex) -> SeriesMeta:
         availability, frequency = "month_after", "monthly"
     elif fred_id.startswith("DEX"):
         availability, frequency = "h10_weekly", "business-daily (US), released weekly"
+    elif fred_id in NEXT_BUSINESS_DAY_SERIES:  # a market close FRED posts the next US business day
+        availability, frequency = "next_us_business_day", "business-daily (US)"
     else:
         availability, frequency = "next_utc_day", "business-daily (US)"
     units = "JPY per USD" if fred_id == "DEXJPUS" else ("percent" if not fred_id.startswith("DEX") else "FX rate")
+    units = FRED_UNITS.get(fred_id, units)
     return SeriesMeta(
         id=f"fred/{fred_id}",
         kind="macro",

@@ -56,9 +56,12 @@ def yahoo_session(base_url: str | None = None) -> RedirectSession | None:
 
 
 def yahoo_meta(ticker: str, timeframe: str) -> SeriesMeta:
-    """Metadata of ``yahoo/<ticker>/<timeframe>`` (FX and index tickers trade on weekdays)."""
+    """Metadata of ``yahoo/<ticker>/<timeframe>`` (FX and index tickers trade on weekdays;
+    daily FX bars follow ``fx_snapshot``, see ``signals.availability.fx_times``)."""
     weekdays = ticker.endswith("=X") or ticker.startswith("^")
     units = "JPY per USD" if ticker == "JPY=X" else ("percent" if ticker.startswith("^") else "quote currency")
+    if re.fullmatch(r"[A-Z]{6}=X", ticker):
+        units = f"{ticker[3:6]} per {ticker[:3]}"
     return SeriesMeta(
         id=series_id("yahoo", ticker, timeframe),
         kind="ohlcv",
@@ -67,7 +70,7 @@ def yahoo_meta(ticker: str, timeframe: str) -> SeriesMeta:
         symbol=ticker,
         fields=OHLCV_COLUMNS,
         units=units,
-        availability="bar_close",
+        availability="fx_snapshot" if ticker.endswith("=X") and timeframe == "1d" else "bar_close",
         timeframe=timeframe,
         frequency=f"{timeframe} (weekdays)" if weekdays else timeframe,
         origin=f"yfinance download {ticker} {timeframe}",
