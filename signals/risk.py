@@ -32,12 +32,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.availability import fx_times
 from carryguard.signals.errors import DataError
 from carryguard.signals.features import COMPONENT_INPUTS, components
 from carryguard.signals.frames import disjoint_bars
 from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
 from carryguard.signals.risk_config import COMPONENTS, DEFAULT_WEIGHTS, REGIMES, RiskConfig, regimes
 from carryguard.signals.risk_v2 import history_days, legs, rank_score
+from carryguard.signals.store import SeriesMeta
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "REGIMES", "RiskConfig", "explain", "latest_time", "risk_at"]
 FETCH_HINT = "run `carryguard data import DIR` or `carryguard data fetch --macro`"
@@ -49,10 +51,18 @@ def fx_price(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
 
 
-def fx_bad_prints(frame: pd.DataFrame, cfg: RiskConfig) -> np.ndarray:
-    """Mask of USD/JPY bars dropped as bad prints (only OHLC bars can be checked)."""
+def fx_bad_prints(frame: pd.DataFrame, cfg: RiskConfig, snapshot: bool = False) -> np.ndarray:
+    """Mask of USD/JPY bars dropped as bad prints (only OHLC bars can be checked). With
+    ``snapshot`` each bar is judged when its close is used: by its open..close range where
+    the close is a snapshot known before the bar's high and low."""
     if not {"low", "high", "close"} <= set(frame.columns):
         return np.zeros(len(frame), dtype=bool)
+    if snapshot and "open" in frame.columns:
+        early = np.asarray(fx_times(frame.index, "close") < fx_times(frame.index))
+        ends = frame[["open", "close"]]
+        frame = frame.assign(
+            low=np.where(early, ends.min(axis=1), frame["low"]), high=np.where(early, ends.max(axis=1), frame["high"])
+        )
     return disjoint_bars(frame, tolerance=cfg.fx_bad_print_gap, max_run=cfg.fx_bad_print_max_run)
 
 
@@ -63,13 +73,21 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
         if not source.exists(sid):
             where = f" at {source.root}" if hasattr(source, "root") else ""
             raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
-        frame = source.read(sid)
+        frame, meta = source.read(sid), source.meta(sid)
+        field = None
         if name == "usdjpy":
-            frame = fx_price(frame[~fx_bad_prints(frame, cfg)])
+            field = "close" if snapshot_timing(meta, cfg) else None
+            frame = fx_price(frame[~fx_bad_prints(frame, cfg, snapshot=field is not None)])
         if frame.empty:
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
-        timed[name] = on_availability(frame, source.meta(sid))
+        timed[name] = on_availability(frame, meta, field)
     return timed
+
+
+def snapshot_timing(meta: SeriesMeta, cfg: RiskConfig) -> bool:
+    """v2 reads a Yahoo FX close from its snapshot time (``fx_snapshot``: 01:00 London of
+    its day since 2010-09); v1 keeps reading whole bars from their close, as it always did."""
+    return cfg.version >= 2 and meta.availability == "fx_snapshot"
 
 
 def risk_at(
