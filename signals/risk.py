@@ -75,7 +75,7 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
             raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
         frame, meta = source.read(sid), source.meta(sid)
         field = None
-        if name == "usdjpy":
+        if name in ("usdjpy", "audjpy"):
             field = "close" if snapshot_timing(meta, cfg) else None
             frame = fx_price(frame[~fx_bad_prints(frame, cfg, snapshot=field is not None)])
         if frame.empty:
@@ -108,7 +108,8 @@ def risk_at(
     targets = to_targets(times)
     inputs = load_inputs(as_source(store), cfg)
     us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
-    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg)
+    extra = {name: inputs[name] for name in ("audjpy", "vix") if name in inputs}
+    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg, extra)
     return combine(native, inputs, targets, cfg)
 
 

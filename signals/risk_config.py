@@ -28,6 +28,8 @@ DEFAULT_WEIGHTS = MappingProxyType(
 # v2: the yen leg triggers; JGB long-end momentum and spread compression amplify.
 TRIGGER_WEIGHTS = MappingProxyType({"yen_strength": 0.6, "yen_vol": 0.4})
 AMPLIFIER_WEIGHTS = MappingProxyType({"jgb_momentum": 0.5, "carry_spread": 0.5})
+# Optional v2 amplifiers (name one in [amplifier_weights] to use it; its series must be stored).
+OPTIONAL_AMPLIFIERS = {"audjpy_drawdown": "audjpy", "vix": "vix"}  # component -> input
 TABLES = {"weights": DEFAULT_WEIGHTS, "trigger_weights": TRIGGER_WEIGHTS, "amplifier_weights": AMPLIFIER_WEIGHTS}
 
 
@@ -48,6 +50,9 @@ class RiskConfig:
     fx_bad_print_max_run: int = 2
     us10_series: str = "fred/DGS10"
     us2_series: str = "fred/DGS2"
+    audjpy_series: str = "yahoo/AUDJPY=X/1d"  # optional v2 amplifier audjpy_drawdown
+    audjpy_window: int = 20  # drawdown below the highest close of this many observations
+    vix_series: str = "fred/VIXCLS"  # optional v2 amplifier vix (log level z-scored)
     momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
     momentum_windows: tuple[int, ...] = (20, 60)
     level_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
@@ -85,9 +90,11 @@ class RiskConfig:
         for name, default in TABLES.items():
             table = MappingProxyType(dict(getattr(self, name)))
             object.__setattr__(self, name, table)
-            unknown = set(table) - set(default if name != "weights" else COMPONENTS)
+            known = list(COMPONENTS if name == "weights" else default)
+            known += list(OPTIONAL_AMPLIFIERS) if name == "amplifier_weights" else []
+            unknown = set(table) - set(known)
             if unknown:
-                raise ValueError(f"unknown risk components in {name}: {sorted(unknown)}; known: {list(default)}")
+                raise ValueError(f"unknown risk components in {name}: {sorted(unknown)}; known: {known}")
             if any(w < 0 for w in table.values()) or sum(table.values()) <= 0:
                 raise ValueError(f"risk {name} must be >= 0 with a positive sum")
         if self.version not in VERSIONS:
@@ -98,7 +105,12 @@ class RiskConfig:
             raise ValueError("scale, rank_scale and clip must be > 0, amplifier_gain >= 0 and floor < 0")
         if self.amplifier_floor > 0:
             raise ValueError("amplifier_floor must be <= 0")
-        if min(*self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window) < 1:
+        if (
+            min(
+                *self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window, self.audjpy_window
+            )
+            < 1
+        ):
             raise ValueError("windows must be >= 1 observation")
         if not 0 < self.zscore_min_periods <= self.zscore_window or not 0 < self.level_min_periods <= self.level_window:
             raise ValueError("min_periods must be in 1..window")
@@ -138,8 +150,13 @@ class RiskConfig:
             raise DataError(f"{origin}: {exc}") from exc
 
     def inputs(self) -> dict[str, str]:
-        """Input name -> series id."""
-        return {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
+        """Input name -> series id (the optional amplifiers' inputs only when weighted)."""
+        out = {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
+        extra = {"audjpy": self.audjpy_series, "vix": self.vix_series}
+        for component, name in OPTIONAL_AMPLIFIERS.items():
+            if self.version == 2 and self.amplifier_weights.get(component, 0.0) > 0:
+                out[name] = extra[name]
+        return out
 
     def series_ids(self) -> tuple[str, ...]:
         """Every series the index reads: the inputs and the USD/JPY cross-check series

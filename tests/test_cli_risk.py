@@ -23,11 +23,12 @@ def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(s
     # Act
     result = run(shared_store, "risk", "--json")
 
-    # Assert: the newest time every input has published (Yahoo JPY=X 2026-06-26 bar closes 06-27)
+    # Assert: the newest time every input has published (the Yahoo JPY=X close of 2026-06-26 is
+    # a snapshot at 01:00 London that day, 00:00 UTC)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert list(data) == ["as_of", "version", "score", "regime", "components", "stale"]
-    assert data["as_of"] == "2026-06-27T00:00:00+00:00" and data["version"] == 2
+    assert data["as_of"] == "2026-06-26T00:00:00+00:00" and data["version"] == 2
     assert [c["name"] for c in data["components"]] == list(RiskConfig().components())
     assert all(list(c) == ["name", "value", "zscore", "contribution", "data_date"] for c in data["components"])
     assert 0 <= data["score"] <= 100 and data["stale"] == []

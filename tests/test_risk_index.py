@@ -16,6 +16,7 @@ from carryguard.signals.store import Store
 
 DEFAULT = RiskConfig()
 V1 = RiskConfig(version=1)
+DEXJPUS = RiskConfig(fx_series="fred/DEXJPUS")
 PARTS = ("value", "change", "zscore", "contribution", "weight")
 
 
@@ -98,22 +99,26 @@ def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
 
 
 @pytest.mark.parametrize(
-    "at, fx_series, expected",
+    "at, cfg, expected",
     [
-        # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
-        ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
-        ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+        # MOF and DGS (end of day) from 00:00 UTC of the next day; v1 reads a Yahoo daily bar
+        # at its close, v2 its close from the snapshot at 01:00 London of its own day
+        ("2024-08-05 23:59", V1, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
+        ("2024-08-06 00:00", V1, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+        ("2024-08-04 23:59", DEFAULT, {"jgb": "2024-08-02", "usdjpy": "2024-08-02"}),
+        ("2024-08-05 00:00", DEFAULT, {"jgb": "2024-08-02", "usdjpy": "2024-08-05"}),  # 01:00 BST
+        ("2024-01-08 00:59", DEFAULT, {"usdjpy": "2024-01-05"}),
+        ("2024-01-08 01:00", DEFAULT, {"usdjpy": "2024-01-08"}),  # 01:00 GMT
         # DEXJPUS (H.10): a week's fixings released the next Monday 16:15 New York, i.e.
         # 20:15 UTC in summer (EDT), 21:15 UTC in winter (EST)
-        ("2024-08-12 20:14", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
-        ("2024-08-12 20:15", "fred/DEXJPUS", {"usdjpy": "2024-08-09"}),
-        ("2024-01-08 21:14", "fred/DEXJPUS", {"usdjpy": "2023-12-29"}),
-        ("2024-01-08 21:15", "fred/DEXJPUS", {"usdjpy": "2024-01-05"}),
+        ("2024-08-12 20:14", DEXJPUS, {"usdjpy": "2024-08-02"}),
+        ("2024-08-12 20:15", DEXJPUS, {"usdjpy": "2024-08-09"}),
+        ("2024-01-08 21:14", DEXJPUS, {"usdjpy": "2023-12-29"}),
+        ("2024-01-08 21:15", DEXJPUS, {"usdjpy": "2024-01-05"}),
     ],
 )
-def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, fx_series, expected):
+def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, cfg, expected):
     # Arrange: the rules come from the metadata the importer stored with each series
-    cfg = RiskConfig(fx_series=fx_series)
 
     # Act
     row = risk_at(inputs, [utc(at)], cfg).iloc[0]
@@ -255,7 +260,7 @@ def test_explain_given_time_matches_risk_at_row(inputs):
     # Assert
     assert reading.score == row["score"] and reading.regime == row["regime"]
     assert [c.name for c in reading.components] == list(DEFAULT.components())
-    assert reading.components[0].data_date == utc("2024-08-02")
+    assert reading.components[0].data_date == row["usdjpy_date"] == utc("2024-08-05")  # the snapshot of 08-05
     assert list(reading.to_json()) == ["as_of", "version", "score", "regime", "components", "stale"]
     assert reading.version == 2 and reading.rank == row["rank"]
 

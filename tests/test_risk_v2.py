@@ -102,13 +102,14 @@ def test_risk_at_v2_given_expired_yen_input_scores_nan(inputs):
 
 
 def test_risk_at_given_fx_return_columns_equal_the_point_in_time_usdjpy_moves(inputs):
-    # Arrange: at 2024-08-06 00:00 the newest Yahoo bar is 2024-08-05
-    closes = inputs.read(DEFAULT.fx_series)["close"].loc[:"2024-08-05"]
+    # Arrange: at 2024-08-06 00:00 (01:00 London) the newest Yahoo close is the 08-06 snapshot
+    closes = inputs.read(DEFAULT.fx_series)["close"].loc[:"2024-08-06"]
 
     # Act
     row = risk_at(inputs, [utc("2024-08-06")]).iloc[0]
 
     # Assert
+    assert row["usdjpy_date"] == utc("2024-08-06")
     for w in DEFAULT.fx_return_windows:
         assert row[f"usdjpy_return_{w}d"] == pytest.approx(closes.iloc[-1] / closes.iloc[-1 - w] - 1, rel=1e-12)
 
@@ -151,3 +152,41 @@ def test_risk_config_given_bad_v2_setting_raises_data_error(tmp_path: Path, text
     # Act / Assert
     with pytest.raises(DataError, match=message):
         RiskConfig.from_toml(path)
+
+
+WITH_OPTIONAL = RiskConfig(
+    amplifier_weights={"jgb_momentum": 0.5, "carry_spread": 0.5, "audjpy_drawdown": 0.5, "vix": 0.5}
+)
+
+
+@pytest.fixture(scope="module")
+def all_inputs(shared_store: Store) -> MemoryStore:
+    return MemoryStore.load(shared_store, WITH_OPTIONAL.series_ids())
+
+
+def test_risk_at_v2_given_optional_amplifiers_cut_at_random_times_equals_full_history(all_inputs):
+    # Arrange: AUD/JPY (Yahoo snapshot timing) and VIX (next US business day 16:00 New York)
+    # at 12 seeded daily and 4h times, 2006-2026
+    hours = pd.date_range("2006-01-01", "2026-04-30", freq="4h", tz="UTC")
+    times = hours[np.sort(np.random.default_rng(12).choice(len(hours), 12, replace=False))]
+    full = risk_at(all_inputs, times, WITH_OPTIONAL)
+    columns = ["score", "composite", "amplifier", "rank"] + [
+        f"{c}_{p}" for c in ("audjpy_drawdown", "vix") for p in ("value", "zscore", "contribution")
+    ]
+
+    # Act / Assert
+    for t in times:
+        cut = risk_at(all_inputs.cut(t), [t], WITH_OPTIONAL).iloc[0]
+        np.testing.assert_allclose(
+            cut[columns].to_numpy(float), full.loc[t, columns].to_numpy(float), atol=1e-9, err_msg=f"look-ahead at {t}"
+        )
+        assert cut["audjpy_date"] == full.loc[t, "audjpy_date"] and cut["vix_date"] == full.loc[t, "vix_date"]
+    assert full["vix_contribution"].notna().sum() >= 10 and full["audjpy_drawdown_contribution"].notna().sum() >= 10
+
+
+def test_risk_at_v2_given_vix_input_uses_the_value_posted_the_next_us_business_day(all_inputs):
+    # Act: the Cboe close of Friday 2024-08-02 is on FRED from Monday 16:00 New York (20:00 UTC)
+    before, after = risk_at(all_inputs, [utc("2024-08-05 19:59"), utc("2024-08-05 20:00")], WITH_OPTIONAL)["vix_date"]
+
+    # Assert
+    assert before == utc("2024-08-01") and after == utc("2024-08-02")
