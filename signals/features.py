@@ -12,6 +12,8 @@ Windows count observations of the source (business days), not calendar days.
   (falling USD/JPY = yen appreciation = risk up).
 - ``yen_vol``: realized USD/JPY volatility (log) vs its trailing history.
 - ``carry_spread``: US minus Japan yield (10Y, 2Y); its ~60-day compression z-scored.
+- ``audjpy_drawdown`` (optional): AUD/JPY below its ~20-day high, z-scored.
+- ``vix`` (optional): log VIX vs its trailing history.
 
 Tenors join a component only once their z-score has ``zscore_min_periods`` of history,
 so the 30Y (from 1999) and 40Y (from 2007) enter gradually and the component averages
@@ -28,8 +30,8 @@ import pandas as pd
 
 from carryguard.signals.pit import Timed, asof, union_calendar
 
-if TYPE_CHECKING:  # the config lives in signals.risk, which imports this module
-    from carryguard.signals.risk import RiskConfig
+if TYPE_CHECKING:
+    from carryguard.signals.risk_config import RiskConfig
 
 COLUMNS = ("value", "change", "zscore")
 
@@ -148,15 +150,42 @@ def carry_spread(jgb: Timed, us: dict[str, Timed], cfg: RiskConfig) -> Timed:
     return _component(calendar, data_date, spreads[0], spreads[0].diff(cfg.spread_window), z)
 
 
-def components(jgb: Timed, fx: Timed, us: dict[str, Timed], cfg: RiskConfig) -> dict[str, Timed]:
-    """Every component on its own calendar, in the order of ``COMPONENT_INPUTS``."""
-    return {
+def audjpy_drawdown(cross: Timed, cfg: RiskConfig) -> Timed:
+    """AUD/JPY (the classic carry cross) below its highest close of the last
+    ``audjpy_window`` observations, z-scored (deeper = risk up); value = AUD/JPY,
+    change = the drawdown (%)."""
+    price = cross.values.iloc[:, 0]
+    drawdown = price / price.rolling(cfg.audjpy_window, min_periods=cfg.audjpy_window).max() - 1.0
+    z = -rolling_z(drawdown, cfg.zscore_window, cfg.zscore_min_periods)
+    return _component(cross.values.index, cross.data_date, price, 100.0 * drawdown, z)
+
+
+def vix(level: Timed, cfg: RiskConfig) -> Timed:
+    """z-score of log VIX vs its trailing history (global risk-off confirmation); value =
+    VIX (points), change = its change over ``vol_window`` observations."""
+    value = level.values.iloc[:, 0]
+    z = rolling_z(np.log(value.where(value > 0)), cfg.zscore_window, cfg.zscore_min_periods)
+    return _component(level.values.index, level.data_date, value, value.diff(cfg.vol_window), z)
+
+
+def components(
+    jgb: Timed, fx: Timed, us: dict[str, Timed], cfg: RiskConfig, extra: dict[str, Timed] | None = None
+) -> dict[str, Timed]:
+    """Every component on its own calendar, in the order of ``COMPONENT_INPUTS``; the
+    optional ones (``audjpy_drawdown``, ``vix``) when their input is in ``extra``."""
+    out = {
         "jgb_momentum": jgb_momentum(jgb, cfg),
         "jgb_level": jgb_level(jgb, cfg),
         "yen_strength": yen_strength(fx, cfg),
         "yen_vol": yen_vol(fx, cfg),
         "carry_spread": carry_spread(jgb, us, cfg),
     }
+    extra = extra or {}
+    if "audjpy" in extra:
+        out["audjpy_drawdown"] = audjpy_drawdown(extra["audjpy"], cfg)
+    if "vix" in extra:
+        out["vix"] = vix(extra["vix"], cfg)
+    return out
 
 
 COMPONENT_INPUTS: dict[str, tuple[str, ...]] = {
@@ -165,6 +194,8 @@ COMPONENT_INPUTS: dict[str, tuple[str, ...]] = {
     "yen_strength": ("usdjpy",),
     "yen_vol": ("usdjpy",),
     "carry_spread": ("jgb", "us10y", "us2y"),
+    "audjpy_drawdown": ("audjpy",),
+    "vix": ("vix",),
 }
 
 
@@ -187,4 +218,6 @@ def labels(cfg: RiskConfig) -> dict[str, Label]:
         "yen_strength": Label("JPY/USD", "%", cfg.fx_return_windows[-1]),
         "yen_vol": Label("% ann. vol", "pp", cfg.vol_window),
         "carry_spread": Label("pp spread", "pp", cfg.spread_window),
+        "audjpy_drawdown": Label("JPY/AUD", "%", cfg.audjpy_window),
+        "vix": Label("VIX points", "pts", cfg.vol_window),
     }

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from carryguard.signals.availability import available_at
+from carryguard.signals.availability import FX_SNAPSHOT_FIELDS, available_at, field_available_at
 from carryguard.signals.errors import DataError
 from carryguard.signals.sources.formats import fred_meta, mof_meta
 from carryguard.signals.store import SeriesMeta, Store
@@ -92,12 +92,21 @@ class MemoryStore:
     def cut(self, at: pd.Timestamp) -> MemoryStore:
         """Every series truncated to the rows usable at ``at`` (availability <= at).
 
-        Metadata flags are dropped: they are set with hindsight (a spike is flagged once
-        the next bar reverts it), so the inputs as known at ``at`` cannot carry them."""
+        A Yahoo FX bar (``fx_snapshot``) whose open/close snapshot is known but whose bar
+        has not closed is kept with its other fields (high, low) blanked. Metadata flags
+        are dropped: they are set with hindsight (a spike is flagged once the next bar
+        reverts it), so the inputs as known at ``at`` cannot carry them."""
         frames, metas = {}, {}
         for sid, frame in self._frames.items():
             meta = self._metas[sid]
-            frames[sid] = frame[available_at(frame.index, meta.availability, meta.timeframe) <= at]
+            whole = available_at(frame.index, meta.availability, meta.timeframe)
+            if meta.availability == "fx_snapshot" and "close" in frame.columns:
+                part = frame[field_available_at(frame.index, meta.availability, "close", meta.timeframe) <= at].copy()
+                open_bar = np.asarray(whole[: len(part)] > at)
+                part.loc[open_bar, [c for c in part.columns if c not in FX_SNAPSHOT_FIELDS]] = np.nan
+                frames[sid] = part
+            else:
+                frames[sid] = frame[whole <= at]
             metas[sid] = replace(meta, flags=())
         return MemoryStore(frames, metas)
 
@@ -125,13 +134,19 @@ class Timed:
             raise ValueError("values and data_date must have the same length")
 
 
-def on_availability(frame: pd.DataFrame, meta: SeriesMeta) -> Timed:
+def on_availability(frame: pd.DataFrame, meta: SeriesMeta, field: str | None = None) -> Timed:
     """Re-key ``frame`` by the time each row became usable, keeping every row: a weekly
     release makes five daily values usable at once, and a 5-day return must still span
-    five days, not five weeks. Metadata flags are not used here: they are set with
-    next-day hindsight (``signals.frames.disjoint_bars`` is the point-in-time check)."""
+    five days, not five weeks. With ``field``, by the time that column became usable (a
+    Yahoo FX close is a snapshot known before its bar closes). Metadata flags are not used
+    here: they are set with next-day hindsight (``signals.frames.disjoint_bars`` is the
+    point-in-time check)."""
     values = frame.copy()
-    values.index = pd.DatetimeIndex(available_at(frame.index, meta.availability, meta.timeframe), name="time")
+    if field is None:
+        times = available_at(frame.index, meta.availability, meta.timeframe)
+    else:
+        times = field_available_at(frame.index, meta.availability, field, meta.timeframe)
+    values.index = pd.DatetimeIndex(times, name="time")
     return Timed(values, pd.DatetimeIndex(frame.index))
 
 

@@ -2,130 +2,48 @@
 
 ``risk_at(store, times)`` evaluates the index at any decision times (UTC): each
 component (``signals.features``) is computed on its source's calendar keyed by
-availability time and as-of joined onto ``times``; the component z-scores, clipped to
-``[floor, clip]``, are combined as a weighted mean (the *composite*) and mapped to
-0-100 with a logistic curve, ``score = 100 / (1 + exp(-(composite - center) / scale))``.
-Contributions are each component's share of the composite (they add up to it).
+availability time and as-of joined onto ``times``; the component z-scores are clipped
+to ``[floor, clip]`` and combined into a *composite*. Contributions are each
+component's share of the composite (they add up to it).
+
+- v2 (default, ``signals.risk_v2``): composite = yen trigger + capped JGB/spread
+  amplifier; score = the composite's rank among its own trailing 3 years of daily
+  readings, as a normal quantile through a fixed logistic.
+- v1 (``version = 1``): composite = weighted mean of five clipped z-scores (one a
+  yield level); ``score = 100 / (1 + exp(-(composite - center) / scale))`` with a
+  centre and scale fitted on 2000-2026.
 
 Stale inputs: an input whose newest usable value is older than ``stale_days`` is listed
 in ``stale`` but still used; older than ``expire_days`` it is treated as missing, its
 components drop out and the remaining weights are renormalized. With less than
-``min_weight`` of the total weight available the score is NaN and the regime "".
+``min_weight`` of the (trigger) weight available the score is NaN and the regime "".
+
+Besides the components, the frame carries ``usdjpy_return_<w>d`` (USD/JPY simple
+return over each of ``fx_return_windows`` observations, as a fraction, from the same
+point-in-time FX input): the raw yen moves a circuit breaker can use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from os import PathLike
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from carryguard.signals.config import parse_config
+from carryguard.signals.availability import fx_times
 from carryguard.signals.errors import DataError
 from carryguard.signals.features import COMPONENT_INPUTS, components
 from carryguard.signals.frames import disjoint_bars
 from carryguard.signals.json_file import finite_or_none
 from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
-from carryguard.signals.toml_file import read_toml
+from carryguard.signals.risk_config import COMPONENTS, DEFAULT_WEIGHTS, REGIMES, RiskConfig, regimes
+from carryguard.signals.risk_v2 import history_days, legs, rank_score
+from carryguard.signals.store import SeriesMeta
 
-COMPONENTS = tuple(COMPONENT_INPUTS)
-REGIMES = ("calm", "elevated", "stress", "crisis")
-DEFAULT_WEIGHTS = MappingProxyType(
-    {"jgb_momentum": 0.25, "jgb_level": 0.15, "yen_strength": 0.25, "yen_vol": 0.15, "carry_spread": 0.20}
-)
+__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "REGIMES", "RiskConfig", "explain", "latest_time", "risk_at"]
 FETCH_HINT = "run `carryguard data import DIR` or `carryguard data fetch --macro`"
-
-
-@dataclass(frozen=True)
-class RiskConfig:
-    """Every input, window, weight and threshold of the index (windows in observations
-    of the source, i.e. business days)."""
-
-    jgb_series: str = "mof/jgb"
-    # Yahoo JPY=X runs to 2026-06 (DEXJPUS in the sample ends 2026-01-30, and H.10 is
-    # published only weekly). A Yahoo bar whose whole range lies more than
-    # fx_bad_print_gap from the last accepted close is a bad print and is dropped
-    # (the 2008 one-day spikes), at most fx_bad_print_max_run bars in a row.
-    fx_series: str = "yahoo/JPY=X/1d"
-    fx_check_series: str = "fred/DEXJPUS"  # shown beside the reading as a cross-check ("" = none)
-    fx_bad_print_gap: float = 0.045
-    fx_bad_print_max_run: int = 2
-    us10_series: str = "fred/DGS10"
-    us2_series: str = "fred/DGS2"
-    momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
-    momentum_windows: tuple[int, ...] = (20, 60)
-    level_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
-    level_window: int = 1250  # ~5 years: the trailing range a yield is placed in
-    level_min_periods: int = 500
-    level_span: float = 2.0  # range bottom -> -span, range top -> +span
-    fx_return_windows: tuple[int, ...] = (5, 20)
-    vol_window: int = 20
-    spread_pairs: tuple[tuple[str, str], ...] = (("10Y", "us10y"), ("2Y", "us2y"))
-    spread_window: int = 60
-    zscore_window: int = 750  # ~3 years of history behind every z-score
-    zscore_min_periods: int = 250  # ~1 year before a z-score (or a tenor) counts
-    clip: float = 3.0  # z cap so one extreme input cannot dominate
-    floor: float = -1.5  # calm readings lower the score, but a quiet input cannot mask an alarm
-    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
-    center: float = 0.35  # composite at which the score is 50
-    scale: float = 0.45  # composite units per logistic unit
-    thresholds: tuple[float, float, float] = (40.0, 60.0, 80.0)  # elevated, stress, crisis from
-    stale_days: float = 7.0
-    expire_days: float = 30.0
-    min_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
-        unknown = set(self.weights) - set(COMPONENTS)
-        if unknown:
-            raise ValueError(f"unknown risk components in weights: {sorted(unknown)}; known: {list(COMPONENTS)}")
-        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
-            raise ValueError("risk weights must be >= 0 with a positive sum")
-        if len(self.thresholds) != 3 or not 0 <= self.thresholds[0] <= self.thresholds[1] <= self.thresholds[2] <= 100:
-            raise ValueError(f"thresholds must be 3 values rising within 0..100, got {self.thresholds}")
-        if self.scale <= 0 or self.clip <= 0 or self.floor >= 0:
-            raise ValueError("scale and clip must be > 0 and floor < 0")
-        if min(*self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window) < 1:
-            raise ValueError("windows must be >= 1 observation")
-        if not 0 < self.zscore_min_periods <= self.zscore_window or not 0 < self.level_min_periods <= self.level_window:
-            raise ValueError("min_periods must be in 1..window")
-        if not 0 < self.min_weight <= 1:
-            raise ValueError("min_weight must be in (0, 1]")
-
-    @classmethod
-    def from_toml(cls, path: str | PathLike) -> RiskConfig:
-        """Read a TOML file: top-level keys, or a ``[risk]`` table (so a study file can
-        embed it); ``[weights]`` / ``[risk.weights]`` overrides the weights it names (0
-        drops a component); lists become tuples."""
-        data = read_toml(path, what="risk config", error=DataError)
-        return cls.from_dict(data.get("risk", data), origin=str(path))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> RiskConfig:
-        """A config from parsed TOML keys, validated by ``signals.config.parse_config``;
-        ``DataError`` naming ``origin`` and every unknown key or bad value."""
-        values = dict(data)
-        if isinstance(values.get("weights"), Mapping):  # a partial [weights] table changes only the weights it names
-            values["weights"] = {**DEFAULT_WEIGHTS, **values["weights"]}
-        return parse_config(cls, values, origin=origin, error=DataError)
-
-    def inputs(self) -> dict[str, str]:
-        """Input name -> series id."""
-        return {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
-
-    def series_ids(self) -> tuple[str, ...]:
-        """Every series the index reads: the inputs and the USD/JPY cross-check series
-        (load all of them when handing the index an in-memory copy of the store)."""
-        check = (self.fx_check_series,) if self.fx_check_series else ()
-        return tuple(dict.fromkeys((*self.inputs().values(), *check)))
-
-    def regime(self, score: float) -> str:
-        """``calm|elevated|stress|crisis`` for a score ("" for NaN)."""
-        return str(regimes(np.array([score], dtype="float64"), self.thresholds)[0])
 
 
 def fx_price(frame: pd.DataFrame) -> pd.DataFrame:
@@ -134,10 +52,18 @@ def fx_price(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[["close"]] if "close" in frame.columns else frame.iloc[:, :1]
 
 
-def fx_bad_prints(frame: pd.DataFrame, cfg: RiskConfig) -> np.ndarray:
-    """Mask of USD/JPY bars dropped as bad prints (only OHLC bars can be checked)."""
+def fx_bad_prints(frame: pd.DataFrame, cfg: RiskConfig, snapshot: bool = False) -> np.ndarray:
+    """Mask of USD/JPY bars dropped as bad prints (only OHLC bars can be checked). With
+    ``snapshot`` each bar is judged when its close is used: by its open..close range where
+    the close is a snapshot known before the bar's high and low."""
     if not {"low", "high", "close"} <= set(frame.columns):
         return np.zeros(len(frame), dtype=bool)
+    if snapshot and "open" in frame.columns:
+        early = np.asarray(fx_times(frame.index, "close") < fx_times(frame.index))
+        ends = frame[["open", "close"]]
+        frame = frame.assign(
+            low=np.where(early, ends.min(axis=1), frame["low"]), high=np.where(early, ends.max(axis=1), frame["high"])
+        )
     return disjoint_bars(frame, tolerance=cfg.fx_bad_print_gap, max_run=cfg.fx_bad_print_max_run)
 
 
@@ -148,13 +74,21 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
         if not source.exists(sid):
             where = f" at {source.root}" if hasattr(source, "root") else ""
             raise DataError(f"series {sid} is not in the store{where}", fix=FETCH_HINT)
-        frame = source.read(sid)
-        if name == "usdjpy":
-            frame = fx_price(frame[~fx_bad_prints(frame, cfg)])
+        frame, meta = source.read(sid), source.meta(sid)
+        field = None
+        if name in ("usdjpy", "audjpy"):
+            field = "close" if snapshot_timing(meta, cfg) else None
+            frame = fx_price(frame[~fx_bad_prints(frame, cfg, snapshot=field is not None)])
         if frame.empty:
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
-        timed[name] = on_availability(frame, source.meta(sid))
+        timed[name] = on_availability(frame, meta, field)
     return timed
+
+
+def snapshot_timing(meta: SeriesMeta, cfg: RiskConfig) -> bool:
+    """v2 reads a Yahoo FX close from its snapshot time (``fx_snapshot``: 01:00 London of
+    its day since 2010-09); v1 keeps reading whole bars from their close, as it always did."""
+    return cfg.version >= 2 and meta.availability == "fx_snapshot"
 
 
 def risk_at(
@@ -175,21 +109,47 @@ def risk_at(
     targets = to_targets(times)
     inputs = load_inputs(as_source(store), cfg)
     us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
-    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg)
+    extra = {name: inputs[name] for name in ("audjpy", "vix") if name in inputs}
+    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg, extra)
     return combine(native, inputs, targets, cfg)
 
 
 def combine(
     native: Mapping[str, Timed], inputs: Mapping[str, Timed], targets: pd.DatetimeIndex, cfg: RiskConfig
 ) -> pd.DataFrame:
-    """As-of join the components onto ``targets`` and combine them into the score."""
+    """As-of join the components onto ``targets`` and combine them into the score
+    (v1 or v2 by ``cfg.version``)."""
     out: dict[str, Any] = {}
     ages = {}
     for name, timed in inputs.items():
         _, date = asof(timed, targets)
         out[f"{name}_date"] = date
-        ages[name] = age_days(targets, date)
+        ages[name] = age_days(targets, date).to_numpy()
         out[f"{name}_age_days"] = ages[name]
+    if cfg.version == 1:
+        head, parts = _combine_v1(native, ages, targets, cfg)
+    else:
+        head, parts = _combine_v2(native, inputs, ages, targets, cfg)
+    out.update(parts)
+    price = inputs["usdjpy"].values.iloc[:, 0]
+    for w in cfg.fx_return_windows:
+        moved = Timed(pd.DataFrame({"r": np.exp(np.log(price).diff(w)) - 1.0}), inputs["usdjpy"].data_date)
+        out[f"usdjpy_return_{w}d"] = asof(moved, targets)[0]["r"].to_numpy()
+    stale = np.full(len(targets), "", dtype=object)
+    for name in inputs:
+        old = ~(ages[name] <= cfg.stale_days)
+        stale[old] = np.where(stale[old] == "", name, stale[old] + "," + name)
+    out["stale"] = stale
+    head["regime"] = regimes(head["score"], cfg.thresholds)
+    frame = pd.DataFrame(head, index=targets)[["score", "regime", *(k for k in head if k not in ("score", "regime"))]]
+    return pd.concat([frame, pd.DataFrame(out, index=targets)[output_columns(inputs, cfg)]], axis=1)
+
+
+def _combine_v1(
+    native: Mapping[str, Timed], ages: Mapping[str, np.ndarray], targets: pd.DatetimeIndex, cfg: RiskConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """v1: weighted mean of the clipped z-scores through a fixed logistic."""
+    out: dict[str, Any] = {}
     n = len(targets)
     weights = np.array([cfg.weights.get(c, 0.0) for c in COMPONENTS])
     clipped = np.full((n, len(COMPONENTS)), np.nan)
@@ -197,7 +157,7 @@ def combine(
         frame, _ = asof(native[name], targets)
         expired = np.zeros(n, dtype=bool)
         for source in COMPONENT_INPUTS[name]:
-            expired |= ~(ages[source].to_numpy() <= cfg.expire_days)
+            expired |= ~(ages[source] <= cfg.expire_days)
         z = frame["zscore"].to_numpy().copy()
         z[expired] = np.nan
         out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
@@ -209,32 +169,41 @@ def combine(
         shares = np.where(present, weights * np.nan_to_num(clipped), np.nan) / weight_sum[:, None]
         composite = np.where(enough, np.nansum(np.where(present, shares, 0.0), axis=1), np.nan)
         score = 100.0 / (1.0 + np.exp(-(composite - cfg.center) / cfg.scale))
-    for j, name in enumerate(COMPONENTS):
-        out[f"{name}_contribution"] = np.where(enough, shares[:, j], np.nan)
-    stale = np.full(n, "", dtype=object)
-    for name in inputs:
-        old = ~(ages[name].to_numpy() <= cfg.stale_days)
-        stale[old] = np.where(stale[old] == "", name, stale[old] + "," + name)
-    out["stale"] = stale
-    frame = pd.DataFrame(
-        {"score": score, "regime": regimes(score, cfg.thresholds), "composite": composite}, index=targets
-    )
-    return pd.concat([frame, pd.DataFrame(out, index=targets)[output_columns(inputs)]], axis=1)
+        for j, name in enumerate(COMPONENTS):
+            out[f"{name}_contribution"] = np.where(enough, shares[:, j], np.nan)
+            out[f"{name}_weight"] = np.where(
+                present[:, j], weights[j] / weight_sum, np.where(weights[j] > 0, np.nan, 0.0)
+            )
+    return {"score": score, "composite": composite}, out
 
 
-def regimes(score: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
-    """Regime name per score ("" for NaN): a score equal to a threshold is in the higher regime."""
-    names = np.array(REGIMES, dtype=object)[
-        np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")
-    ]
-    return np.where(np.isfinite(score), names, "")
+def _combine_v2(
+    native: Mapping[str, Timed],
+    inputs: Mapping[str, Timed],
+    ages: Mapping[str, np.ndarray],
+    targets: pd.DatetimeIndex,
+    cfg: RiskConfig,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """v2: trigger + capped amplifier, ranked among the trailing daily composites."""
+    days = history_days(inputs, targets)
+    day_ages = {name: age_days(days, asof(timed, days)[1]).to_numpy() for name, timed in inputs.items()}
+    daily = legs(native, day_ages, days, cfg)["composite"]
+    out = legs(native, ages, targets, cfg)
+    composite = out.pop("composite")
+    rank, score = rank_score(composite, targets, days, daily, cfg)
+    head = {"score": score, "composite": composite, "trigger": out.pop("trigger")}
+    head.update(amplifier=out.pop("amplifier"), rank=rank)
+    return head, out
 
 
-def output_columns(inputs: Mapping[str, Any]) -> list[str]:
-    """Columns after score/regime/composite: per component value, change, zscore,
-    contribution; per input date and age; then ``stale``."""
-    parts = [f"{c}_{part}" for c in COMPONENTS for part in ("value", "change", "zscore", "contribution")]
-    return parts + [f"{i}_{part}" for i in inputs for part in ("date", "age_days")] + ["stale"]
+def output_columns(inputs: Mapping[str, Any], cfg: RiskConfig) -> list[str]:
+    """Columns after score/regime/composite (and v2's trigger/amplifier/rank): per
+    component value, change, zscore, contribution, weight; per input date and age; the
+    USD/JPY returns; then ``stale``."""
+    names = cfg.components()
+    parts = [f"{c}_{part}" for c in names for part in ("value", "change", "zscore", "contribution", "weight")]
+    moves = [f"usdjpy_return_{w}d" for w in cfg.fx_return_windows]
+    return parts + [f"{i}_{part}" for i in inputs for part in ("date", "age_days")] + moves + ["stale"]
 
 
 def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskConfig | None = None) -> pd.Timestamp:
@@ -248,7 +217,9 @@ def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskCo
 class ComponentReading:
     """One component at one time: raw value and change (units in ``features.labels``),
     z-score (clipped z is what counts), contribution to the composite, and the data
-    date behind it (the oldest of its inputs' newest dates)."""
+    date behind it (the oldest of its inputs' newest dates); ``weight`` is its share of
+    the composite per unit of clipped z in this reading (configured weights rescaled over
+    the components present: 0 when switched off, NaN when its inputs are missing)."""
 
     name: str
     value: float
@@ -256,6 +227,7 @@ class ComponentReading:
     zscore: float
     contribution: float
     data_date: pd.Timestamp | None
+    weight: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -263,17 +235,20 @@ class RiskReading:
     """The index at one time, explained."""
 
     as_of: pd.Timestamp
+    version: int
     score: float
     regime: str
     composite: float
     components: tuple[ComponentReading, ...]
     input_dates: Mapping[str, pd.Timestamp | None]  # series id -> data date of its newest usable value
     stale: tuple[str, ...]  # series ids older than ``stale_days``
+    rank: float = float("nan")  # v2: the composite's rank among its trailing daily readings
 
     def to_json(self) -> dict[str, Any]:
-        """``{"as_of", "score", "regime", "components": [...], "stale": [...]}``; NaN -> null."""
+        """``{"as_of", "version", "score", "regime", "components": [...], "stale": [...]}``; NaN -> null."""
         return {
             "as_of": self.as_of.isoformat(),
+            "version": self.version,
             "score": finite_or_none(self.score),
             "regime": self.regime,
             "components": [
@@ -297,7 +272,7 @@ def _day(ts: pd.Timestamp | None) -> str | None:
 def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskReading:
     """A ``RiskReading`` from one row of ``risk_at``'s output."""
     parts = []
-    for name in COMPONENTS:
+    for name in cfg.components():
         dates = [row[f"{i}_date"] for i in COMPONENT_INPUTS[name]]
         date = None if any(pd.isna(d) for d in dates) else min(dates)
         parts.append(
@@ -308,13 +283,23 @@ def reading_from_row(row: pd.Series, at: pd.Timestamp, cfg: RiskConfig) -> RiskR
                 float(row[f"{name}_zscore"]),
                 float(row[f"{name}_contribution"]),
                 date,
+                float(row[f"{name}_weight"]),
             )
         )
     inputs = cfg.inputs()
     input_dates = {sid: (None if pd.isna(row[f"{name}_date"]) else row[f"{name}_date"]) for name, sid in inputs.items()}
     stale = tuple(inputs[name] for name in row["stale"].split(",") if name)
+    rank = float(row["rank"]) if "rank" in row.index else float("nan")
     return RiskReading(
-        at, float(row["score"]), row["regime"], float(row["composite"]), tuple(parts), input_dates, stale
+        at,
+        cfg.version,
+        float(row["score"]),
+        row["regime"],
+        float(row["composite"]),
+        tuple(parts),
+        input_dates,
+        stale,
+        rank,
     )
 
 
@@ -325,3 +310,32 @@ def explain(store: SeriesSource | Mapping[str, pd.DataFrame], at: Any, config: R
     if len(target) != 1:
         raise ValueError("explain takes a single time")
     return reading_from_row(risk_at(store, target, cfg).iloc[0], target[0], cfg)
+
+
+def fx_cross_check(store: SeriesSource, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
+    """One line comparing USD/JPY from the configured series with the cross-check series
+    on the newest day both have as of the reading, and saying whether the newest
+    configured bar was dropped as a bad print ("" when there is nothing to compare)."""
+    if not cfg.fx_check_series or cfg.fx_check_series == cfg.fx_series or not store.exists(cfg.fx_check_series):
+        return ""
+    values = []
+    for sid in (cfg.fx_series, cfg.fx_check_series):
+        got, date = asof(on_availability(fx_price(store.read(sid)), store.meta(sid)), pd.DatetimeIndex([as_of]))
+        values.append((sid, got.iloc[0, 0], date.iloc[0]))
+    (a, x, dx), (b, y, dy) = values
+    if pd.isna(x):
+        return ""
+    fx = store.read(a)
+    dropped = ""
+    if fx_bad_prints(fx, cfg)[fx.index.get_indexer([dx])[0]]:
+        dropped = (
+            f"; {a} {x:.3f} ({dx:%Y-%m-%d}) dropped as a bad print "
+            "(its whole bar lies away from the last accepted close)"
+        )
+    same_day = fx_price(fx).iloc[:, 0].get(dy) if pd.notna(y) else None
+    if same_day is None or pd.isna(same_day):
+        return f"cross-check USD/JPY: no {b} fixing published for a day {a} has{dropped}"
+    return (
+        f"cross-check USD/JPY on {dy:%Y-%m-%d} (newest {b} published by then): {a} {same_day:.3f} vs "
+        f"{b} {y:.3f}, difference {100 * (same_day / y - 1):+.2f}%{dropped}"
+    )

@@ -10,7 +10,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
-from carryguard.signals.risk import COMPONENTS, risk_at
+from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import Store
 
 
@@ -23,12 +23,13 @@ def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(s
     # Act
     result = run(shared_store, "risk", "--json")
 
-    # Assert: the newest time every input has published (Yahoo JPY=X 2026-06-26 bar closes 06-27)
+    # Assert: the newest time every input has published (the Yahoo JPY=X close of 2026-06-26 is
+    # a snapshot at 01:00 London that day, 00:00 UTC)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert list(data) == ["as_of", "score", "regime", "components", "stale"]
-    assert data["as_of"] == "2026-06-27T00:00:00+00:00"
-    assert [c["name"] for c in data["components"]] == list(COMPONENTS)
+    assert list(data) == ["as_of", "version", "score", "regime", "components", "stale"]
+    assert data["as_of"] == "2026-06-26T00:00:00+00:00" and data["version"] == 2
+    assert [c["name"] for c in data["components"]] == list(RiskConfig().components())
     assert all(list(c) == ["name", "value", "zscore", "contribution", "data_date"] for c in data["components"])
     assert 0 <= data["score"] <= 100 and data["stale"] == []
 
@@ -39,9 +40,9 @@ def test_risk_given_as_of_prints_score_components_and_data_dates(shared_store):
 
     # Assert
     assert result.exit_code == 0, result.output
-    assert "as of 2024-08-05 00:00 UTC" in result.output
+    assert "v2 as of 2024-08-05 00:00 UTC" in result.output
     assert "crisis" in result.output or "stress" in result.output
-    for name in COMPONENTS:
+    for name in RiskConfig().components():
         assert name in result.output
     assert "input mof/jgb: data date 2024-08-02" in result.output
     assert "cross-check USD/JPY" in result.output

@@ -15,8 +15,16 @@ from carryguard.signals.risk import COMPONENTS, REGIMES, RiskConfig, explain, la
 from carryguard.signals.store import Store
 
 DEFAULT = RiskConfig()
-PARTS = ("value", "change", "zscore", "contribution")
-COMPARED = ["score", "composite"] + [f"{c}_{p}" for c in COMPONENTS for p in PARTS]
+V1 = RiskConfig(version=1)
+DEXJPUS = RiskConfig(fx_series="fred/DEXJPUS")
+PARTS = ("value", "change", "zscore", "contribution", "weight")
+
+
+def compared(cfg: RiskConfig) -> list[str]:
+    """Every numeric column of a reading under ``cfg``."""
+    extra = ["trigger", "amplifier", "rank"] if cfg.version == 2 else []
+    moves = [f"usdjpy_return_{w}d" for w in cfg.fx_return_windows]
+    return ["score", "composite", *extra] + [f"{c}_{p}" for c in cfg.components() for p in PARTS] + moves
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -34,6 +42,11 @@ def history(inputs: MemoryStore) -> pd.DataFrame:
     return risk_at(inputs, pd.date_range(utc("2000-01-01"), latest_time(inputs), freq="D"))
 
 
+@pytest.fixture(scope="module")
+def history_v1(inputs: MemoryStore) -> pd.DataFrame:
+    return risk_at(inputs, pd.date_range(utc("2000-01-01"), latest_time(inputs), freq="D"), V1)
+
+
 def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskConfig) -> int:
     """Each time's reading from inputs cut at that time equals the full-history reading;
     returns how many readings had a score (so the comparison is not vacuous)."""
@@ -43,8 +56,8 @@ def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskC
         cut = risk_at(inputs.cut(t), [t], cfg).iloc[0]
         row = full.loc[t]
         np.testing.assert_allclose(
-            cut[COMPARED].to_numpy(float),
-            row[COMPARED].to_numpy(float),
+            cut[compared(cfg)].to_numpy(float),
+            row[compared(cfg)].to_numpy(float),
             rtol=0,
             atol=1e-9,
             err_msg=f"look-ahead at {t}",
@@ -56,16 +69,17 @@ def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskC
     return scored
 
 
-def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs):
+@pytest.mark.parametrize("cfg", [DEFAULT, V1], ids=["v2", "v1"])
+def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs, cfg):
     # Arrange: 50 seeded daily decision times (00:00 UTC) across 2000-2026
     days = pd.date_range("2000-01-01", "2026-06-27", freq="D", tz="UTC")
     times = days[np.sort(np.random.default_rng(20240805).choice(len(days), 50, replace=False))]
 
     # Act
-    scored = assert_same_as_full(inputs, times, DEFAULT)
+    scored = assert_same_as_full(inputs, times, cfg)
 
-    # Assert
-    assert scored >= 45
+    # Assert: v2 needs a year of its own daily readings before it ranks one
+    assert scored >= (45 if cfg.version == 1 else 40)
 
 
 def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
@@ -85,22 +99,26 @@ def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
 
 
 @pytest.mark.parametrize(
-    "at, fx_series, expected",
+    "at, cfg, expected",
     [
-        # MOF and DGS (end of day) from 00:00 UTC of the next day; Yahoo daily bar at its close
-        ("2024-08-05 23:59", DEFAULT.fx_series, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
-        ("2024-08-06 00:00", DEFAULT.fx_series, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+        # MOF and DGS (end of day) from 00:00 UTC of the next day; v1 reads a Yahoo daily bar
+        # at its close, v2 its close from the snapshot at 01:00 London of its own day
+        ("2024-08-05 23:59", V1, {"jgb": "2024-08-02", "usdjpy": "2024-08-02", "us10y": "2024-08-02"}),
+        ("2024-08-06 00:00", V1, {"jgb": "2024-08-05", "usdjpy": "2024-08-05", "us10y": "2024-08-05"}),
+        ("2024-08-04 23:59", DEFAULT, {"jgb": "2024-08-02", "usdjpy": "2024-08-02"}),
+        ("2024-08-05 00:00", DEFAULT, {"jgb": "2024-08-02", "usdjpy": "2024-08-05"}),  # 01:00 BST
+        ("2024-01-08 00:59", DEFAULT, {"usdjpy": "2024-01-05"}),
+        ("2024-01-08 01:00", DEFAULT, {"usdjpy": "2024-01-08"}),  # 01:00 GMT
         # DEXJPUS (H.10): a week's fixings released the next Monday 16:15 New York, i.e.
         # 20:15 UTC in summer (EDT), 21:15 UTC in winter (EST)
-        ("2024-08-12 20:14", "fred/DEXJPUS", {"usdjpy": "2024-08-02"}),
-        ("2024-08-12 20:15", "fred/DEXJPUS", {"usdjpy": "2024-08-09"}),
-        ("2024-01-08 21:14", "fred/DEXJPUS", {"usdjpy": "2023-12-29"}),
-        ("2024-01-08 21:15", "fred/DEXJPUS", {"usdjpy": "2024-01-05"}),
+        ("2024-08-12 20:14", DEXJPUS, {"usdjpy": "2024-08-02"}),
+        ("2024-08-12 20:15", DEXJPUS, {"usdjpy": "2024-08-09"}),
+        ("2024-01-08 21:14", DEXJPUS, {"usdjpy": "2023-12-29"}),
+        ("2024-01-08 21:15", DEXJPUS, {"usdjpy": "2024-01-05"}),
     ],
 )
-def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, fx_series, expected):
+def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(inputs, at, cfg, expected):
     # Arrange: the rules come from the metadata the importer stored with each series
-    cfg = RiskConfig(fx_series=fx_series)
 
     # Act
     row = risk_at(inputs, [utc(at)], cfg).iloc[0]
@@ -109,8 +127,10 @@ def test_risk_at_given_stored_inputs_uses_each_value_from_its_publication_time(i
     assert {name: row[f"{name}_date"] for name in expected} == {k: utc(v) for k, v in expected.items()}
 
 
-def test_risk_at_given_august_2024_unwind_reads_stress_or_crisis_after_a_july_rise(history):
+@pytest.mark.parametrize("version", [1, 2])
+def test_risk_at_given_august_2024_unwind_reads_stress_or_crisis_after_a_july_rise(history, history_v1, version):
     # Arrange
+    history = history if version == 2 else history_v1
     early_july = history.loc["2024-07-01":"2024-07-05", "score"].mean()
 
     # Act
@@ -122,9 +142,9 @@ def test_risk_at_given_august_2024_unwind_reads_stress_or_crisis_after_a_july_ri
     assert aug2["yen_strength_contribution"] > 0 and aug2["carry_spread_contribution"] > 0
 
 
-def test_risk_at_given_2025_11_20_long_end_jgb_components_lead(history):
+def test_risk_at_given_2025_11_20_v1_long_end_jgb_components_lead(history_v1):
     # Act
-    row = history.loc["2025-11-20"]
+    row = history_v1.loc["2025-11-20"]
     ranked = sorted(COMPONENTS, key=lambda c: row[f"{c}_contribution"], reverse=True)
 
     # Assert: the two JGB long-end components are the two largest contributors
@@ -132,23 +152,25 @@ def test_risk_at_given_2025_11_20_long_end_jgb_components_lead(history):
     assert row["jgb_level_contribution"] > 0 and row["jgb_momentum_contribution"] > 0
 
 
-def test_risk_at_given_full_history_regimes_are_graded(history):
+@pytest.mark.parametrize("version", [1, 2])
+def test_risk_at_given_full_history_regimes_are_graded(history, history_v1, version):
     # Act
-    shares = history["regime"].value_counts(normalize=True)
+    readings = history if version == 2 else history_v1
+    shares = readings.loc["2002":, "regime"].value_counts(normalize=True)  # v2 ranks from a year of readings
 
     # Assert: calm is the usual state and crisis the rare one
     assert set(shares.index) <= set(REGIMES)
     assert shares["calm"] > 0.5 and shares["crisis"] < 0.1 and shares["crisis"] > 0
 
 
-def test_risk_at_given_any_reading_contributions_add_up_to_the_composite(history):
+def test_risk_at_given_any_v1_reading_contributions_add_up_to_the_composite(history_v1):
     # Arrange
-    scored = history[history["score"].notna()]
+    scored = history_v1[history_v1["score"].notna()]
     contributions = scored[[f"{c}_contribution" for c in COMPONENTS]]
 
     # Act
     total = contributions.sum(axis=1, min_count=1)
-    logistic = 100 / (1 + np.exp(-(scored["composite"] - DEFAULT.center) / DEFAULT.scale))
+    logistic = 100 / (1 + np.exp(-(scored["composite"] - V1.center) / V1.scale))
 
     # Assert
     np.testing.assert_allclose(total, scored["composite"], atol=1e-12)
@@ -204,7 +226,7 @@ def test_risk_at_given_yahoo_spike_day_uses_previous_close(inputs):
 
 def test_risk_at_given_old_inputs_reports_stale_then_drops_them(inputs):
     # Arrange: DEXJPUS ends 2026-01-30 while the other inputs run to mid-2026
-    cfg = RiskConfig(fx_series="fred/DEXJPUS")
+    cfg = RiskConfig(fx_series="fred/DEXJPUS", version=1)
 
     # Act
     readings = risk_at(inputs, [utc("2026-02-03"), utc("2026-02-12"), utc("2026-03-20")], cfg)
@@ -237,9 +259,10 @@ def test_explain_given_time_matches_risk_at_row(inputs):
 
     # Assert
     assert reading.score == row["score"] and reading.regime == row["regime"]
-    assert [c.name for c in reading.components] == list(COMPONENTS)
-    assert reading.components[0].data_date == utc("2024-08-02")
-    assert list(reading.to_json()) == ["as_of", "score", "regime", "components", "stale"]
+    assert [c.name for c in reading.components] == list(DEFAULT.components())
+    assert reading.components[0].data_date == row["usdjpy_date"] == utc("2024-08-05")  # the snapshot of 08-05
+    assert list(reading.to_json()) == ["as_of", "version", "score", "regime", "components", "stale"]
+    assert reading.version == 2 and reading.rank == row["rank"]
 
 
 def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Path):

@@ -1,9 +1,9 @@
-"""``carryguard risk`` (one reading, explained) and ``carryguard signals`` (daily history)."""
+"""``carryguard risk`` (one reading, explained; ``risk validate``: its event study) and
+``carryguard signals`` (daily history)."""
 
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,8 @@ import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
 from carryguard.backtests.cli.options import UTC_TIME
+from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
+from carryguard.backtests.cli.risk_validate import validate
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
     from carryguard.backtests.cli import CliContext
@@ -19,14 +21,6 @@ if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays f
     from carryguard.signals.pit import MemoryStore
     from carryguard.signals.risk import RiskConfig, RiskReading
     from carryguard.signals.store import Store
-
-CONFIG_HELP = "Risk index settings (TOML, top-level keys or a [risk] table); default: built-in defaults."
-
-
-def load_config(path: Path | None) -> RiskConfig:
-    from carryguard.signals.risk import RiskConfig
-
-    return RiskConfig.from_toml(path) if path else RiskConfig()
 
 
 def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
@@ -37,7 +31,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     return f"{text} {unit}" if unit else text
 
 
-@click.command("risk")
+@click.group("risk", invoke_without_command=True)
 @click.option(
     "--as-of",
     "as_of",
@@ -45,7 +39,9 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     help="Reading time (date = 00:00 UTC of that day, i.e. what was "
     "known when that day began). Default: the latest time the stored data supports.",
 )
-@click.option("--json", "as_json", is_flag=True, help='Print {"as_of", "score", "regime", "components", "stale"}.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"as_of", "version", "score", "regime", "components", "stale"}.'
+)
 @click.option(
     "--plot",
     "plot_path",
@@ -54,9 +50,9 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 )
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
-@click.pass_obj
+@click.pass_context
 def risk(
-    obj: CliContext,
+    ctx: click.Context,
     as_of: pd.Timestamp | None,
     as_json: bool,
     plot_path: Path | None,
@@ -68,16 +64,21 @@ def risk(
     One line per component: raw value (its unit says what it is), change over the
     component's window, z-score, weight, contribution to the composite (weight x
     clipped z-score) and the data date behind it. Inputs older than the staleness
-    limit are flagged STALE.
+    limit are flagged STALE. `risk validate` judges the index on past events.
 
     \b
     Examples:
       carryguard risk
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
+      carryguard risk validate --end 2021-12-31
     """
     from carryguard.signals.errors import CarryguardError
-    from carryguard.signals.risk import explain, latest_time
+    from carryguard.signals.risk import explain, fx_cross_check, latest_time
+
+    if ctx.invoked_subcommand:
+        return
+    obj: CliContext = ctx.obj
 
     if plot_path and plot_path.suffix.lower() != ".png":
         raise click.BadParameter("must end in .png", param_hint="--plot")
@@ -101,7 +102,7 @@ def risk(
         print_json(reading.to_json())
     else:
         _print_reading(reading, cfg)
-        check = _cross_check(inputs, cfg, as_of)
+        check = fx_cross_check(inputs, cfg, as_of)
         if check:
             stdout.print(check, highlight=False)
         if plot_path:
@@ -120,18 +121,18 @@ def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
 
     as_of = reading.as_of
     stdout.print(
-        f"Carry-Unwind Risk Index as of {as_of:%Y-%m-%d %H:%M} UTC: "
+        f"Carry-Unwind Risk Index v{reading.version} as of {as_of:%Y-%m-%d %H:%M} UTC: "
         f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})",
         highlight=False,
     )
-    label, weight = labels(cfg), _weights(reading, cfg)
+    label = labels(cfg)
     rows = [
         (
             c.name,
             _fmt(c.value, 3, unit=label[c.name].unit),
             _change(c.change, label[c.name]),
             _fmt(c.zscore, 2, True),
-            _fmt(weight[c.name], 3),
+            _fmt(c.weight, 3),
             _fmt(c.contribution, 3, True),
             c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a",
         )
@@ -148,11 +149,10 @@ def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
         f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
         f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
         f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
-        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}\n"
-        f"score = 100 / (1 + exp(-(composite {'-' if cfg.center >= 0 else '+'} {abs(cfg.center):g}) / "
-        f"{cfg.scale:g}))",
+        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}",
         highlight=False,
     )
+    stdout.print(_score_line(reading, cfg), highlight=False)
     if not reading.regime:
         stdout.print(
             f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
@@ -168,25 +168,24 @@ def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
         )
 
 
+def _score_line(reading: RiskReading, cfg: RiskConfig) -> str:
+    """How the composite became the score, per version."""
+    if cfg.version == 1:
+        sign = "-" if cfg.center >= 0 else "+"
+        return f"score = 100 / (1 + exp(-(composite {sign} {abs(cfg.center):g}) / {cfg.scale:g}))"
+    rank = "n/a" if not pd.notna(reading.rank) else f"{reading.rank:.1%}"
+    return (
+        f"composite = yen trigger ({'/'.join(cfg.trigger_weights)}) + {cfg.amplifier_gain:g} x "
+        f"max(amplifier ({'/'.join(cfg.amplifier_weights)}), {cfg.amplifier_floor:g})\n"
+        f"score: the composite ranks at {rank} of its last {cfg.rank_window_days} daily readings; as a "
+        f"normal quantile q, score = 100 / (1 + exp(-(q - {cfg.rank_center:g}) / {cfg.rank_scale:g}))"
+    )
+
+
 def _change(change: float, label: Label) -> str:
     """``-0.105 pp in 20d`` (d = business days of the source)."""
     text = _fmt(change, 3, True, label.change_unit)
     return text if text == "n/a" else f"{text} in {label.change_window}d"
-
-
-def _weights(reading: RiskReading, cfg: RiskConfig) -> dict[str, float]:
-    """Each component's share of the weight in this reading: its configured weight
-    rescaled over the components that have a contribution (0 when switched off by
-    config, NaN when its inputs are missing)."""
-    present = {c.name: cfg.weights.get(c.name, 0.0) for c in reading.components if pd.notna(c.contribution)}
-    total = sum(present.values())
-    shares = {}
-    for c in reading.components:
-        if c.name in present:
-            shares[c.name] = present[c.name] / total
-        else:
-            shares[c.name] = 0.0 if not cfg.weights.get(c.name) else float("nan")
-    return shares
 
 
 def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
@@ -200,37 +199,6 @@ def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
         if not store.exists(sid):
             raise DataError(f"series {sid} is not in the store at {store.root}", fix=FETCH_HINT)
     return MemoryStore.load(store, cfg.series_ids())
-
-
-def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
-    """USD/JPY from the configured series vs the cross-check series, both as of the
-    reading, and whether the newest configured bar was dropped as a bad print."""
-    from carryguard.signals.pit import asof, on_availability
-    from carryguard.signals.risk import fx_bad_prints, fx_price
-
-    if not cfg.fx_check_series or cfg.fx_check_series == cfg.fx_series or not store.exists(cfg.fx_check_series):
-        return ""
-    values = []
-    for sid in (cfg.fx_series, cfg.fx_check_series):
-        got, date = asof(on_availability(fx_price(store.read(sid)), store.meta(sid)), pd.DatetimeIndex([as_of]))
-        values.append((sid, got.iloc[0, 0], date.iloc[0]))
-    (a, x, dx), (b, y, dy) = values
-    if pd.isna(x):
-        return ""
-    fx = store.read(a)
-    dropped = ""
-    if fx_bad_prints(fx, cfg)[fx.index.get_indexer([dx])[0]]:
-        dropped = (
-            f"; {a} {x:.3f} ({dx:%Y-%m-%d}) dropped as a bad print"
-            " (its whole bar lies away from the last accepted close)"
-        )
-    same_day = fx_price(fx).iloc[:, 0].get(dy) if pd.notna(y) else None
-    if same_day is None or pd.isna(same_day):
-        return f"cross-check USD/JPY: no {b} fixing published for a day {a} has{dropped}"
-    return (
-        f"cross-check USD/JPY on {dy:%Y-%m-%d} (newest {b} published by then): {a} {same_day:.3f} vs "
-        f"{b} {y:.3f}, difference {100 * (same_day / y - 1):+.2f}%{dropped}"
-    )
 
 
 def _plot(
@@ -335,4 +303,5 @@ def signals(
         )
 
 
+risk.add_command(validate)
 commands = [risk, signals]

@@ -73,3 +73,39 @@ def plot_risk(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_validation(
+    path: Path, scores: pd.DataFrame, events: dict[str, pd.DatetimeIndex], thresholds: tuple[float, float, float]
+) -> Path:
+    """Write a PNG: one panel per index version (columns of ``scores``) over the regime
+    bands, with each event set's episode starts marked as coloured ticks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(scores.columns), 1, sharex=True, figsize=(11, 2.8 * len(scores.columns) + 1))
+    axes = list(axes) if len(scores.columns) > 1 else [axes]
+    bounds = (0.0, *thresholds, 100.0)
+    marks = dict(zip(events, ("tab:red", "tab:orange", "tab:blue", "tab:green"), strict=False))
+    for ax, name in zip(axes, scores.columns, strict=True):
+        for low, high, colour in zip(bounds[:-1], bounds[1:], REGIME_COLOURS, strict=False):
+            ax.axhspan(low, high, color=colour, alpha=0.8, lw=0)
+        ax.plot(scores.index, scores[name].to_numpy(), color="black", lw=0.7, label=f"index {name}")
+        for k, (kind, starts) in enumerate(events.items()):
+            level = 100 - 6 * (k + 1)
+            ax.plot(starts, [level] * len(starts), "v", color=marks[kind], ms=6, label=f"{kind} episode start")
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("score (0-100)")
+        ax.legend(**LEGEND)
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"Risk index and events, {scores.index[0]:%Y-%m-%d} to {scores.index[-1]:%Y-%m-%d}")
+    axes[-1].set_xlabel("date (UTC)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
