@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.paths import RunDir
 
 if TYPE_CHECKING:
     from carryguard.backtests.report.bootstrap import Interval
-
-RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 def _interval(interval: Interval) -> str:
@@ -28,7 +27,7 @@ def _interval(interval: Interval) -> str:
 
 
 @click.command("compare")
-@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
+@click.argument("run_dirs", nargs=-1, required=True, type=RunDir("run"))
 @click.option(
     "--sort",
     default="sharpe",
@@ -92,11 +91,12 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
         columns,
         rows,
         right=[*headline, *deltas],
+        drop=[deltas[1], headline[1], "tf", deltas[0], headline[0], "symbol"],
     )
 
 
 @click.command("report")
-@click.argument("run_dir", type=RUN_DIR)
+@click.argument("run_dir", type=RunDir("run"))
 @click.option(
     "--windows",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
