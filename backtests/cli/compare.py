@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stage_progress, stdout
 from carryguard.backtests.cli.paths import RunDir
 
 if TYPE_CHECKING:
@@ -95,6 +95,12 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
     )
 
 
+def verdict_lines(run_dir: Path) -> list[str]:
+    """Lines for the report's header, above the at-a-glance summary: the overlay lab's verdict
+    (issue 12) plugs in here; none until it lands."""
+    return []
+
+
 @click.command("report")
 @click.argument("run_dir", type=RunDir("run"))
 @click.option(
@@ -125,11 +131,13 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
       carryguard report results/20260101-120000-carry_unwind --windows my_windows.toml
     """
     from carryguard.backtests.report.bootstrap import BootstrapConfig, verdict
-    from carryguard.backtests.report.html import write_report
+    from carryguard.backtests.report.html import STAGES, write_report
 
     config = BootstrapConfig(n_boot=resamples, mean_block=block)
-    with stderr.status(f"reporting {run_dir} ..."):
-        written = write_report(run_dir, windows=windows, bootstrap=config)
+    with stage_progress(f"report {run_dir.name}", STAGES) as step:
+        written = write_report(
+            run_dir, windows=windows, bootstrap=config, verdict_lines=verdict_lines(run_dir), progress=step
+        )
     effects = [
         {
             "strategy": e.book.strategy,

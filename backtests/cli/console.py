@@ -14,13 +14,15 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import click
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 PIPE_WIDTH = 200  # piped output: a wide virtual terminal, so tables are not squeezed to 80 columns
@@ -180,3 +182,30 @@ def print_table(
     console.print(table)
     if note:
         console.print(note, highlight=False)
+
+
+@contextmanager
+def stage_progress(title: str, stages: Sequence[str]) -> Iterator[Callable[[str], None]]:
+    """A progress bar over named ``stages`` on stderr (on a terminal only); yields ``step(stage)``,
+    called as each stage starts."""
+    if not stderr.is_terminal:
+        yield lambda _stage: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(title, total=len(stages), stage="")
+        seen: list[str] = []
+
+        def step(stage: str) -> None:
+            if seen:
+                bar.advance(task)
+            seen.append(stage)
+            bar.update(task, stage=stage)
+
+        yield step

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from carryguard.signals.errors import DataError
+
 RESULTS = Path("results")
 KINDS = {
     "run": "a backtest run folder (from `carryguard backtest`)",
@@ -34,12 +36,13 @@ def latest(results: Path, kinds: Sequence[str]) -> Path:
     found = sorted(p for p in results.glob("*") if p.is_dir() and folder_kind(p) in kinds) if results.is_dir() else []
     if not found:
         wanted = " or ".join(KINDS[k] for k in kinds)
-        raise click.BadParameter(f"`latest`: no {wanted} under {results}/; run `carryguard backtest` first")
+        raise DataError(f"`latest`: no {wanted} under {results}/", fix="run `carryguard backtest` first")
     return found[-1]
 
 
 class RunDir(click.ParamType):
-    """A folder of one of ``kinds``, or ``latest``; anything else fails with what was expected."""
+    """A folder of one of ``kinds``, or ``latest``; anything else is a ``DataError`` (one line, exit 1)
+    saying what was expected."""
 
     name = "RUN_DIR"
 
@@ -60,11 +63,11 @@ class RunDir(click.ParamType):
                 if path.parent.is_dir()
                 else ""
             )
-            self.fail(f"{path}: no such folder; expected {wanted} or `latest`{near}", param, ctx)
+            raise DataError(f"{path}: no such folder", fix=f"pass {wanted} or `latest`{near}")
         kind = folder_kind(path)
         if kind not in self.kinds:
-            what = f"{path} is {KINDS[kind]}" if kind else f"{path} is not a run or sweep folder"
-            self.fail(f"{what}; expected {wanted}", param, ctx)
+            what = f"{path}: {KINDS[kind]}" if kind else f"{path}: not a run folder (no metrics.json)"
+            raise DataError(what, fix=f"pass {wanted}")
         return path
 
 

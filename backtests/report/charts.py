@@ -31,11 +31,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
 from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 
-REGIME_COLOURS = {"calm": "#d9f0d3", "elevated": "#fff2b3", "stress": "#fdd0a2", "crisis": "#f4a6a6"}
-PLAIN, CARRY, MARKET = "#1f77b4", "#ff7f0e", "#8c8c8c"  # without overlay, with it, buy & hold
 WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
 PANEL_HEIGHT = 2.4
 DPI = 100
@@ -172,7 +171,9 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         for key, colour, style in ((_key(books, name, False), PLAIN, "-"), (_key(books, name, True), CARRY, "--")):
             if key is not None:
                 equity = run.equity[key]["equity"]
-                ax.plot(_x(equity.index), equity.where(equity > 0).to_numpy(), color=colour, linestyle=style, linewidth=1.3)
+                ax.plot(
+                    _x(equity.index), equity.where(equity > 0).to_numpy(), color=colour, linestyle=style, linewidth=1.3
+                )
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(_dollars))

@@ -11,6 +11,10 @@ only scales what the strategy holds.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 
 from carryguard.backtests.run.folder import BookKey, RunFolder
@@ -24,43 +28,48 @@ def fill_causes(run: RunFolder, key: BookKey) -> pd.DataFrame:
     """The book's fills (``time, side, qty, price``) with a ``cause`` column (see the module docstring)."""
     fills = _fills(run, key)
     exposure = run.exposure.get(key)
+    if exposure is None or not len(exposure) or not len(fills):
+        return fills.assign(cause="")
     step = timeframe_delta(key.timeframe)
-    causes = []
-    previous: pd.Series | None = None
-    for time in fills["time"]:
-        if exposure is None or not len(exposure):
-            causes.append("")
-            continue
-        rows = exposure.loc[: time - step]
-        decision = rows.iloc[-1] if len(rows) else exposure.iloc[0]
-        baseline = previous if previous is not None else _flat(exposure.iloc[0])
-        causes.append(_cause(baseline, decision))
-        previous = decision
+    rows = np.searchsorted(_ns(exposure.index), _ns(fills["time"] - step), side="right") - 1
+    rows = rows.clip(min=0)
+    columns = {
+        name: exposure[name].to_numpy(dtype="float64") for name in ("strategy_exposure", "multiplier", "vol_scale")
+    }
+    after = {name: values[rows] for name, values in columns.items()}
+    first = {"strategy_exposure": 0.0, "multiplier": columns["multiplier"][0], "vol_scale": columns["vol_scale"][0]}
+    before = {name: np.r_[first[name], values[:-1]] for name, values in after.items()}
+    causes = [
+        _cause(*(before[name][i] for name in columns), *(after[name][i] for name in columns)) for i in range(len(rows))
+    ]
     return fills.assign(cause=causes)
 
 
-def _flat(row: pd.Series) -> pd.Series:
-    """The state before the first trade: no strategy exposure, the first row's overlay settings."""
-    return row.copy().where(row.index != "strategy_exposure", 0.0)
+def _ns(times: object) -> np.ndarray:
+    """UTC times as int64 nanoseconds (comparable whatever their unit or zone)."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
-def _changed(before: pd.Series, after: pd.Series, column: str) -> float:
-    return float(after[column]) - float(before[column])
-
-
-def _cause(before: pd.Series, after: pd.Series) -> str:
+def _cause(strategy0: float, multiplier0: float, vol0: float, strategy1: float, multiplier1: float, vol1: float) -> str:
     """``signal``, ``overlay cut`` ... or several joined with ``+``."""
     parts = []
-    if abs(_changed(before, after, "strategy_exposure")) > _TOLERANCE:
-        if min(abs(float(before["strategy_exposure"])), abs(float(after["strategy_exposure"]))) <= _TOLERANCE:
+    if abs(strategy1 - strategy0) > _TOLERANCE:
+        if min(abs(strategy0), abs(strategy1)) <= _TOLERANCE:
             return "signal"  # an entry or exit: the overlay only scales what the strategy holds
         parts.append("signal")
-    multiplier = _changed(before, after, "multiplier")
-    if abs(multiplier) > _TOLERANCE:
-        parts.append("overlay cut" if multiplier < 0 else "overlay restore")
-    if abs(_changed(before, after, "vol_scale")) > _TOLERANCE:
+    if abs(multiplier1 - multiplier0) > _TOLERANCE:
+        parts.append("overlay cut" if multiplier1 < multiplier0 else "overlay restore")
+    if abs(vol1 - vol0) > _TOLERANCE:
         parts.append("vol rescale")
     return "+".join(parts) or "rebalance band"
+
+
+@lru_cache(maxsize=4)
+def _read_fills(path: Path, stamp: float) -> pd.DataFrame:
+    """fills.csv of a run (cached per file and modification time)."""
+    frame = pd.read_csv(path)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
 
 
 def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
@@ -68,7 +77,7 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
     path = run.path / "fills.csv"
     if not path.is_file():
         return pd.DataFrame({"time": pd.to_datetime([], utc=True), "side": [], "qty": [], "price": []})
-    frame = pd.read_csv(path)
+    frame = _read_fills(path, path.stat().st_mtime)
     mine = frame[
         (frame["strategy"] == key.strategy)
         & (frame["symbol"] == key.symbol)
@@ -77,7 +86,7 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         {
-            "time": pd.to_datetime(mine["time"], utc=True),
+            "time": mine["time"],
             "side": mine["side"].astype(str),
             "qty": mine["qty"].astype(float),
             "price": mine["price"].astype(float),
@@ -96,12 +105,13 @@ def round_trips(run: RunFolder, key: BookKey) -> list[dict[str, object]]:
         & (trades["overlay"] == key.overlay)
     ]
     causes = fill_causes(run, key)
-    by_time = causes.groupby("time")["cause"].agg("+".join) if len(causes) else pd.Series(dtype=str)
+    times, labels = _ns(causes["time"]), causes["cause"].tolist()
     rows = []
     for trade in mine.itertuples(index=False):
         entry, exit_ = trade.entry_time, trade.exit_time
         still_open = str(trade.is_open).lower() == "true"
-        inside = causes[(causes["time"] > entry) & (causes["time"] < exit_)]
+        lo = int(np.searchsorted(times, _ns([entry])[0], side="right"))
+        first_exit = int(np.searchsorted(times, _ns([exit_])[0], side="left"))
         rows.append(
             {
                 "entry_time": entry.isoformat(),
@@ -110,12 +120,19 @@ def round_trips(run: RunFolder, key: BookKey) -> list[dict[str, object]]:
                 "exit_price": float(trade.exit_price),
                 "return_pct": float(trade.return_pct),
                 "duration_days": round((exit_ - entry) / pd.Timedelta(days=1), 4),
-                "entry_cause": str(by_time.get(entry, "")),
-                "exit_cause": "open" if still_open else str(by_time.get(exit_, "")),
-                "resizes": list(inside["cause"]),
+                "entry_cause": _at(times, labels, entry),
+                "exit_cause": "open" if still_open else _at(times, labels, exit_),
+                "resizes": labels[lo:first_exit],
             }
         )
     return rows
+
+
+def _at(times: np.ndarray, labels: list[str], time: pd.Timestamp) -> str:
+    """The causes of the fills at ``time`` (``+``-joined), or ``""``."""
+    at = _ns([time])[0]
+    lo, hi = int(np.searchsorted(times, at, side="left")), int(np.searchsorted(times, at, side="right"))
+    return "+".join(dict.fromkeys(labels[lo:hi]))
 
 
 def find_book(run: RunFolder, name: str) -> list[BookKey]:
