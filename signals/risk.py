@@ -27,6 +27,7 @@ import pandas as pd
 from carryguard.signals.errors import DataError
 from carryguard.signals.features import COMPONENT_INPUTS, components
 from carryguard.signals.frames import disjoint_bars
+from carryguard.signals.json_file import finite_or_none
 from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
 from carryguard.signals.toml_file import read_toml
 
@@ -258,7 +259,9 @@ def combine(
 
 def regimes(score: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
     """Regime name per score ("" for NaN): a score equal to a threshold is in the higher regime."""
-    names = np.array(REGIMES, dtype=object)[np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")]
+    names = np.array(REGIMES, dtype=object)[
+        np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")
+    ]
     return np.where(np.isfinite(score), names, "")
 
 
@@ -306,24 +309,20 @@ class RiskReading:
         """``{"as_of", "score", "regime", "components": [...], "stale": [...]}``; NaN -> null."""
         return {
             "as_of": self.as_of.isoformat(),
-            "score": _num(self.score),
+            "score": finite_or_none(self.score),
             "regime": self.regime,
             "components": [
                 {
                     "name": c.name,
-                    "value": _num(c.value),
-                    "zscore": _num(c.zscore),
-                    "contribution": _num(c.contribution),
+                    "value": finite_or_none(c.value),
+                    "zscore": finite_or_none(c.zscore),
+                    "contribution": finite_or_none(c.contribution),
                     "data_date": _day(c.data_date),
                 }
                 for c in self.components
             ],
             "stale": list(self.stale),
         }
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 def _day(ts: pd.Timestamp | None) -> str | None:

@@ -24,6 +24,11 @@ from carryguard.signals.indicators import periods_per_year
 OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unwind overlay
 
 
+def book_label(strategy: str, overlay: bool) -> str:
+    """A book's strategy as users write it: ``sma_cross`` or ``sma_cross+carry``."""
+    return f"{strategy}+{OVERLAY_SUFFIX}" if overlay else strategy
+
+
 @runtime_checkable
 class Strategy(Protocol):
     """What engines, the runner and paper trading rely on (see the module docstring)."""

@@ -41,10 +41,10 @@ import pandas as pd
 
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.indicators import realized_volatility
+from carryguard.signals.risk import REGIMES
 from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import periods_per_year_of
 
-REGIMES = ("calm", "elevated", "stress", "crisis")
 MODES = ("step", "continuous")
 HYSTERESIS_WARMUP = 540  # bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as long as the paper loop reads)
 COLUMNS = ("strategy_exposure", "risk_score", "regime", "multiplier", "vol_scale", "final_exposure")

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.engine.book import fills_frame, make_book
-from carryguard.backtests.engine.metrics import METRIC_NAMES, bars_per_year, compute_metrics
+from carryguard.backtests.engine.measures import bars_per_year
+from carryguard.backtests.engine.metrics import METRIC_NAMES, compute_metrics
 
 
 def bars_from_close(close: list[float], freq: str = "1D") -> pd.DataFrame:

@@ -298,6 +298,7 @@ def signals(
       carryguard signals --start 2024-07-01 --end 2024-08-31 --json
     """
     from carryguard.signals.errors import CarryguardError
+    from carryguard.signals.json_file import json_ready
     from carryguard.signals.risk import latest_time, risk_at
 
     if out_path and out_path.suffix.lower() not in (".csv", ".parquet"):
@@ -320,12 +321,7 @@ def signals(
         for column in table.columns:
             if isinstance(table[column].dtype, pd.DatetimeTZDtype):
                 table[column] = table[column].map(lambda t: None if pd.isna(t) else t.isoformat())
-        print_json(
-            [
-                {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                for row in table.to_dict(orient="records")
-            ]
-        )
+        print_json(json_ready(table.to_dict(orient="records")))
     elif not out_path:
         tail = history.tail(10)
         names = [c.removesuffix("_contribution") for c in history.columns if c.endswith("_contribution")]

@@ -77,6 +77,7 @@ def sweep(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from carryguard.backtests.run.layout import fingerprints
     from carryguard.backtests.sweep.evaluate import combos_warmup, load_history, load_risk, run_sweep, validate_combos
     from carryguard.backtests.sweep.output import new_run_dir, short, top_rows, write_sweep
     from carryguard.backtests.sweep.study import WalkForwardConfig, combos, load_sweep_study
@@ -147,16 +148,7 @@ def sweep(
     run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
-    data = {}
-    for name in inputs:
-        meta = obj.store.meta(name)
-        data[name] = {
-            "content_hash": meta.content_hash,
-            "first": meta.first,
-            "last": meta.last,
-            "rows": meta.rows,
-            "origin": meta.origin,
-        }
+    data = fingerprints({name: obj.store.meta(name) for name in inputs})
     doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
     if as_json:
         print_json(doc)

@@ -9,10 +9,12 @@ For sweeps, ``book_stats`` runs one book and keeps only running sums (final equi
 drawdown, trades, return moments ...) instead of per-bar arrays, ``batch_stats`` runs
 many target vectors at once, and ``sma_cross_stats`` derives SMA-cross targets inside the
 kernel from compensated prefix sums, so a sweep never touches pandas per combination.
-``carryguard.backtests.engine.fast_metrics`` turns the stats into the metrics of ``carryguard.backtests.engine.metrics``.
+``fast_metrics`` turns the stats into the metrics of ``metrics`` (formulas from ``measures``).
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
 
 import numpy as np
 import pandas as pd
@@ -21,31 +23,35 @@ from numba import njit
 from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
 from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
 
-# Layout of one row of book statistics (see ``book_stats``).
-STAT_FIELDS = (
-    "final_equity",
-    "max_drawdown",
-    "max_dd_ns",
-    "exposure_bars",
-    "bars",
-    "trades",
-    "wins",
-    "gross_profit",
-    "gross_loss",
-    "sum_return_pct",
-    "fees",
-    "notional",
-    "equity_sum",
-    "ret_count",
-    "ret_sum",
-    "ret_sumsq",
-    "ret_down_sumsq",
-    "start_equity",
-    "first_close",
-    "last_close",
-)
-STAT_INDEX = {name: i for i, name in enumerate(STAT_FIELDS)}
-N_STATS = len(STAT_FIELDS)
+
+class Stat(IntEnum):
+    """The named fields of one row of book statistics (``book_stats`` writes ``out[Stat.x]``;
+    numba reads the members as constants)."""
+
+    final_equity = 0
+    max_drawdown = 1
+    max_dd_ns = 2
+    exposure_bars = 3
+    bars = 4
+    trades = 5
+    wins = 6
+    gross_profit = 7
+    gross_loss = 8
+    sum_return_pct = 9
+    fees = 10
+    notional = 11
+    equity_sum = 12
+    ret_count = 13
+    ret_sum = 14
+    ret_sumsq = 15
+    ret_down_sumsq = 16
+    start_equity = 17
+    first_close = 18
+    last_close = 19
+
+
+STAT_FIELDS = tuple(field.name for field in Stat)
+N_STATS = len(Stat)
 
 
 def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = ExecutionConfig()) -> Book:
@@ -125,13 +131,13 @@ def book_stats(
     out: np.ndarray,
 ) -> None:
     """Run one book on bars ``[start, end)`` (flat with ``cash0`` at ``start``) and write the
-    running sums behind ``carryguard.backtests.engine.metrics`` into ``out`` (layout ``STAT_FIELDS``).
+    running sums behind ``carryguard.backtests.engine.measures`` into ``out`` (fields ``Stat``).
 
     Trades follow ``book.trades_from_fills`` (flat = position <= FLAT_TOLERANCE x the
     trade's peak; a trade still open is marked to the last close without fee and counts
     in wins, profit/loss and expectancy); per-bar returns as count, sum and sum of squares
     (their mean is tiny next to their spread, so the variance loses no digits that matter);
-    drawdowns follow ``metrics.drawdown`` (``times`` in int64 ns).
+    drawdowns follow ``measures.drawdown_periods`` (``times`` in int64 ns).
     """
     cash = cash0
     pos = 0.0
@@ -219,27 +225,26 @@ def book_stats(
         else:
             gross_loss -= pnl
         sum_return_pct += pnl / trade_cost * 100.0
-    # written in STAT_FIELDS order
-    out[0] = equity
-    out[1] = max_dd
-    out[2] = max_dd_ns
-    out[3] = exposure_bars
-    out[4] = end - start
-    out[5] = trades
-    out[6] = wins
-    out[7] = gross_profit
-    out[8] = gross_loss
-    out[9] = sum_return_pct
-    out[10] = fees
-    out[11] = notional
-    out[12] = equity_sum
-    out[13] = ret_count
-    out[14] = ret_sum
-    out[15] = ret_sumsq
-    out[16] = ret_down_sumsq
-    out[17] = cash0
-    out[18] = close[start]
-    out[19] = close[end - 1]
+    out[Stat.final_equity] = equity
+    out[Stat.max_drawdown] = max_dd
+    out[Stat.max_dd_ns] = max_dd_ns
+    out[Stat.exposure_bars] = exposure_bars
+    out[Stat.bars] = end - start
+    out[Stat.trades] = trades
+    out[Stat.wins] = wins
+    out[Stat.gross_profit] = gross_profit
+    out[Stat.gross_loss] = gross_loss
+    out[Stat.sum_return_pct] = sum_return_pct
+    out[Stat.fees] = fees
+    out[Stat.notional] = notional
+    out[Stat.equity_sum] = equity_sum
+    out[Stat.ret_count] = ret_count
+    out[Stat.ret_sum] = ret_sum
+    out[Stat.ret_sumsq] = ret_sumsq
+    out[Stat.ret_down_sumsq] = ret_down_sumsq
+    out[Stat.start_equity] = cash0
+    out[Stat.first_close] = close[start]
+    out[Stat.last_close] = close[end - 1]
 
 
 @njit(cache=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import pandas as pd
 
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import CarryguardError
+from carryguard.signals.json_file import finite_or_none
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS books (
@@ -133,10 +133,6 @@ def client_order_id(strategy: str, symbol: str, bar_time: pd.Timestamp) -> str:
     stamp = pd.Timestamp(bar_time).tz_convert("UTC")
     digest = hashlib.sha256(f"{strategy}|{symbol}|{stamp.isoformat()}".encode()).hexdigest()[:12]
     return f"cg-{digest}-{stamp.strftime('%Y%m%d%H%M')}"
-
-
-def _nan_to_none(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 class PaperState:
@@ -269,12 +265,12 @@ class PaperState:
                     bar,
                     iso(step.decided_at),
                     step.close,
-                    _nan_to_none(step.strategy_exposure),
-                    _nan_to_none(step.score),
+                    finite_or_none(step.strategy_exposure),
+                    finite_or_none(step.score),
                     step.regime,
-                    _nan_to_none(step.multiplier),
-                    _nan_to_none(step.vol_scale),
-                    _nan_to_none(step.target),
+                    finite_or_none(step.multiplier),
+                    finite_or_none(step.vol_scale),
+                    finite_or_none(step.target),
                     step.action,
                     step.reason,
                 ),

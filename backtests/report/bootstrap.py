@@ -24,7 +24,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.metrics import bars_per_year, equity_returns, sharpe
+from carryguard.backtests.engine.measures import bars_per_year, equity_returns, growth_curve, max_drawdown, sharpe
 from carryguard.backtests.run.folder import BookKey, RunFolder
 
 DEFAULT_SEED = 20240805  # the day of the 2024 yen-carry unwind
@@ -92,18 +92,9 @@ def stationary_indices(n: int, *, n_boot: int, mean_block: float, rng: np.random
     return (np.take_along_axis(starts, block_began, axis=1) + position - block_began) % n
 
 
-def sharpe_rows(returns: np.ndarray, per_year: float) -> np.ndarray:
-    """Annualised Sharpe of each row (NaN for a flat row), as ``carryguard.backtests.engine.metrics.sharpe``."""
-    std = returns.std(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0, returns.mean(axis=1) / std * math.sqrt(per_year), np.nan)
-
-
-def max_drawdown_rows(returns: np.ndarray) -> np.ndarray:
-    """Deepest drawdown (negative %, 0 if none) of the equity compounding each row."""
-    equity = np.cumprod(1.0 + returns, axis=1)
-    peak = np.maximum(np.maximum.accumulate(equity, axis=1), 1.0)  # the start (1.0) is a peak too
-    return (equity / peak - 1.0).min(axis=1).clip(max=0.0) * 100.0
+def _drawdown_pct(returns: np.ndarray) -> np.ndarray:
+    """Deepest drawdown (negative %, 0 if none) of the equity compounding each row from 1.0."""
+    return np.asarray(max_drawdown(growth_curve(returns))) * 100.0
 
 
 def paired_effect(
@@ -134,12 +125,12 @@ def paired_effects(
             for i in members:
                 plain, overlay, per_year = pairs[i]
                 a, b = plain[index], overlay[index]
-                sharpe_effects[i].append(sharpe_rows(b, per_year) - sharpe_rows(a, per_year))
-                drawdown_effects[i].append(max_drawdown_rows(b) - max_drawdown_rows(a))
+                sharpe_effects[i].append(sharpe(b, per_year) - sharpe(a, per_year))
+                drawdown_effects[i].append(_drawdown_pct(b) - _drawdown_pct(a))
         for i in members:
             plain, overlay, per_year = pairs[i]
             both = np.stack([plain, overlay])
-            originals = (sharpe_rows(both, per_year), max_drawdown_rows(both))
+            originals = (sharpe(both, per_year), _drawdown_pct(both))
             effects = (np.concatenate(sharpe_effects[i]), np.concatenate(drawdown_effects[i]))
             sharpe_interval, drawdown_interval = (
                 _interval(values, before, after, config.confidence)

@@ -32,8 +32,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
-from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
+from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
+from carryguard.signals.risk import REGIMES
 
 WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
 PANEL_HEIGHT = 2.4

@@ -5,7 +5,7 @@ overlay row carries ``Δ = with overlay − without`` for Return, CAGR, Max. Dra
 Sharpe (Max. Drawdown is negative, so a positive Δ means a shallower drawdown). Runs that
 cover different periods are aligned on their common window: the headline metrics are
 then recomputed from the equity curves on that window (rebased at its first close), with
-the same definitions as ``carryguard.backtests.engine.metrics``.
+the same definitions as ``carryguard.backtests.engine.measures``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from carryguard.backtests.engine.metrics import bars_per_year, compound_annual_growth, drawdown, equity_returns, sharpe
+from carryguard.backtests.engine.measures import (
+    bars_per_year,
+    compound_annual_growth,
+    equity_returns,
+    max_drawdown,
+    sharpe,
+)
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.errors import DataError
+from carryguard.signals.json_file import json_ready
 
 HEADLINE = ("Return [%]", "CAGR [%]", "Max. Drawdown [%]", "Sharpe Ratio")
 DELTAS = tuple(f"Δ {name}" for name in HEADLINE)
@@ -85,7 +92,7 @@ def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
     per_year = bars_per_year(timeframe)
     total = values[-1] / values[0]
     cagr = compound_annual_growth(total, bars=len(returns), per_year=per_year)
-    max_dd, _ = drawdown(equity)
+    max_dd = max_drawdown(values)
     return {
         "Return [%]": float(total - 1.0) * 100.0,
         "CAGR [%]": float(cagr) * 100.0,
@@ -182,6 +189,4 @@ def _sort_value(rows: list[dict[str, object]], column: str) -> float:
 
 def json_rows(comparison: Comparison) -> list[dict[str, object]]:
     """The rows with NaN as null, so the output is valid JSON."""
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in comparison.rows
-    ]
+    return json_ready(comparison.rows)

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.run.folder import REGIMES, BookKey, RunFolder
+from carryguard.backtests.engine.measures import drawdown_periods, max_drawdown
+from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.errors import DataError
+from carryguard.signals.risk import REGIMES
 from carryguard.signals.toml_file import read_toml
 
 DEFAULT_WINDOWS = Path(str(files("carryguard.backtests.report") / "crisis_windows.toml"))
@@ -98,27 +100,13 @@ def deepest_drawdowns(close: pd.Series, *, count: int = 5, symbol: str = "BTC") 
     An episode runs from an all-time high to the lowest close before the next all-time
     high, so episodes never overlap.
     """
-    values = close.to_numpy(dtype="float64")
-    if len(values) < 2:
-        return []
-    peak = np.maximum.accumulate(values)
-    episode = np.cumsum(values >= peak)
-    found = []
-    for number in np.unique(episode):
-        where = np.flatnonzero(episode == number)
-        trough = where[np.argmin(values[where])]
-        depth = values[trough] / values[where[0]] - 1.0
-        if depth < 0:
-            found.append((depth, where[0], trough))
-    deepest = sorted(found)[:count]
+    periods = drawdown_periods(close)
+    deepest = periods.sort_values(["depth", "start", "trough"], kind="stable").head(count).sort_values("start")
     return [
         CrisisWindow(
-            f"{symbol} drawdown {depth * 100:.0f}%",
-            close.index[start].normalize(),
-            close.index[trough].normalize(),
-            kind="drawdown",
+            f"{symbol} drawdown {row.depth * 100:.0f}%", row.start.normalize(), row.trough.normalize(), kind="drawdown"
         )
-        for depth, start, trough in sorted(deepest, key=lambda item: item[1])
+        for row in deepest.itertuples()
     ]
 
 
@@ -159,7 +147,7 @@ def window_stats(run: RunFolder, key: BookKey, window: CrisisWindow) -> dict[str
     covered = book.index[0] <= window.start and book.index[-1] >= window.end
     return {
         "Return [%]": float(path[-1] / path[0] - 1.0) * 100.0,
-        "Max. Drawdown [%]": float((path / np.maximum.accumulate(path) - 1.0).min() * 100.0),
+        "Max. Drawdown [%]": max_drawdown(path) * 100.0,
         "Avg. Exposure [%]": float(np.mean(held) * 100.0),
         "Buy & Hold [%]": market,
         "coverage": "full" if covered else "partial",

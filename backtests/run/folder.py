@@ -14,16 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from carryguard.backtests.run.layout import (
+    BOOK_COLUMNS,
+    EQUITY_COLUMNS,
+    EXPOSURE_COLUMNS,
+    MANIFEST,
+    METRICS,
+    PRICE_COLUMNS,
+    RISK_COLUMNS,
+    TRADE_COLUMNS,
+)
+from carryguard.backtests.run.layout import REWRITE as _FIX
 from carryguard.signals.errors import DataError
-
-BOOK_COLUMNS = ("strategy", "symbol", "timeframe", "overlay")
-OVERLAY_SUFFIX = "+carry"
-EQUITY_COLUMNS = ("equity", "cash", "position")
-EXPOSURE_COLUMNS = ("strategy_exposure", "risk_score", "multiplier", "vol_scale", "final_exposure")
-PRICE_COLUMNS = ("open", "high", "low", "close")
-TRADE_COLUMNS = ("entry_price", "exit_price", "qty", "pnl", "return_pct", "fees")
-REGIMES = ("calm", "elevated", "stress", "crisis")
-_FIX = "rerun `carryguard backtest` to rewrite the run folder"
+from carryguard.strategies.base import book_label
 
 
 @dataclass(frozen=True, order=True)
@@ -38,7 +41,7 @@ class BookKey:
     @property
     def label(self) -> str:
         """``sma_cross`` or ``sma_cross+carry``."""
-        return self.strategy + (OVERLAY_SUFFIX if self.overlay else "")
+        return book_label(self.strategy, self.overlay)
 
     @property
     def pair(self) -> BookKey:
@@ -92,13 +95,13 @@ class RunFolder:
 def load_run(path: str | Path) -> RunFolder:
     """Load and check every file of the run folder at ``path``."""
     root = Path(path)
-    if not (root / "manifest.json").is_file():
+    if not (root / MANIFEST).is_file():
         raise DataError(
             f"{root}: not a run folder (no manifest.json)",
             fix="pass a folder written by `carryguard backtest` (results/<run-id>)",
         )
-    manifest = _read_json(root / "manifest.json")
-    metrics, baselines = _read_metrics(root / "metrics.json")
+    manifest = _read_json(root / MANIFEST)
+    metrics, baselines = _read_metrics(root / METRICS)
     equity = _per_book(
         _read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
         EQUITY_COLUMNS,
@@ -124,7 +127,7 @@ def load_run(path: str | Path) -> RunFolder:
     }
     risk = _time_indexed(
         _read_csv(root / "risk.csv", time_columns=("time",), numeric=("score",), text=("regime",)),
-        ("score", "regime"),
+        RISK_COLUMNS,
         root / "risk.csv",
     )
     for key in metrics:

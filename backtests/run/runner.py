@@ -29,7 +29,7 @@ from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.risk import risk_at
 from carryguard.signals.store import SeriesMeta, Store, series_id
-from carryguard.strategies.base import OVERLAY_SUFFIX, Strategy
+from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from carryguard.strategies.overlay import CarryOverlay
 
@@ -55,7 +55,7 @@ class RunResult:
     @property
     def label(self) -> str:
         """``sma_cross+carry BTC/USDT 1d`` (progress display)."""
-        return f"{self.strategy}{'+' + OVERLAY_SUFFIX if self.overlay else ''} {self.symbol} {self.timeframe}"
+        return f"{book_label(self.strategy, self.overlay)} {self.symbol} {self.timeframe}"
 
 
 @dataclass(frozen=True)

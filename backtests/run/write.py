@@ -12,8 +12,6 @@ the reading's time (00:00 UTC each day, i.e. the close of the previous daily bar
 
 from __future__ import annotations
 
-import json
-import math
 import platform
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -21,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from carryguard.backtests.run.layout import BOOK_COLUMNS, MANIFEST, METRICS, PRICE_COLUMNS, RISK_COLUMNS, fingerprints
 from carryguard.backtests.run.runner import RunResult, StudyRun
+from carryguard.signals.json_file import finite_or_none, write_json
 
-BOOK_KEYS = ["strategy", "symbol", "timeframe", "overlay"]
 SEED = 0  # a backtest draws no random numbers; kept for the manifest's contract
 SIGNIFICANT_DIGITS = 12  # metrics.json floats: stable across platforms' last-bit noise
 
@@ -48,8 +47,8 @@ def write_results(run: StudyRun, results_dir: str | Path = "results", *, created
     """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the folder."""
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
-    _write_json(folder / "manifest.json", manifest(run, run_id=folder.name, created_at=created))
-    _write_json(folder / "metrics.json", metrics_document(run))
+    write_json(folder / MANIFEST, manifest(run, run_id=folder.name, created_at=created))
+    write_json(folder / METRICS, metrics_document(run))
     results = sorted(run.results, key=result_key)
     _csv(
         pd.concat(
@@ -66,11 +65,11 @@ def write_results(run: StudyRun, results_dir: str | Path = "results", *, created
     _csv(pd.concat([_keyed(r, r.book.fills) for r in results]), folder / "fills.csv")
     _csv(pd.concat([_keyed(r, r.book.trades) for r in results]), folder / "trades.csv")
     prices = [
-        bars[["open", "high", "low", "close"]].reset_index().assign(symbol=symbol, timeframe=timeframe)
+        bars[list(PRICE_COLUMNS)].reset_index().assign(symbol=symbol, timeframe=timeframe)
         for (symbol, timeframe), bars in sorted(run.bars.items())
     ]
-    _csv(pd.concat(prices)[["time", "symbol", "timeframe", "open", "high", "low", "close"]], folder / "prices.csv")
-    _csv(run.risk[["score", "regime"]].reset_index(), folder / "risk.csv")
+    _csv(pd.concat(prices)[["time", "symbol", "timeframe", *PRICE_COLUMNS]], folder / "prices.csv")
+    _csv(run.risk[list(RISK_COLUMNS)].reset_index(), folder / "risk.csv")
     return folder
 
 
@@ -98,10 +97,8 @@ def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
 
 
 def stable(value: object) -> object:
-    """A metric value as written to JSON: finite floats rounded, NaN/inf as None."""
-    if isinstance(value, float):
-        return float(f"{value:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else None
-    return value
+    """A metric value as written to JSON: floats rounded to ``SIGNIFICANT_DIGITS``, NaN/inf as None."""
+    return finite_or_none(float(f"{value:.{SIGNIFICANT_DIGITS}g}") if isinstance(value, float) else value)
 
 
 def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, object]:
@@ -111,16 +108,7 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
         "created_at": created_at.isoformat(),
         "study": run.study.to_dict(),
         "engine": run.engine,
-        "data": {
-            sid: {
-                "content_hash": meta.content_hash,
-                "first": meta.first,
-                "last": meta.last,
-                "rows": meta.rows,
-                "origin": meta.origin,
-            }
-            for sid, meta in run.data.items()
-        },
+        "data": fingerprints(run.data),
         "warmup_bars": run.warmup,
         "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "backtrader")}
         | {"python": platform.python_version()},
@@ -134,15 +122,11 @@ def _book_frame(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _keyed(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
-    keys = dict(zip(BOOK_KEYS, result_key(result), strict=False))
+    keys = dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
     rest = [c for c in frame.columns if c != "time"]
     lead = ["time"] if "time" in frame.columns else []
-    return frame.assign(**keys)[lead + BOOK_KEYS + rest]
+    return frame.assign(**keys)[[*lead, *BOOK_COLUMNS, *rest]]
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -10,8 +10,6 @@ out-of-sample book's equity at each close).
 
 from __future__ import annotations
 
-import json
-import math
 import platform
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -21,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from carryguard.backtests.run import write as results
+from carryguard.backtests.run.layout import MANIFEST
 from carryguard.backtests.sweep.evaluate import SweepResult
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
+from carryguard.signals.json_file import json_ready, write_json
 
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
 # What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
@@ -44,23 +44,10 @@ def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | No
     return results.new_run_dir(results_dir, name, created_at=created)
 
 
-def clean(value: Any) -> Any:
-    """JSON-ready: numpy scalars as Python, NaN/inf as None, containers recursively."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
     """The sweep's summary (also ``--json``'s output)."""
     top = result.ranked().head(result.study.top)
-    return clean(
+    return json_ready(
         {
             "run_dir": str(run_dir) if run_dir is not None else None,
             "study": result.study.name,
@@ -96,9 +83,9 @@ def write_sweep(
     result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
     doc = summary(result, run_dir, walkforward)
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    _json(run_dir / "summary.json", doc)
-    _json(
-        run_dir / "manifest.json",
+    write_json(run_dir / "summary.json", doc, default=str)
+    write_json(
+        run_dir / MANIFEST,
         {
             "run_id": run_dir.name,
             "created_at": created.isoformat(),
@@ -112,12 +99,13 @@ def write_sweep(
             | {"python": platform.python_version()},
             "seed": result.study.seed,
         },
+        default=str,
     )
     grid = heatmap_axes(result)
     if grid is not None:
         heatmap(result, grid, run_dir / "heatmap.png")
     if walkforward is not None:
-        _json(run_dir / "walkforward.json", clean(walkforward.to_dict()))
+        write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
         walkforward.oos_equity.rename("equity").to_frame().to_csv(run_dir / "oos_equity.csv", lineterminator="\n")
     return doc
 
@@ -190,10 +178,6 @@ def _edges(centres: np.ndarray) -> np.ndarray:
         return np.array([centres[0] - 0.5, centres[0] + 0.5])
     middle = (centres[1:] + centres[:-1]) / 2
     return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
-
-
-def _json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
 
 
 def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:

@@ -35,6 +35,7 @@ from carryguard.backtests.sweep.study import (
 from carryguard.backtests.sweep.study import (
     combos as study_combos,
 )
+from carryguard.signals.json_file import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class WalkForwardResult:
             "step": self.config.step or self.config.test,
             "metric": self.metric,
             "in_sample": {
-                "mean_train_metric": _number(self.in_sample_mean_train),
+                "mean_train_metric": finite_or_none(self.in_sample_mean_train),
                 "hindsight_best": {"params": self.combos[self.hindsight_best], "metrics": self.hindsight_metrics},
             },
             "out_of_sample": self.out_of_sample,
@@ -87,16 +88,12 @@ class WalkForwardResult:
                     "test_start": when(f.test[0]),
                     "test_end": when(f.test[1] - 1),
                     "params": self.combos[f.best],
-                    "train_metric": _number(f.train_metric),
-                    "test_metric": _number(f.test_metric),
+                    "train_metric": finite_or_none(f.train_metric),
+                    "test_metric": finite_or_none(f.test_metric),
                 }
                 for f in self.folds
             ],
         }
-
-
-def _number(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tuple[Window, Window]]:
