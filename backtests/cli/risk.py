@@ -9,6 +9,7 @@ import click
 import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.freshness import freshness_options, guard
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
     from carryguard.backtests.cli import CliContext
@@ -71,6 +72,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 )
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
+@freshness_options
 @click.pass_obj
 def risk(
     obj: CliContext,
@@ -79,6 +81,8 @@ def risk(
     plot_path: Path | None,
     plot_start: pd.Timestamp | None,
     config_path: Path | None,
+    max_age: float,
+    require_fresh: bool,
 ) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
@@ -92,6 +96,7 @@ def risk(
       carryguard risk
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
+      carryguard risk --require-fresh --max-age 2   # exit 1 when the reading is older than 2 days
     """
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, latest_time
@@ -100,7 +105,9 @@ def risk(
         raise click.BadParameter("must end in .png", param_hint="--plot")
     cfg = load_config(config_path)
     inputs = _load(obj.store, cfg)
+    now_reading = as_of is None
     as_of = as_of or latest_time(inputs, cfg)
+    fresh = guard(as_of, max_age, require_fresh, warn=now_reading)  # an explicit --as-of is history, not stale
     reading = explain(inputs, as_of, cfg)
     if plot_path:
         start = plot_start or as_of - pd.DateOffset(years=5)
@@ -113,7 +120,7 @@ def risk(
         except OSError as exc:
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
-        print_json(reading.to_json())
+        print_json({**reading.to_json(), **fresh.to_json()})
         return
     _print_reading(reading, cfg)
     check = _cross_check(inputs, cfg, as_of)
