@@ -124,3 +124,24 @@ def test_cli_compare_given_wide_shows_every_column_at_80(run_dir: Path, monkeypa
     # Assert
     assert "hidden to fit 80 columns" in narrow and "hidden" not in wide
     assert "┃ Δ CAGR % ┃" in wide and "┃ Δ CAGR % ┃" not in narrow
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_cli_data_import_given_columns_prints_every_json_number_whole(
+    shared_data: Path, tmp_path: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: the widest file name of the sample data
+    monkeypatch.setenv("COLUMNS", str(width))
+    csv = shared_data / "btc_close_multiccy_daily_bitstamp.csv"
+
+    # Act
+    rows = json.loads(
+        CliRunner().invoke(main, ["--data-dir", str(tmp_path / "a"), "data", "import", str(csv), "--json"]).stdout
+    )
+    table = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "b"), "data", "import", str(csv)]).stdout
+
+    # Assert
+    assert max(len(line) for line in table.splitlines()) <= max(width, len(table.splitlines()[0]))
+    for row in rows:
+        for name in ("rows", "gaps", "flags", "first", "last"):
+            assert re.search(rf"\s{re.escape(str(row[name]))}\s", table), (width, name)

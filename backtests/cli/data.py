@@ -28,8 +28,9 @@ def data() -> None:
 
 @data.command("import")
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list: file, series, first, last, rows, gaps, flags.")
 @click.pass_obj
-def import_cmd(obj: CliContext, folder: Path) -> None:
+def import_cmd(obj: CliContext, folder: Path, as_json: bool) -> None:
     """Store every publisher CSV in FOLDER (MOF, FRED, Yahoo, Binance, OHLCV, close tables).
 
     FOLDER may also be one CSV file. Each file is imported all-or-nothing; a rejected
@@ -40,6 +41,7 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
     Examples:
       carryguard data import ../shared/data
       carryguard data import ../shared/data/fred_DGS10.csv
+      carryguard data import ../shared/data --json
     """
     from carryguard.signals.errors import DataError
     from carryguard.signals.importer import import_directory, import_file
@@ -65,7 +67,10 @@ def import_cmd(obj: CliContext, folder: Path) -> None:
             stderr.print(f"note: {note}", highlight=False)
         if outcome.skipped:
             stderr.print(f"skipped {outcome.path}: {outcome.skipped}", highlight=False)
-    if rows:
+    if as_json:
+        names = ("file", "series", "first", "last", "rows", "gaps", "flags")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+    elif rows:
         print_table(
             f"Imported into {obj.store.root}",
             ["file", "series", "first", "last", "rows", "gaps", "flags"],
