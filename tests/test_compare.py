@@ -235,7 +235,7 @@ def test_cli_compare_given_json_and_table_prints_the_same_rows_in_the_same_order
     args = ["compare", str(run_dir), str(later_run_dir), "--sort", "return"]
 
     # Act
-    table = runner.invoke(main, args).output
+    table = runner.invoke(main, [*args, "--wide"]).output
     rows = json.loads(runner.invoke(main, [*args, "--json"]).output)
 
     # Assert: each table line (run, strategy, ..., Return %, ..., Δ Sharpe) matches the JSON row at its position
@@ -265,6 +265,5 @@ def test_cli_compare_given_folder_that_is_not_a_run_exits_1_with_one_line(tmp_pa
     # Assert
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {tmp_path}: not a run folder (no manifest.json); pass a folder written by `carryguard backtest` "
-        "(results/<run-id>)"
+        f"error: {tmp_path}: not a run folder (no metrics.json); pass a backtest run folder (from `carryguard backtest`)"
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from html import unescape
@@ -14,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from plotly.offline import get_plotlyjs
 from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
 from carryguard.backtests.report.charts import CARRY, PLAIN, close_all, run_charts
-from carryguard.backtests.report.html import at_a_glance, number, write_report
+from carryguard.backtests.report.html import at_a_glance, number, render, write_report
 from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.store import Store
 
@@ -57,15 +57,26 @@ def test_write_report_given_run_writes_html_and_a_png_per_chart(report) -> None:
         assert path.parent == report.html.parent and path.read_bytes().startswith(PNG_MAGIC)
 
 
-def test_write_report_given_run_embeds_every_chart_as_the_same_png(report) -> None:
+def without_plotly_js(html: str) -> str:
+    """The page without the inlined plotly.js library (its source holds URLs and percentages of its own)."""
+    return re.sub(r"<script>/\*\*\s*\n?\s*\* plotly\.js.*?</script>", "", html, count=1, flags=re.S)
+
+
+def test_write_report_given_run_embeds_plotly_js_once_and_draws_every_chart_with_it(report) -> None:
     # Arrange
     html = report.html.read_text(encoding="utf-8")
+    page = without_plotly_js(html)
 
     # Act
-    embedded = [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+    libraries = html.count(get_plotlyjs()[:200])
+    drawn = re.findall(r'Plotly\.newPlot\("([\w-]+)"', page)
 
-    # Assert
-    assert sorted(embedded) == sorted(path.read_bytes() for path in report.charts)
+    # Assert: the library once, before any figure; overview figures per market and two per tearsheet
+    assert libraries == 1 and len(page) < len(html) - 1_000_000
+    assert html.index(get_plotlyjs()[:200]) < html.index("Plotly.newPlot(")
+    assert {"equity-BTC-USDT-1d", "exposure-BTC-USDT-1d"} <= set(drawn)
+    assert {"rolling-sma_cross-BTC-USDT-1d", "monthly-dip_buy-BTC-USDT-1d"} <= set(drawn)
+    assert len(drawn) == len(set(drawn)) == 2 + 2 * 2
 
 
 def test_write_report_given_run_references_nothing_outside_the_file(report) -> None:
@@ -74,41 +85,54 @@ def test_write_report_given_run_references_nothing_outside_the_file(report) -> N
     parser = References()
 
     # Act
-    parser.feed(html)
+    parser.feed(without_plotly_js(html))
 
-    # Assert
-    assert parser.links, "expected images and in-page links"
-    assert all(link.startswith(("data:", "#")) for link in parser.links), [link[:60] for link in parser.links]
-    assert not {"script", "link", "iframe", "object", "embed"} & set(parser.tags)
-    assert not re.search(r"https?://|@import|url\(", html)
+    # Assert: in-page links, and the PNGs written beside the report; no external script, style or frame
+    assert parser.links, "expected in-page links"
+    outside = [link for link in parser.links if not link.startswith("#")]
+    assert sorted(outside) == sorted(p.name for p in report.charts)
+    assert not {"link", "iframe", "object", "embed", "img"} & set(parser.tags)
+    assert not re.search(r"https?://|@import|url\(|<script[^>]+src=", without_plotly_js(html))
 
 
 def test_write_report_given_run_holds_every_section_and_the_manifest_facts(report) -> None:
     # Arrange
-    html = report.html.read_text(encoding="utf-8")
+    html = without_plotly_js(report.html.read_text(encoding="utf-8"))
 
     # Assert
-    for heading in (
-        "Summary",
-        "All metrics",
-        "Equity curves",
-        "Drawdowns",
-        "Exposure vs risk index",
-        "Crisis windows",
-        "Confidence",
-        "Probabilistic Sharpe Ratio",
-        "Study config",
-        "Data fingerprints",
-    ):
-        assert f">{heading}</h" in html, heading
+    for heading in ("Summary", "Charts", "Tearsheets", "Crisis windows", "Confidence", "Study and data"):
+        assert f">{heading}</h2>" in html, heading
+    order = [
+        html.index(f'id="{section}"') for section in ("verdict", "summary", "charts", "tearsheets", "crisis", "study")
+    ]
+    assert order == sorted(order)
     assert "binance/BTC-USDT/1d" in html and "abc123" in html  # data fingerprint
-    assert '"name": "synthetic"' in unescape(html)  # the study config
+    assert (
+        "<td>name</td><td>synthetic</td>" in html and '"name": "synthetic"' not in html
+    )  # settings as a table, not JSON
     assert "seed 7" in html and "300 resamples" in html
     assert "Terra/Celsius" in html and "COVID crash (2020-02-20 .. 2020-03-20)" in html  # covered / outside
-    assert 'dip_buy+carry<span class="tag">baseline</span>' in html
+    assert 'dip_buy</a><span class="tag">baseline</span>' in html
     assert "Over the whole run the overlay raised the Sharpe ratio in " in html and " of 2 strategy pairs" in html
-    assert "In the crisis windows (each window x strategy pair)" in html and ">By window</h3>" in html
+    assert "lowered the total return in " in html
+    assert "In the crisis windows (each window x strategy pair)" in html
     assert "not distinguishable from zero" in html or "overlay makes it" in html
+    for name in ("Monthly and yearly returns", "Five worst drawdowns", "Rolling Sharpe and volatility", "Round trips"):
+        assert name in html, name
+    assert "Alpha vs buy &amp; hold (ann.) [%]" in html and "Beta vs buy &amp; hold" in html
+
+
+def test_render_given_verdict_lines_puts_them_first_in_the_header(report) -> None:
+    # Arrange
+    run = load_run(report.html.parent)
+    lines = ["Verdict: the overlay is worth keeping on sma_cross", "and nowhere else"]
+
+    # Act
+    html = render(run, effects=[], windows=None, bootstrap=BootstrapConfig(n_boot=100), verdict_lines=lines)
+
+    # Assert: both lines, in order, inside the verdict box and before the at-a-glance sentences and the summary
+    box = html[html.index('id="verdict"') : html.index('id="summary"')]
+    assert box.index(lines[0]) < box.index(lines[1]) < box.index("Over the whole run")
 
 
 def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes() -> None:
@@ -116,9 +140,9 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
     # three windows: one where the overlay helped, one where it hurt, one mixed (neither)
     summary = [
         {"overlay": False, "Δ Sharpe Ratio": None, "Δ Max. Drawdown [%]": None},
-        {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0},
-        {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0},
-        {"overlay": True, "Δ Sharpe Ratio": -0.3, "Δ Max. Drawdown [%]": 2.0},
+        {"overlay": True, "Δ Sharpe Ratio": 0.2, "Δ Max. Drawdown [%]": 5.0, "Δ Return [%]": -3.0},
+        {"overlay": True, "Δ Sharpe Ratio": -0.1, "Δ Max. Drawdown [%]": -1.0, "Δ Return [%]": -0.5},
+        {"overlay": True, "Δ Sharpe Ratio": -0.3, "Δ Max. Drawdown [%]": 2.0, "Δ Return [%]": 4.0},
     ]
     book = BookKey("a", "BTC/USDT", "1d", True)
     effects = [
@@ -164,8 +188,8 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
 
     # Assert
     assert lines[0] == (
-        "Over the whole run the overlay raised the Sharpe ratio in 1 of 3 strategy pairs and made the "
-        "max. drawdown shallower in 2 of 3."
+        "Over the whole run the overlay raised the Sharpe ratio in 1 of 3 strategy pairs, made the "
+        "max. drawdown shallower in 2 of 3, and lowered the total return in 2 of 3."
     )
     assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
     assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
@@ -235,7 +259,7 @@ def test_write_report_given_90_percent_bootstrap_labels_every_interval_90_percen
     html = write_report(folder, bootstrap=BootstrapConfig(n_boot=100, confidence=0.9)).html.read_text(encoding="utf-8")
 
     # Assert: the summary sentence, the table headers and the note all say 90%, none 95%
-    text = unescape(html)
+    text = unescape(without_plotly_js(html))
     assert "How sure (90% paired block-bootstrap interval excludes 0)" in text
     assert text.count("<th>90% interval</th>") == 2 and "90% percentile intervals" in text
     assert "95%" not in text

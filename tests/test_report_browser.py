@@ -1,13 +1,12 @@
-"""The report renders offline in headless Chromium and its charts are drawn (not blank).
+"""The report renders offline in headless Chromium and its plotly charts are drawn (not blank).
 
 Chromium (Debian package ``chromium``, installed by ``.ci/run``) is required: without it
 this test FAILS, it does not skip. The network is cut off: every request would go to a
-proxy on 127.0.0.1:9 (nothing listens there), so only the embedded data URIs can render.
+proxy on 127.0.0.1:9 (nothing listens there), so only what is inlined in the file can render.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,7 +32,7 @@ CHROMIUM_FLAGS = (
     "--proxy-bypass-list=<-loopback>",
     "--window-size=1400,4200",
 )
-TAB_BLUE = np.array([0x1F, 0x77, 0xB4])  # matplotlib's first line colour: only the charts use it
+TAB_BLUE = np.array([0x1F, 0x77, 0xB4])  # the "without overlay" line colour: only the charts use it
 CRISIS_BAND = np.array([0xF4, 0xA6, 0xA6])  # the risk chart's crisis band
 
 
@@ -91,31 +90,27 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
     # Act
     picture = screenshot(report_html, tmp_path)
 
-    # Assert: the equity and drawdown charts draw blue lines (two tall regions, one per chart; the legend's
-    # short swatches aside), the exposure chart below them its crisis bands; a rich palette; far from a blank page
+    # Assert: plotly (inlined, nothing fetched) draws the equity and drawdown panels' blue lines (regions
+    # over 150 rows in all), and the exposure figure below them its crisis band; a rich palette; not blank
     lines, crisis = bands(picture, TAB_BLUE), bands(picture, CRISIS_BAND)
-    tall = [(first, last) for first, last in lines if last - first > 100]
-    assert len(tall) >= 2, lines
-    assert crisis and crisis[0][0] > tall[1][1] and crisis[0][1] - crisis[0][0] > 300, crisis
-    assert pixels_near(picture, TAB_BLUE) > 2_000
-    assert pixels_near(picture, CRISIS_BAND) > 50_000
+    assert sum(last - first for first, last in lines) > 150, lines
+    assert any(first > lines[0][1] and last - first > 20 for first, last in crisis), crisis
+    assert pixels_near(picture, TAB_BLUE) > 1_000
+    assert pixels_near(picture, CRISIS_BAND) > 20_000
     assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
 
 
-def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
-    # Arrange: the same page with every chart replaced by a 1x1 white PNG (what a broken chart would look like)
-    white = (
-        "data:image/png;base64,"
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
-    )
-    blank = tmp_path / "blank.html"
-    blank.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', f'src="{white}"', report_html.read_text()))
+def test_report_given_no_plotly_js_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
+    # Arrange: the same page without the inlined plotly.js (what a broken or blocked library would look like)
+    broken = tmp_path / "broken.html"
+    html = report_html.read_text(encoding="utf-8")
+    start = html.index("<script>/**")
+    broken.write_text(html[:start] + html[html.index("</script>", start) + len("</script>") :], encoding="utf-8")
 
     # Act
-    picture = screenshot(blank, tmp_path)
+    picture = screenshot(broken, tmp_path)
 
     # Assert: each check above would catch it
-    assert bands(picture, TAB_BLUE) == []
-    assert pixels_near(picture, TAB_BLUE) < 2_000
-    assert pixels_near(picture, CRISIS_BAND) < 50_000
-    assert distinct_colours(picture) < 3_000 and non_white_share(picture) < 0.15
+    assert sum(last - first for first, last in bands(picture, TAB_BLUE)) < 150
+    assert pixels_near(picture, TAB_BLUE) < 1_000
+    assert pixels_near(picture, CRISIS_BAND) < 20_000

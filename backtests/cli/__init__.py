@@ -17,10 +17,11 @@ from typing import NoReturn
 
 import click
 
+from carryguard.backtests.cli.console import add_wide_option
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.store import Store
 
-COMMAND_MODULES = ("data", "risk", "backtest", "compare", "sweep", "paper")
+COMMAND_MODULES = ("data", "risk", "backtest", "compare", "trades", "sweep", "paper")
 
 
 @dataclass(frozen=True)
@@ -80,4 +81,4 @@ def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
 
 for _name in COMMAND_MODULES:
     for _command in import_module(f"carryguard.backtests.cli.{_name}").commands:
-        main.add_command(_command)
+        main.add_command(add_wide_option(_command))

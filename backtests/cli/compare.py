@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stage_progress, stdout
 from carryguard.backtests.cli.options import Finite
+from carryguard.backtests.cli.paths import RunDir
 
 if TYPE_CHECKING:
     from carryguard.backtests.report.bootstrap import Interval
-
-RUN_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 def _interval(interval: Interval) -> str:
@@ -29,7 +28,7 @@ def _interval(interval: Interval) -> str:
 
 
 @click.command("compare")
-@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
+@click.argument("run_dirs", nargs=-1, required=True, type=RunDir("run"))
 @click.option(
     "--sort",
     default="sharpe",
@@ -93,11 +92,18 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
         columns,
         rows,
         right=[*headline, *deltas],
+        drop=[deltas[1], headline[1], "tf", deltas[0], headline[0], "symbol"],
     )
 
 
+def verdict_lines(run_dir: Path) -> list[str]:
+    """Lines for the report's header, above the at-a-glance summary: the overlay lab's verdict
+    (issue 12) plugs in here; none until it lands."""
+    return []
+
+
 @click.command("report")
-@click.argument("run_dir", type=RUN_DIR)
+@click.argument("run_dir", type=RunDir("run"))
 @click.option(
     "--windows",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -126,11 +132,13 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
       carryguard report results/20260101-120000-carry_unwind --windows my_windows.toml
     """
     from carryguard.backtests.report.bootstrap import BootstrapConfig, verdict
-    from carryguard.backtests.report.html import write_report
+    from carryguard.backtests.report.html import STAGES, write_report
 
     config = BootstrapConfig(n_boot=resamples, mean_block=block)
-    with stderr.status(f"reporting {run_dir} ..."):
-        written = write_report(run_dir, windows=windows, bootstrap=config)
+    with stage_progress(f"report {run_dir.name}", STAGES) as step:
+        written = write_report(
+            run_dir, windows=windows, bootstrap=config, verdict_lines=verdict_lines(run_dir), progress=step
+        )
     effects = [
         {
             "strategy": e.book.strategy,

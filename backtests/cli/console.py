@@ -1,17 +1,71 @@
-"""Shared terminal output: rich tables on stdout, JSON for programs."""
+"""Shared terminal output: rich tables that fit the terminal on stdout, JSON for programs.
+
+Every table of every verb goes through ``print_table``, which fits it to the width it is
+printed to (80 columns and up) without ever cutting a cell: first long headers wrap onto
+two or three lines, then long text cells fold onto more lines (whole words of up to 16
+characters stay whole), then whole columns are dropped, the least important first (the
+``drop`` order, else from the right; the first column always stays), and a note names
+what was dropped. ``--wide`` (added to every verb by ``add_wide_option``) prints all.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
+import click
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-# Piped output gets a wide virtual terminal so tables are not squeezed to 80 columns.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-stderr = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+PIPE_WIDTH = 200  # piped output: a wide virtual terminal, so tables are not squeezed to 80 columns
+MIN_WIDTH = 80
+FOLD_MIN = 16  # a folded text column keeps at least this many characters per line
+_WIDE = False
+
+
+def _width(stream: object) -> int | None:
+    """$COLUMNS when set (tests, scripts), the terminal's width on a tty, else ``PIPE_WIDTH``."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return max(int(columns), 1)
+    return None if getattr(stream, "isatty", lambda: False)() else PIPE_WIDTH
+
+
+stdout = Console(soft_wrap=True, width=_width(sys.stdout))
+stderr = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
+
+
+def set_wide(wide: bool) -> None:
+    """Print every table with all its columns, whatever the terminal's width."""
+    global _WIDE
+    _WIDE = wide
+
+
+def add_wide_option(command: click.Command) -> click.Command:
+    """Give ``command`` (and every subcommand of a group) the ``--wide`` flag."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_wide_option(sub)
+        return command
+    command.params.append(
+        click.Option(
+            ["--wide"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=lambda _ctx, _param, value: set_wide(bool(value)),
+            help="Show every table column, even wider than the terminal.",
+        )
+    )
+    return command
 
 
 def print_json(data: object) -> None:
@@ -19,13 +73,139 @@ def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a table is fitted: kept column indices, their (wrapped) headers, which fold, what was dropped."""
+
+    keep: list[int]
+    headers: list[str]
+    widths: list[int | None]  # a folding column's width, else None (its cells' own width)
+    dropped: list[str]
+
+
+def _overhead(count: int) -> int:
+    """Characters a rich table with ``count`` columns adds: a border and one space each side of each cell."""
+    return 3 * count + 1
+
+
+def fit(
+    columns: Sequence[str], cells: list[list[str]], right: Sequence[str], width: int | None, drop: Sequence[str]
+) -> Layout:
+    """Choose headers, folding and dropped columns so the table is at most ``width`` wide (None: any)."""
+    count = len(columns)
+    data = [max((cell_len(row[i]) for row in cells), default=0) for i in range(count)]
+    natural = [max(data[i], cell_len(columns[i])) for i in range(count)]
+    keep = list(range(count))
+    if width is None or sum(natural) + _overhead(count) <= width:
+        return Layout(keep, list(columns), [None] * count, [])
+    longest_word = [max((cell_len(w) for w in columns[i].split()), default=0) for i in range(count)]
+    header_min = [max(data[i], min(longest_word[i], natural[i])) for i in range(count)]
+    numeric = [name in right for name in columns]
+    fold_min = [natural[i] if numeric[i] else min(natural[i], max(FOLD_MIN, longest_word[i])) for i in range(count)]
+    shrunk = [min(header_min[i], natural[i]) for i in range(count)]
+    least = [fold_min[i] if not numeric[i] else shrunk[i] for i in range(count)]
+    order = [columns.index(name) for name in drop if name in columns and columns.index(name) != 0]
+    order += [i for i in range(count - 1, 0, -1) if i not in order]
+    dropped: list[int] = []
+    while sum(least[i] for i in keep) + _overhead(len(keep)) > width and order:
+        gone = order.pop(0)
+        keep.remove(gone)
+        dropped.append(gone)
+    budget = width - _overhead(len(keep))
+    widths = {i: shrunk[i] for i in keep}
+    for i in keep:  # text columns fold no narrower than ``fold_min``
+        if not numeric[i]:
+            widths[i] = fold_min[i]
+    spare = budget - sum(widths.values())
+    for i in sorted(keep, key=lambda j: (numeric[j], natural[j] - widths[j])):  # room back: text first, then headers
+        grow = min(spare, natural[i] - widths[i])
+        widths[i] += max(grow, 0)
+        spare -= max(grow, 0)
+    headers = [_wrap_header(columns[i], widths[i]) for i in keep]
+    fold: list[int | None] = [widths[i] if not numeric[i] and data[i] > widths[i] else None for i in keep]
+    return Layout(keep, headers, fold, [columns[i] for i in dropped])
+
+
+def _wrap_header(header: str, width: int) -> str:
+    return (
+        header if cell_len(header) <= width else "\n".join(textwrap.wrap(header, width=width, break_long_words=False))
+    )
+
+
+def render_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    right: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    width: int | None = None,
+    legend: str = "",
+) -> tuple[Table, str]:
+    """The fitted rich table and its note (dropped columns, ``legend``) for a terminal ``width`` wide."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    layout = fit(columns, cells, right, width, drop)
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.HEAVY_HEAD)
+    for index, header, fold in zip(layout.keep, layout.headers, layout.widths, strict=True):
+        table.add_column(
+            header,
+            justify="right" if columns[index] in right else "left",
+            no_wrap=fold is None,
+            overflow="fold",
+            max_width=fold,
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in layout.keep))
+    notes = [legend] if legend else []
+    if layout.dropped:
+        notes.append(f"hidden to fit {width} columns: {', '.join(layout.dropped)} (--wide shows all)")
+    return table, "\n".join(notes)
+
+
 def print_table(
-    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], *, right: Sequence[str] = ()
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    right: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    legend: str = "",
 ) -> None:
-    """A rich table on stdout; columns named in ``right`` are right-aligned (numbers), None cells blank."""
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    stdout.print(table)
+    """A table on stdout fitted to the terminal; ``right`` columns are numbers (right-aligned, never cut),
+    ``drop`` lists the columns to hide first when it is too narrow, None cells are blank."""
+    width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
+    table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
+    console = stdout
+    if _WIDE:
+        console = Console(file=stdout.file, soft_wrap=True, width=10_000)  # never shrunk by rich
+        table.width = None
+    console.print(table)
+    if note:
+        console.print(note, highlight=False)
+
+
+@contextmanager
+def stage_progress(title: str, stages: Sequence[str]) -> Iterator[Callable[[str], None]]:
+    """A progress bar over named ``stages`` on stderr (on a terminal only); yields ``step(stage)``,
+    called as each stage starts."""
+    if not stderr.is_terminal:
+        yield lambda _stage: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(title, total=len(stages), stage="")
+        seen: list[str] = []
+
+        def step(stage: str) -> None:
+            if seen:
+                bar.advance(task)
+            seen.append(stage)
+            bar.update(task, stage=stage)
+
+        yield step

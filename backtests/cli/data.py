@@ -35,8 +35,11 @@ def data() -> None:
     is_flag=True,
     help="Accept a file lacking a field (MOF tenor) the stored series has; its cells stay empty.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list: file, series, first, last, rows, gaps, flags."
+)
 @click.pass_obj
-def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool) -> None:
+def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool, as_json: bool) -> None:
     """Store every publisher CSV in FOLDER and its subfolders (MOF, FRED, Yahoo, Binance
     klines and funding, CFTC COT, OHLCV, close tables).
 
@@ -49,6 +52,7 @@ def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool) -> None:
     Examples:
       carryguard data import ../shared/data
       carryguard data import ../shared/data/fred_DGS10.csv
+      carryguard data import ../shared/data --json
     """
     from carryguard.signals.errors import DataError
     from carryguard.signals.importer import import_directory, import_file
@@ -78,7 +82,10 @@ def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool) -> None:
             stderr.print(f"note: {note}", highlight=False)
         if outcome.skipped:
             stderr.print(f"skipped {outcome.path}: {outcome.skipped}", highlight=False)
-    if rows:
+    if as_json:
+        names = ("file", "series", "first", "last", "rows", "gaps", "flags")
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+    elif rows:
         print_table(
             f"Imported into {obj.store.root}",
             ["file", "series", "first", "last", "rows", "gaps", "flags"],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.freshness import freshness_options, guard, latest_reading
 from carryguard.backtests.cli.options import DURATION, Finite
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def paper() -> None:
     help="Also send the orders to the exchange's testnet (keys: $CARRYGUARD_API_KEY, $CARRYGUARD_API_SECRET).",
 )
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path), help="Also append the log here.")
+@freshness_options
 @click.pass_obj
 def run_cmd(
     obj: CliContext,
@@ -167,6 +169,8 @@ def run_cmd(
     timeout: float,
     sandbox: bool,
     log_file: Path | None,
+    max_age: float,
+    require_fresh: bool,
 ) -> None:
     """Paper-trade STRATEGY (+ the carry overlay) on live bars of SYMBOL.
 
@@ -245,6 +249,8 @@ def run_cmd(
             f"{per_request}: use --history {per_request - 2} or less"
         )
     decider = OverlayDecider(strategy, step=step)
+    if book.overlay is not None and (reading := latest_reading(obj.store)) is not None:
+        guard(reading, max_age, require_fresh)  # the same wall-clock rule as `carryguard risk`
     if book.overlay is not None:
         refresher = macro_refresher(obj.store) if macro_refresh else None
         feed = RiskFeed(obj.store, step=step, limits=limits, config=book.risk, refresher=refresher)

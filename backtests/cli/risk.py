@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.freshness import freshness_options, guard
 from carryguard.backtests.cli.options import UTC_TIME
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 from carryguard.backtests.cli.risk_validate import validate
@@ -50,6 +51,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 )
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
+@freshness_options
 @click.pass_context
 def risk(
     ctx: click.Context,
@@ -58,6 +60,8 @@ def risk(
     plot_path: Path | None,
     plot_start: pd.Timestamp | None,
     config_path: Path | None,
+    max_age: float,
+    require_fresh: bool,
 ) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
@@ -72,6 +76,7 @@ def risk(
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
       carryguard risk validate --end 2021-12-31
+      carryguard risk --require-fresh --max-age 2   # exit 1 when the reading is older than 2 days
     """
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, fx_cross_check, latest_time
@@ -86,7 +91,9 @@ def risk(
         raise click.BadParameter(f"{as_of:%Y-%m-%d} lies in the future; no data is known then", param_hint="--as-of")
     cfg = load_config(config_path)
     inputs = _load(obj.store, cfg)
+    now_reading = as_of is None
     as_of = as_of or latest_time(inputs, cfg)
+    fresh = guard(as_of, max_age, require_fresh, warn=now_reading)  # an explicit --as-of is history, not stale
     reading = explain(inputs, as_of, cfg)
     if plot_path:
         start = plot_start or as_of - pd.DateOffset(years=5)
@@ -99,7 +106,7 @@ def risk(
         except OSError as exc:
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
-        print_json(reading.to_json())
+        print_json({**reading.to_json(), **fresh.to_json()})
     else:
         _print_reading(reading, cfg)
         check = fx_cross_check(inputs, cfg, as_of)

@@ -101,27 +101,50 @@ def paired_effect(
     plain: np.ndarray, overlay: np.ndarray, *, per_year: float, config: BootstrapConfig, seed: int
 ) -> tuple[Interval, Interval]:
     """(Sharpe effect, max-drawdown effect) intervals of ``overlay`` vs ``plain`` per-bar returns."""
-    if plain.shape != overlay.shape or plain.ndim != 1 or len(plain) < 2:
-        raise ValueError("plain and overlay must be 1-d return series of the same length (>= 2)")
-    rng = np.random.default_rng(seed)
-    sharpe_effects, drawdown_effects = [], []
-    for done in range(0, config.n_boot, _CHUNK):
-        index = stationary_indices(
-            len(plain), n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng
-        )
-        a, b = plain[index], overlay[index]
-        sharpe_effects.append(sharpe(b, per_year) - sharpe(a, per_year))
-        drawdown_effects.append(_drawdown_pct(b) - _drawdown_pct(a))
-    originals = (sharpe(np.stack([plain, overlay]), per_year), _drawdown_pct(np.stack([plain, overlay])))
-    tail = (1.0 - config.confidence) / 2.0
-    intervals = []
-    for effects, (before, after) in zip(
-        (np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False
-    ):
-        finite = effects[np.isfinite(effects)]
-        low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
-        intervals.append(Interval(float(after - before), float(low), float(high)))
-    return intervals[0], intervals[1]
+    return paired_effects([(plain, overlay, per_year)], config=config, seed=seed)[0]
+
+
+def paired_effects(
+    pairs: list[tuple[np.ndarray, np.ndarray, float]], *, config: BootstrapConfig, seed: int
+) -> list[tuple[Interval, Interval]]:
+    """``paired_effect`` of each (plain, overlay, per_year); pairs of the same length share each
+    chunk of resampled indices (drawn once: the generator restarts at ``seed`` for every pair anyway)."""
+    for plain, overlay, _ in pairs:
+        if plain.shape != overlay.shape or plain.ndim != 1 or len(plain) < 2:
+            raise ValueError("plain and overlay must be 1-d return series of the same length (>= 2)")
+    results: dict[int, tuple[Interval, Interval]] = {}
+    for length in dict.fromkeys(len(plain) for plain, _, _ in pairs):
+        members = [i for i, (plain, _, _) in enumerate(pairs) if len(plain) == length]
+        rng = np.random.default_rng(seed)
+        sharpe_effects: dict[int, list[np.ndarray]] = {i: [] for i in members}
+        drawdown_effects: dict[int, list[np.ndarray]] = {i: [] for i in members}
+        for done in range(0, config.n_boot, _CHUNK):
+            index = stationary_indices(
+                length, n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng
+            )
+            for i in members:
+                plain, overlay, per_year = pairs[i]
+                a, b = plain[index], overlay[index]
+                sharpe_effects[i].append(sharpe(b, per_year) - sharpe(a, per_year))
+                drawdown_effects[i].append(_drawdown_pct(b) - _drawdown_pct(a))
+        for i in members:
+            plain, overlay, per_year = pairs[i]
+            both = np.stack([plain, overlay])
+            originals = (sharpe(both, per_year), _drawdown_pct(both))
+            effects = (np.concatenate(sharpe_effects[i]), np.concatenate(drawdown_effects[i]))
+            sharpe_interval, drawdown_interval = (
+                _interval(values, before, after, config.confidence)
+                for values, (before, after) in zip(effects, originals, strict=True)
+            )
+            results[i] = (sharpe_interval, drawdown_interval)
+    return [results[i] for i in range(len(pairs))]
+
+
+def _interval(effects: np.ndarray, before: float, after: float, confidence: float) -> Interval:
+    tail = (1.0 - confidence) / 2.0
+    finite = effects[np.isfinite(effects)]
+    low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
+    return Interval(float(after - before), float(low), float(high))
 
 
 def probabilistic_sharpe(returns: np.ndarray, *, benchmark: float = 0.0) -> float:
@@ -154,7 +177,7 @@ def book_returns(run: RunFolder, key: BookKey) -> np.ndarray:
 def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig()) -> list[OverlayEffect]:
     """The paired bootstrap for every overlay book whose no-overlay twin is in the run."""
     seed = run_seed(run)
-    effects = []
+    keys, pairs = [], []
     for key in run.books:
         if not key.overlay or key.pair not in run.equity:
             continue
@@ -163,11 +186,14 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
         )
         plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
         overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
-        on_sharpe, on_drawdown = paired_effect(
-            plain, overlay, per_year=bars_per_year(key.timeframe), config=config, seed=seed
+        keys.append((key, len(both)))
+        pairs.append((plain, overlay, bars_per_year(key.timeframe)))
+    return [
+        OverlayEffect(key, bars, on_sharpe, on_drawdown)
+        for (key, bars), (on_sharpe, on_drawdown) in zip(
+            keys, paired_effects(pairs, config=config, seed=seed), strict=True
         )
-        effects.append(OverlayEffect(key, len(both), on_sharpe, on_drawdown))
-    return effects
+    ]
 
 
 def sharpe_confidence(run: RunFolder) -> list[SharpeConfidence]:

@@ -1,15 +1,19 @@
-"""``RUN_DIR/report.html``: one self-contained HTML file computed from the run folder alone.
+"""``RUN_DIR/report.html``: one self-contained, interactive HTML file computed from the run folder alone.
 
-Every chart is embedded as a base64 PNG data URI and the CSS is inline, so the file opens
-offline and loads nothing from the internet; a PNG of each chart is also written beside
-it. Sections: summary (with overlay deltas), all metrics, charts, crisis windows,
-bootstrap confidence, and the study config with the data fingerprints.
+plotly.js is inlined once in the page's head and every chart is a plotly figure (zoom,
+hover), the CSS is inline: the file opens offline and loads nothing from the internet.
+A PNG of each overview chart is also written beside it (drawn in a second process while
+this one computes the rest). Order: the verdict and the overlay settings; the summary;
+the overview charts; one tearsheet per strategy; crisis windows and confidence; study and
+data (collapsed).
 """
 
 from __future__ import annotations
 
-import json
 import math
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from carryguard.backtests.report.bootstrap import (
     sharpe_confidence,
     verdict,
 )
-from carryguard.backtests.report.compare import DELTAS, HEADLINE, compare_runs
+from carryguard.backtests.report.compare import HEADLINE, compare_runs
 from carryguard.backtests.report.crisis import (
     PAIRED_MEASURES,
     crisis_table,
@@ -34,6 +38,9 @@ from carryguard.backtests.report.crisis import (
     window_summary,
 )
 from carryguard.backtests.run.folder import RunFolder, load_run
+
+STAGES = ("load run", "bootstrap", "tearsheets", "interactive charts", "write HTML", "PNG charts")
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -45,39 +52,65 @@ class Report:
     effects: list[OverlayEffect]
 
 
-def write_report(
-    run_dir: str | Path, *, windows: Path | None = None, bootstrap: BootstrapConfig = BootstrapConfig()
-) -> Report:
-    """Load the run at ``run_dir``, compute everything and write report.html and the PNGs."""
-    from carryguard.backtests.report.charts import close_all, data_uri, run_charts
+def write_pngs(run: RunFolder) -> list[tuple[str, str, str]]:
+    """Draw and write the overview PNGs; (kind, title, file name) of each."""
+    from carryguard.backtests.report.charts import close_all, run_charts
 
-    run = load_run(run_dir)
     charts = run_charts(run)
-    figures, pngs = [], []
+    written = []
     try:
         for chart in charts:
-            png = chart.png()
-            pngs.append(run.path / f"{chart.slug}.png")
-            pngs[-1].write_bytes(png)
-            figures.append({"kind": chart.kind, "title": chart.title, "uri": data_uri(png), "file": pngs[-1].name})
+            (run.path / f"{chart.slug}.png").write_bytes(chart.png())
+            written.append((chart.kind, chart.title, f"{chart.slug}.png"))
     finally:
         close_all(charts)
-    effects = overlay_effects(run, bootstrap)
-    html = render(run, figures=figures, effects=effects, windows=windows, bootstrap=bootstrap)
-    path = run.path / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return Report(html=path, charts=pngs, effects=effects)
+    return written
+
+
+def write_report(
+    run_dir: str | Path,
+    *,
+    windows: Path | None = None,
+    bootstrap: BootstrapConfig = BootstrapConfig(),
+    verdict_lines: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> Report:
+    """Load the run at ``run_dir``, compute everything and write report.html and the PNGs.
+
+    ``verdict_lines`` head the report (the overlay lab's verdict); ``progress`` is called
+    with the name of each stage (``STAGES``) as it starts."""
+    step = progress or (lambda _stage: None)
+    step(STAGES[0])
+    run = load_run(run_dir)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pngs = pool.submit(write_pngs, run)
+        step(STAGES[1])
+        effects = overlay_effects(run, bootstrap)
+        html = render(
+            run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=verdict_lines, step=step
+        )
+        step(STAGES[4])
+        path = run.path / "report.html"
+        path.write_text(html, encoding="utf-8")
+        step(STAGES[5])
+        figures = pngs.result()
+    return Report(html=path, charts=[run.path / name for _kind, _title, name in figures], effects=effects)
 
 
 def render(
     run: RunFolder,
     *,
-    figures: list[dict[str, str]],
     effects: list[OverlayEffect],
     windows: Path | None,
     bootstrap: BootstrapConfig,
+    verdict_lines: Sequence[str] = (),
+    step: Progress = lambda _stage: None,
 ) -> str:
     """The report's HTML text."""
+    from carryguard.backtests.report.charts import _markets
+    from carryguard.backtests.report.interactive import equity_drawdown_figure, exposure_figure, fragment, plotly_script
+    from carryguard.backtests.report.pages import flatten, overlay_settings, tearsheets
+
     env = Environment(
         loader=PackageLoader("carryguard.backtests.report", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -90,20 +123,34 @@ def render(
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
     by_window = window_summary(crisis)
-    metric_names = list(dict.fromkeys(name for values in run.metrics.values() for name in values))
+    step(STAGES[2])
+    pages = tearsheets(run)
+    step(STAGES[3])
+    overview = []
+    for symbol, timeframe in _markets(run):
+        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
+        tag = f"{symbol}-{timeframe}".replace("/", "-")
+        overview.append(
+            {
+                "market": f"{symbol} {timeframe}",
+                "equity": fragment(equity_drawdown_figure(run, books), f"equity-{tag}"),
+                "exposure": fragment(exposure_figure(run, books), f"exposure-{tag}"),
+                "pngs": [
+                    f"{kind}_{symbol.replace('/', '-')}_{timeframe}.png" for kind in ("equity", "drawdown", "exposure")
+                ],
+            }
+        )
+    study = run.manifest.get("study", {})
     context = {
         "run": run,
         "run_id": run.run_id,
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
-        "summary": comparison.rows,
-        "headline": HEADLINE,
-        "deltas": DELTAS,
-        "metric_names": metric_names,
-        "metrics": [
-            {"label": str(key), "baseline": run.is_baseline(key), "values": run.metrics[key]} for key in run.books
-        ],
-        "figures": figures,
+        "verdict_lines": list(verdict_lines),
+        "overlays": overlay_settings(study if isinstance(study, dict) else {}),
+        "pair_rows": pair_rows(comparison.rows),
+        "overview": overview,
+        "pages": pages,
         "crisis": crisis,
         "crisis_measures": PAIRED_MEASURES,
         "by_window": by_window,
@@ -113,11 +160,36 @@ def render(
         "psr": sharpe_confidence(run),
         "bootstrap": bootstrap,
         "seed": run_seed(run),
-        "study": json.dumps(run.manifest.get("study", {}), indent=2, default=str),
+        "study": flatten(study),
         "data": run.manifest.get("data", {}),
         "versions": run.manifest.get("versions", {}),
+        "plotly_js": plotly_script(),
     }
     return env.get_template("report.html").render(**context)
+
+
+def pair_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The summary: one row per strategy and market with each headline metric without, with, Δ."""
+    plain = {(r["strategy"], r["symbol"], r["timeframe"]): r for r in rows if not r["overlay"]}
+    out = []
+    for row in rows:
+        key = (str(row["strategy"]).removesuffix("+carry"), row["symbol"], row["timeframe"])
+        if row["overlay"]:
+            base = plain.get(key)
+            values = {n: (base[n] if base else None, row[n], row[f"Δ {n}"]) for n in HEADLINE}
+        elif not any(
+            r["overlay"]
+            and str(r["strategy"]).removesuffix("+carry") == key[0]
+            and (r["symbol"], r["timeframe"]) == key[1:]
+            for r in rows
+        ):
+            values = {n: (row[n], None, None) for n in HEADLINE}
+        else:
+            continue
+        out.append(
+            {"strategy": key[0], "symbol": key[1], "timeframe": key[2], "baseline": row["baseline"], "values": values}
+        )
+    return out
 
 
 def at_a_glance(
@@ -134,9 +206,11 @@ def at_a_glance(
         return ["This run has no overlay / no-overlay pairs."]
     better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))
     shallower = sum(1 for row in pairs if _positive(row["Δ Max. Drawdown [%]"]))
+    fell = sum(1 for row in pairs if _negative(row.get("Δ Return [%]")))
     lines = [
         f"Over the whole run the overlay raised the Sharpe ratio in {better_sharpe} of {len(pairs)} "
-        f"strategy pairs and made the max. drawdown shallower in {shallower} of {len(pairs)}.",
+        f"strategy pairs, made the max. drawdown shallower in {shallower} of {len(pairs)}, "
+        f"and lowered the total return in {fell} of {len(pairs)}.",
         f"How sure ({confidence:.0%} paired block-bootstrap interval excludes 0): Sharpe effect "
         f"{_sure([e.sharpe for e in effects], 'higher', 'lower')}; drawdown effect "
         f"{_sure([e.max_drawdown for e in effects], 'shallower', 'deeper')}. "
@@ -178,6 +252,10 @@ def _sure(intervals: list[Interval], up: str, down: str) -> str:
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not math.isnan(float(value)) and float(value) > 0
+
+
+def _negative(value: object) -> bool:
+    return isinstance(value, int | float) and not math.isnan(float(value)) and float(value) < 0
 
 
 def _effect_row(effect: OverlayEffect) -> dict[str, object]:

@@ -1,0 +1,100 @@
+"""The report's per-strategy tearsheets and settings tables, as plain data for the template.
+
+One tearsheet per strategy on a market: the book without and with the overlay side by
+side (every metric of metrics.json, alpha/beta against the market's buy & hold, the five
+worst drawdowns, the round trips with their causes) and its two interactive figures
+(rolling Sharpe/volatility, monthly-return heatmaps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from carryguard.backtests.report.interactive import fragment, market_equity, monthly_figure, pairs, rolling_figure
+from carryguard.backtests.report.tearsheet import Tearsheet, book_tearsheet
+from carryguard.backtests.report.trades import round_trips
+from carryguard.backtests.run.folder import BookKey, RunFolder
+
+TRADE_ROWS = 200  # round trips listed per book (the newest); `carryguard trades` lists all
+
+
+def tearsheets(run: RunFolder) -> list[dict[str, object]]:
+    """One dict per strategy and market: ``title``, ``books``, ``metrics`` rows, ``drawdowns``,
+    ``trades``, ``figures`` (HTML fragments)."""
+    pages = []
+    markets = list(dict.fromkeys((k.symbol, k.timeframe) for k in run.books))
+    for symbol, timeframe in markets:
+        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
+        for name, plain, carry in pairs(run, books):
+            keys = [k for k in (plain, carry) if k is not None]
+            sheets = {k.label: book_tearsheet(run.equity[k]["equity"], market_equity(run, k), timeframe) for k in keys}
+            slug = f"{name}-{symbol}-{timeframe}".replace("/", "-")
+            pages.append(
+                {
+                    "slug": slug,
+                    "title": f"{name} {symbol} {timeframe}",
+                    "baseline": name in run.baselines,
+                    "labels": [k.label for k in keys],
+                    "headline": _headline(run, keys),
+                    "metrics": _metric_rows(run, keys, sheets),
+                    "drawdowns": {label: sheet.drawdowns for label, sheet in sheets.items()},
+                    "trades": {k.label: round_trips(run, k)[-TRADE_ROWS:] for k in keys},
+                    "rolling": fragment(rolling_figure(sheets), f"rolling-{slug}"),
+                    "monthly": fragment(monthly_figure(sheets), f"monthly-{slug}"),
+                }
+            )
+    return pages
+
+
+def _headline(run: RunFolder, keys: list[BookKey]) -> str:
+    """``Sharpe 0.77 → 0.91, Max. DD -66.3% → -64.7%, Return 635% → 914%``."""
+
+    def pick(name: str, fmt: str) -> str:
+        values = [run.metrics[k].get(name) for k in keys]
+        return " → ".join(format(v, fmt) if isinstance(v, int | float) else "—" for v in values)
+
+    sharpe, drawdown = pick("Sharpe Ratio", ".2f"), pick("Max. Drawdown [%]", ".1f")
+    return f"Sharpe {sharpe}, Max. DD {drawdown}%, Return {pick('Return [%]', ',.0f')}%"
+
+
+def _metric_rows(
+    run: RunFolder, keys: list[BookKey], sheets: Mapping[str, Tearsheet]
+) -> list[tuple[str, list[object]]]:
+    names = list(dict.fromkeys(name for k in keys for name in run.metrics[k]))
+    rows: list[tuple[str, list[object]]] = [(name, [run.metrics[k].get(name) for k in keys]) for name in names]
+    rows.append(("Alpha vs buy & hold (ann.) [%]", [sheets[k.label].alpha for k in keys]))
+    rows.append(("Beta vs buy & hold", [sheets[k.label].beta for k in keys]))
+    return rows
+
+
+def overlay_settings(study: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(name, ``key value · key value``) for every overlay of the study (``overlay`` or ``overlays``)."""
+    found = study.get("overlays") or study.get("overlay") or {}
+    items = (
+        found.items()
+        if isinstance(found, Mapping) and all(isinstance(v, Mapping) for v in found.values())
+        else [("overlay", found)]
+    )
+    return [
+        (str(name), " · ".join(f"{k} {_plain(v)}" for k, v in settings.items() if v is not None))
+        for name, settings in items
+        if isinstance(settings, Mapping)
+    ]
+
+
+def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested settings as (dotted key, value) rows: a readable table instead of a JSON dump."""
+    if isinstance(value, Mapping):
+        rows: list[tuple[str, str]] = []
+        for key, inner in value.items():
+            rows.extend(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    return [(prefix, _plain(value))]
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) or "—"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return "—" if value is None else str(value)
