@@ -15,7 +15,7 @@ from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskF
 from carryguard.backtests.paper.loop import GarbageResponse, LoopConfig, parse_bars
 from carryguard.backtests.paper.state import PaperState, Step
 from carryguard.signals.risk import risk_at
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock

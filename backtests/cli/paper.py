@@ -179,7 +179,7 @@ def run_cmd(
     from carryguard.backtests.paper.state import BookSpec, PaperState
     from carryguard.signals.availability import timeframe_delta
     from carryguard.signals.sources.ccxt_source import page_limit_of
-    from carryguard.strategies.base import make_strategy
+    from carryguard.strategies.loader import make_strategy
     from carryguard.strategies.base import params as strategy_params
     from carryguard.strategies.overlay import CarryOverlay
 

@@ -33,6 +33,7 @@ import pandas as pd
 from carryguard.backtests.paper.loop import Decision
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy
+from carryguard.strategies.loader import checked_exposure
 from carryguard.strategies.overlay import CarryOverlay, sticky_scores
 
 
@@ -134,7 +135,7 @@ class OverlayDecider:
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
         """The decision at ``at`` (the close of ``bars``' last row); ``now`` (the exchange
         clock, default ``at``) only paces the risk feed's store re-reads."""
-        exposure = float(self.strategy.target_exposure(bars).iloc[-1])
+        exposure = float(checked_exposure(self.strategy, bars).iloc[-1])
         if self.overlay is None:
             return Decision(
                 strategy_exposure=exposure,
