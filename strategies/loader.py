@@ -210,7 +210,7 @@ def _run_user_code(
         return call()
     except (CarryguardError, *passthrough):
         raise
-    except Exception as exc:  # noqa: BLE001 - user code: any exception is reported, with its traceback
+    except Exception as exc:  # user code: any exception is reported, with its traceback
         frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop this wrapper's frame
         text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
         text += "".join(traceback.format_exception_only(type(exc), exc))
@@ -224,7 +224,7 @@ def _load_entry_point(name: str) -> object:
     (point,) = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     try:
         return point.load()
-    except Exception as exc:  # noqa: BLE001 - a broken installed package: say which
+    except Exception as exc:  # a broken installed package: say which
         raise StrategyError(
             f"entry point {name!r} ({point.value}) failed to load: {type(exc).__name__}: {exc}",
             fix=f"fix or reinstall the package that registers it under {ENTRY_POINT_GROUP!r}",
@@ -239,7 +239,7 @@ def _load_module(name: str) -> object:
             f"cannot import module {name!r} ({exc})",
             fix="install the package, or give a file as path/to/file.py:ClassName",
         ) from None
-    except Exception as exc:  # noqa: BLE001 - user code failing at import
+    except Exception as exc:  # user code failing at import
         raise _code_error(name, "import", exc) from None
 
 
@@ -261,7 +261,7 @@ def _load_file(where: str, base_dir: str | Path | None) -> object:
     sys.modules[module_name] = module
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - user code failing at import (SyntaxError included)
+    except Exception as exc:  # user code failing at import (SyntaxError included)
         del sys.modules[module_name]
         raise _code_error(str(path), "import", exc) from None
     return module
