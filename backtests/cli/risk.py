@@ -54,6 +54,9 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     return f"{text} {unit}" if unit else text
 
 
+EXPORT_START = pd.Timestamp("2010-01-01", tz="UTC")  # --export: from before the first crypto bar
+
+
 @click.command("risk")
 @click.option(
     "--as-of",
@@ -71,6 +74,13 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 )
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the daily risk history with each index-driven policy's multiplier to FILE.csv "
+    "(the format other bots read; see README 'Using the overlay from another bot').",
+)
 @click.pass_obj
 def risk(
     obj: CliContext,
@@ -79,6 +89,7 @@ def risk(
     plot_path: Path | None,
     plot_start: pd.Timestamp | None,
     config_path: Path | None,
+    export_path: Path | None,
 ) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
@@ -92,6 +103,7 @@ def risk(
       carryguard risk
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
+      carryguard risk --export user_data/carryguard_risk.csv   # for freqtrade and other bots
     """
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, latest_time
@@ -102,6 +114,13 @@ def risk(
     inputs = _load(obj.store, cfg)
     as_of = as_of or latest_time(inputs, cfg)
     reading = explain(inputs, as_of, cfg)
+    if export_path:
+        from carryguard.backtests.paper.export import export_frame, write_export
+
+        try:
+            write_export(export_frame(inputs, cfg, start=EXPORT_START), export_path)
+        except OSError as exc:
+            raise CarryguardError(f"cannot write {export_path}: {exc.strerror}", fix="choose a writable path") from exc
     if plot_path:
         start = plot_start or as_of - pd.DateOffset(years=5)
         if start >= as_of:

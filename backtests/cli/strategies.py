@@ -96,6 +96,29 @@ def new(name: str, folder: Path, force: bool) -> None:
     stdout.print(f"wrote {path}: try `carryguard backtest --strategy {path}:{class_name}`", highlight=False)
 
 
+@strategies.command("freqtrade")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def freqtrade(folder: Path) -> None:
+    """Write carryguard_overlay.py, the freqtrade mixin (standard library only), into
+    FOLDER (your freqtrade user_data/strategies). See README "Using the overlay from
+    another bot".
+
+    \b
+    Example:
+      carryguard strategies freqtrade user_data/strategies
+      carryguard risk --export user_data/carryguard_risk.csv
+    """
+    from importlib.resources import files
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "carryguard_overlay.py"
+    target.write_text((files("carryguard.strategies") / "freqtrade_overlay.py").read_text(encoding="utf-8"))
+    stdout.print(
+        f"wrote {target}: mix CarryguardOverlay into your IStrategy (class S(CarryguardOverlay, IStrategy))",
+        highlight=False,
+    )
+
+
 @click.group("check")
 def check() -> None:
     """Checks of your own strategies (look-ahead)."""
