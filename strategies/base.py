@@ -11,7 +11,7 @@ object runs in the backtrader engine, the fast engine and paper trading.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from numbers import Real
 from typing import ClassVar, Protocol, runtime_checkable
 

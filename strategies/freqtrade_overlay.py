@@ -35,7 +35,7 @@ import csv
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ class CarryguardOverlay:
         age = _utc(when) - reading.time
         if age > timedelta(hours=self.carryguard_max_age_hours):
             return self._carryguard_missing(
-                f"carryguard risk reading of {reading.time:%Y-%m-%d %H:%M} is {age.total_seconds() / 3600:.0f} h old "
+                f"carryguard risk reading of {reading.time:%Y-%m-%d %H:%M} is "
+                f"{age.total_seconds() / 3600:.0f} h old "
                 f"(max {self.carryguard_max_age_hours:g} h): refresh {history.path} with `carryguard risk --export`"
             )
         text = reading.multipliers.get(self.carryguard_policy)
@@ -126,17 +127,39 @@ class CarryguardOverlay:
             return CarryguardDecision(False, 0.0, f"carryguard {self.carryguard_policy} multiplier is 0")
         return CarryguardDecision(True, multiplier, f"carryguard {self.carryguard_policy} x{multiplier:.2f}")
 
-    def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,
-                            min_stake: float | None, max_stake: float, leverage: float, entry_tag: str | None,
-                            side: str, **kwargs: Any) -> float:  # fmt: skip
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        """freqtrade's proposed stake (or the next class's) times the multiplier; 0 when vetoed."""
         stake = super().custom_stake_amount(  # type: ignore[misc]
             pair, current_time, current_rate, proposed_stake, min_stake, max_stake, leverage, entry_tag, side, **kwargs
         )
         decision = self.carryguard_decision(current_time)
         return float(stake) * decision.multiplier if decision.allowed else 0.0
 
-    def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float, time_in_force: str,
-                            current_time: datetime, entry_tag: str | None, side: str, **kwargs: Any) -> bool:  # fmt: skip
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> bool:
+        """Veto the entry (with a log line saying why) unless the overlay allows it now."""
         decision = self.carryguard_decision(current_time)
         if not decision.allowed:
             logger.info("%s: entry at %s vetoed: %s", pair, current_time, decision.reason)
@@ -156,4 +179,4 @@ class CarryguardOverlay:
 
 
 def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -12,9 +12,8 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import venv
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ccxt
@@ -29,7 +28,7 @@ from carryguard.strategies.freqtrade_overlay import CarryguardOverlay
 from tests.conftest import REPO
 from tests.fakes.binance import BinanceEmulator
 
-UTC = timezone.utc
+UTC = UTC
 
 
 class Base:

@@ -50,28 +50,19 @@ def export_frame(
 def write_export(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` as the documented CSV, atomically (a bot never reads half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, newline="")
-    try:
-        with handle:
+    policies = [c for c in frame.columns if c not in COLUMNS]
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, newline="") as handle:
+        try:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([*COLUMNS, *(c for c in frame.columns if c not in COLUMNS)])
-            policies = [c for c in frame.columns if c not in COLUMNS]
+            writer.writerow([*COLUMNS, *policies])
             for time, row in zip(frame.index, frame.itertuples(index=False), strict=True):
                 values = row._asdict()
-                writer.writerow(
-                    [
-                        time.isoformat(),
-                        _cell(values["score"], 4),
-                        values["regime"],
-                        values["version"],
-                        values["stale"],
-                        *(_cell(values[p], 6) for p in policies),
-                    ]
-                )
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+                cells = [time.isoformat(), _cell(values["score"], 4), values["regime"], values["version"]]
+                writer.writerow([*cells, values["stale"], *(_cell(values[p], 6) for p in policies)])
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+    os.replace(handle.name, path)
 
 
 def _cell(value: float, digits: int) -> str:
