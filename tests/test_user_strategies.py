@@ -309,3 +309,43 @@ def test_strategies_given_entry_point_of_an_installed_package_lists_and_runs_it(
     assert rows["plugin_trend"]["source"] == "ep_pkg:FromPlugin" and rows["plugin_trend"]["parameters"] == {
         "window": 50
     }
+
+
+def test_paper_run_given_user_strategy_file_decides_bars_against_the_emulator(
+    shared_data, real_store_dir, template_file, tmp_path, monkeypatch
+) -> None:
+    # Arrange: real 4h bars served by the local Binance emulator (a new book decides the last closed bar)
+    from tests.fakes.binance import BinanceEmulator
+    from tests.paper_support import FIRST_DECISION, STEP, replay_bars
+
+    replay = replay_bars(shared_data, decisions=10)
+    state = tmp_path / "paper.db"
+    with BinanceEmulator({("BTCUSDT", "4h"): replay}, now=FIRST_DECISION + STEP * 5 + pd.Timedelta(seconds=5)) as ex:
+        monkeypatch.setenv("CARRYGUARD_BINANCE_URL", ex.url)
+        # Act
+        outcome = cli(
+            real_store_dir,
+            "paper",
+            "run",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "4h",
+            "--strategy",
+            f"{template_file}:MyTrend",
+            "--param",
+            "window=30",
+            "--history",
+            "300",
+            "--poll",
+            "0.01",
+            "--state",
+            str(state),
+            "--once",
+        )
+        status = cli(real_store_dir, "paper", "status", "--state", str(state), "--json")
+    # Assert
+    assert outcome.exit_code == 0, outcome.output + outcome.stderr
+    assert "decided 1 bar(s)" in outcome.output, outcome.output
+    (book,) = json.loads(status.stdout)
+    assert book["strategy"] == "my_trend+carry" and book["decisions"] == 1
