@@ -27,7 +27,7 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast, simulate
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SERIES = "binance/BTC-USDT/4h"

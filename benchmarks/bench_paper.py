@@ -28,7 +28,7 @@ from carryguard.backtests.paper.state import BookSpec, PaperState  # noqa: E402
 from carryguard.signals.importer import import_directory  # noqa: E402
 from carryguard.signals.sources.ccxt_source import make_exchange  # noqa: E402
 from carryguard.signals.store import Store  # noqa: E402
-from carryguard.strategies.base import make_strategy  # noqa: E402
+from carryguard.strategies.loader import make_strategy  # noqa: E402
 from carryguard.strategies.overlay import CarryOverlay  # noqa: E402
 from tests.fakes.binance import BinanceEmulator, read_bars  # noqa: E402
 

@@ -11,7 +11,7 @@ object runs in the backtrader engine, the fast engine and paper trading.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from numbers import Real
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -53,21 +53,9 @@ def register(cls: type) -> type:
     return cls
 
 
-def make_strategy(name: str, **params: object) -> Strategy:
-    """Build a registered strategy; unknown names or parameters raise ``ValueError``."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    cls = REGISTRY[name]
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"strategy {name!r} has no parameter {unknown[0]!r}; parameters: {', '.join(sorted(known))}")
-    return cls(**params)
-
-
 def parse_strategy_spec(spec: str) -> tuple[str, bool]:
     """``"sma_cross+carry"`` -> ``("sma_cross", True)``; ``"sma_cross"`` -> ``("sma_cross", False)``."""
-    name, plus, suffix = spec.strip().partition("+")
+    name, plus, suffix = spec.strip().rpartition("+") if "+" in spec else (spec.strip(), "", "")
     if not name or (plus and suffix != OVERLAY_SUFFIX):
         raise ValueError(
             f"bad strategy spec {spec!r}: use NAME or NAME+{OVERLAY_SUFFIX}, e.g. sma_cross+{OVERLAY_SUFFIX}"

@@ -256,6 +256,12 @@ class CarryOverlay:
         reason = f"{risk_note}{vol_note}; exposure {exposure:.2f} -> {final:.2f}"
         return SizedExposure(final, score, regime, multiplier, vol_scale, reason)
 
+    def score_sizing(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(regime, multiplier) per score of a reading history, hysteresis included: what
+        the overlay would apply at each reading (NaN scores: regime "", multiplier 1)."""
+        sticky = sticky_scores(scores, self.config.hysteresis)
+        return self._regimes(sticky), self._multipliers(sticky)
+
     def _regime_index(self, sticky: np.ndarray) -> np.ndarray:
         """Position of each score's regime in ``REGIMES`` (NaN reads as calm; callers mask it)."""
         return np.searchsorted(np.array(self.config.thresholds), np.nan_to_num(sticky), side="right")

@@ -14,7 +14,7 @@ from carryguard.backtests.paper.loop import LoopConfig, PaperLoop
 from carryguard.backtests.paper.state import BookSpec, PaperState
 from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import make_exchange
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import read_bars
 

@@ -13,7 +13,7 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import batch_stats, prefix_sums, run_fast, sma_cross_stats, sma_cross_targets
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from tests.metrics_support import assert_metrics_equal
 
 COMMISSION = 0.001

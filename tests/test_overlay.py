@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.store import Store
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import COLUMNS, HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 
 DAY = pd.Timedelta(days=1)

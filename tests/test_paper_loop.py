@@ -17,7 +17,7 @@ from carryguard.backtests.paper.state import PaperState, Step
 from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import GarbageResponse
 from carryguard.signals.sources.ccxt_source import parse_ohlcv_rows as parse_bars
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock

@@ -21,7 +21,8 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.run.runner import decision_times
 from carryguard.signals.risk import risk_at
-from carryguard.strategies.base import REGISTRY, make_strategy
+from carryguard.strategies.base import REGISTRY
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay
 
 WINDOW_4H = 4_000

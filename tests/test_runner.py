@@ -11,7 +11,7 @@ from carryguard.backtests.run.study import Study, parse_study
 from carryguard.signals.indicators import realized_volatility
 from carryguard.signals.risk import risk_at
 from carryguard.signals.store import Store
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import HYSTERESIS_WARMUP
 
 SID = "binance/BTC-USDT/1d"

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.signals.errors import DataError
 from carryguard.signals.store import Store
-from carryguard.strategies.base import REGISTRY, make_strategy, params, parse_strategy_spec
+from carryguard.strategies.base import REGISTRY, params, parse_strategy_spec
+from carryguard.strategies.loader import make_strategy
 
 NAMES = sorted(REGISTRY)
 # non-default parameters that switch on optional branches, truncation-tested too

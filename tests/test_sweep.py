@@ -25,7 +25,7 @@ from carryguard.backtests.sweep.evaluate import SweepData, combo_target, load_ri
 from carryguard.backtests.sweep.study import combos, load_sweep_study, study_from_dict
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig, risk_at
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import HYSTERESIS_WARMUP, CarryOverlay, OverlayConfig
 from tests.metrics_support import assert_metrics_equal
 

@@ -13,7 +13,7 @@ from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.sweep.study import WalkForwardConfig, combos, study_from_dict
 from carryguard.backtests.sweep.walkforward import fold_windows, walk_forward
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 
 STUDY = study_from_dict(
     {

@@ -21,7 +21,7 @@ from carryguard.backtests.cli.console import add_wide_option
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.store import Store
 
-COMMAND_MODULES = ("data", "risk", "backtest", "compare", "trades", "sweep", "paper")
+COMMAND_MODULES = ("data", "risk", "backtest", "compare", "trades", "sweep", "paper", "strategies")
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,12 @@ class CarryguardGroup(click.Group):
 
 
 def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
-    """Exit 1 with the first line of ``message`` on stderr (the traceback too with ``--debug``)."""
+    """Exit 1 with the first line of ``message`` on stderr (the traceback too with ``--debug``;
+    an error in a user's strategy code always shows that code's own traceback first)."""
     if ctx.params.get("debug"):
         traceback.print_exception(exc)
+    elif getattr(exc, "user_traceback", None):
+        click.echo(str(getattr(exc, "user_traceback")).rstrip(), err=True)
     click.echo(message.splitlines()[0] if message else "error", err=True)
     sys.exit(1)
 

@@ -32,6 +32,9 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     return f"{text} {unit}" if unit else text
 
 
+EXPORT_START = pd.Timestamp("2010-01-01", tz="UTC")  # --export: from before the first crypto bar
+
+
 @click.group("risk", invoke_without_command=True)
 @click.option(
     "--as-of",
@@ -51,6 +54,13 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 )
 @click.option("--plot-start", type=UTC_TIME, help="First date of the chart (default: 5 years before the reading).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the daily risk history with each index-driven policy's multiplier to FILE.csv "
+    "(the format other bots read; see README 'Using the overlay from another bot').",
+)
 @freshness_options
 @click.pass_context
 def risk(
@@ -62,6 +72,7 @@ def risk(
     config_path: Path | None,
     max_age: float,
     require_fresh: bool,
+    export_path: Path | None,
 ) -> None:
     """The Carry-Unwind Risk Index (0-100) and regime, with what drives it.
 
@@ -77,6 +88,7 @@ def risk(
       carryguard risk --plot risk.png
       carryguard risk validate --end 2021-12-31
       carryguard risk --require-fresh --max-age 2   # exit 1 when the reading is older than 2 days
+      carryguard risk --export user_data/carryguard_risk.csv   # for freqtrade and other bots
     """
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, fx_cross_check, latest_time
@@ -95,6 +107,13 @@ def risk(
     as_of = as_of or latest_time(inputs, cfg)
     fresh = guard(as_of, max_age, require_fresh, warn=now_reading)  # an explicit --as-of is history, not stale
     reading = explain(inputs, as_of, cfg)
+    if export_path:
+        from carryguard.backtests.paper.export import export_frame, write_export
+
+        try:
+            write_export(export_frame(inputs, cfg, start=EXPORT_START), export_path)
+        except OSError as exc:
+            raise CarryguardError(f"cannot write {export_path}: {exc.strerror}", fix="choose a writable path") from exc
     if plot_path:
         start = plot_start or as_of - pd.DateOffset(years=5)
         if start >= as_of:

@@ -39,8 +39,9 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
 from carryguard.backtests.run.study import Study, StudyError, plain_config
 from carryguard.signals.risk import RiskConfig, risk_at
-from carryguard.strategies.base import Strategy, make_strategy
+from carryguard.strategies.base import Strategy
 from carryguard.strategies.base import params as strategy_params
+from carryguard.strategies.loader import checked_exposure, make_strategy, strategy_label
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
 
 # Without a study: the book `carryguard paper run` trades by default.
@@ -61,7 +62,8 @@ class PaperBook:
     @property
     def name(self) -> str:
         """The book's name in the state file: ``sma_cross+carry`` with the overlay."""
-        return f"{self.strategy.name}+carry" if self.overlay is not None else self.strategy.name
+        name = strategy_label(type(self.strategy))
+        return f"{name}+carry" if self.overlay is not None else name
 
     @property
     def history_needed(self) -> int:
@@ -232,7 +234,7 @@ class OverlayDecider:
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
         """The decision at ``at`` (the close of ``bars``' last row); ``now`` (the exchange
         clock, default ``at``) only paces the risk feed's store re-reads."""
-        exposure = float(self.strategy.target_exposure(bars).iloc[-1])
+        exposure = float(checked_exposure(self.strategy, bars).iloc[-1])
         if self.overlay is None:
             return Decision(
                 strategy_exposure=exposure,

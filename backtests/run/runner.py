@@ -30,6 +30,7 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.risk import risk_at
 from carryguard.signals.store import SeriesMeta, Store, series_id
 from carryguard.strategies.base import Strategy, book_label
+from carryguard.strategies.loader import checked_exposure
 from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from carryguard.strategies.overlay import CarryOverlay
 
@@ -193,7 +194,7 @@ def load_history(
 def warm_exposure(strategy: Strategy, history: History) -> pd.Series:
     """The strategy's exposure on the window, computed on the window and its
     ``warmup_bars`` earlier bars (only earlier bars: no look-ahead)."""
-    exposure = strategy.target_exposure(history.since(strategy.warmup_bars))
+    exposure = checked_exposure(strategy, history.since(strategy.warmup_bars))
     return exposure.iloc[-len(history.window) :]
 
 

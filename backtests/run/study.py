@@ -52,7 +52,8 @@ from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_date
 from carryguard.signals.toml_file import read_toml
-from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
+from carryguard.strategies.base import Strategy, parse_strategy_spec
+from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class
 from carryguard.strategies.overlay import OverlayConfig
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
@@ -117,7 +118,7 @@ class StrategySpec:
 
     @property
     def baseline(self) -> bool:
-        return bool(REGISTRY[self.name].baseline)
+        return is_baseline(strategy_class(self.name))
 
     def build(self) -> Strategy:
         return make_strategy(self.name, **dict(self.params))
@@ -366,7 +367,9 @@ def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
             fix="e.g. [strategies] then sma_cross = { fast = 20, slow = 100 }",
         )
     specs = []
-    for name, params in value.items():
+    base_dir = Path(origin).resolve().parent if Path(origin).is_file() else Path.cwd()
+    for given, params in value.items():
+        name = absolute_spec(given, base_dir)  # a user file is read from the study's folder
         if not isinstance(params, dict):
             raise StudyError(f"{origin}: strategies.{name} must be a table of parameters, got {params!r}")
         try:

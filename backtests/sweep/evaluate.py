@@ -36,7 +36,7 @@ from carryguard.backtests.sweep.study import combos as study_combos
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import series_id
-from carryguard.strategies.base import make_strategy
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 
 EXECUTORS = ("local", "dask")

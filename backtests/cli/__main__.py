@@ -1,0 +1,5 @@
+"""``python -m carryguard.backtests.cli``: the ``carryguard`` command."""
+
+from carryguard.backtests.cli import main
+
+main()
