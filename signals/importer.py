@@ -13,7 +13,7 @@ from pathlib import Path
 from carryguard.signals.errors import DataError
 from carryguard.signals.sources.carry_formats import detect_more, yahoo_fx_timed
 from carryguard.signals.sources.formats import Parsed, detect_and_parse
-from carryguard.signals.sources.overlap import check_overlap, snapshot_notes
+from carryguard.signals.sources.overlap import snapshot_notes
 from carryguard.signals.store import SeriesMeta, Store
 
 
@@ -66,7 +66,6 @@ def import_file(
             return FileOutcome(
                 path, skipped="no known publisher format (MOF, FRED, Yahoo, Binance, CFTC, OHLCV, close table)"
             )
-        check_overlap(store, parsed)
         meta = replace(parsed.meta, fetched_at=fetched_at)
         stored = store.write(parsed.frame, meta, allow_fewer_fields=allow_fewer_fields)
         return FileOutcome(path, stored=(stored,), notes=parsed.notes + snapshot_notes(stored))

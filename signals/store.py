@@ -182,9 +182,14 @@ def merge_fields(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta, *, allo
     return pd.concat([kept.reindex(columns=columns), new.reindex(columns=columns)]).sort_index()
 
 
+SAME_PRICE_RTOL = 1e-5
+
+
 def check_conflicts(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta) -> None:
     """A stored bar that ``new`` repeats with other OHLC is a conflict, except the stored last
-    bar (it may have been stored while still open; the new one replaces it)."""
+    bar (it may have been stored while still open; the new one replaces it). Prices within
+    ``SAME_PRICE_RTOL`` of each other are the same price (two exports of one ticker round
+    differently: Yahoo's float32 dumps against its 6-decimal CSVs)."""
     if meta.kind != "ohlcv" or old.empty:
         return
     common = new.index.intersection(old.index[:-1])
@@ -192,7 +197,7 @@ def check_conflicts(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta) -> N
         return
     prices = ["open", "high", "low", "close"]
     a, b = old.loc[common, prices].to_numpy(), new.loc[common, prices].to_numpy()
-    differ = ~np.isclose(a, b, rtol=1e-9, atol=0.0).all(axis=1)
+    differ = ~np.isclose(a, b, rtol=SAME_PRICE_RTOL, atol=0.0).all(axis=1)
     if differ.any():
         i = int(differ.argmax())
         raise DataError(
