@@ -216,6 +216,7 @@ def fetch_cmd(
         symbols=symbols,
         timeframes=timeframes,
         macro=macro,
+        carry=macro,
         since=pd.Timestamp(since, tz="UTC") if since else None,
     )
     jobs = plan_jobs(obj.store, plan)
