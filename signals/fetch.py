@@ -30,6 +30,10 @@ from carryguard.signals.store import Store
 Status = Callable[[str], None]
 
 
+CARRY_FRED = ("VIXCLS", "DEXUSAL")
+CARRY_YAHOO = ("AUDJPY=X",)
+
+
 @dataclass(frozen=True)
 class FetchPlan:
     """The sources to fetch; the defaults are the series carryguard's studies use.
@@ -37,9 +41,11 @@ class FetchPlan:
     ``exchange``: ccxt exchange id (binance); ``symbols``/``timeframes``: bars to fetch
     (BTC/USDT, ETH/USDT x 1d, 4h); ``since``: start of a series not yet stored (None:
     ``ccxt_source.DEFAULT_SINCE`` for bars, all history for Yahoo and funding); ``macro``:
-    also MOF JGB, the FRED series (DEXJPUS, DGS10, DGS2, VIXCLS, DEXUSAL), the Yahoo
-    tickers (JPY=X, AUDJPY=X), the CFTC COT contracts (097741: yen) and the Binance USD-M
-    funding rates (BTC/USDT).
+    also MOF JGB, the FRED series (DEXJPUS, DGS10, DGS2) and the Yahoo tickers (JPY=X);
+    ``carry`` (with ``macro``): also the carry-trade inputs, ``carry_fred`` (VIXCLS,
+    DEXUSAL), ``carry_yahoo`` (AUDJPY=X), the CFTC COT contracts ``cot_codes`` (097741:
+    yen) and the Binance USD-M funding rates of ``funding_symbols`` (BTC/USDT). ``data
+    fetch --macro`` sets both; the paper trader's macro refresh only ``macro``.
     """
 
     exchange: str = "binance"
@@ -47,13 +53,17 @@ class FetchPlan:
     timeframes: tuple[str, ...] = ("1d", "4h")
     since: pd.Timestamp | None = None
     macro: bool = True
-    fred_series: tuple[str, ...] = ("DEXJPUS", "DGS10", "DGS2", "VIXCLS", "DEXUSAL")
-    yahoo_tickers: tuple[str, ...] = ("JPY=X", "AUDJPY=X")
+    fred_series: tuple[str, ...] = ("DEXJPUS", "DGS10", "DGS2")
+    yahoo_tickers: tuple[str, ...] = ("JPY=X",)
+    carry: bool = False
+    carry_fred: tuple[str, ...] = CARRY_FRED
+    carry_yahoo: tuple[str, ...] = CARRY_YAHOO
     cot_codes: tuple[str, ...] = ("097741",)
     funding_symbols: tuple[str, ...] = ("BTC/USDT",)
 
     def __post_init__(self) -> None:
-        for name in ("symbols", "timeframes", "fred_series", "yahoo_tickers", "cot_codes", "funding_symbols"):
+        lists = ("symbols", "timeframes", "fred_series", "yahoo_tickers", "carry_fred", "carry_yahoo", "cot_codes")
+        for name in (*lists, "funding_symbols"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a tuple of strings, not one string")
         if self.since is not None and pd.Timestamp(self.since).tzinfo is None:
@@ -113,10 +123,11 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
                 jobs.append(Job(f"{plan.exchange} {symbol} {timeframe}", run))
     if plan.macro:
         jobs.append(Job("MOF JGB", lambda status: update_mof(store, get=reach.get)))
-        for series in plan.fred_series:
+        for series in plan.fred_series + (plan.carry_fred if plan.carry else ()):
             jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
-        for ticker in plan.yahoo_tickers:
+        for ticker in plan.yahoo_tickers + (plan.carry_yahoo if plan.carry else ()):
             jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
+    if plan.macro and plan.carry:
         jobs += [Job(f"CFTC COT {code}", cot_job(store, code, reach)) for code in plan.cot_codes]
         if plan.funding_symbols:
             jobs += funding_jobs(store, plan, policy, reach)

@@ -191,7 +191,12 @@ def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(mon
     for name in ("BINANCE", "MOF", "FRED", "CFTC", "BINANCEUSDM"):
         monkeypatch.setenv(f"CARRYGUARD_{name}_URL", dead)
     plan = FetchPlan(
-        symbols=("BTC/USDT",), timeframes=("1d", "4h"), yahoo_tickers=(), funding_symbols=("BTC/USDT",) * 2
+        symbols=("BTC/USDT",),
+        timeframes=("1d", "4h"),
+        yahoo_tickers=(),
+        carry=True,
+        carry_yahoo=(),
+        funding_symbols=("BTC/USDT",) * 2,
     )
     jobs = plan_jobs(Store(tmp_path), plan, policy=RetryPolicy(attempts=2, backoff=0.0, timeout=1.0))
     # Act
@@ -201,7 +206,10 @@ def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(mon
     assert "load_markets failed after 2 tries" in errors["binance BTC/USDT 1d"]
     assert errors["binance BTC/USDT 4h"].startswith("skipped: binance could not be reached")
     assert "unreachable" in errors["MOF JGB"] and "after 2 tries" in errors["MOF JGB"]
-    assert all("was unreachable earlier in this run" in errors[f"FRED {s}"] for s in ("DEXJPUS", "DGS10", "DGS2"))
+    assert all(
+        "was unreachable earlier in this run" in errors[f"FRED {s}"]
+        for s in ("DEXJPUS", "DGS10", "DGS2", "VIXCLS", "DEXUSAL")
+    )
     assert "was unreachable earlier in this run" in errors["CFTC COT 097741"]
     assert [o.error.startswith("skipped: binanceusdm") for o in outcomes if o.label.endswith("funding")] == [
         False,

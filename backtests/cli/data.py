@@ -233,6 +233,7 @@ def fetch_cmd(
         symbols=symbols,
         timeframes=timeframes,
         macro=macro,
+        carry=macro,
         since=since,
     )
     jobs = plan_jobs(obj.store, plan)
