@@ -23,7 +23,7 @@ over whatever tenors count at each time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,9 +44,7 @@ def rolling_z(x: pd.DataFrame | pd.Series, window: int, min_periods: int) -> pd.
     return (x - roll.mean()) / std.where(std > 1e-12)
 
 
-def _component(
-    index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value: pd.Series, change: pd.Series, zscore: pd.Series
-) -> Timed:
+def _component(index: pd.Index, data_date: pd.DatetimeIndex, value: Any, change: Any, zscore: Any) -> Timed:
     """A component's ``value, change, zscore`` frame on its availability calendar."""
     frame = pd.DataFrame(
         {
