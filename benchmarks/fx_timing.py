@@ -96,9 +96,15 @@ def main() -> None:
                     print(
                         f"{table.series.iloc[0]:18} {era}: "
                         + ", ".join(
-                            f"{c} {part[c].median():.3f}" for c in ("C=O", "|C-O|", "C-F(D-1)", "C-F(D)", "F(D) in HL")
+                            f"{c} {part[c].median():.3f}"
+                            for c in ("C=O", "|C-O|", "C-F(D-1)", "C-F(D)", "O-F(D-1)", "F(D) in HL")
                         )
                     )
+    print()
+    for label, bars in (("JPY=X", usdjpy), ("AUDJPY=X", yahoo(data / "more" / "yahoo_AUDJPY_X_2003-2021.csv"))):
+        switch = bars.loc["2010-01":"2010-12"]
+        monthly = (np.abs(np.log(switch.close / switch.open)) * 100).groupby(switch.index.month).median()
+        print(f"{label} 2010, monthly median |C-O| %: " + ", ".join(f"{m:02d}: {v:.3f}" for m, v in monthly.items()))
     bitstamp = pd.read_csv(data / "btc_close_multiccy_daily_bitstamp.csv", parse_dates=["Date"]).set_index("Date")
     implied = (bitstamp.BTC_JPY / bitstamp.BTC_USD).sort_index()
     common = usdjpy.index.intersection(implied.index)

@@ -1,8 +1,9 @@
 """What ``carryguard data fetch`` downloads, run source by source so one failure stops none.
 
 ``plan_jobs`` turns a ``FetchPlan`` into jobs (one per exchange symbol x timeframe, MOF,
-each FRED series, each Yahoo ticker); ``run_jobs`` runs them in order, reporting progress
-through callbacks, and returns one ``Outcome`` per job (a result or an error line).
+each FRED series, each Yahoo ticker, each CFTC contract, each funding-rate symbol);
+``run_jobs`` runs them in order, reporting progress through callbacks, and returns one
+``Outcome`` per job (a result or an error line).
 Each job writes its series once, only after a complete, validated download.
 """
 
@@ -17,7 +18,9 @@ import pandas as pd
 
 from carryguard.signals.errors import CarryguardError, SourceError
 from carryguard.signals.sources.ccxt_source import PageEvent, make_exchange, update_series
+from carryguard.signals.sources.cftc import update_cot
 from carryguard.signals.sources.fred import update_fred
+from carryguard.signals.sources.funding import make_funding_exchange, update_funding
 from carryguard.signals.sources.http import RetryPolicy, UnreachableError, get_text
 from carryguard.signals.sources.mof import update_mof
 from carryguard.signals.sources.update import UpdateResult
@@ -27,14 +30,22 @@ from carryguard.signals.store import Store
 Status = Callable[[str], None]
 
 
+CARRY_FRED = ("VIXCLS", "DEXUSAL")
+CARRY_YAHOO = ("AUDJPY=X",)
+
+
 @dataclass(frozen=True)
 class FetchPlan:
     """The sources to fetch; the defaults are the series carryguard's studies use.
 
     ``exchange``: ccxt exchange id (binance); ``symbols``/``timeframes``: bars to fetch
     (BTC/USDT, ETH/USDT x 1d, 4h); ``since``: start of a series not yet stored (None:
-    ``ccxt_source.DEFAULT_SINCE`` for bars, all history for Yahoo); ``macro``: also MOF
-    JGB, the FRED series (DEXJPUS, DGS10, DGS2) and the Yahoo tickers (JPY=X).
+    ``ccxt_source.DEFAULT_SINCE`` for bars, all history for Yahoo and funding); ``macro``:
+    also MOF JGB, the FRED series (DEXJPUS, DGS10, DGS2) and the Yahoo tickers (JPY=X);
+    ``carry`` (with ``macro``): also the carry-trade inputs, ``carry_fred`` (VIXCLS,
+    DEXUSAL), ``carry_yahoo`` (AUDJPY=X), the CFTC COT contracts ``cot_codes`` (097741:
+    yen) and the Binance USD-M funding rates of ``funding_symbols`` (BTC/USDT). ``data
+    fetch --macro`` sets both; the paper trader's macro refresh only ``macro``.
     """
 
     exchange: str = "binance"
@@ -44,9 +55,15 @@ class FetchPlan:
     macro: bool = True
     fred_series: tuple[str, ...] = ("DEXJPUS", "DGS10", "DGS2")
     yahoo_tickers: tuple[str, ...] = ("JPY=X",)
+    carry: bool = False
+    carry_fred: tuple[str, ...] = CARRY_FRED
+    carry_yahoo: tuple[str, ...] = CARRY_YAHOO
+    cot_codes: tuple[str, ...] = ("097741",)
+    funding_symbols: tuple[str, ...] = ("BTC/USDT",)
 
     def __post_init__(self) -> None:
-        for name in ("symbols", "timeframes", "fred_series", "yahoo_tickers"):
+        lists = ("symbols", "timeframes", "fred_series", "yahoo_tickers", "carry_fred", "carry_yahoo", "cot_codes")
+        for name in (*lists, "funding_symbols"):
             if isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a tuple of strings, not one string")
         if self.since is not None and pd.Timestamp(self.since).tzinfo is None:
@@ -92,7 +109,7 @@ class Reachability:
 
 
 def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolicy()) -> list[Job]:
-    """The jobs of ``plan`` in order: exchange bars, then MOF, FRED and Yahoo.
+    """The jobs of ``plan`` in order: exchange bars, then MOF, FRED, Yahoo, CFTC and funding.
 
     Raises ``DataError`` at once for an unknown exchange id (no job could run).
     """
@@ -106,11 +123,46 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
                 jobs.append(Job(f"{plan.exchange} {symbol} {timeframe}", run))
     if plan.macro:
         jobs.append(Job("MOF JGB", lambda status: update_mof(store, get=reach.get)))
-        for series in plan.fred_series:
+        for series in plan.fred_series + (plan.carry_fred if plan.carry else ()):
             jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
-        for ticker in plan.yahoo_tickers:
+        for ticker in plan.yahoo_tickers + (plan.carry_yahoo if plan.carry else ()):
             jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
+    if plan.macro and plan.carry:
+        jobs += [Job(f"CFTC COT {code}", cot_job(store, code, reach)) for code in plan.cot_codes]
+        if plan.funding_symbols:
+            jobs += funding_jobs(store, plan, policy, reach)
     return jobs
+
+
+def cot_job(store: Store, code: str, reach: Reachability) -> Callable[[Status], UpdateResult]:
+    """The job fetching CFTC contract ``code`` (through ``reach``, so a dead host fails fast)."""
+
+    def run(status: Status) -> UpdateResult:
+        return update_cot(store, code, get=reach.get)
+
+    return run
+
+
+def funding_jobs(store: Store, plan: FetchPlan, policy: RetryPolicy, reach: Reachability) -> list[Job]:
+    """One job per funding-rate symbol on Binance USD-M; after a failure to reach the
+    exchange at all, the later symbols fail at once."""
+    exchange = make_funding_exchange(timeout=policy.timeout)
+    key = f"ccxt:{exchange.id}"
+
+    def job(symbol: str) -> Callable[[Status], UpdateResult]:
+        def run(status: Status) -> UpdateResult:
+            if key in reach.down:
+                raise UnreachableError(f"skipped: {reach.down[key]}")
+            try:
+                return update_funding(store, symbol, exchange=exchange, since=plan.since, policy=policy)
+            except SourceError:
+                if exchange.markets is None:
+                    reach.down[key] = f"{exchange.id} could not be reached earlier in this run"
+                raise
+
+        return run
+
+    return [Job(f"{exchange.id} {symbol} funding", job(symbol)) for symbol in plan.funding_symbols]
 
 
 def _bars_job(

@@ -15,6 +15,8 @@ from carryguard.signals.sources.http import RetryPolicy
 from carryguard.signals.sources.update import UpdateResult
 from carryguard.signals.store import Store
 from tests.fakes.binance import BinanceEmulator, read_bars
+from tests.fakes.binance_futures import BinanceFuturesEmulator
+from tests.fakes.cftc import SocrataServer, records_from_file
 from tests.fakes.http_server import FileServer, closed_port
 from tests.fakes.yahoo import YahooServer, recorded_chart
 
@@ -45,10 +47,19 @@ def servers(shared_data: Path, monkeypatch: pytest.MonkeyPatch):
             f"{MOF_DIR}/jgbcme.csv": CURRENT_MONTH.encode()
             + b"2026/7/1,1.16,1.38,1.53,1.75,1.93,2.07,2.23,2.39,2.55,2.68,3.26,3.61,3.87,3.86,3.78\r\n",
             **{f"/fred?id={s}": (shared_data / f"fred_{s}.csv").read_bytes() for s in ("DEXJPUS", "DGS10", "DGS2")},
+            **{f"/fred?id={s}": (shared_data / "more" / f"fred_{s}.csv").read_bytes() for s in ("VIXCLS", "DEXUSAL")},
         }
     )
-    yahoo = YahooServer({"JPY=X": recorded_chart("JPY=X")})
-    with exchange, files, yahoo:
+    yahoo = YahooServer({"JPY=X": recorded_chart("JPY=X"), "AUDJPY=X": recorded_chart("AUDJPY=X")})
+    cot = SocrataServer(records_from_file(shared_data / "more" / "cftc_cot_jpy_weekly.csv"))
+    raw = pd.read_csv(shared_data / "more" / "binance_btcusdt_perp_funding.csv")
+    rates = pd.Series(
+        raw["funding_rate"].to_numpy(), index=pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True))
+    )
+    futures = BinanceFuturesEmulator({"BTCUSDT": rates}, now=pd.Timestamp("2024-08-09 12:00", tz=UTC))
+    with exchange, files, yahoo, cot, futures:
+        monkeypatch.setenv("CARRYGUARD_CFTC_URL", cot.url)
+        monkeypatch.setenv("CARRYGUARD_BINANCEUSDM_URL", futures.url)
         monkeypatch.setenv("CARRYGUARD_BINANCE_URL", exchange.url)
         monkeypatch.setenv("CARRYGUARD_MOF_URL", files.url + MOF_DIR)
         monkeypatch.setenv("CARRYGUARD_FRED_URL", files.url + "/fred")
@@ -67,11 +78,16 @@ def test_fetch_given_all_sources_up_stores_every_series_and_prints_the_summary(s
     assert result.exit_code == 0, result.output + result.stderr
     assert Store(tmp_path).ids() == [
         "binance/BTC-USDT/1d",
+        "binance/BTC-USDT/funding",
         "binance/ETH-USDT/1d",
+        "cftc/JPY",
         "fred/DEXJPUS",
+        "fred/DEXUSAL",
         "fred/DGS10",
         "fred/DGS2",
+        "fred/VIXCLS",
         "mof/jgb",
+        "yahoo/AUDJPY=X/1d",
         "yahoo/JPY=X/1d",
     ]
     btc_line = next(line for line in result.stdout.splitlines() if "binance/BTC-USDT/1d" in line)
@@ -172,9 +188,16 @@ def test_fetch_help_shows_examples(tmp_path):
 def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(monkeypatch, tmp_path):
     # Arrange: every source points at a port nothing listens on
     dead = f"http://127.0.0.1:{closed_port()}"
-    for name in ("BINANCE", "MOF", "FRED"):
+    for name in ("BINANCE", "MOF", "FRED", "CFTC", "BINANCEUSDM"):
         monkeypatch.setenv(f"CARRYGUARD_{name}_URL", dead)
-    plan = FetchPlan(symbols=("BTC/USDT",), timeframes=("1d", "4h"), yahoo_tickers=())
+    plan = FetchPlan(
+        symbols=("BTC/USDT",),
+        timeframes=("1d", "4h"),
+        yahoo_tickers=(),
+        carry=True,
+        carry_yahoo=(),
+        funding_symbols=("BTC/USDT",) * 2,
+    )
     jobs = plan_jobs(Store(tmp_path), plan, policy=RetryPolicy(attempts=2, backoff=0.0, timeout=1.0))
     # Act
     outcomes = run_jobs(jobs)
@@ -183,8 +206,34 @@ def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(mon
     assert "load_markets failed after 2 tries" in errors["binance BTC/USDT 1d"]
     assert errors["binance BTC/USDT 4h"].startswith("skipped: binance could not be reached")
     assert "unreachable" in errors["MOF JGB"] and "after 2 tries" in errors["MOF JGB"]
-    assert all("was unreachable earlier in this run" in errors[f"FRED {s}"] for s in ("DEXJPUS", "DGS10", "DGS2"))
+    assert all(
+        "was unreachable earlier in this run" in errors[f"FRED {s}"]
+        for s in ("DEXJPUS", "DGS10", "DGS2", "VIXCLS", "DEXUSAL")
+    )
+    assert "was unreachable earlier in this run" in errors["CFTC COT 097741"]
+    assert [o.error.startswith("skipped: binanceusdm") for o in outcomes if o.label.endswith("funding")] == [
+        False,
+        True,
+    ]
     assert Store(tmp_path).ids() == []
+
+
+def test_fetch_given_cftc_down_names_it_and_still_fetches_funding_and_fred(servers, tmp_path):
+    # Arrange: nothing listens at the CFTC URL, and FRED no longer has VIXCLS
+    dead = f"http://127.0.0.1:{closed_port()}"
+    _, files, _ = servers
+    files.routes.pop("/fred?id=VIXCLS")
+    # Act
+    result = CliRunner().invoke(
+        main,
+        ["--data-dir", str(tmp_path), *FETCH, "--json"],
+        env={"CARRYGUARD_CFTC_URL": dead},
+    )
+    # Assert
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: FRED VIXCLS failed:") and "(+1 more: CFTC COT 097741)" in result.stderr
+    assert {"binance/BTC-USDT/funding", "fred/DEXUSAL", "yahoo/AUDJPY=X/1d"} <= set(Store(tmp_path).ids())
+    assert "cftc/JPY" not in Store(tmp_path).ids()
 
 
 def test_run_jobs_given_a_bug_in_one_source_reports_it_and_runs_the_next():

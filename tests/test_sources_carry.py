@@ -13,6 +13,7 @@ from carryguard.signals.availability import available_at, field_available_at
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.importer import import_directory, import_file
+from carryguard.signals.pit import MemoryStore
 from carryguard.signals.store import SeriesMeta, Store
 
 
@@ -250,3 +251,23 @@ def test_at_time_given_funding_times_is_usable_at_the_stamp() -> None:
     dates = pd.DatetimeIndex(["2024-01-02 08:00"], tz="UTC")
 
     assert list(available_at(dates, "at_time")) == [day("2024-01-02 08:00")]
+
+
+@pytest.mark.parametrize(
+    ("sid", "before", "at", "row"),
+    [
+        ("cftc/JPY", "2024-08-16 19:29", "2024-08-16 19:30", "2024-08-13"),  # Friday 15:30 New York (EDT)
+        ("cftc/JPY", "2025-12-05 20:30", "2026-01-23 20:30", "2025-10-28"),  # held back until the 2026-01-23 catch-up
+        ("fred/VIXCLS", "2024-08-06 19:59", "2024-08-06 20:00", "2024-08-05"),  # next business day 16:00 New York
+        ("fred/DEXUSAL", "2024-08-12 20:14", "2024-08-12 20:15", "2024-08-05"),  # H.10, Monday after the week
+        ("binance/BTC-USDT/funding", "2024-08-05 07:59", "2024-08-05 08:00", "2024-08-05 08:00"),
+        ("yahoo/AUDJPY=X/1d", "2024-08-05 23:59", "2024-08-06 00:00", "2024-08-05"),  # whole rows at bar close
+    ],
+)
+def test_memory_store_cut_given_new_series_hides_each_row_until_its_release(
+    shared_store: Store, sid: str, before: str, at: str, row: str
+) -> None:
+    inputs = MemoryStore.load(shared_store, [sid])
+
+    assert day(row) not in inputs.cut(day(before)).read(sid).index
+    assert day(row) in inputs.cut(day(at)).read(sid).index

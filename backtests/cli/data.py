@@ -30,11 +30,13 @@ def data() -> None:
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.pass_obj
 def import_cmd(obj: CliContext, folder: Path) -> None:
-    """Store every publisher CSV in FOLDER (MOF, FRED, Yahoo, Binance, OHLCV, close tables).
+    """Store every publisher CSV in FOLDER and its subfolders (MOF, FRED, Yahoo, Binance
+    klines and funding, CFTC COT, OHLCV, close tables).
 
-    FOLDER may also be one CSV file. Each file is imported all-or-nothing; a rejected
-    file is named with the reason and the exit code is 1; a file of no known format is
-    skipped with a note.
+    FOLDER may also be one CSV file. Yahoo's all-'null' rows are skipped with a note; a
+    daily series whose close equals its open on most rows of a year is flagged (note).
+    Each file is imported all-or-nothing; a rejected file is named with the reason and
+    the exit code is 1; a file of no known format is skipped with a note.
 
     \b
     Examples:
@@ -174,7 +176,8 @@ def fetch_status(record: dict) -> str:
     "--macro/--no-macro",
     default=True,
     show_default=True,
-    help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2 and Yahoo JPY=X.",
+    help="Also fetch MOF JGB, FRED DEXJPUS/DGS10/DGS2/VIXCLS/DEXUSAL, Yahoo JPY=X/AUDJPY=X, "
+    "CFTC COT yen positions and Binance BTC/USDT perpetual funding.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of what each source added.")
 @click.pass_obj
@@ -193,7 +196,8 @@ def fetch_cmd(
     open is replaced); the bar still open now is never stored. Each source is written
     once after a complete download; a failed source is named, the others are still
     fetched, and the exit code is 1. Base URLs can be pointed elsewhere with
-    CARRYGUARD_<EXCHANGE>_URL, CARRYGUARD_MOF_URL, CARRYGUARD_FRED_URL, CARRYGUARD_YAHOO_URL.
+    CARRYGUARD_<EXCHANGE>_URL, CARRYGUARD_MOF_URL, CARRYGUARD_FRED_URL, CARRYGUARD_YAHOO_URL,
+    CARRYGUARD_CFTC_URL and CARRYGUARD_BINANCEUSDM_URL (funding rates).
 
     \b
     Examples:
@@ -212,6 +216,7 @@ def fetch_cmd(
         symbols=symbols,
         timeframes=timeframes,
         macro=macro,
+        carry=macro,
         since=pd.Timestamp(since, tz="UTC") if since else None,
     )
     jobs = plan_jobs(obj.store, plan)
