@@ -14,6 +14,8 @@ Windows count observations of the source (business days), not calendar days.
 - ``carry_spread``: US minus Japan yield (10Y, 2Y); its ~60-day compression z-scored.
 - ``audjpy_drawdown`` (optional): AUD/JPY below its ~20-day high, z-scored.
 - ``vix`` (optional): log VIX vs its trailing history.
+- ``btc_funding`` (optional): mean BTC perpetual funding over ~7 days, z-scored.
+- ``yen_positioning`` (optional scaler): CFTC net speculative yen / open interest, minus z.
 
 Tenors join a component only once their z-score has ``zscore_min_periods`` of history,
 so the 30Y (from 1999) and 40Y (from 2007) enter gradually and the component averages
@@ -23,7 +25,7 @@ over whatever tenors count at each time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,9 +46,7 @@ def rolling_z(x: pd.DataFrame | pd.Series, window: int, min_periods: int) -> pd.
     return (x - roll.mean()) / std.where(std > 1e-12)
 
 
-def _component(
-    index: pd.DatetimeIndex, data_date: pd.DatetimeIndex, value: pd.Series, change: pd.Series, zscore: pd.Series
-) -> Timed:
+def _component(index: pd.Index, data_date: pd.DatetimeIndex, value: Any, change: Any, zscore: Any) -> Timed:
     """A component's ``value, change, zscore`` frame on its availability calendar."""
     frame = pd.DataFrame(
         {
@@ -168,6 +168,24 @@ def vix(level: Timed, cfg: RiskConfig) -> Timed:
     return _component(level.values.index, level.data_date, value, value.diff(cfg.vol_window), z)
 
 
+def btc_funding(funding: Timed, cfg: RiskConfig) -> Timed:
+    """Crypto leverage: the mean BTC perpetual funding rate of the last ``funding_mean_obs``
+    settlements, z-scored over ``funding_zscore_window`` settlements (high = crowded longs);
+    value = that mean (% per 8h), change = its change over as many settlements."""
+    mean = funding.values["funding_rate"].rolling(cfg.funding_mean_obs, min_periods=cfg.funding_mean_obs).mean()
+    z = rolling_z(mean, cfg.funding_zscore_window, cfg.funding_zscore_min_periods)
+    return _component(funding.values.index, funding.data_date, 100.0 * mean, 100.0 * mean.diff(cfg.funding_mean_obs), z)
+
+
+def yen_positioning(cot: Timed, cfg: RiskConfig) -> Timed:
+    """Crowded short yen (the fuel of an unwind): minus the z-score of CFTC non-commercial
+    net yen positions as a share of open interest over ``positioning_window`` weekly
+    reports; value = that share (%), change = its change over 4 reports (pp)."""
+    share = 100.0 * cot.values["net"] / cot.values["open_interest"]
+    z = -rolling_z(share, cfg.positioning_window, cfg.positioning_min_periods)
+    return _component(cot.values.index, cot.data_date, share, share.diff(4), z)
+
+
 def components(
     jgb: Timed, fx: Timed, us: dict[str, Timed], cfg: RiskConfig, extra: dict[str, Timed] | None = None
 ) -> dict[str, Timed]:
@@ -185,6 +203,10 @@ def components(
         out["audjpy_drawdown"] = audjpy_drawdown(extra["audjpy"], cfg)
     if "vix" in extra:
         out["vix"] = vix(extra["vix"], cfg)
+    if "funding" in extra:
+        out["btc_funding"] = btc_funding(extra["funding"], cfg)
+    if "positioning" in extra:
+        out["yen_positioning"] = yen_positioning(extra["positioning"], cfg)
     return out
 
 
@@ -196,6 +218,8 @@ COMPONENT_INPUTS: dict[str, tuple[str, ...]] = {
     "carry_spread": ("jgb", "us10y", "us2y"),
     "audjpy_drawdown": ("audjpy",),
     "vix": ("vix",),
+    "btc_funding": ("funding",),
+    "yen_positioning": ("positioning",),
 }
 
 
@@ -220,4 +244,6 @@ def labels(cfg: RiskConfig) -> dict[str, Label]:
         "carry_spread": Label("pp spread", "pp", cfg.spread_window),
         "audjpy_drawdown": Label("JPY/AUD", "%", cfg.audjpy_window),
         "vix": Label("VIX points", "pts", cfg.vol_window),
+        "btc_funding": Label("% per 8h", "pp", cfg.funding_mean_obs),
+        "yen_positioning": Label("% of OI net", "pp", 4),
     }

@@ -43,6 +43,7 @@ from carryguard.signals.risk_v2 import history_days, legs, rank_score
 from carryguard.signals.store import SeriesMeta
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "REGIMES", "RiskConfig", "explain", "latest_time", "risk_at"]
+OPTIONAL_INPUTS = ("audjpy", "vix", "funding", "positioning")
 FETCH_HINT = "run `carryguard data import DIR` or `carryguard data fetch --macro`"
 
 
@@ -79,7 +80,7 @@ def load_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
         if name in ("usdjpy", "audjpy"):
             field = "close" if snapshot_timing(meta, cfg) else None
             frame = fx_price(frame[~fx_bad_prints(frame, cfg, snapshot=field is not None)])
-        if frame.empty:
+        if frame.empty and name not in OPTIONAL_INPUTS:  # an optional input may not have started yet
             raise DataError(f"series {sid} has no rows usable at these times", fix=FETCH_HINT)
         timed[name] = on_availability(frame, meta, field)
     return timed
@@ -109,7 +110,7 @@ def risk_at(
     targets = to_targets(times)
     inputs = load_inputs(as_source(store), cfg)
     us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
-    extra = {name: inputs[name] for name in ("audjpy", "vix") if name in inputs}
+    extra = {name: inputs[name] for name in OPTIONAL_INPUTS if name in inputs}
     native = components(inputs["jgb"], inputs["usdjpy"], us, cfg, extra)
     return combine(native, inputs, targets, cfg)
 
@@ -210,7 +211,7 @@ def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskCo
     """The newest time at which every input has published its latest stored value (the
     default ``as of`` of ``carryguard risk``)."""
     inputs = load_inputs(as_source(store), config or RiskConfig())
-    return min(t.values.index[-1] for t in inputs.values())
+    return min(t.values.index[-1] for t in inputs.values() if len(t.values))
 
 
 @dataclass(frozen=True)

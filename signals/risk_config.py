@@ -30,7 +30,7 @@ DEFAULT_WEIGHTS = MappingProxyType(
 TRIGGER_WEIGHTS = MappingProxyType({"yen_strength": 0.6, "yen_vol": 0.4})
 AMPLIFIER_WEIGHTS = MappingProxyType({"jgb_momentum": 0.5, "carry_spread": 0.5})
 # Optional v2 amplifiers (name one in [amplifier_weights] to use it; its series must be stored).
-OPTIONAL_AMPLIFIERS = {"audjpy_drawdown": "audjpy", "vix": "vix"}  # component -> input
+OPTIONAL_AMPLIFIERS = {"audjpy_drawdown": "audjpy", "vix": "vix", "btc_funding": "funding"}  # component -> input
 TABLES = {"weights": DEFAULT_WEIGHTS, "trigger_weights": TRIGGER_WEIGHTS, "amplifier_weights": AMPLIFIER_WEIGHTS}
 
 
@@ -54,6 +54,16 @@ class RiskConfig:
     audjpy_series: str = "yahoo/AUDJPY=X/1d"  # optional v2 amplifier audjpy_drawdown
     audjpy_window: int = 20  # drawdown below the highest close of this many observations
     vix_series: str = "fred/VIXCLS"  # optional v2 amplifier vix (log level z-scored)
+    funding_series: str = "binance/BTC-USDT/funding"  # optional v2 amplifier btc_funding
+    funding_mean_obs: int = 21  # 7 days of 8-hourly funding rates, averaged
+    funding_zscore_window: int = 2190  # ~2 years of 8h observations
+    funding_zscore_min_periods: int = 1095
+    # Optional v2 scaler: crowded short yen (CFTC non-commercial net / open interest, low =
+    # crowded) scales a positive trigger by 1 + positioning_gain x clip(z, 0, 2); 0 = off.
+    positioning_series: str = "cftc/JPY"
+    positioning_gain: float = 0.0
+    positioning_window: int = 156  # weekly reports: 3 years
+    positioning_min_periods: int = 52
     momentum_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
     momentum_windows: tuple[int, ...] = (20, 60)
     level_tenors: tuple[str, ...] = ("20Y", "30Y", "40Y")
@@ -104,8 +114,12 @@ class RiskConfig:
             raise ValueError(f"thresholds must be 3 values rising within 0..100, got {self.thresholds}")
         if min(self.scale, self.clip, self.rank_scale) <= 0 or self.amplifier_gain < 0 or self.floor >= 0:
             raise ValueError("scale, rank_scale and clip must be > 0, amplifier_gain >= 0 and floor < 0")
-        if self.amplifier_floor > 0:
-            raise ValueError("amplifier_floor must be <= 0")
+        if self.amplifier_floor > 0 or self.positioning_gain < 0:
+            raise ValueError("amplifier_floor must be <= 0 and positioning_gain >= 0")
+        if not 0 < self.positioning_min_periods <= self.positioning_window or not (
+            0 < self.funding_zscore_min_periods <= self.funding_zscore_window and self.funding_mean_obs >= 1
+        ):
+            raise ValueError("positioning/funding min_periods must be in 1..window")
         if (
             min(
                 *self.momentum_windows, *self.fx_return_windows, self.vol_window, self.spread_window, self.audjpy_window
@@ -142,10 +156,12 @@ class RiskConfig:
     def inputs(self) -> dict[str, str]:
         """Input name -> series id (the optional amplifiers' inputs only when weighted)."""
         out = {"jgb": self.jgb_series, "usdjpy": self.fx_series, "us10y": self.us10_series, "us2y": self.us2_series}
-        extra = {"audjpy": self.audjpy_series, "vix": self.vix_series}
+        extra = {"audjpy": self.audjpy_series, "vix": self.vix_series, "funding": self.funding_series}
         for component, name in OPTIONAL_AMPLIFIERS.items():
             if self.version == 2 and self.amplifier_weights.get(component, 0.0) > 0:
                 out[name] = extra[name]
+        if self.version == 2 and self.positioning_gain > 0:
+            out["positioning"] = self.positioning_series
         return out
 
     def series_ids(self) -> tuple[str, ...]:
@@ -158,7 +174,8 @@ class RiskConfig:
         """The components of this version, in display order."""
         if self.version == 1:
             return COMPONENTS
-        return (*self.trigger_weights, *self.amplifier_weights)
+        scaler = ("yen_positioning",) if self.positioning_gain > 0 else ()
+        return (*self.trigger_weights, *scaler, *self.amplifier_weights)
 
     def regime(self, score: float) -> str:
         """``calm|elevated|stress|crisis`` for a score ("" for NaN)."""

@@ -25,6 +25,11 @@ Why each choice (fixed from the carry-trade mechanism before any crypto result w
   ``score = 100 / (1 + exp(-(q - 1.0) / 0.5))``: q = 1 (84th percentile) reads 50, the
   stress line 60 is the 89th percentile and crisis 80 the 95th of the trailing 3 years,
   so in a stationary world about 11% of days are stress or worse. 2010 never knows 2024.
+- **Optional inputs** (off by default; ``risk validate`` decided, see README): amplifiers
+  ``audjpy_drawdown``, ``vix``, ``btc_funding``; and ``yen_positioning``, a *state*
+  (crowded short yen), which therefore only scales a positive trigger,
+  ``T x (1 + positioning_gain x clip(z, 0, 2))``: its weight is ``gain x T`` and its z is
+  clipped to [0, 2] (a light position removes nothing).
 """
 
 from __future__ import annotations
@@ -83,6 +88,17 @@ def legs(
             weight = np.where(present[:, j], share[:, j] * factor, np.where(table[name] > 0, np.nan, 0.0))
             out[f"{name}_weight"] = weight
             out[f"{name}_contribution"] = np.where(present[:, j], weight * np.nan_to_num(clipped[:, j]), np.nan)
+    if cfg.positioning_gain > 0:  # a state scales the shock, never stands in for one
+        frame, _ = asof(native["yen_positioning"], times)
+        z = frame["zscore"].to_numpy().copy()
+        z[~(ages["positioning"] <= cfg.expire_days)] = np.nan
+        name = "yen_positioning"
+        out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
+        weight = np.where(legs_sum["trigger"] > 0, cfg.positioning_gain * legs_sum["trigger"], 0.0)
+        extra = weight * np.clip(np.nan_to_num(z), 0.0, 2.0)
+        out[f"{name}_weight"] = np.where(np.isfinite(z), weight, np.nan)
+        out[f"{name}_contribution"] = np.where(np.isfinite(z), extra, np.nan)
+        legs_sum["trigger"] = legs_sum["trigger"] + extra
     composite = legs_sum["trigger"] + legs_sum["amplifier"]
     for name in cfg.components():  # no score, no contributions
         out[f"{name}_contribution"] = np.where(np.isfinite(composite), out[f"{name}_contribution"], np.nan)

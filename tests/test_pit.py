@@ -246,3 +246,19 @@ def test_union_calendar_given_two_series_holds_every_availability_time_once():
 
     # Assert
     assert list(calendar) == [utc("2024-08-02"), utc("2024-08-03"), utc("2024-08-06")]
+
+
+def test_memory_store_cut_given_fx_snapshot_bar_keeps_its_close_and_blanks_high_low_until_the_bar_close(
+    shared_store,
+):
+    # Arrange: the Yahoo JPY=X bar of 2024-08-05: close is a snapshot at 01:00 London (00:00 UTC)
+    inputs = MemoryStore.load(shared_store, ["yahoo/JPY=X/1d"])
+    day = pd.Timestamp("2024-08-05", tz="UTC")
+
+    # Act
+    during, after = inputs.cut(day + pd.Timedelta(hours=12)), inputs.cut(day + pd.Timedelta(days=1))
+
+    # Assert
+    row = during.read("yahoo/JPY=X/1d").loc[day]
+    assert np.isfinite(row["close"]) and np.isfinite(row["open"]) and np.isnan(row["high"]) and np.isnan(row["low"])
+    assert np.isfinite(after.read("yahoo/JPY=X/1d").loc[day, "high"])

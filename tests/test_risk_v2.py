@@ -155,8 +155,16 @@ def test_risk_config_given_bad_v2_setting_raises_data_error(tmp_path: Path, text
 
 
 WITH_OPTIONAL = RiskConfig(
-    amplifier_weights={"jgb_momentum": 0.5, "carry_spread": 0.5, "audjpy_drawdown": 0.5, "vix": 0.5}
+    amplifier_weights={
+        "jgb_momentum": 0.5,
+        "carry_spread": 0.5,
+        "audjpy_drawdown": 0.5,
+        "vix": 0.5,
+        "btc_funding": 0.5,
+    },
+    positioning_gain=0.25,
 )
+OPTIONAL = ("audjpy_drawdown", "vix", "btc_funding", "yen_positioning")
 
 
 @pytest.fixture(scope="module")
@@ -165,13 +173,14 @@ def all_inputs(shared_store: Store) -> MemoryStore:
 
 
 def test_risk_at_v2_given_optional_amplifiers_cut_at_random_times_equals_full_history(all_inputs):
-    # Arrange: AUD/JPY (Yahoo snapshot timing) and VIX (next US business day 16:00 New York)
-    # at 12 seeded daily and 4h times, 2006-2026
-    hours = pd.date_range("2006-01-01", "2026-04-30", freq="4h", tz="UTC")
-    times = hours[np.sort(np.random.default_rng(12).choice(len(hours), 12, replace=False))]
+    # Arrange: AUD/JPY (Yahoo snapshot timing), VIX (next US business day 16:00 New York),
+    # BTC funding (at its settlement time) and CFTC positioning (Friday 15:30 New York
+    # release) at 16 seeded 4h times, 2016-2026
+    hours = pd.date_range("2016-01-01", "2026-01-30", freq="4h", tz="UTC")
+    times = hours[np.sort(np.random.default_rng(12).choice(len(hours), 16, replace=False))]
     full = risk_at(all_inputs, times, WITH_OPTIONAL)
-    columns = ["score", "composite", "amplifier", "rank"] + [
-        f"{c}_{p}" for c in ("audjpy_drawdown", "vix") for p in ("value", "zscore", "contribution")
+    columns = ["score", "composite", "trigger", "amplifier", "rank"] + [
+        f"{c}_{p}" for c in OPTIONAL for p in ("value", "zscore", "contribution")
     ]
 
     # Act / Assert
@@ -180,8 +189,29 @@ def test_risk_at_v2_given_optional_amplifiers_cut_at_random_times_equals_full_hi
         np.testing.assert_allclose(
             cut[columns].to_numpy(float), full.loc[t, columns].to_numpy(float), atol=1e-9, err_msg=f"look-ahead at {t}"
         )
-        assert cut["audjpy_date"] == full.loc[t, "audjpy_date"] and cut["vix_date"] == full.loc[t, "vix_date"]
-    assert full["vix_contribution"].notna().sum() >= 10 and full["audjpy_drawdown_contribution"].notna().sum() >= 10
+        for name in ("audjpy", "vix", "funding", "positioning"):
+            got, want = cut[f"{name}_date"], full.loc[t, f"{name}_date"]
+            assert (pd.isna(got) and pd.isna(want)) or got == want, f"look-ahead in {name} dates at {t}"
+    counted = {c: full[f"{c}_contribution"].notna().sum() for c in OPTIONAL}
+    assert min(counted.values()) >= 4, counted
+
+
+def test_risk_at_v2_given_positioning_scales_only_a_positive_trigger(all_inputs):
+    # Arrange
+    days = pd.date_range("2010-01-01", "2025-12-31", freq="D", tz="UTC")
+    plain = RiskConfig(amplifier_weights=dict(WITH_OPTIONAL.amplifier_weights))
+
+    # Act
+    scaled, base = risk_at(all_inputs, days, WITH_OPTIONAL), risk_at(all_inputs, days, plain)
+
+    # Assert: a crowded short yen adds to a positive trigger; it never creates or cancels one
+    up = base["trigger"] > 0
+    np.testing.assert_allclose(scaled.loc[~up, "trigger"], base.loc[~up, "trigger"], atol=1e-12)
+    assert (scaled.loc[up, "trigger"] >= base.loc[up, "trigger"] - 1e-12).all()
+    assert (scaled.loc[up, "trigger"] > base.loc[up, "trigger"] + 1e-6).sum() > 100
+    np.testing.assert_allclose(
+        scaled["trigger"] - base["trigger"], scaled["yen_positioning_contribution"].fillna(0), atol=1e-12
+    )
 
 
 def test_risk_at_v2_given_vix_input_uses_the_value_posted_the_next_us_business_day(all_inputs):

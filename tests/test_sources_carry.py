@@ -261,7 +261,9 @@ def test_at_time_given_funding_times_is_usable_at_the_stamp() -> None:
         ("fred/VIXCLS", "2024-08-06 19:59", "2024-08-06 20:00", "2024-08-05"),  # next business day 16:00 New York
         ("fred/DEXUSAL", "2024-08-12 20:14", "2024-08-12 20:15", "2024-08-05"),  # H.10, Monday after the week
         ("binance/BTC-USDT/funding", "2024-08-05 07:59", "2024-08-05 08:00", "2024-08-05 08:00"),
-        ("yahoo/AUDJPY=X/1d", "2024-08-05 23:59", "2024-08-06 00:00", "2024-08-05"),  # whole rows at bar close
+        # open/close from the snapshot at 01:00 London (00:00 UTC in summer); high/low stay
+        # blank in the cut until the bar close (signals.pit.MemoryStore.cut)
+        ("yahoo/AUDJPY=X/1d", "2024-08-04 23:59", "2024-08-05 00:00", "2024-08-05"),
     ],
 )
 def test_memory_store_cut_given_new_series_hides_each_row_until_its_release(
