@@ -87,6 +87,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(folder, bootstrap=BootstrapConfig(n_boot=200)).html
 
 
+@pytest.mark.slow
 def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Path, tmp_path: Path) -> None:
     # Act
     picture = screenshot(report_html, tmp_path)
@@ -102,6 +103,7 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
     assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
 
 
+@pytest.mark.slow
 def test_report_given_blank_images_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
     # Arrange: the same page with every chart replaced by a 1x1 white PNG (what a broken chart would look like)
     white = (
