@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
+    import pandas as pd
+
     from carryguard.backtests.cli import CliContext
     from carryguard.signals.features import Label
     from carryguard.signals.pit import MemoryStore
@@ -26,6 +28,8 @@ class UtcTime(click.ParamType):
     name = "DATE"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> pd.Timestamp:
+        import pandas as pd
+
         if isinstance(value, pd.Timestamp):
             return value
         try:
@@ -48,7 +52,7 @@ def load_config(path: Path | None) -> RiskConfig:
 
 def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
     """``x`` with ``digits`` decimals (and a unit); "n/a" for None/NaN."""
-    if x is None or not pd.notna(x):
+    if x is None or math.isnan(x):
         return "n/a"
     text = f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
     return f"{text} {unit}" if unit else text
@@ -93,6 +97,8 @@ def risk(
       carryguard risk --as-of 2024-08-05 --json
       carryguard risk --plot risk.png
     """
+    import pandas as pd
+
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, latest_time
 
@@ -126,6 +132,8 @@ def risk(
 def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
     """Score, regime, the components table (numbers a person can recompute: contribution
     = weight x clipped zscore) and each input's data date and age."""
+    import pandas as pd
+
     from carryguard.signals.features import labels
 
     as_of = reading.as_of
@@ -188,6 +196,8 @@ def _weights(reading: RiskReading, cfg: RiskConfig) -> dict[str, float]:
     """Each component's share of the weight in this reading: its configured weight
     rescaled over the components that have a contribution (0 when switched off by
     config, NaN when its inputs are missing)."""
+    import pandas as pd
+
     present = {c.name: cfg.weights.get(c.name, 0.0) for c in reading.components if pd.notna(c.contribution)}
     total = sum(present.values())
     shares = {}
@@ -215,6 +225,8 @@ def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
 def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> str:
     """USD/JPY from the configured series vs the cross-check series, both as of the
     reading, and whether the newest configured bar was dropped as a bad print."""
+    import pandas as pd
+
     from carryguard.signals.pit import asof, on_availability
     from carryguard.signals.risk import fx_bad_prints, fx_price
 
@@ -246,6 +258,8 @@ def _cross_check(store: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp) -> st
 def _plot(
     store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp, path: Path
 ) -> None:
+    import pandas as pd
+
     from carryguard.backtests.report.risk_plot import plot_risk
     from carryguard.signals.risk import fx_price, risk_at
 
@@ -300,6 +314,8 @@ def signals(
       carryguard signals --start 2024-01-01 --out signals.csv
       carryguard signals --start 2024-07-01 --end 2024-08-31 --json
     """
+    import pandas as pd
+
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import latest_time, risk_at
 
