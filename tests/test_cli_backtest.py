@@ -42,6 +42,7 @@ def default_runs(real_store_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return folders
 
 
+@pytest.mark.slow
 def test_backtest_given_default_study_twice_writes_byte_identical_metrics(default_runs):
     # Arrange
     first, second = default_runs
@@ -54,6 +55,7 @@ def test_backtest_given_default_study_twice_writes_byte_identical_metrics(defaul
     assert texts[0] == texts[1]
 
 
+@pytest.mark.slow
 def test_backtest_given_default_study_writes_every_book_in_the_results_layout(default_runs):
     # Arrange
     folder = default_runs[0]
@@ -103,6 +105,7 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
     assert set(manifest["versions"]) == {"carryguard", "python", "pandas", "numpy", "backtrader"}
 
 
+@pytest.mark.slow
 def test_backtest_given_default_study_tables_agree_with_metrics(default_runs):
     # Arrange
     folder = default_runs[0]

@@ -249,6 +249,7 @@ def test_sandbox_given_no_url_override_uses_only_testnet_endpoints(monkeypatch):
     assert urls and all("testnet" in u for u in urls)
 
 
+@pytest.mark.slow
 def test_paper_run_given_sandbox_sends_orders_and_never_writes_the_keys(bars, real_store_dir, tmp_path):
     # Arrange: a real subprocess, keys only in its environment
     state, log = tmp_path / "paper.db", tmp_path / "paper.log"
@@ -332,6 +333,7 @@ def test_sandbox_reconcile_given_pending_orders_sends_only_those_the_testnet_nev
     assert len(testnet.orders) == 2 and len(testnet.requests_to("/api/v3/order")) == 3  # 2 lookups + 1 create
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_paper_run_given_sigterm_or_sigint_finishes_the_step_and_exits_0(bars, real_store_dir, tmp_path, signum):
     # Arrange: a real-time clock, so after its first bar the loop waits for the next close

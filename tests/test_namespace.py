@@ -50,6 +50,7 @@ def write_foreign_packages(root: Path) -> None:
             (folder / f"{module}.py").write_text(f"raise ImportError('foreign {package}.{module} was imported')\n")
 
 
+@pytest.mark.slow
 def test_carryguard_given_foreign_signals_and_strategies_first_on_sys_path_imports_only_its_own(
     tmp_path: Path,
 ) -> None:

@@ -109,6 +109,7 @@ def wait_for_a_decision(log: Path, before: int, proc: multiprocessing.Process, t
     raise AssertionError("paper run decided nothing in time")
 
 
+@pytest.mark.slow
 def test_paper_run_given_11_sigkills_at_random_moments_decides_every_bar_once_and_matches_backtest(
     shared_data, real_store_dir, tmp_path
 ):

@@ -44,6 +44,7 @@ def bars(shared_data) -> pd.DataFrame:
     return replay_bars(shared_data, decisions=DECISIONS)
 
 
+@pytest.mark.slow
 def test_paper_run_given_accelerated_clock_over_210_bars_matches_backtrader_backtest(bars, shared_store, tmp_path):
     # Arrange: the exchange clock stands just after the first decided bar closes, then runs 4h per 25 ms
     start = FIRST_DECISION + STEP + pd.Timedelta(seconds=5)

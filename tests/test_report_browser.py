@@ -86,6 +86,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_report(folder, bootstrap=BootstrapConfig(n_boot=200)).html
 
 
+@pytest.mark.slow
 def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Path, tmp_path: Path) -> None:
     # Act
     picture = screenshot(report_html, tmp_path)
@@ -100,6 +101,7 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
     assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
 
 
+@pytest.mark.slow
 def test_report_given_no_plotly_js_fails_the_same_checks(report_html: Path, tmp_path: Path) -> None:
     # Arrange: the same page without the inlined plotly.js (what a broken or blocked library would look like)
     broken = tmp_path / "broken.html"

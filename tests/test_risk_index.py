@@ -69,6 +69,7 @@ def assert_same_as_full(inputs: MemoryStore, times: pd.DatetimeIndex, cfg: RiskC
     return scored
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", [DEFAULT, V1], ids=["v2", "v1"])
 def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs, cfg):
     # Arrange: 50 seeded daily decision times (00:00 UTC) across 2000-2026
@@ -82,6 +83,7 @@ def test_risk_at_given_inputs_cut_at_50_random_days_equals_full_history(inputs, 
     assert scored >= (45 if cfg.version == 1 else 40)
 
 
+@pytest.mark.slow
 def test_risk_at_given_inputs_cut_at_4h_bar_closes_equals_full_history(inputs):
     # Arrange: 4h bar closes of Binance BTC, with DEXJPUS as the FX input (its weekly
     # H.10 release at 16:15 New York falls between 4h closes)

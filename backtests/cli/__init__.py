@@ -1,7 +1,9 @@
 """The ``carryguard`` command: the one place that wires signals, strategies and backtests.
 
-Each verb lives in its own ``cli_*`` module and exports ``commands``; heavy libraries
-(backtrader, dask, matplotlib) are imported inside the commands so ``--help`` stays fast.
+Each verb lives in its own module of this package and exports ``commands``. Importing the
+package (what ``--help`` does) loads click, rich and the verb modules only: pandas, numpy,
+numba, matplotlib, dask, ccxt and the store are imported inside the commands that use
+them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast.
 Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error.
 """
 
@@ -10,26 +12,34 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import import_module
-from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from carryguard.backtests.cli.console import add_wide_option
 from carryguard.signals.errors import CarryguardError
-from carryguard.signals.store import Store
+
+if TYPE_CHECKING:
+    from carryguard.signals.store import Store
 
 COMMAND_MODULES = ("data", "risk", "backtest", "compare", "trades", "sweep", "paper", "strategies")
 
 
 @dataclass(frozen=True)
 class CliContext:
-    """What every command gets: the store and whether to show tracebacks."""
+    """What every command gets: the store (opened on first use) and whether to show tracebacks."""
 
-    store: Store
+    data_dir: Path | None
     debug: bool
+
+    @cached_property
+    def store(self) -> Store:
+        from carryguard.signals.store import Store
+
+        return Store(self.data_dir)
 
 
 class CarryguardGroup(click.Group):
@@ -61,7 +71,7 @@ def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
 
 
 @click.group(cls=CarryguardGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version("carryguard"), prog_name="carryguard")
+@click.version_option(package_name="carryguard", prog_name="carryguard")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -79,7 +89,7 @@ def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
       carryguard risk                           # risk level now
       carryguard backtest                       # default study, with/without overlay
     """
-    ctx.obj = CliContext(store=Store(data_dir), debug=debug)
+    ctx.obj = CliContext(data_dir=data_dir, debug=debug)
 
 
 for _name in COMMAND_MODULES:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.engine import DEFAULT_ENGINE, ENGINE_NAMES
+from carryguard.signals.errors import CarryguardError
 
 if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports backtrader
     from carryguard.backtests.cli import CliContext
-    from carryguard.backtests.run.runner import RunResult, StudyRun
+    from carryguard.backtests.run.runner import Parity, RunResult, StudyRun
     from carryguard.backtests.run.study import Study
     from carryguard.signals.store import Store
 
@@ -49,9 +51,17 @@ PAIR_METRICS = (
 )
 @click.option(
     "--engine",
-    default="backtrader",
+    default=DEFAULT_ENGINE,
     show_default=True,
-    help="backtrader (the reference event-driven engine) or fast (numba, same execution semantics).",
+    help=f"{' or '.join(ENGINE_NAMES)}: backtrader is the reference event-driven engine, fast (numba) "
+    "runs the same execution semantics in a fraction of the time.",
+)
+@click.option(
+    "--verify",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Re-run the first N books on the other engine and print their parity (exit 1 if they differ).",
 )
 @click.option(
     "--results-dir",
@@ -86,6 +96,7 @@ def backtest(
     end: str | None,
     overlay: bool | None,
     engine: str,
+    verify: int,
     results_dir: Path,
     as_csv: bool,
     as_json: bool,
@@ -109,16 +120,16 @@ def backtest(
       carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
       carryguard backtest my_study.toml --no-overlay --json
       carryguard backtest --schema > study.schema.json
+      carryguard backtest --engine backtrader       # the reference engine itself
+      carryguard backtest --verify 4                # 4 books re-run on backtrader
     """
-    from carryguard.backtests.run.runner import ENGINES
+    from carryguard.backtests.run.runner import verify_books
     from carryguard.backtests.run.study import load_study, narrow, read_study, sweep_key
     from carryguard.backtests.run.write import metrics_document, write_results
     from carryguard.signals.errors import ConfigError
 
-    if engine not in ENGINES:
-        raise click.BadParameter(
-            f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}", param_hint="--engine"
-        )
+    if engine not in ENGINE_NAMES:
+        raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINE_NAMES)}", param_hint="--engine")
     try:
         if study_path is not None and (key := sweep_key(read_study(study_path))) is not None:
             stderr.print(
@@ -140,8 +151,11 @@ def backtest(
     run = _run_with_progress(study, obj.store, engine)
     folder = write_results(run, results_dir, csv=as_csv)
     document = metrics_document(run)
+    parities = verify_books(run, verify) if verify else []
     if as_json:
-        print_json({"run_dir": str(folder), "results": document["results"]})
+        extra = {"verify": [{**vars(p), "ok": p.ok} for p in parities]} if verify else {}
+        print_json({"run_dir": str(folder), "results": document["results"], **extra})
+        _fail_unless_parity(parities)
         return
     books = len(run.results)
     _print_pairs(
@@ -150,6 +164,29 @@ def backtest(
         title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})",
     )
     stdout.print(f"results: {folder}", highlight=False)
+    _print_parity(run.engine, parities)
+    _fail_unless_parity(parities)
+
+
+def _print_parity(engine: str, parities: list[Parity]) -> None:
+    """The --verify table: each re-run book's fills and equity gaps between the engines."""
+    if parities:
+        columns = ["book", "fills", "final equity gap", "worst close gap", "parity"]
+        rows = [
+            [p.label, f"{p.fills[0]} / {p.fills[1]}", f"{p.final_gap:.2e}", f"{p.worst_bar_gap:.2e}", _ok(p.ok)]
+            for p in parities
+        ]
+        print_table(f"{engine} vs {parities[0].engine} ({len(parities)} books)", columns, rows, right=columns[1:4])
+
+
+def _ok(ok: bool) -> str:
+    return "ok" if ok else "DIFFERS"
+
+
+def _fail_unless_parity(parities: list[Parity]) -> None:
+    differ = [p.label for p in parities if not p.ok]
+    if differ:
+        raise CarryguardError(f"{len(differ)} book(s) differ between the engines: {', '.join(differ)}")
 
 
 def _print_schema(ctx: click.Context) -> None:

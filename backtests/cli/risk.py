@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard
@@ -17,6 +16,8 @@ from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 from carryguard.backtests.cli.risk_validate import validate
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
+    import pandas as pd
+
     from carryguard.backtests.cli import CliContext
     from carryguard.signals.features import Label
     from carryguard.signals.pit import MemoryStore
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays f
 
 def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
     """``x`` with ``digits`` decimals (and a unit); "n/a" for None/NaN."""
-    if x is None or not pd.notna(x):
+    if x is None or math.isnan(x):
         return "n/a"
     text = f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
     return f"{text} {unit}" if unit else text
@@ -90,6 +91,8 @@ def risk(
       carryguard risk --require-fresh --max-age 2   # exit 1 when the reading is older than 2 days
       carryguard risk --export user_data/carryguard_risk.csv   # for freqtrade and other bots
     """
+    import pandas as pd
+
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, fx_cross_check, latest_time
 
@@ -143,6 +146,8 @@ def risk(
 def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
     """Score, regime, the components table (numbers a person can recompute: contribution
     = weight x clipped zscore) and each input's data date and age."""
+    import pandas as pd
+
     from carryguard.signals.features import labels
 
     as_of = reading.as_of
@@ -230,6 +235,8 @@ def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
 def _plot(
     store: Store, inputs: MemoryStore, cfg: RiskConfig, as_of: pd.Timestamp, start: pd.Timestamp, path: Path
 ) -> None:
+    import pandas as pd
+
     from carryguard.backtests.report.risk_plot import plot_risk
     from carryguard.signals.risk import fx_price, risk_at
 
@@ -284,6 +291,8 @@ def signals(
       carryguard signals --start 2024-01-01 --out signals.csv
       carryguard signals --start 2024-07-01 --end 2024-08-31 --json
     """
+    import pandas as pd
+
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.json_file import json_ready
     from carryguard.signals.risk import latest_time, risk_at

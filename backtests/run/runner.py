@@ -19,10 +19,9 @@ from functools import reduce
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.backtrader import run_backtrader
+from carryguard.backtests.engine import DEFAULT_ENGINE
 from carryguard.backtests.engine.book import Book
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.run.study import Study
 from carryguard.signals.availability import timeframe_delta
@@ -36,8 +35,25 @@ from carryguard.strategies.overlay import CarryOverlay
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
 
-# Engine name -> function(bars, target, config) -> Book. Other engines register here.
-ENGINES: dict[str, Engine] = {"backtrader": run_backtrader, "fast": run_fast}
+
+def _backtrader(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig) -> Book:
+    from carryguard.backtests.engine.backtrader import run_backtrader  # only runs that use it pay its import
+
+    return run_backtrader(bars, target, config)
+
+
+def _fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig) -> Book:
+    from carryguard.backtests.engine.fast import run_fast
+
+    return run_fast(bars, target, config)
+
+
+# Engine name (``engine.ENGINE_NAMES``) -> function(bars, target, config) -> Book.
+ENGINES: dict[str, Engine] = {"backtrader": _backtrader, "fast": _fast}
+# What --verify holds the two engines to (as the parity tests): as many fills, final
+# equity within 0.01%, equity within 0.1% at every bar.
+PARITY_FINAL = 1e-4
+PARITY_BAR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -93,13 +109,51 @@ class History:
         return min(warmup, self.first)
 
 
+@dataclass(frozen=True)
+class Parity:
+    """One book of a run re-run on the other engine, and how close the two came."""
+
+    label: str
+    engine: str  # the engine it was re-run on
+    fills: tuple[int, int]  # fills of the run, of the re-run
+    final_gap: float  # |relative difference| of the final equity
+    worst_bar_gap: float  # largest |relative difference| of the equity at any close
+
+    @property
+    def ok(self) -> bool:
+        return self.fills[0] == self.fills[1] and self.final_gap <= PARITY_FINAL and self.worst_bar_gap <= PARITY_BAR
+
+
+def verify_books(run: StudyRun, books: int) -> list[Parity]:
+    """Re-run the first ``books`` books of ``run`` (study order) on the other engine with
+    the same bars and exposures, and compare fills and equity."""
+    engine_name = "backtrader" if run.engine != "backtrader" else "fast"
+    other = ENGINES[engine_name]
+    parities = []
+    for result in run.results[:books]:
+        bars = run.bars[(result.symbol, result.timeframe)]
+        again = other(bars, result.exposure["final_exposure"], run.study.execution)
+        mine, theirs = result.book.equity.to_numpy(), again.equity.to_numpy()
+        gaps = np.abs(theirs / mine - 1.0)
+        parities.append(
+            Parity(
+                result.label,
+                engine_name,
+                (len(result.book.fills), len(again.fills)),
+                float(gaps[-1]),
+                float(gaps.max()),
+            )
+        )
+    return parities
+
+
 def run_count(study: Study) -> int:
     """How many books ``run_study`` runs (for progress bars)."""
     return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.with_overlay)
 
 
 def run_study(
-    study: Study, store: Store, *, engine: str = "backtrader", on_result: Callable[[RunResult], None] | None = None
+    study: Study, store: Store, *, engine: str = DEFAULT_ENGINE, on_result: Callable[[RunResult], None] | None = None
 ) -> StudyRun:
     """Run every (strategy, symbol, timeframe, overlay) book of ``study`` on ``store``'s data.
 
