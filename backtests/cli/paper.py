@@ -316,7 +316,7 @@ def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> N
             f"{state_path}: no paper state file", fix="start one with `carryguard paper run --state FILE`"
         )
     clocks: dict[str, pd.Timestamp] = {}
-    with PaperState(state_path) as state:
+    with PaperState(state_path, read_only=True) as state:
         books = state.books()
         if live:
             import ccxt
