@@ -22,7 +22,7 @@ import inspect
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_type_hints
 
 from carryguard.signals.errors import CarryguardError, ConfigError
 
@@ -62,7 +62,7 @@ def parse_config(
         raise error(f"{origin}: expected a table of settings, got {data!r}", fix=fix or "write it as a TOML table")
     from pydantic import ValidationError
 
-    model = _model(cls)
+    model = _model(cast(Any, cls))
     known = tuple(model.model_fields)
     try:
         checked = model.model_validate({key: _tuples(value) for key, value in data.items()})
@@ -83,7 +83,7 @@ def config_schema(cls: type) -> dict[str, Any]:
 
 def config_keys(cls: type) -> tuple[str, ...]:
     """The setting names of a config class, in declaration order."""
-    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -124,11 +124,11 @@ def _tuples(value: Any) -> Any:
 
 
 @cache
-def _model(cls: type) -> type[BaseModel]:
+def _model(cls: Any) -> type[BaseModel]:
     """A strict pydantic model mirroring the dataclass's fields (cached per class)."""
     from pydantic import ConfigDict, Field, create_model
 
-    if not dataclasses.is_dataclass(cls):
+    if not hasattr(cls, "__dataclass_fields__"):
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = get_type_hints(cls)
     docs = _field_docs(cls)

@@ -48,8 +48,7 @@ _UNITS = {
     "second": "seconds",
     "seconds": "seconds",
 }
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October")
-_MONTHS += ("November", "December")
+_MONTHS = "January February March April May June July August September October November December".split()  # noqa: SIM905
 
 
 def parse_date(value: object, *, what: str, allow_latest: bool = False) -> pd.Timestamp | None:
@@ -108,7 +107,7 @@ def parse_duration(value: object, *, what: str, positive: bool = True) -> pd.Tim
     for number, unit in parts:
         if unit not in _UNITS:
             raise ConfigError(f"{what}: unknown unit {unit!r} in {value!r}", fix="use w, d, h, min or s")
-        total += pd.Timedelta(**{_UNITS[unit]: float(number)})
+        total += pd.Timedelta(**{_UNITS[unit]: float(number)})  # type: ignore[arg-type]
     if positive and total <= pd.Timedelta(0):
         raise ConfigError(f"{what}: {value!r} must be longer than zero")
     return total

@@ -212,7 +212,7 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
     ("args", "message"),
     [
         (["--strategy", "moonshot"], "unknown strategy 'moonshot'"),
-        (["--start", "2021-02-30"], "'start' is not a date"),
+        (["--start", "2021-02-30"], "--start: '2021-02-30' is not a calendar date"),
         (["--start", "2022-01-01", "--end", "2021-01-01"], "is not before end"),
         (["--engine", "warp"], "unknown engine 'warp'"),
     ],

@@ -237,3 +237,23 @@ def test_cli_backtest_given_schema_flag_prints_the_study_json_schema():
     assert set(schema["properties"]) >= {"name", "data", "strategies", "overlay", "risk", "execution", "params"}
     assert schema["properties"]["execution"]["properties"]["commission"]["type"] == "number"
     assert schema["properties"]["data"]["additionalProperties"] is False
+
+
+def test_cli_backtest_given_sweep_study_runs_its_base_and_says_so(real_store_dir, tmp_path):
+    # Arrange
+    shipped = Path(__file__).resolve().parents[1] / "backtests" / "studies" / "sweep_overlay_1d.toml"
+    args = ["--data-dir", str(real_store_dir), "backtest", str(shipped), "--engine", "fast", "--json"]
+
+    # Act
+    result = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path)])
+
+    # Assert
+    assert result.exit_code == 0, result.output
+    assert "is a sweep study ([params]); backtesting its base settings" in result.stderr
+    (book,) = json.loads(result.stdout)["results"]
+    assert (book["strategy"], book["symbol"], book["timeframe"], book["overlay"]) == (
+        "sma_cross",
+        "BTC/USDT",
+        "1d",
+        True,
+    )

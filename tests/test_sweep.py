@@ -478,3 +478,32 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     manifest = json.loads((Path(doc["run_dir"]) / "manifest.json").read_text())
     assert manifest["study"]["risk"]["zscore_window"] == 300
     assert set(RiskConfig().inputs().values()) | {"binance/BTC-USDT/1d"} <= set(manifest["data"])
+
+
+def test_cli_sweep_given_backtest_study_exits_2_naming_the_kind_expected(tmp_path):
+    # Arrange: the shipped default study is a backtest study (no [params])
+    default = SHIPPED.parent / "carry_unwind.toml"
+
+    # Act
+    outcome = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "sweep", str(default)])
+
+    # Assert
+    assert outcome.exit_code == 2
+    assert "needs a sweep study, but this is a backtest study (it has no [params] table)" in outcome.stderr
+
+
+def test_study_from_dict_given_fixed_strategy_and_overlay_settings_joins_them_to_every_combo():
+    # Arrange: fast fixed in [strategies], stress_at fixed in [overlay]; slow and stress swept
+    document = sweep_doc(params={"slow": [50, 100], "overlay": {"stress": [0.0, 0.5]}}, overlay={"stress_at": 55.0})
+    document["strategies"] = {"sma_cross": {"fast": 10}}
+
+    # Act
+    study = study_from_dict(document)
+
+    # Assert
+    assert study.overlay and combos(study)[0] == {
+        "fast": 10,
+        "slow": 50,
+        "overlay.stress_at": 55.0,
+        "overlay.stress": 0.0,
+    }

@@ -120,7 +120,9 @@ def backtest(
     try:
         if study_path is not None and (key := sweep_key(read_study(study_path))) is not None:
             stderr.print(
-                f"note: {study_path} is a sweep study ([{key}]); backtesting its base settings", highlight=False
+                f"note: {study_path} is a sweep study ([{key}]); backtesting its base settings",
+                markup=False,
+                highlight=False,
             )
         study = narrow(
             load_study(study_path),

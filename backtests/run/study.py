@@ -313,7 +313,7 @@ def narrow(
     with default parameters. Plain names keep the study's overlay modes (both, by
     default); when every spec is ``name+carry`` only the overlay runs are kept.
     """
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if strategies:
         existing = {s.name: s for s in study.strategies}
         specs = []
