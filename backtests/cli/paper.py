@@ -84,12 +84,12 @@ def paper() -> None:
 )
 @click.option(
     "--cash",
-    type=Finite(0, 1e15, min_open=True),
+    type=Finite(),  # finite here; the range is ExecutionConfig's
     help="Starting cash (quote currency); default: the study's [execution], else ExecutionConfig's.",
 )
-@click.option("--commission", type=Finite(0, 1), help="Fee, fraction of notional; default: as --cash.")
-@click.option("--slippage-bps", type=Finite(0, 10_000), help="Adverse fill slippage, bps; default: as --cash.")
-@click.option("--band", type=Finite(0, 1), help="Smallest exposure change worth a trade; default: as --cash.")
+@click.option("--commission", type=Finite(), help="Fee, fraction of notional; default: as --cash.")
+@click.option("--slippage-bps", type=Finite(), help="Adverse fill slippage, bps; default: as --cash.")
+@click.option("--band", type=Finite(), help="Smallest exposure change worth a trade; default: as --cash.")
 @click.option(
     "--state",
     "state_path",
