@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.errors import DataError
 from carryguard.signals.pit import Timed, asof, union_calendar
 
 if TYPE_CHECKING:
@@ -65,10 +66,13 @@ def _over_counted(per_tenor: pd.DataFrame, counted: pd.DataFrame) -> pd.Series:
 
 
 def _tenors(jgb: Timed, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """The ``wanted`` JGB tenors the series has (``ValueError`` when it has none)."""
+    """The ``wanted`` JGB tenors the series has (``DataError`` when it has none)."""
     present = [t for t in wanted if t in jgb.values.columns]
     if not present:
-        raise ValueError(f"none of the tenors {list(wanted)} is in the JGB series (columns {list(jgb.values.columns)})")
+        raise DataError(
+            f"none of the tenors {list(wanted)} is in the JGB series (columns {list(jgb.values.columns)})",
+            fix="name stored tenors in the risk config (e.g. 20Y, 30Y, 40Y)",
+        )
     return jgb.values[present]
 
 

@@ -85,12 +85,12 @@ def paper() -> None:
 )
 @click.option(
     "--cash",
-    type=Finite(0, 1e15, min_open=True),
+    type=Finite(),  # finite here; the range is ExecutionConfig's
     help="Starting cash (quote currency); default: the study's [execution], else ExecutionConfig's.",
 )
-@click.option("--commission", type=Finite(0, 1), help="Fee, fraction of notional; default: as --cash.")
-@click.option("--slippage-bps", type=Finite(0, 10_000), help="Adverse fill slippage, bps; default: as --cash.")
-@click.option("--band", type=Finite(0, 1), help="Smallest exposure change worth a trade; default: as --cash.")
+@click.option("--commission", type=Finite(), help="Fee, fraction of notional; default: as --cash.")
+@click.option("--slippage-bps", type=Finite(), help="Adverse fill slippage, bps; default: as --cash.")
+@click.option("--band", type=Finite(), help="Smallest exposure change worth a trade; default: as --cash.")
 @click.option(
     "--state",
     "state_path",
@@ -322,7 +322,7 @@ def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> N
             f"{state_path}: no paper state file", fix="start one with `carryguard paper run --state FILE`"
         )
     clocks: dict[str, pd.Timestamp] = {}
-    with PaperState(state_path) as state:
+    with PaperState(state_path, read_only=True) as state:
         books = state.books()
         if live:
             import ccxt

@@ -95,7 +95,7 @@ def sweep(
     except StudyError as error:
         raise click.UsageError(str(error)) from None
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=False) as progress:
+    with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
 
         def track(name: str, total: int) -> Callable[[int], None]:
             task = progress.add_task(name, total=total)

@@ -138,8 +138,24 @@ def client_order_id(strategy: str, symbol: str, bar_time: pd.Timestamp) -> str:
 class PaperState:
     """One SQLite file holding any number of paper books."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        if read_only:  # paper status: never create or change the file (it may be read-only or not ours)
+            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+            self.conn.row_factory = sqlite3.Row
+            try:
+                tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError as exc:
+                tables, detail = set(), str(exc)
+            else:
+                detail = "empty file" if not tables else "no paper book tables"
+            if "books" not in tables:
+                self.conn.close()
+                raise CarryguardError(
+                    f"{self.path}: not a paper state file ({detail})",
+                    fix="pass the --state file `carryguard paper run` wrote",
+                )
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self.conn.row_factory = sqlite3.Row

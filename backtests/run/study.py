@@ -59,7 +59,7 @@ from carryguard.strategies.overlay import OverlayConfig
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 TABLES = ("data", "strategies", "overlay", "risk", "execution")
 SWEEP_TABLES = ("params", "sweep", "walkforward")  # a sweep study's additions
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # <= 100: the run folder's name must fit a file name
 # Keys of the old layouts -> where they live now (one-line migration hints).
 MOVED = {
     "source": "[data] source",
@@ -191,7 +191,10 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
     unknown_keys(top, [f.name for f in fields(Header)] + list(TABLES + SWEEP_TABLES), origin=origin, error=StudyError)
     header = parse_config(Header, top, origin=origin, error=StudyError)
     if not NAME_PATTERN.match(header.name):
-        raise StudyError(f"{origin}: 'name' must be a string of letters, digits, _ or -, got {header.name!r}")
+        raise StudyError(
+            f"{origin}: 'name' must be 1-100 letters, digits, _ or -, got {header.name[:40]!r}"
+            + ("..." if len(header.name) > 40 else "")
+        )
     settings = parse_config(DataSettings, _table(data, "data", origin), origin=f"{origin}: [data]", error=StudyError)
     start = _date(settings.start, f"{origin}: [data] start")
     end = _date(settings.end, f"{origin}: [data] end")

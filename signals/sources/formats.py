@@ -26,6 +26,7 @@ TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
 TENOR = re.compile(r"^\d+Y$")
 MOF_TENORS = ("1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y")
 LAST_NS_DAY = pd.Timestamp("2262-04-11", tz="UTC")  # nanosecond timestamps end on 2262-04-11
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 YMDH = r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])"  # 2024080500: not epoch seconds
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 NEXT_BUSINESS_DAY_SERIES = frozenset({"VIXCLS"})  # Cboe VIX close (16:15 New York), on FRED the next business day
@@ -333,8 +334,44 @@ def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
     return cols
 
 
+def fast_ohlcv(text: str) -> tuple[pd.DataFrame, pd.Series, list[str], dict[str, str]] | None:
+    """The common case at C-parser speed (a 2M-row file in seconds, not a minute): every
+    price and volume cell a plain number, ISO dates. Returns the frame, the raw time
+    cells, the header and the column map; None sends the file down the cell-by-cell path
+    of ``parse_ohlcv``, which names the first bad cell."""
+    try:
+        header = [str(c) for c in pd.read_csv(io.StringIO(text.split("\n", 1)[0]), nrows=0).columns]
+        columns = ohlcv_columns(header)
+        if columns is None or len(set(header)) != len(header):
+            return None
+        raw = pd.read_csv(
+            io.BytesIO(text.encode("utf-8")), dtype={columns["time"]: str}, keep_default_na=False, skipinitialspace=True
+        )
+    except (ValueError, pd.errors.ParserError, UnicodeError):
+        return None
+    picked = [c for c in OHLCV_COLUMNS if c in columns]
+    if not isinstance(raw.index, pd.RangeIndex) or list(raw.columns) != header:  # rows longer than the header
+        return None
+    if raw.empty or not all(pd.api.types.is_numeric_dtype(raw[columns[c]]) for c in picked):
+        return None
+    cells = raw[columns["time"]]
+    if not ISO_DATE.match(str(cells.iloc[0])):
+        return None
+    times = pd.to_datetime(cells, format="ISO8601", utc=True, errors="coerce")
+    if times.isna().any() or (times > LAST_NS_DAY).any():
+        return None
+    index = pd.DatetimeIndex(times, name="time").as_unit("ns")
+    values = {c: raw[columns[c]].to_numpy(dtype="float64") for c in picked}
+    values.setdefault("volume", np.zeros(len(raw)))
+    return pd.DataFrame(values, index=index)[list(OHLCV_COLUMNS)], cells, header, columns
+
+
 def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: int = 0) -> Parsed:
     """Yahoo (any column order, incl. Close-first), Binance klines or a plain OHLCV CSV."""
+    fast = None if skiprows else fast_ohlcv(text)
+    if fast is not None:
+        frame, time_cells, header, columns = fast
+        return ohlcv_parsed(frame, time_cells, header, name, ticker)
     cells = read_csv_text(text, name, skiprows=skiprows)
     if skiprows:  # yfinance multi-row header: the first data row may be 'Date,,,,'
         cells = cells[cells.iloc[:, 0].str.strip().str.lower() != "date"]
@@ -348,9 +385,18 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
             f"{name}: OHLCV header lacks column(s) {', '.join(missing)}",
             fix="export with Date,Open,High,Low,Close[,Volume]",
         )
-    tokens = name_tokens(name)
     header = [str(c).strip() for c in cells.columns]
     frame = ohlcv_frame(cells, columns, name, first_line=2 + skiprows, date_fmt=None)
+    return ohlcv_parsed(frame, cells[columns["time"]], header, name, ticker)
+
+
+def ohlcv_parsed(
+    frame: pd.DataFrame, time_cells: pd.Series, header: list[str], name: str, ticker: str | None
+) -> Parsed:
+    """The publisher, symbol and timeframe of parsed OHLCV bars (from the file name and
+    header); exports of live feeds lose their still-open last bar."""
+    tokens = name_tokens(name)
+    header = [h.strip() for h in header]
     timeframe = timeframe_from(tokens, frame.index)
     notes: tuple[str, ...] = ()
     if "binance" in tokens:
@@ -369,7 +415,7 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
         source, publisher = "yahoo", "Yahoo Finance"
         units = "JPY per USD" if symbol == "JPY=X" else "quote currency"
         if timeframe_delta(timeframe) >= pd.Timedelta(days=1):
-            frame.index = exchange_days(cells[columns["time"]], frame.index)
+            frame.index = exchange_days(time_cells, frame.index)
         frame, notes = drop_open_last_bar(frame, name)
     else:
         pair = crypto_pair(tokens)
