@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-import pandas as pd
 
 from carryguard.backtests.cli.console import stderr
 from carryguard.signals.errors import DataError
-from carryguard.signals.store import Store
+
+if TYPE_CHECKING:  # pandas and the store load in the verbs that use them: `--help` stays fast
+    import pandas as pd
+
+    from carryguard.signals.store import Store
 
 MAX_AGE_DAYS = 3.0
 F = TypeVar("F", bound=Callable[..., object])
@@ -46,6 +49,8 @@ class Freshness:
 
 def freshness(as_of: pd.Timestamp, max_age_days: float, now: pd.Timestamp | None = None) -> Freshness:
     """The age of a reading taken at ``as_of``, by ``now`` (default: the wall clock, UTC)."""
+    import pandas as pd
+
     clock = now if now is not None else pd.Timestamp.now(tz="UTC")
     return Freshness(as_of, (clock - as_of) / pd.Timedelta(days=1), max_age_days)
 

@@ -33,7 +33,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     return f"{text} {unit}" if unit else text
 
 
-EXPORT_START = pd.Timestamp("2010-01-01", tz="UTC")  # --export: from before the first crypto bar
+EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
 
 
 @click.group("risk", invoke_without_command=True)
@@ -114,7 +114,7 @@ def risk(
         from carryguard.backtests.paper.export import export_frame, write_export
 
         try:
-            write_export(export_frame(inputs, cfg, start=EXPORT_START), export_path)
+            write_export(export_frame(inputs, cfg, start=pd.Timestamp(EXPORT_START, tz="UTC")), export_path)
         except OSError as exc:
             raise CarryguardError(f"cannot write {export_path}: {exc.strerror}", fix="choose a writable path") from exc
     if plot_path:
@@ -204,7 +204,7 @@ def _score_line(reading: RiskReading, cfg: RiskConfig) -> str:
     if cfg.version == 1:
         sign = "-" if cfg.center >= 0 else "+"
         return f"score = 100 / (1 + exp(-(composite {sign} {abs(cfg.center):g}) / {cfg.scale:g}))"
-    rank = "n/a" if not pd.notna(reading.rank) else f"{reading.rank:.1%}"
+    rank = "n/a" if math.isnan(reading.rank) else f"{reading.rank:.1%}"
     return (
         f"composite = yen trigger ({'/'.join(cfg.trigger_weights)}) + {cfg.amplifier_gain:g} x "
         f"max(amplifier ({'/'.join(cfg.amplifier_weights)}), {cfg.amplifier_floor:g})\n"

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from carryguard.backtests.cli.console import print_json, stdout
 from carryguard.backtests.cli.options import UTC_TIME
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from carryguard.backtests.cli import CliContext
     from carryguard.signals.validate_run import Validation
 
