@@ -343,6 +343,7 @@ class Store:
         table = pa.Table.from_pandas(frame, preserve_index=True)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: meta.to_json().encode()})
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         except OSError as exc:
             raise unwritable(path.parent, exc) from exc

@@ -143,7 +143,7 @@ def test_import_given_one_bad_file_among_good_ones_stores_the_good_and_names_the
     (folder / "btcusdt_1d_binance.csv").write_bytes(b"<html>rate limited</html>")
     (folder / "notes.csv").write_text("what,ever\n1,2\n")
 
-    result = CliRunner().invoke(main, ["--data-dir", str(populated_store), "data", "import", str(folder)])
+    result = CliRunner().invoke(main, ["--data-dir", str(populated_store), "data", "import", str(folder), "--wide"])
 
     assert result.exit_code == 1
     assert "binance/ETH-USDT/1d" in result.stdout

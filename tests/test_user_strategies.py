@@ -242,7 +242,7 @@ def test_study_given_user_strategy_file_reads_it_beside_the_study(real_store_dir
     # Arrange
     study = template_file.parent / "study.toml"
     study.write_text(
-        'name = "mine"\nsymbols = ["BTC/USDT"]\nstart = "2022-01-01"\nwith_overlay = [false]\n'
+        'name = "mine"\nwith_overlay = [false]\n[data]\nsymbols = ["BTC/USDT"]\nstart = "2022-01-01"\n'
         '[strategies]\n"my_trend.py:MyTrend" = { window = 20 }\n'
     )
     # Act
