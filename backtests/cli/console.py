@@ -2,7 +2,7 @@
 
 Every table of every verb goes through ``print_table``, which fits it to the width it is
 printed to (80 columns and up) without ever cutting a cell: first long headers wrap onto
-two or three lines, then long text cells fold onto more lines (whole words of up to 16
+two or three lines, then long text cells fold onto more lines (whole words of up to 20
 characters stay whole), then whole columns are dropped, the least important first (the
 ``drop`` order, else from the right; the first column always stays), and a note names
 what was dropped. ``--wide`` (added to every verb by ``add_wide_option``) prints all.
@@ -27,7 +27,7 @@ from rich.table import Table
 
 PIPE_WIDTH = 200  # piped output: a wide virtual terminal, so tables are not squeezed to 80 columns
 MIN_WIDTH = 80
-FOLD_MIN = 16  # a folded text column keeps at least this many characters per line
+FOLD_MIN = 20  # a folded text column keeps at least this many characters per line (series ids stay whole)
 _WIDE = False
 
 
@@ -175,13 +175,14 @@ def print_table(
     ``drop`` lists the columns to hide first when it is too narrow, None cells are blank."""
     width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
     table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
-    console = stdout
-    if _WIDE:
-        console = Console(file=stdout.file, soft_wrap=True, width=10_000)  # never shrunk by rich
-        table.width = None
-    console.print(table)
-    if note:
-        console.print(note, highlight=False)
+    created = stdout.width
+    stdout.width = width or 10_000  # print at the width fitted to, whatever the console was created with
+    try:
+        stdout.print(table)
+        if note:
+            stdout.print(note, highlight=False)
+    finally:
+        stdout.width = created
 
 
 @contextmanager
