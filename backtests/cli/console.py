@@ -104,13 +104,15 @@ def fit(
     fold_min = [natural[i] if numeric[i] else min(natural[i], max(FOLD_MIN, longest_word[i])) for i in range(count)]
     shrunk = [min(header_min[i], natural[i]) for i in range(count)]
     least = [fold_min[i] if not numeric[i] else shrunk[i] for i in range(count)]
-    order = [columns.index(name) for name in drop if name in columns and columns.index(name) != 0]
-    order += [i for i in range(count - 1, 0, -1) if i not in order]
+    groups = [_indices(item, columns) for item in drop]
+    groups = [[i for i in group if 0 < i < count] for group in groups]
+    groups += [[i] for i in range(count - 1, 0, -1) if not any(i in group for group in groups)]
     dropped: list[int] = []
-    while sum(least[i] for i in keep) + _overhead(len(keep)) > width and order:
-        gone = order.pop(0)
-        keep.remove(gone)
-        dropped.append(gone)
+    while sum(least[i] for i in keep) + _overhead(len(keep)) > width and groups:
+        for gone in groups.pop(0):  # a group (a metric and its +carry twin) goes together
+            if gone in keep:
+                keep.remove(gone)
+                dropped.append(gone)
     budget = width - _overhead(len(keep))
     widths = {i: shrunk[i] for i in keep}
     for i in keep:  # text columns fold no narrower than ``fold_min``
@@ -126,6 +128,13 @@ def fit(
     return Layout(keep, headers, fold, [columns[i] for i in dropped])
 
 
+def _indices(item: str | int | Sequence[int], columns: Sequence[str]) -> list[int]:
+    """Column positions of a ``drop`` entry: a name, a position, or positions dropped together."""
+    if isinstance(item, str):
+        return [columns.index(item)] if item in columns else []
+    return [item] if isinstance(item, int) else list(item)
+
+
 def _wrap_header(header: str, width: int) -> str:
     return (
         header if cell_len(header) <= width else "\n".join(textwrap.wrap(header, width=width, break_long_words=False))
@@ -138,7 +147,7 @@ def render_table(
     rows: Iterable[Sequence[object]],
     *,
     right: Sequence[str] = (),
-    drop: Sequence[str] = (),
+    drop: Sequence[str | int | Sequence[int]] = (),
     width: int | None = None,
     legend: str = "",
 ) -> tuple[Table, str]:
@@ -168,11 +177,12 @@ def print_table(
     rows: Iterable[Sequence[object]],
     *,
     right: Sequence[str] = (),
-    drop: Sequence[str] = (),
+    drop: Sequence[str | int | Sequence[int]] = (),
     legend: str = "",
 ) -> None:
     """A table on stdout fitted to the terminal; ``right`` columns are numbers (right-aligned, never cut),
-    ``drop`` lists the columns to hide first when it is too narrow, None cells are blank."""
+    ``drop`` lists the columns (names, or positions for repeated names) to hide first when it is too
+    narrow (then the others from the right), None cells are blank."""
     width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
     table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
     created = stdout.width
