@@ -89,7 +89,11 @@ def _overhead(count: int) -> int:
 
 
 def fit(
-    columns: Sequence[str], cells: list[list[str]], right: Sequence[str], width: int | None, drop: Sequence[str]
+    columns: Sequence[str],
+    cells: list[list[str]],
+    right: Sequence[str],
+    width: int | None,
+    drop: Sequence[str | int | Sequence[int]],
 ) -> Layout:
     """Choose headers, folding and dropped columns so the table is at most ``width`` wide (None: any)."""
     count = len(columns)

@@ -102,7 +102,7 @@ def oos_figure(folder: Path) -> str | None:
         return None
     equity = pd.read_csv(path, index_col="time", parse_dates=["time"])["equity"]
     layout = stacked([1.0], 360, ["Equity [$, log]"])
-    layout["yaxis"]["type"] = "log"  # type: ignore[index]
+    layout["yaxis"]["type"] = "log"
     return fragment({"data": [line(equity, "out-of-sample (picks of each fold)", PLAIN)], "layout": layout}, "oos")
 
 

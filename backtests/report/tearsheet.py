@@ -46,10 +46,11 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
     """Compounded return of each calendar month and year, in % (NaN for months outside the run);
     the first period starts from the first equity value."""
     grid = _period_returns(equity, "ME").to_frame("value")
-    grid = grid.assign(year=grid.index.year, month=grid.index.month)
+    months = pd.DatetimeIndex(grid.index)
+    grid = grid.assign(year=months.year, month=months.month)
     table = grid.pivot(index="year", columns="month", values="value").reindex(columns=range(1, 13))
     years = _period_returns(equity, "YE")
-    table["Year"] = pd.Series(years.to_numpy(), index=years.index.year)
+    table["Year"] = pd.Series(years.to_numpy(), index=pd.DatetimeIndex(years.index).year)
     table.columns = [str(c) for c in table.columns]
     return table
 
@@ -107,7 +108,7 @@ def alpha_beta(equity: pd.Series, market: pd.Series | None, timeframe: str) -> t
     variance = float(both["market"].var())
     if len(both) < 3 or variance == 0:
         return math.nan, math.nan
-    beta = float(both.cov().loc["book", "market"]) / variance
+    beta = float(np.cov(both["book"], both["market"])[0, 1]) / variance
     alpha = (float(both["book"].mean()) - beta * float(both["market"].mean())) * bars_per_year(timeframe) * 100.0
     return alpha, beta
 
