@@ -14,6 +14,7 @@ risk-free rate is 0. Undefined values (a flat curve's Sharpe, no trades' win rat
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ def _out(value: np.ndarray | np.floating) -> ArrayOrFloat:
     return float(value) if np.ndim(value) == 0 else np.asarray(value)
 
 
-def _where(condition: object, value: object) -> ArrayOrFloat:
+def _where(condition: Any, value: Any) -> ArrayOrFloat:
     """``value`` where ``condition`` holds, else NaN (no warnings for the discarded part)."""
     return _out(np.where(condition, value, np.nan))
 

@@ -27,7 +27,7 @@ def period_returns(equity: pd.Series, freq: str) -> pd.Series:
     """Return [%] of each calendar period (``"M"`` months, ``"Y"`` years, UTC): the last
     equity of the period over the last of the period before (the first period starts from
     the first equity). Indexed by the period."""
-    periods = equity.index.tz_convert("UTC").tz_localize(None).to_period(freq)
+    periods = pd.DatetimeIndex(equity.index).tz_convert("UTC").tz_localize(None).to_period(freq)
     last = equity.groupby(periods).last()
     before = last.shift(1)
     before.iloc[0] = equity.iloc[0]
@@ -38,8 +38,9 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
     """Return [%] per month as a table: one row per year, columns ``Jan``..``Dec`` (NaN
     for months outside the curve) and ``Year`` (the year's compounded return)."""
     months = period_returns(equity, "M")
+    index = pd.PeriodIndex(months.index)
     table = pd.DataFrame(
-        {"year": months.index.year, "month": [MONTHS[m - 1] for m in months.index.month], "r": months.to_numpy()}
+        {"year": index.year, "month": [MONTHS[m - 1] for m in index.month], "r": months.to_numpy()}
     ).pivot(index="year", columns="month", values="r")
     table = table.reindex(columns=list(MONTHS))
     years = period_returns(equity, "Y")
@@ -51,7 +52,7 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
 def yearly_returns(equity: pd.Series) -> pd.Series:
     """Return [%] per calendar year, indexed by the year."""
     years = period_returns(equity, "Y")
-    return pd.Series(years.to_numpy(), index=pd.Index(years.index.year, name="year"), name="Return [%]")
+    return pd.Series(years.to_numpy(), index=pd.Index(pd.PeriodIndex(years.index).year, name="year"), name="Return [%]")
 
 
 def rolling_stats(equity: pd.Series, *, timeframe: str, window: str = "180D") -> pd.DataFrame:
