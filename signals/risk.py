@@ -259,9 +259,7 @@ def combine(
 
 def regimes(score: np.ndarray, thresholds: tuple[float, float, float]) -> np.ndarray:
     """Regime name per score ("" for NaN): a score equal to a threshold is in the higher regime."""
-    names = np.array(REGIMES, dtype=object)[
-        np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")
-    ]
+    names = np.array(REGIMES, dtype=object)[np.searchsorted(np.asarray(thresholds), np.nan_to_num(score), side="right")]
     return np.where(np.isfinite(score), names, "")
 
 

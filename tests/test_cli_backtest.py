@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -14,13 +15,13 @@ from carryguard.backtests.engine.metrics import METRIC_NAMES
 from carryguard.strategies.base import REGISTRY
 
 LAYOUT = {
-    "equity.csv": "time,strategy,symbol,timeframe,overlay,equity,cash,position",
-    "exposure.csv": "time,strategy,symbol,timeframe,overlay,strategy_exposure,risk_score,regime,multiplier,vol_scale,"
-    "final_exposure",
+    "equity.parquet": "time,strategy,symbol,timeframe,overlay,equity,cash,position",
+    "exposure.parquet": "time,strategy,symbol,timeframe,overlay,strategy_exposure,risk_score,regime,multiplier,"
+    "vol_scale,final_exposure",
     "fills.csv": "time,strategy,symbol,timeframe,overlay,side,qty,price,fee",
     "trades.csv": "strategy,symbol,timeframe,overlay,entry_time,exit_time,entry_price,exit_price,qty,pnl,return_pct,"
     "fees,is_open",
-    "prices.csv": "time,symbol,timeframe,open,high,low,close",
+    "prices.parquet": "time,symbol,timeframe,open,high,low,close",
     "risk.csv": "time,score,regime",
 }
 
@@ -60,7 +61,12 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
     # Act
     metrics = json.loads((folder / "metrics.json").read_text())["results"]
     manifest = json.loads((folder / "manifest.json").read_text())
-    headers = {name: (folder / name).read_text().splitlines()[0] for name in LAYOUT}
+    headers = {
+        name: ",".join(pq.read_schema(folder / name).names)
+        if name.endswith(".parquet")
+        else (folder / name).read_text().splitlines()[0]
+        for name in LAYOUT
+    }
 
     # Assert
     assert headers == LAYOUT
@@ -69,7 +75,18 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
     assert keys == sorted(keys)
     assert {r["strategy"] for r in metrics if r["baseline"]} == {"dip_buy", "rsi_oversold", "dca_dips"}
     assert folder.name == manifest["run_id"] and folder.name.endswith("-carry_unwind")
-    assert set(manifest) == {"run_id", "created_at", "study", "engine", "data", "warmup_bars", "versions", "seed"}
+    assert set(manifest) == {
+        "run_id",
+        "created_at",
+        "study",
+        "engine",
+        "data",
+        "warmup_bars",
+        "versions",
+        "seed",
+        "checksums",
+    }
+    assert sorted(manifest["checksums"]) == sorted([*LAYOUT, "metrics.json"])
     # 137 daily bars are stored before 2018-01-01 (from 2017-08-17): longer warm-ups get those
     assert manifest["warmup_bars"]["binance/BTC-USDT/1d"] == {
         "buy_and_hold": 0,
@@ -95,8 +112,8 @@ def test_backtest_given_default_study_tables_agree_with_metrics(default_runs):
     }
 
     # Act
-    equity = pd.read_csv(folder / "equity.csv")
-    exposure = pd.read_csv(folder / "exposure.csv")
+    equity = pd.read_parquet(folder / "equity.parquet")
+    exposure = pd.read_parquet(folder / "exposure.parquet")
     trades = pd.read_csv(folder / "trades.csv")
 
     # Assert: last equity = Equity Final, trades counted, overlay product, no-overlay passthrough.

@@ -60,6 +60,7 @@ PAIR_METRICS = (
     show_default=True,
     help="Where the run folder <YYYYmmdd-HHMMSS>-<study> is written.",
 )
+@click.option("--csv", "as_csv", is_flag=True, help="Write the per-bar tables as CSV instead of parquet.")
 @click.option(
     "--json",
     "as_json",
@@ -78,6 +79,7 @@ def backtest(
     overlay: bool | None,
     engine: str,
     results_dir: Path,
+    as_csv: bool,
     as_json: bool,
 ) -> None:
     """Backtest a study: every strategy x symbol x timeframe, without and with the
@@ -85,8 +87,8 @@ def backtest(
 
     No STUDY.toml runs the default study (backtests/studies/carry_unwind.toml: BTC/USDT
     and ETH/USDT daily from 2018-01-01, every strategy and baseline); the options narrow
-    or override it. Writes manifest.json, metrics.json and the equity, exposure, fills,
-    trades, prices and risk CSVs to RESULTS_DIR/<run-id>/ and prints a table: each metric
+    or override it. Writes manifest.json, metrics.json, equity/exposure/prices.parquet
+    (CSV with --csv) and fills/trades/risk.csv to RESULTS_DIR/<run-id>/ and prints a table: each metric
     without the overlay, then with it (+carry), sorted by the better Sharpe ratio of each
     pair (* marks the bottom-fishing baselines). Indicators are warmed up on the stored
     bars before --start (see manifest.json "warmup_bars").
@@ -119,7 +121,7 @@ def backtest(
     except StudyError as exc:
         raise click.UsageError(str(exc)) from None
     run = _run_with_progress(study, obj.store, engine)
-    folder = write_results(run, results_dir)
+    folder = write_results(run, results_dir, csv=as_csv)
     document = metrics_document(run)
     if as_json:
         print_json({"run_dir": str(folder), "results": document["results"]})

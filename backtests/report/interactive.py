@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
-from carryguard.backtests.report.tearsheet import Tearsheet
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
+
+if TYPE_CHECKING:
+    from carryguard.backtests.report.pages import Tearsheet
 
 Figure = dict[str, Any]
 CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

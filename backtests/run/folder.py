@@ -8,11 +8,14 @@ raises ``DataError`` naming the file, the row and what to do.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from carryguard.backtests.run.layout import (
     BOOK_COLUMNS,
@@ -23,6 +26,8 @@ from carryguard.backtests.run.layout import (
     PRICE_COLUMNS,
     RISK_COLUMNS,
     TRADE_COLUMNS,
+    table_file,
+    verify_checksums,
 )
 from carryguard.backtests.run.layout import REWRITE as _FIX
 from carryguard.signals.errors import DataError
@@ -101,38 +106,46 @@ def load_run(path: str | Path) -> RunFolder:
             fix="pass a folder written by `carryguard backtest` (results/<run-id>)",
         )
     manifest = _read_json(root / MANIFEST)
+    if manifest.get("kind") == "sweep":
+        raise DataError(
+            f"{root}: a sweep folder, not a backtest run",
+            fix="pass a folder written by `carryguard backtest` (a sweep has sweep.parquet and summary.json)",
+        )
+    verify_checksums(root, manifest)
     metrics, baselines = _read_metrics(root / METRICS)
     equity = _per_book(
-        _read_csv(root / "equity.csv", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
+        _read_table(root, "equity", time_columns=("time",), numeric=EQUITY_COLUMNS, books=True),
         EQUITY_COLUMNS,
-        root / "equity.csv",
+        table_file(root, "equity"),
     )
-    exposure_frame = _read_csv(
-        root / "exposure.csv", time_columns=("time",), numeric=EXPOSURE_COLUMNS, text=("regime",), books=True
+    exposure_frame = _read_table(
+        root, "exposure", time_columns=("time",), numeric=EXPOSURE_COLUMNS, text=("regime",), books=True
     )
-    exposure = _per_book(exposure_frame, (*EXPOSURE_COLUMNS, "regime"), root / "exposure.csv")
-    trades = _read_csv(
-        root / "trades.csv",
+    exposure = _per_book(exposure_frame, (*EXPOSURE_COLUMNS, "regime"), table_file(root, "exposure"))
+    trades = _read_table(
+        root,
+        "trades",
         time_columns=("entry_time", "exit_time"),
         numeric=TRADE_COLUMNS,
-        text=("is_open",),
+        booleans=("is_open",),
         books=True,
     )
-    prices_frame = _read_csv(
-        root / "prices.csv", time_columns=("time",), numeric=PRICE_COLUMNS, text=("symbol", "timeframe")
+    prices_frame = _read_table(
+        root, "prices", time_columns=("time",), numeric=PRICE_COLUMNS, text=("symbol", "timeframe")
     )
     prices = {
-        (str(s), str(tf)): _time_indexed(group, PRICE_COLUMNS, root / "prices.csv", f" for {s} {tf}")
+        (str(s), str(tf)): _time_indexed(group, PRICE_COLUMNS, table_file(root, "prices"), f" for {s} {tf}")
         for (s, tf), group in prices_frame.groupby(["symbol", "timeframe"], sort=False)
     }
     risk = _time_indexed(
-        _read_csv(root / "risk.csv", time_columns=("time",), numeric=("score",), text=("regime",)),
+        _read_table(root, "risk", time_columns=("time",), numeric=("score",), text=("regime",)),
         RISK_COLUMNS,
-        root / "risk.csv",
+        table_file(root, "risk"),
     )
-    for key in metrics:
+    for key, values in metrics.items():
         if key not in equity:
-            raise DataError(f"{root / 'equity.csv'}: no rows for {key} listed in metrics.json", fix=_FIX)
+            raise DataError(f"{table_file(root, 'equity')}: no rows for {key} listed in {METRICS}", fix=_FIX)
+        _check_end(table_file(root, "equity"), key, equity[key]["equity"], values)
     return RunFolder(
         path=root,
         manifest=manifest,
@@ -144,6 +157,16 @@ def load_run(path: str | Path) -> RunFolder:
         prices=prices,
         risk=risk,
     )
+
+
+def _check_end(path: Path, key: BookKey, equity: pd.Series, metrics: Mapping[str, object]) -> None:
+    """The equity curve must end where metrics.json says (End, Equity Final [$]): a table
+    cut short or edited is caught even in folders written before checksums."""
+    end, final = metrics.get("End"), metrics.get("Equity Final [$]")
+    if isinstance(end, str) and pd.Timestamp(end) != equity.index[-1]:
+        raise DataError(f"{path}: {key} ends {equity.index[-1].isoformat()}, {METRICS} says {end}", fix=_FIX)
+    if isinstance(final, int | float) and not math.isclose(equity.iloc[-1], final, rel_tol=1e-9, abs_tol=1e-6):
+        raise DataError(f"{path}: {key} ends at equity {equity.iloc[-1]!r}, {METRICS} says {final!r}", fix=_FIX)
 
 
 def _read_json(path: Path) -> dict:
@@ -186,28 +209,74 @@ def _as_bool(value: object) -> bool:
         return True
     if text in ("false", "0"):
         return False
-    raise ValueError(f"overlay must be true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _read_csv(
-    path: Path,
+def _read_table(
+    root: Path,
+    name: str,
     *,
     time_columns: tuple[str, ...],
     numeric: tuple[str, ...],
     text: tuple[str, ...] = (),
+    booleans: tuple[str, ...] = (),
     books: bool = False,
 ) -> pd.DataFrame:
-    """Read one CSV, check its columns and parse times (UTC), numbers and the book columns."""
+    """Read table ``name`` (``<name>.parquet``, else ``<name>.csv``), check its columns and
+    give times as UTC, ``numeric`` as float64, ``text`` as str, ``booleans`` (and, with
+    ``books``, ``overlay``) as bool."""
+    path = table_file(root, name)
     if not path.is_file():
         raise DataError(f"{path}: missing", fix=_FIX)
+    wanted = (*(BOOK_COLUMNS if books else ()), *time_columns, *numeric, *text, *booleans)
+    read = _read_parquet if path.suffix == ".parquet" else _read_csv
+    frame = read(path, wanted, time_columns, numeric)
+    for column in text:
+        frame[column] = frame[column].fillna("").astype(str)
+    for column in (*booleans, *(("overlay",) if books else ())):
+        try:
+            frame[column] = frame[column].map(_as_bool).astype(bool)
+        except ValueError as exc:
+            raise DataError(f"{path}: {column}: {exc}", fix=_FIX) from None
+    return frame
+
+
+def _missing(path: Path, frame: pd.DataFrame, wanted: tuple[str, ...]) -> None:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}", fix=_FIX)
+
+
+def _read_parquet(
+    path: Path, wanted: tuple[str, ...], time_columns: tuple[str, ...], numeric: tuple[str, ...]
+) -> pd.DataFrame:
+    """A parquet table as written by ``write``: typed columns, checked by type."""
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})", fix=_FIX) from None
+    _missing(path, frame, wanted)
+    for column in time_columns:
+        if not isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            raise DataError(f"{path}: column {column} holds {frame[column].dtype}, not UTC timestamps", fix=_FIX)
+        frame[column] = frame[column].dt.tz_convert("UTC").dt.as_unit("ns")
+    for column in numeric:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            raise DataError(f"{path}: column {column} holds {frame[column].dtype}, not numbers", fix=_FIX)
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _read_csv(
+    path: Path, wanted: tuple[str, ...], time_columns: tuple[str, ...], numeric: tuple[str, ...]
+) -> pd.DataFrame:
+    """A CSV table (written on request, or by versions before parquet): every cell parsed
+    and checked, errors naming the row."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})", fix=_FIX) from None
-    book_columns = BOOK_COLUMNS if books else ()
-    missing = [c for c in (*book_columns, *time_columns, *numeric, *text) if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}", fix=_FIX)
+    _missing(path, frame, wanted)
     for column in time_columns:
         frame[column] = _parse_times(frame[column], path, column, allow_empty=column == "exit_time")
     for column in numeric:
@@ -217,11 +286,6 @@ def _read_csv(
             row = int(bad.to_numpy().argmax())
             raise DataError(f"{path}: row {row + 2}: {column} {frame[column].iloc[row]!r} is not a number", fix=_FIX)
         frame[column] = values.astype("float64")
-    if book_columns:
-        try:
-            frame["overlay"] = frame["overlay"].map(_as_bool).astype(bool)
-        except ValueError as exc:
-            raise DataError(f"{path}: {exc}", fix=_FIX) from None
     return frame
 
 

@@ -1,13 +1,14 @@
 """Write a study run to ``results/<run-id>/`` (the results layout read by compare/report).
 
-Files: ``manifest.json`` (resolved study, engine, data fingerprints, warm-up bars read
-before the start per series and strategy, versions, seed),
-``metrics.json`` (no run timestamps: byte-identical for the same inputs), and the long
-CSV tables ``equity.csv``, ``exposure.csv``, ``fills.csv``, ``trades.csv``,
-``prices.csv`` and ``risk.csv``. Every per-book table starts with the book keys
-``strategy, symbol, timeframe, overlay`` (``overlay`` True = ``<strategy>+carry``).
-Times are bar open times (the frame convention), except ``risk.csv`` whose ``time`` is
-the reading's time (00:00 UTC each day, i.e. the close of the previous daily bar).
+Files: ``metrics.json`` (no run timestamps: byte-identical for the same inputs), the long
+tables ``equity``, ``exposure`` and ``prices`` as parquet (CSV with ``csv=True``) and
+``fills``, ``trades`` and ``risk`` as CSV, all written with pyarrow, and last
+``manifest.json`` (resolved study, engine, data fingerprints, warm-up bars read before the
+start per series and strategy, versions, seed, and the sha256 of every other file). Every
+per-book table starts with the book keys ``strategy, symbol, timeframe, overlay``
+(``overlay`` True = ``<strategy>+carry``). Times are bar open times (the frame
+convention), except ``risk``'s ``time``, the reading's time (00:00 UTC each day, i.e. the
+close of the previous daily bar).
 """
 
 from __future__ import annotations
@@ -17,9 +18,24 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
-from carryguard.backtests.run.layout import BOOK_COLUMNS, MANIFEST, METRICS, PRICE_COLUMNS, RISK_COLUMNS, fingerprints
+from carryguard.backtests.run.layout import (
+    BOOK_COLUMNS,
+    CHECKSUMS,
+    EQUITY_COLUMNS,
+    MANIFEST,
+    METRICS,
+    PARQUET_TABLES,
+    PRICE_COLUMNS,
+    RISK_COLUMNS,
+    checksums,
+    fingerprints,
+)
 from carryguard.backtests.run.runner import RunResult, StudyRun
 from carryguard.signals.json_file import finite_or_none, write_json
 
@@ -43,33 +59,40 @@ def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime) -> 
             folder = root / f"{base}-{n}"
 
 
-def write_results(run: StudyRun, results_dir: str | Path = "results", *, created_at: datetime | None = None) -> Path:
-    """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the folder."""
+def write_results(
+    run: StudyRun, results_dir: str | Path = "results", *, created_at: datetime | None = None, csv: bool = False
+) -> Path:
+    """Write ``run`` under ``results_dir/<YYYYmmdd-HHMMSS>-<study name>/`` and return the
+    folder. ``csv``: write the per-bar tables as CSV too instead of parquet."""
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
-    write_json(folder / MANIFEST, manifest(run, run_id=folder.name, created_at=created))
     write_json(folder / METRICS, metrics_document(run))
     results = sorted(run.results, key=result_key)
-    _csv(
-        pd.concat(
+    tables = {
+        "equity": pa.concat_tables(
+            [_book_table(r, r.book.equity.index, {c: getattr(r.book, c) for c in EQUITY_COLUMNS}) for r in results]
+        ),
+        "exposure": pa.concat_tables(
+            [_book_table(r, r.exposure.index, {c: r.exposure[c] for c in r.exposure.columns}) for r in results]
+        ),
+        "fills": pa.concat_tables([_keyed(r, r.book.fills) for r in results]),
+        "trades": pa.concat_tables([_keyed(r, r.book.trades) for r in results]),
+        "prices": pa.concat_tables(
             [
-                _book_frame(
-                    r, pd.DataFrame({"equity": r.book.equity, "cash": r.book.cash, "position": r.book.position})
-                )
-                for r in results
+                _table({"time": bars.index, "symbol": symbol, "timeframe": timeframe, **_columns(bars, PRICE_COLUMNS)})
+                for (symbol, timeframe), bars in sorted(run.bars.items())
             ]
         ),
-        folder / "equity.csv",
-    )
-    _csv(pd.concat([_book_frame(r, r.exposure) for r in results]), folder / "exposure.csv")
-    _csv(pd.concat([_keyed(r, r.book.fills) for r in results]), folder / "fills.csv")
-    _csv(pd.concat([_keyed(r, r.book.trades) for r in results]), folder / "trades.csv")
-    prices = [
-        bars[list(PRICE_COLUMNS)].reset_index().assign(symbol=symbol, timeframe=timeframe)
-        for (symbol, timeframe), bars in sorted(run.bars.items())
-    ]
-    _csv(pd.concat(prices)[["time", "symbol", "timeframe", *PRICE_COLUMNS]], folder / "prices.csv")
-    _csv(run.risk[list(RISK_COLUMNS)].reset_index(), folder / "risk.csv")
+        "risk": _table({"time": run.risk.index, **_columns(run.risk, RISK_COLUMNS)}),
+    }
+    for name, table in tables.items():
+        if name in PARQUET_TABLES and not csv:
+            pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+        else:
+            write_csv(table, folder / f"{name}.csv")
+    files = sorted(p.name for p in folder.iterdir())
+    document = manifest(run, run_id=folder.name, created_at=created) | {CHECKSUMS: checksums(folder, files)}
+    write_json(folder / MANIFEST, document)  # last: a folder with a manifest is complete
     return folder
 
 
@@ -116,17 +139,45 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
     }
 
 
-def _book_frame(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
-    """A per-bar frame with the book keys after ``time``."""
-    return _keyed(result, frame.reset_index())
+def write_csv(table: pa.Table, path: Path) -> None:
+    """``table`` as CSV by pyarrow's writer: a plain header line, text quoted only when
+    needed, times as ``YYYY-MM-DD HH:MM:SS.fffffffffZ``, missing values empty."""
+    with path.open("wb") as handle:
+        handle.write((",".join(table.column_names) + "\n").encode())
+        pa_csv.write_csv(table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
 
 
-def _keyed(result: RunResult, frame: pd.DataFrame) -> pd.DataFrame:
+def _columns(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, object]:
+    return {name: frame[name] for name in names}
+
+
+def _table(columns: dict[str, object]) -> pa.Table:
+    """An Arrow table from arrays/series (times as UTC) and scalars repeated to their length."""
+    length = max(len(v) for v in columns.values() if not isinstance(v, str | bool))  # type: ignore[arg-type]
+    arrays = {}
+    for name, values in columns.items():
+        if isinstance(values, str | bool):
+            arrays[name] = pa.repeat(values, length)
+        elif isinstance(values, pd.DatetimeIndex | pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+            arrays[name] = pa.array(values.tz_convert("UTC") if isinstance(values, pd.DatetimeIndex) else values)
+        else:
+            arrays[name] = pa.array(np.asarray(values), from_pandas=True)
+    return pa.table(arrays)
+
+
+def _book_table(result: RunResult, index: pd.DatetimeIndex, columns: dict[str, object]) -> pa.Table:
+    """A per-bar table: ``time``, the book keys, then ``columns``."""
     keys = dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
-    rest = [c for c in frame.columns if c != "time"]
-    lead = ["time"] if "time" in frame.columns else []
-    return frame.assign(**keys)[[*lead, *BOOK_COLUMNS, *rest]]
+    return _table({"time": index, **keys, **columns})
 
 
-def _csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, lineterminator="\n")
+def _keyed(result: RunResult, frame: pd.DataFrame) -> pa.Table:
+    """A per-book event table (fills, trades): the book keys first, then ``frame``'s columns."""
+    keys = dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
+    source = frame.reset_index() if frame.index.name == "time" else frame
+    lead = {"time": source["time"]} if "time" in source.columns else {}
+    rest = {c: source[c] for c in source.columns if c != "time"}
+    if not len(source):
+        schema = pa.Schema.from_pandas(source.assign(**keys)[[*lead, *BOOK_COLUMNS, *rest]], preserve_index=False)
+        return schema.empty_table()
+    return _table({**lead, **keys, **rest})

@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES
 from carryguard.backtests.run.study import _plain as plain_config  # configs in the form backtest manifests use
 from carryguard.backtests.run.study import parse_time
 from carryguard.signals.errors import CarryguardError
@@ -198,8 +198,8 @@ def duration(text: str) -> pd.Timedelta:
 
 def check_metric(name: str) -> None:
     """ValueError unless ``name`` is a numeric metric of ``carryguard.backtests.engine.metrics`` (one a combo can be ranked by)."""
-    if name not in METRIC_NAMES or name in TEXT_METRICS:
-        ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
+    if name not in FAST_METRIC_NAMES or name in TEXT_METRICS:
+        ranked = [m for m in FAST_METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
 
 
