@@ -79,7 +79,7 @@ def main() -> None:
         verbs.append(["paper", "status", "--state", str(options.paper_state)])
     for args in verbs:
         for columns in (80, 100):
-            name = "_".join(a for a in args[:2] if not a.startswith(("/", ".", "results"))) or args[0]
+            name = "_".join(a for a in args[:2] if a.isalpha())
             (out / f"{name}_{columns}.txt").write_text(capture(args, columns), encoding="utf-8")
     print(f"captures in {out}")
     sys.exit(done.returncode)

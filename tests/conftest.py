@@ -48,3 +48,10 @@ def real_store(real_store_dir: Path, tmp_path: Path) -> Store:
 def shared_store(real_store_dir: Path) -> Store:
     """The real-data store, read only (do not write to it)."""
     return Store(real_store_dir)
+
+
+@pytest.fixture(autouse=True)
+def _piped_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI output in tests is piped (200 columns), whatever $COLUMNS the runner exports (xdist workers
+    export 80); tests of table fitting set COLUMNS themselves."""
+    monkeypatch.delenv("COLUMNS", raising=False)

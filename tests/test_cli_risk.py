@@ -26,9 +26,20 @@ def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(s
     # Assert: the newest time every input has published (the Yahoo JPY=X close of 2026-06-26 is
     # a snapshot at 01:00 London that day, 00:00 UTC)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert list(data) == ["as_of", "version", "score", "regime", "components", "stale"]
+    data = json.loads(result.stdout)  # stderr: the wall-clock staleness warning (the sample data is old)
+    assert list(data) == [
+        "as_of",
+        "version",
+        "score",
+        "regime",
+        "components",
+        "stale",
+        "age_days",
+        "fresh",
+        "max_age_days",
+    ]
     assert data["as_of"] == "2026-06-26T00:00:00+00:00" and data["version"] == 2
+    assert data["fresh"] is False and data["age_days"] > 3 and "days ago" in result.stderr
     assert [c["name"] for c in data["components"]] == list(RiskConfig().components())
     assert all(list(c) == ["name", "value", "zscore", "contribution", "data_date"] for c in data["components"])
     assert 0 <= data["score"] <= 100 and data["stale"] == []
@@ -165,3 +176,17 @@ def test_risk_plot_given_unwritable_path_exits_1_with_one_line(shared_store, tmp
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot write") and "Traceback" not in result.output
+
+
+def test_risk_given_require_fresh_and_an_old_reading_exits_1_with_one_line(shared_store):
+    # Act: the sample data ends in mid 2026, far more than --max-age days before the wall clock
+    strict = run(shared_store, "risk", "--require-fresh", "--max-age", "3")
+    lenient = run(shared_store, "risk", "--max-age", "100000")
+
+    # Assert
+    assert strict.exit_code == 1 and strict.stdout == ""
+    assert (
+        strict.stderr.startswith("error: the risk reading is from 2026-06-27 00:00 UTC")
+        and strict.stderr.count("\n") == 1
+    )
+    assert lenient.exit_code == 0 and "warning" not in lenient.stderr

@@ -140,8 +140,25 @@ def test_cli_data_import_given_columns_prints_every_json_number_whole(
     )
     table = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "b"), "data", "import", str(csv)]).stdout
 
-    # Assert
+    # Assert: every number of a shown column whole; the hidden ones named
     assert max(len(line) for line in table.splitlines()) <= max(width, len(table.splitlines()[0]))
+    hidden = re.search(r"hidden to fit \d+ columns: (.*) \(--wide shows all\)", table)
+    dropped = hidden.group(1).split(", ") if hidden else []
     for row in rows:
         for name in ("rows", "gaps", "flags", "first", "last"):
+            if name in dropped:
+                continue
             assert re.search(rf"\s{re.escape(str(row[name]))}\s", table), (width, name)
+
+
+def test_render_table_given_a_drop_group_hides_a_metric_with_its_twin() -> None:
+    # Arrange: "+carry" appears twice; the group (3, 4) is Return % and its twin
+    columns = ["strategy", "symbol", "tf", "Return %", "+carry", "Sharpe", "+carry"]
+    rows = [["a_strategy_name_long", "BTC/USDT", "1d", "1,237.14", "777.29", "0.99", "0.93"]] * 2
+
+    # Act
+    table, note = render_table("T", columns, rows, right=columns[3:], width=62, drop=[(3, 4), 2])
+
+    # Assert: both halves of the pair went first, the Sharpe pair stayed
+    assert [str(c.header) for c in table.columns] == ["strategy", "symbol", "tf", "Sharpe", "+carry"]
+    assert note == "hidden to fit 62 columns: Return %, +carry (--wide shows all)"

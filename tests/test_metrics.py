@@ -142,3 +142,77 @@ def test_compute_metrics_given_flat_cash_book_reports_undefined_ratios_as_nan():
     assert m["Buy & Hold Return [%]"] == pytest.approx(-20.0)
     assert all(math.isnan(m[k]) for k in ("Sharpe Ratio", "Sortino Ratio", "Calmar Ratio", "Win Rate [%]"))
     assert m["Max. Drawdown Duration"] == "0 days 00:00:00"
+
+
+def test_compute_metrics_given_two_trades_matches_hand_computed_backtesting_py_stats():
+    # Arrange: buy 1 @100 on day 1, sell @130 on day 2 (+30); buy 1 @120 on day 3, sell @90
+    # on day 4 (-30 - 2 fees). Equity 100, 130, 130, 99, 99.
+    bars = bars_from_close([100.0, 130.0, 120.0, 90.0, 95.0])
+    fills = fills_frame(bars.index[:4], [1.0, -1.0, 1.0, -1.0], [100.0, 130.0, 120.0, 90.0], [0.0, 0.0, 1.0, 1.0])
+    book = make_book(
+        bars, cash=[0.0, 130.0, 10.0, 99.0, 99.0], position=[1.0, 0.0, 1.0, 0.0, 0.0], fills=fills, initial_cash=100.0
+    )
+    r1, r2 = 30.0, -32.0 / 120.0 * 100  # trade returns [%]
+    pnl = [30.0, -32.0]
+
+    # Act
+    m = compute_metrics(book, bars, timeframe="1d")
+
+    # Assert
+    assert m["Equity Peak [$]"] == 130.0
+    assert m["Best Trade [%]"] == pytest.approx(r1) and m["Worst Trade [%]"] == pytest.approx(r2)
+    assert m["Avg. Trade [%]"] == pytest.approx((math.sqrt((1 + r1 / 100) * (1 + r2 / 100)) - 1) * 100)
+    assert m["Max. Trade Duration"] == "1 days 00:00:00" and m["Avg. Trade Duration"] == "1 days 00:00:00"
+    assert m["SQN"] == pytest.approx(math.sqrt(2) * statistics.mean(pnl) / statistics.stdev(pnl))
+    assert m["Kelly Criterion"] == pytest.approx(0.5 - 0.5 / (30.0 / 32.0))
+    # one drawdown: last at the 130 peak on day 3, 99 on day 4, still under water at the end (day 5)
+    assert m["Avg. Drawdown [%]"] == pytest.approx((99 / 130 - 1) * 100)
+    assert m["Avg. Drawdown Duration"] == "2 days 00:00:00"
+
+
+def test_compute_metrics_given_two_drawdowns_averages_their_depth_and_length():
+    # Arrange: equity 100, 90 (peak day 1 -> recovered day 3), 100, 110, 88, 120 (peak day 4 -> day 6)
+    bars = bars_from_close([10.0, 9.0, 10.0, 11.0, 8.8, 12.0])
+    book = held_book(bars, 10.0)
+
+    # Act
+    m = compute_metrics(book, bars, timeframe="1d")
+
+    # Assert
+    assert m["Avg. Drawdown [%]"] == pytest.approx((-10.0 + -20.0) / 2)
+    assert m["Avg. Drawdown Duration"] == "2 days 00:00:00"
+    assert m["Max. Drawdown Duration"] == "2 days 00:00:00"
+
+
+def test_compute_metrics_given_random_walk_beta_and_alpha_agree_with_empyrical_and_backtesting_py():
+    # Arrange: half the equity in the market (rebalanced by holding 1 unit on 2x cash)
+    rng = np.random.default_rng(11)
+    close = 100 * np.exp(np.cumsum(rng.normal(0.001, 0.03, 500)))
+    bars = bars_from_close(list(close))
+    n = len(bars)
+    fills = fills_frame([bars.index[0]], [1.0], [close[0]], [0.0])
+    book = make_book(bars, cash=[close[0]] * n, position=[1.0] * n, fills=fills, initial_cash=2 * close[0])
+    returns = book.equity.pct_change().dropna()
+    market = bars["close"].pct_change().dropna()
+
+    # Act
+    m = compute_metrics(book, bars, timeframe="1d")
+
+    # Assert
+    assert m["Beta"] == pytest.approx(empyrical.beta(returns, market), rel=1e-9)
+    assert m["Alpha [%]"] == pytest.approx(m["Return [%]"] - m["Beta"] * m["Buy & Hold Return [%]"], rel=1e-12)
+
+
+def test_compute_metrics_given_no_trades_gives_undefined_trade_stats():
+    # Arrange
+    bars = bars_from_close([10.0, 12.0, 8.0])
+    book = make_book(bars, cash=[100.0] * 3, position=[0.0] * 3, fills=fills_frame([], [], [], []), initial_cash=100.0)
+
+    # Act
+    m = compute_metrics(book, bars, timeframe="1d")
+
+    # Assert
+    assert m["Max. Trade Duration"] is None and m["Avg. Trade Duration"] is None
+    for name in ("Best Trade [%]", "Worst Trade [%]", "Avg. Trade [%]", "SQN", "Kelly Criterion"):
+        assert math.isnan(m[name]), name
+    assert m["Beta"] == 0.0 and m["Alpha [%]"] == 0.0 and m["Avg. Drawdown [%]"] == 0.0

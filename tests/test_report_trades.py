@@ -1,4 +1,4 @@
-"""Round trips with the cause of each exposure change, the tearsheet figures, `latest` and the wrong folder kind."""
+"""Round trips with the cause of each exposure change, `latest`, the wrong folder kind, staleness."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.cli.freshness import freshness
-from carryguard.backtests.report.tearsheet import alpha_beta, monthly_returns, worst_drawdowns
 from carryguard.backtests.report.trades import fill_causes
 from carryguard.backtests.run.folder import BookKey, load_run
 
@@ -127,55 +126,6 @@ def test_cli_report_given_sweep_folder_says_what_it_is_and_what_was_expected(tmp
         f"error: {tmp_path}: a sweep folder (from `carryguard sweep`); "
         "pass a backtest run folder (from `carryguard backtest`)"
     ]
-
-
-def test_monthly_returns_given_equity_compounds_months_into_the_year() -> None:
-    # Arrange: +10% in January, -10% in February, flat after
-    index = pd.date_range("2024-01-01", "2024-03-31", freq="D", tz="UTC")
-    equity = pd.Series(100.0, index=index)
-    equity[index >= "2024-01-15"] = 110.0
-    equity[index >= "2024-02-10"] = 99.0
-
-    # Act
-    table = monthly_returns(equity)
-
-    # Assert
-    assert table.loc[2024, "1"] == pytest.approx(10.0) and table.loc[2024, "2"] == pytest.approx(-10.0)
-    assert table.loc[2024, "3"] == pytest.approx(0.0) and np.isnan(table.loc[2024, "4"])
-    assert table.loc[2024, "Year"] == pytest.approx(-1.0)
-
-
-def test_worst_drawdowns_given_two_dips_orders_them_by_depth_with_recovery() -> None:
-    # Arrange
-    values = [100, 90, 100, 110, 55, 80, 120, 100]
-    equity = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values), freq="D", tz="UTC"), dtype=float)
-
-    # Act
-    worst = worst_drawdowns(equity)
-
-    # Assert: -50% from day 3 to day 4, recovered on day 6; then -10%; the last one not recovered
-    assert [round(d.depth, 6) for d in worst] == [-50.0, round((100 / 120 - 1) * 100, 6), -10.0]
-    assert (
-        worst[0].start == equity.index[3]
-        and worst[0].trough == equity.index[4]
-        and worst[0].recovery == equity.index[6]
-    )
-    assert worst[1].recovery is None
-
-
-def test_alpha_beta_given_book_twice_the_market_has_beta_two_and_no_alpha() -> None:
-    # Arrange
-    rng = np.random.default_rng(1)
-    market_returns = rng.normal(0, 0.02, 500)
-    index = pd.date_range("2024-01-01", periods=501, freq="D", tz="UTC")
-    market = pd.Series(np.r_[1.0, np.cumprod(1 + market_returns)], index=index)
-    book = pd.Series(np.r_[1.0, np.cumprod(1 + 2 * market_returns)], index=index)
-
-    # Act
-    alpha, beta = alpha_beta(book, market, "1d")
-
-    # Assert
-    assert beta == pytest.approx(2.0) and alpha == pytest.approx(0.0, abs=1e-9)
 
 
 def test_freshness_given_reading_older_than_max_age_is_not_fresh() -> None:

@@ -292,6 +292,27 @@ def test_write_sweep_given_the_folder_time_writes_it_as_the_manifest_created_at(
     assert json.loads((run_dir / "manifest.json").read_text())["created_at"] == "2020-01-02T03:04:05+00:00"
 
 
+def test_write_sweep_given_folder_lists_checksums_and_load_run_refuses_it_as_a_sweep(daily, tmp_path):
+    # Arrange
+    from carryguard.backtests.run.folder import load_run
+    from carryguard.backtests.run.layout import sha256_file
+    from carryguard.backtests.sweep.output import new_run_dir, write_sweep
+    from carryguard.signals.errors import DataError
+
+    result = run_sweep(study_from_dict(sma_study()), bars=daily, workers=1)
+    run_dir = new_run_dir(tmp_path, "t")
+
+    # Act
+    write_sweep(result, run_dir, data={})
+
+    # Assert
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    expected = {p.name: sha256_file(p) for p in run_dir.iterdir() if p.name != "manifest.json"}
+    assert manifest["checksums"] == expected and "sweep.parquet" in expected
+    with pytest.raises(DataError, match="a sweep folder, not a backtest run"):
+        load_run(run_dir)
+
+
 def write_study(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "study.toml"
     path.write_text(text)

@@ -233,7 +233,9 @@ def _print_pairs(results: list[dict], modes: tuple[bool, ...], *, title: str) ->
         cells = [f"{strategy}{' *' if entry['baseline'] else ''}", symbol, timeframe]
         cells += [_fmt(entry[mode][name], name) for name, _ in PAIR_METRICS for mode in modes]
         table.append(cells)
-    print_table(title, columns, table, right=columns[3:])
+    pairs = {name: [3 + m * len(modes) + k for k in range(len(modes))] for m, (name, _) in enumerate(PAIR_METRICS)}
+    narrow_first = [pairs["CAGR [%]"], 2, pairs["Return [%]"]]  # each metric goes with its +carry twin
+    print_table(title, columns, table, right=columns[3:], drop=narrow_first)
     paired = len(modes) > 1
     legend = ["+carry = the column to its left with the carry overlay"] if paired else []
     legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []

@@ -103,7 +103,7 @@ def verdict_lines(run_dir: Path) -> list[str]:
 
 
 @click.command("report")
-@click.argument("run_dir", type=RunDir("run"))
+@click.argument("run_dir", type=RunDir("run", "sweep"))
 @click.option(
     "--windows",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -120,19 +120,33 @@ def verdict_lines(run_dir: Path) -> list[str]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the written files and the overlay effects as JSON.")
 def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as_json: bool) -> None:
-    """Write RUN_DIR/report.html (self-contained, opens offline) and a PNG of each chart.
+    """Write RUN_DIR/report.html (self-contained, interactive, opens offline) and a PNG of each chart.
 
-    The report holds the summary table, equity curves (log), drawdowns, exposure vs the
-    risk index, crisis windows, bootstrap intervals for the overlay's effect with the
-    Probabilistic Sharpe Ratio, and the study config with the data fingerprints.
+    The report opens with the verdict and the overlay settings, then the summary, the
+    charts (equity, drawdown, exposure vs the risk index: zoom and hover), one tearsheet
+    per strategy (monthly returns, rolling Sharpe/volatility, worst drawdowns, alpha/beta,
+    round trips), crisis windows, bootstrap confidence, and the study and data. RUN_DIR may
+    be `latest`, or a sweep folder (best combos, parameter heatmaps, walk-forward).
 
     \b
     Examples:
-      carryguard report results/20260101-120000-carry_unwind
+      carryguard report latest
       carryguard report results/20260101-120000-carry_unwind --windows my_windows.toml
+      carryguard report results/20260101-120000-sweep_overlay_1d
     """
+    from carryguard.backtests.cli.paths import folder_kind
     from carryguard.backtests.report.bootstrap import BootstrapConfig, verdict
     from carryguard.backtests.report.html import STAGES, write_report
+
+    if folder_kind(run_dir) == "sweep":
+        from carryguard.backtests.report.sweep_report import write_sweep_report
+
+        path = write_sweep_report(run_dir)
+        if as_json:
+            print_json({"report": str(path), "charts": [], "overlay_effects": []})
+        else:
+            stdout.print(f"wrote {path}", highlight=False)
+        return
 
     config = BootstrapConfig(n_boot=resamples, mean_block=block)
     with stage_progress(f"report {run_dir.name}", STAGES) as step:

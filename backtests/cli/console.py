@@ -2,7 +2,7 @@
 
 Every table of every verb goes through ``print_table``, which fits it to the width it is
 printed to (80 columns and up) without ever cutting a cell: first long headers wrap onto
-two or three lines, then long text cells fold onto more lines (whole words of up to 16
+two or three lines, then long text cells fold onto more lines (whole words of up to 20
 characters stay whole), then whole columns are dropped, the least important first (the
 ``drop`` order, else from the right; the first column always stays), and a note names
 what was dropped. ``--wide`` (added to every verb by ``add_wide_option``) prints all.
@@ -27,7 +27,7 @@ from rich.table import Table
 
 PIPE_WIDTH = 200  # piped output: a wide virtual terminal, so tables are not squeezed to 80 columns
 MIN_WIDTH = 80
-FOLD_MIN = 16  # a folded text column keeps at least this many characters per line
+FOLD_MIN = 20  # a folded text column keeps at least this many characters per line (series ids stay whole)
 _WIDE = False
 
 
@@ -89,7 +89,11 @@ def _overhead(count: int) -> int:
 
 
 def fit(
-    columns: Sequence[str], cells: list[list[str]], right: Sequence[str], width: int | None, drop: Sequence[str]
+    columns: Sequence[str],
+    cells: list[list[str]],
+    right: Sequence[str],
+    width: int | None,
+    drop: Sequence[str | int | Sequence[int]],
 ) -> Layout:
     """Choose headers, folding and dropped columns so the table is at most ``width`` wide (None: any)."""
     count = len(columns)
@@ -104,13 +108,15 @@ def fit(
     fold_min = [natural[i] if numeric[i] else min(natural[i], max(FOLD_MIN, longest_word[i])) for i in range(count)]
     shrunk = [min(header_min[i], natural[i]) for i in range(count)]
     least = [fold_min[i] if not numeric[i] else shrunk[i] for i in range(count)]
-    order = [columns.index(name) for name in drop if name in columns and columns.index(name) != 0]
-    order += [i for i in range(count - 1, 0, -1) if i not in order]
+    groups = [_indices(item, columns) for item in drop]
+    groups = [[i for i in group if 0 < i < count] for group in groups]
+    groups += [[i] for i in range(count - 1, 0, -1) if not any(i in group for group in groups)]
     dropped: list[int] = []
-    while sum(least[i] for i in keep) + _overhead(len(keep)) > width and order:
-        gone = order.pop(0)
-        keep.remove(gone)
-        dropped.append(gone)
+    while sum(least[i] for i in keep) + _overhead(len(keep)) > width and groups:
+        for gone in groups.pop(0):  # a group (a metric and its +carry twin) goes together
+            if gone in keep:
+                keep.remove(gone)
+                dropped.append(gone)
     budget = width - _overhead(len(keep))
     widths = {i: shrunk[i] for i in keep}
     for i in keep:  # text columns fold no narrower than ``fold_min``
@@ -126,6 +132,13 @@ def fit(
     return Layout(keep, headers, fold, [columns[i] for i in dropped])
 
 
+def _indices(item: str | int | Sequence[int], columns: Sequence[str]) -> list[int]:
+    """Column positions of a ``drop`` entry: a name, a position, or positions dropped together."""
+    if isinstance(item, str):
+        return [columns.index(item)] if item in columns else []
+    return [item] if isinstance(item, int) else list(item)
+
+
 def _wrap_header(header: str, width: int) -> str:
     return (
         header if cell_len(header) <= width else "\n".join(textwrap.wrap(header, width=width, break_long_words=False))
@@ -138,7 +151,7 @@ def render_table(
     rows: Iterable[Sequence[object]],
     *,
     right: Sequence[str] = (),
-    drop: Sequence[str] = (),
+    drop: Sequence[str | int | Sequence[int]] = (),
     width: int | None = None,
     legend: str = "",
 ) -> tuple[Table, str]:
@@ -168,20 +181,22 @@ def print_table(
     rows: Iterable[Sequence[object]],
     *,
     right: Sequence[str] = (),
-    drop: Sequence[str] = (),
+    drop: Sequence[str | int | Sequence[int]] = (),
     legend: str = "",
 ) -> None:
     """A table on stdout fitted to the terminal; ``right`` columns are numbers (right-aligned, never cut),
-    ``drop`` lists the columns to hide first when it is too narrow, None cells are blank."""
+    ``drop`` lists the columns (names, or positions for repeated names) to hide first when it is too
+    narrow (then the others from the right), None cells are blank."""
     width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
     table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
-    console = stdout
-    if _WIDE:
-        console = Console(file=stdout.file, soft_wrap=True, width=10_000)  # never shrunk by rich
-        table.width = None
-    console.print(table)
-    if note:
-        console.print(note, highlight=False)
+    created = stdout.width
+    stdout.width = width or 10_000  # print at the width fitted to, whatever the console was created with
+    try:
+        stdout.print(table)
+        if note:
+            stdout.print(note, highlight=False)
+    finally:
+        stdout.width = created
 
 
 @contextmanager

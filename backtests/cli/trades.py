@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
 from carryguard.backtests.cli.paths import RunDir, nearest
+
+if TYPE_CHECKING:
+    from carryguard.backtests.run.folder import BookKey
 
 
 @click.command("trades")
@@ -36,7 +40,7 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
 
     run = load_run(run_dir)
     names = [part.strip() for value in books for part in value.split(",") if part.strip()]
-    keys = []
+    keys: list[BookKey] = []
     for name in names:
         found = find_book(run, name)
         if not found:

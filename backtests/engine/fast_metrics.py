@@ -1,8 +1,8 @@
 """Metrics from the fast engine's running sums, vectorised over many books.
 
 ``metrics_from_stats`` gives, for each row of ``fast.book_stats`` statistics, the same
-numbers as ``carryguard.backtests.engine.metrics.compute_metrics`` on the full ``Book``:
-same names, order and units, and the same formulas (``measures``) applied to moments
+numbers as ``carryguard.backtests.engine.metrics.compute_metrics`` on the full ``Book``
+for ``FAST_METRIC_NAMES``: same names, order and units, and the same formulas (``measures``) applied to moments
 taken from running sums (equal up to floating-point summation order), without ever
 holding an equity curve per combination.
 """
@@ -25,6 +25,28 @@ from carryguard.backtests.engine.measures import (
 )
 from carryguard.backtests.engine.metrics import METRIC_NAMES
 
+# The metrics the running sums give (the sweep ranks by these); the per-trade and
+# per-drawdown statistics and alpha/beta need the whole book (``compute_metrics``).
+FAST_METRIC_NAMES = tuple(
+    name
+    for name in METRIC_NAMES
+    if name
+    not in {
+        "Equity Peak [$]",
+        "Alpha [%]",
+        "Beta",
+        "Avg. Drawdown [%]",
+        "Avg. Drawdown Duration",
+        "Best Trade [%]",
+        "Worst Trade [%]",
+        "Avg. Trade [%]",
+        "Max. Trade Duration",
+        "Avg. Trade Duration",
+        "SQN",
+        "Kelly Criterion",
+    }
+)
+
 
 def return_moments(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, standard deviation (ddof 1) and downside deviation of the per-bar returns
@@ -39,7 +61,7 @@ def return_moments(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe: str) -> pd.DataFrame:
-    """One row of ``METRIC_NAMES`` per row of ``stats`` (combos x N_STATS), for books run on
+    """One row of ``FAST_METRIC_NAMES`` per row of ``stats`` (combos x N_STATS), for books run on
     the bars of ``index`` (the simulated range). NaN where ``compute_metrics`` gives NaN."""
     stats = np.atleast_2d(np.asarray(stats, dtype="float64"))
     col = {field.name: stats[:, field] for field in Stat}
@@ -76,4 +98,4 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
             "Fees [$]": col["fees"],
         }
     )
-    return frame[list(METRIC_NAMES)]
+    return frame[list(FAST_METRIC_NAMES)]

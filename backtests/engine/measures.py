@@ -13,6 +13,9 @@ risk-free rate is 0. Undefined values (a flat curve's Sharpe, no trades' win rat
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -32,7 +35,7 @@ def _out(value: np.ndarray | np.floating) -> ArrayOrFloat:
     return float(value) if np.ndim(value) == 0 else np.asarray(value)
 
 
-def _where(condition: object, value: object) -> ArrayOrFloat:
+def _where(condition: Any, value: Any) -> ArrayOrFloat:
     """``value`` where ``condition`` holds, else NaN (no warnings for the discarded part)."""
     return _out(np.where(condition, value, np.nan))
 
@@ -167,3 +170,43 @@ def longest_drawdown(equity: pd.Series) -> pd.Timedelta:
     """The longest time spent below a previous peak (0 without a drawdown)."""
     periods = drawdown_periods(equity)
     return pd.Timedelta(periods["length"].max()) if len(periods) else pd.Timedelta(0)
+
+
+def beta(returns: np.ndarray, market: np.ndarray) -> ArrayOrFloat:
+    """Covariance of per-bar returns with the market's over the market's variance (the
+    slope of returns on market returns); NaN under two returns or a flat market."""
+    if returns.shape[-1] < 2:
+        return _out(np.full(returns.shape[:-1], np.nan))
+    r = returns - returns.mean(axis=-1, keepdims=True)
+    m = market - market.mean(axis=-1, keepdims=True)
+    variance = (m * m).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _where(variance > 0, (r * m).sum(axis=-1) / variance)
+
+
+def geometric_mean_return(returns: np.ndarray) -> ArrayOrFloat:
+    """``prod(1 + r) ** (1 / n) - 1`` over the last axis; NaN when empty or a return <= -100%."""
+    growth = 1.0 + np.asarray(returns, dtype="float64")
+    if growth.shape[-1] == 0:
+        return _out(np.full(growth.shape[:-1], np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.exp(np.log(growth).mean(axis=-1)) - 1.0
+    return _where((growth > 0).all(axis=-1), value)
+
+
+def system_quality(pnl: np.ndarray) -> float:
+    """Van Tharp's SQN: ``sqrt(n) * mean(pnl) / std(pnl)`` (ddof 1); NaN under two trades or equal ones."""
+    if len(pnl) < 2:
+        return float("nan")
+    std = float(np.std(pnl, ddof=1))
+    return math.sqrt(len(pnl)) * float(np.mean(pnl)) / std if std > 0 else float("nan")
+
+
+def kelly_criterion(pnl: np.ndarray) -> float:
+    """``W - (1 - W) / R``: W the share of winning trades, R the mean win over the mean loss;
+    NaN without both a win and a loss."""
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    if not len(wins) or not len(losses):
+        return float("nan")
+    win_rate = len(wins) / len(pnl)
+    return win_rate - (1.0 - win_rate) / (float(np.mean(wins)) / -float(np.mean(losses)))

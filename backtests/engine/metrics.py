@@ -13,15 +13,20 @@ from carryguard.backtests.engine.book import Book
 from carryguard.backtests.engine.measures import (
     annual_volatility,
     bars_per_year,
+    beta,
     calmar_ratio,
     compound_annual_growth,
+    drawdown_periods,
     equity_returns,
+    geometric_mean_return,
+    kelly_criterion,
     longest_drawdown,
     max_drawdown,
     percent_of,
     profit_factor,
     sharpe,
     sortino,
+    system_quality,
 )
 
 METRIC_NAMES = (
@@ -30,6 +35,8 @@ METRIC_NAMES = (
     "Duration",
     "Exposure Time [%]",
     "Equity Final [$]",
+    "Equity Peak [$]",
+    "Fees [$]",
     "Return [%]",
     "Buy & Hold Return [%]",
     "CAGR [%]",
@@ -37,14 +44,24 @@ METRIC_NAMES = (
     "Sharpe Ratio",
     "Sortino Ratio",
     "Calmar Ratio",
+    "Alpha [%]",
+    "Beta",
     "Max. Drawdown [%]",
+    "Avg. Drawdown [%]",
     "Max. Drawdown Duration",
+    "Avg. Drawdown Duration",
     "# Trades",
     "Win Rate [%]",
+    "Best Trade [%]",
+    "Worst Trade [%]",
+    "Avg. Trade [%]",
+    "Max. Trade Duration",
+    "Avg. Trade Duration",
     "Profit Factor",
     "Expectancy [%]",
+    "SQN",
+    "Kelly Criterion",
     "Turnover",
-    "Fees [$]",
 )
 
 
@@ -52,7 +69,8 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
     """The metrics of ``book`` run on ``bars`` (same index), in ``METRIC_NAMES`` order.
 
     Floats are plain Python floats (NaN where undefined, e.g. Sharpe of a flat curve,
-    Win Rate without trades); Start/End are ISO timestamps, durations ``'N days HH:MM:SS'``.
+    Win Rate without trades); Start/End are ISO timestamps, durations ``'N days HH:MM:SS'``
+    (trade durations None without trades).
     """
     equity = book.equity.to_numpy(dtype="float64")
     close = bars["close"].to_numpy(dtype="float64")
@@ -61,30 +79,52 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
     returns = equity_returns(equity)
     final = float(equity[-1])
     total = final / book.initial_cash
+    market = (close[-1] / close[0] - 1.0) * 100.0
     cagr = compound_annual_growth(total, bars=len(returns), per_year=per_year)
     max_dd = max_drawdown(equity)
+    drawdowns = drawdown_periods(book.equity)
     trades = book.trades
     pnl = trades["pnl"].to_numpy(dtype="float64")
+    trade_returns = trades["return_pct"].to_numpy(dtype="float64")
+    held = trades["exit_time"] - trades["entry_time"]
     traded = float((book.fills["qty"] * book.fills["price"]).sum())
+    slope = beta(returns, equity_returns(close))
     return {
         "Start": index[0].isoformat(),
         "End": index[-1].isoformat(),
         "Duration": str(index[-1] - index[0]),
         "Exposure Time [%]": percent_of(int((book.position.to_numpy() > 0).sum()), len(equity)),
         "Equity Final [$]": final,
+        "Equity Peak [$]": float(equity.max()),
+        "Fees [$]": float(book.fills["fee"].sum()),
         "Return [%]": (total - 1.0) * 100.0,
-        "Buy & Hold Return [%]": (close[-1] / close[0] - 1.0) * 100.0,
+        "Buy & Hold Return [%]": market,
         "CAGR [%]": cagr * 100.0,
         "Volatility (Ann.) [%]": annual_volatility(returns, per_year) * 100.0,
         "Sharpe Ratio": sharpe(returns, per_year),
         "Sortino Ratio": sortino(returns, per_year),
         "Calmar Ratio": calmar_ratio(cagr, max_dd),
+        "Alpha [%]": (total - 1.0) * 100.0 - slope * market,
+        "Beta": slope,
         "Max. Drawdown [%]": max_dd * 100.0,
+        "Avg. Drawdown [%]": float(drawdowns["depth"].mean()) * 100.0 if len(drawdowns) else 0.0,
         "Max. Drawdown Duration": str(longest_drawdown(book.equity)),
+        "Avg. Drawdown Duration": _duration(drawdowns["length"].mean() if len(drawdowns) else pd.Timedelta(0)),
         "# Trades": len(trades),
         "Win Rate [%]": percent_of(int((pnl > 0).sum()), len(pnl)),
+        "Best Trade [%]": float(trade_returns.max()) if len(pnl) else float("nan"),
+        "Worst Trade [%]": float(trade_returns.min()) if len(pnl) else float("nan"),
+        "Avg. Trade [%]": geometric_mean_return(trade_returns / 100.0) * 100.0,
+        "Max. Trade Duration": _duration(held.max()) if len(pnl) else None,
+        "Avg. Trade Duration": _duration(held.mean()) if len(pnl) else None,
         "Profit Factor": profit_factor(pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()),
         "Expectancy [%]": float(trades["return_pct"].mean()) if len(pnl) else float("nan"),
+        "SQN": system_quality(pnl),
+        "Kelly Criterion": kelly_criterion(pnl),
         "Turnover": traded / float(np.mean(equity)),
-        "Fees [$]": float(book.fills["fee"].sum()),
     }
+
+
+def _duration(value: pd.Timedelta) -> str:
+    """A duration as ``'N days HH:MM:SS'``, to the second."""
+    return str(pd.Timedelta(value).round("s"))

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
-from carryguard.backtests.report.tearsheet import Tearsheet
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 
-Figure = dict[str, object]
+if TYPE_CHECKING:
+    from carryguard.backtests.report.pages import Tearsheet
+
+Figure = dict[str, Any]
 CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 LAYOUT = {
     "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
@@ -44,7 +47,7 @@ def plotly_script() -> str:
 
 def fragment(figure: Figure, div_id: str) -> str:
     """A figure as a ``<div>`` and the script that draws it (plotly.js must be loaded before)."""
-    height = figure["layout"].get("height", 450)  # type: ignore[union-attr]
+    height = figure["layout"].get("height", 450)
     payload = json.dumps([figure["data"], figure["layout"], CONFIG], separators=(",", ":")).replace("</", "<\\/")
     return (
         f'<div id="{div_id}" class="plotly-graph-div" style="height:{height}px;width:100%"></div>'
@@ -93,7 +96,7 @@ def line(
 
 def stacked(heights: list[float], height: int, titles: list[str], gap: float = 0.05) -> Figure:
     """A layout of panels stacked top to bottom sharing one date axis (``heights`` sum to 1)."""
-    layout: dict[str, object] = {**LAYOUT, "height": height, "xaxis": {"type": "date", "anchor": f"y{len(heights)}"}}
+    layout: Figure = {**LAYOUT, "height": height, "xaxis": {"type": "date", "anchor": f"y{len(heights)}"}}
     top = 1.0
     usable = 1.0 - gap * (len(heights) - 1)
     for number, (share, title) in enumerate(zip(heights, titles, strict=True), start=1):
@@ -150,7 +153,7 @@ def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         start += count
         buttons.append({"label": label, "method": "restyle", "args": [{"visible": mask}]})
     layout = stacked([0.65, 0.35], 560, ["Equity [$, log]", "Drawdown [%]"])
-    layout["yaxis"].update({"type": "log", "dtick": "D2"})  # type: ignore[union-attr]
+    layout["yaxis"].update({"type": "log", "dtick": "D2"})
     layout["updatemenus"] = [{"buttons": buttons, "x": 0, "xanchor": "left", "y": 1.14, "yanchor": "top"}]
     layout["legend"] = {"orientation": "h", "y": 1.14, "x": 1, "xanchor": "right"}
     return {"data": data, "layout": layout}
@@ -163,9 +166,9 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     first = run.equity[books[0]].index
     risk = run.risk.loc[first[0] + step : first[-1] + step] if len(run.risk) else run.risk
     layout = stacked([0.4, 0.22, 0.38], 640, ["Risk [0-100]", "Multiplier [%]", "Exposure [%]"])
-    layout["yaxis"]["range"] = [0, 100]  # type: ignore[index]
-    layout["yaxis2"]["range"] = [-5, 105]  # type: ignore[index]
-    layout["yaxis3"]["autorange"] = "reversed"  # type: ignore[index]
+    layout["yaxis"]["range"] = [0, 100]
+    layout["yaxis2"]["range"] = [-5, 105]
+    layout["yaxis3"]["autorange"] = "reversed"
     layout["shapes"] = [
         {
             "type": "rect",
@@ -227,14 +230,14 @@ def monthly_figure(sheets: dict[str, Tearsheet]) -> Figure:
     """Monthly and yearly returns heatmaps (years x months, %), one per book side by side."""
     count = len(sheets)
     rows = max(len(s.monthly) for s in sheets.values())
-    layout: dict[str, object] = {**LAYOUT, "hovermode": "closest", "height": 80 + 24 * rows, "annotations": []}
+    layout: Figure = {**LAYOUT, "hovermode": "closest", "height": 80 + 24 * rows, "annotations": []}
     data: list[Figure] = []
     for number, (label, sheet) in enumerate(sheets.items(), start=1):
         left, width = (number - 1) / count, 1 / count
         suffix = "" if number == 1 else str(number)
         layout[f"xaxis{suffix}"] = {"domain": [left + 0.02, left + width - 0.02], "anchor": f"y{suffix}", "side": "top"}
         layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "autorange": "reversed", "type": "category"}
-        layout["annotations"].append(  # type: ignore[union-attr]
+        layout["annotations"].append(
             {
                 "text": f"<b>{label}</b>",
                 "xref": "paper",

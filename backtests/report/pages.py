@@ -8,14 +8,67 @@ worst drawdowns, the round trips with their causes) and its two interactive figu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
 
 from carryguard.backtests.report.interactive import fragment, market_equity, monthly_figure, pairs, rolling_figure
-from carryguard.backtests.report.tearsheet import Tearsheet, book_tearsheet
+from carryguard.backtests.report.tearsheet import alpha_beta, monthly_returns, rolling_stats, worst_drawdowns
 from carryguard.backtests.report.trades import round_trips
 from carryguard.backtests.run.folder import BookKey, RunFolder
 
 TRADE_ROWS = 200  # round trips listed per book (the newest); `carryguard trades` lists all
+
+
+@dataclass(frozen=True)
+class Drawdown:
+    """One of the worst drawdowns, as the template shows it (recovery None: still under water)."""
+
+    start: pd.Timestamp
+    trough: pd.Timestamp
+    recovery: pd.Timestamp | None
+    depth: float
+    days: float
+
+
+@dataclass(frozen=True)
+class Tearsheet:
+    """What the report shows per book, from ``carryguard.backtests.report.tearsheet``."""
+
+    monthly: pd.DataFrame  # rows years, columns Jan..Dec and Year, returns in %
+    rolling: pd.DataFrame  # columns sharpe, vol (annualised, vol in %)
+    drawdowns: list[Drawdown]
+    alpha: float  # annualised, %
+    beta: float
+
+
+def book_tearsheet(equity: pd.Series, market: pd.Series | None, timeframe: str) -> Tearsheet:
+    """The tearsheet tables of one equity curve against the market's buy & hold (``market``)."""
+    rolling = rolling_stats(equity, timeframe=timeframe).dropna()
+    rolling = rolling.set_axis(["sharpe", "vol"], axis=1)
+    try:
+        measured = alpha_beta(equity, market, timeframe=timeframe) if market is not None else {}
+    except ValueError:  # the market's close does not cover every bar of the book
+        measured = {}
+    drawdowns = [
+        Drawdown(
+            start=row["start"],
+            trough=row["trough"],
+            recovery=None if pd.isna(row["recovery"]) else row["recovery"],
+            depth=float(row["Depth [%]"]),
+            days=float(pd.Timedelta(row["length"]) / pd.Timedelta(days=1)),
+        )
+        for _, row in worst_drawdowns(equity).iterrows()
+    ]
+    return Tearsheet(
+        monthly=monthly_returns(equity),
+        rolling=rolling,
+        drawdowns=drawdowns,
+        alpha=measured.get("Alpha (Ann.) [%]", math.nan),
+        beta=measured.get("Beta", math.nan),
+    )
 
 
 def tearsheets(run: RunFolder) -> list[dict[str, object]]:

@@ -1,124 +1,105 @@
-"""The per-book tearsheet figures the report presents: monthly/yearly returns, rolling Sharpe and
-volatility, the five worst drawdowns, alpha/beta against the market's buy & hold.
+"""Tearsheet tables of one book (what quantstats/backtesting.py users expect), from its
+equity curve and the market's close: monthly and yearly returns, rolling Sharpe and
+volatility, the worst drawdowns, and alpha/beta against the market's buy & hold.
 
-Interface for the report (``book_tearsheet``); the statistics themselves belong to
-``carryguard.backtests.engine.metrics`` (the ``runfolder`` branch adds them there): until
-that lands these are small local computations from the equity curve, to be swapped for
-the metrics functions one for one.
+Every formula comes from ``carryguard.backtests.engine.measures``; inputs are the
+``RunFolder``'s per-book ``equity`` and per-market ``close`` series (UTC index).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.metrics import bars_per_year
+from carryguard.backtests.engine.measures import (
+    annualised,
+    bars_per_year,
+    beta,
+    drawdown_periods,
+    equity_returns,
+    sharpe_ratio,
+)
 
-ROLLING_DAYS = 180  # window of the rolling Sharpe / volatility, in calendar days
-
-
-@dataclass(frozen=True)
-class Drawdown:
-    """One drawdown episode: peak (start), trough, recovery (None: not recovered), depth %, length in days."""
-
-    start: pd.Timestamp
-    trough: pd.Timestamp
-    recovery: pd.Timestamp | None
-    depth: float
-    days: float
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-@dataclass(frozen=True)
-class Tearsheet:
-    """What the report shows per book."""
-
-    monthly: pd.DataFrame  # rows years, columns 1..12 and "Year", returns in %
-    rolling: pd.DataFrame  # columns sharpe, vol (annualised, vol in %)
-    drawdowns: list[Drawdown]
-    alpha: float  # annualised, %
-    beta: float
+def period_returns(equity: pd.Series, freq: str) -> pd.Series:
+    """Return [%] of each calendar period (``"M"`` months, ``"Y"`` years, UTC): the last
+    equity of the period over the last of the period before (the first period starts from
+    the first equity). Indexed by the period."""
+    periods = pd.DatetimeIndex(equity.index).tz_convert("UTC").tz_localize(None).to_period(freq)
+    last = equity.groupby(periods).last()
+    before = last.shift(1)
+    before.iloc[0] = equity.iloc[0]
+    return (last / before - 1.0) * 100.0
 
 
 def monthly_returns(equity: pd.Series) -> pd.DataFrame:
-    """Compounded return of each calendar month and year, in % (NaN for months outside the run);
-    the first period starts from the first equity value."""
-    grid = _period_returns(equity, "ME").to_frame("value")
-    grid = grid.assign(year=grid.index.year, month=grid.index.month)
-    table = grid.pivot(index="year", columns="month", values="value").reindex(columns=range(1, 13))
-    years = _period_returns(equity, "YE")
-    table["Year"] = pd.Series(years.to_numpy(), index=years.index.year)
-    table.columns = [str(c) for c in table.columns]
+    """Return [%] per month as a table: one row per year, columns ``Jan``..``Dec`` (NaN
+    for months outside the curve) and ``Year`` (the year's compounded return)."""
+    months = period_returns(equity, "M")
+    index = pd.PeriodIndex(months.index)
+    table = pd.DataFrame(
+        {"year": index.year, "month": [MONTHS[m - 1] for m in index.month], "r": months.to_numpy()}
+    ).pivot(index="year", columns="month", values="r")
+    table = table.reindex(columns=list(MONTHS))
+    years = period_returns(equity, "Y")
+    table["Year"] = years.to_numpy()
+    table.index.name = "year"
     return table
 
 
-def _period_returns(equity: pd.Series, rule: str) -> pd.Series:
-    ends = equity.resample(rule).last().dropna()
-    return (ends / ends.shift(1).fillna(equity.iloc[0]) - 1.0) * 100.0
+def yearly_returns(equity: pd.Series) -> pd.Series:
+    """Return [%] per calendar year, indexed by the year."""
+    years = period_returns(equity, "Y")
+    return pd.Series(years.to_numpy(), index=pd.Index(pd.PeriodIndex(years.index).year, name="year"), name="Return [%]")
 
 
-def rolling_stats(equity: pd.Series, timeframe: str, days: int = ROLLING_DAYS) -> pd.DataFrame:
-    """Annualised Sharpe ratio and volatility (%) over a trailing ``days`` window of per-bar returns."""
+def rolling_stats(equity: pd.Series, *, timeframe: str, window: str = "180D") -> pd.DataFrame:
+    """Annualised ``Sharpe Ratio`` and ``Volatility (Ann.) [%]`` of the per-bar returns over
+    the trailing ``window`` of bars (a duration; NaN until a full window has passed), at
+    each bar's close."""
+    bars = int(pd.Timedelta(window) / (pd.Timedelta(days=365) / bars_per_year(timeframe)))
+    if bars < 2:
+        raise ValueError(f"rolling window {window!r} holds fewer than 2 {timeframe} bars")
     per_year = bars_per_year(timeframe)
-    returns = equity.pct_change()
-    window = f"{days}D"
-    mean = returns.rolling(window, min_periods=days // 2).mean()
-    std = returns.rolling(window, min_periods=days // 2).std()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = (mean / std.where(std > 0)) * math.sqrt(per_year)
-    return pd.DataFrame({"sharpe": sharpe, "vol": std * math.sqrt(per_year) * 100.0}).iloc[days // 2 :]
-
-
-def worst_drawdowns(equity: pd.Series, count: int = 5) -> list[Drawdown]:
-    """The ``count`` deepest peak-to-recovery episodes, deepest first."""
-    peak = equity.cummax()
-    under = equity < peak
-    episodes: list[Drawdown] = []
-    start_index = None
-    values, times = equity.to_numpy(), equity.index
-    for i, below in enumerate(under.to_numpy()):
-        if below and start_index is None:
-            start_index = i - 1
-        if start_index is not None and (not below or i == len(values) - 1):
-            end = i if not below else None
-            segment = values[start_index : (end if end is not None else len(values))]
-            trough = start_index + int(np.argmin(segment))
-            stop = times[end] if end is not None else times[-1]
-            episodes.append(
-                Drawdown(
-                    start=times[start_index],
-                    trough=times[trough],
-                    recovery=times[end] if end is not None else None,
-                    depth=float(values[trough] / values[start_index] - 1.0) * 100.0,
-                    days=float((stop - times[start_index]) / pd.Timedelta(days=1)),
-                )
-            )
-            start_index = None
-    return sorted(episodes, key=lambda d: d.depth)[:count]
-
-
-def alpha_beta(equity: pd.Series, market: pd.Series | None, timeframe: str) -> tuple[float, float]:
-    """CAPM alpha (annualised, %) and beta of per-bar returns against the market's (risk-free 0)."""
-    if market is None or len(market) < 3:
-        return math.nan, math.nan
-    both = pd.concat({"book": equity.pct_change(), "market": market.pct_change()}, axis=1).dropna()
-    variance = float(both["market"].var())
-    if len(both) < 3 or variance == 0:
-        return math.nan, math.nan
-    beta = float(both.cov().loc["book", "market"]) / variance
-    alpha = (float(both["book"].mean()) - beta * float(both["market"].mean())) * bars_per_year(timeframe) * 100.0
-    return alpha, beta
-
-
-def book_tearsheet(equity: pd.Series, market: pd.Series | None, timeframe: str) -> Tearsheet:
-    """Everything the report's tearsheet shows for one equity curve."""
-    alpha, beta = alpha_beta(equity, market, timeframe)
-    return Tearsheet(
-        monthly=monthly_returns(equity),
-        rolling=rolling_stats(equity, timeframe),
-        drawdowns=worst_drawdowns(equity),
-        alpha=alpha,
-        beta=beta,
+    returns = pd.Series(equity_returns(equity.to_numpy(dtype="float64")), index=equity.index[1:])
+    rolling = returns.rolling(bars, min_periods=bars)
+    mean, std = rolling.mean().to_numpy(), rolling.std(ddof=1).to_numpy()
+    return pd.DataFrame(
+        {
+            "Sharpe Ratio": sharpe_ratio(mean, std, per_year),
+            "Volatility (Ann.) [%]": np.asarray(annualised(std, per_year)) * 100.0,
+        },
+        index=returns.index,
     )
+
+
+def worst_drawdowns(equity: pd.Series, count: int = 5) -> pd.DataFrame:
+    """The ``count`` deepest drawdowns, deepest first: ``start`` (the peak), ``trough``,
+    ``recovery`` (the bar back at the peak; NaT while still under water), ``Depth [%]``
+    (negative) and ``length`` (peak to recovery, or to the last bar)."""
+    periods = drawdown_periods(equity).sort_values(["depth", "start"], kind="stable").head(count)
+    return pd.DataFrame(
+        {
+            "start": periods["start"],
+            "trough": periods["trough"],
+            "recovery": periods["end"].where(periods["recovered"]),
+            "Depth [%]": periods["depth"] * 100.0,
+            "length": periods["length"],
+        }
+    ).reset_index(drop=True)
+
+
+def alpha_beta(equity: pd.Series, close: pd.Series, *, timeframe: str) -> dict[str, float]:
+    """Against the market's buy & hold (per-bar returns of ``close`` on the equity's bars):
+    ``Beta`` (slope of the book's returns on the market's) and ``Alpha (Ann.) [%]``, the
+    mean per-bar excess over ``Beta`` x market compounded over a year (empyrical's)."""
+    market = close.reindex(equity.index).to_numpy(dtype="float64")
+    if np.isnan(market).any():
+        raise ValueError("the market's close is missing on some of the book's bars")
+    returns = equity_returns(equity.to_numpy(dtype="float64"))
+    market_returns = equity_returns(market)
+    slope = float(beta(returns, market_returns))
+    excess = float(np.mean(returns - slope * market_returns)) if len(returns) else float("nan")
+    return {"Alpha (Ann.) [%]": ((1.0 + excess) ** bars_per_year(timeframe) - 1.0) * 100.0, "Beta": slope}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def fill_causes(run: RunFolder, key: BookKey) -> pd.DataFrame:
     return fills.assign(cause=causes)
 
 
-def _ns(times: object) -> np.ndarray:
+def _ns(times: Any) -> np.ndarray:
     """UTC times as int64 nanoseconds (comparable whatever their unit or zone)."""
     return pd.DatetimeIndex(times).as_unit("ns").asi8
 

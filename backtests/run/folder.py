@@ -106,6 +106,11 @@ def load_run(path: str | Path) -> RunFolder:
             fix="pass a folder written by `carryguard backtest` (results/<run-id>)",
         )
     manifest = _read_json(root / MANIFEST)
+    if manifest.get("kind") == "sweep":
+        raise DataError(
+            f"{root}: a sweep folder, not a backtest run",
+            fix="pass a folder written by `carryguard backtest` (a sweep has sweep.parquet and summary.json)",
+        )
     verify_checksums(root, manifest)
     metrics, baselines = _read_metrics(root / METRICS)
     equity = _per_book(

@@ -157,7 +157,7 @@ def _table(columns: dict[str, object]) -> pa.Table:
     arrays = {}
     for name, values in columns.items():
         if isinstance(values, str | bool):
-            arrays[name] = pa.array([values] * length)
+            arrays[name] = pa.repeat(values, length)
         elif isinstance(values, pd.DatetimeIndex | pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
             arrays[name] = pa.array(values.tz_convert("UTC") if isinstance(values, pd.DatetimeIndex) else values)
         else:

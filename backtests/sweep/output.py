@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from carryguard.backtests.run import write as results
-from carryguard.backtests.run.layout import MANIFEST
+from carryguard.backtests.run.layout import CHECKSUMS, MANIFEST, checksums
 from carryguard.backtests.sweep.evaluate import SweepResult
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
@@ -84,7 +84,14 @@ def write_sweep(
     doc = summary(result, run_dir, walkforward)
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     write_json(run_dir / "summary.json", doc, default=str)
-    write_json(
+    grid = heatmap_axes(result)
+    if grid is not None:
+        heatmap(result, grid, run_dir / "heatmap.png")
+    if walkforward is not None:
+        write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
+        walkforward.oos_equity.rename("equity").to_frame().to_csv(run_dir / "oos_equity.csv", lineterminator="\n")
+    files = sorted(p.name for p in run_dir.iterdir() if p.name != MANIFEST)
+    write_json(  # last, with the checksums of every other file
         run_dir / MANIFEST,
         {
             "run_id": run_dir.name,
@@ -98,15 +105,10 @@ def write_sweep(
             "versions": {name: version(name) for name in ("carryguard", "pandas", "numpy", "numba", "distributed")}
             | {"python": platform.python_version()},
             "seed": result.study.seed,
+            CHECKSUMS: checksums(run_dir, files),
         },
         default=str,
     )
-    grid = heatmap_axes(result)
-    if grid is not None:
-        heatmap(result, grid, run_dir / "heatmap.png")
-    if walkforward is not None:
-        write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
-        walkforward.oos_equity.rename("equity").to_frame().to_csv(run_dir / "oos_equity.csv", lineterminator="\n")
     return doc
 
 

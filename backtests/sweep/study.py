@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES
 from carryguard.backtests.run.study import Study, StudyError, parse_study, plain_config, read_study, sweep_key
 from carryguard.signals.config import config_keys, parse_config, unknown_keys
 from carryguard.signals.errors import ConfigError
@@ -222,9 +222,9 @@ class SweepStudy:
 
 
 def check_metric(name: str) -> None:
-    """ValueError unless ``name`` is a numeric metric of ``engine.metrics`` (one a combo can be ranked by)."""
-    if name not in METRIC_NAMES or name in TEXT_METRICS:
-        ranked = [m for m in METRIC_NAMES if m not in TEXT_METRICS]
+    """ValueError unless ``name`` is a numeric metric of the fast engine (one a combo can be ranked by)."""
+    if name not in FAST_METRIC_NAMES or name in TEXT_METRICS:
+        ranked = [m for m in FAST_METRIC_NAMES if m not in TEXT_METRICS]
         raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
 
 
