@@ -21,8 +21,9 @@ from carryguard.signals.sources.ccxt_source import PageEvent, make_exchange, upd
 from carryguard.signals.sources.cftc import update_cot
 from carryguard.signals.sources.fred import update_fred
 from carryguard.signals.sources.funding import make_funding_exchange, update_funding
-from carryguard.signals.sources.http import RetryPolicy, UnreachableError, get_text
+from carryguard.signals.sources.http import UnreachableError, get_text
 from carryguard.signals.sources.mof import update_mof
+from carryguard.signals.sources.retry import RetryPolicy
 from carryguard.signals.sources.update import UpdateResult
 from carryguard.signals.sources.yahoo import update_yahoo
 from carryguard.signals.store import Store

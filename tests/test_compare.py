@@ -265,5 +265,6 @@ def test_cli_compare_given_folder_that_is_not_a_run_exits_1_with_one_line(tmp_pa
     # Assert
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {tmp_path}: not a run folder (no metrics.json); pass a backtest run folder (from `carryguard backtest`)"
+        f"error: {tmp_path}: not a run folder (no metrics.json); "
+        "pass a backtest run folder (from `carryguard backtest`)"
     ]

@@ -105,7 +105,10 @@ def test_import_given_conflicting_second_yahoo_export_rejects_it_and_keeps_the_s
 
     outcome = import_file(store, write(tmp_path, "b/yahoo_AUDJPY_X_new.csv", second))
 
-    assert "bar 2024-01-03T00:00:00+00:00 differs from the one stored in yahoo/AUDJPY=X/1d (close 82 vs 80.5" in outcome.error
+    assert (
+        "bar 2024-01-03T00:00:00+00:00 differs from the one stored in yahoo/AUDJPY=X/1d (close 82 vs 80.5"
+        in outcome.error
+    )
     assert store.meta("yahoo/AUDJPY=X/1d").content_hash == before
 
 

@@ -64,8 +64,8 @@ def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
     an error in a user's strategy code always shows that code's own traceback first)."""
     if ctx.params.get("debug"):
         traceback.print_exception(exc)
-    elif getattr(exc, "user_traceback", None):
-        click.echo(str(getattr(exc, "user_traceback")).rstrip(), err=True)
+    elif user_code := getattr(exc, "user_traceback", ""):
+        click.echo(str(user_code).rstrip(), err=True)
     click.echo(message.splitlines()[0] if message else "error", err=True)
     sys.exit(1)
 

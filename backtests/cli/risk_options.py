@@ -11,8 +11,6 @@ if TYPE_CHECKING:
 CONFIG_HELP = "Risk index settings (TOML, top-level keys or a [risk] table); default: built-in defaults."
 
 
-
-
 def load_config(path: Path | None) -> RiskConfig:
     from carryguard.signals.risk_config import RiskConfig
 

@@ -18,7 +18,7 @@ import pandas as pd
 from carryguard.signals.errors import DataError
 from carryguard.signals.sources.carry_formats import funding_meta, snap_funding_times
 from carryguard.signals.sources.ccxt_source import make_exchange, to_millis, with_retries
-from carryguard.signals.sources.http import RetryPolicy
+from carryguard.signals.sources.retry import RetryPolicy
 from carryguard.signals.sources.update import UpdateResult, resume_start, store_update
 from carryguard.signals.store import Store
 
