@@ -124,7 +124,9 @@ def paired_effect(
     originals = (sharpe_rows(np.stack([plain, overlay]), per_year), max_drawdown_rows(np.stack([plain, overlay])))
     tail = (1.0 - config.confidence) / 2.0
     intervals = []
-    for effects, (before, after) in zip((np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False):
+    for effects, (before, after) in zip(
+        (np.concatenate(sharpe_effects), np.concatenate(drawdown_effects)), originals, strict=False
+    ):
         finite = effects[np.isfinite(effects)]
         low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
         intervals.append(Interval(float(after - before), float(low), float(high)))
@@ -163,7 +165,7 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
     seed = run_seed(run)
     effects = []
     for key in run.books:
-        if not key.overlay or key.pair not in run.equity:
+        if not key.sized or key.pair not in run.equity:
             continue
         both = pd.concat(
             {"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1, join="inner"

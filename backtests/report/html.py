@@ -129,7 +129,7 @@ def at_a_glance(
 ) -> list[str]:
     """Plain sentences: did the overlay help over the whole run, how sure can we be (at the
     bootstrap's ``confidence``), and in which crisis windows (``window_summary`` rows)."""
-    pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
+    pairs = [row for row in summary if row["overlay"] != "none" and row["Δ Sharpe Ratio"] is not None]
     if not pairs:
         return ["This run has no overlay / no-overlay pairs."]
     better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))

@@ -17,7 +17,6 @@ import pandas as pd
 from carryguard.signals.errors import DataError
 
 BOOK_COLUMNS = ("strategy", "symbol", "timeframe", "overlay")
-OVERLAY_SUFFIX = "+carry"
 EQUITY_COLUMNS = ("equity", "cash", "position")
 EXPOSURE_COLUMNS = ("strategy_exposure", "risk_score", "multiplier", "vol_scale", "final_exposure")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -28,22 +27,32 @@ _FIX = "rerun `carryguard backtest` to rewrite the run folder"
 
 @dataclass(frozen=True, order=True)
 class BookKey:
-    """One book of a run: a strategy on one symbol and timeframe, with or without the overlay."""
+    """One book of a run: a strategy on one symbol and timeframe, sized by an overlay
+    policy (``none``: unsized)."""
 
     strategy: str
     symbol: str
     timeframe: str
-    overlay: bool
+    overlay: str
+
+    @property
+    def sized(self) -> bool:
+        """True for a book sized by an overlay (not ``none``)."""
+        return self.overlay != "none"
 
     @property
     def label(self) -> str:
         """``sma_cross`` or ``sma_cross+carry``."""
-        return self.strategy + (OVERLAY_SUFFIX if self.overlay else "")
+        return self.strategy + (f"+{self.overlay}" if self.sized else "")
 
     @property
     def pair(self) -> BookKey:
-        """The same book on the other side of the overlay."""
-        return BookKey(self.strategy, self.symbol, self.timeframe, not self.overlay)
+        """The same book without an overlay (``none``)."""
+        return self.with_overlay("none")
+
+    def with_overlay(self, overlay: str) -> BookKey:
+        """The same strategy, symbol and timeframe sized by ``overlay``."""
+        return BookKey(self.strategy, self.symbol, self.timeframe, overlay)
 
     def __str__(self) -> str:
         return f"{self.label} {self.symbol} {self.timeframe}"
@@ -163,7 +172,9 @@ def _read_metrics(path: Path) -> tuple[dict[BookKey, dict], set[str]]:
     baselines: set[str] = set()
     for i, item in enumerate(results):
         try:
-            key = BookKey(str(item["strategy"]), str(item["symbol"]), str(item["timeframe"]), _as_bool(item["overlay"]))
+            key = BookKey(
+                str(item["strategy"]), str(item["symbol"]), str(item["timeframe"]), as_overlay(item["overlay"])
+            )
             values = dict(item["metrics"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(
@@ -177,13 +188,17 @@ def _read_metrics(path: Path) -> tuple[dict[BookKey, dict], set[str]]:
     return metrics, baselines
 
 
-def _as_bool(value: object) -> bool:
-    text = str(value).strip().lower()
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueError(f"overlay must be true or false, got {value!r}")
+def as_overlay(value: object) -> str:
+    """An overlay cell as a policy name; true/false (folders written before policies) read
+    as ``carry``/``none``."""
+    text = str(value).strip()
+    if text.lower() in ("true", "1"):
+        return "carry"
+    if text.lower() in ("false", "0"):
+        return "none"
+    if not text:
+        raise ValueError("overlay is empty: expected a policy name such as none or carry")
+    return text
 
 
 def _read_csv(
@@ -216,7 +231,7 @@ def _read_csv(
         frame[column] = values.astype("float64")
     if book_columns:
         try:
-            frame["overlay"] = frame["overlay"].map(_as_bool).astype(bool)
+            frame["overlay"] = frame["overlay"].map(as_overlay).astype(object)
         except ValueError as exc:
             raise DataError(f"{path}: {exc}", fix=_FIX) from None
     return frame
@@ -237,7 +252,7 @@ def _parse_times(values: pd.Series, path: Path, column: str, *, allow_empty: boo
 def _per_book(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> dict[BookKey, pd.DataFrame]:
     books = {}
     for (strategy, symbol, timeframe, overlay), group in frame.groupby(list(BOOK_COLUMNS), sort=False):
-        key = BookKey(str(strategy), str(symbol), str(timeframe), bool(overlay))
+        key = BookKey(str(strategy), str(symbol), str(timeframe), str(overlay))
         books[key] = _time_indexed(group, columns, path, f" for {key}")
     return books
 

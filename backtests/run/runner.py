@@ -1,6 +1,9 @@
 """Run a study: bars from the store, targets (strategy x overlay), one book per run.
 
-Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash.
+Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash;
+an overlay is a sizing policy of ``strategies.policies`` (``none``, ``carry``,
+``vol_target*carry`` ...), whose multiplier path depends only on the bars and the risk
+readings, so it is computed once per symbol and timeframe and applied to every strategy.
 Indicators are warmed up on the stored bars before the study's start: a strategy's
 exposure (and the overlay's sizing) is computed on the window plus its ``warmup_bars``
 earlier bars (fewer if the store has fewer), then the engine runs on the window only.
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import reduce
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +33,11 @@ from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.risk import risk_at
 from carryguard.signals.store import SeriesMeta, Store, series_id
-from carryguard.strategies.base import OVERLAY_SUFFIX, Strategy
+from carryguard.strategies.base import Strategy
+from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from carryguard.strategies.overlay import CarryOverlay
+from carryguard.strategies.policies import PolicyInputs, PolicyPath
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
 
@@ -46,7 +52,7 @@ class RunResult:
     strategy: str
     symbol: str
     timeframe: str
-    overlay: bool
+    overlay: str  # the sizing policy's name ("none", "carry", "vol_target*carry" ...)
     baseline: bool
     book: Book
     exposure: pd.DataFrame  # on the bars' index, columns strategies.overlay.COLUMNS
@@ -55,7 +61,8 @@ class RunResult:
     @property
     def label(self) -> str:
         """``sma_cross+carry BTC/USDT 1d`` (progress display)."""
-        return f"{self.strategy}{'+' + OVERLAY_SUFFIX if self.overlay else ''} {self.symbol} {self.timeframe}"
+        sized = "" if self.overlay == "none" else f"+{self.overlay}"
+        return f"{self.strategy}{sized} {self.symbol} {self.timeframe}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class StudyRun:
     bars: dict[tuple[str, str], pd.DataFrame]  # (symbol, timeframe) -> bars of the window
     data: dict[str, SeriesMeta]  # series id -> metadata of every series read
     risk: pd.DataFrame  # daily risk readings (score, regime) covering the run
-    # series id -> {strategy name, or "carry" for the overlay: warm-up bars actually read}
+    # series id -> {strategy or overlay name: warm-up bars actually read}
     warmup: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -94,7 +101,7 @@ class History:
 
 def run_count(study: Study) -> int:
     """How many books ``run_study`` runs (for progress bars)."""
-    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.with_overlay)
+    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.overlays)
 
 
 def run_study(
@@ -108,11 +115,17 @@ def run_study(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}")
     run_engine = ENGINES[engine]
-    overlay = CarryOverlay(study.overlay_config())
+    policies = {spec: study.policy(spec) for spec in study.overlays}
     risk_config = study.risk_config()
     strategies = [(spec, spec.build()) for spec in study.strategies]
-    overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
-    warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
+    policy_warmup = {
+        timeframe: {spec: policy.warmup_bars(timeframe_delta(timeframe)) for spec, policy in policies.items()}
+        for timeframe in study.timeframes
+    }
+    warmup_wanted = max(
+        [w for by_spec in policy_warmup.values() for w in by_spec.values()]
+        + [strategy.warmup_bars for _, strategy in strategies]
+    )
     histories = {
         (symbol, timeframe): load_history(
             store, series_id(study.source, symbol, timeframe), start=study.start, end=study.end, warmup=warmup_wanted
@@ -124,7 +137,10 @@ def run_study(
     closes = {key: decision_times(history.bars, key[1]) for key, history in histories.items()}
     days = daily_times(all_bars)
     # One read of the risk inputs for every decision time of the run and the daily calendar.
-    readings = risk_at(store, reduce(pd.DatetimeIndex.union, closes.values(), days), risk_config)
+    times = reduce(pd.DatetimeIndex.union, closes.values(), days)
+    readings = risk_at(store, times, risk_config)
+    if any(policy.needs_risk for policy in policies.values()):
+        readings = readings.join(yen_moves(store, times, risk_config))
     results: list[RunResult] = []
     data: dict[str, SeriesMeta] = {}
     warmup: dict[str, dict[str, int]] = {}
@@ -132,23 +148,23 @@ def run_study(
         sid = series_id(study.source, symbol, timeframe)
         data[sid] = store.meta(sid)
         warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
-        if overlay_warmup:
-            warmup[sid]["carry"] = history.warmup_used(overlay_warmup)
         risk = readings.reindex(closes[(symbol, timeframe)])
+        paths = {}
+        for spec, policy in policies.items():
+            paths[spec] = policy_path(policy, history, risk, policy_warmup[timeframe][spec])
+            if spec != "none":
+                warmup[sid][spec] = history.warmup_used(policy_warmup[timeframe][spec])
+        window_risk = risk.iloc[history.first :]
         for spec, strategy in strategies:
             strategy_exposure = warm_exposure(strategy, history)
-            for with_overlay in study.with_overlay:
-                exposure = (
-                    warm_overlay(overlay, strategy_exposure, history, risk)
-                    if with_overlay
-                    else unsized(strategy_exposure, risk.iloc[history.first :])
-                )
+            for overlay in study.overlays:
+                exposure = sized_frame(strategy_exposure, paths[overlay], window_risk)
                 book = run_engine(history.window, exposure["final_exposure"], study.execution)
                 result = RunResult(
                     spec.name,
                     symbol,
                     timeframe,
-                    with_overlay,
+                    overlay,
                     spec.baseline,
                     book,
                     exposure,
@@ -212,17 +228,30 @@ def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
     return bars.index + timeframe_delta(timeframe)
 
 
-def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
-    """The exposure frame of a run without the overlay: the risk is shown, not applied."""
+def policy_path(policy: Any, history: History, risk: pd.DataFrame, warmup: int) -> PolicyPath:
+    """A policy's path on the window, run over its ``warmup`` earlier bars (backtest
+    convention: missing risk data leaves the strategy unsized). ``risk`` has one row per
+    bar of ``history.bars``."""
+    frame = history.since(warmup)
+    path = policy.path(PolicyInputs(frame, risk.iloc[-len(frame) :]))
+    n = len(history.window)
+    return PolicyPath(path.multiplier[-n:], path.reason[-n:], None if path.regime is None else path.regime[-n:])
+
+
+def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFrame) -> pd.DataFrame:
+    """The exposure frame (``strategies.overlay.COLUMNS``) of a strategy sized by a policy
+    path: final = clip(strategy x multiplier, 0, 1); the regime is the policy's own (carry's
+    sticky regime) or else the risk index's, shown and not applied."""
     values = strategy_exposure.to_numpy(dtype="float64")
+    regime = path.regime if path.regime is not None else risk["regime"].to_numpy(dtype=object)
     return pd.DataFrame(
         {
             "strategy_exposure": values,
             "risk_score": risk["score"].to_numpy(dtype="float64"),
-            "regime": risk["regime"].to_numpy(dtype=object),
-            "multiplier": np.ones(len(values)),
+            "regime": regime,
+            "multiplier": path.multiplier,
             "vol_scale": np.ones(len(values)),
-            "final_exposure": values,
+            "final_exposure": np.clip(values * path.multiplier, 0.0, 1.0),
         },
         index=strategy_exposure.index,
     )[list(EXPOSURE_COLUMNS)]

@@ -8,15 +8,19 @@ A study file reads (every key but ``name`` optional; defaults shown)::
     timeframes = ["1d"]             # 1d and 4h are stored for BTC/USDT
     start = "2018-01-01"            # first bar of the backtest (default: first stored bar)
     end = "latest"                  # last bar (inclusive) or "latest"
-    with_overlay = [false, true]    # run each strategy without and/or with the overlay
+    overlays = ["none", "carry"]    # sizing policies (strategies.policies), each its own book;
+                                    # products like "vol_target*carry"; legacy:
+                                    # with_overlay = [false, true] means ["none", "carry"]
 
     [strategies]                    # name = { parameters } (empty: the defaults)
     buy_and_hold = {}
     sma_cross = { fast = 20, slow = 100 }
 
-    [overlay]      # strategies.overlay.OverlayConfig fields
+    [overlay]      # the carry map's strategies.overlay.OverlayConfig fields, and
+    [overlay.vol_target]  # one sub-table of parameters per other policy (vol_target,
+                          # trend, yen_shock, carry_confirmed)
     [risk]         # signals.risk.RiskConfig fields
-    [execution]    # carryguard.backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
+    [execution]    # backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
 
 Every problem raises ``StudyError`` naming the file and the key.
 """
@@ -29,6 +33,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -38,8 +43,9 @@ from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.toml_file import read_toml
-from carryguard.strategies.base import REGISTRY, Strategy, make_strategy, parse_strategy_spec
+from carryguard.strategies.base import REGISTRY, Strategy, make_strategy
 from carryguard.strategies.overlay import OverlayConfig
+from carryguard.strategies.policies import make_policy, policy_names, policy_params
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 KEYS = (
@@ -51,6 +57,7 @@ KEYS = (
     "start",
     "end",
     "with_overlay",
+    "overlays",
     "strategies",
     "overlay",
     "risk",
@@ -92,7 +99,7 @@ class Study:
     timeframes: tuple[str, ...] = ("1d",)
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
-    with_overlay: tuple[bool, ...] = (False, True)
+    overlays: tuple[str, ...] = ("none", "carry")
     overlay: tuple[tuple[str, object], ...] = ()
     risk: tuple[tuple[str, object], ...] = ()
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
@@ -101,7 +108,18 @@ class Study:
     crisis_windows: tuple[tuple[str, str, str], ...] = ()
 
     def overlay_config(self) -> OverlayConfig:
-        return OverlayConfig.from_dict(dict(self.overlay))
+        """The carry map: the ``[overlay]`` keys that are not a policy's sub-table."""
+        return OverlayConfig.from_dict({k: v for k, v in self.overlay if not isinstance(v, dict)})
+
+    def policy_params(self) -> dict[str, dict[str, object]]:
+        """Parameters per policy name: ``carry`` from the top of ``[overlay]``, the others
+        from its sub-tables (``[overlay.vol_target]`` ...)."""
+        tables = {k: dict(v) for k, v in self.overlay if isinstance(v, dict)}
+        return tables | {"carry": {k: v for k, v in self.overlay if not isinstance(v, dict)}}
+
+    def policy(self, spec: str) -> Any:
+        """The sizing policy named ``spec`` with this study's parameters."""
+        return make_policy(spec, self.policy_params())
 
     def risk_config(self) -> RiskConfig:
         return RiskConfig.from_dict(dict(self.risk), origin="[risk]")
@@ -117,9 +135,10 @@ class Study:
             "timeframes": list(self.timeframes),
             "start": self.start.isoformat() if self.start is not None else None,
             "end": self.end.isoformat() if self.end is not None else None,
-            "with_overlay": list(self.with_overlay),
+            "overlays": list(self.overlays),
             "strategies": {s.name: dict(s.params) for s in self.strategies},
-            "overlay": _plain(self.overlay_config()),
+            "overlay": _plain(self.overlay_config())
+            | {name: policy_params(self.policy(name)) for name in _parts(self.overlays) if name != "carry"},
             "risk": _plain(self.risk_config()),
             "execution": asdict(self.execution),
             "crisis_windows": [{"name": n, "start": s, "end": e} for n, s, e in self.crisis_windows],
@@ -152,14 +171,18 @@ def parse_study(data: dict[str, object], *, origin: str = "<study>") -> Study:
         timeframes=tuple(_timeframe(t, origin) for t in _list(data, "timeframes", ["1d"], str, origin)),
         start=start,
         end=end,
-        with_overlay=tuple(dict.fromkeys(_list(data, "with_overlay", [False, True], bool, origin))),
+        overlays=_overlays(data, origin),
         strategies=_strategies(data.get("strategies"), origin),
         overlay=_table(data, "overlay", origin),
         risk=_table(data, "risk", origin),
         execution=_execution(_table(data, "execution", origin), origin),
         crisis_windows=_windows_file(data, origin),
     )
-    for key, build in (("overlay", study.overlay_config), ("risk", study.risk_config)):
+    for key, build in (
+        ("overlay", study.overlay_config),
+        ("risk", study.risk_config),
+        ("overlays", lambda: [study.policy(spec) for spec in study.overlays]),
+    ):
         try:
             build()
         except (CarryguardError, TypeError, ValueError) as exc:
@@ -196,42 +219,71 @@ def narrow(
     timeframes: tuple[str, ...] = (),
     start: str | None = None,
     end: str | None = None,
-    with_overlay: tuple[bool, ...] = (),
+    overlays: tuple[str, ...] = (),
 ) -> Study:
     """The study restricted or overridden by command-line options (empty = keep).
 
-    ``strategies`` are names or ``name+carry`` specs; a name the study lacks is added
-    with default parameters. Plain names keep the study's overlay modes (both, by
-    default); when every spec is ``name+carry`` only the overlay runs are kept.
+    ``strategies`` are names or ``name+OVERLAY`` specs (``sma_cross+carry``,
+    ``dip_buy+vol_target*carry``); a name the study lacks is added with default
+    parameters. Plain names keep the study's overlays; when every spec names an overlay
+    only those overlays run. ``overlays`` replaces the study's list.
     """
     changes: dict[str, object] = {}
     if strategies:
         existing = {s.name: s for s in study.strategies}
         specs = []
-        modes: set[bool] = set()
+        named: list[str] = []
+        plain = False
         for text in strategies:
-            try:
-                name, overlay = parse_strategy_spec(text)
-            except ValueError as exc:
-                raise StudyError(str(exc)) from None
-            modes.add(overlay)
+            name, plus, overlay = text.strip().partition("+")
+            if not name or (plus and not overlay):
+                raise StudyError(f"bad strategy spec {text!r}: use NAME or NAME+OVERLAY, e.g. sma_cross+carry")
+            if overlay:
+                named.append(_overlay_spec(overlay, "--strategy"))
+            else:
+                plain = True
             specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
         changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not with_overlay and modes == {True}:
-            changes["with_overlay"] = (True,)
+        if not overlays and named and not plain:
+            changes["overlays"] = tuple(dict.fromkeys(named))
     if symbols:
         changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
     if timeframes:
         changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
-    if with_overlay:
-        changes["with_overlay"] = tuple(dict.fromkeys(with_overlay))
-    if start is not None:
-        changes["start"] = parse_time(start, key="start", origin="--start")
-    if end is not None:
-        changes["end"] = None if end == "latest" else parse_time(end, key="end", origin="--end")
+    if overlays:
+        changes["overlays"] = tuple(dict.fromkeys(_overlay_spec(o, "--overlays") for o in overlays))
     narrowed = replace(study, **changes)
     check_window(narrowed.start, narrowed.end, origin="--start/--end")
+    for spec in narrowed.overlays:
+        try:
+            narrowed.policy(spec)
+        except (TypeError, ValueError) as exc:
+            raise StudyError(f"overlay {spec!r}: {exc}") from None
     return narrowed
+
+
+def _overlay_spec(text: str, origin: str) -> str:
+    """A policy spec (``carry``, ``vol_target*carry``) checked against the registry."""
+    try:
+        return "*".join(policy_names(text))
+    except ValueError as exc:
+        raise StudyError(f"{origin}: {exc}") from None
+
+
+def _overlays(data: Mapping[str, object], origin: str) -> tuple[str, ...]:
+    """``overlays = [...]``, or the legacy ``with_overlay = [false, true]`` (false = none, true = carry)."""
+    if "overlays" in data and "with_overlay" in data:
+        raise StudyError(f"{origin}: give 'overlays' or the older 'with_overlay', not both", fix="keep 'overlays'")
+    if "overlays" in data:
+        names = _list(dict(data), "overlays", [], str, origin)
+        return tuple(dict.fromkeys(_overlay_spec(name, f"{origin}: overlays") for name in names))
+    modes = _list(dict(data), "with_overlay", [False, True], bool, origin)
+    return tuple(dict.fromkeys("carry" if mode else "none" for mode in modes))
+
+
+def _parts(specs: tuple[str, ...]) -> list[str]:
+    """Every policy name used by ``specs`` (products split), in order, once."""
+    return list(dict.fromkeys(name for spec in specs for name in spec.split("*")))
 
 
 def parse_time(value: object, *, key: str, origin: str) -> pd.Timestamp | None:

@@ -5,7 +5,8 @@ before the start per series and strategy, versions, seed),
 ``metrics.json`` (no run timestamps: byte-identical for the same inputs), and the long
 CSV tables ``equity.csv``, ``exposure.csv``, ``fills.csv``, ``trades.csv``,
 ``prices.csv`` and ``risk.csv``. Every per-book table starts with the book keys
-``strategy, symbol, timeframe, overlay`` (``overlay`` True = ``<strategy>+carry``).
+``strategy, symbol, timeframe, overlay`` (``overlay`` = the sizing policy's name,
+``none`` for the unsized book; folders written before policies hold true/false).
 Times are bar open times (the frame convention), except ``risk.csv`` whose ``time`` is
 the reading's time (00:00 UTC each day, i.e. the close of the previous daily bar).
 """
@@ -50,7 +51,7 @@ def write_results(run: StudyRun, results_dir: str | Path = "results", *, created
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
     _write_json(folder / "manifest.json", manifest(run, run_id=folder.name, created_at=created))
     _write_json(folder / "metrics.json", metrics_document(run))
-    results = sorted(run.results, key=result_key)
+    results = sorted(run.results, key=result_order)
     _csv(
         pd.concat(
             [
@@ -74,9 +75,14 @@ def write_results(run: StudyRun, results_dir: str | Path = "results", *, created
     return folder
 
 
-def result_key(result: RunResult) -> tuple[str, str, str, bool]:
-    """(strategy, symbol, timeframe, overlay): the order of every per-book table and of metrics.json."""
+def result_key(result: RunResult) -> tuple[str, str, str, str]:
+    """(strategy, symbol, timeframe, overlay): the book's key columns."""
     return result.strategy, result.symbol, result.timeframe, result.overlay
+
+
+def result_order(result: RunResult) -> tuple[str, str, str, bool, str]:
+    """The order of every per-book table and of metrics.json: ``none`` before the policies."""
+    return result.strategy, result.symbol, result.timeframe, result.overlay != "none", result.overlay
 
 
 def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
@@ -92,7 +98,7 @@ def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
                 "baseline": r.baseline,
                 "metrics": {name: stable(value) for name, value in r.metrics.items()},
             }
-            for r in sorted(run.results, key=result_key)
+            for r in sorted(run.results, key=result_order)
         ]
     }
 
