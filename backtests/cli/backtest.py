@@ -46,6 +46,12 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
     help="Comma-separated overlays to run, e.g. none,vol_target,carry,vol_target*carry (overrides the study).",
 )
 @click.option(
+    "--walk-forward",
+    "walk_forward",
+    is_flag=True,
+    help="Also walk forward over overlay choice and parameters (out of sample); writes walkforward.json.",
+)
+@click.option(
     "--engine",
     default="backtrader",
     show_default=True,
@@ -75,6 +81,7 @@ def backtest(
     end: str | None,
     overlay: bool | None,
     overlays: str | None,
+    walk_forward: bool,
     engine: str,
     results_dir: Path,
     as_json: bool,
@@ -133,7 +140,35 @@ def backtest(
         study.overlays,
         title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})",
     )
+    if walk_forward:
+        _walk_forward(study, obj.store, folder)
     stdout.print(f"results: {folder}", highlight=False)
+
+
+def _walk_forward(study: Study, store: Store, folder: Path) -> None:
+    """The walk-forward over overlays: print its out-of-sample table, write walkforward.json."""
+    import json
+
+    from carryguard.backtests.sweep.overlay_walkforward import (
+        CONFIG,
+        TABLE_COLUMNS,
+        summary,
+        table_rows,
+        walk_forward_overlays,
+    )
+
+    with stderr.status("walking forward over the overlays ..."):
+        results = walk_forward_overlays(study, store)
+    document = summary(results)
+    (folder / "walkforward.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    span = f"{results[0].oos_start.date()}..{results[0].oos_end.date()}" if results else ""
+    print_table(
+        f"Out of sample {span}: overlay and parameters chosen by {CONFIG.metric} on each {CONFIG.mode} train "
+        f"window (first {CONFIG.train}), traded the next {CONFIG.test}; Sharpe beside the fixed overlays",
+        TABLE_COLUMNS,
+        table_rows(results),
+        right=TABLE_COLUMNS[2:-1],
+    )
 
 
 def _overlay_choice(flag: bool | None, names: str | None) -> tuple[str, ...]:
