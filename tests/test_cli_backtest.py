@@ -35,7 +35,7 @@ def default_runs(real_store_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     folders = []
     for attempt in range(2):
         results = tmp_path_factory.mktemp(f"results{attempt}")
-        outcome = backtest(real_store_dir, "--results-dir", str(results), "--json")
+        outcome = backtest(real_store_dir, "--engine", "fast", "--results-dir", str(results), "--json")
         assert outcome.exit_code == 0, outcome.output + outcome.stderr
         folders.append(Path(json.loads(outcome.stdout)["run_dir"]))
     return folders

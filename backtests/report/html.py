@@ -2,7 +2,8 @@
 
 Every chart is embedded as a base64 PNG data URI and the CSS is inline, so the file opens
 offline and loads nothing from the internet; a PNG of each chart is also written beside
-it. Sections: summary (with overlay deltas), all metrics, charts, crisis windows,
+it. Sections: the verdict (``report.verdict``: carry-based overlays against the best
+control), summary (with overlay deltas), all metrics, charts, crisis windows,
 bootstrap confidence, and the study config with the data fingerprints.
 """
 
@@ -33,6 +34,7 @@ from carryguard.backtests.report.crisis import (
     uncovered,
     window_summary,
 )
+from carryguard.backtests.report.verdict import Judgement, judge, verdict_lines
 from carryguard.backtests.run.folder import RunFolder, load_run
 
 
@@ -43,6 +45,7 @@ class Report:
     html: Path
     charts: list[Path]
     effects: list[OverlayEffect]
+    verdict: list[Judgement]
 
 
 def write_report(
@@ -63,10 +66,13 @@ def write_report(
     finally:
         close_all(charts)
     effects = overlay_effects(run, bootstrap)
-    html = render(run, figures=figures, effects=effects, windows=windows, bootstrap=bootstrap)
+    judgements = judge(run)
+    html = render(
+        run, figures=figures, effects=effects, windows=windows, bootstrap=bootstrap, verdict=verdict_lines(judgements)
+    )
     path = run.path / "report.html"
     path.write_text(html, encoding="utf-8")
-    return Report(html=path, charts=pngs, effects=effects)
+    return Report(html=path, charts=pngs, effects=effects, verdict=judgements)
 
 
 def render(
@@ -76,6 +82,7 @@ def render(
     effects: list[OverlayEffect],
     windows: Path | None,
     bootstrap: BootstrapConfig,
+    verdict: list[str] | None = None,
 ) -> str:
     """The report's HTML text."""
     env = Environment(
@@ -94,6 +101,7 @@ def render(
     context = {
         "run": run,
         "run_id": run.run_id,
+        "verdict": verdict or [],
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
         "summary": comparison.rows,

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 DEFAULT_SHIFTS = 500
 
@@ -72,12 +73,43 @@ def shifted_timing(
     low = max(1, min(low, n // 2))
     rng = np.random.default_rng(seed)
     offsets = rng.integers(low, n - low + 1, size=shifts)
-    rows = (np.arange(n)[None, :] - offsets[:, None]) % n
-    paths = np.vstack([multiplier[None, :], multiplier[rows]]) * strategy_exposure[None, :]
-    sharpes = annual_sharpe(model_returns(np.clip(paths, 0.0, 1.0), close, cost), per_year)
+    sharpes = _shifted_sharpes(
+        np.ascontiguousarray(strategy_exposure, dtype=np.float64),
+        np.ascontiguousarray(multiplier, dtype=np.float64),
+        np.ascontiguousarray(close, dtype=np.float64),
+        np.concatenate([[0], offsets]).astype(np.int64),
+        cost,
+    ) * math.sqrt(per_year)
     real, shifted = sharpes[0], sharpes[1:]
     if math.isnan(real):
         return TimingRank(math.nan, math.nan, shifts)
     shifted = np.where(np.isnan(shifted), -np.inf, shifted)
     rank = (np.sum(shifted < real) + 0.5 * np.sum(shifted == real)) / shifts
     return TimingRank(float(rank), float(real), shifts)
+
+
+@njit(cache=True)
+def _shifted_sharpes(
+    exposure: np.ndarray, multiplier: np.ndarray, close: np.ndarray, offsets: np.ndarray, cost: float
+) -> np.ndarray:
+    """Per-bar Sharpe (not annualized) of ``model_returns`` for the multiplier shifted by each
+    offset (Welford's running mean and variance; NaN for a flat path)."""
+    n = close.shape[0]
+    market = close[1:] / close[:-1] - 1.0
+    out = np.empty(offsets.shape[0])
+    for k in range(offsets.shape[0]):
+        mean = 0.0
+        m2 = 0.0
+        previous = 0.0
+        j = (n - offsets[k] % n) % n  # position of bar 0's multiplier in the shifted path
+        for t in range(n - 1):
+            held = min(max(exposure[t] * multiplier[j], 0.0), 1.0)
+            j = j + 1 if j + 1 < n else 0
+            r = held * market[t] - cost * abs(held - previous)
+            previous = held
+            delta = r - mean
+            mean += delta / (t + 1)
+            m2 += delta * (r - mean)
+        std = math.sqrt(m2 / (n - 2)) if n > 2 else 0.0
+        out[k] = mean / std if std > 0.0 else np.nan
+    return out

@@ -30,6 +30,7 @@ from carryguard.backtests.report.bootstrap import (
     BootstrapConfig,
     Interval,
     max_drawdown_rows,
+    resampled_stats,
     run_seed,
     sharpe_rows,
     stationary_indices,
@@ -84,6 +85,7 @@ def judge(
     """Every carry-based book of ``run`` against its best control, per period."""
     seed = run_seed(run)
     cost = _cost(run)
+    indices: dict[int, np.ndarray] = {}
     out = []
     markets = dict.fromkeys((k.strategy, k.symbol, k.timeframe) for k in run.books)
     for strategy, symbol, timeframe in markets:
@@ -99,7 +101,11 @@ def judge(
             control = max(controls, key=lambda k: _finite(sharpe(returns[k], per_year)))
             none_sharpe = sharpe(returns[base], per_year) if base in returns else math.nan
             close = run.prices[(symbol, timeframe)]["close"].loc[start:end].to_numpy(dtype="float64")
-            resamples = _Resamples(returns[control], per_year=per_year, config=bootstrap, seed=seed)
+            n = len(returns[control])
+            if n not in indices:  # one set of resamples per series length, as paired_effect draws it
+                rng = np.random.default_rng(seed)
+                indices[n] = stationary_indices(n, n_boot=bootstrap.n_boot, mean_block=bootstrap.mean_block, rng=rng)
+            resamples = _Resamples(returns[control], indices[n], per_year=per_year, confidence=bootstrap.confidence)
             for key in policies:
                 on_sharpe, on_drawdown = resamples.effect(returns[key])
                 frame = run.exposure[key].loc[start:end]
@@ -134,27 +140,23 @@ def judge(
 
 
 class _Resamples:
-    """The paired block bootstrap of ``report.bootstrap.paired_effect`` against one control,
-    with the resampled bar indices and the control's resampled statistics computed once and
-    shared by every overlay judged against it (the same method, computed once per control)."""
+    """The paired stationary block bootstrap of ``report.bootstrap`` against one control:
+    the same resampled bar indices for the control and every overlay judged against it,
+    the control's resampled statistics computed once (a numba pass per series)."""
 
-    def __init__(self, control: np.ndarray, *, per_year: float, config: BootstrapConfig, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.index = stationary_indices(len(control), n_boot=config.n_boot, mean_block=config.mean_block, rng=rng)
-        self.control, self.per_year, self.config = control, per_year, config
-        sampled = control[self.index]
-        self.sharpe = sharpe_rows(sampled, per_year)
-        self.drawdown = max_drawdown_rows(sampled)
+    def __init__(self, control: np.ndarray, index: np.ndarray, *, per_year: float, confidence: float) -> None:
+        self.control, self.index, self.per_year, self.confidence = control, index, per_year, confidence
+        self.sharpe, self.drawdown = resampled_stats(control, index, per_year)
 
     def effect(self, overlay: np.ndarray) -> tuple[Interval, Interval]:
         """(Δ Sharpe, Δ max. drawdown pp) of ``overlay`` − the control, with intervals."""
-        sampled = overlay[self.index]
+        on_sharpe, on_drawdown = resampled_stats(overlay, self.index, self.per_year)
         both = np.stack([self.control, overlay])
-        tail = (1.0 - self.config.confidence) / 2.0
+        tail = (1.0 - self.confidence) / 2.0
         out = []
         for effects, originals in (
-            (sharpe_rows(sampled, self.per_year) - self.sharpe, sharpe_rows(both, self.per_year)),
-            (max_drawdown_rows(sampled) - self.drawdown, max_drawdown_rows(both)),
+            (on_sharpe - self.sharpe, sharpe_rows(both, self.per_year)),
+            (on_drawdown - self.drawdown, max_drawdown_rows(both)),
         ):
             finite = effects[np.isfinite(effects)]
             low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
