@@ -9,6 +9,7 @@ import pytest
 from carryguard.backtests.engine.backtrader import run_backtrader
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.paper.decide import MacroLimits, PolicyDecider, RiskFeed
 from carryguard.backtests.run.runner import decision_times
 from carryguard.signals.indicators import realized_volatility
 from carryguard.signals.pit import MemoryStore
@@ -225,3 +226,24 @@ def test_engines_given_each_policy_on_real_bars_agree(market, spec: str) -> None
     assert len(book.trades) == len(reference.trades)
     assert book.equity.iloc[-1] == pytest.approx(reference.equity.iloc[-1], rel=1e-4)
     assert np.all(np.abs(book.equity.to_numpy() / reference.equity.to_numpy() - 1.0) <= 1e-3)
+
+
+def test_policy_decider_given_yen_shock_on_2024_08_06_cuts_and_names_policy_and_reason(shared_store: Store) -> None:
+    # Arrange: daily BTC bars up to the one closing at 2024-08-06 00:00 UTC
+    day = pd.Timedelta(days=1)
+    bars = shared_store.read("binance/BTC-USDT/1d").loc[:"2024-08-05"].iloc[-300:]
+    feed = RiskFeed(shared_store, step=day, limits=MacroLimits(max_age_days=30))
+    decider = PolicyDecider(make_strategy("buy_and_hold"), step=day, policy=make_policy("yen_shock"), feed=feed)
+
+    # Act
+    decision = decider.decide(bars, bars.index[-1] + day)
+
+    # Assert
+    assert decision.strategy_exposure == 1.0 and decision.target == 0.0 and decision.multiplier == 0.0
+    assert decision.reason.startswith("buy_and_hold +yen_shock: yen shock (USD/JPY 5d")
+    assert decision.blocked == ""
+
+
+def test_policy_decider_given_policy_reading_risk_without_feed_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="needs a RiskFeed"):
+        PolicyDecider(make_strategy("dca"), step=pd.Timedelta(days=1), policy=make_policy("vol_target*carry"))

@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_load_study_given_no_path_loads_default_with_every_strategy_both_ways():
+def test_load_study_given_no_path_loads_default_with_every_strategy_and_the_controls():
     # Act
     study = load_study()
 
@@ -29,7 +29,9 @@ def test_load_study_given_no_path_loads_default_with_every_strategy_both_ways():
     assert study.symbols == ("BTC/USDT", "ETH/USDT") and study.timeframes == ("1d",)
     assert study.start == pd.Timestamp("2018-01-01", tz="UTC") and study.end is None
     assert {s.name for s in study.strategies} == set(REGISTRY)
-    assert study.with_overlay == (False, True)
+    assert study.overlays[:4] == ("none", "vol_target", "trend", "carry")
+    assert {"yen_shock", "carry_confirmed", "vol_target*carry"} <= set(study.overlays)
+    assert study.policy("trend").days == 200 and study.policy("vol_target").target == 0.6
     assert study.execution == ExecutionConfig(cash=10_000.0, commission=0.001, slippage_bps=5.0, rebalance_band=0.05)
 
 
@@ -99,7 +101,7 @@ def test_narrow_given_carry_spec_keeps_only_that_strategy_with_overlay():
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["sma_cross"]
-    assert narrowed.with_overlay == (True,)
+    assert narrowed.overlays == ("carry",)
     assert narrowed.symbols == ("BTC/USDT",)
     assert narrowed.start == pd.Timestamp("2020-01-01", tz="UTC")
     assert narrowed.end == pd.Timestamp("2021-01-01", tz="UTC")
@@ -114,14 +116,16 @@ def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["tsmom", "dca"]
-    assert narrowed.with_overlay == (False, True)
+    assert narrowed.overlays == ("none", "carry")
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
-        ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
+        ({"strategies": ("dca+leverage",)}, "unknown overlay 'leverage'"),
+        ({"strategies": ("dca+",)}, "bad strategy spec"),
+        ({"overlays": ("vol_target*vol_target",)}, "repeats a policy"),
         ({"start": "yesterday-ish"}, "'start' is not a date"),
         ({"end": ""}, "'end' is not a date"),
         ({"start": "2024-01-01", "end": "2023-01-01"}, "is not before end"),
@@ -154,7 +158,7 @@ def test_load_study_given_missing_crisis_windows_file_raises_naming_it(tmp_path)
     study_file.write_text('name = "s"\ncrisis_windows = "nope.toml"\n[strategies.buy_and_hold]\n')
 
     # Act / Assert
-    with pytest.raises(StudyError, match="crisis_windows file .*nope.toml not found"):
+    with pytest.raises(StudyError, match=r"crisis_windows file .*nope.toml not found"):
         load_study(study_file)
 
 
@@ -167,3 +171,43 @@ def test_load_study_given_unknown_risk_setting_names_the_table_once(tmp_path):
         load_study(path)
     # Assert
     assert str(caught.value).startswith(f"{path}: [risk]: unknown risk setting")
+
+
+def test_parse_study_given_overlays_and_their_tables_builds_each_policy():
+    # Act
+    study = parse_study(
+        {
+            "name": "t",
+            "strategies": {"dca": {}},
+            "overlays": ["none", "trend", "vol_target*carry"],
+            "overlay": {"hysteresis": 2.0, "trend": {"days": 50}, "vol_target": {"target": 0.5}},
+        }
+    )
+
+    # Assert
+    assert study.overlays == ("none", "trend", "vol_target*carry")
+    assert study.policy("trend").days == 50
+    product = study.policy("vol_target*carry")
+    assert [part.name for part in product.parts] == ["vol_target", "carry"]
+    assert product.parts[0].target == 0.5 and product.parts[1].config.hysteresis == 2.0
+    assert study.to_dict()["overlay"]["trend"] == {"days": 50, "below": 0.0}
+
+
+@pytest.mark.parametrize("modes, expected", [([False, True], ("none", "carry")), ([True], ("carry",))])
+def test_parse_study_given_legacy_with_overlay_maps_to_none_and_carry(modes, expected):
+    study = parse_study({"name": "t", "strategies": {"dca": {}}, "with_overlay": modes})
+
+    assert study.overlays == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"overlays": ["carry", "lunar"]}, "unknown overlay 'lunar'"),
+        ({"overlays": ["trend"], "with_overlay": [True]}, "not both"),
+        ({"overlays": ["trend"], "overlay": {"trend": {"days": "long"}}}, "days must be a number"),
+    ],
+)
+def test_parse_study_given_bad_overlays_raises_study_error_naming_it(data, message):
+    with pytest.raises(StudyError, match=message):
+        parse_study({"name": "t", "strategies": {"dca": {}}} | data)

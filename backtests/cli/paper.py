@@ -86,10 +86,10 @@ def paper() -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
 @click.option(
     "--overlay",
-    type=click.Choice(["carry", "none"]),
     default="carry",
     show_default=True,
-    help="Size exposure by the carry-unwind risk index, or not.",
+    metavar="NAME",
+    help="Sizing policy: carry, none, vol_target, trend, yen_shock, carry_confirmed or a product (vol_target*carry).",
 )
 @click.option("--cash", type=float, default=10_000.0, show_default=True, help="Starting cash (quote currency).")
 @click.option("--commission", type=float, default=0.001, show_default=True, help="Fee, fraction of notional.")
@@ -173,7 +173,7 @@ def run_cmd(
     import threading
 
     from carryguard.backtests.engine.execution import ExecutionConfig
-    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
+    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, PolicyDecider, RiskFeed
     from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
     from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
     from carryguard.backtests.paper.state import BookSpec, PaperState
@@ -182,6 +182,7 @@ def run_cmd(
     from carryguard.strategies.base import make_strategy
     from carryguard.strategies.base import params as strategy_params
     from carryguard.strategies.overlay import CarryOverlay
+    from carryguard.strategies.policies import make_policy
 
     try:
         step = timeframe_delta(timeframe)
@@ -217,12 +218,20 @@ def run_cmd(
             f"--history {history} needs {history + 2} bars per request; {exchange_id} serves "
             f"{per_request}: use --history {per_request - 2} or less"
         )
-    decider = OverlayDecider(strategy, step=step)
-    if overlay == "carry":
+    try:
+        policy = make_policy(overlay)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlay") from None
+    feed = None
+    if policy.needs_risk:
         refresher = macro_refresher(obj.store) if macro_refresh else None
         feed = RiskFeed(obj.store, step=step, limits=limits, refresher=refresher)
+    decider: OverlayDecider | PolicyDecider = OverlayDecider(strategy, step=step)
+    if overlay == "carry":
         decider = OverlayDecider(strategy, step=step, overlay=CarryOverlay(), feed=feed)
-    book_name = f"{strategy.name}+carry" if overlay == "carry" else strategy.name
+    elif overlay != "none":
+        decider = PolicyDecider(strategy, step=step, policy=policy, feed=feed)
+    book_name = strategy.name if overlay == "none" else f"{strategy.name}+{overlay}"
     spec = BookSpec(
         strategy=book_name,
         symbol=symbol,

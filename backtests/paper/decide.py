@@ -33,7 +33,9 @@ import pandas as pd
 from carryguard.backtests.paper.loop import Decision
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy
+from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.overlay import CarryOverlay, sticky_scores
+from carryguard.strategies.policies import PolicyInputs, spec_of
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ class RiskFeed:
             if due and self.refresher is not None:
                 self.refresher()
             ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
-            self._readings = risk_at(self.store, times.union(ahead), self.config)
+            every = times.union(ahead)
+            self._readings = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
             if due:
                 self._refreshed_at = now
         return self._readings.loc[times]
@@ -96,6 +99,40 @@ def macro_block(row: pd.Series, limit_days: float) -> str:
         name, age = max(stale.items(), key=lambda item: item[1])
         return f"stale macro input {name}: newest value {age:.1f} days old > limit {limit_days:g} days"
     return ""
+
+
+class PolicyDecider:
+    """Strategy exposure at t sized by any sizing policy of ``strategies.policies``
+    (``vol_target``, ``yen_shock``, ``vol_target*carry`` ...), live: where the policy lacks
+    its risk data the multiplier is 0 (fail closed), and stale macro inputs block the trade.
+    The policy's path runs over the closed bars given (``--history``) and the risk readings
+    at their closes; the decision log names the policy and its reason."""
+
+    def __init__(self, strategy: Strategy, *, step: pd.Timedelta, policy: object, feed: RiskFeed | None = None) -> None:
+        if getattr(policy, "needs_risk", False) and feed is None:
+            raise ValueError(f"overlay {spec_of(policy)} reads the risk index: it needs a RiskFeed")
+        self.strategy, self.step, self.policy, self.feed = strategy, step, policy, feed
+
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
+        """The decision at ``at`` (the close of ``bars``' last row)."""
+        exposure = float(self.strategy.target_exposure(bars).iloc[-1])
+        risk = None
+        if self.feed is not None:
+            risk = self.feed.readings(bars.index + self.step, now=max(now, at) if now is not None else at)
+        path = self.policy.path(PolicyInputs(bars, risk, live=True))  # type: ignore[attr-defined]
+        multiplier = float(path.multiplier[-1])
+        target = min(max(exposure * multiplier, 0.0), 1.0)
+        row = risk.iloc[-1] if risk is not None else None
+        return Decision(
+            strategy_exposure=exposure,
+            target=target,
+            score=float(row["score"]) if row is not None else math.nan,
+            regime=str(path.regime[-1]) if path.regime is not None else (str(row["regime"]) if row is not None else ""),
+            multiplier=multiplier,
+            reason=f"{self.strategy.name} +{spec_of(self.policy)}: {path.reason[-1]}; "
+            f"exposure {exposure:.2f} -> {target:.2f}",
+            blocked=macro_block(row, self.feed.limits.max_age_days) if row is not None else "",
+        )
 
 
 def hysteresis_range(scores: np.ndarray, hysteresis: float) -> tuple[float, float]:

@@ -252,6 +252,10 @@ def narrow(
         changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
     if overlays:
         changes["overlays"] = tuple(dict.fromkeys(_overlay_spec(o, "--overlays") for o in overlays))
+    if start is not None:
+        changes["start"] = parse_time(start, key="start", origin="--start")
+    if end is not None:
+        changes["end"] = None if end == "latest" else parse_time(end, key="end", origin="--end")
     narrowed = replace(study, **changes)
     check_window(narrowed.start, narrowed.end, origin="--start/--end")
     for spec in narrowed.overlays:
