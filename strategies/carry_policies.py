@@ -233,3 +233,28 @@ def yen_moves(
 
 def _pct(value: float) -> str:
     return "n/a" if np.isnan(value) else f"{value:+.1%}"
+
+
+RISK_ONLY = ("carry", "yen_shock")  # policies that read only the risk data (no market bars)
+
+
+def multipliers_now(
+    store: SeriesSource | Mapping[str, pd.DataFrame], at: pd.Timestamp, config: RiskConfig | None = None
+) -> dict[str, dict[str, object]]:
+    """What each default policy reading only risk data (``RISK_ONLY``) would apply at ``at``,
+    live (fail closed): ``{name: {"multiplier", "reason"}}``. The path runs over daily
+    readings of the ``HYSTERESIS_WARMUP`` days up to ``at`` so carry's hysteresis is settled.
+    Policies that read a market's bars (vol_target, trend, carry_confirmed) need a symbol:
+    see ``paper run``."""
+    from carryguard.signals.risk import risk_at
+    from carryguard.strategies.overlay import HYSTERESIS_WARMUP
+    from carryguard.strategies.policies import make_policy
+
+    times = pd.date_range(end=at, periods=HYSTERESIS_WARMUP, freq="1D", name="time")
+    risk = risk_at(store, times, config).join(yen_moves(store, times, config))
+    bars = pd.DataFrame({"close": np.nan}, index=times - pd.Timedelta(days=1))  # decision times = the readings'
+    out = {}
+    for name in RISK_ONLY:
+        path = make_policy(name).path(PolicyInputs(bars, risk, live=True))
+        out[name] = {"multiplier": float(path.multiplier[-1]), "reason": str(path.reason[-1])}
+    return out

@@ -16,7 +16,7 @@ from carryguard.signals.pit import MemoryStore
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import Store
 from carryguard.strategies.base import make_strategy
-from carryguard.strategies.carry_policies import YEN_COLUMNS, yen_moves
+from carryguard.strategies.carry_policies import YEN_COLUMNS, multipliers_now, yen_moves
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 from carryguard.strategies.policies import PolicyInputs, make_policy, policy_names
 
@@ -247,3 +247,10 @@ def test_policy_decider_given_yen_shock_on_2024_08_06_cuts_and_names_policy_and_
 def test_policy_decider_given_policy_reading_risk_without_feed_raises_value_error() -> None:
     with pytest.raises(ValueError, match="needs a RiskFeed"):
         PolicyDecider(make_strategy("dca"), step=pd.Timedelta(days=1), policy=make_policy("vol_target*carry"))
+
+
+def test_multipliers_now_given_the_2024_unwind_cuts_with_both_risk_policies(shared_store: Store) -> None:
+    now = multipliers_now(shared_store, pd.Timestamp("2024-08-06", tz="UTC"))
+
+    assert now["carry"]["multiplier"] == 0.0 and "crisis" in now["carry"]["reason"]
+    assert now["yen_shock"]["multiplier"] == 0.0 and now["yen_shock"]["reason"].startswith("yen shock")

@@ -62,7 +62,12 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
     help="Reading time (date = 00:00 UTC of that day, i.e. what was "
     "known when that day began). Default: the latest time the stored data supports.",
 )
-@click.option("--json", "as_json", is_flag=True, help='Print {"as_of", "score", "regime", "components", "stale"}.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"as_of", "score", "regime", "components", "stale", "overlays"} (overlays: multiplier now).',
+)
 @click.option(
     "--plot",
     "plot_path",
@@ -113,7 +118,9 @@ def risk(
         except OSError as exc:
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
-        print_json(reading.to_json())
+        from carryguard.strategies.carry_policies import multipliers_now
+
+        print_json(reading.to_json() | {"overlays": multipliers_now(inputs, as_of, cfg)})
         return
     _print_reading(reading, cfg)
     check = _cross_check(inputs, cfg, as_of)
