@@ -72,7 +72,9 @@ class CarryPolicy:
             ],
             dtype=object,
         )
-        return PolicyPath(multiplier, reason, regime)
+        if scale is None:
+            return PolicyPath(multiplier, reason, regime)
+        return PolicyPath(multiplier, reason, regime, vol_scale=scale, risk_part=np.where(missing, multiplier, risk))
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,16 @@ class PolicyInputs:
 @dataclass(frozen=True)
 class PolicyPath:
     """Per bar: ``multiplier`` in [0, 1], ``reason`` (text); ``regime`` when the policy
-    reads the carry regime (else None: the risk frame's regime is shown)."""
+    reads the carry regime (else None: the risk frame's regime is shown); ``vol_scale``
+    when the multiplier is a risk multiplier times a vol scale (the carry overlay with its
+    own ``vol_target``): ``multiplier / vol_scale`` is then the risk part, and engines size
+    ``exposure x risk x vol_scale`` in that order, as the overlay always has."""
 
     multiplier: np.ndarray
     reason: np.ndarray
     regime: np.ndarray | None = None
+    vol_scale: np.ndarray | None = None
+    risk_part: np.ndarray | None = None
 
 
 class Policy(Protocol):

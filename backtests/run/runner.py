@@ -16,7 +16,7 @@ over every time the run needs gives the same rows as one read per series).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import reduce
 from typing import Any
 
@@ -235,7 +235,7 @@ def policy_path(policy: Any, history: History, risk: pd.DataFrame, warmup: int) 
     frame = history.since(warmup)
     path = policy.path(PolicyInputs(frame, risk.iloc[-len(frame) :]))
     n = len(history.window)
-    return PolicyPath(path.multiplier[-n:], path.reason[-n:], None if path.regime is None else path.regime[-n:])
+    return PolicyPath(*(None if part is None else part[-n:] for part in astuple(path)))
 
 
 def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFrame) -> pd.DataFrame:
@@ -244,14 +244,17 @@ def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFra
     sticky regime) or else the risk index's, shown and not applied."""
     values = strategy_exposure.to_numpy(dtype="float64")
     regime = path.regime if path.regime is not None else risk["regime"].to_numpy(dtype=object)
+    multiplier, scale = path.multiplier, np.ones(len(values))
+    if path.vol_scale is not None and path.risk_part is not None:  # carry with its own vol target
+        multiplier, scale = path.risk_part, path.vol_scale
     return pd.DataFrame(
         {
             "strategy_exposure": values,
             "risk_score": risk["score"].to_numpy(dtype="float64"),
             "regime": regime,
-            "multiplier": path.multiplier,
-            "vol_scale": np.ones(len(values)),
-            "final_exposure": np.clip(values * path.multiplier, 0.0, 1.0),
+            "multiplier": multiplier,
+            "vol_scale": scale,
+            "final_exposure": np.clip(values * multiplier * scale, 0.0, 1.0),
         },
         index=strategy_exposure.index,
     )[list(EXPOSURE_COLUMNS)]
