@@ -233,7 +233,8 @@ def _print_pairs(results: list[dict], overlays: tuple[str, ...], *, title: str) 
     print_table(title, columns, table, right=["Sharpe", "MaxDD %"])
     legend = [f"{label}: best of {', '.join(specs)} by Sharpe" for label, specs in groups if label != "none"]
     legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []
-    stdout.print("; ".join([*legend, "sorted by the row's best Sharpe"]), highlight=False)
+    for line in [*legend, "sorted by the row's best Sharpe"]:  # one per line: fits 80 columns
+        stdout.print(line, highlight=False)
 
 
 def _sharpe(metrics: dict) -> float:

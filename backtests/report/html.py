@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -34,7 +34,7 @@ from carryguard.backtests.report.crisis import (
     uncovered,
     window_summary,
 )
-from carryguard.backtests.report.verdict import Judgement, judge, verdict_lines
+from carryguard.backtests.report.verdict import VERDICT_BOOTSTRAP, Judgement, judge, verdict_lines
 from carryguard.backtests.run.folder import RunFolder, load_run
 
 
@@ -66,7 +66,7 @@ def write_report(
     finally:
         close_all(charts)
     effects = overlay_effects(run, bootstrap)
-    judgements = judge(run)
+    judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
     html = render(
         run, figures=figures, effects=effects, windows=windows, bootstrap=bootstrap, verdict=verdict_lines(judgements)
     )

@@ -62,6 +62,7 @@ class Judgement:
     sharpe: Interval  # Δ Sharpe, overlay − best control
     max_drawdown: Interval  # Δ max. drawdown in pp (positive: shallower)
     timing_rank: float  # share of shifted copies the real timing beats
+    confidence: float = 0.95  # of the intervals
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -134,6 +135,7 @@ def judge(
                         on_sharpe,
                         on_drawdown,
                         timing.rank,
+                        bootstrap.confidence,
                     )
                 )
     return out
@@ -175,7 +177,7 @@ def verdict_lines(judgements: list[Judgement]) -> list[str]:
     lines = [
         "Verdict: does the carry signal add anything beyond a vol target and a trend filter? Each carry-based "
         "overlay against the best control of the same book (none, vol_target or trend, whichever had the higher "
-        "Sharpe in that period); 95% paired block-bootstrap intervals; timing ranked among "
+        f"Sharpe in that period); {judgements[0].confidence:.0%} paired block-bootstrap intervals; timing ranked among "
         f"{DEFAULT_SHIFTS} random circular shifts of the overlay's own path (0.5 = chance)."
     ]
     for group, baseline in GROUPS:

@@ -225,8 +225,9 @@ def narrow(
 
     ``strategies`` are names or ``name+OVERLAY`` specs (``sma_cross+carry``,
     ``dip_buy+vol_target*carry``); a name the study lacks is added with default
-    parameters. Plain names keep the study's overlays; when every spec names an overlay
-    only those overlays run. ``overlays`` replaces the study's list.
+    parameters. Plain names alone keep the study's overlays; when a spec names an overlay
+    only the named overlays run (and ``none`` for the plain names beside them).
+    ``overlays`` replaces the study's list.
     """
     changes: dict[str, object] = {}
     if strategies:
@@ -244,8 +245,8 @@ def narrow(
                 plain = True
             specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
         changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not overlays and named and not plain:
-            changes["overlays"] = tuple(dict.fromkeys(named))
+        if not overlays and named:  # plain names beside NAME+OVERLAY specs mean "none"
+            changes["overlays"] = tuple(dict.fromkeys((["none"] if plain else []) + named))
     if symbols:
         changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
     if timeframes:
