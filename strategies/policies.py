@@ -57,7 +57,7 @@ class PolicyInputs:
     def step(self) -> pd.Timedelta:
         """Bar spacing (median); one bar alone counts as daily."""
         index = self.bars.index
-        return pd.Series(index).diff().median() if len(index) > 1 else pd.Timedelta(days=1)
+        return pd.Timedelta(pd.Series(index).diff().median()) if len(index) > 1 else pd.Timedelta(days=1)
 
     def close(self) -> pd.Series:
         return self.bars["close"].astype("float64")
@@ -209,7 +209,7 @@ class Product:
     name: ClassVar[str] = PRODUCT
 
     @property
-    def needs_risk(self) -> bool:  # type: ignore[override]
+    def needs_risk(self) -> bool:
         return any(part.needs_risk for part in self.parts)
 
     @property

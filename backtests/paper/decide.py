@@ -116,13 +116,15 @@ class PolicyDecider:
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
         """The decision at ``at`` (the close of ``bars``' last row)."""
         exposure = float(self.strategy.target_exposure(bars).iloc[-1])
-        risk = None
+        risk, row, blocked = None, None, ""
         if self.feed is not None:
-            risk = self.feed.readings(bars.index + self.step, now=max(now, at) if now is not None else at)
+            closes = pd.DatetimeIndex(bars.index) + self.step
+            risk = self.feed.readings(closes, now=max(now, at) if now is not None else at)
+            row = risk.iloc[-1]
+            blocked = macro_block(row, self.feed.limits.max_age_days)
         path = self.policy.path(PolicyInputs(bars, risk, live=True))  # type: ignore[attr-defined]
         multiplier = float(path.multiplier[-1])
         target = min(max(exposure * multiplier, 0.0), 1.0)
-        row = risk.iloc[-1] if risk is not None else None
         return Decision(
             strategy_exposure=exposure,
             target=target,
@@ -131,7 +133,7 @@ class PolicyDecider:
             multiplier=multiplier,
             reason=f"{self.strategy.name} +{spec_of(self.policy)}: {path.reason[-1]}; "
             f"exposure {exposure:.2f} -> {target:.2f}",
-            blocked=macro_block(row, self.feed.limits.max_age_days) if row is not None else "",
+            blocked=blocked,
         )
 
 

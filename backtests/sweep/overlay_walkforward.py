@@ -164,7 +164,7 @@ def _one(
     folds = fold_windows(bars.index, config)
     execution = study.execution
     open_, close = ohlc_arrays(bars)
-    times = np.ascontiguousarray(bars.index.as_unit("ns").asi8)
+    times = np.ascontiguousarray(pd.DatetimeIndex(bars.index).as_unit("ns").asi8)
     starts = np.array([train[0] for train, _ in folds], dtype=np.int64)
     ends = np.array([train[1] for train, _ in folds], dtype=np.int64)
     stats = batch_stats(
@@ -193,7 +193,7 @@ def _one(
     for name, target in books.items():
         book = run_fast(oos_bars, pd.Series(target, index=oos_bars.index), execution)
         values = compute_metrics(book, oos_bars, timeframe=timeframe)
-        metrics[name] = {m: float(values[m]) for m in REPORTED}  # type: ignore[arg-type]
+        metrics[name] = {m: float(values[m]) for m in REPORTED}
     return OverlayWalkForward(
         strategy, symbol, timeframe, baseline, oos_bars.index[0], oos_bars.index[-1], tuple(choices), metrics
     )
