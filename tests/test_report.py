@@ -78,7 +78,7 @@ def test_write_report_given_run_references_nothing_outside_the_file(report) -> N
 
     # Assert
     assert parser.links, "expected images and in-page links"
-    assert all(link.startswith(("data:", "#")) for link in parser.links), [l[:60] for l in parser.links]
+    assert all(link.startswith(("data:", "#")) for link in parser.links), [link[:60] for link in parser.links]
     assert not {"script", "link", "iframe", "object", "embed"} & set(parser.tags)
     assert not re.search(r"https?://|@import|url\(", html)
 
