@@ -26,7 +26,9 @@ def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(s
     # Assert: the newest time every input has published (Yahoo JPY=X 2026-06-26 bar closes 06-27)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert list(data) == ["as_of", "score", "regime", "components", "stale"]
+    assert list(data) == ["as_of", "score", "regime", "components", "stale", "overlays"]
+    assert list(data["overlays"]) == ["carry", "yen_shock"]
+    assert all(list(o) == ["multiplier", "reason"] and 0 <= o["multiplier"] <= 1 for o in data["overlays"].values())
     assert data["as_of"] == "2026-06-27T00:00:00+00:00"
     assert [c["name"] for c in data["components"]] == list(COMPONENTS)
     assert all(list(c) == ["name", "value", "zscore", "contribution", "data_date"] for c in data["components"])
