@@ -24,9 +24,12 @@ from carryguard.signals.indicators import periods_per_year
 OVERLAY_SUFFIX = "carry"  # "sma_cross+carry" = sma_cross sized by the carry-unwind overlay
 
 
-def book_label(strategy: str, overlay: bool) -> str:
-    """A book's strategy as users write it: ``sma_cross`` or ``sma_cross+carry``."""
-    return f"{strategy}+{OVERLAY_SUFFIX}" if overlay else strategy
+def book_label(strategy: str, overlay: str | bool) -> str:
+    """A book's strategy as users write it: ``sma_cross`` (no overlay: ``none``/False),
+    ``sma_cross+carry`` (True, the carry overlay) or ``sma_cross+vol_target*carry``."""
+    if overlay is True:
+        overlay = OVERLAY_SUFFIX
+    return strategy if overlay in (False, "none", "") else f"{strategy}+{overlay}"
 
 
 @runtime_checkable

@@ -48,7 +48,8 @@ from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import periods_per_year_of
 
 MODES = ("step", "continuous")
-# bars of score history that settle the hysteresis before a first decision (90 days of 4h bars, as the paper loop reads)
+# bars of score history that settle the hysteresis before a first decision (90 days of 4h
+# bars, as long as the paper loop reads)
 HYSTERESIS_WARMUP = 540
 COLUMNS = ("strategy_exposure", "risk_score", "regime", "multiplier", "vol_scale", "final_exposure")
 
@@ -205,13 +206,13 @@ class CarryOverlay:
         strategy = _check_exposure(exposure, bars.index)
         scores = _aligned_scores(risk, bars.index)
         sticky = sticky_scores(scores, self.config.hysteresis)
-        multiplier = self._multipliers(sticky)
-        vol_scale = self._vol_scale(bars)
+        multiplier = self.multipliers(sticky)
+        vol_scale = self.vol_scale(bars)
         return pd.DataFrame(
             {
                 "strategy_exposure": strategy,
                 "risk_score": scores,
-                "regime": self._regimes(sticky),
+                "regime": self.regimes(sticky),
                 "multiplier": multiplier,
                 "vol_scale": vol_scale,
                 "final_exposure": np.clip(strategy * multiplier * vol_scale, 0.0, 1.0),
@@ -237,15 +238,15 @@ class CarryOverlay:
         history = risk.loc[risk.index <= when, "score"].to_numpy(dtype="float64")
         sticky = sticky_scores(history, self.config.hysteresis)[-1:] if len(history) else np.array([np.nan])
         score = float(history[-1]) if len(history) else math.nan
-        multiplier = float(self._multipliers(sticky)[0])
-        regime = str(self._regimes(sticky)[0])
+        multiplier = float(self.multipliers(sticky)[0])
+        regime = str(self.regimes(sticky)[0])
         vol_scale, vol_note = 1.0, ""
         if self.config.vol_target is not None:
             if bars is None:
                 raise ValueError("this overlay targets volatility: pass the bars to size()")
             closed = bars.iloc[: int(np.searchsorted(bars.index + _bar_step(bars.index), when, side="right"))]
             per_year = periods_per_year_of(bars.index, self.config.periods_per_year)
-            vol_scale = float(self._vol_scale(closed, per_year=per_year)[-1]) if len(closed) else self.config.vol_cap
+            vol_scale = float(self.vol_scale(closed, per_year=per_year)[-1]) if len(closed) else self.config.vol_cap
             vol_note = f"; vol scale {vol_scale:.2f} (target {self.config.vol_target:.0%}, cap {self.config.vol_cap:g})"
         final = min(max(exposure * multiplier * vol_scale, 0.0), 1.0)
         if math.isnan(sticky[0]):
@@ -266,10 +267,12 @@ class CarryOverlay:
         """Position of each score's regime in ``REGIMES`` (NaN reads as calm; callers mask it)."""
         return np.searchsorted(np.array(self.config.thresholds), np.nan_to_num(sticky), side="right")
 
-    def _regimes(self, sticky: np.ndarray) -> np.ndarray:
+    def regimes(self, sticky: np.ndarray) -> np.ndarray:
+        """Regime of each sticky score ("" for NaN)."""
         return np.where(np.isnan(sticky), "", np.array(REGIMES, dtype=object)[self._regime_index(sticky)])
 
-    def _multipliers(self, sticky: np.ndarray) -> np.ndarray:
+    def multipliers(self, sticky: np.ndarray) -> np.ndarray:
+        """Risk multiplier of each sticky score (1 for NaN: no reading)."""
         config = self.config
         if config.mode == "step":
             values = np.array(config.step_multipliers)[self._regime_index(sticky)]
@@ -277,7 +280,8 @@ class CarryOverlay:
             values = np.clip((config.zero_at - sticky) / (config.zero_at - config.full_at), 0.0, 1.0)
         return np.where(np.isnan(sticky), 1.0, values)
 
-    def _vol_scale(self, bars: pd.DataFrame, *, per_year: float | None = None) -> np.ndarray:
+    def vol_scale(self, bars: pd.DataFrame, *, per_year: float | None = None) -> np.ndarray:
+        """Vol scale per bar (1 without a vol target, ``vol_cap`` in the warm-up)."""
         config = self.config
         if config.vol_target is None:
             return np.ones(len(bars))

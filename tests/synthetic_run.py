@@ -117,7 +117,8 @@ def write_run(
             for overlay in overlays:
                 final = raw * multiplier if overlay else raw
                 book = simulate(close, final)
-                keys = {"strategy": strategy, "symbol": symbol, "timeframe": "1d", "overlay": overlay}
+                policy = "carry" if overlay else "none"
+                keys = {"strategy": strategy, "symbol": symbol, "timeframe": "1d", "overlay": policy}
                 results.append({**keys, "baseline": baseline, "metrics": metrics_of(book["equity"], final, close)})
                 equity_rows.append(book.reset_index().assign(**keys))
                 exposure_rows.append(

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.backtests.run.study import load_study
 from carryguard.strategies.base import REGISTRY
 
 LAYOUT = {
@@ -36,7 +37,7 @@ def default_runs(real_store_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     folders = []
     for attempt in range(2):
         results = tmp_path_factory.mktemp(f"results{attempt}")
-        outcome = backtest(real_store_dir, "--results-dir", str(results), "--json")
+        outcome = backtest(real_store_dir, "--engine", "fast", "--results-dir", str(results), "--json")
         assert outcome.exit_code == 0, outcome.output + outcome.stderr
         folders.append(Path(json.loads(outcome.stdout)["run_dir"]))
     return folders
@@ -72,9 +73,9 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
 
     # Assert
     assert headers == LAYOUT
-    assert len(metrics) == len(REGISTRY) * 2 * 2  # strategies x {BTC, ETH} x {without, with overlay}
+    assert len(metrics) == len(REGISTRY) * 2 * len(load_study().overlays)  # strategies x {BTC, ETH} x overlays
     keys = [(r["strategy"], r["symbol"], r["timeframe"], r["overlay"]) for r in metrics]
-    assert keys == sorted(keys)
+    assert keys == sorted(keys, key=lambda k: (*k[:3], k[3] != "none", k[3]))  # none first in each book
     assert {r["strategy"] for r in metrics if r["baseline"]} == {"dip_buy", "rsi_oversold", "dca_dips"}
     assert folder.name == manifest["run_id"] and folder.name.endswith("-carry_unwind")
     assert set(manifest) == {
@@ -100,6 +101,11 @@ def test_backtest_given_default_study_writes_every_book_in_the_results_layout(de
         "rsi_oversold": 137,
         "dca_dips": 137,
         "carry": 137,
+        "vol_target": 30,
+        "trend": 137,
+        "yen_shock": 0,  # reads only the USD/JPY moves at each close
+        "carry_confirmed": 137,
+        "vol_target*carry": 137,
     }
     assert {"binance/BTC-USDT/1d", "binance/ETH-USDT/1d", "mof/jgb"} <= set(manifest["data"])
     assert set(manifest["versions"]) == {"carryguard", "python", "pandas", "numpy", "backtrader"}
@@ -126,10 +132,10 @@ def test_backtest_given_default_study_tables_agree_with_metrics(default_runs):
     counts = trades.groupby(["strategy", "symbol", "overlay"]).size()
     for key, value in counts.items():
         assert value == metrics[key]["# Trades"]
-    sized = exposure[exposure["overlay"]]
+    sized = exposure[exposure["overlay"] == "carry"]
     product = (sized["strategy_exposure"] * sized["multiplier"] * sized["vol_scale"]).clip(0, 1)
     assert (sized["final_exposure"] - product).abs().max() < 1e-12
-    plain = exposure[~exposure["overlay"]]
+    plain = exposure[exposure["overlay"] == "none"]
     assert (plain["final_exposure"] == plain["strategy_exposure"]).all()
     assert (sized["multiplier"] < 1).any()  # the overlay did cut exposure somewhere since 2018
 
@@ -165,13 +171,13 @@ def test_backtest_given_narrowing_options_prints_json_for_selected_books(real_st
         "sma_cross",
         "BTC/USDT",
         "4h",
-        True,
+        "carry",
     )
     assert result["metrics"]["Start"] == "2023-01-01T00:00:00+00:00"
     assert result["metrics"]["End"] == "2023-06-30T00:00:00+00:00"
 
 
-def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(real_store_dir, tmp_path):
+def test_backtest_given_table_output_shows_none_best_control_best_carry_and_marks_baselines(real_store_dir, tmp_path):
     # Act
     outcome = backtest(
         real_store_dir,
@@ -190,33 +196,9 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
     # Assert
     assert outcome.exit_code == 0, outcome.stderr
     header = next(line for line in outcome.stdout.splitlines() if "strategy" in line)
-    assert header.split()[1:] == [
-        "strategy",
-        "┃",
-        "symbol",
-        "┃",
-        "tf",
-        "┃",
-        "Return",
-        "%",
-        "┃",
-        "+carry",
-        "┃",
-        "CAGR",
-        "%",
-        "┃",
-        "+carry",
-        "┃",
-        "MaxDD",
-        "%",
-        "┃",
-        "+carry",
-        "┃",
-        "Sharpe",
-        "┃",
-        "+carry",
-        "┃",
-    ]
+    assert " ".join(header.split()[1:]).replace("┃ ", "") == (
+        "strategy market Sharpe MaxDD % control Sharpe MaxDD % carry-based Sharpe MaxDD % ┃"
+    )
     assert max(len(line) for line in outcome.stdout.splitlines()) <= 120  # fits a 120-column terminal
     assert "dip_buy *" in outcome.stdout and "buy_and_hold *" not in outcome.stdout
     assert f"results: {tmp_path}" in outcome.stdout
@@ -224,7 +206,7 @@ def test_backtest_given_table_output_pairs_overlay_columns_and_marks_baselines(r
     best: dict[str, float] = {}
     for r in json.loads((folder / "metrics.json").read_text())["results"]:
         best[r["strategy"]] = max(best.get(r["strategy"], float("-inf")), r["metrics"]["Sharpe Ratio"])
-    rows = [line for line in outcome.stdout.splitlines() if "ETH/USDT" in line]
+    rows = [line for line in outcome.stdout.splitlines() if "ETH 1d" in line]
     assert [row.split()[1] for row in rows] == sorted(best, key=best.get, reverse=True)
 
 

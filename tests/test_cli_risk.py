@@ -34,10 +34,13 @@ def test_risk_json_given_no_as_of_reads_latest_supported_time_with_exact_shape(s
         "regime",
         "components",
         "stale",
+        "overlays",
         "age_days",
         "fresh",
         "max_age_days",
     ]
+    assert list(data["overlays"]) == ["carry", "yen_shock"]
+    assert all(list(o) == ["multiplier", "reason"] and 0 <= o["multiplier"] <= 1 for o in data["overlays"].values())
     assert data["as_of"] == "2026-06-26T00:00:00+00:00" and data["version"] == 2
     assert data["fresh"] is False and data["age_days"] > 3 and "days ago" in result.stderr
     assert [c["name"] for c in data["components"]] == list(RiskConfig().components())

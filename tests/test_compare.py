@@ -43,7 +43,7 @@ def test_load_run_given_synthetic_folder_returns_books_frames_and_baselines(run_
     assert run.run_id == run_dir.name
     assert set(run.books) == set(metrics_json(run_dir))
     assert run.baselines == {"dip_buy"}
-    key = BookKey("sma_cross", "BTC/USDT", "1d", True)
+    key = BookKey("sma_cross", "BTC/USDT", "1d", "carry")
     equity = run.equity[key]
     assert str(equity.index.tz) == "UTC" and equity.index.is_monotonic_increasing and len(equity) == 455
     assert list(equity.columns) == ["equity", "cash", "position"]
@@ -138,7 +138,7 @@ def test_compare_runs_given_one_run_uses_metrics_json_and_overlay_deltas(run_dir
             assert row[name] == pytest.approx(expected[key][name])
         assert row["baseline"] == (key.strategy == "dip_buy")
         for name, delta in zip(HEADLINE, DELTAS, strict=False):
-            if key.overlay:
+            if key.sized:
                 assert row[delta] == pytest.approx(expected[key][name] - expected[key.pair][name])
             else:
                 assert row[delta] is None
@@ -162,9 +162,9 @@ def test_compare_runs_given_different_periods_aligns_on_common_window_and_recomp
 ) -> None:
     # Arrange
     runs = [load_run(run_dir), load_run(later_run_dir)]
-    key = BookKey("sma_cross", "BTC/USDT", "1d", False)
+    key = BookKey("sma_cross", "BTC/USDT", "1d", "none")
     equity = pd.read_csv(run_dir / "equity.csv", parse_dates=["time"])
-    equity = equity[(equity["strategy"] == "sma_cross") & ~equity["overlay"]].set_index("time")["equity"]
+    equity = equity[(equity["strategy"] == "sma_cross") & (equity["overlay"] == "none")].set_index("time")["equity"]
     window = equity.loc["2022-03-01":"2023-03-31"]
     returns = window.pct_change().dropna()
 
@@ -268,3 +268,22 @@ def test_cli_compare_given_folder_that_is_not_a_run_exits_1_with_one_line(tmp_pa
         f"error: {tmp_path}: not a run folder (no metrics.json); "
         "pass a backtest run folder (from `carryguard backtest`)"
     ]
+
+
+def test_load_run_given_folder_written_before_policies_reads_true_false_as_carry_none(run_dir: Path) -> None:
+    # Arrange: the older layout, overlay true/false in every per-book table and metrics.json
+    for name in ("equity.csv", "exposure.csv", "trades.csv", "fills.csv"):
+        frame = pd.read_csv(run_dir / name)
+        frame["overlay"] = frame["overlay"] == "carry"
+        frame.to_csv(run_dir / name, index=False)
+    document = json.loads((run_dir / "metrics.json").read_text())
+    for result in document["results"]:
+        result["overlay"] = result["overlay"] == "carry"
+    (run_dir / "metrics.json").write_text(json.dumps(document))
+
+    # Act
+    run = load_run(run_dir)
+
+    # Assert
+    assert {key.overlay for key in run.books} == {"none", "carry"}
+    assert set(run.equity) == set(run.books)

@@ -144,9 +144,9 @@ def test_regime_summary_given_no_readings_says_not_available() -> None:
 def test_window_stats_given_synthetic_book_matches_hand_computation(run_dir: Path) -> None:
     # Arrange: a window whose first and last bars both move the equity, so an off-by-one at either end shows
     run = load_run(run_dir)
-    key = BookKey("sma_cross", "BTC/USDT", "1d", True)
+    key = BookKey("sma_cross", "BTC/USDT", "1d", "carry")
     frame = pd.read_csv(run_dir / "equity.csv", parse_dates=["time"])
-    book = frame[(frame["strategy"] == "sma_cross") & frame["overlay"]].set_index("time")
+    book = frame[(frame["strategy"] == "sma_cross") & (frame["overlay"] == "carry")].set_index("time")
     moved = book.index[1:][book["equity"].diff().iloc[1:].abs().to_numpy() > 1e-9]
     first, last = moved[40], moved[70]
     window = CrisisWindow("test", first, last)
@@ -193,7 +193,7 @@ def test_paired_table_given_crisis_rows_puts_overlay_twin_beside_and_subtracts(r
     # Assert
     assert len(rows) == 4 and len(paired) == 2
     for row in paired:
-        plain, carry = by_book[(row["base_strategy"], False)], by_book[(row["base_strategy"], True)]
+        plain, carry = by_book[(row["base_strategy"], "none")], by_book[(row["base_strategy"], "carry")]
         for measure in ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]"):
             assert row[measure]["plain"] == plain[measure] and row[measure]["carry"] == carry[measure]
             assert row[measure]["delta"] == pytest.approx(carry[measure] - plain[measure])

@@ -203,8 +203,8 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
 def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_books(tmp_path: Path) -> None:
     # Arrange
     run = load_run(write_run(tmp_path))
-    plain = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", False)]["equity"]
-    carry = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", True)]["equity"]
+    plain = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", "none")]["equity"]
+    carry = run.equity[BookKey("sma_cross", "BTC/USDT", "1d", "carry")]["equity"]
 
     # Act
     charts = {chart.kind: chart for chart in run_charts(run)}
@@ -234,7 +234,7 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
 def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_the_risk_index(tmp_path: Path) -> None:
     # Arrange: exposure.csv rows are bar OPEN times; the risk reading they used is taken at the close
     run = load_run(write_run(tmp_path))
-    key = BookKey("sma_cross", "BTC/USDT", "1d", True)
+    key = BookKey("sma_cross", "BTC/USDT", "1d", "carry")
     opened = run.exposure[key].index
 
     # Act

@@ -30,7 +30,8 @@ def study_of(strategies: dict[str, dict], **keys: object) -> Study:
 
 
 def book(run, strategy: str, overlay: bool):
-    (result,) = [r for r in run.results if r.strategy == strategy and r.overlay == overlay]
+    name = "carry" if overlay else "none"
+    (result,) = [r for r in run.results if r.strategy == strategy and r.overlay == name]
     return result
 
 

@@ -26,7 +26,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_load_study_given_no_path_loads_default_with_every_strategy_both_ways():
+def test_load_study_given_no_path_loads_default_with_every_strategy_and_the_controls():
     # Act
     study = load_study()
 
@@ -35,7 +35,9 @@ def test_load_study_given_no_path_loads_default_with_every_strategy_both_ways():
     assert study.symbols == ("BTC/USDT", "ETH/USDT") and study.timeframes == ("1d",)
     assert study.start == pd.Timestamp("2018-01-01", tz="UTC") and study.end is None
     assert {s.name for s in study.strategies} == set(REGISTRY)
-    assert study.with_overlay == (False, True)
+    assert study.overlays[:4] == ("none", "vol_target", "trend", "carry")
+    assert {"yen_shock", "carry_confirmed", "vol_target*carry"} <= set(study.overlays)
+    assert study.policy("trend").days == 200 and study.policy("vol_target").target == 0.6
     assert study.execution == ExecutionConfig(cash=10_000.0, commission=0.001, slippage_bps=5.0, rebalance_band=0.05)
 
 
@@ -120,7 +122,7 @@ def test_narrow_given_carry_spec_keeps_only_that_strategy_with_overlay():
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["sma_cross"]
-    assert narrowed.with_overlay == (True,)
+    assert narrowed.overlays == ("carry",)
     assert narrowed.symbols == ("BTC/USDT",)
     assert narrowed.start == pd.Timestamp("2020-01-01", tz="UTC")
     assert narrowed.end == pd.Timestamp("2021-01-01", tz="UTC")
@@ -135,14 +137,16 @@ def test_narrow_given_strategy_missing_from_study_adds_it_with_defaults():
 
     # Assert
     assert [s.name for s in narrowed.strategies] == ["tsmom", "dca"]
-    assert narrowed.with_overlay == (False, True)
+    assert narrowed.overlays == ("none", "carry")
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"strategies": ("nope",)}, "unknown strategy 'nope'"),
-        ({"strategies": ("dca+leverage",)}, "bad strategy spec"),
+        ({"strategies": ("dca+leverage",)}, "unknown overlay 'leverage'"),
+        ({"strategies": ("dca+",)}, "bad strategy spec"),
+        ({"overlays": ("vol_target*vol_target",)}, "repeats a policy"),
         ({"start": "yesterday-ish"}, "--start: 'yesterday-ish' is not a date"),
         ({"end": ""}, "--end: '' is not a date"),
         ({"start": "05/08/2024"}, "ambiguous"),
@@ -200,7 +204,7 @@ def test_load_study_given_sweep_study_returns_its_base_study():
 
     # Assert
     assert study.name == "sweep_overlay_1d" and [s.name for s in study.strategies] == ["sma_cross"]
-    assert study.symbols == ("BTC/USDT",) and study.with_overlay == (True,)
+    assert study.symbols == ("BTC/USDT",) and study.overlays == ("carry",)
 
 
 def test_load_study_given_no_name_uses_the_file_name(tmp_path):
@@ -255,5 +259,45 @@ def test_cli_backtest_given_sweep_study_runs_its_base_and_says_so(real_store_dir
         "sma_cross",
         "BTC/USDT",
         "1d",
-        True,
+        "carry",
     )
+
+
+def test_parse_study_given_overlays_and_their_tables_builds_each_policy():
+    # Act
+    study = parse_study(
+        {
+            "name": "t",
+            "strategies": {"dca": {}},
+            "overlays": ["none", "trend", "vol_target*carry"],
+            "overlay": {"hysteresis": 2.0, "trend": {"days": 50}, "vol_target": {"target": 0.5}},
+        }
+    )
+
+    # Assert
+    assert study.overlays == ("none", "trend", "vol_target*carry")
+    assert study.policy("trend").days == 50
+    product = study.policy("vol_target*carry")
+    assert [part.name for part in product.parts] == ["vol_target", "carry"]
+    assert product.parts[0].target == 0.5 and product.parts[1].config.hysteresis == 2.0
+    assert study.to_dict()["overlay"]["trend"] == {"days": 50, "below": 0.0}
+
+
+@pytest.mark.parametrize("modes, expected", [([False, True], ("none", "carry")), ([True], ("carry",))])
+def test_parse_study_given_legacy_with_overlay_maps_to_none_and_carry(modes, expected):
+    study = parse_study({"name": "t", "strategies": {"dca": {}}, "with_overlay": modes})
+
+    assert study.overlays == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"overlays": ["carry", "lunar"]}, "unknown overlay 'lunar'"),
+        ({"overlays": ["trend"], "with_overlay": [True]}, "not both"),
+        ({"overlays": ["trend"], "overlay": {"trend": {"days": "long"}}}, "days must be a number"),
+    ],
+)
+def test_parse_study_given_bad_overlays_raises_study_error_naming_it(data, message):
+    with pytest.raises(StudyError, match=message):
+        parse_study({"name": "t", "strategies": {"dca": {}}} | data)

@@ -1,4 +1,4 @@
-"""``carryguard backtest``: run a study with and without the overlay, write results/<run-id>/."""
+"""``carryguard backtest``: run a study with its overlays, write results/<run-id>/."""
 
 from __future__ import annotations
 
@@ -17,13 +17,6 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
     from carryguard.backtests.run.runner import Parity, RunResult, StudyRun
     from carryguard.backtests.run.study import Study
     from carryguard.signals.store import Store
-
-PAIR_METRICS = (
-    ("Return [%]", "Return %"),
-    ("CAGR [%]", "CAGR %"),
-    ("Max. Drawdown [%]", "MaxDD %"),
-    ("Sharpe Ratio", "Sharpe"),
-)
 
 
 @click.command("backtest")
@@ -47,7 +40,18 @@ PAIR_METRICS = (
     "--overlay/--no-overlay",
     "overlay",
     default=None,
-    help="Only the runs with (or without) the carry overlay; default: as the study says (both).",
+    help="--no-overlay: only the unsized books (none); --overlay: only carry; default: the study's overlays.",
+)
+@click.option(
+    "--overlays",
+    metavar="NAMES",
+    help="Comma-separated overlays to run, e.g. none,vol_target,carry,vol_target*carry (overrides the study).",
+)
+@click.option(
+    "--walk-forward",
+    "walk_forward",
+    is_flag=True,
+    help="Also walk forward over overlay choice and parameters (out of sample); writes walkforward.json.",
 )
 @click.option(
     "--engine",
@@ -95,29 +99,35 @@ def backtest(
     start: str | None,
     end: str | None,
     overlay: bool | None,
+    overlays: str | None,
+    walk_forward: bool,
     engine: str,
     verify: int,
     results_dir: Path,
     as_csv: bool,
     as_json: bool,
 ) -> None:
-    """Backtest a study: every strategy x symbol x timeframe, without and with the
-    carry-unwind overlay, each its own book (next-open fills, fees, slippage).
+    """Backtest a study: every strategy x symbol x timeframe x overlay (a sizing policy:
+    none, the controls vol_target and trend, the carry-based carry, yen_shock,
+    carry_confirmed, or a product such as vol_target*carry), each its own book
+    (next-open fills, fees, slippage).
 
     No STUDY.toml runs the default study (backtests/studies/carry_unwind.toml: BTC/USDT
-    and ETH/USDT daily from 2018-01-01, every strategy and baseline); the options narrow
-    or override it. A sweep study runs its base (its [params] are not backtested).
-    Writes manifest.json, metrics.json, equity/exposure/prices.parquet (CSV with --csv)
-    and fills/trades/risk.csv to RESULTS_DIR/<run-id>/ and prints a table: each metric
-    without the overlay, then with it (+carry), sorted by the better Sharpe ratio of each
-    pair (* marks the bottom-fishing baselines). Indicators are warmed up on the stored
-    bars before --start (see manifest.json "warmup_bars").
+    and ETH/USDT daily from 2018-01-01, every strategy and baseline, with no overlay, the
+    two controls and the carry-based policies); the options narrow or override it. A sweep
+    study runs its base (its [params] are not backtested). Writes manifest.json,
+    metrics.json, equity/exposure/prices.parquet (CSV with --csv) and fills/trades/risk.csv
+    to RESULTS_DIR/<run-id>/ and prints a table: per strategy and market the book without
+    an overlay, the best control and the best carry-based policy (* marks the
+    bottom-fishing baselines). Indicators are warmed up on the stored bars before --start
+    (see manifest.json "warmup_bars").
 
     \b
     Examples:
       carryguard backtest
       carryguard backtest --strategy sma_cross --strategy dip_buy --symbol BTC/USDT
       carryguard backtest --strategy sma_cross+carry --symbol BTC/USDT --timeframe 4h
+      carryguard backtest --overlays none,vol_target,vol_target*carry --strategy buy_and_hold
       carryguard backtest my_study.toml --no-overlay --json
       carryguard backtest --schema > study.schema.json
       carryguard backtest --engine backtrader       # the reference engine itself
@@ -144,7 +154,7 @@ def backtest(
             timeframes=timeframes,
             start=start,
             end=end,
-            with_overlay=() if overlay is None else (overlay,),
+            overlays=_overlay_choice(overlay, overlays),
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
@@ -160,9 +170,11 @@ def backtest(
     books = len(run.results)
     _print_pairs(
         document["results"],
-        study.with_overlay,
+        study.overlays,
         title=f"{study.name}: {books} book{'' if books == 1 else 's'} ({engine})",
     )
+    if walk_forward:
+        _walk_forward(study, obj.store, folder)
     stdout.print(f"results: {folder}", highlight=False)
     _print_parity(run.engine, parities)
     _fail_unless_parity(parities)
@@ -196,6 +208,39 @@ def _print_schema(ctx: click.Context) -> None:
     ctx.exit()
 
 
+def _walk_forward(study: Study, store: Store, folder: Path) -> None:
+    """The walk-forward over overlays: print its out-of-sample table, write walkforward.json."""
+    import json
+
+    from carryguard.backtests.sweep.overlay_walkforward import (
+        CONFIG,
+        TABLE_COLUMNS,
+        summary,
+        table_rows,
+        walk_forward_overlays,
+    )
+
+    with stderr.status("walking forward over the overlays ..."):
+        results = walk_forward_overlays(study, store)
+    document = summary(results)
+    (folder / "walkforward.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    span = f"{results[0].oos_start.date()}..{results[0].oos_end.date()}" if results else ""
+    print_table(
+        f"Out of sample {span}: overlay and parameters chosen by {CONFIG.metric} on each {CONFIG.mode} train "
+        f"window (first {CONFIG.train}), traded the next {CONFIG.test}; Sharpe beside the fixed overlays",
+        TABLE_COLUMNS,
+        table_rows(results),
+        right=TABLE_COLUMNS[2:-1],
+    )
+
+
+def _overlay_choice(flag: bool | None, names: str | None) -> tuple[str, ...]:
+    """The overlays the options ask for (empty: the study's own list)."""
+    if names:
+        return tuple(name.strip() for name in names.split(",") if name.strip())
+    return () if flag is None else (("carry",) if flag else ("none",))
+
+
 def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:
     """``run_study`` with a progress bar of the books on stderr (only on a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -213,41 +258,51 @@ def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:
         return run_study(study, store, engine=engine, on_result=advance)
 
 
-def _print_pairs(results: list[dict], modes: tuple[bool, ...], *, title: str) -> None:
-    """One row per strategy x symbol x timeframe; each metric without the overlay next to
-    the same metric with it (``+carry``), so a pair reads left to right in ~110 columns."""
+def _print_pairs(results: list[dict], overlays: tuple[str, ...], *, title: str) -> None:
+    """One row per strategy x symbol x timeframe: Sharpe and max. drawdown without an
+    overlay, then the best control (vol_target, trend ...) and the best carry-based policy
+    by Sharpe, each named, so the row reads left to right at about 100 columns."""
+    from carryguard.strategies.policies import is_carry_based
+
+    groups = [
+        ("none", [o for o in overlays if o == "none"]),
+        ("control", [o for o in overlays if o != "none" and not is_carry_based(o)]),
+        ("carry-based", [o for o in overlays if is_carry_based(o)]),
+    ]
+    groups = [(label, specs) for label, specs in groups if specs]
     rows: dict[tuple[str, str, str], dict] = {}
     for result in results:
         key = (result["strategy"], result["symbol"], result["timeframe"])
         rows.setdefault(key, {"baseline": result["baseline"]})[result["overlay"]] = result["metrics"]
-    columns = ["strategy", "symbol", "tf"] + [
-        _header(short, mode, modes) for _, short in PAIR_METRICS for mode in modes
-    ]
 
-    def best_sharpe(entry: dict) -> float:
-        values = [entry[m]["Sharpe Ratio"] for m in modes if entry[m]["Sharpe Ratio"] is not None]
-        return max(values) if values else -math.inf
+    def best(entry: dict, specs: list[str]) -> str | None:
+        ranked = [(_sharpe(entry[s]), s) for s in specs if s in entry]
+        return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
+    columns = ["strategy", "market"]
+    for label, _ in groups:
+        columns += ([] if label == "none" else [label]) + ["Sharpe", "MaxDD %"]
     table = []
-    for (strategy, symbol, timeframe), entry in sorted(rows.items(), key=lambda kv: (-best_sharpe(kv[1]), kv[0])):
-        cells = [f"{strategy}{' *' if entry['baseline'] else ''}", symbol, timeframe]
-        cells += [_fmt(entry[mode][name], name) for name, _ in PAIR_METRICS for mode in modes]
+    order = sorted(rows.items(), key=lambda kv: (-max(_sharpe(m) for k, m in kv[1].items() if k != "baseline"), kv[0]))
+    for (strategy, symbol, timeframe), entry in order:
+        cells = [f"{strategy}{' *' if entry['baseline'] else ''}", f"{symbol.split('/')[0]} {timeframe}"]
+        for label, specs in groups:
+            chosen = best(entry, specs)
+            metrics = entry.get(chosen, {}) if chosen else {}
+            if label != "none":
+                cells.append(chosen or "n/a")
+            cells += [_fmt(metrics.get("Sharpe Ratio"), "Sharpe Ratio"), _fmt(metrics.get("Max. Drawdown [%]"), "")]
         table.append(cells)
-    pairs = {name: [3 + m * len(modes) + k for k in range(len(modes))] for m, (name, _) in enumerate(PAIR_METRICS)}
-    narrow_first = [pairs["CAGR [%]"], 2, pairs["Return [%]"]]  # each metric goes with its +carry twin
-    print_table(title, columns, table, right=columns[3:], drop=narrow_first)
-    paired = len(modes) > 1
-    legend = ["+carry = the column to its left with the carry overlay"] if paired else []
+    print_table(title, columns, table, right=["Sharpe", "MaxDD %"])
+    legend = [f"{label}: best of {', '.join(specs)} by Sharpe" for label, specs in groups if label != "none"]
     legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []
-    legend += ["sorted by the pair's better Sharpe" if paired else "sorted by Sharpe"]
-    stdout.print("; ".join(legend), highlight=False)
+    for line in [*legend, "sorted by the row's best Sharpe"]:  # one per line: fits 80 columns
+        stdout.print(line, highlight=False)
 
 
-def _header(short: str, overlay: bool, modes: tuple[bool, ...]) -> str:
-    """A pair is two adjacent columns, the metric then ``+carry``; one mode alone is named in full."""
-    if not overlay:
-        return short
-    return "+carry" if len(modes) > 1 else f"{short} +carry"
+def _sharpe(metrics: dict) -> float:
+    value = metrics.get("Sharpe Ratio")
+    return -math.inf if value is None else float(value)
 
 
 def _fmt(value: float | None, name: str) -> str:

@@ -42,7 +42,9 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
 
     Each overlay row carries Δ = with overlay − without (Return, CAGR, Max. Drawdown,
     Sharpe); baselines are marked. Runs covering different periods are aligned on their
-    common window and their metrics recomputed there (the title says so).
+    common window and their metrics recomputed there (the title says so). Then each run's
+    verdict: every carry-based overlay against the best control (none, vol_target,
+    trend) with bootstrap intervals and the shifted-timing rank (as in the report).
 
     \b
     Examples:
@@ -94,6 +96,15 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
         right=[*headline, *deltas],
         drop=[deltas[1], headline[1], "tf", deltas[0], headline[0], "symbol"],
     )
+    from carryguard.backtests.report.verdict import judge, verdict_lines
+
+    for run in runs:
+        if several:
+            stdout.print(f"{number[run.run_id]}:", highlight=False)
+        with stderr.status(f"judging {run.run_id} ..."):
+            lines = verdict_lines(judge(run))
+        for line in lines:
+            stdout.print(line, highlight=False)
 
 
 def verdict_lines(run_dir: Path) -> list[str]:
@@ -166,11 +177,20 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         }
         for e in written.effects
     ]
+    from carryguard.backtests.report.verdict import verdict_data, verdict_lines
+
     if as_json:
         print_json(
-            {"report": str(written.html), "charts": [str(p) for p in written.charts], "overlay_effects": effects}
+            {
+                "report": str(written.html),
+                "charts": [str(p) for p in written.charts],
+                "verdict": verdict_data(written.verdict),
+                "overlay_effects": effects,
+            }
         )
         return
+    for line in verdict_lines(written.verdict):
+        stdout.print(line, highlight=False)
     if not written.effects:
         stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
     else:

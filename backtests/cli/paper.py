@@ -79,9 +79,10 @@ def paper() -> None:
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
 @click.option(
     "--overlay",
-    type=click.Choice(["carry", "none"]),
-    help="Size exposure by the carry-unwind risk index, or not; default: carry (without a study, or when "
-    "the study's with_overlay has true).",
+    default=None,
+    metavar="NAME",
+    help="Sizing policy: carry, none, vol_target, trend, yen_shock, carry_confirmed or a product "
+    "(vol_target*carry); default: carry (without a study, or the study's one sized overlay).",
 )
 @click.option(
     "--cash",
@@ -190,7 +191,7 @@ def run_cmd(
     """
     import threading
 
-    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed, resolve_book
+    from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, PolicyDecider, RiskFeed, resolve_book
     from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
     from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
     from carryguard.backtests.paper.state import BookSpec, PaperState
@@ -209,7 +210,7 @@ def run_cmd(
             params=_parse_params(params),
             symbol=symbol,
             timeframe=timeframe,
-            overlay=None if overlay is None else overlay == "carry",
+            overlay=overlay,
             execution={"cash": cash, "commission": commission, "slippage_bps": slippage_bps, "rebalance_band": band},
         )
         step = timeframe_delta(book.timeframe)
@@ -248,13 +249,21 @@ def run_cmd(
             f"--history {history} needs {history + 2} bars per request; {exchange_id} serves "
             f"{per_request}: use --history {per_request - 2} or less"
         )
-    decider = OverlayDecider(strategy, step=step)
-    if book.overlay is not None and (reading := latest_reading(obj.store)) is not None:
+    if book.policy != "none" and (reading := latest_reading(obj.store)) is not None:
         guard(reading, max_age, require_fresh)  # the same wall-clock rule as `carryguard risk`
-    if book.overlay is not None:
+    try:
+        policy = book.sizing()
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlay") from None
+    feed = None
+    if policy.needs_risk:
         refresher = macro_refresher(obj.store) if macro_refresh else None
         feed = RiskFeed(obj.store, step=step, limits=limits, config=book.risk, refresher=refresher)
+    decider: OverlayDecider | PolicyDecider = OverlayDecider(strategy, step=step)
+    if book.policy == "carry":
         decider = OverlayDecider(strategy, step=step, overlay=CarryOverlay(book.overlay), feed=feed)
+    elif book.policy != "none":
+        decider = PolicyDecider(strategy, step=step, policy=policy, feed=feed)
     spec = BookSpec(
         strategy=book.name,
         symbol=book.symbol,

@@ -45,7 +45,11 @@ EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
     "known when that day began). Default: the latest time the stored data supports.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help='Print {"as_of", "version", "score", "regime", "components", "stale"}.'
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"as_of", "version", "score", "regime", "components", "stale", "overlays", "age_days", "fresh", '
+    '"max_age_days"} (overlays: each index-driven policy\'s multiplier now).',
 )
 @click.option(
     "--plot",
@@ -128,7 +132,9 @@ def risk(
         except OSError as exc:
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
     if as_json:
-        print_json({**reading.to_json(), **fresh.to_json()})
+        from carryguard.strategies.carry_policies import multipliers_now
+
+        print_json({**reading.to_json(), "overlays": multipliers_now(inputs, as_of, cfg), **fresh.to_json()})
     else:
         _print_reading(reading, cfg)
         check = fx_cross_check(inputs, cfg, as_of)

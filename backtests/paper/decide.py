@@ -39,10 +39,12 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
 from carryguard.backtests.run.study import Study, StudyError, plain_config
 from carryguard.signals.risk import RiskConfig, risk_at
-from carryguard.strategies.base import Strategy
+from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
+from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.loader import checked_exposure, make_strategy, strategy_label
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
+from carryguard.strategies.policies import PolicyInputs, make_policy, spec_of
 
 # Without a study: the book `carryguard paper run` trades by default.
 DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "1h"
@@ -50,26 +52,36 @@ DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "
 
 @dataclass(frozen=True)
 class PaperBook:
-    """A paper book's resolved settings. ``overlay`` None = the strategy runs unsized."""
+    """A paper book's resolved settings: ``policy`` names the sizing policy (``none``,
+    ``carry``, ``vol_target*carry`` ...), ``overlay`` is the carry map's settings and
+    ``policy_params`` the other policies' parameters (from the study)."""
 
     strategy: Strategy
     symbol: str
     timeframe: str
-    overlay: OverlayConfig | None
+    policy: str
+    overlay: OverlayConfig
     risk: RiskConfig
     execution: ExecutionConfig
+    policy_params: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+
+    def sizing(self) -> object:
+        """The sizing policy object (``strategies.policies``) with the book's parameters."""
+        return make_policy(
+            self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": plain_config(self.overlay)}
+        )
 
     @property
     def name(self) -> str:
-        """The book's name in the state file: ``sma_cross+carry`` with the overlay."""
-        name = strategy_label(type(self.strategy))
-        return f"{name}+carry" if self.overlay is not None else name
+        """The book's name in the state file: ``sma_cross``, ``sma_cross+carry``, ``sma_cross+vol_target``."""
+        return book_label(strategy_label(type(self.strategy)), self.policy)
 
     @property
     def history_needed(self) -> int:
         """Closed bars each decision needs so it equals a backtest's: the strategy's
         warm-up and, with a vol target, the overlay's vol window, plus the bar itself."""
-        vol = self.overlay.vol_window if self.overlay is not None and self.overlay.vol_target is not None else 0
+        carry = self.policy != "none" and "carry" in self.policy.split("*")
+        vol = self.overlay.vol_window if carry and self.overlay.vol_target is not None else 0
         return max(self.strategy.warmup_bars, vol) + 1
 
     def config(self) -> dict[str, object]:
@@ -80,9 +92,10 @@ class PaperBook:
             "commission": self.execution.commission,
             "slippage_bps": self.execution.slippage_bps,
             "band": self.execution.rebalance_band,
-            "overlay": "carry" if self.overlay is not None else "none",
-            **({f"overlay.{k}": v for k, v in plain_config(self.overlay).items()} if self.overlay is not None else {}),
-            **({f"risk.{k}": v for k, v in plain_config(self.risk).items()} if self.overlay is not None else {}),
+            "overlay": self.policy,
+            **({f"overlay.{k}": v for k, v in plain_config(self.overlay).items()} if self.policy != "none" else {}),
+            **{f"overlay.{name}.{k}": v for name, values in self.policy_params for k, v in values},
+            **({f"risk.{k}": v for k, v in plain_config(self.risk).items()} if self.policy != "none" else {}),
         }
 
 
@@ -94,7 +107,7 @@ def resolve_book(
     params: Mapping[str, object] | None = None,
     symbol: str | None = None,
     timeframe: str | None = None,
-    overlay: bool | None = None,
+    overlay: str | None = None,
     execution: Mapping[str, float | None] | None = None,
 ) -> PaperBook:
     """The book ``paper run`` trades: the study's strategy (its parameters), overlay, risk
@@ -111,7 +124,8 @@ def resolve_book(
         base = dict(next(s for s in study.strategies if s.name == strategy).params)
         symbol = symbol or _only(study.symbols, "symbols", "--symbol", origin)
         timeframe = timeframe or _only(study.timeframes, "timeframes", "--timeframe", origin)
-        overlay = overlay if overlay is not None else True in study.with_overlay
+        sized = [o for o in study.overlays if o != "none"] or ["none"]
+        overlay = overlay or _only(sized, "overlays", "--overlay", origin)
     try:
         built = make_strategy(strategy or DEFAULT_STRATEGY, **{**base, **(params or {})})
         costs = replace(
@@ -124,9 +138,11 @@ def resolve_book(
         strategy=built,
         symbol=symbol or DEFAULT_SYMBOL,
         timeframe=timeframe or DEFAULT_TIMEFRAME,
-        overlay=(study.overlay if study is not None else OverlayConfig()) if overlay in (None, True) else None,
+        policy=overlay or "carry",
+        overlay=study.overlay if study is not None else OverlayConfig(),
         risk=study.risk if study is not None else RiskConfig(),
         execution=costs,
+        policy_params=study.policy_tables if study is not None else (),
     )
 
 
@@ -180,7 +196,8 @@ class RiskFeed:
             if due and self.refresher is not None:
                 self.refresher()
             ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
-            self._readings = risk_at(self.store, times.union(ahead), self.config)
+            every = times.union(ahead)
+            self._readings = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
             if due:
                 self._refreshed_at = now
         return self._readings.loc[times]
@@ -196,6 +213,42 @@ def macro_block(row: pd.Series, limit_days: float) -> str:
         name, age = max(stale.items(), key=lambda item: item[1])
         return f"stale macro input {name}: newest value {age:.1f} days old > limit {limit_days:g} days"
     return ""
+
+
+class PolicyDecider:
+    """Strategy exposure at t sized by any sizing policy of ``strategies.policies``
+    (``vol_target``, ``yen_shock``, ``vol_target*carry`` ...), live: where the policy lacks
+    its risk data the multiplier is 0 (fail closed), and stale macro inputs block the trade.
+    The policy's path runs over the closed bars given (``--history``) and the risk readings
+    at their closes; the decision log names the policy and its reason."""
+
+    def __init__(self, strategy: Strategy, *, step: pd.Timedelta, policy: object, feed: RiskFeed | None = None) -> None:
+        if getattr(policy, "needs_risk", False) and feed is None:
+            raise ValueError(f"overlay {spec_of(policy)} reads the risk index: it needs a RiskFeed")
+        self.strategy, self.step, self.policy, self.feed = strategy, step, policy, feed
+
+    def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:
+        """The decision at ``at`` (the close of ``bars``' last row)."""
+        exposure = float(self.strategy.target_exposure(bars).iloc[-1])
+        risk, row, blocked = None, None, ""
+        if self.feed is not None:
+            closes = pd.DatetimeIndex(bars.index) + self.step
+            risk = self.feed.readings(closes, now=max(now, at) if now is not None else at)
+            row = risk.iloc[-1]
+            blocked = macro_block(row, self.feed.limits.max_age_days)
+        path = self.policy.path(PolicyInputs(bars, risk, live=True))  # type: ignore[attr-defined]
+        multiplier = float(path.multiplier[-1])
+        target = min(max(exposure * multiplier, 0.0), 1.0)
+        return Decision(
+            strategy_exposure=exposure,
+            target=target,
+            score=float(row["score"]) if row is not None else math.nan,
+            regime=str(path.regime[-1]) if path.regime is not None else (str(row["regime"]) if row is not None else ""),
+            multiplier=multiplier,
+            reason=f"{self.strategy.name} +{spec_of(self.policy)}: {path.reason[-1]}; "
+            f"exposure {exposure:.2f} -> {target:.2f}",
+            blocked=blocked,
+        )
 
 
 def hysteresis_range(scores: np.ndarray, hysteresis: float) -> tuple[float, float]:

@@ -23,6 +23,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from carryguard.backtests.engine.measures import bars_per_year, equity_returns, growth_curve, max_drawdown, sharpe
 from carryguard.backtests.run.folder import BookKey, RunFolder
@@ -92,9 +93,44 @@ def stationary_indices(n: int, *, n_boot: int, mean_block: float, rng: np.random
     return (np.take_along_axis(starts, block_began, axis=1) + position - block_began) % n
 
 
-def _drawdown_pct(returns: np.ndarray) -> np.ndarray:
+def max_drawdown_pct(returns: np.ndarray) -> np.ndarray:
     """Deepest drawdown (negative %, 0 if none) of the equity compounding each row from 1.0."""
     return np.asarray(max_drawdown(growth_curve(returns))) * 100.0
+
+
+def resampled_stats(returns: np.ndarray, index: np.ndarray, per_year: float) -> tuple[np.ndarray, np.ndarray]:
+    """Annualized Sharpe and max. drawdown (negative %) of ``returns[index[b]]`` for each
+    resample b, as ``measures.sharpe`` / ``max_drawdown_pct`` without building the
+    resampled matrix."""
+    sharpe_out, drawdown_out = _resampled(np.ascontiguousarray(returns, dtype=np.float64), index)
+    return sharpe_out * math.sqrt(per_year), drawdown_out * 100.0
+
+
+@njit(cache=True)
+def _resampled(returns: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_boot, n = index.shape
+    sharpe_out = np.empty(n_boot)
+    drawdown_out = np.empty(n_boot)
+    for b in range(n_boot):
+        total = 0.0
+        squares = 0.0
+        equity = 1.0
+        peak = 1.0
+        worst = 1.0  # lowest equity / peak so far
+        for t in range(n):
+            r = returns[index[b, t]]
+            total += r
+            squares += r * r
+            equity *= 1.0 + r
+            if equity > peak:
+                peak = equity
+            elif equity < worst * peak:
+                worst = equity / peak
+        mean = total / n
+        variance = (squares - n * mean * mean) / (n - 1) if n > 1 else 0.0
+        sharpe_out[b] = mean / math.sqrt(variance) if variance > 0.0 else np.nan
+        drawdown_out[b] = worst - 1.0
+    return sharpe_out, drawdown_out
 
 
 def paired_effect(
@@ -126,11 +162,11 @@ def paired_effects(
                 plain, overlay, per_year = pairs[i]
                 a, b = plain[index], overlay[index]
                 sharpe_effects[i].append(sharpe(b, per_year) - sharpe(a, per_year))
-                drawdown_effects[i].append(_drawdown_pct(b) - _drawdown_pct(a))
+                drawdown_effects[i].append(max_drawdown_pct(b) - max_drawdown_pct(a))
         for i in members:
             plain, overlay, per_year = pairs[i]
             both = np.stack([plain, overlay])
-            originals = (sharpe(both, per_year), _drawdown_pct(both))
+            originals = (sharpe(both, per_year), max_drawdown_pct(both))
             effects = (np.concatenate(sharpe_effects[i]), np.concatenate(drawdown_effects[i]))
             sharpe_interval, drawdown_interval = (
                 _interval(values, before, after, config.confidence)
@@ -179,7 +215,7 @@ def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig())
     seed = run_seed(run)
     keys, pairs = [], []
     for key in run.books:
-        if not key.overlay or key.pair not in run.equity:
+        if not key.sized or key.pair not in run.equity:
             continue
         both = pd.concat(
             {"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1, join="inner"

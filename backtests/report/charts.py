@@ -36,6 +36,7 @@ from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.risk import REGIMES
 
+CHARTED = ("none", "carry")  # the overlays drawn in the charts
 WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
 PANEL_HEIGHT = 2.4
 DPI = 100
@@ -69,7 +70,8 @@ def run_charts(run: RunFolder) -> list[Chart]:
     """Equity, drawdown and exposure-vs-risk charts for every symbol/timeframe of the run."""
     charts = []
     for symbol, timeframe in _markets(run):
-        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
+        # the charts draw each strategy without and with the carry overlay (other policies: tables)
+        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe) and k.overlay in CHARTED]
         tag = f"{symbol.replace('/', '-')}_{timeframe}"
         charts.append(Chart(f"equity_{tag}", f"Equity curves, {symbol} {timeframe}", equity_figure(run, books)))
         charts.append(Chart(f"drawdown_{tag}", f"Drawdowns, {symbol} {timeframe}", drawdown_figure(run, books)))
@@ -136,7 +138,7 @@ def _legend(figure: Figure, handles: list) -> None:
 def _line_handles(books: list[BookKey], market: str) -> list[Line2D]:
     """Legend entries: the two line styles (the second only when the run has overlay books) and the market."""
     handles = [Line2D([], [], color=PLAIN, linewidth=1.4, label="without overlay")]
-    if any(k.overlay for k in books):
+    if any(k.sized for k in books):
         handles.append(Line2D([], [], color=CARRY, linewidth=1.4, linestyle="--", label="with +carry overlay"))
     if market:
         handles.append(Line2D([], [], color=MARKET, linewidth=1.0, label=market))
@@ -169,7 +171,7 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     for ax, name in zip(axes, names, strict=False):
         if market is not None:
             ax.plot(_x(market.index), market.to_numpy(), color=MARKET, linewidth=0.9)
-        for key, colour, style in ((_key(books, name, False), PLAIN, "-"), (_key(books, name, True), CARRY, "--")):
+        for key, colour, style in ((_key(books, name, "none"), PLAIN, "-"), (_key(books, name, "carry"), CARRY, "--")):
             if key is not None:
                 equity = run.equity[key]["equity"]
                 ax.plot(
@@ -193,7 +195,7 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     names = _strategies(run, books)
     figure, axes = _panels(len(names))
     for ax, name in zip(axes, names, strict=False):
-        plain, carry = _key(books, name, False), _key(books, name, True)
+        plain, carry = _key(books, name, "none"), _key(books, name, "carry")
         if plain is not None:
             fall = _drawdown(run.equity[plain]["equity"])
             ax.fill_between(_x(fall.index), fall.to_numpy(), 0, color=PLAIN, alpha=0.25, linewidth=0)
@@ -212,7 +214,7 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     """Risk index with regime bands, the overlay's risk multiplier, and each overlay book's final exposure."""
-    overlay_books = [k for k in books if k.overlay and k in run.exposure]
+    overlay_books = [k for k in books if k.sized and k in run.exposure]
     shown = overlay_books or [k for k in books if k in run.exposure]
     ratios = [3, 2, max(2, len(shown) * 0.45)]
     figure, (top, middle, bottom) = plt.subplots(
@@ -317,7 +319,7 @@ def _x(index: pd.Index) -> np.ndarray:
     return pd.DatetimeIndex(index).tz_convert(None).to_numpy() if getattr(index, "tz", None) else np.asarray(index)
 
 
-def _key(books: list[BookKey], strategy: str, overlay: bool) -> BookKey | None:
+def _key(books: list[BookKey], strategy: str, overlay: str) -> BookKey | None:
     return next((k for k in books if k.strategy == strategy and k.overlay == overlay), None)
 
 

@@ -124,10 +124,8 @@ def compare_runs(runs: Sequence[RunFolder], *, sort: str = "Sharpe Ratio") -> Co
         values = {key: _headline(run, key, window) for key in run.books}
         pairs: dict[BookKey, list[dict[str, object]]] = {}
         for key in run.books:
-            pairs.setdefault(BookKey(key.strategy, key.symbol, key.timeframe, False), []).append(
-                _row(run, key, values, window)
-            )
-        groups.extend(sorted(rows, key=lambda r: bool(r["overlay"])) for rows in pairs.values())
+            pairs.setdefault(key.pair, []).append(_row(run, key, values, window))
+        groups.extend(sorted(rows, key=lambda r: r["overlay"] != "none") for rows in pairs.values())
     groups.sort(key=lambda rows: _sort_value(rows, column), reverse=True)
     return Comparison(
         rows=[row for rows in groups for row in rows],
@@ -171,7 +169,7 @@ def _row(
     row.update(values[key])
     partner = values.get(key.pair)
     for name, delta in zip(HEADLINE, DELTAS, strict=False):
-        row[delta] = values[key][name] - partner[name] if key.overlay and partner is not None else None
+        row[delta] = values[key][name] - partner[name] if key.sized and partner is not None else None
     return row
 
 

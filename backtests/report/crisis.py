@@ -211,7 +211,8 @@ def paired_table(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         )
         for measure in PAIRED_MEASURES:
             out.setdefault(measure, {"plain": None, "carry": None, "delta": None})
-            out[measure]["carry" if row["overlay"] else "plain"] = row[measure]
+            if row["overlay"] in ("none", "carry"):  # the paired table sets the carry overlay beside none
+                out[measure]["carry" if row["overlay"] == "carry" else "plain"] = row[measure]
     for out in paired.values():
         for measure in PAIRED_MEASURES:
             values = out[measure]

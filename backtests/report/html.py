@@ -14,7 +14,7 @@ import math
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -37,6 +37,8 @@ from carryguard.backtests.report.crisis import (
     uncovered,
     window_summary,
 )
+from carryguard.backtests.report.verdict import VERDICT_BOOTSTRAP, Judgement, judge
+from carryguard.backtests.report.verdict import verdict_lines as lines_of
 from carryguard.backtests.run.folder import RunFolder, load_run
 
 STAGES = ("load run", "bootstrap", "tearsheets", "interactive charts", "write HTML", "PNG charts")
@@ -50,6 +52,7 @@ class Report:
     html: Path
     charts: list[Path]
     effects: list[OverlayEffect]
+    verdict: list[Judgement]
 
 
 def write_pngs(run: RunFolder) -> list[tuple[str, str, str]]:
@@ -77,7 +80,8 @@ def write_report(
 ) -> Report:
     """Load the run at ``run_dir``, compute everything and write report.html and the PNGs.
 
-    ``verdict_lines`` head the report (the overlay lab's verdict); ``progress`` is called
+    ``verdict_lines`` head the report (default: the overlay lab's verdict, carry-based
+    overlays against the best control, from ``report.verdict``); ``progress`` is called
     with the name of each stage (``STAGES``) as it starts."""
     step = progress or (lambda _stage: None)
     step(STAGES[0])
@@ -86,15 +90,16 @@ def write_report(
         pngs = pool.submit(write_pngs, run)
         step(STAGES[1])
         effects = overlay_effects(run, bootstrap)
-        html = render(
-            run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=verdict_lines, step=step
-        )
+        judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
+        lines = list(verdict_lines) or lines_of(judgements)
+        html = render(run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=lines, step=step)
         step(STAGES[4])
         path = run.path / "report.html"
         path.write_text(html, encoding="utf-8")
         step(STAGES[5])
         figures = pngs.result()
-    return Report(html=path, charts=[run.path / name for _kind, _title, name in figures], effects=effects)
+    charts = [run.path / name for _kind, _title, name in figures]
+    return Report(html=path, charts=charts, effects=effects, verdict=judgements)
 
 
 def render(
@@ -144,6 +149,7 @@ def render(
     context = {
         "run": run,
         "run_id": run.run_id,
+        "verdict": verdict or [],
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
         "verdict_lines": list(verdict_lines),
@@ -201,7 +207,7 @@ def at_a_glance(
 ) -> list[str]:
     """Plain sentences: did the overlay help over the whole run, how sure can we be (at the
     bootstrap's ``confidence``), and in which crisis windows (``window_summary`` rows)."""
-    pairs = [row for row in summary if row["overlay"] and row["Δ Sharpe Ratio"] is not None]
+    pairs = [row for row in summary if row["overlay"] != "none" and row["Δ Sharpe Ratio"] is not None]
     if not pairs:
         return ["This run has no overlay / no-overlay pairs."]
     better_sharpe = sum(1 for row in pairs if _positive(row["Δ Sharpe Ratio"]))

@@ -36,12 +36,18 @@ from carryguard.strategies.base import book_label
 
 @dataclass(frozen=True, order=True)
 class BookKey:
-    """One book of a run: a strategy on one symbol and timeframe, with or without the overlay."""
+    """One book of a run: a strategy on one symbol and timeframe, sized by an overlay
+    policy (``none``: unsized)."""
 
     strategy: str
     symbol: str
     timeframe: str
-    overlay: bool
+    overlay: str
+
+    @property
+    def sized(self) -> bool:
+        """True for a book sized by an overlay (not ``none``)."""
+        return self.overlay != "none"
 
     @property
     def label(self) -> str:
@@ -50,8 +56,12 @@ class BookKey:
 
     @property
     def pair(self) -> BookKey:
-        """The same book on the other side of the overlay."""
-        return BookKey(self.strategy, self.symbol, self.timeframe, not self.overlay)
+        """The same book without an overlay (``none``)."""
+        return self.with_overlay("none")
+
+    def with_overlay(self, overlay: str) -> BookKey:
+        """The same strategy, symbol and timeframe sized by ``overlay``."""
+        return BookKey(self.strategy, self.symbol, self.timeframe, overlay)
 
     def __str__(self) -> str:
         return f"{self.label} {self.symbol} {self.timeframe}"
@@ -189,7 +199,9 @@ def _read_metrics(path: Path) -> tuple[dict[BookKey, dict], set[str]]:
     baselines: set[str] = set()
     for i, item in enumerate(results):
         try:
-            key = BookKey(str(item["strategy"]), str(item["symbol"]), str(item["timeframe"]), _as_bool(item["overlay"]))
+            key = BookKey(
+                str(item["strategy"]), str(item["symbol"]), str(item["timeframe"]), as_overlay(item["overlay"])
+            )
             values = dict(item["metrics"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(
@@ -212,6 +224,19 @@ def _as_bool(value: object) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def as_overlay(value: object) -> str:
+    """An overlay cell as a policy name; true/false (folders written before policies) read
+    as ``carry``/``none``."""
+    text = str(value).strip()
+    if text.lower() in ("true", "1"):
+        return "carry"
+    if text.lower() in ("false", "0"):
+        return "none"
+    if not text:
+        raise ValueError("overlay is empty: expected a policy name such as none or carry")
+    return text
+
+
 def _read_table(
     root: Path,
     name: str,
@@ -223,8 +248,8 @@ def _read_table(
     books: bool = False,
 ) -> pd.DataFrame:
     """Read table ``name`` (``<name>.parquet``, else ``<name>.csv``), check its columns and
-    give times as UTC, ``numeric`` as float64, ``text`` as str, ``booleans`` (and, with
-    ``books``, ``overlay``) as bool."""
+    give times as UTC, ``numeric`` as float64, ``text`` as str, ``booleans`` as bool and,
+    with ``books``, ``overlay`` as a policy name."""
     path = table_file(root, name)
     if not path.is_file():
         raise DataError(f"{path}: missing", fix=_FIX)
@@ -233,11 +258,16 @@ def _read_table(
     frame = read(path, wanted, time_columns, numeric)
     for column in text:
         frame[column] = frame[column].fillna("").astype(str)
-    for column in (*booleans, *(("overlay",) if books else ())):
+    for column in booleans:
         try:
             frame[column] = frame[column].map(_as_bool).astype(bool)
         except ValueError as exc:
             raise DataError(f"{path}: {column}: {exc}", fix=_FIX) from None
+    if books:  # a policy name; true/false in folders written before policies
+        try:
+            frame["overlay"] = frame["overlay"].map(as_overlay).astype(object)
+        except ValueError as exc:
+            raise DataError(f"{path}: overlay: {exc}", fix=_FIX) from None
     return frame
 
 
@@ -304,7 +334,7 @@ def _parse_times(values: pd.Series, path: Path, column: str, *, allow_empty: boo
 def _per_book(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> dict[BookKey, pd.DataFrame]:
     books = {}
     for (strategy, symbol, timeframe, overlay), group in frame.groupby(list(BOOK_COLUMNS), sort=False):
-        key = BookKey(str(strategy), str(symbol), str(timeframe), bool(overlay))
+        key = BookKey(str(strategy), str(symbol), str(timeframe), str(overlay))
         books[key] = _time_indexed(group, columns, path, f" for {key}")
     return books
 

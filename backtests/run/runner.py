@@ -1,6 +1,9 @@
 """Run a study: bars from the store, targets (strategy x overlay), one book per run.
 
-Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash.
+Each (strategy, symbol, timeframe, overlay) is its own book with its own starting cash;
+an overlay is a sizing policy of ``strategies.policies`` (``none``, ``carry``,
+``vol_target*carry`` ...), whose multiplier path depends only on the bars and the risk
+readings, so it is computed once per symbol and timeframe and applied to every strategy.
 Indicators are warmed up on the stored bars before the study's start: a strategy's
 exposure (and the overlay's sizing) is computed on the window plus its ``warmup_bars``
 earlier bars (fewer if the store has fewer), then the engine runs on the window only.
@@ -13,8 +16,9 @@ over every time the run needs gives the same rows as one read per series).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import reduce
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +33,11 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.risk import risk_at
 from carryguard.signals.store import SeriesMeta, Store, series_id
 from carryguard.strategies.base import Strategy, book_label
+from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.loader import checked_exposure
 from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from carryguard.strategies.overlay import CarryOverlay
+from carryguard.strategies.policies import PolicyInputs, PolicyPath
 
 Engine = Callable[[pd.DataFrame, pd.Series, ExecutionConfig], Book]
 
@@ -63,7 +69,7 @@ class RunResult:
     strategy: str
     symbol: str
     timeframe: str
-    overlay: bool
+    overlay: str  # the sizing policy's name ("none", "carry", "vol_target*carry" ...)
     baseline: bool
     book: Book
     exposure: pd.DataFrame  # on the bars' index, columns strategies.overlay.COLUMNS
@@ -85,7 +91,7 @@ class StudyRun:
     bars: dict[tuple[str, str], pd.DataFrame]  # (symbol, timeframe) -> bars of the window
     data: dict[str, SeriesMeta]  # series id -> metadata of every series read
     risk: pd.DataFrame  # daily risk readings (score, regime) covering the run
-    # series id -> {strategy name, or "carry" for the overlay: warm-up bars actually read}
+    # series id -> {strategy or overlay name: warm-up bars actually read}
     warmup: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -149,7 +155,7 @@ def verify_books(run: StudyRun, books: int) -> list[Parity]:
 
 def run_count(study: Study) -> int:
     """How many books ``run_study`` runs (for progress bars)."""
-    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.with_overlay)
+    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.overlays)
 
 
 def run_study(
@@ -163,11 +169,17 @@ def run_study(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}")
     run_engine = ENGINES[engine]
-    overlay = CarryOverlay(study.overlay)
+    policies = {spec: study.policy(spec) for spec in study.overlays}
     risk_config = study.risk
     strategies = [(spec, spec.build()) for spec in study.strategies]
-    overlay_warmup = overlay.config.warmup_bars if any(study.with_overlay) else 0
-    warmup_wanted = max([overlay_warmup] + [strategy.warmup_bars for _, strategy in strategies])
+    policy_warmup = {
+        timeframe: {spec: policy.warmup_bars(timeframe_delta(timeframe)) for spec, policy in policies.items()}
+        for timeframe in study.timeframes
+    }
+    warmup_wanted = max(
+        [w for by_spec in policy_warmup.values() for w in by_spec.values()]
+        + [strategy.warmup_bars for _, strategy in strategies]
+    )
     histories = {
         (symbol, timeframe): load_history(
             store, series_id(study.source, symbol, timeframe), start=study.start, end=study.end, warmup=warmup_wanted
@@ -179,7 +191,10 @@ def run_study(
     closes = {key: decision_times(history.bars, key[1]) for key, history in histories.items()}
     days = daily_times(all_bars)
     # One read of the risk inputs for every decision time of the run and the daily calendar.
-    readings = risk_at(store, reduce(pd.DatetimeIndex.union, closes.values(), days), risk_config)
+    times = reduce(pd.DatetimeIndex.union, closes.values(), days)
+    readings = risk_at(store, times, risk_config)
+    if any(policy.needs_risk for policy in policies.values()):
+        readings = readings.join(yen_moves(store, times, risk_config))
     results: list[RunResult] = []
     data: dict[str, SeriesMeta] = {}
     warmup: dict[str, dict[str, int]] = {}
@@ -187,23 +202,23 @@ def run_study(
         sid = series_id(study.source, symbol, timeframe)
         data[sid] = store.meta(sid)
         warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
-        if overlay_warmup:
-            warmup[sid]["carry"] = history.warmup_used(overlay_warmup)
         risk = readings.reindex(closes[(symbol, timeframe)])
+        paths = {}
+        for spec, policy in policies.items():
+            paths[spec] = policy_path(policy, history, risk, policy_warmup[timeframe][spec])
+            if spec != "none":
+                warmup[sid][spec] = history.warmup_used(policy_warmup[timeframe][spec])
+        window_risk = risk.iloc[history.first :]
         for spec, strategy in strategies:
             strategy_exposure = warm_exposure(strategy, history)
-            for with_overlay in study.with_overlay:
-                exposure = (
-                    warm_overlay(overlay, strategy_exposure, history, risk)
-                    if with_overlay
-                    else unsized(strategy_exposure, risk.iloc[history.first :])
-                )
+            for overlay in study.overlays:
+                exposure = sized_frame(strategy_exposure, paths[overlay], window_risk)
                 book = run_engine(history.window, exposure["final_exposure"], study.execution)
                 result = RunResult(
                     spec.name,
                     symbol,
                     timeframe,
-                    with_overlay,
+                    overlay,
                     spec.baseline,
                     book,
                     exposure,
@@ -267,17 +282,33 @@ def decision_times(bars: pd.DataFrame, timeframe: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(bars.index) + timeframe_delta(timeframe)
 
 
-def unsized(strategy_exposure: pd.Series, risk: pd.DataFrame) -> pd.DataFrame:
-    """The exposure frame of a run without the overlay: the risk is shown, not applied."""
+def policy_path(policy: Any, history: History, risk: pd.DataFrame, warmup: int) -> PolicyPath:
+    """A policy's path on the window, run over its ``warmup`` earlier bars (backtest
+    convention: missing risk data leaves the strategy unsized). ``risk`` has one row per
+    bar of ``history.bars``."""
+    frame = history.since(warmup)
+    path = policy.path(PolicyInputs(frame, risk.iloc[-len(frame) :]))
+    n = len(history.window)
+    return PolicyPath(*(None if part is None else part[-n:] for part in astuple(path)))
+
+
+def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFrame) -> pd.DataFrame:
+    """The exposure frame (``strategies.overlay.COLUMNS``) of a strategy sized by a policy
+    path: final = clip(strategy x multiplier, 0, 1); the regime is the policy's own (carry's
+    sticky regime) or else the risk index's, shown and not applied."""
     values = strategy_exposure.to_numpy(dtype="float64")
+    regime = path.regime if path.regime is not None else risk["regime"].to_numpy(dtype=object)
+    multiplier, scale = path.multiplier, np.ones(len(values))
+    if path.vol_scale is not None and path.risk_part is not None:  # carry with its own vol target
+        multiplier, scale = path.risk_part, path.vol_scale
     return pd.DataFrame(
         {
             "strategy_exposure": values,
             "risk_score": risk["score"].to_numpy(dtype="float64"),
-            "regime": risk["regime"].to_numpy(dtype=object),
-            "multiplier": np.ones(len(values)),
-            "vol_scale": np.ones(len(values)),
-            "final_exposure": values,
+            "regime": regime,
+            "multiplier": multiplier,
+            "vol_scale": scale,
+            "final_exposure": np.clip(values * multiplier * scale, 0.0, 1.0),
         },
         index=strategy_exposure.index,
     )[list(EXPOSURE_COLUMNS)]

@@ -4,7 +4,9 @@ A study file reads (every key but ``[strategies]`` optional; defaults shown)::
 
     name = "carry_unwind"           # letters, digits, _ and -; used in the run id (default: the file's name)
     description = ""
-    with_overlay = [false, true]    # run each strategy without and/or with the overlay
+    overlays = ["none", "carry"]    # sizing policies (strategies.policies), each its own book;
+                                    # products like "vol_target*carry"; the older
+                                    # with_overlay = [false, true] means ["none", "carry"]
     crisis_windows = "windows.toml" # optional: extra named episodes, beside the study
 
     [data]
@@ -18,7 +20,9 @@ A study file reads (every key but ``[strategies]`` optional; defaults shown)::
     buy_and_hold = {}
     sma_cross = { fast = 20, slow = 100 }
 
-    [overlay]      # strategies.overlay.OverlayConfig fields, passed through as written
+    [overlay]      # the carry map's strategies.overlay.OverlayConfig fields, and
+    [overlay.vol_target]  # one sub-table of parameters per other policy (vol_target,
+                          # trend, yen_shock, carry_confirmed)
     [risk]         # signals.risk.RiskConfig fields ([risk.weights] changes only the weights it names)
     [execution]    # backtests.engine.execution.ExecutionConfig: cash, commission, slippage_bps, rebalance_band
 
@@ -52,9 +56,10 @@ from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_date
 from carryguard.signals.toml_file import read_toml
-from carryguard.strategies.base import Strategy, parse_strategy_spec
+from carryguard.strategies.base import Strategy
 from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class
 from carryguard.strategies.overlay import OverlayConfig
+from carryguard.strategies.policies import make_policy, policy_names, policy_params
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 TABLES = ("data", "strategies", "overlay", "risk", "execution")
@@ -81,13 +86,15 @@ class Header:
 
     name: letters, digits, _ and -; names the run folder (default: the file's name).
     description: free text, copied into the manifest.
-    with_overlay: run each strategy without and/or with the carry overlay ([false, true]).
+    overlays: sizing policies, each its own book (["none", "carry"]); "a*b" multiplies two.
+    with_overlay: the older spelling: [false, true] means ["none", "carry"].
     crisis_windows: a TOML file of extra [[window]] episodes for compare/report, beside the study.
     """
 
     name: str = ""
     description: str = ""
-    with_overlay: tuple[bool, ...] = (False, True)
+    overlays: tuple[str, ...] = ()
+    with_overlay: tuple[bool, ...] = ()
     crisis_windows: str = ""
 
 
@@ -138,13 +145,36 @@ class Study:
     timeframes: tuple[str, ...] = DataSettings.timeframes
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
-    with_overlay: tuple[bool, ...] = Header.with_overlay
+    overlays: tuple[str, ...] = ("none", "carry")
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
+    # [overlay.<policy>] sub-tables: parameters of the other policies, by name
+    policy_tables: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
     risk: RiskConfig = field(default_factory=RiskConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     # extra named episodes for compare/report: (name, start, end) read from the study's
     # crisis_windows file and copied into the manifest, so a report needs only the run folder
     crisis_windows: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def with_overlay(self) -> tuple[bool, ...]:
+        """Whether each overlay sizes the strategy (``none`` does not)."""
+        return tuple(dict.fromkeys(spec != "none" for spec in self.overlays))
+
+    def overlay_config(self) -> OverlayConfig:
+        """The carry map's settings (the top of ``[overlay]``)."""
+        return self.overlay
+
+    def risk_config(self) -> RiskConfig:
+        return self.risk
+
+    def policy_params(self) -> dict[str, dict[str, object]]:
+        """Parameters per policy name: ``carry`` from the top of ``[overlay]``, the others
+        from its sub-tables (``[overlay.vol_target]`` ...)."""
+        return {name: dict(values) for name, values in self.policy_tables} | {"carry": plain_config(self.overlay)}
+
+    def policy(self, spec: str) -> Any:
+        """The sizing policy named ``spec`` with this study's parameters."""
+        return make_policy(spec, self.policy_params())
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
@@ -157,9 +187,10 @@ class Study:
             "timeframes": list(self.timeframes),
             "start": self.start.isoformat() if self.start is not None else None,
             "end": self.end.isoformat() if self.end is not None else None,
-            "with_overlay": list(self.with_overlay),
+            "overlays": list(self.overlays),
             "strategies": {s.name: dict(s.params) for s in self.strategies},
-            "overlay": plain_config(self.overlay),
+            "overlay": plain_config(self.overlay)
+            | {name: policy_params(self.policy(name)) for name in _parts(self.overlays) if name != "carry"},
             "risk": plain_config(self.risk),
             "execution": asdict(self.execution),
             "crisis_windows": [{"name": n, "start": s, "end": e} for n, s, e in self.crisis_windows],
@@ -202,9 +233,8 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
     for key in ("symbols", "timeframes"):
         if not getattr(settings, key):
             raise StudyError(f"{origin}: [data] {key} must be a non-empty list")
-    if not header.with_overlay:
-        raise StudyError(f"{origin}: with_overlay must list false and/or true")
-    return Study(
+    overlay_table = _table(data, "overlay", origin)
+    study = Study(
         name=header.name,
         description=header.description,
         source=settings.source,
@@ -212,10 +242,16 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         timeframes=tuple(_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
         start=start,
         end=end,
-        with_overlay=tuple(dict.fromkeys(header.with_overlay)),
+        overlays=_overlays(header, origin),
         strategies=_strategies(data.get("strategies"), origin),
         overlay=parse_config(
-            OverlayConfig, _table(data, "overlay", origin), origin=f"{origin}: [overlay]", error=StudyError
+            OverlayConfig,
+            {k: v for k, v in overlay_table.items() if not isinstance(v, Mapping)},
+            origin=f"{origin}: [overlay]",
+            error=StudyError,
+        ),
+        policy_tables=tuple(
+            (k, tuple(sorted(v.items()))) for k, v in sorted(overlay_table.items()) if isinstance(v, Mapping)
         ),
         risk=_risk(_table(data, "risk", origin), origin),
         execution=parse_config(
@@ -223,6 +259,36 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         ),
         crisis_windows=_windows_file(header.crisis_windows, origin),
     )
+    for spec in study.overlays:
+        try:
+            study.policy(spec)
+        except (CarryguardError, TypeError, ValueError) as exc:
+            raise StudyError(f"{origin}: [overlay] {spec}: {exc}") from None
+    return study
+
+
+def _overlay_spec(text: str, origin: str) -> str:
+    """A policy spec (``carry``, ``vol_target*carry``) checked against the registry."""
+    try:
+        return "*".join(policy_names(text))
+    except ValueError as exc:
+        raise StudyError(f"{origin}: {exc}") from None
+
+
+def _overlays(header: Header, origin: str) -> tuple[str, ...]:
+    """``overlays = [...]``, or the older ``with_overlay = [false, true]`` (false = none, true = carry)."""
+    if header.overlays and header.with_overlay:
+        raise StudyError(f"{origin}: give 'overlays' or the older 'with_overlay', not both", fix="keep 'overlays'")
+    if header.overlays:
+        return tuple(dict.fromkeys(_overlay_spec(name, f"{origin}: overlays") for name in header.overlays))
+    if header.with_overlay:
+        return tuple(dict.fromkeys("carry" if mode else "none" for mode in header.with_overlay))
+    return Study.overlays
+
+
+def _parts(specs: tuple[str, ...]) -> list[str]:
+    """Every policy name used by ``specs`` (products split), in order, once."""
+    return list(dict.fromkeys(name for spec in specs for name in spec.split("*")))
 
 
 def study_schema() -> dict[str, Any]:
@@ -306,41 +372,59 @@ def narrow(
     timeframes: tuple[str, ...] = (),
     start: str | None = None,
     end: str | None = None,
+    overlays: tuple[str, ...] = (),
     with_overlay: tuple[bool, ...] = (),
 ) -> Study:
     """The study restricted or overridden by command-line options (empty = keep).
 
-    ``strategies`` are names or ``name+carry`` specs; a name the study lacks is added
-    with default parameters. Plain names keep the study's overlay modes (both, by
-    default); when every spec is ``name+carry`` only the overlay runs are kept.
+    ``strategies`` are names or ``name+OVERLAY`` specs (``sma_cross+carry``,
+    ``dip_buy+vol_target*carry``); a name the study lacks is added with default
+    parameters. Plain names alone keep the study's overlays; when a spec names an overlay
+    only the named overlays run (and ``none`` for the plain names beside them).
+    ``overlays`` replaces the study's list; ``with_overlay`` (``--overlay/--no-overlay``)
+    keeps only the sized (true) or unsized (false) books.
     """
     changes: dict[str, Any] = {}
     if strategies:
         existing = {s.name: s for s in study.strategies}
         specs = []
-        modes: set[bool] = set()
+        named: list[str] = []
+        plain = False
         for text in strategies:
-            try:
-                name, overlay = parse_strategy_spec(text)
-            except ValueError as exc:
-                raise StudyError(str(exc)) from None
-            modes.add(overlay)
+            name, plus, overlay = text.strip().rpartition("+") if "+" in text else (text.strip(), "", "")
+            if not name or (plus and not overlay):
+                raise StudyError(f"bad strategy spec {text!r}: use NAME or NAME+OVERLAY, e.g. sma_cross+carry")
+            if overlay:
+                named.append(_overlay_spec(overlay, "--strategy"))
+            else:
+                plain = True
             specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
         changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not with_overlay and modes == {True}:
-            changes["with_overlay"] = (True,)
+        if not overlays and named:  # plain names beside NAME+OVERLAY specs mean "none"
+            changes["overlays"] = tuple(dict.fromkeys((["none"] if plain else []) + named))
     if symbols:
         changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
     if timeframes:
         changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
+    if overlays:
+        changes["overlays"] = tuple(dict.fromkeys(_overlay_spec(o, "--overlays") for o in overlays))
     if with_overlay:
-        changes["with_overlay"] = tuple(dict.fromkeys(with_overlay))
+        kept = tuple(o for o in changes.get("overlays", study.overlays) if (o != "none") in with_overlay)
+        if not kept:
+            wanted = "sized" if True in with_overlay else "unsized"
+            raise StudyError(f"--overlay/--no-overlay: the study runs no {wanted} books", fix="drop the option")
+        changes["overlays"] = kept
     if start is not None:
         changes["start"] = _date(start, "--start")
     if end is not None:
         changes["end"] = _date(end, "--end")
     narrowed = replace(study, **changes)
     check_window(narrowed.start, narrowed.end, origin="--start/--end")
+    for spec in narrowed.overlays:
+        try:
+            narrowed.policy(spec)
+        except (TypeError, ValueError) as exc:
+            raise StudyError(f"overlay {spec!r}: {exc}") from None
     return narrowed
 
 

@@ -6,7 +6,8 @@ tables ``equity``, ``exposure`` and ``prices`` as parquet (CSV with ``csv=True``
 ``manifest.json`` (resolved study, engine, data fingerprints, warm-up bars read before the
 start per series and strategy, versions, seed, and the sha256 of every other file). Every
 per-book table starts with the book keys ``strategy, symbol, timeframe, overlay``
-(``overlay`` True = ``<strategy>+carry``). Times are bar open times (the frame
+(``overlay`` = the sizing policy's name, ``none`` for the unsized book;
+folders written before policies hold true/false). Times are bar open times (the frame
 convention), except ``risk``'s ``time``, the reading's time (00:00 UTC each day, i.e. the
 close of the previous daily bar).
 """
@@ -67,7 +68,7 @@ def write_results(
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
     write_json(folder / METRICS, metrics_document(run))
-    results = sorted(run.results, key=result_key)
+    results = sorted(run.results, key=result_order)
     tables = {
         "equity": pa.concat_tables(
             [_book_table(r, r.book.equity.index, {c: getattr(r.book, c) for c in EQUITY_COLUMNS}) for r in results]
@@ -96,9 +97,14 @@ def write_results(
     return folder
 
 
-def result_key(result: RunResult) -> tuple[str, str, str, bool]:
-    """(strategy, symbol, timeframe, overlay): the order of every per-book table and of metrics.json."""
+def result_key(result: RunResult) -> tuple[str, str, str, str]:
+    """(strategy, symbol, timeframe, overlay): the book's key columns."""
     return result.strategy, result.symbol, result.timeframe, result.overlay
+
+
+def result_order(result: RunResult) -> tuple[str, str, str, bool, str]:
+    """The order of every per-book table and of metrics.json: ``none`` before the policies."""
+    return result.strategy, result.symbol, result.timeframe, result.overlay != "none", result.overlay
 
 
 def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
@@ -114,7 +120,7 @@ def metrics_document(run: StudyRun) -> dict[str, list[dict[str, object]]]:
                 "baseline": r.baseline,
                 "metrics": {name: stable(value) for name, value in r.metrics.items()},
             }
-            for r in sorted(run.results, key=result_key)
+            for r in sorted(run.results, key=result_order)
         ]
     }
 
