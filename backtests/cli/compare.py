@@ -107,12 +107,6 @@ def compare(run_dirs: tuple[Path, ...], sort: str, as_json: bool) -> None:
             stdout.print(line, highlight=False)
 
 
-def verdict_lines(run_dir: Path) -> list[str]:
-    """Lines for the report's header, above the at-a-glance summary: the overlay lab's verdict
-    (issue 12) plugs in here; none until it lands."""
-    return []
-
-
 @click.command("report")
 @click.argument("run_dir", type=RunDir("run", "sweep"))
 @click.option(
@@ -148,6 +142,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     from carryguard.backtests.cli.paths import folder_kind
     from carryguard.backtests.report.bootstrap import BootstrapConfig, verdict
     from carryguard.backtests.report.html import STAGES, write_report
+    from carryguard.backtests.report.verdict import verdict_data, verdict_lines
 
     if folder_kind(run_dir) == "sweep":
         from carryguard.backtests.report.sweep_report import write_sweep_report
@@ -161,9 +156,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
 
     config = BootstrapConfig(n_boot=resamples, mean_block=block)
     with stage_progress(f"report {run_dir.name}", STAGES) as step:
-        written = write_report(
-            run_dir, windows=windows, bootstrap=config, verdict_lines=verdict_lines(run_dir), progress=step
-        )
+        written = write_report(run_dir, windows=windows, bootstrap=config, progress=step)
     effects = [
         {
             "strategy": e.book.strategy,
@@ -177,8 +170,6 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         }
         for e in written.effects
     ]
-    from carryguard.backtests.report.verdict import verdict_data, verdict_lines
-
     if as_json:
         print_json(
             {
