@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stage_progress, stdout
+from carryguard.backtests.cli.console import print_json, print_table, stage_progress, stderr, stdout
 from carryguard.backtests.cli.options import Finite
 from carryguard.backtests.cli.paths import RunDir
 

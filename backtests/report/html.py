@@ -175,20 +175,17 @@ def render(
 
 
 def pair_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The summary: one row per strategy and market with each headline metric without, with, Δ."""
-    plain = {(r["strategy"], r["symbol"], r["timeframe"]): r for r in rows if not r["overlay"]}
+    """The summary: one row per strategy and market with each headline metric without the
+    overlay, with the carry overlay, and Δ (the other policies are in the verdict)."""
+    plain = {(r["strategy"], r["symbol"], r["timeframe"]): r for r in rows if r["overlay"] == "none"}
+    carried = {(str(r["strategy"]).split("+")[0], r["symbol"], r["timeframe"]) for r in rows if r["overlay"] == "carry"}
     out = []
     for row in rows:
-        key = (str(row["strategy"]).removesuffix("+carry"), row["symbol"], row["timeframe"])
-        if row["overlay"]:
+        key = (str(row["strategy"]).split("+")[0], row["symbol"], row["timeframe"])
+        if row["overlay"] == "carry":
             base = plain.get(key)
             values = {n: (base[n] if base else None, row[n], row[f"Δ {n}"]) for n in HEADLINE}
-        elif not any(
-            r["overlay"]
-            and str(r["strategy"]).removesuffix("+carry") == key[0]
-            and (r["symbol"], r["timeframe"]) == key[1:]
-            for r in rows
-        ):
+        elif row["overlay"] == "none" and key not in carried:
             values = {n: (row[n], None, None) for n in HEADLINE}
         else:
             continue

@@ -118,10 +118,10 @@ def market_equity(run: RunFolder, key: BookKey) -> pd.Series | None:
 
 
 def pairs(run: RunFolder, books: list[BookKey]) -> list[tuple[str, BookKey | None, BookKey | None]]:
-    """(strategy, book without overlay, book with it), non-baselines first."""
+    """(strategy, book without overlay, book with the carry overlay), non-baselines first."""
     names = sorted(dict.fromkeys(k.strategy for k in books), key=lambda n: n in run.baselines)
     find = {(k.strategy, k.overlay): k for k in books}
-    return [(n, find.get((n, False)), find.get((n, True))) for n in names]
+    return [(n, find.get((n, "none")), find.get((n, "carry"))) for n in names]
 
 
 def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
@@ -161,7 +161,7 @@ def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     """Risk index on its regime bands, the overlay's multiplier and vol scale, every overlay book's exposure."""
-    shown = [k for k in books if k.overlay and k in run.exposure] or [k for k in books if k in run.exposure]
+    shown = [k for k in books if k.overlay == "carry" and k in run.exposure] or [k for k in books if k in run.exposure]
     step = timeframe_delta(books[0].timeframe)
     first = run.equity[books[0]].index
     risk = run.risk.loc[first[0] + step : first[-1] + step] if len(run.risk) else run.risk
