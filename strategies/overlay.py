@@ -261,7 +261,7 @@ class CarryOverlay:
         """(regime, multiplier) per score of a reading history, hysteresis included: what
         the overlay would apply at each reading (NaN scores: regime "", multiplier 1)."""
         sticky = sticky_scores(scores, self.config.hysteresis)
-        return self._regimes(sticky), self._multipliers(sticky)
+        return self.regimes(sticky), self.multipliers(sticky)
 
     def _regime_index(self, sticky: np.ndarray) -> np.ndarray:
         """Position of each score's regime in ``REGIMES`` (NaN reads as calm; callers mask it)."""

@@ -189,7 +189,7 @@ def test_risk_given_require_fresh_and_an_old_reading_exits_1_with_one_line(share
     # Assert
     assert strict.exit_code == 1 and strict.stdout == ""
     assert (
-        strict.stderr.startswith("error: the risk reading is from 2026-06-27 00:00 UTC")
+        strict.stderr.startswith("error: the risk reading is from 2026-06-26 00:00 UTC")
         and strict.stderr.count("\n") == 1
     )
     assert lenient.exit_code == 0 and "warning" not in lenient.stderr

@@ -16,7 +16,7 @@ from carryguard.backtests.cli.freshness import freshness
 from carryguard.backtests.report.trades import fill_causes
 from carryguard.backtests.run.folder import BookKey, load_run
 
-BOOK = BookKey("sma_cross", "BTC/USDT", "1d", True)
+BOOK = BookKey("sma_cross", "BTC/USDT", "1d", "carry")
 
 
 def with_fills(folder: Path, times: list[pd.Timestamp]) -> None:

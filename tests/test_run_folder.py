@@ -21,7 +21,7 @@ from carryguard.backtests.run.write import write_results
 from carryguard.signals.errors import DataError
 from carryguard.signals.store import Store
 
-KEY = BookKey("sma_cross", "BTC/USDT", "1d", True)
+KEY = BookKey("sma_cross", "BTC/USDT", "1d", "carry")
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,7 @@ def small_run(shared_store: Store) -> StudyRun:
     study = parse_study(
         {
             "name": "small",
-            "symbols": ["BTC/USDT"],
-            "start": "2022-01-01",
-            "end": "2022-12-31",
+            "data": {"symbols": ["BTC/USDT"], "start": "2022-01-01", "end": "2022-12-31"},
             "strategies": {"sma_cross": {}},
         }
     )

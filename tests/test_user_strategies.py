@@ -224,6 +224,8 @@ def test_backtest_given_user_file_gives_equal_results_in_both_engines(real_store
             "BTC/USDT",
             "--engine",
             engine,
+            "--overlays",
+            "none,carry",
             "--results-dir",
             str(tmp_path / engine),
             "--json",
@@ -231,7 +233,7 @@ def test_backtest_given_user_file_gives_equal_results_in_both_engines(real_store
         assert outcome.exit_code == 0, outcome.stderr
         runs[engine] = json.loads(outcome.stdout)["results"]
     # Assert
-    assert [r["overlay"] for r in runs["fast"]] == [False, True]
+    assert [r["overlay"] for r in runs["fast"]] == ["none", "carry"]
     for fast, reference in zip(runs["fast"], runs["backtrader"], strict=True):
         assert fast["strategy"] == f"{template_file}:MyTrend"
         assert fast["metrics"]["# Trades"] == reference["metrics"]["# Trades"] > 10

@@ -70,17 +70,15 @@ def test_resampled_stats_given_indices_equals_the_matrix_statistics() -> None:
     returns = np.random.default_rng(4).normal(0.001, 0.02, 700)
     index = stationary_indices(700, n_boot=50, mean_block=20, rng=np.random.default_rng(9))
 
-    sharpe, drawdown = resampled_stats(returns, index, 365.0)
+    sharpes, drawdown = resampled_stats(returns, index, 365.0)
 
-    np.testing.assert_allclose(sharpe, sharpe(returns[index], 365.0), rtol=1e-9)
+    np.testing.assert_allclose(sharpes, sharpe(returns[index], 365.0), rtol=1e-9)
     np.testing.assert_allclose(drawdown, max_drawdown_pct(returns[index]), rtol=1e-12, atol=1e-12)
 
 
 STUDY = {
     "name": "lab",
-    "symbols": ["BTC/USDT"],
-    "start": "2020-06-01",
-    "end": "2023-06-30",
+    "data": {"symbols": ["BTC/USDT"], "start": "2020-06-01", "end": "2023-06-30"},
     "overlays": ["none", "vol_target", "trend", "carry", "yen_shock"],
     "strategies": {"buy_and_hold": {}, "dip_buy": {}},
 }

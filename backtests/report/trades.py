@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.run.folder import BookKey, RunFolder
+from carryguard.backtests.run.folder import BookKey, RunFolder, as_overlay
 from carryguard.signals.availability import timeframe_delta
 
 CAUSES = ("signal", "overlay cut", "overlay restore", "vol rescale", "rebalance band")
@@ -68,8 +68,9 @@ def _cause(strategy0: float, multiplier0: float, vol0: float, strategy1: float, 
 @lru_cache(maxsize=4)
 def _read_fills(path: Path, stamp: float) -> pd.DataFrame:
     """fills.csv of a run (cached per file and modification time)."""
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype={"overlay": str})
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["overlay"] = frame["overlay"].map(as_overlay)  # true/false in folders written before policies
     return frame
 
 
@@ -83,7 +84,7 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
         (frame["strategy"] == key.strategy)
         & (frame["symbol"] == key.symbol)
         & (frame["timeframe"] == key.timeframe)
-        & (frame["overlay"].astype(str) == str(key.overlay))
+        & (frame["overlay"] == key.overlay)
     ]
     return pd.DataFrame(
         {
