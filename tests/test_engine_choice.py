@@ -18,7 +18,18 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.run import runner
 
-SMALL = ("--strategy", "sma_cross", "--strategy", "dip_buy", "--symbol", "BTC/USDT", "--start", "2023-01-01", "--overlays", "none,carry")
+SMALL = (
+    "--strategy",
+    "sma_cross",
+    "--strategy",
+    "dip_buy",
+    "--symbol",
+    "BTC/USDT",
+    "--start",
+    "2023-01-01",
+    "--overlays",
+    "none,carry",
+)
 
 
 def backtest(store_dir: Path, results: Path, *args: str):

@@ -15,8 +15,8 @@ from carryguard.signals.indicators import realized_volatility
 from carryguard.signals.pit import MemoryStore
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import Store
-from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.carry_policies import YEN_COLUMNS, multipliers_now, yen_moves
+from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 from carryguard.strategies.policies import PolicyInputs, make_policy, policy_names
 

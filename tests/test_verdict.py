@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.engine.fast import run_fast
-from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.engine.measures import sharpe
+from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.report.bootstrap import max_drawdown_pct, resampled_stats, stationary_indices
 from carryguard.backtests.report.timing import annual_sharpe, model_returns, shifted_timing
 from carryguard.backtests.report.verdict import judge, verdict_lines
