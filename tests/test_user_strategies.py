@@ -351,3 +351,28 @@ def test_paper_run_given_user_strategy_file_decides_bars_against_the_emulator(
     assert "decided 1 bar(s)" in outcome.output, outcome.output
     (book,) = json.loads(status.stdout)
     assert book["strategy"] == "my_trend+carry" and book["decisions"] == 1
+
+
+def test_backtest_given_slow_strategy_names_it_on_stderr(real_store_dir, tmp_path, monkeypatch) -> None:
+    # Arrange: any strategy counts as slow when the limit is 0 s
+    from carryguard.backtests.run import runner
+
+    monkeypatch.setattr(runner, "SLOW_STRATEGY_SECONDS", 0.0)
+    # Act
+    outcome = cli(
+        real_store_dir,
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--symbol",
+        "BTC/USDT",
+        "--overlays",
+        "none",
+        "--start",
+        "2024-01-01",
+        "--results-dir",
+        str(tmp_path / "r"),
+    )
+    # Assert
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "note: strategy sma_cross took" in outcome.stderr and "cannot speed it up" in outcome.stderr

@@ -15,6 +15,8 @@ over every time the run needs gives the same rows as one read per series).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from functools import reduce
@@ -34,7 +36,7 @@ from carryguard.signals.risk import risk_at
 from carryguard.signals.store import SeriesMeta, Store, series_id
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.carry_policies import yen_moves
-from carryguard.strategies.loader import checked_exposure
+from carryguard.strategies.loader import checked_exposure, strategy_label
 from carryguard.strategies.overlay import COLUMNS as EXPOSURE_COLUMNS
 from carryguard.strategies.overlay import CarryOverlay
 from carryguard.strategies.policies import PolicyInputs, PolicyPath
@@ -55,6 +57,8 @@ def _fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig) -> Boo
 
 
 # Engine name (``engine.ENGINE_NAMES``) -> function(bars, target, config) -> Book.
+SLOW_STRATEGY_SECONDS = 5.0  # a strategy's own exposure computation, per series
+
 ENGINES: dict[str, Engine] = {"backtrader": _backtrader, "fast": _fast}
 # What --verify holds the two engines to (as the parity tests): as many fills, final
 # equity within 0.01%, equity within 0.1% at every bar.
@@ -262,8 +266,20 @@ def load_history(
 
 def warm_exposure(strategy: Strategy, history: History) -> pd.Series:
     """The strategy's exposure on the window, computed on the window and its
-    ``warmup_bars`` earlier bars (only earlier bars: no look-ahead)."""
-    exposure = checked_exposure(strategy, history.since(strategy.warmup_bars))
+    ``warmup_bars`` earlier bars (only earlier bars: no look-ahead). A strategy slower than
+    ``SLOW_STRATEGY_SECONDS`` is named on stderr: every engine waits for it alike."""
+    bars = history.since(strategy.warmup_bars)
+    began = time.perf_counter()
+    exposure = checked_exposure(strategy, bars)
+    took = time.perf_counter() - began
+    if took > SLOW_STRATEGY_SECONDS:
+        logging.getLogger("carryguard").warning(
+            "note: strategy %s took %.1f s for %d bars; it runs once, vectorised, before any engine, so "
+            "--engine fast cannot speed it up (vectorise its target_exposure)",
+            strategy_label(type(strategy)),
+            took,
+            len(bars),
+        )
     return exposure.iloc[-len(history.window) :]
 
 
