@@ -15,7 +15,7 @@ over every time the run needs gives the same rows as one read per series).
 
 from __future__ import annotations
 
-import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
@@ -273,12 +273,10 @@ def warm_exposure(strategy: Strategy, history: History) -> pd.Series:
     exposure = checked_exposure(strategy, bars)
     took = time.perf_counter() - began
     if took > SLOW_STRATEGY_SECONDS:
-        logging.getLogger("carryguard").warning(
-            "note: strategy %s took %.1f s for %d bars; it runs once, vectorised, before any engine, so "
-            "--engine fast cannot speed it up (vectorise its target_exposure)",
-            strategy_label(type(strategy)),
-            took,
-            len(bars),
+        print(
+            f"note: strategy {strategy_label(type(strategy))} took {took:.1f} s for {len(bars)} bars; it runs once, "
+            "vectorised, before any engine, so --engine fast cannot speed it up (vectorise its target_exposure)",
+            file=sys.stderr,
         )
     return exposure.iloc[-len(history.window) :]
 
