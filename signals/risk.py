@@ -39,7 +39,7 @@ from carryguard.signals.frames import disjoint_bars
 from carryguard.signals.json_file import finite_or_none
 from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
 from carryguard.signals.risk_config import COMPONENTS, DEFAULT_WEIGHTS, REGIMES, RiskConfig, regimes
-from carryguard.signals.risk_v2 import history_days, legs, rank_score
+from carryguard.signals.risk_v2 import clipped_zscores, history_days, legs, rank_score
 from carryguard.signals.store import SeriesMeta
 
 __all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "REGIMES", "RiskConfig", "explain", "latest_time", "risk_at"]
@@ -151,18 +151,8 @@ def _combine_v1(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """v1: weighted mean of the clipped z-scores through a fixed logistic."""
     out: dict[str, Any] = {}
-    n = len(targets)
     weights = np.array([cfg.weights.get(c, 0.0) for c in COMPONENTS])
-    clipped = np.full((n, len(COMPONENTS)), np.nan)
-    for j, name in enumerate(COMPONENTS):
-        frame, _ = asof(native[name], targets)
-        expired = np.zeros(n, dtype=bool)
-        for source in COMPONENT_INPUTS[name]:
-            expired |= ~(ages[source] <= cfg.expire_days)
-        z = frame["zscore"].to_numpy().copy()
-        z[expired] = np.nan
-        out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
-        clipped[:, j] = np.clip(z, cfg.floor, cfg.clip)
+    clipped = clipped_zscores(native, ages, targets, list(COMPONENTS), cfg, out)
     present = np.isfinite(clipped) & (weights > 0)
     weight_sum = np.where(present, weights, 0.0).sum(axis=1)
     enough = weight_sum >= cfg.min_weight * weights.sum()

@@ -48,6 +48,31 @@ from carryguard.signals.risk_config import RiskConfig
 CHUNK = 4096  # targets ranked per block (bounds memory at CHUNK x rank_window_days)
 
 
+def clipped_zscores(
+    native: Mapping[str, Timed],
+    ages: Mapping[str, np.ndarray],
+    times: pd.DatetimeIndex,
+    names: list[str],
+    cfg: RiskConfig,
+    out: dict[str, Any],
+) -> np.ndarray:
+    """Each named component as of ``times``: ``<name>_value/_change/_zscore`` written to
+    ``out`` (z NaN where one of its inputs is older than ``expire_days``), and the z-scores
+    clipped to [floor, clip], one column per name (v1 and v2 read components alike)."""
+    n = len(times)
+    clipped = np.full((n, len(names)), np.nan)
+    for j, name in enumerate(names):
+        frame, _ = asof(native[name], times)
+        expired = np.zeros(n, dtype=bool)
+        for source in COMPONENT_INPUTS[name]:
+            expired |= ~(ages[source] <= cfg.expire_days)
+        z = frame["zscore"].to_numpy().copy()
+        z[expired] = np.nan
+        out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
+        clipped[:, j] = np.clip(z, cfg.floor, cfg.clip)
+    return clipped
+
+
 def legs(
     native: Mapping[str, Timed], ages: Mapping[str, np.ndarray], times: pd.DatetimeIndex, cfg: RiskConfig
 ) -> dict[str, Any]:
@@ -59,16 +84,7 @@ def legs(
     for leg, table in (("trigger", cfg.trigger_weights), ("amplifier", cfg.amplifier_weights)):
         names = list(table)
         w = np.array([table[c] for c in names])
-        clipped = np.full((n, len(names)), np.nan)
-        for j, name in enumerate(names):
-            frame, _ = asof(native[name], times)
-            expired = np.zeros(n, dtype=bool)
-            for source in COMPONENT_INPUTS[name]:
-                expired |= ~(ages[source] <= cfg.expire_days)
-            z = frame["zscore"].to_numpy().copy()
-            z[expired] = np.nan
-            out[f"{name}_value"], out[f"{name}_change"], out[f"{name}_zscore"] = frame["value"], frame["change"], z
-            clipped[:, j] = np.clip(z, cfg.floor, cfg.clip)
+        clipped = clipped_zscores(native, ages, times, names, cfg, out)
         present = np.isfinite(clipped) & (w > 0)
         total = np.where(present, w, 0.0).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
