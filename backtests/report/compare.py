@@ -96,8 +96,8 @@ def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
     return {
         "Return [%]": float(total - 1.0) * 100.0,
         "CAGR [%]": float(cagr) * 100.0,
-        "Max. Drawdown [%]": max_dd * 100.0,
-        "Sharpe Ratio": sharpe(returns, per_year),
+        "Max. Drawdown [%]": float(max_dd) * 100.0,
+        "Sharpe Ratio": float(sharpe(returns, per_year)),
     }
 
 
