@@ -42,7 +42,7 @@ from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
 from carryguard.strategies.carry_policies import yen_moves
-from carryguard.strategies.loader import checked_exposure, make_strategy, strategy_label
+from carryguard.strategies.loader import checked_exposure, strategy_label, strategy_with
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
 from carryguard.strategies.policies import PolicyInputs, make_policy, spec_of
 
@@ -127,7 +127,7 @@ def resolve_book(
         sized = [o for o in study.overlays if o != "none"] or ["none"]
         overlay = overlay or _only(sized, "overlays", "--overlay", origin)
     try:
-        built = make_strategy(strategy or DEFAULT_STRATEGY, **{**base, **(params or {})})
+        built = strategy_with(strategy or DEFAULT_STRATEGY, {**base, **(params or {})})
         costs = replace(
             study.execution if study is not None else ExecutionConfig(),
             **{k: v for k, v in (execution or {}).items() if v is not None},
