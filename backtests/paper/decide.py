@@ -38,6 +38,7 @@ import pandas as pd
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
 from carryguard.backtests.run.study import Study, StudyError, plain_config
+from carryguard.signals.pit import SeriesSource
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
@@ -177,7 +178,7 @@ class RiskFeed:
 
     def __init__(
         self,
-        store: object,
+        store: SeriesSource | Mapping[str, pd.DataFrame],
         *,
         step: pd.Timedelta,
         limits: MacroLimits = MacroLimits(),
@@ -197,10 +198,11 @@ class RiskFeed:
                 self.refresher()
             ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
             every = times.union(ahead)
-            self._readings = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
+            cached = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
+            self._readings = cached
             if due:
                 self._refreshed_at = now
-        return self._readings.loc[times]
+        return cached.loc[times]
 
 
 def macro_block(row: pd.Series, limit_days: float) -> str:
@@ -294,6 +296,7 @@ class OverlayDecider:
                 target=exposure,
                 reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay",
             )
+        assert self.feed is not None  # __init__ refuses an overlay without a feed
         risk, note = self._settled_risk(bars, at, max(now, at) if now is not None else at)
         sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
         return Decision(
@@ -310,11 +313,13 @@ class OverlayDecider:
     def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Readings at the bar closes of the warm-up window (the bars' own closes included),
         and a note when the hysteresis memory has not settled even over 16 windows."""
+        overlay, feed = self.overlay, self.feed
+        assert overlay is not None and feed is not None  # only called when sizing by the overlay
         warmup = self.risk_warmup
         for _ in range(3):
             grid = pd.date_range(end=at, periods=max(math.ceil(warmup / self.step), 1), freq=self.step)
-            risk = self.feed.readings(grid.union(bars.index + self.step), now=now)
-            low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), self.overlay.config.hysteresis)
+            risk = feed.readings(grid.union(bars.index + self.step), now=now)
+            low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), overlay.config.hysteresis)
             if low == high or (math.isnan(low) and math.isnan(high)):
                 return risk, ""
             warmup *= 4
