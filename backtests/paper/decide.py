@@ -45,7 +45,7 @@ from carryguard.strategies.base import params as strategy_params
 from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.loader import checked_exposure, strategy_label, strategy_with
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
-from carryguard.strategies.policies import PolicyInputs, make_policy, spec_of
+from carryguard.strategies.policies import Policy, PolicyInputs, make_policy, spec_of
 
 # Without a study: the book `carryguard paper run` trades by default.
 DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "1h"
@@ -66,7 +66,7 @@ class PaperBook:
     execution: ExecutionConfig
     policy_params: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
-    def sizing(self) -> object:
+    def sizing(self) -> Policy:
         """The sizing policy object (``strategies.policies``) with the book's parameters."""
         return make_policy(
             self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": plain_config(self.overlay)}
