@@ -125,14 +125,32 @@ def plan_jobs(store: Store, plan: FetchPlan, *, policy: RetryPolicy = RetryPolic
     if plan.macro:
         jobs.append(Job("MOF JGB", lambda status: update_mof(store, get=reach.get)))
         for series in plan.fred_series + (plan.carry_fred if plan.carry else ()):
-            jobs.append(Job(f"FRED {series}", lambda status, s=series: update_fred(store, s, get=reach.get)))
+            jobs.append(Job(f"FRED {series}", fred_job(store, series, reach)))
         for ticker in plan.yahoo_tickers + (plan.carry_yahoo if plan.carry else ()):
-            jobs.append(Job(f"Yahoo {ticker}", lambda status, t=ticker: update_yahoo(store, t, since=plan.since)))
+            jobs.append(Job(f"Yahoo {ticker}", yahoo_job(store, ticker, plan.since)))
     if plan.macro and plan.carry:
         jobs += [Job(f"CFTC COT {code}", cot_job(store, code, reach)) for code in plan.cot_codes]
         if plan.funding_symbols:
             jobs += funding_jobs(store, plan, policy, reach)
     return jobs
+
+
+def fred_job(store: Store, series: str, reach: Reachability) -> Callable[[Status], UpdateResult]:
+    """The job fetching FRED ``series`` (through ``reach``, so a dead host fails fast)."""
+
+    def run(status: Status) -> UpdateResult:
+        return update_fred(store, series, get=reach.get)
+
+    return run
+
+
+def yahoo_job(store: Store, ticker: str, since: pd.Timestamp | None) -> Callable[[Status], UpdateResult]:
+    """The job fetching Yahoo ``ticker`` from ``since``."""
+
+    def run(status: Status) -> UpdateResult:
+        return update_yahoo(store, ticker, since=since)
+
+    return run
 
 
 def cot_job(store: Store, code: str, reach: Reachability) -> Callable[[Status], UpdateResult]:

@@ -107,7 +107,7 @@ def parse_duration(value: object, *, what: str, positive: bool = True) -> pd.Tim
     for number, unit in parts:
         if unit not in _UNITS:
             raise ConfigError(f"{what}: unknown unit {unit!r} in {value!r}", fix="use w, d, h, min or s")
-        total += pd.Timedelta(**{_UNITS[unit]: float(number)})  # type: ignore[arg-type]
+        total += pd.Timedelta(**{_UNITS[unit]: float(number)})
     if positive and total <= pd.Timedelta(0):
         raise ConfigError(f"{what}: {value!r} must be longer than zero")
     return total

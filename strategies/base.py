@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from numbers import Real
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -46,9 +46,10 @@ class Strategy(Protocol):
 
 
 REGISTRY: dict[str, type] = {}
+S = TypeVar("S", bound=Strategy)
 
 
-def register(cls: type) -> type:
+def register(cls: type[S]) -> type[S]:
     """Class decorator: make a strategy available by its ``name``."""
     if cls.name in REGISTRY:
         raise ValueError(f"strategy {cls.name!r} registered twice")

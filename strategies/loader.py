@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,12 @@ def absolute_spec(spec: str, base_dir: str | Path) -> str:
 def make_strategy(spec: str, *, base_dir: str | Path | None = None, **params: object) -> Strategy:
     """Build the strategy a spec names with ``params`` (unknown parameters and bad values
     raise ``ValueError``/``TypeError`` naming them)."""
+    return strategy_with(spec, params, base_dir=base_dir)
+
+
+def strategy_with(spec: str, params: Mapping[str, object], *, base_dir: str | Path | None = None) -> Strategy:
+    """``make_strategy`` with the parameters as a mapping (from a study file or the command
+    line: any name is a parameter, none is taken for ``base_dir``)."""
     cls = strategy_class(spec, base_dir=base_dir)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - known)
@@ -104,7 +111,7 @@ def make_strategy(spec: str, *, base_dir: str | Path | None = None, **params: ob
             f"strategy {spec!r} has no parameter {unknown[0]!r}{hint}; parameters: {', '.join(sorted(known)) or 'none'}"
         )
     # ValueError/TypeError from __init__ are the strategy's own parameter checks: passed on as they are.
-    strategy = _run_user_code(spec, "__init__", lambda: cls(**params), passthrough=(ValueError, TypeError))
+    strategy = _run_user_code(spec, "__init__", lambda: cls(**dict(params)), passthrough=(ValueError, TypeError))
     warmup = strategy.warmup_bars
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise StrategyError(f"strategy {spec!r}: warmup_bars must be an int >= 0, got {warmup!r}")
@@ -208,7 +215,9 @@ def _run_user_code(
     (``CarryguardError`` and ``passthrough`` types are raised as they are)."""
     try:
         return call()
-    except (CarryguardError, *passthrough):
+    except CarryguardError:
+        raise
+    except passthrough:
         raise
     except Exception as exc:  # user code: any exception is reported, with its traceback
         frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop this wrapper's frame
@@ -231,7 +240,7 @@ def _load_entry_point(name: str) -> object:
         ) from None
 
 
-def _load_module(name: str) -> object:
+def _load_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -243,7 +252,7 @@ def _load_module(name: str) -> object:
         raise _code_error(name, "import", exc) from None
 
 
-def _load_file(where: str, base_dir: str | Path | None) -> object:
+def _load_file(where: str, base_dir: str | Path | None) -> ModuleType:
     path = Path(where).expanduser()
     if not path.is_absolute():
         path = Path(base_dir or Path.cwd()) / path

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from carryguard.backtests.cli import CliContext
+    from carryguard.signals.store import SeriesMeta
 
 
 def show_traceback(obj: CliContext, exc: BaseException | None) -> None:
@@ -117,7 +118,8 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
     """
     from carryguard.signals.errors import DataError
 
-    metas, unreadable = [], []
+    metas: list[SeriesMeta] = []
+    unreadable: list[DataError] = []
     for sid in obj.store.ids():
         try:
             metas.append(obj.store.meta(sid))
@@ -146,15 +148,12 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
         print_table(
             f"Series in {obj.store.root}",
             ["id", "source", "first", "last", "rows", "gaps", "fetched_at"],
-            [
-                (r["id"], r["source"], r["first"][:16], r["last"][:16], r["rows"], r["gaps"], r["fetched_at"])
-                for r in records
-            ],
+            [(m.id, m.source, m.first[:16], m.last[:16], m.rows, len(m.gaps), m.fetched_at) for m in metas],
             right=["rows", "gaps"],
         )
-    for exc in unreadable:
-        show_traceback(obj, exc)
-        click.echo(f"error: {exc}", err=True)
+    for error in unreadable:
+        show_traceback(obj, error)
+        click.echo(f"error: {error}", err=True)
     if unreadable:
         raise SystemExit(1)
 
@@ -270,7 +269,7 @@ def fetch_cmd(
             f"Fetched into {obj.store.root}",
             ["source", "series", "new rows", "rows", "last", "status"],
             [
-                (r["source"], r["series"], r["added"], r["rows"], (r["last"] or "")[:16], fetch_status(r))
+                (r["source"], r["series"], r["added"], r["rows"], str(r["last"] or "")[:16], fetch_status(r))
                 for r in records
             ],
             right=["new rows", "rows"],

@@ -51,11 +51,11 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
             )
         keys.extend(k for k in found if k not in keys)
     keys = keys or run.books
-    documents = [{"book": str(key), "round_trips": round_trips(run, key)} for key in keys]
+    trips_by_book = [(str(key), round_trips(run, key)) for key in keys]
     if as_json:
-        print_json(documents)
+        print_json([{"book": book, "round_trips": trips} for book, trips in trips_by_book])
         return
-    for document in documents:
+    for book, trips in trips_by_book:
         rows = [
             (
                 number(trip["entry_time"]),
@@ -68,7 +68,7 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
                 trip["exit_cause"],
                 ", ".join(trip["resizes"]),
             )
-            for trip in document["round_trips"]
+            for trip in trips
         ]
         columns = [
             "entry",
@@ -82,7 +82,7 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
             "resizes",
         ]
         print_table(
-            f"{document['book']}: {len(rows)} round trips",
+            f"{book}: {len(rows)} round trips",
             columns,
             rows,
             right=["entry price", "exit price", "return %", "days"],

@@ -38,13 +38,14 @@ import pandas as pd
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
 from carryguard.backtests.run.study import Study, StudyError, plain_config
+from carryguard.signals.pit import SeriesSource
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
 from carryguard.strategies.carry_policies import yen_moves
-from carryguard.strategies.loader import checked_exposure, make_strategy, strategy_label
+from carryguard.strategies.loader import checked_exposure, strategy_label, strategy_with
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
-from carryguard.strategies.policies import PolicyInputs, make_policy, spec_of
+from carryguard.strategies.policies import Policy, PolicyInputs, make_policy, spec_of
 
 # Without a study: the book `carryguard paper run` trades by default.
 DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "1h"
@@ -65,7 +66,7 @@ class PaperBook:
     execution: ExecutionConfig
     policy_params: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
-    def sizing(self) -> object:
+    def sizing(self) -> Policy:
         """The sizing policy object (``strategies.policies``) with the book's parameters."""
         return make_policy(
             self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": plain_config(self.overlay)}
@@ -127,7 +128,7 @@ def resolve_book(
         sized = [o for o in study.overlays if o != "none"] or ["none"]
         overlay = overlay or _only(sized, "overlays", "--overlay", origin)
     try:
-        built = make_strategy(strategy or DEFAULT_STRATEGY, **{**base, **(params or {})})
+        built = strategy_with(strategy or DEFAULT_STRATEGY, {**base, **(params or {})})
         costs = replace(
             study.execution if study is not None else ExecutionConfig(),
             **{k: v for k, v in (execution or {}).items() if v is not None},
@@ -177,7 +178,7 @@ class RiskFeed:
 
     def __init__(
         self,
-        store: object,
+        store: SeriesSource | Mapping[str, pd.DataFrame],
         *,
         step: pd.Timedelta,
         limits: MacroLimits = MacroLimits(),
@@ -197,10 +198,11 @@ class RiskFeed:
                 self.refresher()
             ahead = pd.date_range(times[-1], now + self.limits.refresh_every + self.step, freq=self.step)
             every = times.union(ahead)
-            self._readings = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
+            cached = risk_at(self.store, every, self.config).join(yen_moves(self.store, every, self.config))
+            self._readings = cached
             if due:
                 self._refreshed_at = now
-        return self._readings.loc[times]
+        return cached.loc[times]
 
 
 def macro_block(row: pd.Series, limit_days: float) -> str:
@@ -294,6 +296,7 @@ class OverlayDecider:
                 target=exposure,
                 reason=f"{self.strategy.name} exposure {exposure:.2f}, no overlay",
             )
+        assert self.feed is not None  # __init__ refuses an overlay without a feed
         risk, note = self._settled_risk(bars, at, max(now, at) if now is not None else at)
         sized = self.overlay.size(exposure, at=at, risk=risk, bars=bars)
         return Decision(
@@ -310,11 +313,13 @@ class OverlayDecider:
     def _settled_risk(self, bars: pd.DataFrame, at: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, str]:
         """Readings at the bar closes of the warm-up window (the bars' own closes included),
         and a note when the hysteresis memory has not settled even over 16 windows."""
+        overlay, feed = self.overlay, self.feed
+        assert overlay is not None and feed is not None  # only called when sizing by the overlay
         warmup = self.risk_warmup
         for _ in range(3):
             grid = pd.date_range(end=at, periods=max(math.ceil(warmup / self.step), 1), freq=self.step)
-            risk = self.feed.readings(grid.union(bars.index + self.step), now=now)
-            low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), self.overlay.config.hysteresis)
+            risk = feed.readings(grid.union(bars.index + self.step), now=now)
+            low, high = hysteresis_range(risk["score"].to_numpy(dtype="float64"), overlay.config.hysteresis)
             if low == high or (math.isnan(low) and math.isnan(high)):
                 return risk, ""
             warmup *= 4

@@ -25,7 +25,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import ccxt
 import pandas as pd
@@ -72,6 +72,15 @@ class Decider(Protocol):
 
         ``now`` is the exchange clock (later than ``at`` while catching up): it paces the
         decider's own reads (when the macro store is due a re-read), never what it sees."""
+
+
+class Exchange(Protocol):
+    """What the loop calls on its exchange client (a ccxt exchange or a stand-in); the replies
+    are checked by the loop, so they are typed as whatever the client returns."""
+
+    def fetch_time(self) -> Any: ...
+
+    def fetch_ohlcv(self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None) -> Any: ...
 
 
 class OrderSink(Protocol):
@@ -194,7 +203,7 @@ class PaperLoop:
     def __init__(
         self,
         *,
-        exchange: object,
+        exchange: Exchange,
         state: PaperState,
         spec: BookSpec,
         decider: Decider,

@@ -23,7 +23,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt
 
@@ -31,6 +31,9 @@ from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.sources.ccxt_source import api_url_from_env, check_market, make_exchange, rebase_urls
 from carryguard.signals.sources.http import RetryPolicy
+
+if TYPE_CHECKING:
+    from carryguard.signals.store import Store
 
 log = logging.getLogger("carryguard.paper")
 KEY_ENV, SECRET_ENV = "CARRYGUARD_API_KEY", "CARRYGUARD_API_SECRET"
@@ -200,7 +203,7 @@ def connect(
     return public, SandboxOrders(sandbox_exchange(exchange_id, keys, timeout=timeout))
 
 
-def macro_refresher(store: object) -> Callable[[], None]:
+def macro_refresher(store: Store) -> Callable[[], None]:
     """Fetches the macro series (MOF JGB, FRED, Yahoo USD/JPY) into ``store`` the way
     ``carryguard data fetch --macro`` does; a failed source is logged and its stored data
     kept (the freshness check then decides whether the bar may trade)."""
@@ -211,8 +214,8 @@ def macro_refresher(store: object) -> Callable[[], None]:
             if outcome.error:
                 log.warning("macro refresh: %s not updated (%s); keeping the stored data", outcome.label, outcome.error)
             else:
-                log.info(
-                    "macro refresh: %s +%d rows, last %s", outcome.label, outcome.result.added, outcome.result.last
-                )
+                result = outcome.result
+                assert result is not None  # a job that did not fail has its result
+                log.info("macro refresh: %s +%d rows, last %s", outcome.label, result.added, result.last)
 
     return refresh

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -161,12 +162,13 @@ def paired_effects(
             for i in members:
                 plain, overlay, per_year = pairs[i]
                 a, b = plain[index], overlay[index]
-                sharpe_effects[i].append(sharpe(b, per_year) - sharpe(a, per_year))
+                # rows of resampled returns: one Sharpe ratio per row, an array
+                sharpe_effects[i].append(cast(np.ndarray, sharpe(b, per_year)) - cast(np.ndarray, sharpe(a, per_year)))
                 drawdown_effects[i].append(max_drawdown_pct(b) - max_drawdown_pct(a))
         for i in members:
             plain, overlay, per_year = pairs[i]
             both = np.stack([plain, overlay])
-            originals = (sharpe(both, per_year), max_drawdown_pct(both))
+            originals = (cast(np.ndarray, sharpe(both, per_year)), max_drawdown_pct(both))
             effects = (np.concatenate(sharpe_effects[i]), np.concatenate(drawdown_effects[i]))
             sharpe_interval, drawdown_interval = (
                 _interval(values, before, after, config.confidence)
@@ -239,7 +241,10 @@ def sharpe_confidence(run: RunFolder) -> list[SharpeConfidence]:
         returns = book_returns(run, key)
         rows.append(
             SharpeConfidence(
-                key, len(returns) + 1, sharpe(returns, bars_per_year(key.timeframe)), probabilistic_sharpe(returns)
+                key,
+                len(returns) + 1,
+                float(sharpe(returns, bars_per_year(key.timeframe))),
+                probabilistic_sharpe(returns),
             )
         )
     return rows

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 
@@ -96,8 +97,8 @@ def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
     return {
         "Return [%]": float(total - 1.0) * 100.0,
         "CAGR [%]": float(cagr) * 100.0,
-        "Max. Drawdown [%]": max_dd * 100.0,
-        "Sharpe Ratio": sharpe(returns, per_year),
+        "Max. Drawdown [%]": float(max_dd) * 100.0,
+        "Sharpe Ratio": float(sharpe(returns, per_year)),
     }
 
 
@@ -181,7 +182,9 @@ def _number(value: object) -> float:
 
 
 def _sort_value(rows: list[dict[str, object]], column: str) -> float:
-    values = [float(v) for v in (row[column] for row in rows) if v is not None and not math.isnan(float(v))]
+    # the measure columns hold numbers, or None where a book has none
+    present = [cast(float, v) for v in (row[column] for row in rows) if v is not None]
+    values = [float(v) for v in present if not math.isnan(float(v))]
     return max(values) if values else -math.inf
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib.resources import files
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -210,15 +211,21 @@ def paired_table(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             },
         )
         for measure in PAIRED_MEASURES:
-            out.setdefault(measure, {"plain": None, "carry": None, "delta": None})
+            cell = _cell(out.setdefault(measure, {"plain": None, "carry": None, "delta": None}))
             if row["overlay"] in ("none", "carry"):  # the paired table sets the carry overlay beside none
-                out[measure]["carry" if row["overlay"] == "carry" else "plain"] = row[measure]
+                cell["carry" if row["overlay"] == "carry" else "plain"] = cast(float | None, row[measure])
     for out in paired.values():
         for measure in PAIRED_MEASURES:
-            values = out[measure]
-            if values["plain"] is not None and values["carry"] is not None:
-                values["delta"] = values["carry"] - values["plain"]
+            values = _cell(out[measure])
+            plain, carry = values["plain"], values["carry"]
+            if plain is not None and carry is not None:
+                values["delta"] = carry - plain
     return list(paired.values())
+
+
+def _cell(value: object) -> dict[str, float | None]:
+    """A measure's ``{"plain", "carry", "delta"}`` cell of a ``paired_table`` row."""
+    return cast(dict[str, float | None], value)
 
 
 def uncovered(run: RunFolder, windows: list[CrisisWindow]) -> list[CrisisWindow]:
@@ -236,9 +243,9 @@ def window_summary(paired: list[dict[str, object]]) -> list[dict[str, object]]:
         groups.setdefault((row["window"], row["start"], row["symbol"], row["timeframe"]), []).append(row)
     summary = []
     for rows in groups.values():
-        both = [r for r in rows if r["Return [%]"]["delta"] is not None]
-        d_return = [float(r["Return [%]"]["delta"]) for r in both]
-        d_drawdown = [float(r["Max. Drawdown [%]"]["delta"]) for r in both]
+        both = [r for r in rows if _cell(r["Return [%]"])["delta"] is not None]
+        d_return = [float(cast(float, _cell(r["Return [%]"])["delta"])) for r in both]
+        d_drawdown = [float(cast(float, _cell(r["Max. Drawdown [%]"])["delta"])) for r in both]
         first = rows[0]
         summary.append(
             {

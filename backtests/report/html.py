@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -149,7 +150,6 @@ def render(
     context = {
         "run": run,
         "run_id": run.run_id,
-        "verdict": verdict or [],
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
         "verdict_lines": list(verdict_lines),
@@ -221,16 +221,35 @@ def at_a_glance(
     ]
     windows = [w for w in by_window if w["pairs"]]
     if windows:
-        total = sum(int(w["pairs"]) for w in windows)
+        # window_summary rows: the counts are ints, and with pairs > 0 both medians are floats
+        def count(w: dict[str, object], name: str) -> int:
+            return cast(int, w[name])
+
+        def median(w: dict[str, object], name: str) -> float:
+            return cast(float, w[name])
+
+        total = sum(count(w, "pairs") for w in windows)
         lines.append(
             f"In the crisis windows (each window x strategy pair): drawdown shallower with the overlay in "
-            f"{sum(int(w['shallower']) for w in windows)} of {total}, deeper in "
-            f"{sum(int(w['deeper']) for w in windows)}; return higher in "
-            f"{sum(int(w['higher return']) for w in windows)}, lower in "
-            f"{sum(int(w['lower return']) for w in windows)} (the rest: both books flat)."
+            f"{sum(count(w, 'shallower') for w in windows)} of {total}, deeper in "
+            f"{sum(count(w, 'deeper') for w in windows)}; return higher in "
+            f"{sum(count(w, 'higher return') for w in windows)}, lower in "
+            f"{sum(count(w, 'lower return') for w in windows)} (the rest: both books flat)."
         )
-        helped = _where([w for w in windows if w["shallower"] > w["pairs"] / 2 and w["Median Δ Return [%]"] >= 0])
-        hurt = _where([w for w in windows if w["Median Δ Return [%]"] < 0 and w["Median Δ Max. Drawdown [%]"] <= 0])
+        helped = _where(
+            [
+                w
+                for w in windows
+                if count(w, "shallower") > count(w, "pairs") / 2 and median(w, "Median Δ Return [%]") >= 0
+            ]
+        )
+        hurt = _where(
+            [
+                w
+                for w in windows
+                if median(w, "Median Δ Return [%]") < 0 and median(w, "Median Δ Max. Drawdown [%]") <= 0
+            ]
+        )
         lines.append(
             f"Helped (shallower drawdown in most pairs, median return not lower): {helped}. "
             f"Hurt (lower median return, drawdown not shallower): {hurt}."

@@ -56,7 +56,7 @@ def plot_risk(
     axes[2].plot(usdjpy.index, usdjpy.to_numpy(), color="tab:purple", lw=0.9, label="USD/JPY")
     axes[2].set_ylabel("JPY per USD")
     axes[2].legend(**LEGEND)
-    if panels == 4:
+    if btc is not None and panels == 4:
         axes[3].plot(btc.index, btc.to_numpy(), color="tab:orange", lw=0.9, label=btc_label)
         axes[3].set_yscale("log")
         axes[3].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,20 @@ from carryguard.signals.availability import timeframe_delta
 
 CAUSES = ("signal", "overlay cut", "overlay restore", "vol rescale", "rebalance band")
 _TOLERANCE = 1e-9
+
+
+class RoundTrip(TypedDict):
+    """One row of ``round_trips``."""
+
+    entry_time: str
+    exit_time: str | None
+    entry_price: float
+    exit_price: float
+    return_pct: float
+    duration_days: float
+    entry_cause: str
+    exit_cause: str
+    resizes: list[str]
 
 
 def fill_causes(run: RunFolder, key: BookKey) -> pd.DataFrame:
@@ -96,7 +110,7 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def round_trips(run: RunFolder, key: BookKey) -> list[dict[str, object]]:
+def round_trips(run: RunFolder, key: BookKey) -> list[RoundTrip]:
     """Each round trip of ``key``: entry/exit time and price, return, duration, the cause of the
     entry and of the exit, and the causes of the resizes in between (in order)."""
     trades = run.trades
@@ -108,7 +122,7 @@ def round_trips(run: RunFolder, key: BookKey) -> list[dict[str, object]]:
     ]
     causes = fill_causes(run, key)
     times, labels = _ns(causes["time"]), causes["cause"].tolist()
-    rows = []
+    rows: list[RoundTrip] = []
     for trade in mine.itertuples(index=False):
         entry, exit_ = trade.entry_time, trade.exit_time
         still_open = str(trade.is_open).lower() == "true"

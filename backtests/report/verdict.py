@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -98,8 +99,8 @@ def judge(
         per_year = bars_per_year(timeframe)
         for label, start, end in periods(run):
             returns = {k: _returns(run, k, start, end) for k in [*controls, *policies]}
-            control = max(controls, key=lambda k: _finite(sharpe(returns[k], per_year)))
-            none_sharpe = sharpe(returns[base], per_year) if base in returns else math.nan
+            control = max(controls, key=lambda k: _finite(float(sharpe(returns[k], per_year))))
+            none_sharpe = float(sharpe(returns[base], per_year)) if base in returns else math.nan
             close = run.prices[(symbol, timeframe)]["close"].loc[start:end].to_numpy(dtype="float64")
             n = len(returns[control])
             if n not in indices:  # one set of resamples per series length, as paired_effect draws it
@@ -128,8 +129,8 @@ def judge(
                         label,
                         control.overlay,
                         len(returns[key]) + 1,
-                        sharpe(returns[key], per_year),
-                        sharpe(returns[control], per_year),
+                        float(sharpe(returns[key], per_year)),
+                        float(sharpe(returns[control], per_year)),
                         none_sharpe,
                         on_sharpe,
                         on_drawdown,
@@ -156,7 +157,7 @@ class _Resamples:
         tail = (1.0 - self.confidence) / 2.0
         out = []
         for effects, originals in (
-            (on_sharpe - self.sharpe, sharpe(both, self.per_year)),
+            (on_sharpe - self.sharpe, cast(np.ndarray, sharpe(both, self.per_year))),
             (on_drawdown - self.drawdown, max_drawdown_pct(both)),
         ):
             finite = effects[np.isfinite(effects)]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from carryguard.signals.store import Store, series_id
 from carryguard.strategies.base import Strategy
-from carryguard.strategies.loader import checked_exposure, make_strategy
+from carryguard.strategies.loader import checked_exposure, strategy_with
 from carryguard.strategies.overlay import CarryOverlay
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -152,7 +152,7 @@ def check_store(
     from carryguard.backtests.run.runner import decision_times
     from carryguard.signals.risk import RiskConfig, risk_at
 
-    strategy = make_strategy(spec, **params)
+    strategy = strategy_with(spec, params)
     sid = series_id(source, symbol, timeframe)
     bars = store.read(sid)
     sizer, risk = None, None

@@ -208,10 +208,10 @@ def run_study(
         warmup[sid] = {spec.name: history.warmup_used(strategy.warmup_bars) for spec, strategy in strategies}
         risk = readings.reindex(closes[(symbol, timeframe)])
         paths = {}
-        for spec, policy in policies.items():
-            paths[spec] = policy_path(policy, history, risk, policy_warmup[timeframe][spec])
-            if spec != "none":
-                warmup[sid][spec] = history.warmup_used(policy_warmup[timeframe][spec])
+        for policy_spec, policy in policies.items():
+            paths[policy_spec] = policy_path(policy, history, risk, policy_warmup[timeframe][policy_spec])
+            if policy_spec != "none":
+                warmup[sid][policy_spec] = history.warmup_used(policy_warmup[timeframe][policy_spec])
         window_risk = risk.iloc[history.first :]
         for spec, strategy in strategies:
             strategy_exposure = warm_exposure(strategy, history)
@@ -303,7 +303,8 @@ def policy_path(policy: Any, history: History, risk: pd.DataFrame, warmup: int) 
     frame = history.since(warmup)
     path = policy.path(PolicyInputs(frame, risk.iloc[-len(frame) :]))
     n = len(history.window)
-    return PolicyPath(*(None if part is None else part[-n:] for part in astuple(path)))
+    multiplier, reason, *optional = astuple(path)  # multiplier and reason are always arrays
+    return PolicyPath(multiplier[-n:], reason[-n:], *(None if part is None else part[-n:] for part in optional))
 
 
 def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFrame) -> pd.DataFrame:

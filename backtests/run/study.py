@@ -57,7 +57,7 @@ from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_date
 from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import Strategy
-from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class
+from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class, strategy_with
 from carryguard.strategies.overlay import OverlayConfig
 from carryguard.strategies.policies import make_policy, policy_names, policy_params
 
@@ -128,7 +128,7 @@ class StrategySpec:
         return is_baseline(strategy_class(self.name))
 
     def build(self) -> Strategy:
-        return make_strategy(self.name, **dict(self.params))
+        return strategy_with(self.name, dict(self.params))
 
 
 @dataclass(frozen=True)

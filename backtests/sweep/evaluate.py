@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.signals.store import series_id
 from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
+from carryguard.strategies.trend import SmaCross
 
 EXECUTORS = ("local", "dask")
 Window = tuple[int, int]
@@ -193,6 +194,13 @@ def uses_sma_kernel(data: SweepData) -> bool:
     return data.strategy == "sma_cross" and data.risk is None
 
 
+def _joined(results: list[np.ndarray | None]) -> np.ndarray:
+    """The chunks' stats side by side (every chunk has run when this is called)."""
+    done = [r for r in results if r is not None]
+    assert len(done) == len(results), "a sweep chunk has no result"
+    return np.concatenate(done, axis=1)
+
+
 def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) -> np.ndarray:
     """Stats of each combo on each window: array windows x combos x N_STATS."""
     cost = data.execution
@@ -200,7 +208,7 @@ def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Se
     ends = np.array([w[1] for w in windows], dtype=np.int64)
     args = (starts, ends, cost.cash, cost.commission, cost.slippage, cost.rebalance_band)
     if uses_sma_kernel(data):
-        strategies_ = [make_strategy("sma_cross", **split_combo(c)[0]) for c in chunk]
+        strategies_ = [cast(SmaCross, make_strategy("sma_cross", **split_combo(c)[0])) for c in chunk]
         fast = np.array([s.fast for s in strategies_], dtype=np.int64)
         slow = np.array([s.slow for s in strategies_], dtype=np.int64)
         return sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, fast, slow, *args)
@@ -267,7 +275,7 @@ def evaluate(
             results[i] = evaluate_chunk(data, chunk, windows)
             if progress:
                 progress(len(chunk))
-        return np.concatenate(results, axis=1), time.perf_counter() - began, began - setup, 1
+        return _joined(results), time.perf_counter() - began, began - setup, 1
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data,)
@@ -281,7 +289,7 @@ def evaluate(
             if progress:
                 progress(len(chunks[i]))
         seconds = time.perf_counter() - began
-    return np.concatenate(results, axis=1), seconds, began - setup, workers
+    return _joined(results), seconds, began - setup, workers
 
 
 def _warm_worker(_: int) -> None:
@@ -337,7 +345,7 @@ def _evaluate_dask(
     finally:
         if cluster is not None:
             cluster.close()
-    return np.concatenate(results, axis=1), seconds, began - setup, n_workers
+    return _joined(results), seconds, began - setup, n_workers
 
 
 def _dask_warm_up() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -193,7 +193,7 @@ def _one(
     for name, target in books.items():
         book = run_fast(oos_bars, pd.Series(target, index=oos_bars.index), execution)
         values = compute_metrics(book, oos_bars, timeframe=timeframe)
-        metrics[name] = {m: float(values[m]) for m in REPORTED}
+        metrics[name] = {m: float(cast(float, values[m])) for m in REPORTED}  # the REPORTED metrics are floats
     return OverlayWalkForward(
         strategy, symbol, timeframe, baseline, oos_bars.index[0], oos_bars.index[-1], tuple(choices), metrics
     )

@@ -370,7 +370,7 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
     """Yahoo (any column order, incl. Close-first), Binance klines or a plain OHLCV CSV."""
     fast = None if skiprows else fast_ohlcv(text)
     if fast is not None:
-        frame, time_cells, header, columns = fast
+        frame, time_cells, header, _ = fast
         return ohlcv_parsed(frame, time_cells, header, name, ticker)
     cells = read_csv_text(text, name, skiprows=skiprows)
     if skiprows:  # yfinance multi-row header: the first data row may be 'Date,,,,'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import ccxt
 import pandas as pd
@@ -55,7 +56,7 @@ def fetch_funding(
     cursor, rows = to_millis(since), {}
     while True:
         page = with_retries(
-            lambda start=cursor: exchange.fetch_funding_rate_history(market, since=start, limit=PAGE),
+            partial(exchange.fetch_funding_rate_history, market, since=cursor, limit=PAGE),
             what=what,
             policy=policy,
             sleep=sleep,

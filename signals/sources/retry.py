@@ -102,7 +102,7 @@ def call_with_retries(
     what: str,
     policy: RetryPolicy,
     transient: Callable[[BaseException], bool],
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> T:
     """``call()`` under ``policy``: each try cut off at the deadline; a failure for which

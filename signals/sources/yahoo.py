@@ -54,7 +54,7 @@ class RedirectSession(curl_requests.Session):
         self.started: float | None = None
         self.failures: list[str] = []
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: curl_requests.HttpMethod, url: str, *args: Any, **kwargs: Any) -> Any:
         self.started = time.monotonic() if self.started is None else self.started
         left = self.deadline - (time.monotonic() - self.started)
         if left <= 0:
