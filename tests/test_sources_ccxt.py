@@ -86,9 +86,12 @@ def test_fetch_bars_given_several_pages_spaces_requests_by_the_exchange_rate_lim
             policy=FAST,
         )
         arrivals = [r.at for r in emulator.requests_to("/api/v3/klines")]
-    # Assert: a lower bound only (a slow machine spaces requests more, never less)
+    # Assert: lower bounds only. One gap can look short when the request before it reached the
+    # server late (a loaded machine), so the 3 gaps are judged together, each still far above
+    # the few ms of unthrottled requests.
     assert len(frame) == 70 and len(arrivals) == 4
-    assert min(later - earlier for earlier, later in itertools.pairwise(arrivals)) >= 0.11
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert sum(gaps) >= 3 * 0.1 and min(gaps) >= 0.05, gaps
 
 
 def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(venue, bars_4h):
