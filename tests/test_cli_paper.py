@@ -149,7 +149,14 @@ def test_paper_status_given_missing_state_file_exits_1_with_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "extra", [["--param", "fast"], ["--param", "fast=200"], ["--strategy", "nope"], ["--macro-every", "soon"]]
+    "extra",
+    [
+        ["--param", "fast"],
+        ["--param", "fast=200"],
+        ["--strategy", "nope"],
+        ["--macro-every", "soon"],
+        ["--overlay", "nope"],
+    ],
 )
 def test_paper_run_given_bad_option_exits_2(tmp_path, extra):
     # Arrange / Act

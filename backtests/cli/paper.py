@@ -238,6 +238,10 @@ def run_cmd(
             f"indicators need {book.history_needed} closed bars at each decision, or the paper "
             f"book decides unlike its backtest; use --history {book.history_needed} or more"
         )
+    try:
+        policy = book.sizing()
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--overlay") from None
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
     exchange, orders = connect(
@@ -251,10 +255,6 @@ def run_cmd(
         )
     if book.policy != "none" and (reading := latest_reading(obj.store)) is not None:
         guard(reading, max_age, require_fresh)  # the same wall-clock rule as `carryguard risk`
-    try:
-        policy = book.sizing()
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--overlay") from None
     feed = None
     if policy.needs_risk:
         refresher = macro_refresher(obj.store) if macro_refresh else None
