@@ -60,6 +60,16 @@ def _setup_logging(log_file: Path | None, redact: tuple[str, ...]) -> None:
         logger.addHandler(handler)
 
 
+STATE_OPTION = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+    help="SQLite file holding the paper book.",
+)
+
+
 @click.group("paper")
 def paper() -> None:
     """Paper trading: run a strategy + overlay on live bars, inspect the book."""
@@ -92,14 +102,7 @@ def paper() -> None:
 @click.option("--commission", type=Finite(), help="Fee, fraction of notional; default: as --cash.")
 @click.option("--slippage-bps", type=Finite(), help="Adverse fill slippage, bps; default: as --cash.")
 @click.option("--band", type=Finite(), help="Smallest exposure change worth a trade; default: as --cash.")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_STATE,
-    show_default=True,
-    help="SQLite file holding the paper book.",
-)
+@STATE_OPTION
 @click.option("--once", is_flag=True, help="Decide every bar that is due, then exit (for cron).")
 @click.option("--max-bars", type=click.IntRange(min=1), help="Stop after deciding N bars.")
 @click.option(
@@ -294,14 +297,7 @@ def run_cmd(
 
 
 @paper.command("status")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_STATE,
-    show_default=True,
-    help="SQLite file holding the paper book.",
-)
+@STATE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per book.")
 @click.option("--live", is_flag=True, help="Ask the exchange for its clock (else: the time the loop last saw).")
 @click.option(
