@@ -14,26 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_support import SHARED_DATA, TIMED_ENGINE, engine_seconds
+
 from carryguard.backtests.run.runner import ENGINES, RunResult, run_study
 from carryguard.backtests.run.study import load_study, narrow
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def measure(label: str, study, store: Store, engine: str) -> None:
-    engine_seconds = 0.0
-    run_engine = ENGINES[engine]
-
-    def timed_engine(bars, target, config):
-        nonlocal engine_seconds
-        started = time.perf_counter()
-        book = run_engine(bars, target, config)
-        engine_seconds += time.perf_counter() - started
-        return book
-
-    ENGINES["_timed"] = timed_engine
     bars_done = 0
 
     def count(result: RunResult) -> None:
@@ -41,16 +30,15 @@ def measure(label: str, study, store: Store, engine: str) -> None:
         bars_done += len(result.book.equity)
 
     started = time.perf_counter()
-    try:
-        run = run_study(study, store, engine="_timed", on_result=count)
-    finally:
-        del ENGINES["_timed"]
+    with engine_seconds(engine) as spent:
+        run = run_study(study, store, engine=TIMED_ENGINE, on_result=count)
+        engine_time = spent()
     seconds = time.perf_counter() - started
     books = len(run.results)
     print(
         f"{label}: {books} books, {bars_done:,} book-bars, {seconds:.2f} s total "
-        f"({bars_done / seconds:,.0f} bars/s), engine {engine_seconds:.2f} s "
-        f"({bars_done / engine_seconds:,.0f} bars/s, {engine_seconds / books * 1000:.0f} ms/book)"
+        f"({bars_done / seconds:,.0f} bars/s), engine {engine_time:.2f} s "
+        f"({bars_done / engine_time:,.0f} bars/s, {engine_time / books * 1000:.0f} ms/book)"
     )
 
 

@@ -84,26 +84,15 @@ def latest_run(results: Path) -> str:
 def stepping_seconds(store: Path) -> float:
     """Seconds spent inside backtrader's engine over the default study (one run, in this
     process): the part of ``backtest --engine backtrader`` no startup work can remove."""
-    from carryguard.backtests.run.runner import ENGINES, run_study
+    from bench_support import TIMED_ENGINE, engine_seconds
+
+    from carryguard.backtests.run.runner import run_study
     from carryguard.backtests.run.study import load_study
     from carryguard.signals.store import Store
 
-    spent = 0.0
-    backtrader = ENGINES["backtrader"]
-
-    def timed(bars, target, config):  # type: ignore[no-untyped-def]
-        nonlocal spent
-        started = time.perf_counter()
-        book = backtrader(bars, target, config)
-        spent += time.perf_counter() - started
-        return book
-
-    ENGINES["_timed"] = timed
-    try:
-        run_study(load_study(), Store(store), engine="_timed")
-    finally:
-        del ENGINES["_timed"]
-    return spent
+    with engine_seconds("backtrader") as spent:
+        run_study(load_study(), Store(store), engine=TIMED_ENGINE)
+        return spent()
 
 
 def measure(store: Path, runs: int, only: list[str]) -> None:

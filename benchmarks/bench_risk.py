@@ -9,47 +9,25 @@ calendars), score (as-of join + combination), and 4h targets 2017-2026.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from bench_support import open_store, timed
 
 from carryguard.signals.features import components
-from carryguard.signals.importer import import_directory
 from carryguard.signals.pit import MemoryStore
 from carryguard.signals.risk import RiskConfig, combine, latest_time, load_inputs, risk_at
-from carryguard.signals.store import Store, default_data_dir
 
-REPO = Path(__file__).resolve().parents[1]
 RUNS = 5
-
-
-def timed(fn, runs: int = RUNS) -> tuple[float, float, object]:
-    seconds, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-    return min(seconds), statistics.median(seconds), result
-
-
-def open_store(argv: list[str], scratch: Path) -> Store:
-    store = Store(argv[1]) if len(argv) > 1 else Store(default_data_dir())
-    if store.exists("mof/jgb"):
-        return store
-    store = Store(scratch)
-    import_directory(store, REPO.parent / "shared" / "data")
-    return store
 
 
 def main(argv: list[str]) -> None:
     cfg = RiskConfig()
     with tempfile.TemporaryDirectory() as scratch:
-        store = open_store(argv, Path(scratch))
-        read = timed(lambda: MemoryStore.load(store, cfg.series_ids()))
+        store = open_store(argv, Path(scratch), ("mof/jgb",))
+        read = timed(lambda: MemoryStore.load(store, cfg.series_ids()), RUNS)
         memory = read[2]
         days = pd.date_range(pd.Timestamp("1999-01-01", tz="UTC"), latest_time(memory, cfg), freq="D")
 
@@ -58,15 +36,15 @@ def main(argv: list[str]) -> None:
             us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
             return inputs, components(inputs["jgb"], inputs["usdjpy"], us, cfg)
 
-        feat = timed(features)
+        feat = timed(features, RUNS)
         inputs, native = feat[2]
-        score = timed(lambda: combine(native, inputs, days, cfg))
-        total = timed(lambda: risk_at(memory, days, cfg))
+        score = timed(lambda: combine(native, inputs, days, cfg), RUNS)
+        total = timed(lambda: risk_at(memory, days, cfg), RUNS)
         bars = pd.date_range(
             pd.Timestamp("2017-08-17 04:00", tz="UTC"), pd.Timestamp("2026-01-06", tz="UTC"), freq="4h"
         )
-        four_hour = timed(lambda: risk_at(memory, bars, cfg))
-        from_disk = timed(lambda: risk_at(store, days, cfg))
+        four_hour = timed(lambda: risk_at(memory, bars, cfg), RUNS)
+        from_disk = timed(lambda: risk_at(store, days, cfg), RUNS)
     print(f"daily history {days[0]:%Y-%m-%d} .. {days[-1]:%Y-%m-%d}: {len(days)} days; best / median of {RUNS} runs")
     for label, (best, median, _) in [
         ("read inputs from the store", read),

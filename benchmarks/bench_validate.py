@@ -9,56 +9,34 @@ each stage: reading the store, the whole validation, and the event study alone.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_support import open_store, timed
 
-from carryguard.signals.importer import import_directory
 from carryguard.signals.pit import MemoryStore
 from carryguard.signals.risk import RiskConfig, latest_time
-from carryguard.signals.store import Store, default_data_dir
 from carryguard.signals.validate import EventRule, study
 from carryguard.signals.validate_run import CRYPTO, validate
 
-REPO = Path(__file__).resolve().parents[1]
 RUNS = 3
-
-
-def timed(fn, runs: int = RUNS) -> tuple[float, float, object]:
-    seconds, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-    return min(seconds), statistics.median(seconds), result
-
-
-def open_store(argv: list[str], scratch: Path) -> Store:
-    store = Store(argv[1]) if len(argv) > 1 else Store(default_data_dir())
-    if store.exists("mof/jgb") and store.exists("yahoo/BTC-USD/1d"):
-        return store
-    store = Store(scratch)
-    import_directory(store, REPO.parent / "shared" / "data")
-    return store
 
 
 def main(argv: list[str]) -> None:
     cfg, rule = RiskConfig(), EventRule()
     with tempfile.TemporaryDirectory() as scratch:
-        store = open_store(argv, Path(scratch))
+        store = open_store(argv, Path(scratch), ("mof/jgb", "yahoo/BTC-USD/1d"))
         ids = [*cfg.series_ids(), *(sid for group in CRYPTO.values() for sid in group)]
-        read = timed(lambda: MemoryStore.load(store, ids))
+        read = timed(lambda: MemoryStore.load(store, ids), RUNS)
         memory = read[2]
         start, end = pd.Timestamp("2015-01-01", tz="UTC"), latest_time(memory, cfg)
-        full = timed(lambda: validate(memory, cfg, rule, start, end, cfg.thresholds[1:]))
+        full = timed(lambda: validate(memory, cfg, rule, start, end, cfg.thresholds[1:]), RUNS)
         alarm = np.random.default_rng(0).random(len(pd.date_range(start, end))) < 0.1
         starts = np.arange(100, len(alarm) - 100, 150)
-        one = timed(lambda: study(alarm, starts, rule))
+        one = timed(lambda: study(alarm, starts, rule), RUNS)
     result = full[2]
     alarms = len(next(iter(result.results.values())))
     print(

@@ -26,6 +26,14 @@ SPEC = BookSpec(
 )
 
 
+def paper_run_args(*extra: str, history: int, poll: str) -> list[str]:
+    """``paper run`` of sma_cross+carry on the emulator's BTC/USDT 4h bars, with short
+    retries and timeouts; ``extra`` options come last, so they override."""
+    book = ["--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "4h", "--strategy", "sma_cross"]
+    network = ["--poll", poll, "--retries", "2", "--backoff", "0.01", "--timeout", "2"]
+    return ["paper", "run", *book, "--overlay", "carry", "--history", str(history), *network, *extra]
+
+
 def replay_bars(shared_data: Path, *, decisions: int) -> pd.DataFrame:
     """Real Binance 4h bars: ``HISTORY`` bars of warm-up, the decided bars, and a few after."""
     bars = read_bars(shared_data / "btcusdt_4h_binance.csv")

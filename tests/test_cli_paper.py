@@ -23,34 +23,11 @@ from carryguard.backtests.paper.sandbox import Keys, SandboxOrders, sandbox_exch
 from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.http_server import Reply, _handler_for
-from tests.paper_support import STEP, replay_bars
+from tests.paper_support import HISTORY, STEP, paper_run_args, replay_bars
 
 BUY_BAR = pd.Timestamp("2025-01-04T04:00:00Z")  # sma_cross+carry goes long at this bar's close (target 1.0)
 KEY, SECRET = "cgTESTKEY-7f3a9d2c61b04e58", "cgTESTSECRET-0b9e4411d2c7a6f3"
-RUN = [
-    "paper",
-    "run",
-    "--exchange",
-    "binance",
-    "--symbol",
-    "BTC/USDT",
-    "--timeframe",
-    "4h",
-    "--strategy",
-    "sma_cross",
-    "--overlay",
-    "carry",
-    "--history",
-    "300",
-    "--poll",
-    "0.01",
-    "--retries",
-    "2",
-    "--backoff",
-    "0.01",
-    "--timeout",
-    "2",
-]
+RUN = paper_run_args(history=HISTORY, poll="0.01")
 
 
 class FakeTestnet(BinanceEmulator):

@@ -9,24 +9,7 @@ import pytest
 from carryguard.backtests.engine.backtrader import affordable, run_backtrader
 from carryguard.backtests.engine.book import fills_frame, trades_from_fills
 from carryguard.backtests.engine.execution import ExecutionConfig, rebalance
-
-COMMISSION = 0.001
-SLIP = 0.0005  # 5 bps
-
-
-def small_bars() -> pd.DataFrame:
-    """Four daily bars; bar 1 opens at its high and bar 3 at its low (slippage goes past them)."""
-    index = pd.date_range("2024-01-01", periods=4, freq="1D", tz="UTC", name="time")
-    return pd.DataFrame(
-        {
-            "open": [100.0, 110.0, 120.0, 130.0],
-            "high": [105.0, 110.0, 125.0, 135.0],
-            "low": [95.0, 104.0, 115.0, 130.0],
-            "close": [102.0, 108.0, 124.0, 133.0],
-            "volume": [1.0, 1.0, 1.0, 1.0],
-        },
-        index=index,
-    )
+from tests.engine_support import COMMISSION, SLIP, small_bars
 
 
 def test_run_backtrader_given_small_case_fills_at_next_open_with_fees_and_slippage():

@@ -14,25 +14,42 @@ from carryguard.backtests.engine.fast import batch_stats, prefix_sums, run_fast,
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES, metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.strategies.loader import make_strategy
+from tests.engine_support import COMMISSION, SLIP, small_bars
 from tests.metrics_support import assert_metrics_equal
 
-COMMISSION = 0.001
-SLIP = 0.0005  # 5 bps
 CONFIG = ExecutionConfig()
 
 
-def small_bars() -> pd.DataFrame:
-    index = pd.date_range("2024-01-01", periods=4, freq="1D", tz="UTC", name="time")
-    return pd.DataFrame(
-        {
-            "open": [100.0, 110.0, 120.0, 130.0],
-            "high": [105.0, 110.0, 125.0, 135.0],
-            "low": [95.0, 104.0, 115.0, 130.0],
-            "close": [102.0, 108.0, 124.0, 133.0],
-            "volume": 1.0,
-        },
-        index=index,
+def one_book_stats(
+    bars: pd.DataFrame,
+    target: pd.Series,
+    *,
+    timeframe: str,
+    window: slice = slice(None),
+    config: ExecutionConfig = CONFIG,
+) -> dict:
+    """``batch_stats`` of one target over ``bars[window]`` (flat with fresh cash at its start),
+    read by ``metrics_from_stats``."""
+    start, end, _ = window.indices(len(bars))
+    stats = batch_stats(
+        bars["open"].to_numpy(),
+        bars["close"].to_numpy(),
+        bars.index.as_unit("ns").asi8,
+        target.to_numpy()[None, :].copy(),
+        np.array([start]),
+        np.array([end]),
+        config.cash,
+        config.commission,
+        config.slippage,
+        config.rebalance_band,
     )
+    return metrics_from_stats(stats[0], index=bars.index[start:end], timeframe=timeframe).iloc[0].to_dict()
+
+
+def assert_fast_metrics_equal(expected: dict, actual: dict) -> None:
+    """The fast path gives ``FAST_METRIC_NAMES`` in ``compute_metrics``' order, with its values."""
+    assert list(actual) == [name for name in expected if name in FAST_METRIC_NAMES]
+    assert_metrics_equal(expected, actual)
 
 
 def test_run_fast_given_small_case_fills_at_next_open_with_fees_and_slippage():
@@ -109,26 +126,12 @@ def test_batch_stats_given_real_bars_match_compute_metrics_of_the_book(shared_st
     bars = shared_store.read("binance/BTC-USDT/1d")
     target = make_strategy(name, **params).target_exposure(bars)
     expected = compute_metrics(run_fast(bars, target, CONFIG), bars, timeframe="1d")
-    open_, close = bars["open"].to_numpy(), bars["close"].to_numpy()
 
     # Act
-    stats = batch_stats(
-        open_,
-        close,
-        bars.index.asi8,
-        target.to_numpy()[None, :].copy(),
-        np.array([0]),
-        np.array([len(bars)]),
-        CONFIG.cash,
-        CONFIG.commission,
-        CONFIG.slippage,
-        CONFIG.rebalance_band,
-    )
-    actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
+    actual = one_book_stats(bars, target, timeframe="1d")
 
     # Assert
-    assert list(actual) == [name for name in expected if name in FAST_METRIC_NAMES]
-    assert_metrics_equal(expected, actual)
+    assert_fast_metrics_equal(expected, actual)
 
 
 @pytest.mark.parametrize("target", [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0]], ids=["never-invested", "two-bars"])
@@ -140,24 +143,11 @@ def test_metrics_from_stats_given_undefined_ratios_gives_nan_where_compute_metri
     expected = compute_metrics(run_fast(bars, series, CONFIG), bars, timeframe="1d")
 
     # Act
-    stats = batch_stats(
-        bars["open"].to_numpy(),
-        bars["close"].to_numpy(),
-        bars.index.as_unit("ns").asi8,
-        series.to_numpy()[None, :].copy(),
-        np.array([0]),
-        np.array([len(bars)]),
-        CONFIG.cash,
-        CONFIG.commission,
-        CONFIG.slippage,
-        CONFIG.rebalance_band,
-    )
-    actual = metrics_from_stats(stats[0], index=bars.index, timeframe="1d").iloc[0].to_dict()
+    actual = one_book_stats(bars, series, timeframe="1d")
 
     # Assert
     assert math.isnan(expected["Sharpe Ratio"])  # the case does reach an undefined ratio
-    assert list(actual) == [name for name in expected if name in FAST_METRIC_NAMES]
-    assert_metrics_equal(expected, actual)
+    assert_fast_metrics_equal(expected, actual)
 
 
 def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the_book():
@@ -172,24 +162,11 @@ def test_batch_stats_given_position_cut_to_a_sliver_keep_the_trade_open_like_the
     expected = compute_metrics(book, bars, timeframe="1d")
 
     # Act
-    stats = batch_stats(
-        bars["open"].to_numpy(),
-        bars["close"].to_numpy(),
-        index.as_unit("ns").asi8,
-        target.to_numpy()[None, :].copy(),
-        np.array([0]),
-        np.array([6]),
-        config.cash,
-        config.commission,
-        config.slippage,
-        config.rebalance_band,
-    )
-    actual = metrics_from_stats(stats[0], index=index, timeframe="1d").iloc[0].to_dict()
+    actual = one_book_stats(bars, target, timeframe="1d", config=config)
 
     # Assert
     assert list(book.trades["is_open"]) == [False, True]
-    assert list(actual) == [name for name in expected if name in FAST_METRIC_NAMES]
-    assert_metrics_equal(expected, actual)
+    assert_fast_metrics_equal(expected, actual)
 
 
 def test_batch_stats_given_window_match_a_book_run_on_that_window_only(shared_store):
@@ -201,23 +178,10 @@ def test_batch_stats_given_window_match_a_book_run_on_that_window_only(shared_st
     expected = compute_metrics(run_fast(window, target.iloc[start:end], CONFIG), window, timeframe="4h")
 
     # Act
-    stats = batch_stats(
-        bars["open"].to_numpy(),
-        bars["close"].to_numpy(),
-        bars.index.asi8,
-        target.to_numpy()[None, :].copy(),
-        np.array([start]),
-        np.array([end]),
-        CONFIG.cash,
-        CONFIG.commission,
-        CONFIG.slippage,
-        CONFIG.rebalance_band,
-    )
-    actual = metrics_from_stats(stats[0], index=window.index, timeframe="4h").iloc[0].to_dict()
+    actual = one_book_stats(bars, target, timeframe="4h", window=slice(start, end))
 
     # Assert
-    assert list(actual) == [name for name in expected if name in FAST_METRIC_NAMES]
-    assert_metrics_equal(expected, actual)
+    assert_fast_metrics_equal(expected, actual)
 
 
 def test_sma_cross_targets_given_real_4h_closes_equal_the_strategy_exposure(shared_store):

@@ -27,7 +27,7 @@ import pytest
 from carryguard.backtests.paper.state import PaperState
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
-from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, replay_bars, run_cli
+from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, paper_run_args, replay_bars, run_cli
 
 KILLS = 11
 BARS = 200
@@ -47,39 +47,8 @@ PRELOAD = [
 
 
 def paper_command(state: Path, log: Path, *extra: str) -> list[str]:
-    return [
-        "paper",
-        "run",
-        "--exchange",
-        "binance",
-        "--symbol",
-        "BTC/USDT",
-        "--timeframe",
-        "4h",
-        "--strategy",
-        "sma_cross",
-        "--overlay",
-        "carry",
-        "--state",
-        str(state),
-        "--history",
-        "120",
-        "--max-price-age",
-        "3650d",
-        "--poll",
-        "0.005",
-        "--macro-every",
-        "2d",
-        "--retries",
-        "2",
-        "--backoff",
-        "0.01",
-        "--timeout",
-        "2",
-        "--log",
-        str(log),
-        *extra,
-    ]
+    options = ["--state", str(state), "--max-price-age", "3650d", "--macro-every", "2d", "--log", str(log)]
+    return paper_run_args(*options, *extra, history=120, poll="0.005")
 
 
 def forkserver() -> multiprocessing.context.BaseContext:

@@ -298,6 +298,11 @@ def test_risk_config_from_toml_given_risk_table_overrides_defaults(tmp_path: Pat
         ("[weights]\ncarry = 1.0\n", "unknown risk components"),
         ('clip = "high"\n', "clip = 'high': should be a number"),
         ("thresholds = [40, 60]\n", "thresholds = \\(40, 60\\): too few values"),
+        # the v2 index's settings
+        ("version = 3\n", "version must be one of"),
+        ("[trigger_weights]\njgb_level = 1.0\n", "unknown risk components in trigger_weights"),
+        ("amplifier_floor = 0.5\n", "amplifier_floor must be <= 0"),
+        ("rank_min_days = 5000\n", "rank_min_days must be in"),
     ],
 )
 def test_risk_config_from_toml_given_bad_setting_raises_data_error(tmp_path: Path, text: str, message: str):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +16,8 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.importer import import_directory, import_file
 from carryguard.signals.pit import MemoryStore
-from carryguard.signals.store import SeriesMeta, Store
+from carryguard.signals.sources.yahoo import yahoo_meta
+from carryguard.signals.store import Store
 
 
 def day(text: str) -> pd.Timestamp:
@@ -92,14 +95,22 @@ def test_import_given_partly_null_yahoo_row_rejects_the_file(tmp_path: Path) -> 
     assert "line 3" in outcome.error and not outcome.stored
 
 
+def old_yahoo_export(days: range) -> str:
+    """AUDJPY=X daily bars of January 2024 in Yahoo's download layout (close 80.5)."""
+    rows = "".join(f"2024-01-0{d},80,81,79,80.5,80.5,0\n" for d in days)
+    return "Date,Open,High,Low,Close,Adj Close,Volume\n" + rows
+
+
+def new_yahoo_export(rows: Iterable[tuple[int, float, float]]) -> str:
+    """AUDJPY=X daily bars of January 2024 (day, open, close) in the newer layout with a ticker column."""
+    lines = "".join(f"2024-01-0{d},AUDJPY=X,{open_},81,79,{close},80.5,0\n" for d, open_, close in rows)
+    return "Date,Ticker,open,high,low,close,adj_close,volume\n" + lines
+
+
 def test_import_given_conflicting_second_yahoo_export_rejects_it_and_keeps_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    first = "Date,Open,High,Low,Close,Adj Close,Volume\n" + "".join(
-        f"2024-01-0{d},80,81,79,80.5,80.5,0\n" for d in range(1, 6)
-    )
-    second = "Date,Ticker,open,high,low,close,adj_close,volume\n" + "".join(
-        f"2024-01-0{d},AUDJPY=X,80,81,79,{80.5 if d < 3 else 82.0},80.5,0\n" for d in range(2, 8)
-    )
+    first = old_yahoo_export(range(1, 6))
+    second = new_yahoo_export((d, 80, 80.5 if d < 3 else 82.0) for d in range(2, 8))
     import_file(store, write(tmp_path, "a/yahoo_AUDJPY_X_old.csv", first))
     before = store.meta("yahoo/AUDJPY=X/1d").content_hash
 
@@ -114,12 +125,8 @@ def test_import_given_conflicting_second_yahoo_export_rejects_it_and_keeps_the_s
 
 def test_import_given_agreeing_yahoo_exports_merges_them(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
-    first = "Date,Open,High,Low,Close,Adj Close,Volume\n" + "".join(
-        f"2024-01-0{d},80,81,79,80.5,80.5,0\n" for d in range(1, 6)
-    )
-    second = "Date,Ticker,open,high,low,close,adj_close,volume\n" + "".join(
-        f"2024-01-0{d},AUDJPY=X,80.0000001,81,79,80.5,80.5,0\n" for d in range(3, 9)
-    )
+    first = old_yahoo_export(range(1, 6))
+    second = new_yahoo_export((d, 80.0000001, 80.5) for d in range(3, 9))
     import_file(store, write(tmp_path, "yahoo_AUDJPY_X_old.csv", first))
     outcome = import_file(store, write(tmp_path, "yahoo_AUDJPY_X_new.csv", second))
 
@@ -175,18 +182,7 @@ def test_cli_import_given_close_mostly_equal_to_open_flags_the_year(tmp_path: Pa
 
 def test_store_meta_given_yahoo_fx_stored_with_old_rule_asks_to_reimport(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    old = SeriesMeta(
-        id="yahoo/JPY=X/1d",
-        kind="ohlcv",
-        source="yahoo",
-        publisher="Yahoo Finance",
-        symbol="JPY=X",
-        fields=OHLCV_COLUMNS,
-        units="JPY per USD",
-        frequency="1d (weekdays)",
-        availability="bar_close",
-        timeframe="1d",
-    )
+    old = replace(yahoo_meta("JPY=X", "1d"), availability="bar_close")  # the rule before fx_snapshot
     frame = pd.DataFrame(
         [[1.0, 1.0, 1.0, 1.0, 0.0]], index=pd.DatetimeIndex([day("2024-01-02")]), columns=OHLCV_COLUMNS
     )

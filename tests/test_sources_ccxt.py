@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from carryguard.signals.errors import DataError, SourceError
-from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.importer import import_file
 from carryguard.signals.sources.ccxt_source import fetch_bars, make_exchange, ohlcv_meta, update_series
 from carryguard.signals.sources.http import RetryPolicy
@@ -21,6 +20,12 @@ from tests.fakes.http_server import closed_port
 
 UTC = "UTC"
 FAST = RetryPolicy(attempts=3, backoff=1.0, timeout=2.0)
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=UTC)
+
+
 VENUES = {"binance": BinanceEmulator, "bybit": BybitEmulator}
 
 
@@ -37,7 +42,7 @@ def bars_4h(shared_data: Path) -> pd.DataFrame:
 @pytest.fixture(params=sorted(VENUES))
 def venue(request: pytest.FixtureRequest, bars_1d: pd.DataFrame, bars_4h: pd.DataFrame):
     emulator = VENUES[request.param](
-        {("BTCUSDT", "1d"): bars_1d, ("BTCUSDT", "4h"): bars_4h}, now=pd.Timestamp("2020-01-10 13:00", tz=UTC)
+        {("BTCUSDT", "1d"): bars_1d, ("BTCUSDT", "4h"): bars_4h}, now=utc("2020-01-10 13:00")
     )
     emulator.hang_seconds = 0.6
     with emulator:
@@ -45,7 +50,7 @@ def venue(request: pytest.FixtureRequest, bars_1d: pd.DataFrame, bars_4h: pd.Dat
 
 
 def expected(bars: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
-    out = bars.loc[pd.Timestamp(start, tz=UTC) : pd.Timestamp(end, tz=UTC)].copy()
+    out = bars.loc[utc(start) : utc(end)].copy()
     out.index = out.index.as_unit("ns")
     return out
 
@@ -59,7 +64,7 @@ def test_fetch_bars_given_small_page_limit_pages_through_and_matches_the_real_ba
     name, emulator = venue
     exchange = make_exchange(name, api_url=emulator.url)
     # Act
-    frame = fetch_bars(exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-10-01", tz=UTC), page_limit=30, policy=FAST)
+    frame = fetch_bars(exchange, "BTC/USDT", "1d", since=utc("2019-10-01"), page_limit=30, policy=FAST)
     # Assert: 2019-10-01..2020-01-09 closed; 2020-01-10 still open at 13:00 is dropped
     pd.testing.assert_frame_equal(frame, expected(bars_1d, "2019-10-01", "2020-01-09"), check_freq=False)
     requests = emulator.kline_requests()
@@ -72,18 +77,12 @@ def test_fetch_bars_given_small_page_limit_pages_through_and_matches_the_real_ba
 def test_fetch_bars_given_several_pages_spaces_requests_by_the_exchange_rate_limit(bars_1d):
     # Arrange: 4 pages of 20 bars; ccxt charges Binance klines with limit < 100 a cost of 0.4, so a
     # 300 ms rate limit spaces them 120 ms apart (without rate limiting they come a few ms apart)
-    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2020-01-10 13:00", tz=UTC)) as emulator:
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=utc("2020-01-10 13:00")) as emulator:
         exchange = make_exchange("binance", api_url=emulator.url)
         exchange.rateLimit = 300
         # Act
         frame = fetch_bars(
-            exchange,
-            "BTC/USDT",
-            "1d",
-            since=pd.Timestamp("2019-09-01", tz=UTC),
-            now=pd.Timestamp("2019-11-10", tz=UTC),
-            page_limit=20,
-            policy=FAST,
+            exchange, "BTC/USDT", "1d", since=utc("2019-09-01"), now=utc("2019-11-10"), page_limit=20, policy=FAST
         )
         arrivals = [r.at for r in emulator.requests_to("/api/v3/klines")]
     # Assert: lower bounds only. One gap can look short when the request before it reached the
@@ -99,9 +98,9 @@ def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(v
     name, emulator = venue
     exchange = make_exchange(name, api_url=emulator.url)
     # Act
-    frame = fetch_bars(exchange, "BTC/USDT", "4h", since=pd.Timestamp("2020-01-08", tz=UTC), page_limit=7, policy=FAST)
+    frame = fetch_bars(exchange, "BTC/USDT", "4h", since=utc("2020-01-08"), page_limit=7, policy=FAST)
     # Assert
-    assert frame.index[-1] == pd.Timestamp("2020-01-10 08:00", tz=UTC)
+    assert frame.index[-1] == utc("2020-01-10 08:00")
     pd.testing.assert_frame_equal(frame, expected(bars_4h, "2020-01-08", "2020-01-10 08:00"), check_freq=False)
 
 
@@ -110,17 +109,15 @@ def test_update_series_given_stored_bars_asks_only_from_last_bar_and_adds_new_on
     name, emulator = venue
     store = Store(tmp_path)
     exchange = make_exchange(name, api_url=emulator.url)
-    first = update_series(
-        store, exchange, "BTC/USDT", "1d", since=pd.Timestamp("2019-12-01", tz=UTC), page_limit=20, policy=FAST
-    )
-    emulator.set_now(pd.Timestamp("2020-01-15 06:00", tz=UTC))
+    first = update_series(store, exchange, "BTC/USDT", "1d", since=utc("2019-12-01"), page_limit=20, policy=FAST)
+    emulator.set_now(utc("2020-01-15 06:00"))
     asked_before = len(emulator.kline_requests())
     # Act
     second = update_series(store, exchange, "BTC/USDT", "1d", page_limit=20, policy=FAST)
     # Assert
     new_requests = emulator.kline_requests()[asked_before:]
     first_start = int(new_requests[0].get("startTime", new_requests[0].get("start")))
-    assert pd.Timestamp(first_start, unit="ms", tz=UTC) == pd.Timestamp("2020-01-09", tz=UTC)
+    assert pd.Timestamp(first_start, unit="ms", tz=UTC) == utc("2020-01-09")
     assert (first.added, second.added, second.fetched) == (40, 5, 6)
     stored = store.read(f"{name}/BTC-USDT/1d")
     assert stored.index.is_unique
@@ -130,23 +127,16 @@ def test_update_series_given_stored_bars_asks_only_from_last_bar_and_adds_new_on
 def test_update_series_given_an_open_bar_stored_replaces_it_with_the_final_bar(bars_1d, tmp_path):
     # Arrange: the store holds 2020-01-10 as it looked while still open (partial values)
     store = Store(tmp_path)
-    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2020-01-10 06:00", tz=UTC)) as emulator:
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=utc("2020-01-10 06:00")) as emulator:
         exchange = make_exchange("binance", api_url=emulator.url)
-        partial = fetch_bars(
-            exchange,
-            "BTC/USDT",
-            "1d",
-            since=pd.Timestamp("2020-01-08", tz=UTC),
-            now=pd.Timestamp("2020-01-11", tz=UTC),
-            policy=FAST,
-        )
+        partial = fetch_bars(exchange, "BTC/USDT", "1d", since=utc("2020-01-08"), now=utc("2020-01-11"), policy=FAST)
         store.write(partial, ohlcv_meta(exchange, "BTC/USDT", "1d", fetched_at="2020-01-10T06:00:00+00:00"))
-        emulator.set_now(pd.Timestamp("2020-01-12 00:30", tz=UTC))
+        emulator.set_now(utc("2020-01-12 00:30"))
         # Act
         result = update_series(store, exchange, "BTC/USDT", "1d", policy=FAST)
     # Assert
     stored = store.read("binance/BTC-USDT/1d")
-    day = pd.Timestamp("2020-01-10", tz=UTC)
+    day = utc("2020-01-10")
     assert partial.loc[day, "close"] != bars_1d.loc[day, "close"]
     pd.testing.assert_frame_equal(stored, expected(bars_1d, "2020-01-08", "2020-01-11"), check_freq=False)
     assert result.added == 1
@@ -165,8 +155,8 @@ def test_fetch_bars_given_transient_failures_retries_with_backoff_then_succeeds(
         exchange,
         "BTC/USDT",
         "1d",
-        since=pd.Timestamp("2019-12-20", tz=UTC),
-        now=pd.Timestamp("2020-01-10 13:00", tz=UTC),
+        since=utc("2019-12-20"),
+        now=utc("2020-01-10 13:00"),
         policy=FAST,
         sleep=waits.append,
     )
@@ -189,8 +179,8 @@ def test_update_series_given_persistent_5xx_raises_source_error_and_stores_nothi
             exchange,
             "BTC/USDT",
             "1d",
-            since=pd.Timestamp("2020-01-01", tz=UTC),
-            now=pd.Timestamp("2020-01-05", tz=UTC),
+            since=utc("2020-01-01"),
+            now=utc("2020-01-05"),
             policy=FAST,
             sleep=waits.append,
         )
@@ -204,7 +194,7 @@ def test_fetch_bars_given_unknown_symbol_raises_data_error_without_asking_for_kl
     exchange = make_exchange(name, api_url=emulator.url)
     # Act / Assert
     with pytest.raises(DataError, match=r"unknown symbol 'DOGE/USDT' on .*BTC/USDT"):
-        fetch_bars(exchange, "DOGE/USDT", "1d", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+        fetch_bars(exchange, "DOGE/USDT", "1d", since=utc("2020-01-01"), policy=FAST)
     assert emulator.kline_requests() == []
 
 
@@ -214,7 +204,7 @@ def test_fetch_bars_given_unsupported_timeframe_raises_data_error(venue):
     exchange = make_exchange(name, api_url=emulator.url)
     # Act / Assert
     with pytest.raises(DataError, match="timeframe '7h' not supported"):
-        fetch_bars(exchange, "BTC/USDT", "7h", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+        fetch_bars(exchange, "BTC/USDT", "7h", since=utc("2020-01-01"), policy=FAST)
 
 
 def test_fetch_bars_given_monthly_timeframe_raises_data_error_before_asking_for_klines(venue):
@@ -223,7 +213,7 @@ def test_fetch_bars_given_monthly_timeframe_raises_data_error_before_asking_for_
     exchange = make_exchange(name, api_url=emulator.url)
     # Act / Assert
     with pytest.raises(DataError, match="timeframe '1M' is not a fixed bar length"):
-        fetch_bars(exchange, "BTC/USDT", "1M", since=pd.Timestamp("2020-01-01", tz=UTC), policy=FAST)
+        fetch_bars(exchange, "BTC/USDT", "1M", since=utc("2020-01-01"), policy=FAST)
     assert emulator.kline_requests() == []
 
 
@@ -252,7 +242,7 @@ def test_update_series_given_imported_binance_file_merges_into_the_same_series(b
     store = Store(tmp_path)
     import_file(store, shared_data / "btcusdt_1d_binance.csv")
     rows_before = store.meta("binance/BTC-USDT/1d").rows
-    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=pd.Timestamp("2026-01-07 00:00:05", tz=UTC)) as emulator:
+    with BinanceEmulator({("BTCUSDT", "1d"): bars_1d}, now=utc("2026-01-07 00:00:05")) as emulator:
         exchange = make_exchange("binance", api_url=emulator.url)
         # Act
         result = update_series(store, exchange, "BTC/USDT", "1d", policy=FAST)
@@ -260,12 +250,10 @@ def test_update_series_given_imported_binance_file_merges_into_the_same_series(b
     # Assert
     assert result.series == "binance/BTC-USDT/1d" and store.ids() == ["binance/BTC-USDT/1d"]
     assert (result.added, result.rows) == (1, rows_before + 1)
-    assert len(requests) == 1 and requests[0]["startTime"] == str(
-        int(pd.Timestamp("2026-01-05", tz=UTC).value // 10**6)
-    )
+    assert len(requests) == 1 and requests[0]["startTime"] == str(int(utc("2026-01-05").value // 10**6))
     meta = store.meta("binance/BTC-USDT/1d")
     assert (meta.source, meta.publisher, meta.availability) == ("ccxt", "Binance", "bar_close")
-    assert store.read("binance/BTC-USDT/1d").index[-1] == pd.Timestamp("2026-01-06", tz=UTC)
+    assert store.read("binance/BTC-USDT/1d").index[-1] == utc("2026-01-06")
 
 
 @pytest.mark.parametrize(
@@ -286,7 +274,7 @@ def test_resume_start_given_stored_series_continues_or_back_fills(tmp_path: Path
     start = resume_start(store, "binance/BTC-USDT/1d", None if since is None else pd.Timestamp(since))
 
     # Assert
-    assert start == pd.Timestamp(expected, tz=UTC)
+    assert start == utc(expected)
 
 
 def test_resume_start_given_new_series_starts_at_since_or_none(tmp_path: Path):
@@ -295,7 +283,7 @@ def test_resume_start_given_new_series_starts_at_since_or_none(tmp_path: Path):
 
     # Act / Assert: None lets the source choose its default start
     assert resume_start(store, "binance/BTC-USDT/1d", None) is None
-    assert resume_start(store, "binance/BTC-USDT/1d", pd.Timestamp("2021-03-01")) == pd.Timestamp("2021-03-01", tz=UTC)
+    assert resume_start(store, "binance/BTC-USDT/1d", pd.Timestamp("2021-03-01")) == utc("2021-03-01")
 
 
 def daily_bars(start: str, periods: int) -> pd.DataFrame:
@@ -307,15 +295,5 @@ def daily_bars(start: str, periods: int) -> pd.DataFrame:
 
 
 def btc_daily_meta() -> SeriesMeta:
-    return SeriesMeta(
-        id="binance/BTC-USDT/1d",
-        kind="ohlcv",
-        source="ccxt",
-        publisher="Binance",
-        symbol="BTC/USDT",
-        fields=OHLCV_COLUMNS,
-        units="USDT",
-        frequency="1d",
-        availability="bar_close",
-        timeframe="1d",
-    )
+    """The metadata ``update_series`` writes for Binance BTC/USDT daily bars."""
+    return ohlcv_meta(make_exchange("binance"), "BTC/USDT", "1d")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.engine.execution import ExecutionConfig
@@ -319,6 +319,12 @@ def write_study(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def invoke_sweep(store_dir: Path, study: Path, tmp_path: Path, *options: str) -> Result:
+    """`carryguard sweep STUDY` on one worker, writing under tmp_path/results."""
+    args = ["--data-dir", str(store_dir), "sweep", str(study), "--workers", "1"]
+    return CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path / "results"), *options])
+
+
 SMALL_STUDY = """
 name = "small"
 [data]
@@ -343,20 +349,7 @@ def test_cli_sweep_given_small_study_writes_results_and_prints_json(real_store_d
     study = write_study(tmp_path, SMALL_STUDY)
 
     # Act
-    outcome = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(real_store_dir),
-            "sweep",
-            str(study),
-            "--workers",
-            "1",
-            "--results-dir",
-            str(tmp_path / "results"),
-            "--json",
-        ],
-    )
+    outcome = invoke_sweep(real_store_dir, study, tmp_path, "--json")
 
     # Assert
     assert outcome.exit_code == 0, outcome.output
@@ -401,19 +394,7 @@ def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, t
     )
 
     # Act
-    outcome = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(real_store_dir),
-            "sweep",
-            str(study),
-            "--workers",
-            "1",
-            "--results-dir",
-            str(tmp_path / "results"),
-        ],
-    )
+    outcome = invoke_sweep(real_store_dir, study, tmp_path)
 
     # Assert: a bad study is a usage error (as for `backtest`), reported before the progress bar starts
     assert outcome.exit_code == 2
@@ -472,20 +453,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     )
 
     # Act
-    outcome = CliRunner().invoke(
-        main,
-        [
-            "--data-dir",
-            str(real_store_dir),
-            "sweep",
-            str(study),
-            "--workers",
-            "1",
-            "--results-dir",
-            str(tmp_path / "results"),
-            "--json",
-        ],
-    )
+    outcome = invoke_sweep(real_store_dir, study, tmp_path, "--json")
 
     # Assert: rows equal the backtests (warm-up before the start included), which the [risk] table changes
     assert outcome.exit_code == 0, outcome.output

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from carryguard.backtests.cli import CliContext
 
 DEFAULT_STATE = Path("carryguard-paper.db")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
@@ -68,6 +70,14 @@ STATE_OPTION = click.option(
     show_default=True,
     help="SQLite file holding the paper book.",
 )
+
+
+def timeout_option(when: str) -> Callable[[F], F]:
+    """``--timeout``, seconds per exchange request (run and status: one definition)."""
+    kind = Finite(0, 3_600, min_open=True)
+    return click.option(
+        "--timeout", type=kind, default=10.0, show_default=True, help=f"Exchange request timeout{when}, s."
+    )
 
 
 @click.group("paper")
@@ -131,13 +141,7 @@ def paper() -> None:
 @click.option(
     "--backoff", type=Finite(0, 3_600), default=1.0, show_default=True, help="First retry delay, s (doubles)."
 )
-@click.option(
-    "--timeout",
-    type=Finite(0, 3_600, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Exchange request timeout, s.",
-)
+@timeout_option("")
 @click.option(
     "--sandbox",
     is_flag=True,
@@ -300,13 +304,7 @@ def run_cmd(
 @STATE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per book.")
 @click.option("--live", is_flag=True, help="Ask the exchange for its clock (else: the time the loop last saw).")
-@click.option(
-    "--timeout",
-    type=Finite(0, 3_600, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Exchange request timeout with --live, s.",
-)
+@timeout_option(" with --live")
 def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> None:
     """Position, equity, PnL, the last decision with its risk reading, and how many closed
     bars the book is behind the exchange clock.

@@ -24,7 +24,7 @@ import math
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import ccxt
@@ -62,6 +62,10 @@ class Decision:
     vol_scale: float = 1.0
     reason: str = ""
     blocked: str = ""
+
+    def readings(self) -> dict[str, Any]:
+        """The fields each ``Step`` records for the audit trail (all but reason and blocked)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("reason", "blocked")}
 
 
 class Decider(Protocol):
@@ -398,18 +402,7 @@ class PaperLoop:
         book = self.state.book(strategy, symbol)
         mark = (book.cash, book.position)
         decision = self.decider.decide(window, bar + tf, now=now)
-        base = dict(
-            bar_time=bar,
-            decided_at=now,
-            close=close,
-            strategy_exposure=decision.strategy_exposure,
-            score=decision.score,
-            regime=decision.regime,
-            multiplier=decision.multiplier,
-            vol_scale=decision.vol_scale,
-            target=decision.target,
-            mark=mark,
-        )
+        base = dict(bar_time=bar, decided_at=now, close=close, mark=mark, **decision.readings())
         if fill_time not in bars.index:
             return self._record(
                 Step(

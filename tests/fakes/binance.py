@@ -92,6 +92,17 @@ def select_bars(
     return out[::-1] if newest_first else out
 
 
+def clock_or_info(prefix: str, path: str, now_ms: int, symbols: list[dict[str, object]], **info: object) -> Reply:
+    """Binance's ``<prefix>/time`` and ``<prefix>/exchangeInfo`` answers (spot ``/api/v3`` and
+    USD-M ``/fapi/v1`` share them; ``info`` adds keys of one API), else unknown endpoint."""
+    if path == f"{prefix}/time":
+        return Reply.json({"serverTime": now_ms})
+    if path == f"{prefix}/exchangeInfo":
+        frame = {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [], "exchangeFilters": []}
+        return Reply.json({**frame, **info, "symbols": symbols})
+    return Reply.json({"code": -1, "msg": f"unknown endpoint {path}"}, status=404)
+
+
 class BinanceEmulator(LocalServer):
     """Binance spot public REST on 127.0.0.1; ``klines`` maps (``BTCUSDT``, ``1d``) to bars."""
 
@@ -129,23 +140,11 @@ class BinanceEmulator(LocalServer):
 
     def respond(self, path: str, query: dict[str, str]) -> Reply:
         now_ms = millis(self.now)
-        if path == "/api/v3/time":
-            return Reply.json({"serverTime": now_ms})
         if path == "/api/v3/ping":
             return Reply.json({})
-        if path == "/api/v3/exchangeInfo":
-            return Reply.json(
-                {
-                    "timezone": "UTC",
-                    "serverTime": now_ms,
-                    "rateLimits": [],
-                    "exchangeFilters": [],
-                    "symbols": [self._symbol_info(s) for s in self.symbols],
-                }
-            )
         if path == "/api/v3/klines":
             return self._klines(query, now_ms)
-        return Reply.json({"code": -1, "msg": f"unknown endpoint {path}"}, status=404)
+        return clock_or_info("/api/v3", path, now_ms, [self._symbol_info(s) for s in self.symbols])
 
     def _klines(self, query: dict[str, str], now_ms: int) -> Reply:
         symbol, interval = query.get("symbol", ""), query.get("interval", "")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.fakes.binance import millis
+from tests.fakes.binance import clock_or_info, millis
 from tests.fakes.http_server import LocalServer, Reply
 
 
@@ -31,22 +31,9 @@ class BinanceFuturesEmulator(LocalServer):
 
     def respond(self, path: str, query: dict[str, str]) -> Reply:
         now_ms = millis(self.now)
-        if path == "/fapi/v1/time":
-            return Reply.json({"serverTime": now_ms})
-        if path == "/fapi/v1/exchangeInfo":
-            return Reply.json(
-                {
-                    "timezone": "UTC",
-                    "serverTime": now_ms,
-                    "rateLimits": [],
-                    "exchangeFilters": [],
-                    "assets": [],
-                    "symbols": [self._symbol_info(s) for s in self.funding],
-                }
-            )
         if path == "/fapi/v1/fundingRate":
             return self._funding(query, now_ms)
-        return Reply.json({"code": -1, "msg": f"unknown endpoint {path}"}, status=404)
+        return clock_or_info("/fapi/v1", path, now_ms, [self._symbol_info(s) for s in self.funding], assets=[])
 
     def _funding(self, query: dict[str, str], now_ms: int) -> Reply:
         symbol = query.get("symbol", "")
