@@ -173,7 +173,7 @@ def run_study(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; known: {', '.join(sorted(ENGINES))}")
     run_engine = ENGINES[engine]
-    policies = {spec: study.policy(spec) for spec in study.overlays}
+    policies = study.policies()
     risk_config = study.risk
     strategies = [(spec, spec.build()) for spec in study.strategies]
     policy_warmup = {

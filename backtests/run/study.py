@@ -176,6 +176,11 @@ class Study:
         """The sizing policy named ``spec`` with this study's parameters."""
         return make_policy(spec, self.policy_params())
 
+    def policies(self) -> dict[str, Any]:
+        """Every listed overlay's sizing policy, by spec (the parameter tables read once)."""
+        params = self.policy_params()
+        return {spec: make_policy(spec, params) for spec in self.overlays}
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
         risk and execution with every default filled in)."""
@@ -420,7 +425,7 @@ def narrow(
         changes["end"] = _date(end, "--end")
     narrowed = replace(study, **changes)
     check_window(narrowed.start, narrowed.end, origin="--start/--end")
-    for spec in narrowed.overlays:
+    for spec in (s for s in narrowed.overlays if s not in study.overlays):  # the study's own: checked on parsing
         try:
             narrowed.policy(spec)
         except (TypeError, ValueError) as exc:
