@@ -126,12 +126,14 @@ def sweep(
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
     one_column = len(result.param_names) > MAX_PARAM_COLUMNS
     params = ["combo"] if one_column else [short(p) for p in result.param_names]
-    headers = ["#", *params, *metric_columns, SAME_AS]
+    rows = top_rows(result, metric_columns, one_column=one_column)
+    merged = any(row[-1] for row in rows)  # the "same book as" column only when a shown book has several combos
+    headers = ["#", *params, *metric_columns, *([SAME_AS] if merged else [])]
     print_table(
         f"Top {min(study.top, result.books)} of {result.books:,} distinct books ({len(result.frame):,} combos) "
         f"by {study.metric} ({outcome.series}, {result.bars:,} bars)",
         headers,
-        top_rows(result, metric_columns, one_column=one_column),
+        [row if merged else row[:-1] for row in rows],
         right=["#", *metric_columns],
         drop=metric_columns[:0:-1],
     )

@@ -134,7 +134,7 @@ class SweepResult:
     def same_as(self, row: int) -> list[dict[str, Any]]:
         """The parameters of every other combo whose book is the one of the combo at ``row``."""
         book = self.frame[BOOK].to_numpy()
-        return [self.params(i) for i in np.flatnonzero(book == book[row]) if i != row]
+        return [self.params(int(i)) for i in np.flatnonzero(book == book[row]) if i != row]
 
     def best(self) -> dict[str, Any]:
         """The top book of ``ranked()``: ``{"params", "same_as", "metrics"}`` as plain Python values."""

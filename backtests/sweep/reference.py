@@ -65,7 +65,7 @@ def default_combo(study: SweepStudy) -> dict[str, Any]:
     """The untuned combo: every parameter of the study's strategy as ``[strategies]`` sets
     it (else the strategy's default) and, with the overlay, every ``[overlay]`` field."""
     strategy = make_strategy(study.strategy, **dict(study.base.strategies[0].params))
-    combo = asdict(strategy)  # type: ignore[call-overload]  # every strategy is a frozen dataclass
+    combo = asdict(strategy)  # every strategy is a frozen dataclass
     if study.overlay:
         combo |= {OVERLAY_PREFIX + name: value for name, value in asdict(study.base.overlay).items()}
     return combo
