@@ -98,7 +98,11 @@ def test_cli_report_given_sweep_folder_merges_identical_combos_and_draws_every_p
         "pair-fast-slow",
         "pair-slow-overlay_h",
     ]
-    assert "10 (short)" in page and 'Plotly.newPlot("equity"' in page
-    names = re.findall(r'Plotly\.newPlot\("equity".*?"name":"([^"]+)".*?"name":"([^"]+)".*?"name":"([^"]+)"', page)
+    assert "10 (short)" in page and 'Plotly.newPlot("equity-chart"' in page
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # each chart draws into its own element
+    names = re.findall(
+        r'Plotly\.newPlot\("equity-chart".*?"name":"([^"]+)".*?"name":"([^"]+)".*?"name":"([^"]+)"', page
+    )
     assert [name.split(" (")[0] for name in names[0]] == ["out-of-sample", "in-sample best", "default, untuned"]
     assert json.loads(result.output)["report"] == str(folder / "report.html")

@@ -207,7 +207,7 @@ def test_cli_sweep_and_report_given_a_parameter_without_effect_show_merged_rows_
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     page = re.sub(r"<script>/\*\*.*?</script>", "", html, count=1, flags=re.S)
     assert page.count("(3 combos, one book)") == 4
-    figure = json.loads(re.search(r'Plotly\.newPlot\("equity", \.\.\.(\[.*?\])\);</script>', page).group(1))
+    figure = json.loads(re.search(r'Plotly\.newPlot\("equity-chart", \.\.\.(\[.*?\])\);</script>', page).group(1))
     assert [trace["name"] for trace in figure[0]] == [
         "out-of-sample (walk-forward picks joined)",
         "in-sample best (whole window)",

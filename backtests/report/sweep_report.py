@@ -125,7 +125,7 @@ def equity_figure(folder: Path) -> str | None:
         )
         for name in frame.columns
     ]
-    return fragment({"data": data, "layout": layout}, "equity")
+    return fragment({"data": data, "layout": layout}, "equity-chart")  # the section is "equity"
 
 
 def write_sweep_report(folder: Path) -> Path:
