@@ -13,7 +13,8 @@ from carryguard.backtests.cli import main
 
 
 def write_sweep(folder: Path) -> Path:
-    """A sweep folder over three parameters where ``h`` never binds (its combos are identical books)."""
+    """A sweep folder over three parameters where ``h`` never binds (its combos are one book:
+    ``book`` names the row of the first)."""
     folder.mkdir(parents=True)
     rows = []
     for fast in (5, 10):
@@ -30,6 +31,7 @@ def write_sweep(folder: Path) -> Path:
                         "Return [%]": sharpe * 100,
                         "Max. Drawdown [%]": -30.0,
                         "# Trades": 10,
+                        "book": len(rows) - (h == 5.0),
                     }
                 )
     pd.DataFrame(rows).to_parquet(folder / "sweep.parquet")
@@ -43,6 +45,11 @@ def write_sweep(folder: Path) -> Path:
         "metric": "Sharpe Ratio",
         "best": best,
         "top": [],
+        "reference_books": [
+            {"name": name, "params": params, "start": "2021-01-01", "end": "2021-01-03", "Return [%]": 1.0}
+            | {"Sharpe Ratio": 0.5, "Max. Drawdown [%]": -2.0}
+            for name, params in (("out-of-sample", None), ("in-sample best", best["params"]), ("default", {"fast": 20}))
+        ],
     }
     (folder / "summary.json").write_text(json.dumps(summary))
     fold = {
@@ -66,8 +73,9 @@ def write_sweep(folder: Path) -> Path:
         ],
     }
     (folder / "walkforward.json").write_text(json.dumps(walk))
-    equity = pd.Series([10_000.0, 10_100.0, 9_900.0], index=pd.date_range("2021-01-01", periods=3, tz="UTC"))
-    equity.rename("equity").rename_axis("time").to_frame().to_csv(folder / "oos_equity.csv")
+    index = pd.date_range("2021-01-01", periods=3, tz="UTC", name="time")
+    equity = {"out-of-sample": [None, 10_100.0, 9_900.0], "in-sample best": [1e4, 1.1e4, 1.2e4], "default": [1e4] * 3}
+    pd.DataFrame(equity, index=index).to_csv(folder / "equity.csv")
     return folder
 
 
@@ -78,16 +86,23 @@ def test_cli_report_given_sweep_folder_merges_identical_combos_and_draws_every_p
     # Act
     result = CliRunner().invoke(main, ["report", str(folder), "--json"])
 
-    # Assert: 8 combos are 4 distinct books; 3 parameters give 3 pairwise panels; the 10-day last fold is short
+    # Assert: 8 combos are 4 distinct books; 3 parameters give 3 pairwise panels; the 10-day last fold
+    # (a folder written before short folds were folded in) is marked short
     assert result.exit_code == 0, result.output
     html = (folder / "report.html").read_text(encoding="utf-8")
     page = re.sub(r"<script>/\*\*.*?</script>", "", html, count=1, flags=re.S)
-    assert page.count("(2 identical)") == 4
+    assert page.count("(2 combos, one book)") == 4
     assert "fast=10, slow=60, overlay.h=0; fast=10, slow=60, overlay.h=5" in page
     assert sorted(re.findall(r'Plotly\.newPlot\("(pair-[\w-]+)"', page)) == [
         "pair-fast-overlay_h",
         "pair-fast-slow",
         "pair-slow-overlay_h",
     ]
-    assert "10 (short)" in page and 'Plotly.newPlot("oos"' in page
+    assert "10 (short)" in page and 'Plotly.newPlot("equity-chart"' in page
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # each chart draws into its own element
+    names = re.findall(
+        r'Plotly\.newPlot\("equity-chart".*?"name":"([^"]+)".*?"name":"([^"]+)".*?"name":"([^"]+)"', page
+    )
+    assert [name.split(" (")[0] for name in names[0]] == ["out-of-sample", "in-sample best", "default, untuned"]
     assert json.loads(result.output)["report"] == str(folder / "report.html")

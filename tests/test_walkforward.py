@@ -56,6 +56,34 @@ def test_fold_windows_given_anchored_start_every_train_at_the_first_bar():
     assert [f[1] for f in folds] == [(300, 550), (550, 800), (800, 1_000)]
 
 
+@pytest.mark.parametrize(
+    "bars, folds, last_test",
+    [
+        (310, 4, (250, 310)),  # a 10-day tail (< 25 = half of 50) joins the fold before
+        (301, 4, (250, 301)),  # a one-bar tail too
+        (330, 5, (300, 330)),  # a 30-day tail is long enough to stand alone
+        (325, 5, (300, 325)),  # exactly half a test window stands alone
+    ],
+)
+def test_fold_windows_given_a_tail_shorter_than_half_a_test_window_folds_it_into_the_one_before(bars, folds, last_test):
+    # Act: rolling, train 100 days, test 50: full test windows start at bars 100, 150, 200, 250, 300
+    windows = fold_windows(days(bars), WalkForwardConfig(mode="rolling", train="100D", test="50D"))
+
+    # Assert
+    assert len(windows) == folds and windows[-1][1] == last_test
+    assert windows[-1][0] == (last_test[0] - 100, last_test[0])  # the fold keeps its own train window
+    assert all(a[1][1] == b[1][0] for a, b in itertools.pairwise(windows))  # still tiling, to the last bar
+
+
+def test_fold_windows_given_overlapping_tests_drop_every_short_tail():
+    # Act: test windows of 50 days every 20 days; the folds from bars 260 on would see under 25 days
+    windows = fold_windows(days(305), WalkForwardConfig(mode="rolling", train="100D", test="50D", step="20D"))
+
+    # Assert: 100, 120, ..., 280 start folds; 300 (5 days) goes, 280 keeps 25 days
+    assert [test[0] for _, test in windows] == list(range(100, 281, 20))
+    assert windows[-1][1] == (280, 305)
+
+
 def test_fold_windows_given_too_short_history_raise_value_error():
     # Act / Assert
     with pytest.raises(ValueError, match="no walk-forward fold fits"):
@@ -119,10 +147,10 @@ def test_walk_forward_given_folds_oos_book_trades_each_fold_with_its_chosen_comb
 
 
 def test_walk_forward_given_later_bars_removed_keeps_earlier_choices(daily):
-    # Arrange: cut the history two bars into the third fold's test window, so the bars that
-    # window would judge the third choice on are gone.
+    # Arrange: cut the history 200 bars into the third fold's 365-day test window (more than
+    # half, so it stays a fold), so the bars that window would judge the third choice on are gone.
     full = walk_forward(STUDY, bars=daily, workers=1)
-    cut = daily.iloc[: full.folds[2].test[0] + 2]
+    cut = daily.iloc[: full.folds[2].test[0] + 200]
 
     # Act
     truncated = walk_forward(STUDY, bars=cut, workers=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from carryguard.backtests.sweep.walkforward import WalkForwardResult
 
 TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
+SAME_AS = "same book as"
+MAX_PARAM_COLUMNS = 3  # more parameters share one folding "combo" column (the table fits 80 columns)
 
 
 @click.command("sweep")
@@ -65,9 +68,13 @@ def sweep(
 ) -> None:
     """Evaluate every parameter combo of STUDY_FILE on the fast engine and rank them.
 
-    Writes results/<run-id>/sweep.parquet (one row per combo: parameters and metrics),
-    summary.json, manifest.json, heatmap.png (two-parameter grids) and, with
-    walk-forward, walkforward.json and oos_equity.csv.
+    Combos that make the same book (e.g. an overlay threshold that is never reached)
+    are ranked once, as one row naming the others under "same book as". Prints the
+    out-of-sample book (walk-forward), the in-sample best and the untuned default.
+
+    Writes results/<run-id>/sweep.parquet (one row per combo: parameters, metrics,
+    book), summary.json, manifest.json, equity.csv (the three books' equity),
+    heatmap.png (two-parameter grids) and, with walk-forward, walkforward.json.
 
     \b
     Examples:
@@ -78,7 +85,8 @@ def sweep(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from carryguard.backtests.run.study import StudyError
-    from carryguard.backtests.sweep.output import short, top_rows
+    from carryguard.backtests.sweep.output import cell, compact, short, top_rows
+    from carryguard.backtests.sweep.reference import HEADLINE
     from carryguard.backtests.sweep.service import plan_sweep, run_sweep_study
 
     if scheduler is not None and executor != "dask":
@@ -116,13 +124,18 @@ def sweep(
         return
     study, result = plan.study, outcome.result
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
-    headers = ["#", *(short(p) for p in result.param_names), *metric_columns]
+    one_column = len(result.param_names) > MAX_PARAM_COLUMNS
+    params = ["combo"] if one_column else [short(p) for p in result.param_names]
+    rows = top_rows(result, metric_columns, one_column=one_column)
+    merged = any(row[-1] for row in rows)  # the "same book as" column only when a shown book has several combos
+    headers = ["#", *params, *metric_columns, *([SAME_AS] if merged else [])]
     print_table(
-        f"Top {min(study.top, len(result.frame))} of {len(result.frame):,} combos by {study.metric} "
-        f"({outcome.series}, {result.bars:,} bars)",
+        f"Top {min(study.top, result.books)} of {result.books:,} distinct books ({len(result.frame):,} combos) "
+        f"by {study.metric} ({outcome.series}, {result.bars:,} bars)",
         headers,
-        top_rows(result, metric_columns),
-        right=headers,
+        [row if merged else row[:-1] for row in rows],
+        right=["#", *metric_columns],
+        drop=metric_columns[:0:-1],
     )
     stdout.print(
         f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
@@ -132,6 +145,18 @@ def sweep(
     )
     if outcome.walkforward is not None:
         _print_walkforward(outcome.walkforward)
+    books = outcome.summary["reference_books"]
+    print_table(
+        "Out-of-sample against in-sample best and untuned default",
+        ["book", "span", *HEADLINE],
+        [[b["name"], f"{b['start'][:10]}..{b['end'][:10]}", *(cell(b[m]) for m in HEADLINE)] for b in books],
+        right=list(HEADLINE),
+        legend="\n".join(
+            textwrap.fill(f"{b['name']}: {compact(b['params'])}", width=80, subsequent_indent="  ")
+            for b in books
+            if b["params"] is not None
+        ),
+    )
     stdout.print(f"results: {outcome.run_dir}", highlight=False)
 
 

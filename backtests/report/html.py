@@ -117,14 +117,7 @@ def render(
     from carryguard.backtests.report.interactive import equity_drawdown_figure, exposure_figure, fragment, plotly_script
     from carryguard.backtests.report.pages import flatten, overlay_settings, tearsheets
 
-    env = Environment(
-        loader=PackageLoader("carryguard.backtests.report", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
+    env = templates()
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
@@ -291,6 +284,19 @@ def _effect_row(effect: OverlayEffect) -> dict[str, object]:
             effect.max_drawdown, better="overlay makes it shallower", worse="overlay makes it deeper"
         ),
     }
+
+
+def templates() -> Environment:
+    """The report templates (package data), strict about undefined names, with the ``num`` filter."""
+    env = Environment(
+        loader=PackageLoader("carryguard.backtests.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = number
+    return env
 
 
 def number(value: object, digits: int = 2, signed: bool = False) -> str:

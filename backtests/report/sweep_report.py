@@ -1,11 +1,13 @@
 """``SWEEP_DIR/report.html``: a sweep folder as one self-contained, interactive page.
 
-Read from the sweep folder alone (``sweep.parquet``, ``summary.json``, and with walk-forward
-``walkforward.json`` and ``oos_equity.csv``): the best combos with combos whose metrics are
-all identical merged into one row (they are the same book: e.g. a hysteresis that never
-binds); one heatmap per pair of varying parameters (the best value of the metric over the
-other parameters), so any number of parameters is drawn; the walk-forward folds, the
-out-of-sample metrics against the in-sample ones, and the stitched out-of-sample equity.
+Read from the sweep folder alone (``sweep.parquet``, ``summary.json``, ``equity.csv`` and
+with walk-forward ``walkforward.json``): the best books, each one row naming every combo
+that makes it (the sweep's ``book`` column: e.g. a hysteresis that never binds); one
+heatmap per pair of varying parameters (the best value of the metric over the other
+parameters), so any number of parameters is drawn; the walk-forward folds and the
+out-of-sample metrics against the in-sample ones; the stitched out-of-sample equity
+against the in-sample best and the untuned default over the whole window
+(``sweep.reference``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from carryguard.backtests.report.html import number
+from carryguard.backtests.report.html import templates
 from carryguard.backtests.report.interactive import LAYOUT, fragment, line, plotly_script, stacked
-from carryguard.backtests.report.style import PLAIN
+from carryguard.backtests.report.style import CARRY, MARKET, PLAIN
+from carryguard.backtests.sweep.evaluate import BOOK
+from carryguard.backtests.sweep.reference import DEFAULT, IN_SAMPLE_BEST, OUT_OF_SAMPLE
 
 FIRST_METRIC = "Start"  # sweep.parquet: the parameter columns come before it
 TOP = 15
@@ -34,13 +37,14 @@ def parameters(frame: pd.DataFrame) -> list[str]:
 
 
 def merged_top(frame: pd.DataFrame, metric: str, count: int = TOP) -> list[dict[str, object]]:
-    """The best ``count`` distinct results by ``metric``; combos with identical metrics share a row."""
+    """The best ``count`` distinct books by ``metric``, each with every combo that makes it
+    (``BOOK``; a folder written before that column: each combo its own book)."""
     params = parameters(frame)
-    metrics = [c for c in frame.columns if c not in params]
-    key = frame[metrics].astype(str).agg("|".join, axis=1)
+    metrics = [c for c in frame.columns if c not in params and c != BOOK]
+    books = frame[BOOK] if BOOK in frame else pd.Series(range(len(frame)), index=frame.index)
     rows = []
-    for _, group in frame.assign(_key=key).groupby("_key", sort=False):
-        first = group.iloc[0]
+    for book, group in frame.groupby(books, sort=False):
+        first = frame.iloc[int(book)]
         combos = [", ".join(f"{p}={_plain(r[p])}" for p in params) for _, r in group.iterrows()]
         rows.append({"combos": combos, "metrics": {m: first[m] for m in metrics}, "score": first[metric]})
     rows.sort(key=lambda r: -math.inf if pd.isna(r["score"]) else float(r["score"]), reverse=True)
@@ -95,15 +99,33 @@ def pair_heatmaps(frame: pd.DataFrame, metric: str) -> list[str]:
     return figures
 
 
-def oos_figure(folder: Path) -> str | None:
-    """The stitched out-of-sample equity (log), or None without walk-forward."""
-    path = folder / "oos_equity.csv"
+COLOURS = {OUT_OF_SAMPLE: CARRY, IN_SAMPLE_BEST: PLAIN, DEFAULT: MARKET}
+LABELS = {
+    OUT_OF_SAMPLE: "out-of-sample (walk-forward picks joined)",
+    IN_SAMPLE_BEST: "in-sample best (whole window)",
+    DEFAULT: "default, untuned (whole window)",
+}
+
+
+def equity_figure(folder: Path) -> str | None:
+    """The stitched out-of-sample equity against the in-sample best and the default (log
+    scale), or None for a folder without ``equity.csv``."""
+    path = folder / "equity.csv"
     if not path.is_file():
         return None
-    equity = pd.read_csv(path, index_col="time", parse_dates=["time"])["equity"]
-    layout = stacked([1.0], 360, ["Equity [$, log]"])
+    frame = pd.read_csv(path, index_col="time", parse_dates=["time"])
+    layout = stacked([1.0], 380, ["Equity [$, log]"])
     layout["yaxis"]["type"] = "log"
-    return fragment({"data": [line(equity, "out-of-sample (picks of each fold)", PLAIN)], "layout": layout}, "oos")
+    data = [
+        line(
+            frame[name].dropna(),
+            LABELS.get(name, name),
+            COLOURS.get(name, PLAIN),
+            dash="solid" if name == OUT_OF_SAMPLE else "dot",
+        )
+        for name in frame.columns
+    ]
+    return fragment({"data": data, "layout": layout}, "equity-chart")  # the section is "equity"
 
 
 def write_sweep_report(folder: Path) -> Path:
@@ -113,25 +135,23 @@ def write_sweep_report(folder: Path) -> Path:
     walk_path = folder / "walkforward.json"
     walk = json.loads(walk_path.read_text(encoding="utf-8")) if walk_path.is_file() else None
     metric = str(summary.get("metric", "Sharpe Ratio"))
-    env = Environment(
-        loader=PackageLoader("carryguard.backtests.report", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
-    html = env.get_template("sweep.html").render(
-        summary=summary,
-        metric=metric,
-        headline=[m for m in dict.fromkeys((metric, *HEADLINE)) if m in frame.columns],
-        top=merged_top(frame, metric),
-        combos=len(frame),
-        pairs=pair_heatmaps(frame, metric),
-        walk=walk,
-        folds=_folds(walk),
-        oos=oos_figure(folder),
-        plotly_js=plotly_script(),
+    html = (
+        templates()
+        .get_template("sweep.html")
+        .render(
+            summary=summary,
+            metric=metric,
+            headline=[m for m in dict.fromkeys((metric, *HEADLINE)) if m in frame.columns],
+            top=merged_top(frame, metric),
+            combos=len(frame),
+            pairs=pair_heatmaps(frame, metric),
+            walk=walk,
+            folds=_folds(walk),
+            equity=equity_figure(folder),
+            references=summary.get("reference_books", []),
+            labels=LABELS,
+            plotly_js=plotly_script(),
+        )
     )
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")

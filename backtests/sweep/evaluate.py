@@ -6,7 +6,9 @@ backtest``, each combo's indicators (and the overlay's) are warmed up on the sto
 before the study's start (``warmup_bars`` of that combo), and its book runs on the study
 window only, so a combo's sweep row equals its backtest. The bars (and the risk index,
 with the overlay) are shipped to each worker once; combos travel in chunks and only the
-running sums of ``engine_fast.book_stats`` come back. SMA-cross sweeps
+running sums of ``engine_fast.book_stats`` come back. Combos whose books are the same
+(every running sum bit for bit: e.g. an overlay threshold the risk index never reaches)
+are one book: ranked once, listed together (``BOOK``). SMA-cross sweeps
 without the overlay compute their signals inside the numba kernel from prefix sums; any
 other strategy (or the overlay) builds its targets with pandas per combo, then runs the
 batch kernel.
@@ -41,6 +43,7 @@ from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 from carryguard.strategies.trend import SmaCross
 
 EXECUTORS = ("local", "dask")
+BOOK = "book"  # frame column: row of the first combo with the same book (its own row if the first)
 Window = tuple[int, int]
 Progress = Callable[[int], None]
 
@@ -90,7 +93,7 @@ class SweepData:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """One row per combo in ``frame`` (parameter columns, then metrics), in combo order.
+    """One row per combo in ``frame`` (parameter columns, metrics, then ``BOOK``), in combo order.
 
     seconds: wall time of the evaluation (after data load, worker start and JIT warm-up).
     setup_seconds: worker start and warm-up before that.
@@ -111,19 +114,50 @@ class SweepResult:
     def bar_steps_per_second(self) -> float:
         return len(self.frame) * self.bars / self.seconds if self.seconds > 0 else float("nan")
 
+    @property
+    def books(self) -> int:
+        """How many distinct books the combos make."""
+        return int((self.frame[BOOK].to_numpy() == np.arange(len(self.frame))).sum())
+
     def ranked(self, metric: str | None = None) -> pd.DataFrame:
-        """Combos best first by ``metric`` (default: the study's), NaN last, ties in combo order."""
+        """One row per distinct book (its first combo's), best first by ``metric`` (default:
+        the study's), NaN last, ties in combo order; combos of the same book count once."""
         metric = metric or self.study.metric
         ascending = metric in LOWER_IS_BETTER
-        return self.frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
+        distinct = self.frame[self.frame[BOOK].to_numpy() == np.arange(len(self.frame))]
+        return distinct.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
+
+    def params(self, row: int) -> dict[str, Any]:
+        """The parameters of the combo at ``row`` (position in combo order) as plain values."""
+        return {name: _plain(self.frame[name].iloc[row]) for name in self.param_names}
+
+    def same_as(self, row: int) -> list[dict[str, Any]]:
+        """The parameters of every other combo whose book is the one of the combo at ``row``."""
+        book = self.frame[BOOK].to_numpy()
+        return [self.params(int(i)) for i in np.flatnonzero(book == book[row]) if i != row]
 
     def best(self) -> dict[str, Any]:
-        """The top combo of ``ranked()``: ``{"params": {...}, "metrics": {...}}`` as plain Python values."""
-        row = self.ranked().iloc[0]
+        """The top book of ``ranked()``: ``{"params", "same_as", "metrics"}`` as plain Python values."""
+        row = int(self.ranked().index[0])
         return {
-            "params": {name: _plain(row[name]) for name in self.param_names},
-            "metrics": {name: _plain(row[name]) for name in self.frame.columns if name not in self.param_names},
+            "params": self.params(row),
+            "same_as": self.same_as(row),
+            "metrics": {
+                name: _plain(self.frame[name].iloc[row])
+                for name in self.frame.columns
+                if name not in self.param_names and name != BOOK
+            },
         }
+
+
+def same_books(stats: np.ndarray) -> np.ndarray:
+    """For each combo (a row of ``stats``: combos x N_STATS), the row of the first combo
+    whose statistics are bit for bit the same (its own row if none before): the same
+    book, since final equity, the sums of equity, returns, squared returns, notional and
+    fees, trades and drawdown all agree; two different books agree on all by chance only."""
+    first: dict[bytes, int] = {}
+    rows = np.ascontiguousarray(stats, dtype="float64")
+    return np.array([first.setdefault(row.tobytes(), i) for i, row in enumerate(rows)], dtype="int64")
 
 
 def _plain(value: Any) -> Any:
@@ -386,7 +420,7 @@ def run_sweep(
     began = time.perf_counter()
     metrics = metrics_from_stats(stats[0], index=bars.index[first:], timeframe=study.timeframe)
     params = pd.DataFrame(combos)
-    frame = pd.concat([params, metrics], axis=1)
+    frame = pd.concat([params, metrics], axis=1).assign(**{BOOK: same_books(stats[0])})
     seconds += time.perf_counter() - began
     return SweepResult(
         study=study,

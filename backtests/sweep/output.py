@@ -1,11 +1,14 @@
 """Write a sweep to ``results/<run-id>/``: the per-combo table, the summary, a heatmap.
 
 Files: ``sweep.parquet`` (one row per combo: parameters, then the metrics of
-``carryguard.backtests.engine.metrics``, in combo order), ``summary.json`` (what ``carryguard sweep --json``
-prints: sizes, timing, best combo, top N, walk-forward), ``manifest.json`` (resolved
-study, executor, data fingerprints, versions), ``heatmap.png`` for a two-parameter grid,
-and with walk-forward ``walkforward.json`` and ``oos_equity.csv`` (the concatenated
-out-of-sample book's equity at each close).
+``carryguard.backtests.engine.metrics``, in combo order, then ``book``: the row of the first
+combo with the same book), ``summary.json`` (what ``carryguard sweep --json`` prints:
+sizes, timing, best book, top N distinct books each with the other combos it stands for
+in ``same_as``, the reference books, walk-forward), ``manifest.json`` (resolved study,
+executor, data fingerprints, versions), ``heatmap.png`` for a two-parameter grid,
+``equity.csv`` (equity at each close of the in-sample best and the default combo over
+the window and, with walk-forward, of the out-of-sample book: ``sweep.reference``) and
+with walk-forward ``walkforward.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import numpy as np
 
 from carryguard.backtests.run import write as results
 from carryguard.backtests.run.layout import CHECKSUMS, MANIFEST, checksums
-from carryguard.backtests.sweep.evaluate import SweepResult
+from carryguard.backtests.sweep.evaluate import BOOK, SweepResult
+from carryguard.backtests.sweep.reference import ReferenceBook, equity_frame
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
 from carryguard.signals.json_file import json_ready, write_json
@@ -44,9 +48,17 @@ def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | No
     return results.new_run_dir(results_dir, name, created_at=created)
 
 
-def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardResult | None = None) -> dict[str, Any]:
+def summary(
+    result: SweepResult,
+    run_dir: Path | None,
+    walkforward: WalkForwardResult | None = None,
+    references: list[ReferenceBook] | None = None,
+) -> dict[str, Any]:
     """The sweep's summary (also ``--json``'s output)."""
-    top = result.ranked().head(result.study.top)
+    top = [
+        {**row.drop(BOOK).to_dict(), "same_as": result.same_as(int(position))}
+        for position, row in result.ranked().head(result.study.top).iterrows()
+    ]
     return json_ready(
         {
             "run_dir": str(run_dir) if run_dir is not None else None,
@@ -55,6 +67,7 @@ def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardR
             "overlay": result.study.overlay,
             "series": f"{result.study.source}/{result.study.symbol}/{result.study.timeframe}",
             "combos": len(result.frame),
+            "distinct_books": result.books,
             "bars": result.bars,
             "warmup_bars": result.warmup_bars,
             "seconds": round(result.seconds, 6),
@@ -64,7 +77,8 @@ def summary(result: SweepResult, run_dir: Path | None, walkforward: WalkForwardR
             "workers": result.workers,
             "metric": result.study.metric,
             "best": result.best(),
-            "top": top.to_dict(orient="records"),
+            "top": top,
+            "reference_books": [book.to_dict() for book in references or ()],
             "walkforward": walkforward.to_dict() if walkforward is not None else None,
         }
     )
@@ -76,20 +90,22 @@ def write_sweep(
     *,
     data: dict[str, Any],
     walkforward: WalkForwardResult | None = None,
+    references: list[ReferenceBook] | None = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Write every file of the sweep into ``run_dir``; returns the summary written.
     ``created_at``: the time ``new_run_dir`` named the folder after (default now)."""
     result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
-    doc = summary(result, run_dir, walkforward)
+    doc = summary(result, run_dir, walkforward, references)
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     write_json(run_dir / "summary.json", doc, default=str)
     grid = heatmap_axes(result)
     if grid is not None:
         heatmap(result, grid, run_dir / "heatmap.png")
+    if references:
+        equity_frame(references).to_csv(run_dir / "equity.csv", lineterminator="\n")
     if walkforward is not None:
         write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
-        walkforward.oos_equity.rename("equity").to_frame().to_csv(run_dir / "oos_equity.csv", lineterminator="\n")
     files = sorted(p.name for p in run_dir.iterdir() if p.name != MANIFEST)
     write_json(  # last, with the checksums of every other file
         run_dir / MANIFEST,
@@ -182,12 +198,23 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
 
 
-def top_rows(result: SweepResult, columns: list[str]) -> list[list[str]]:
-    """The summary table's rows: rank, parameters, then the chosen metric columns."""
+def top_rows(result: SweepResult, columns: list[str], *, one_column: bool = False) -> list[list[str]]:
+    """The summary table's rows: rank, parameters (one ``compact`` cell with ``one_column``),
+    the chosen metric columns, then the other combos of the same book (``same_as_cell``)."""
     rows = []
-    for rank, (_, row) in enumerate(result.ranked().head(result.study.top).iterrows(), start=1):
-        rows.append([str(rank)] + [str(row[p]) for p in result.param_names] + [cell(row[c]) for c in columns])
+    for rank, (position, row) in enumerate(result.ranked().head(result.study.top).iterrows(), start=1):
+        params = result.params(int(position))
+        shown = [compact(params)] if one_column else [str(row[p]) for p in result.param_names]
+        rows.append(
+            [str(rank), *shown, *(cell(row[c]) for c in columns), same_as_cell(params, result.same_as(int(position)))]
+        )
     return rows
+
+
+def same_as_cell(params: dict[str, Any], others: list[dict[str, Any]]) -> str:
+    """The other combos of one book, each by the parameters where it differs from
+    ``params``: ``"ov.hysteresis=5.0; ov.hysteresis=10.0"`` ("" when the book is one combo)."""
+    return "; ".join(compact({k: v for k, v in other.items() if params.get(k) != v}) for other in others)
 
 
 def short(name: str) -> str:

@@ -2,7 +2,8 @@
 
 ``plan_sweep`` reads the study and builds its combos (every problem a ``StudyError``,
 found before any work); ``run_sweep_study`` loads the bars (warm-up included) and the
-risk index, runs the sweep and the optional walk-forward, and writes the run folder.
+risk index, runs the sweep and the optional walk-forward, the reference books
+(``sweep.reference``), and writes the run folder.
 The CLI only parses options, calls these two and prints.
 """
 
@@ -26,6 +27,7 @@ from carryguard.backtests.sweep.evaluate import (
     validate_combos,
 )
 from carryguard.backtests.sweep.output import new_run_dir, write_sweep
+from carryguard.backtests.sweep.reference import ReferenceBook, default_combo, reference_books
 from carryguard.backtests.sweep.study import SweepStudy, WalkForwardConfig, combos, load_sweep_study
 from carryguard.backtests.sweep.walkforward import WalkForwardResult, fold_windows, walk_forward
 from carryguard.signals.errors import CarryguardError
@@ -46,11 +48,12 @@ class SweepPlan:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What a sweep produced: the ranked result, the walk-forward (if run), the run
-    folder and its summary document (``summary.json``, also ``--json``'s output)."""
+    """What a sweep produced: the ranked result, the walk-forward (if run), the reference
+    books, the run folder and its summary document (``summary.json``, also ``--json``'s output)."""
 
     result: SweepResult
     walkforward: WalkForwardResult | None
+    references: list[ReferenceBook]
     run_dir: Path
     summary: dict[str, Any]
     series: str
@@ -85,7 +88,8 @@ def run_sweep_study(
     Raises ``CarryguardError`` for missing data or windows too short for a fold.
     """
     study, todo = plan.study, plan.combos
-    history = load_history(store, study, warmup=combos_warmup(study, todo))
+    default = default_combo(study)  # a reference book: warmed up like the combos
+    history = load_history(store, study, warmup=combos_warmup(study, [*todo, default]))
     bars, first = history.bars, history.first
     run_walk = walk if walk is not None else study.walkforward is not None
     walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
@@ -105,13 +109,14 @@ def run_sweep_study(
         wf = walk_forward(
             study, config=walk_config, combos=todo, progress=_tracker(track, "walk-forward", len(todo)), **common
         )
+    references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf)
     created = datetime.now(UTC)
     run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
     data = fingerprints({name: store.meta(name) for name in inputs})
-    doc = write_sweep(result, run_dir, data=data, walkforward=wf, created_at=created)
-    return SweepOutcome(result, wf, run_dir, doc, sid)
+    doc = write_sweep(result, run_dir, data=data, walkforward=wf, references=references, created_at=created)
+    return SweepOutcome(result, wf, references, run_dir, doc, sid)
 
 
 def _tracker(track: Tracker | None, name: str, total: int) -> Progress | None:

@@ -92,8 +92,11 @@ class WalkForwardResult:
 
 
 def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tuple[Window, Window]]:
-    """(train, test) bar windows covering ``index``; the last test window may be short.
-    Raises ValueError when not even one fold fits."""
+    """(train, test) bar windows covering ``index`` to its last bar. A last test window
+    shorter than half a test window (from its first bar to one bar after the data's last)
+    is folded into the fold before it, whose test window then runs to the end: no stub
+    fold of a few days with metrics of no meaning. Raises ValueError when not even one
+    fold fits."""
     train, test, step = config.lengths()
     first, last = index[0], index[-1]
     folds: list[tuple[Window, Window]] = []
@@ -105,10 +108,14 @@ def fold_windows(index: pd.DatetimeIndex, config: WalkForwardConfig) -> list[tup
             break
         a, b = index.searchsorted(train_start), index.searchsorted(train_end)
         c = index.searchsorted(train_end + test) if train_end + test <= last else len(index)
-        if b - a >= 3 and c - b >= 2:
+        if b - a >= 3 and c > b:
             folds.append(((int(a), int(b)), (int(b), int(c))))
         k += 1
-    if not folds:
+    bar = index[-1] - index[-2] if len(index) > 1 else pd.Timedelta(0)
+    while len(folds) > 1 and last + bar - index[folds[-1][1][0]] < test / 2:
+        folds.pop()
+        folds[-1] = (folds[-1][0], (folds[-1][1][0], len(index)))
+    if not folds or folds[-1][1][1] - folds[-1][1][0] < 2:
         raise ValueError(
             f"no walk-forward fold fits: {len(index)} bars from {first.date()} to {last.date()} "
             f"are shorter than train {config.train} + test {config.test}"
