@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -123,11 +124,10 @@ def test_write_given_crash_mid_write_leaves_previous_version_intact(
     store.write(bars("2024-01-01", 5), meta())
     before = tree_digest(tmp_path)
 
-    def crash(table, where, **kwargs):  # writes half a file, then dies
-        Path(where).write_bytes(b"PAR1 half written")
+    def crash(writer: pq.ParquetWriter, table: pa.Table, **kwargs: object) -> None:  # the file is begun, then dies
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", crash)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", crash)
     with pytest.raises(DataError, match=r"cannot write to the store .disk full"):
         store.write(bars("2024-01-06", 5), meta())
 
