@@ -18,7 +18,7 @@ import pyarrow as pa
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS, normalise
-from carryguard.signals.sources.ohlcv_csv import LAST_NS_DAY, TIME_COLUMNS, ohlcv_columns, read_fast
+from carryguard.signals.sources.ohlcv_csv import FIRST_NS_DAY, LAST_NS_DAY, TIME_COLUMNS, ohlcv_columns, read_fast
 from carryguard.signals.store import SeriesMeta, series_id
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
@@ -104,12 +104,13 @@ def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None
             f"{name} line {first_line + row}: cannot read date {cells.iloc[row]!r}",
             fix="dates must look like 2024-08-05 (or the publisher's own format)",
         )
-    late = np.flatnonzero(np.asarray(pd.DatetimeIndex(parsed) > LAST_NS_DAY))
-    if late.size:
-        row = int(late[0])
+    dates = pd.DatetimeIndex(parsed)
+    outside = np.flatnonzero(np.asarray((dates > LAST_NS_DAY) | (dates < FIRST_NS_DAY)))
+    if outside.size:
+        row = int(outside[0])
+        when = "after 2262-04-11, the last" if dates[row] > LAST_NS_DAY else "before 1677-09-22, the first"
         raise DataError(
-            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is after 2262-04-11, the last date carryguard "
-            "can store",
+            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is {when} date carryguard can store",
             fix="fix the date (a typo in the year, or epoch seconds in a milliseconds column?)",
         )
     index = pd.DatetimeIndex(parsed).as_unit("ns")

@@ -23,7 +23,8 @@ import pyarrow.csv as pcsv
 from carryguard.signals.frames import OHLCV_COLUMNS
 
 TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
-LAST_NS_DAY = pd.Timestamp("2262-04-11", tz="UTC")  # nanosecond timestamps end on 2262-04-11
+FIRST_NS_DAY = pd.Timestamp("1677-09-22", tz="UTC")  # nanosecond timestamps span 1677-09-22..2262-04-11
+LAST_NS_DAY = pd.Timestamp("2262-04-11", tz="UTC")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 HEADER_BYTES = 65536  # a header line longer than this is not an OHLCV export
 
@@ -47,9 +48,9 @@ class FastBars:
 
 
 def first_line(source: Path | bytes) -> bytes:
-    """The file's (or text's) first line, at most ``HEADER_BYTES``."""
+    """The file's (or text's) first line with its line end, at most ``HEADER_BYTES``."""
     if isinstance(source, bytes):
-        return source[:HEADER_BYTES].split(b"\n", 1)[0]
+        return source[:HEADER_BYTES].split(b"\n", 1)[0] + b"\n"
     with open(source, "rb") as handle:
         return handle.readline(HEADER_BYTES)
 
@@ -66,7 +67,7 @@ def utc_index(cells: pa.ChunkedArray) -> pd.DatetimeIndex | None:
             continue
         return pd.DatetimeIndex(nanos.view("datetime64[ns]"), name="time").tz_localize("UTC")
     times = pd.to_datetime(cells.to_pandas(), format="ISO8601", utc=True, errors="coerce")
-    if times.isna().any() or (times > LAST_NS_DAY).any():
+    if times.isna().any() or (times > LAST_NS_DAY).any() or (times < FIRST_NS_DAY).any():
         return None
     return pd.DatetimeIndex(times, name="time").as_unit("ns")
 
