@@ -31,8 +31,7 @@ import pyarrow.parquet as pq
 from carryguard.signals.availability import RULES, timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import check_bar_range, check_time, find_gaps, fx_spikes, normalise
-
-META_KEY = b"carryguard"
+from carryguard.signals.series_file import META_KEY, read_frame, write_parquet
 
 
 def series_id(source: str, symbol: str, timeframe: str | None = None) -> str:
@@ -231,52 +230,6 @@ def check_conflicts(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta) -> N
         )
 
 
-READ_ROWS = 65536  # a larger series is read this many rows at a time
-
-
-def read_frame(path: Path) -> pd.DataFrame:
-    """A series file as pandas. A large one is read ``READ_ROWS`` at a time into one float
-    block, so it is never held both as an arrow table and as a frame (reading 2M rows at
-    once would peak near 300 MB above the frame's 100)."""
-    file = pq.ParquetFile(path, pre_buffer=False)
-    rows = file.metadata.num_rows
-    if rows <= READ_ROWS:
-        return file.read().to_pandas()
-    indexes, block, start = [], np.empty((0, 0)), 0
-    for batch in file.iter_batches(batch_size=READ_ROWS, use_threads=False):
-        part = batch.to_pandas()
-        if not all(dtype == np.float64 for dtype in part.dtypes):
-            return file.read().to_pandas()
-        if not start:
-            columns, block = part.columns, np.empty((part.shape[1], rows))
-        block[:, start : start + len(part)] = part.to_numpy().T
-        indexes.append(part.index)
-        start += len(part)
-    pa.default_memory_pool().release_unused()
-    return pd.DataFrame(block.T, index=indexes[0].append(indexes[1:]), columns=columns, copy=False)
-
-
-ROW_GROUP = 1024 * 1024  # pyarrow's default row group: the file is the one pq.write_table writes
-
-
-def write_parquet(frame: pd.DataFrame, meta: SeriesMeta, path: str) -> None:
-    """``frame`` (index as column ``time``) with ``meta`` in the schema, converted to arrow
-    one row group at a time, so a large series is never held twice."""
-    writer = None
-    try:
-        for start in range(0, max(len(frame), 1), ROW_GROUP):
-            table = pa.Table.from_pandas(frame.iloc[start : start + ROW_GROUP], preserve_index=True)
-            if writer is None:
-                schema = table.schema.with_metadata(
-                    {**(table.schema.metadata or {}), META_KEY: meta.to_json().encode()}
-                )
-                writer = pq.ParquetWriter(path, schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
 class Store:
     """Read and write series under one data directory."""
 
@@ -418,7 +371,7 @@ class Store:
         os.close(fd)
         try:
             os.chmod(tmp, file_mode())
-            write_parquet(frame, meta, tmp)
+            write_parquet(frame, {META_KEY: meta.to_json().encode()}, tmp)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

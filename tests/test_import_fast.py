@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from carryguard.signals import importer, store
+from carryguard.signals import importer, series_file, store
 from carryguard.signals.errors import DataError
 from carryguard.signals.importer import import_file, parse_file
 from carryguard.signals.sources.formats import detect_and_parse, ohlcv_frame, read_csv_text
@@ -159,15 +159,15 @@ def test_store_given_series_in_pieces_writes_reads_and_hashes_as_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frame = big_frame(1000)
-    monkeypatch.setattr(store, "ROW_GROUP", 300)
-    monkeypatch.setattr(store, "READ_ROWS", 70)
+    monkeypatch.setattr(series_file, "ROW_GROUP", 300)
+    monkeypatch.setattr(series_file, "READ_ROWS", 70)
     monkeypatch.setattr(store, "HASH_ROWS", 33)
 
     stored = Store(tmp_path).write(frame, minute_meta(), now=NOW)
 
     path = tmp_path / "test/BTC-USDT/1m.parquet"
     table = pa.Table.from_pandas(frame, preserve_index=True)
-    table = table.replace_schema_metadata({**table.schema.metadata, store.META_KEY: stored.to_json().encode()})
+    table = table.replace_schema_metadata({**table.schema.metadata, series_file.META_KEY: stored.to_json().encode()})
     pq.write_table(table, tmp_path / "whole.parquet", row_group_size=300)
     assert path.read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     pd.testing.assert_frame_equal(Store(tmp_path).read("test/BTC-USDT/1m"), pq.read_table(path).to_pandas())
@@ -180,7 +180,7 @@ def test_store_given_series_in_pieces_writes_reads_and_hashes_as_whole(
 def test_write_given_overlapping_rows_stores_the_union_new_rows_winning_and_refuses_a_changed_bar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "READ_ROWS", 50)
+    monkeypatch.setattr(series_file, "READ_ROWS", 50)
     frame, target = big_frame(400), Store(tmp_path)
     first = [i for i in range(400) if i % 5]
     target.write(frame.iloc[first], minute_meta(), now=NOW)  # every fifth minute missing: gaps to fill
