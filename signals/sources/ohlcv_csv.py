@@ -90,7 +90,7 @@ def read_fast(source: Path | bytes) -> FastBars | None:
             quoted_strings_can_be_null=False,
         )
         table = pcsv.read_csv(pa.py_buffer(source) if isinstance(source, bytes) else source, convert_options=options)
-    except (pa.ArrowInvalid, UnicodeError):
+    except (pa.ArrowException, UnicodeError):
         return None
     if not table.num_rows:
         return None
