@@ -13,7 +13,7 @@ from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.store import SeriesMeta
 
 
-def ohlcv_meta(sid: str, timeframe: str, *, symbol: str, units: str, kind: str = "ohlcv") -> SeriesMeta:
+def bars_meta(sid: str, timeframe: str, *, symbol: str, units: str, kind: str = "ohlcv") -> SeriesMeta:
     """Metadata of a test series of ``timeframe`` bars (source and publisher ``test``)."""
     return SeriesMeta(
         id=sid,

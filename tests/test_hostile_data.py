@@ -17,7 +17,7 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.importer import import_directory
 from carryguard.signals.sources.formats import detect_and_parse
 from carryguard.signals.store import SeriesMeta, Store
-from tests.store_support import ohlcv_meta, ramp_bars, store_digest
+from tests.store_support import bars_meta, ramp_bars, store_digest
 
 MOF_HEADER = "Date,1Y,2Y,3Y,4Y,5Y,6Y,7Y,8Y,9Y,10Y,15Y,20Y,25Y,30Y,40Y"
 
@@ -27,7 +27,7 @@ def bars(start: str, periods: int, *, freq: str = "4h", base: float = 50.0) -> p
 
 
 def meta(timeframe: str = "4h", sid: str = "kraken/SOL-EUR/4h", kind: str = "ohlcv") -> SeriesMeta:
-    return ohlcv_meta(sid, timeframe, symbol="SOL/EUR", units="EUR", kind=kind)
+    return bars_meta(sid, timeframe, symbol="SOL/EUR", units="EUR", kind=kind)
 
 
 def digest(root: Path) -> dict[str, str]:

@@ -20,7 +20,7 @@ from carryguard.signals.importer import import_file, parse_file
 from carryguard.signals.sources.formats import detect_and_parse, ohlcv_frame, read_csv_text
 from carryguard.signals.sources.ohlcv_csv import ohlcv_columns, read_fast
 from carryguard.signals.store import SeriesMeta, Store, content_hash
-from tests.store_support import ohlcv_meta
+from tests.store_support import bars_meta
 
 NOW = pd.Timestamp("2026-12-01", tz="UTC")
 
@@ -152,7 +152,7 @@ def big_frame(rows: int) -> pd.DataFrame:
 
 
 def minute_meta() -> SeriesMeta:
-    return ohlcv_meta("test/BTC-USDT/1m", "1m", symbol="BTC/USDT", units="USDT")
+    return bars_meta("test/BTC-USDT/1m", "1m", symbol="BTC/USDT", units="USDT")
 
 
 def test_store_given_series_in_pieces_writes_reads_and_hashes_as_whole(

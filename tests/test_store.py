@@ -13,7 +13,7 @@ import pytest
 
 from carryguard.signals.errors import DataError
 from carryguard.signals.store import SeriesMeta, Store, content_hash
-from tests.store_support import ohlcv_meta, ramp_bars, store_digest
+from tests.store_support import bars_meta, ramp_bars, store_digest
 
 
 def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> pd.DataFrame:
@@ -21,7 +21,7 @@ def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> 
 
 
 def meta(sid: str = "test/BTC-USDT/1d", timeframe: str = "1d") -> SeriesMeta:
-    return ohlcv_meta(sid, timeframe, symbol="BTC/USDT", units="USDT")
+    return bars_meta(sid, timeframe, symbol="BTC/USDT", units="USDT")
 
 
 def test_write_given_valid_bars_reads_back_identical_frame_and_metadata(tmp_path: Path) -> None:
