@@ -11,10 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from carryguard.signals.errors import DataError
-from carryguard.signals.sources.carry_formats import detect_more, yahoo_fx_timed
-from carryguard.signals.sources.formats import Parsed, detect_and_parse
+from carryguard.signals.sources.carry_formats import detect_more, more_layout, yahoo_fx_timed
+from carryguard.signals.sources.formats import (
+    Parsed,
+    detect_and_parse,
+    header_cells,
+    layout,
+    name_tokens,
+    ohlcv_parsed,
+)
+from carryguard.signals.sources.ohlcv_csv import read_fast
 from carryguard.signals.sources.overlap import snapshot_notes
 from carryguard.signals.store import SeriesMeta, Store
+
+HEAD_BYTES = 65536  # enough for a header line and the first row
 
 
 @dataclass(frozen=True)
@@ -29,13 +39,18 @@ class FileOutcome:
     exception: DataError | None = field(default=None, compare=False, repr=False)  # behind ``error``, for --debug
 
 
+def cannot_read(path: Path, exc: OSError) -> DataError:
+    """An unreadable file, named with the reason."""
+    reason = exc.strerror or type(exc).__name__
+    return DataError(f"{path}: cannot read the file ({reason})", fix="check its permissions (chmod a+r)")
+
+
 def read_text(path: Path) -> str:
     """The file's text: UTF-8 (BOM or not), else cp932 (MOF's Japanese files)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise DataError(f"{path}: cannot read the file ({reason})", fix="check its permissions (chmod a+r)") from exc
+        raise cannot_read(path, exc) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -45,10 +60,29 @@ def read_text(path: Path) -> str:
             raise DataError(f"{path}: not a text file", fix="export it as UTF-8 CSV") from exc
 
 
+def plain_ohlcv(path: Path) -> bool:
+    """Whether the file's first lines send it to ``formats.parse_ohlcv`` as it is (no Yahoo
+    ticker rows or column, no carry-trade format): then it can be read from disk by pyarrow."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise cannot_read(path, exc) from exc
+    first, second = header_cells(head)
+    return more_layout(first, name_tokens(str(path))) in (None, "yahoo") and layout(first, second) == "ohlcv"
+
+
 def parse_file(path: Path) -> Parsed | None:
-    """Parse one file (None: no known format); the carry-trade inputs' formats first."""
-    text = read_text(path)
-    parsed = detect_more(text, str(path)) or detect_and_parse(text, str(path))
+    """Parse one file (None: no known format); the carry-trade inputs' formats first. A
+    clean OHLCV export is read straight from disk (``ohlcv_csv.read_fast``): a 2M-row file
+    never becomes one Python string."""
+    name = str(path)
+    fast = read_fast(path) if plain_ohlcv(path) else None
+    if fast is not None:
+        parsed: Parsed | None = ohlcv_parsed(fast.frame, fast.time_cells, fast.header, name, None)
+    else:
+        text = read_text(path)
+        parsed = detect_more(text, name) or detect_and_parse(text, name)
     return yahoo_fx_timed(parsed) if parsed is not None else None
 
 

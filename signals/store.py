@@ -31,8 +31,7 @@ import pyarrow.parquet as pq
 from carryguard.signals.availability import RULES, timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import check_bar_range, check_time, find_gaps, fx_spikes, normalise
-
-META_KEY = b"carryguard"
+from carryguard.signals.series_file import META_KEY, read_frame, write_parquet
 
 
 def series_id(source: str, symbol: str, timeframe: str | None = None) -> str:
@@ -92,12 +91,17 @@ def default_data_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("carryguard")) / "data"
 
 
+HASH_ROWS = 65536  # rows hashed at a time: a large series is never copied whole
+
+
 def content_hash(frame: pd.DataFrame) -> str:
-    """sha256 of the index and values: equal data gives equal hashes, whatever the file."""
+    """sha256 of the index and values (row by row): equal data gives equal hashes,
+    whatever the file."""
     digest = hashlib.sha256()
     digest.update(",".join(frame.columns).encode())
-    digest.update(frame.index.asi8.tobytes())
-    digest.update(frame.to_numpy(dtype="float64").tobytes())
+    digest.update(np.ascontiguousarray(frame.index.asi8).data)
+    for start in range(0, len(frame), HASH_ROWS):
+        digest.update(np.ascontiguousarray(frame.iloc[start : start + HASH_ROWS].to_numpy(dtype="float64")).data)
     return digest.hexdigest()
 
 
@@ -166,10 +170,21 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+def positions(index: pd.DatetimeIndex, within: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of ``index`` are in ``within`` (a mask) and where (their positions in
+    ``within``); both sorted and unique, matched by binary search, not a hash table."""
+    keys, sorted_keys = index.asi8, within.asi8
+    where = np.searchsorted(sorted_keys, keys)
+    found = where < len(sorted_keys)
+    found[found] = sorted_keys[where[found]] == keys[found]
+    return found, where[found]
+
+
 def merge_fields(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta, *, allow_fewer_fields: bool) -> pd.DataFrame:
-    """``new`` merged into ``old`` (new rows win). A field the stored series has and ``new``
-    lacks (a renamed or dropped MOF tenor) is an error unless ``allow_fewer_fields``; then
-    those cells of the new rows are empty. New fields are added after the stored ones."""
+    """``new`` merged into ``old`` (new rows win; both sorted, unique). A field the stored
+    series has and ``new`` lacks (a renamed or dropped MOF tenor) is an error unless
+    ``allow_fewer_fields``; then those cells of the new rows are empty. New fields are
+    added after the stored ones."""
     name = meta.origin or meta.id
     lacking = [c for c in old.columns if c not in new.columns]
     if lacking and (meta.kind == "ohlcv" or not allow_fewer_fields):
@@ -178,31 +193,39 @@ def merge_fields(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta, *, allo
             fix="check the file (a renamed column?), or pass --allow-fewer-fields to keep them empty from here on",
         )
     columns = list(old.columns) + [c for c in new.columns if c not in old.columns]
-    kept = old[~old.index.isin(new.index)]
+    replaced, _ = positions(old.index, new.index)
+    if replaced.all() and columns == list(new.columns):  # every stored row comes again
+        return new
+    kept = old[~replaced]
     return pd.concat([kept.reindex(columns=columns), new.reindex(columns=columns)]).sort_index()
 
 
 SAME_PRICE_RTOL = 1e-5
+PRICES = ["open", "high", "low", "close"]
 
 
 def check_conflicts(old: pd.DataFrame, new: pd.DataFrame, meta: SeriesMeta) -> None:
     """A stored bar that ``new`` repeats with other OHLC is a conflict, except the stored last
     bar (it may have been stored while still open; the new one replaces it). Prices within
     ``SAME_PRICE_RTOL`` of each other are the same price (two exports of one ticker round
-    differently: Yahoo's float32 dumps against its 6-decimal CSVs)."""
+    differently: Yahoo's float32 dumps against its 6-decimal CSVs). Compared a column at a
+    time (a 2M-row re-import holds no 2M x 4 copies)."""
     if meta.kind != "ohlcv" or old.empty:
         return
-    common = new.index.intersection(old.index[:-1])
-    if not len(common):
+    repeated, at = positions(new.index, old.index[:-1])
+    if not at.size:
         return
-    prices = ["open", "high", "low", "close"]
-    a, b = old.loc[common, prices].to_numpy(), new.loc[common, prices].to_numpy()
-    differ = ~np.isclose(a, b, rtol=SAME_PRICE_RTOL, atol=0.0).all(axis=1)
+    differ = np.zeros(at.size, dtype=bool)
+    for column in PRICES:
+        stored, given = old[column].to_numpy()[at], new[column].to_numpy()[repeated]
+        differ |= ~np.isclose(stored, given, rtol=SAME_PRICE_RTOL, atol=0.0)
     if differ.any():
         i = int(differ.argmax())
+        row, stored_row = int(np.flatnonzero(repeated)[i]), int(at[i])
         raise DataError(
-            f"{meta.origin or meta.id}: bar {common[i].isoformat()} differs from the one stored in {meta.id} "
-            f"(close {b[i, 3]:g} vs {a[i, 3]:g}; {int(differ.sum())} bar(s) differ)",
+            f"{meta.origin or meta.id}: bar {new.index[row].isoformat()} differs from the one stored in {meta.id} "
+            f"(close {new['close'].iloc[row]:g} vs {old['close'].iloc[stored_row]:g}; {int(differ.sum())} bar(s) "
+            "differ)",
             fix=f"check the file; to replace the stored bars delete {meta.id} from the store first",
         )
 
@@ -255,7 +278,7 @@ class Store:
         """The stored frame, optionally cut to ``[start, end]`` (inclusive)."""
         path = self._existing(sid)
         try:
-            frame = pq.read_table(path).to_pandas()
+            frame = read_frame(path)
         except (pa.ArrowException, OSError) as exc:
             raise unreadable(path, exc) from exc
         frame.index = (
@@ -340,8 +363,6 @@ class Store:
 
     def _atomic_write(self, frame: pd.DataFrame, meta: SeriesMeta) -> None:
         path = self.path(meta.id)
-        table = pa.Table.from_pandas(frame, preserve_index=True)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: meta.to_json().encode()})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -350,7 +371,7 @@ class Store:
         os.close(fd)
         try:
             os.chmod(tmp, file_mode())
-            pq.write_table(table, tmp)
+            write_parquet(frame, {META_KEY: meta.to_json().encode()}, tmp)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

@@ -3,7 +3,6 @@ is an error naming the file and the fix, and the store stays as it was."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -15,43 +14,25 @@ from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
 from carryguard.signals.errors import DataError
-from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.importer import import_directory
 from carryguard.signals.sources.formats import detect_and_parse
 from carryguard.signals.store import SeriesMeta, Store
+from tests.store_support import bars_meta, ramp_bars, store_digest
 
 MOF_HEADER = "Date,1Y,2Y,3Y,4Y,5Y,6Y,7Y,8Y,9Y,10Y,15Y,20Y,25Y,30Y,40Y"
 
 
 def bars(start: str, periods: int, *, freq: str = "4h", base: float = 50.0) -> pd.DataFrame:
-    index = pd.date_range(start, periods=periods, freq=freq, tz="UTC", name="time", unit="ns")
-    close = base + np.arange(periods, dtype="float64")
-    return pd.DataFrame(
-        {"open": close, "high": close + 2, "low": close - 2, "close": close + 1, "volume": 3.0}, index=index
-    )
+    return ramp_bars(start, periods, freq=freq, base=base, offsets=(0.0, 2.0, -2.0, 1.0), volume=3.0)
 
 
 def meta(timeframe: str = "4h", sid: str = "kraken/SOL-EUR/4h", kind: str = "ohlcv") -> SeriesMeta:
-    return SeriesMeta(
-        id=sid,
-        kind=kind,
-        source="test",
-        publisher="test",
-        symbol="SOL/EUR",
-        fields=OHLCV_COLUMNS,
-        units="EUR",
-        frequency=timeframe,
-        availability="bar_close",
-        timeframe=timeframe,
-    )
+    return bars_meta(sid, timeframe, symbol="SOL/EUR", units="EUR", kind=kind)
 
 
 def digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*.parquet"))
-        if p.is_file()
-    }
+    """The series files (a rejected write may leave the series' lock file behind)."""
+    return store_digest(root, "*.parquet")
 
 
 def mof_text(rows: list[str], header: str = MOF_HEADER) -> str:

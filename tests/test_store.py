@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from carryguard.signals.errors import DataError
-from carryguard.signals.frames import OHLCV_COLUMNS
 from carryguard.signals.store import SeriesMeta, Store, content_hash
+from tests.store_support import bars_meta, ramp_bars, store_digest
 
 
 def bars(start: str, periods: int, *, freq: str = "1D", base: float = 100.0) -> pd.DataFrame:
-    index = pd.date_range(start, periods=periods, freq=freq, tz="UTC", name="time", unit="ns")
-    close = base + np.arange(periods, dtype="float64")
-    return pd.DataFrame(
-        {"open": close - 0.5, "high": close + 1, "low": close - 1, "close": close, "volume": np.full(periods, 10.0)},
-        index=index,
-    )
+    return ramp_bars(start, periods, freq=freq, base=base, offsets=(-0.5, 1.0, -1.0, 0.0), volume=10.0)
 
 
 def meta(sid: str = "test/BTC-USDT/1d", timeframe: str = "1d") -> SeriesMeta:
-    return SeriesMeta(
-        id=sid,
-        kind="ohlcv",
-        source="test",
-        publisher="test",
-        symbol="BTC/USDT",
-        fields=OHLCV_COLUMNS,
-        units="USDT",
-        frequency=timeframe,
-        availability="bar_close",
-        timeframe=timeframe,
-    )
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    return bars_meta(sid, timeframe, symbol="BTC/USDT", units="USDT")
 
 
 def test_write_given_valid_bars_reads_back_identical_frame_and_metadata(tmp_path: Path) -> None:
@@ -76,13 +51,13 @@ def test_write_given_overlapping_update_replaces_last_bar_and_never_duplicates(t
 def test_write_given_conflicting_duplicates_raises_and_keeps_stored_file(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.write(bars("2024-01-01", 5), meta())
-    before = tree_digest(tmp_path)
+    before = store_digest(tmp_path)
     bad = pd.concat([bars("2024-01-06", 2), bars("2024-01-06", 1, base=999.0)])
 
     with pytest.raises(DataError, match="conflicting duplicate rows for 2024-01-06"):
         store.write(bad, meta())
 
-    assert tree_digest(tmp_path) == before
+    assert store_digest(tmp_path) == before
 
 
 def test_write_given_exact_duplicates_keeps_one_row(tmp_path: Path) -> None:
@@ -121,17 +96,16 @@ def test_write_given_crash_mid_write_leaves_previous_version_intact(
 ) -> None:
     store = Store(tmp_path)
     store.write(bars("2024-01-01", 5), meta())
-    before = tree_digest(tmp_path)
+    before = store_digest(tmp_path)
 
-    def crash(table, where, **kwargs):  # writes half a file, then dies
-        Path(where).write_bytes(b"PAR1 half written")
+    def crash(writer: pq.ParquetWriter, table: pa.Table, **kwargs: object) -> None:  # the file is begun, then dies
         raise OSError("disk full")
 
-    monkeypatch.setattr(pq, "write_table", crash)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", crash)
     with pytest.raises(DataError, match=r"cannot write to the store .disk full"):
         store.write(bars("2024-01-06", 5), meta())
 
-    assert tree_digest(tmp_path) == before
+    assert store_digest(tmp_path) == before
     assert store.read("test/BTC-USDT/1d").index[-1] == pd.Timestamp("2024-01-05", tz="UTC")
 
 

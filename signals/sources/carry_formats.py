@@ -18,6 +18,7 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.sources.formats import (
     Parsed,
     crypto_pair,
+    head_lines,
     name_tokens,
     parse_dates,
     parse_numbers,
@@ -178,34 +179,54 @@ def yahoo_fx_timed(parsed: Parsed) -> Parsed:
     return replace(parsed, meta=replace(meta, availability="fx_snapshot", units=units))
 
 
+def more_layout(header: list[str], tokens: list[str]) -> str | None:
+    """Which of this module's layouts a header (and file name ``tokens``) shows: ``cot``,
+    ``funding``, ``not_cot``/``not_funding`` (named so, laid out otherwise), ``yahoo_ticker``,
+    ``yahoo`` (a Yahoo export: only its rows tell whether it has ``null`` rows); None."""
+    lower = [h.lower() for h in header]
+    if "report_date" in lower and {"spec_long", "spec_short", "open_interest"} <= set(lower):
+        return "cot"
+    if "funding_rate" in lower and ("timestamp" in lower or "fundingtime" in lower):
+        return "funding"
+    if "cftc" in tokens or "cot" in tokens:
+        return "not_cot"
+    if "funding" in tokens:
+        return "not_funding"
+    if lower[:1] == ["date"] and {"open", "close"} <= set(lower):
+        return "yahoo_ticker" if "ticker" in lower else "yahoo"
+    return None
+
+
+def has_null_rows(body: str) -> bool:
+    """Whether a row of a Yahoo export is all ``null`` after its date."""
+    return any(
+        all(c.strip() == YAHOO_NULL for c in line.split(",")[1:]) for line in body.splitlines()[1:] if "," in line
+    )
+
+
 def detect_more(text: str, name: str) -> Parsed | None:
     """Parse one of this module's formats; None when the file is none of them.
 
     A file named after the CFTC (``cftc``/``cot`` in its name) or funding whose header
     fits neither layout raises ``DataError`` (wrong columns), as for other publishers."""
     body = text.lstrip("\ufeff")
-    if not body.strip():
+    if not body or body.isspace():
         return None
-    header = [c.strip() for c in body.splitlines()[0].split(",")]
-    lower = [h.lower() for h in header]
-    tokens = name_tokens(name)
-    if "report_date" in lower and {"spec_long", "spec_short", "open_interest"} <= set(lower):
+    header = [c.strip() for c in head_lines(body, 1)[0].split(",")]
+    kind = more_layout(header, name_tokens(name))
+    if kind == "cot":
         return parse_cot(body, name)
-    if "funding_rate" in lower and ("timestamp" in lower or "fundingtime" in lower):
+    if kind == "funding":
         return parse_funding(body, name)
-    if "cftc" in tokens or "cot" in tokens:
+    if kind == "not_cot":
         raise DataError(
             f"{name}: header {','.join(header)[:80]!r} is not a CFTC COT layout",
             fix="expected report_date,spec_long,spec_short,open_interest[,net]",
         )
-    if "funding" in tokens:
+    if kind == "not_funding":
         raise DataError(
             f"{name}: header {','.join(header)[:80]!r} is not a funding layout", fix="expected timestamp,funding_rate"
         )
-    if lower[:1] == ["date"] and {"open", "close"} <= set(lower):
-        has_null = any(
-            all(c.strip() == YAHOO_NULL for c in line.split(",")[1:]) for line in body.splitlines()[1:] if "," in line
-        )
-        if has_null or "ticker" in lower:
-            return parse_yahoo_more(body, name, header)
+    if kind == "yahoo_ticker" or (kind == "yahoo" and has_null_rows(body)):
+        return parse_yahoo_more(body, name, header)
     return None

@@ -13,20 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS, normalise
+from carryguard.signals.sources.ohlcv_csv import FIRST_NS_DAY, LAST_NS_DAY, TIME_COLUMNS, ohlcv_columns, read_fast
 from carryguard.signals.store import SeriesMeta, series_id
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
 QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "btc", "eth")
 CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "krw", "inr", "mxn", "brl", "hkd", "sgd"}
-TIME_COLUMNS = ("date", "timestamp", "datetime", "time", "open_time")
 TENOR = re.compile(r"^\d+Y$")
 MOF_TENORS = ("1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y")
-LAST_NS_DAY = pd.Timestamp("2262-04-11", tz="UTC")  # nanosecond timestamps end on 2262-04-11
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 YMDH = r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])"  # 2024080500: not epoch seconds
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 NEXT_BUSINESS_DAY_SERIES = frozenset({"VIXCLS"})  # Cboe VIX close (16:15 New York), on FRED the next business day
@@ -105,12 +104,13 @@ def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None
             f"{name} line {first_line + row}: cannot read date {cells.iloc[row]!r}",
             fix="dates must look like 2024-08-05 (or the publisher's own format)",
         )
-    late = np.flatnonzero(np.asarray(pd.DatetimeIndex(parsed) > LAST_NS_DAY))
-    if late.size:
-        row = int(late[0])
+    dates = pd.DatetimeIndex(parsed)
+    outside = np.flatnonzero(np.asarray((dates > LAST_NS_DAY) | (dates < FIRST_NS_DAY)))
+    if outside.size:
+        row = int(outside[0])
+        when = "after 2262-04-11, the last" if dates[row] > LAST_NS_DAY else "before 1677-09-22, the first"
         raise DataError(
-            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is after 2262-04-11, the last date carryguard "
-            "can store",
+            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is {when} date carryguard can store",
             fix="fix the date (a typo in the year, or epoch seconds in a milliseconds column?)",
         )
     index = pd.DatetimeIndex(parsed).as_unit("ns")
@@ -324,54 +324,11 @@ def ohlcv_frame(
     return pd.DataFrame(values[list(OHLCV_COLUMNS)].to_numpy(), index=index, columns=list(OHLCV_COLUMNS))
 
 
-def ohlcv_columns(header: list[str]) -> dict[str, str] | None:
-    """Map ``time, open, ..., volume`` to the header's own spelling; None without time+OHLC."""
-    lower = {h.strip().lower(): h for h in header}
-    time_col = next((lower[k] for k in TIME_COLUMNS if k in lower), None)
-    if time_col is None or not {"open", "high", "low", "close"} <= lower.keys():
-        return None
-    cols = {"time": time_col, **{c: lower[c] for c in OHLCV_COLUMNS if c in lower}}
-    return cols
-
-
-def fast_ohlcv(text: str) -> tuple[pd.DataFrame, pd.Series, list[str], dict[str, str]] | None:
-    """The common case at C-parser speed (a 2M-row file in seconds, not a minute): every
-    price and volume cell a plain number, ISO dates. Returns the frame, the raw time
-    cells, the header and the column map; None sends the file down the cell-by-cell path
-    of ``parse_ohlcv``, which names the first bad cell."""
-    try:
-        header = [str(c) for c in pd.read_csv(io.StringIO(text.split("\n", 1)[0]), nrows=0).columns]
-        columns = ohlcv_columns(header)
-        if columns is None or len(set(header)) != len(header):
-            return None
-        raw = pd.read_csv(
-            io.BytesIO(text.encode("utf-8")), dtype={columns["time"]: str}, keep_default_na=False, skipinitialspace=True
-        )
-    except (ValueError, pd.errors.ParserError, UnicodeError):
-        return None
-    picked = [c for c in OHLCV_COLUMNS if c in columns]
-    if not isinstance(raw.index, pd.RangeIndex) or list(raw.columns) != header:  # rows longer than the header
-        return None
-    if raw.empty or not all(pd.api.types.is_numeric_dtype(raw[columns[c]]) for c in picked):
-        return None
-    cells = raw[columns["time"]]
-    if not ISO_DATE.match(str(cells.iloc[0])):
-        return None
-    times = pd.to_datetime(cells, format="ISO8601", utc=True, errors="coerce")
-    if times.isna().any() or (times > LAST_NS_DAY).any():
-        return None
-    index = pd.DatetimeIndex(times, name="time").as_unit("ns")
-    values = {c: raw[columns[c]].to_numpy(dtype="float64") for c in picked}
-    values.setdefault("volume", np.zeros(len(raw)))
-    return pd.DataFrame(values, index=index)[list(OHLCV_COLUMNS)], cells, header, columns
-
-
 def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: int = 0) -> Parsed:
     """Yahoo (any column order, incl. Close-first), Binance klines or a plain OHLCV CSV."""
-    fast = None if skiprows else fast_ohlcv(text)
+    fast = None if skiprows else read_fast(text.encode("utf-8"))
     if fast is not None:
-        frame, time_cells, header, _ = fast
-        return ohlcv_parsed(frame, time_cells, header, name, ticker)
+        return ohlcv_parsed(fast.frame, fast.time_cells, fast.header, name, ticker)
     cells = read_csv_text(text, name, skiprows=skiprows)
     if skiprows:  # yfinance multi-row header: the first data row may be 'Date,,,,'
         cells = cells[cells.iloc[:, 0].str.strip().str.lower() != "date"]
@@ -391,7 +348,7 @@ def parse_ohlcv(text: str, name: str, *, ticker: str | None = None, skiprows: in
 
 
 def ohlcv_parsed(
-    frame: pd.DataFrame, time_cells: pd.Series, header: list[str], name: str, ticker: str | None
+    frame: pd.DataFrame, time_cells: pd.Series | pa.ChunkedArray, header: list[str], name: str, ticker: str | None
 ) -> Parsed:
     """The publisher, symbol and timeframe of parsed OHLCV bars (from the file name and
     header); exports of live feeds lose their still-open last bar."""
@@ -437,10 +394,10 @@ def ohlcv_parsed(
     return Parsed(frame, meta, notes)
 
 
-def exchange_days(cells: pd.Series, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+def exchange_days(cells: pd.Series | pa.ChunkedArray, index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Daily Yahoo bars keep the exchange's own date at 00:00 UTC, as ``yahoo.normalise_download``
     does: ``2024-08-05 00:00:00+01:00`` (London) is the 5th, not 23:00 UTC on the 4th."""
-    text = cells.str.strip()
+    text = (cells.to_pandas() if isinstance(cells, pa.ChunkedArray) else cells).str.strip()
     if not text.str.fullmatch(r"\d{4}-\d{2}-\d{2}[ T][\d:.]+[+-]\d{2}:?\d{2}").all():
         return index
     days = pd.DatetimeIndex(pd.to_datetime(text.str[:10], format="%Y-%m-%d", utc=True), name="time")
@@ -515,42 +472,67 @@ def looks_like_html(text: str) -> bool:
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
 
+def head_lines(text: str, count: int) -> list[str]:
+    """The first ``count`` lines as ``text.splitlines()`` gives them, without splitting the
+    whole text (a 2M-row file would become 2M strings)."""
+    size = 4096
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > count or size >= len(text):
+            return lines[:count]
+        size *= 16
+
+
+def header_cells(text: str) -> tuple[list[str], list[str]]:
+    """The comma-separated cells (stripped) of the first two lines (the second may be [])."""
+    lines = head_lines(text.lstrip("\ufeff"), 2) or [""]
+    first = [c.strip() for c in lines[0].split(",")]
+    return first, [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
+
+
+def layout(first: list[str], second: list[str]) -> str | None:
+    """The format the first two lines' cells show: ``mof``, ``yfinance`` (Price/Ticker
+    header rows), ``ohlcv``, ``fred``, ``close_table``, ``binance_raw``; None: unknown."""
+    head = first[0].lower()
+    if head == "interest rate" or (head == "date" and len(first) > 2 and all(TENOR.match(c) for c in first[1:] if c)):
+        return "mof"
+    if head == "price" and second and second[0].lower() == "ticker":
+        return "yfinance"
+    prices = {c.lower() for c in first} & {"open", "high", "low", "close"}
+    if ohlcv_columns(first) or (head in ("date", "timestamp") and len(prices) >= 2):
+        return "ohlcv"
+    if (
+        len(first) == 2
+        and head in ("date", "observation_date")
+        and (FRED_ID.match(first[1]) or first[1].lower() == "value")
+    ):
+        return "fred"
+    if len(first) > 2 and head == "date" and all(re.fullmatch(r"[A-Z]{2,6}_[A-Z]{3}", c) for c in first[1:]):
+        return "close_table"
+    if len(first) >= 6 and re.fullmatch(r"\d{13,16}", first[0]):
+        return "binance_raw"
+    return None
+
+
 def detect_and_parse(text: str, name: str) -> Parsed | None:
     """Parse ``text`` in whichever publisher format its header shows; None if unknown.
 
     A file whose name names a publisher (``fred_*.csv``, ``*_binance.csv``, ...) but whose
     header fits no format raises ``DataError`` instead: it has the wrong columns."""
-    if not text.strip():
+    if not text or text.isspace():
         raise DataError(f"{name}: empty file", fix="download or export it again")
     if looks_like_html(text):
         raise DataError(f"{name}: is an HTML page, not CSV (a failed download saved as .csv?)", fix="download it again")
-    lines = text.lstrip("\ufeff").splitlines()
-    first = [c.strip() for c in lines[0].split(",")]
-    second = [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
-    if first[0].lower() == "interest rate" or (
-        first[0].lower() == "date" and len(first) > 2 and all(TENOR.match(c) for c in first[1:] if c)
-    ):
-        return parse_mof(text.lstrip("\ufeff"), name)
-    if first[0].lower() == "price" and second and second[0].lower() == "ticker":
+    body = text.lstrip("\ufeff")
+    first, second = header_cells(body)
+    kind = layout(first, second)
+    if kind == "yfinance":
+        lines = body.splitlines()
         return parse_ohlcv("\n".join([lines[0].replace("Price", "Date", 1), *lines[3:]]), name, ticker=second[1])
-    lowered = {c.lower() for c in first}
-    if ohlcv_columns(first) or (
-        first[0].lower() in ("date", "timestamp") and len(lowered & {"open", "high", "low", "close"}) >= 2
-    ):
-        return parse_ohlcv(text.lstrip("\ufeff"), name)
-    if (
-        len(first) == 2
-        and first[0].lower() in ("date", "observation_date")
-        and (FRED_ID.match(first[1]) or first[1].lower() == "value")
-    ):
-        return parse_fred(text.lstrip("\ufeff"), name)
-    if (
-        len(first) > 2
-        and first[0].lower() == "date"
-        and all(re.fullmatch(r"[A-Z]{2,6}_[A-Z]{3}", c) for c in first[1:])
-    ):
-        return parse_close_table(text.lstrip("\ufeff"), name)
-    if len(first) >= 6 and re.fullmatch(r"\d{13,16}", first[0]):
+    parsers = {"mof": parse_mof, "ohlcv": parse_ohlcv, "fred": parse_fred, "close_table": parse_close_table}
+    if kind in parsers:
+        return parsers[kind](body, name)
+    if kind == "binance_raw":
         return parse_binance_raw(text, name)
     publisher = next((PUBLISHER_LAYOUTS[t] for t in name_tokens(name) if t in PUBLISHER_LAYOUTS), None)
     if publisher is not None:
