@@ -10,7 +10,7 @@ from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.measures import sharpe
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.report.bootstrap import max_drawdown_pct, resampled_stats, stationary_indices
-from carryguard.backtests.report.timing import annual_sharpe, model_returns, shifted_timing
+from carryguard.backtests.report.timing import model_returns, shifted_timing
 from carryguard.backtests.report.verdict import judge, verdict_lines
 from carryguard.backtests.run.folder import load_run
 from carryguard.backtests.run.runner import run_study
@@ -62,7 +62,7 @@ def test_shifted_timing_given_real_path_reports_the_model_sharpe() -> None:
 
     result = shifted_timing(exposure, multiplier, close, per_year=365, cost=0.0015, seed=0, shifts=50)
 
-    expected = annual_sharpe(model_returns(np.clip(exposure * multiplier, 0, 1)[None, :], close, 0.0015), 365)[0]
+    expected = sharpe(model_returns(np.clip(exposure * multiplier, 0, 1)[None, :], close, 0.0015), 365)[0]
     assert result.sharpe == pytest.approx(expected, rel=1e-9)
 
 

@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from carryguard.backtests.engine.measures import sharpe_ratio
 
 DEFAULT_SHIFTS = 500
 
@@ -41,13 +43,6 @@ def model_returns(exposure: np.ndarray, close: np.ndarray, cost: float) -> np.nd
     held = exposure[..., :-1]
     previous = np.concatenate([np.zeros((*held.shape[:-1], 1)), held[..., :-1]], axis=-1)
     return held * market - cost * np.abs(held - previous)
-
-
-def annual_sharpe(returns: np.ndarray, per_year: float) -> np.ndarray:
-    """Sharpe ratio of each row (NaN for a flat row)."""
-    std = returns.std(axis=-1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0, returns.mean(axis=-1) / std * math.sqrt(per_year), np.nan)
 
 
 def shifted_timing(
@@ -73,13 +68,14 @@ def shifted_timing(
     low = max(1, min(low, n // 2))
     rng = np.random.default_rng(seed)
     offsets = rng.integers(low, n - low + 1, size=shifts)
-    sharpes = _shifted_sharpes(
+    mean, std = _shifted_moments(
         np.ascontiguousarray(strategy_exposure, dtype=np.float64),
         np.ascontiguousarray(multiplier, dtype=np.float64),
         np.ascontiguousarray(close, dtype=np.float64),
         np.concatenate([[0], offsets]).astype(np.int64),
         cost,
-    ) * math.sqrt(per_year)
+    )
+    sharpes = np.asarray(sharpe_ratio(mean, std, per_year))
     real, shifted = sharpes[0], sharpes[1:]
     if math.isnan(real):
         return TimingRank(math.nan, math.nan, shifts)
@@ -88,28 +84,30 @@ def shifted_timing(
     return TimingRank(float(rank), float(real), shifts)
 
 
-@njit(cache=True)
-def _shifted_sharpes(
+@njit(cache=True, parallel=True)
+def _shifted_moments(
     exposure: np.ndarray, multiplier: np.ndarray, close: np.ndarray, offsets: np.ndarray, cost: float
-) -> np.ndarray:
-    """Per-bar Sharpe (not annualized) of ``model_returns`` for the multiplier shifted by each
-    offset (Welford's running mean and variance; NaN for a flat path)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (ddof 1) of the per-bar ``model_returns`` for the multiplier
+    shifted by each offset (from running sums; the offsets run in parallel, each on its own)."""
     n = close.shape[0]
     market = close[1:] / close[:-1] - 1.0
-    out = np.empty(offsets.shape[0])
-    for k in range(offsets.shape[0]):
-        mean = 0.0
-        m2 = 0.0
+    doubled = np.concatenate((multiplier, multiplier))  # shifted path k: doubled[start_k + t]
+    mean = np.empty(offsets.shape[0])
+    std = np.empty(offsets.shape[0])
+    for k in prange(offsets.shape[0]):
+        total = 0.0
+        squares = 0.0
         previous = 0.0
-        j = (n - offsets[k] % n) % n  # position of bar 0's multiplier in the shifted path
+        start = (n - offsets[k] % n) % n  # position of bar 0's multiplier in the shifted path
         for t in range(n - 1):
-            held = min(max(exposure[t] * multiplier[j], 0.0), 1.0)
-            j = j + 1 if j + 1 < n else 0
+            held = min(max(exposure[t] * doubled[start + t], 0.0), 1.0)
             r = held * market[t] - cost * abs(held - previous)
             previous = held
-            delta = r - mean
-            mean += delta / (t + 1)
-            m2 += delta * (r - mean)
-        std = math.sqrt(m2 / (n - 2)) if n > 2 else 0.0
-        out[k] = mean / std if std > 0.0 else np.nan
-    return out
+            total += r
+            squares += r * r
+        count = n - 1
+        average = total / count
+        mean[k] = average
+        std[k] = math.sqrt(max((squares - count * average * average) / (count - 1), 0.0)) if count > 1 else np.nan
+    return mean, std
