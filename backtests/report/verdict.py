@@ -20,7 +20,7 @@ in most books with an interval above zero; whatever the answer is, it is stated.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -36,7 +36,7 @@ from carryguard.backtests.report.bootstrap import (
     run_seed,
     stationary_indices,
 )
-from carryguard.backtests.report.timing import DEFAULT_SHIFTS, shifted_timing
+from carryguard.backtests.report.timing import DEFAULT_SHIFTS, TimingTask, shifted_timings
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.strategies.policies import CONTROLS, is_carry_based
 
@@ -100,7 +100,7 @@ def judge(
     for label, start, end in spans:  # every book of a period resampled together
         returns[label] = {k: _returns(run, k, start, end) for _, cs, ps in markets for k in [*cs, *ps]}
         resampled[label] = _resample(returns[label], bootstrap, seed)
-    out = []
+    out, tasks = [], []
     for base, controls, policies in markets:
         per_year = bars_per_year(base.timeframe)
         for label, start, end in spans:
@@ -112,14 +112,11 @@ def judge(
                     returns[label], resampled[label], control, key, per_year, bootstrap.confidence
                 )
                 frame = run.exposure[key].loc[start:end]
-                timing = shifted_timing(
-                    frame["strategy_exposure"].to_numpy(dtype="float64"),
-                    frame["multiplier"].to_numpy(dtype="float64") * frame["vol_scale"].to_numpy(dtype="float64"),
-                    close,
-                    per_year=per_year,
-                    cost=cost,
-                    seed=seed,
-                    shifts=shifts,
+                multiplier = frame["multiplier"].to_numpy(dtype="float64") * frame["vol_scale"].to_numpy(
+                    dtype="float64"
+                )
+                tasks.append(
+                    TimingTask(frame["strategy_exposure"].to_numpy(dtype="float64"), multiplier, close, per_year, seed)
                 )
                 out.append(
                     Judgement(
@@ -136,11 +133,12 @@ def judge(
                         sharpes.get(base, math.nan),
                         on_sharpe,
                         on_drawdown,
-                        timing.rank,
+                        math.nan,  # timing rank: below, all paths at once
                         bootstrap.confidence,
                     )
                 )
-    return out
+    ranks = shifted_timings(tasks, cost=cost, shifts=shifts)
+    return [replace(j, timing_rank=r.rank) for j, r in zip(out, ranks, strict=True)]
 
 
 def _resample(
