@@ -18,8 +18,9 @@ from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
-from carryguard.backtests.report.charts import CARRY, PLAIN, close_all, run_charts
+from carryguard.backtests.report.charts import close_all, run_charts
 from carryguard.backtests.report.html import at_a_glance, number, render, write_report
+from carryguard.backtests.report.style import CARRY, PLAIN
 from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.store import Store
 
@@ -115,7 +116,7 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
     assert 'dip_buy</a><span class="tag">baseline</span>' in html
     assert "Over the whole run the overlay raised the Sharpe ratio in " in html and " of 2 strategy pairs" in html
     assert "lowered the total return in " in html
-    assert "In the crisis windows (each window x strategy pair)" in html
+    assert "In the crisis windows (each window x strategy, against the same strategy without an overlay)" in html
     assert "not distinguishable from zero" in html or "overlay makes it" in html
     for name in ("Monthly and yearly returns", "Five worst drawdowns", "Rolling Sharpe and volatility", "Round trips"):
         assert name in html, name
@@ -149,7 +150,7 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
         OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
         OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0)),
     ]
-    window = {"symbol": "BTC/USDT", "pairs": 2}
+    window = {"symbol": "BTC/USDT", "pairs": 2, "overlay": "carry"}
     by_window = [
         {
             **window,
@@ -193,9 +194,9 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
     )
     assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
     assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
-    assert "shallower with the overlay in 3 of 6, deeper in 2; return higher in 2, lower in 3" in lines[2]
+    assert "carry: drawdown shallower in 3 of 6, deeper in 2, return higher in 2, lower in 3" in lines[2]
     assert lines[3] == (
-        "Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
+        "The carry overlay helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
         "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT)."
     )
 
@@ -243,7 +244,7 @@ def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_
     # Assert: the multiplier steps at each bar's close (open + 1 day), the index's own time axis
     try:
         middle = next(ax for ax in chart.figure.axes if ax.get_ylabel() == "Multiplier [%]")
-        line = next(line for line in middle.get_lines() if line.get_label() == "risk multiplier")
+        line = next(line for line in middle.get_lines() if line.get_label() == "carry multiplier")
         drawn = mdates.date2num(np.asarray(line.get_xdata()))
         expected = mdates.date2num((opened + pd.Timedelta(days=1)).tz_convert(None).to_pydatetime())
         assert np.allclose(drawn, expected)

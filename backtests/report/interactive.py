@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
+from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS, overlay_colour
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 
@@ -117,45 +117,47 @@ def market_equity(run: RunFolder, key: BookKey) -> pd.Series | None:
     return close / close.iloc[0] * equity.iloc[0] if len(close) else None
 
 
-def pairs(run: RunFolder, books: list[BookKey]) -> list[tuple[str, BookKey | None, BookKey | None]]:
-    """(strategy, book without overlay, book with the carry overlay), non-baselines first."""
+SHOWN = ("none", "carry")  # drawn at first; the other overlays are one click away in the legend
+
+
+def strategies(run: RunFolder, books: list[BookKey]) -> list[tuple[str, list[BookKey]]]:
+    """(strategy, its books: ``none`` first, then every overlay in run order), non-baselines first."""
     names = sorted(dict.fromkeys(k.strategy for k in books), key=lambda n: n in run.baselines)
-    find = {(k.strategy, k.overlay): k for k in books}
-    return [(n, find.get((n, "none")), find.get((n, "carry"))) for n in names]
+    return [(n, sorted((k for k in books if k.strategy == n), key=lambda k: k.overlay != "none")) for n in names]
 
 
 def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """Equity (log) and drawdown, one strategy shown at a time (a menu picks it)."""
+    """Equity (log) and drawdown, one strategy shown at a time (a menu picks it), every overlay
+    of the run a legend entry: without an overlay and carry drawn, the others a click away."""
     data: list[Figure] = []
-    groups: list[tuple[str, int]] = []
-    for number, (name, plain, carry) in enumerate(pairs(run, books)):
+    groups: list[tuple[str, list[bool]]] = []
+    overlays = list(dict.fromkeys(k.overlay for k in sorted(books, key=lambda k: k.overlay != "none")))
+    for number, (name, keys) in enumerate(strategies(run, books)):
         start = len(data)
-        anchor = plain or carry
-        market = market_equity(run, anchor) if anchor else None
+        market = market_equity(run, keys[0]) if keys else None
         if market is not None:
             data.append(line(market, "buy & hold", MARKET))
-        for key, colour, dash, label in (
-            (plain, PLAIN, "solid", "without overlay"),
-            (carry, CARRY, "dash", "with +carry"),
-        ):
-            if key is None:
-                continue
+        for key in keys:
+            label = "without overlay" if key.overlay == "none" else key.overlay
+            colour, dash = overlay_colour(key.overlay, overlays), "solid" if key.overlay in SHOWN else "dot"
             equity = run.equity[key]["equity"]
             data.append(line(equity.where(equity > 0), label, colour, dash=dash))
             fall = (equity / equity.cummax() - 1.0) * 100.0
             data.append(line(fall, f"drawdown {label}", colour, dash=dash, axis=2, legend=False))
-        for trace in data[start:]:
-            trace["visible"] = number == 0
-        groups.append((name + (" (baseline)" if name in run.baselines else ""), len(data) - start))
+        first = [trace["legendgroup"] in ("buy & hold", "without overlay", *SHOWN) for trace in data[start:]]
+        for trace, shown in zip(data[start:], first, strict=True):
+            trace["visible"] = (shown or "legendonly") if number == 0 else False
+        groups.append((name + (" (baseline)" if name in run.baselines else ""), first))
     buttons, start = [], 0
-    for label, count in groups:
-        mask = [start <= i < start + count for i in range(len(data))]
-        start += count
+    for label, first in groups:
+        mask: list[bool | str] = [False] * len(data)
+        mask[start : start + len(first)] = [shown or "legendonly" for shown in first]
+        start += len(first)
         buttons.append({"label": label, "method": "restyle", "args": [{"visible": mask}]})
-    layout = stacked([0.65, 0.35], 560, ["Equity [$, log]", "Drawdown [%]"])
+    layout = stacked([0.65, 0.35], 600, ["Equity [$, log]", "Drawdown [%]"])
     layout["yaxis"].update({"type": "log", "dtick": "D2"})
-    layout["updatemenus"] = [{"buttons": buttons, "x": 0, "xanchor": "left", "y": 1.14, "yanchor": "top"}]
-    layout["legend"] = {"orientation": "h", "y": 1.14, "x": 1, "xanchor": "right"}
+    layout["updatemenus"] = [{"buttons": buttons, "x": 0, "xanchor": "left", "y": 1.2, "yanchor": "top"}]
+    layout["legend"] = {"orientation": "h", "y": 1.2, "x": 0.22, "xanchor": "left", "groupclick": "togglegroup"}
     return {"data": data, "layout": layout}
 
 
