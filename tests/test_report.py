@@ -232,6 +232,34 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
         close_all(list(charts.values()))
 
 
+def test_equity_figure_given_every_overlay_draws_none_and_carry_and_the_rest_one_click_away(tmp_path: Path) -> None:
+    # Arrange: the synthetic run's books, plus a trend book per strategy (a copy of the carry book's equity)
+    from carryguard.backtests.report.interactive import equity_drawdown_figure
+
+    run = load_run(write_run(tmp_path))
+    for key in [k for k in run.books if k.overlay == "carry"]:
+        run.equity[key.with_overlay("trend")] = run.equity[key]
+    books = [*run.books, *(k.with_overlay("trend") for k in run.books if k.overlay == "carry")]
+
+    # Act
+    figure = equity_drawdown_figure(run, books)
+
+    # Assert: the first strategy's traces: market, none and carry shown, trend in the legend only; the menu
+    # shows each strategy's own traces the same way and hides the others
+    names = [t["name"] for t in figure["data"]]
+    assert {"without overlay", "carry", "trend", "drawdown trend", "buy & hold"} <= set(names)
+    first = [t for t in figure["data"] if t["visible"] is not False]
+    assert {t["name"]: t["visible"] for t in first if t["showlegend"]} == {
+        "buy & hold": True,
+        "without overlay": True,
+        "carry": True,
+        "trend": "legendonly",
+    }
+    for button in figure["layout"]["updatemenus"][0]["buttons"]:
+        visible = button["args"][0]["visible"]
+        assert visible.count("legendonly") == 2 and visible.count(True) == 5  # equity + drawdown traces
+
+
 def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_the_risk_index(tmp_path: Path) -> None:
     # Arrange: exposure.csv rows are bar OPEN times; the risk reading they used is taken at the close
     run = load_run(write_run(tmp_path))
@@ -269,12 +297,14 @@ def test_write_report_given_90_percent_bootstrap_labels_every_interval_90_percen
 def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
     # Arrange
     first = report.html.read_bytes()
+    pngs = {path.name: path.read_bytes() for path in report.charts}
 
     # Act
     again = write_report(report.html.parent, bootstrap=BootstrapConfig(n_boot=300))
 
-    # Assert
+    # Assert: the page and every PNG
     assert again.html.read_bytes() == first
+    assert {path.name: path.read_bytes() for path in again.charts} == pngs
 
 
 def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path) -> None:
@@ -290,7 +320,10 @@ def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["report"] == str(folder / "report.html") and len(out["charts"]) == 3
-    assert [e["strategy"] for e in out["overlay_effects"]] == ["sma_cross", "dip_buy"]
+    assert [(e["strategy"], e["overlay"]) for e in out["overlay_effects"]] == [
+        ("sma_cross", "carry"),
+        ("dip_buy", "carry"),
+    ]
     low, high = out["overlay_effects"][0]["sharpe_effect"][1:]
     assert out["overlay_effects"][0]["sharpe_distinguishable"] == (not low <= 0 <= high)
     assert "Summer lull" in (folder / "report.html").read_text(encoding="utf-8")

@@ -66,6 +66,29 @@ def test_shifted_timing_given_real_path_reports_the_model_sharpe() -> None:
     assert result.sharpe == pytest.approx(expected, rel=1e-9)
 
 
+def test_shifted_timings_given_several_tasks_equal_each_task_alone() -> None:
+    # Arrange: three paths of different lengths, seeds and annualisations
+    from carryguard.backtests.report.timing import TimingTask, shifted_timings
+
+    tasks = []
+    for n, seed in ((300, 1), (451, 2), (40, 3)):
+        rng = np.random.default_rng(seed)
+        exposure = np.where(rng.random(n) < 0.7, 1.0, 0.0)
+        tasks.append(TimingTask(exposure, rng.random(n), random_market(n, seed), 365.0 if seed < 3 else 2190.0, seed))
+
+    # Act
+    together = shifted_timings(tasks, cost=0.001, shifts=120)
+    alone = [
+        shifted_timing(
+            t.strategy_exposure, t.multiplier, t.close, per_year=t.per_year, cost=0.001, seed=t.seed, shifts=120
+        )
+        for t in tasks
+    ]
+
+    # Assert
+    assert together == alone
+
+
 def test_resampled_stats_given_indices_equals_the_matrix_statistics() -> None:
     returns = np.random.default_rng(4).normal(0.001, 0.02, 700)
     index = stationary_indices(700, n_boot=50, mean_block=20, rng=np.random.default_rng(9))
