@@ -42,7 +42,16 @@ from carryguard.backtests.report.verdict import VERDICT_BOOTSTRAP, Judgement, ju
 from carryguard.backtests.report.verdict import verdict_lines as lines_of
 from carryguard.backtests.run.folder import RunFolder, load_run
 
-STAGES = ("load run", "bootstrap", "tearsheets", "interactive charts", "write HTML", "PNG charts")
+STAGES = (
+    "load run",
+    "bootstrap",
+    "verdict",
+    "crisis windows",
+    "tearsheets",
+    "interactive charts",
+    "write HTML",
+    "PNG charts",
+)
 Progress = Callable[[str], None]
 
 
@@ -91,13 +100,14 @@ def write_report(
         pngs = pool.submit(write_pngs, run)
         step(STAGES[1])
         effects = overlay_effects(run, bootstrap)
+        step(STAGES[2])
         judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
         lines = list(verdict_lines) or lines_of(judgements)
         html = render(run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=lines, step=step)
-        step(STAGES[4])
+        step(STAGES[6])
         path = run.path / "report.html"
         path.write_text(html, encoding="utf-8")
-        step(STAGES[5])
+        step(STAGES[7])
         figures = pngs.result()
     charts = [run.path / name for _kind, _title, name in figures]
     return Report(html=path, charts=charts, effects=effects, verdict=judgements)
@@ -124,13 +134,14 @@ def render(
         lstrip_blocks=True,
     )
     env.filters["num"] = number
+    step(STAGES[3])
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
     by_window = window_summary(crisis)
-    step(STAGES[2])
+    step(STAGES[4])
     pages = tearsheets(run)
-    step(STAGES[3])
+    step(STAGES[5])
     overview = []
     for symbol, timeframe in dict.fromkeys((k.symbol, k.timeframe) for k in run.books):
         books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]

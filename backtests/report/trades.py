@@ -66,6 +66,11 @@ def _ns(times: Any) -> np.ndarray:
     return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
+def _stamp(time: pd.Timestamp) -> int:
+    """One UTC time as int64 nanoseconds, as ``_ns`` gives them."""
+    return int(pd.Timestamp(time).as_unit("ns").value)
+
+
 def _cause(strategy0: float, multiplier0: float, vol0: float, strategy1: float, multiplier1: float, vol1: float) -> str:
     """``signal``, ``overlay cut`` ... or several joined with ``+``."""
     parts = []
@@ -131,8 +136,8 @@ def round_trips(run: RunFolder, key: BookKey) -> list[RoundTrip]:
     for trade in mine.itertuples(index=False):
         entry, exit_ = trade.entry_time, trade.exit_time
         still_open = str(trade.is_open).lower() == "true"
-        lo = int(np.searchsorted(times, _ns([entry])[0], side="right"))
-        first_exit = int(np.searchsorted(times, _ns([exit_])[0], side="left"))
+        lo = int(np.searchsorted(times, _stamp(entry), side="right"))
+        first_exit = int(np.searchsorted(times, _stamp(exit_), side="left"))
         rows.append(
             {
                 "entry_time": entry.isoformat(),
@@ -151,7 +156,7 @@ def round_trips(run: RunFolder, key: BookKey) -> list[RoundTrip]:
 
 def _at(times: np.ndarray, labels: list[str], time: pd.Timestamp) -> str:
     """The causes of the fills at ``time`` (``+``-joined), or ``""``."""
-    at = _ns([time])[0]
+    at = _stamp(time)
     lo, hi = int(np.searchsorted(times, at, side="left")), int(np.searchsorted(times, at, side="right"))
     return "+".join(dict.fromkeys(labels[lo:hi]))
 
