@@ -126,14 +126,7 @@ def render(
     from carryguard.backtests.report.interactive import equity_drawdown_figure, exposure_figure, fragment, plotly_script
     from carryguard.backtests.report.pages import flatten, overlay_settings, tearsheets
 
-    env = Environment(
-        loader=PackageLoader("carryguard.backtests.report", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
+    env = templates()
     step(STAGES[3])
     all_windows = run_windows(run, windows)
     comparison = compare_runs([run])
@@ -182,6 +175,19 @@ def render(
         "plotly_js": plotly_script(),
     }
     return env.get_template("report.html").render(**context)
+
+
+def templates() -> Environment:
+    """The report templates (package data), autoescaped, with the ``num`` filter (``number``)."""
+    env = Environment(
+        loader=PackageLoader("carryguard.backtests.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = number
+    return env
 
 
 def pair_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
