@@ -20,6 +20,7 @@ import base64
 import io
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -137,7 +138,7 @@ def _overlays(books: list[BookKey]) -> list[str]:
     return sorted(dict.fromkeys(k.overlay for k in books), key=lambda o: o != "none")
 
 
-def _style(overlay: str, overlays: list[str]) -> dict[str, object]:
+def _style(overlay: str, overlays: list[str]) -> dict[str, Any]:
     """Line style of an overlay's book: ``none`` solid and thicker, the others thin, one colour each."""
     return {"color": overlay_colour(overlay, overlays), "linewidth": 1.5 if overlay == "none" else 0.9}
 
@@ -145,10 +146,7 @@ def _style(overlay: str, overlays: list[str]) -> dict[str, object]:
 def _line_handles(books: list[BookKey], market: str) -> list[Line2D]:
     """Legend entries: one per overlay (``none`` = without overlay) and the market."""
     overlays = _overlays(books)
-    handles = [
-        Line2D([], [], label="without overlay" if o == "none" else o, **_style(o, overlays))  # type: ignore[arg-type]
-        for o in overlays
-    ]
+    handles = [Line2D([], [], label="without overlay" if o == "none" else o, **_style(o, overlays)) for o in overlays]
     if market:
         handles.append(Line2D([], [], color=MARKET, linewidth=1.0, label=market))
     return handles
