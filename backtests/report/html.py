@@ -155,7 +155,7 @@ def render(
         "run_id": run.run_id,
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
-        "verdict_lines": list(verdict_lines),
+        "verdict": verdict_items(verdict_lines),
         "overlays": overlay_settings(study if isinstance(study, dict) else {}),
         "pair_rows": pair_rows(comparison.rows),
         "overview": overview,
@@ -175,6 +175,18 @@ def render(
         "plotly_js": plotly_script(),
     }
     return env.get_template("report.html").render(**context)
+
+
+def verdict_items(lines: Sequence[str]) -> list[dict[str, object]]:
+    """The verdict's lines as the box shows them: each answer (``line``) with the indented
+    lines of numbers after it (``details``, collapsed), so the first screen holds the answers."""
+    items: list[dict[str, object]] = []
+    for line in lines:
+        if line.startswith("  ") and items:
+            cast(list[str], items[-1]["details"]).append(line.strip())
+        else:
+            items.append({"line": line, "details": []})
+    return items
 
 
 def templates() -> Environment:

@@ -162,8 +162,9 @@ def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
 
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """Risk index on its regime bands, the overlay's multiplier and vol scale, every overlay book's exposure."""
-    shown = [k for k in books if k.overlay == "carry" and k in run.exposure] or [k for k in books if k in run.exposure]
+    """Risk index on its regime bands, then per overlay (a legend entry; carry shown, the others a click
+    away) its multiplier x vol scale and the final exposure of its books, one row per strategy."""
+    shown = [k for k in books if k.sized and k in run.exposure] or [k for k in books if k in run.exposure]
     step = timeframe_delta(books[0].timeframe)
     first = run.equity[books[0]].index
     risk = run.risk.loc[first[0] + step : first[-1] + step] if len(run.risk) else run.risk
@@ -191,12 +192,15 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     data: list[Figure] = []
     if len(risk):
         data.append(line(risk["score"], "risk index", "black"))
-    if shown:
-        decided = run.exposure[shown[0]].set_axis(run.exposure[shown[0]].index + step)
-        data.append(line(decided["multiplier"] * 100.0, "risk multiplier", "#08306b", axis=2))
-        if (decided["vol_scale"] != 1.0).any():
-            data.append(line(decided["vol_scale"] * 100.0, "vol scale", "#7b3294", axis=2))
-        frame = pd.concat({k.label: run.exposure[k]["final_exposure"] for k in shown}, axis=1).sort_index()
+    overlays = list(dict.fromkeys(k.overlay for k in shown))
+    for overlay in overlays:  # one legend entry each: its multiplier and its books' exposure; carry shown
+        keys = [k for k in shown if k.overlay == overlay]
+        visible = True if overlay in SHOWN or len(overlays) == 1 else "legendonly"
+        colour = overlay_colour(overlay, overlays)
+        decided = run.exposure[keys[0]].set_axis(run.exposure[keys[0]].index + step)
+        size = decided["multiplier"] * decided["vol_scale"] * 100.0
+        data.append({**line(size, f"{overlay} multiplier", colour, axis=2), "legendgroup": overlay, "visible": visible})
+        frame = pd.concat({k.strategy: run.exposure[k]["final_exposure"] for k in keys}, axis=1).sort_index()
         frame = frame.iloc[:: max(1, len(frame) // MAX_POINTS)]
         data.append(
             {
@@ -208,10 +212,12 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
                 "zmin": 0,
                 "zmax": 100,
                 "showscale": False,
-                "name": "exposure",
+                "name": f"{overlay} exposure",
+                "legendgroup": overlay,
+                "visible": visible,
                 "xaxis": "x",
                 "yaxis": "y3",
-                "hovertemplate": "%{y}: %{z:.0f}%<extra></extra>",
+                "hovertemplate": f"%{{y}}+{overlay}: %{{z:.0f}}%<extra></extra>",
             }
         )
     return {"data": data, "layout": layout}
