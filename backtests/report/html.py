@@ -189,19 +189,6 @@ def verdict_items(lines: Sequence[str]) -> list[dict[str, object]]:
     return items
 
 
-def templates() -> Environment:
-    """The report templates (package data), autoescaped, with the ``num`` filter (``number``)."""
-    env = Environment(
-        loader=PackageLoader("carryguard.backtests.report", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
-    return env
-
-
 def pair_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """The summary: one row per strategy and market with each headline metric without the
     overlay, with the carry overlay, and Δ (the other policies are in the verdict)."""
@@ -337,6 +324,19 @@ def _effect_row(effect: OverlayEffect) -> dict[str, object]:
             effect.max_drawdown, better="overlay makes it shallower", worse="overlay makes it deeper"
         ),
     }
+
+
+def templates() -> Environment:
+    """The report templates (package data), strict about undefined names, with the ``num`` filter."""
+    env = Environment(
+        loader=PackageLoader("carryguard.backtests.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = number
+    return env
 
 
 def number(value: object, digits: int = 2, signed: bool = False) -> str:
