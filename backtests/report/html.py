@@ -127,8 +127,8 @@ def render(
     from carryguard.backtests.report.pages import flatten, overlay_settings, tearsheets
 
     env = templates()
-    step(STAGES[3])
     all_windows = run_windows(run, windows)
+    step(STAGES[3])
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
     by_window = window_summary(crisis)
