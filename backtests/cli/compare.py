@@ -212,6 +212,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
                 )
                 for e in written.effects
             ],
+            drop=("tf", "Sharpe effect", "drawdown effect"),  # the intervals say it in numbers
         )
     stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
 
