@@ -2,8 +2,9 @@
 
 - Stationary bootstrap (Politis & Romano 1994): blocks of geometric length (mean
   ``mean_block`` bars) starting at uniform random bars, wrapping around, so the resampled
-  series keeps the returns' short-range dependence (volatility clusters). Hand-written in
-  a few vectorised numpy lines rather than adding a dependency (``arch``) for it.
+  series keeps the returns' short-range dependence (volatility clusters). Hand-written
+  (numpy draws, one numba pass) rather than adding a dependency (``arch``) for it; every
+  series of one length is resampled in one pass (``fast_metrics.gathered_moments``).
 - Paired: every resample applies the SAME bar indices to the overlay and the no-overlay
   per-bar returns, so the interval is for the difference, not for two noisy levels.
 - Effect = with overlay − without, for the annualised Sharpe ratio and for the max.
