@@ -1,9 +1,10 @@
 """Screenshots of a report (headless Chromium) and captures of the terminal tables at 80 and 100 columns.
 
-    python benchmarks/screenshots.py RUN_DIR OUT_DIR [--sweep SWEEP_DIR]
+    python benchmarks/screenshots.py RUN_DIR OUT_DIR [--sweep SWEEP_DIR] [--report-only]
 
 Writes OUT_DIR/report_first_screen.png (1400x1000: what a reader sees first),
-OUT_DIR/report_tearsheet.png (the first strategy's tearsheet, opened), and
+OUT_DIR/report_tearsheet.png (the first strategy's tearsheet, opened),
+OUT_DIR/report_<section>.png for the charts, crisis and confidence sections alone, and
 OUT_DIR/<verb>_<columns>.txt for ``compare``, ``risk``, ``paper status`` (when a paper
 state file is given with --paper-state) and ``sweep`` summaries, plus the time ``report``
 took on RUN_DIR (wall and CPU). Needs the store in $CARRYGUARD_DATA_DIR; no network.
@@ -29,12 +30,17 @@ def shoot(html: Path, png: Path, size: str, profile: Path) -> None:
     subprocess.run([*command, html.resolve().as_uri()], capture_output=True, timeout=180, check=True)
 
 
-def tearsheet_page(report: Path, out: Path) -> Path:
-    """A copy of the report showing only the tearsheets, the first one opened."""
+SECTIONS = ("charts", "crisis", "confidence")  # shot alone beside the first screen and the tearsheet
+
+
+def section_page(report: Path, out: Path, section: str) -> Path:
+    """A copy of the report showing only ``section`` (the tearsheets: the first one opened)."""
     html = report.read_text(encoding="utf-8")
-    hide = "<style>header, section:not(#tearsheets) { display: none; }</style></head>"
-    html = html.replace("</head>", hide, 1).replace("<details id=", "<details open id=", 1)
-    page = out / "tearsheet_only.html"
+    hide = f"<style>header, section:not(#{section}) {{ display: none; }}</style></head>"
+    html = html.replace("</head>", hide, 1)
+    if section == "tearsheets":
+        html = html.replace("<details id=", "<details open id=", 1)
+    page = out / f"{section}_only.html"
     page.write_text(html, encoding="utf-8")
     return page
 
@@ -52,6 +58,7 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--sweep", type=Path, help="A sweep folder: its summary is captured too.")
     parser.add_argument("--paper-state", type=Path, help="A paper state file: `paper status` is captured too.")
+    parser.add_argument("--report-only", action="store_true", help="Only the report and its screenshots.")
     options = parser.parse_args()
     out = options.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -64,8 +71,12 @@ def main() -> None:
 
     report = options.run_dir / "report.html"
     shoot(report, out / "report_first_screen.png", "1400,1000", out / "profile")
-    shoot(tearsheet_page(report, out), out / "report_tearsheet.png", "1400,1800", out / "profile")
-    print(f"wrote {out / 'report_first_screen.png'} and {out / 'report_tearsheet.png'}")
+    shoot(section_page(report, out, "tearsheets"), out / "report_tearsheet.png", "1400,1800", out / "profile")
+    for section in SECTIONS:
+        shoot(section_page(report, out, section), out / f"report_{section}.png", "1400,1400", out / "profile")
+    print(f"wrote {out / 'report_first_screen.png'}, {out / 'report_tearsheet.png'} and the section shots")
+    if options.report_only:
+        sys.exit(done.returncode)
 
     verbs = [
         ["backtest", "--strategy", "sma_cross", "--strategy", "sma_cross+carry", "--results-dir", str(out / "runs")],

@@ -234,3 +234,57 @@ def test_bootstrap_config_given_bad_values_raises_value_error(kwargs: dict, mess
     # Act / Assert
     with pytest.raises(ValueError, match=message):
         BootstrapConfig(**kwargs)
+
+
+def test_gathered_moments_given_books_equals_measures_on_each_resampled_row() -> None:
+    # Arrange: four books (one flat) on the same bars, 30 resamples
+    from carryguard.backtests.engine.fast_metrics import gathered_moments
+    from carryguard.backtests.engine.measures import growth_curve, max_drawdown
+
+    rng = np.random.default_rng(11)
+    returns = np.column_stack([rng.normal(0.001, s, 500) for s in (0.01, 0.03, 0.05)] + [np.zeros(500)])
+    index = stationary_indices(500, n_boot=30, mean_block=10, rng=np.random.default_rng(2))
+
+    # Act
+    mean, std, drawdown = gathered_moments(np.ascontiguousarray(returns), index)
+
+    # Assert: the same numbers as the numpy definitions on the resampled matrix of each book
+    for j in range(returns.shape[1]):
+        resampled = returns[index, j]
+        np.testing.assert_allclose(mean[:, j], resampled.mean(axis=1), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(std[:, j], resampled.std(axis=1, ddof=1), rtol=1e-9, atol=1e-15)
+        np.testing.assert_array_equal(drawdown[:, j], max_drawdown(growth_curve(resampled)))
+
+
+def test_stationary_indices_given_seed_equal_the_block_construction() -> None:
+    # Arrange: the definition: a block starts at bar 0 and where the uniform draw < 1 / mean block,
+    # at the drawn start; inside a block each index follows the previous one (circularly)
+    n, n_boot, mean_block = 97, 40, 4.0
+    rng = np.random.default_rng(8)
+    starts = rng.integers(0, n, size=(n_boot, n))
+    new_block = rng.random((n_boot, n)) < 1.0 / mean_block
+    new_block[:, 0] = True
+    began = np.maximum.accumulate(np.where(new_block, np.arange(n), 0), axis=1)
+    expected = (np.take_along_axis(starts, began, axis=1) + np.arange(n) - began) % n
+
+    # Act
+    index = stationary_indices(n, n_boot=n_boot, mean_block=mean_block, rng=np.random.default_rng(8))
+
+    # Assert
+    assert np.array_equal(index, expected)
+
+
+def test_paired_effects_given_a_plain_series_shared_by_overlays_equals_each_pair_alone(noise: np.ndarray) -> None:
+    # Arrange: two overlays of the same plain series (the same array object), as overlay_effects passes them
+    from carryguard.backtests.report.bootstrap import paired_effects
+
+    halved, clipped = 0.5 * noise, np.clip(noise, -0.02, None)
+
+    # Act
+    together = paired_effects([(noise, halved, 365.0), (noise, clipped, 365.0)], config=CONFIG, seed=4)
+    alone = [paired_effect(noise.copy(), other, per_year=365, config=CONFIG, seed=4) for other in (halved, clipped)]
+
+    # Assert
+    for (sharpe, drawdown), (sharpe_alone, drawdown_alone) in zip(together, alone, strict=True):
+        for got, want in ((sharpe, sharpe_alone), (drawdown, drawdown_alone)):
+            assert (got.estimate, got.low, got.high) == pytest.approx((want.estimate, want.low, want.high), abs=1e-12)

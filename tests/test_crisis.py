@@ -193,11 +193,36 @@ def test_paired_table_given_crisis_rows_puts_overlay_twin_beside_and_subtracts(r
     # Assert
     assert len(rows) == 4 and len(paired) == 2
     for row in paired:
-        plain, carry = by_book[(row["base_strategy"], "none")], by_book[(row["base_strategy"], "carry")]
+        plain, carry = by_book[(row["base_strategy"], "none")], by_book[(row["base_strategy"], row["overlay"])]
+        assert row["overlay"] == "carry"
         for measure in ("Return [%]", "Max. Drawdown [%]", "Avg. Exposure [%]"):
-            assert row[measure]["plain"] == plain[measure] and row[measure]["carry"] == carry[measure]
+            assert row[measure]["plain"] == plain[measure] and row[measure]["overlay"] == carry[measure]
             assert row[measure]["delta"] == pytest.approx(carry[measure] - plain[measure])
         assert row["Regime (most)"] == plain["Regime (most)"]
+
+
+def test_paired_table_given_several_overlays_pairs_each_with_the_none_book(run_dir: Path) -> None:
+    # Arrange: the synthetic run's rows, plus a third overlay's copy of each carry row with other values
+    run = load_run(run_dir)
+    rows = crisis_table(run, [CrisisWindow("FTX collapse", day("2022-11-06"), day("2022-11-21"))])
+    extra = [
+        {**r, "overlay": "trend", "Return [%]": r["Return [%]"] + 1.0, "Max. Drawdown [%]": -1.0}
+        for r in rows
+        if r["overlay"] == "carry"
+    ]
+    plain = {r["base_strategy"]: r for r in rows if r["overlay"] == "none"}
+
+    # Act
+    paired = paired_table(rows + extra)
+
+    # Assert: one row per strategy and overlay (none excluded), each against that strategy's none book
+    assert sorted((r["base_strategy"], r["overlay"]) for r in paired) == sorted(
+        (s, o) for s in plain for o in ("carry", "trend")
+    )
+    for row in (r for r in paired if r["overlay"] == "trend"):
+        twin = plain[row["base_strategy"]]
+        assert row["Max. Drawdown [%]"]["delta"] == pytest.approx(-1.0 - twin["Max. Drawdown [%]"])
+        assert row["Return [%]"]["plain"] == twin["Return [%]"]
 
 
 def test_window_summary_given_paired_rows_counts_pairs_and_takes_medians(run_dir: Path) -> None:

@@ -18,8 +18,9 @@ from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
-from carryguard.backtests.report.charts import CARRY, PLAIN, close_all, run_charts
+from carryguard.backtests.report.charts import close_all, run_charts
 from carryguard.backtests.report.html import at_a_glance, number, render, write_report
+from carryguard.backtests.report.style import CARRY, PLAIN
 from carryguard.backtests.run.folder import BookKey, load_run
 from carryguard.signals.store import Store
 
@@ -115,7 +116,7 @@ def test_write_report_given_run_holds_every_section_and_the_manifest_facts(repor
     assert 'dip_buy</a><span class="tag">baseline</span>' in html
     assert "Over the whole run the overlay raised the Sharpe ratio in " in html and " of 2 strategy pairs" in html
     assert "lowered the total return in " in html
-    assert "In the crisis windows (each window x strategy pair)" in html
+    assert "In the crisis windows (each window x strategy, against the same strategy without an overlay)" in html
     assert "not distinguishable from zero" in html or "overlay makes it" in html
     for name in ("Monthly and yearly returns", "Five worst drawdowns", "Rolling Sharpe and volatility", "Round trips"):
         assert name in html, name
@@ -149,7 +150,7 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
         OverlayEffect(book, 100, Interval(0.2, -0.1, 0.5), Interval(5.0, 1.0, 9.0)),
         OverlayEffect(book, 100, Interval(-0.1, -0.3, -0.05), Interval(-1.0, -4.0, 2.0)),
     ]
-    window = {"symbol": "BTC/USDT", "pairs": 2}
+    window = {"symbol": "BTC/USDT", "pairs": 2, "overlay": "carry"}
     by_window = [
         {
             **window,
@@ -193,9 +194,9 @@ def test_at_a_glance_given_pairs_effects_and_windows_counts_and_names_episodes()
     )
     assert "Sharpe effect distinguishable in 1 of 2 pairs (0 higher, 1 lower)" in lines[1]
     assert "drawdown effect distinguishable in 1 of 2 pairs (1 shallower, 0 deeper)" in lines[1]
-    assert "shallower with the overlay in 3 of 6, deeper in 2; return higher in 2, lower in 3" in lines[2]
+    assert "carry: drawdown shallower in 3 of 6, deeper in 2, return higher in 2, lower in 3" in lines[2]
     assert lines[3] == (
-        "Helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
+        "The carry overlay helped (shallower drawdown in most pairs, median return not lower): Calm-ish (BTC/USDT). "
         "Hurt (lower median return, drawdown not shallower): Rally (BTC/USDT)."
     )
 
@@ -231,6 +232,34 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
         close_all(list(charts.values()))
 
 
+def test_equity_figure_given_every_overlay_draws_none_and_carry_and_the_rest_one_click_away(tmp_path: Path) -> None:
+    # Arrange: the synthetic run's books, plus a trend book per strategy (a copy of the carry book's equity)
+    from carryguard.backtests.report.interactive import equity_drawdown_figure
+
+    run = load_run(write_run(tmp_path))
+    for key in [k for k in run.books if k.overlay == "carry"]:
+        run.equity[key.with_overlay("trend")] = run.equity[key]
+    books = [*run.books, *(k.with_overlay("trend") for k in run.books if k.overlay == "carry")]
+
+    # Act
+    figure = equity_drawdown_figure(run, books)
+
+    # Assert: the first strategy's traces: market, none and carry shown, trend in the legend only; the menu
+    # shows each strategy's own traces the same way and hides the others
+    names = [t["name"] for t in figure["data"]]
+    assert {"without overlay", "carry", "trend", "drawdown trend", "buy & hold"} <= set(names)
+    first = [t for t in figure["data"] if t["visible"] is not False]
+    assert {t["name"]: t["visible"] for t in first if t["showlegend"]} == {
+        "buy & hold": True,
+        "without overlay": True,
+        "carry": True,
+        "trend": "legendonly",
+    }
+    for button in figure["layout"]["updatemenus"][0]["buttons"]:
+        visible = button["args"][0]["visible"]
+        assert visible.count("legendonly") == 2 and visible.count(True) == 5  # equity + drawdown traces
+
+
 def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_the_risk_index(tmp_path: Path) -> None:
     # Arrange: exposure.csv rows are bar OPEN times; the risk reading they used is taken at the close
     run = load_run(write_run(tmp_path))
@@ -243,7 +272,7 @@ def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_
     # Assert: the multiplier steps at each bar's close (open + 1 day), the index's own time axis
     try:
         middle = next(ax for ax in chart.figure.axes if ax.get_ylabel() == "Multiplier [%]")
-        line = next(line for line in middle.get_lines() if line.get_label() == "risk multiplier")
+        line = next(line for line in middle.get_lines() if line.get_label() == "carry multiplier")
         drawn = mdates.date2num(np.asarray(line.get_xdata()))
         expected = mdates.date2num((opened + pd.Timedelta(days=1)).tz_convert(None).to_pydatetime())
         assert np.allclose(drawn, expected)
@@ -268,12 +297,14 @@ def test_write_report_given_90_percent_bootstrap_labels_every_interval_90_percen
 def test_write_report_given_same_folder_twice_is_byte_identical(report) -> None:
     # Arrange
     first = report.html.read_bytes()
+    pngs = {path.name: path.read_bytes() for path in report.charts}
 
     # Act
     again = write_report(report.html.parent, bootstrap=BootstrapConfig(n_boot=300))
 
-    # Assert
+    # Assert: the page and every PNG
     assert again.html.read_bytes() == first
+    assert {path.name: path.read_bytes() for path in again.charts} == pngs
 
 
 def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path) -> None:
@@ -289,7 +320,10 @@ def test_cli_report_given_extra_windows_adds_them_and_prints_json(tmp_path: Path
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["report"] == str(folder / "report.html") and len(out["charts"]) == 3
-    assert [e["strategy"] for e in out["overlay_effects"]] == ["sma_cross", "dip_buy"]
+    assert [(e["strategy"], e["overlay"]) for e in out["overlay_effects"]] == [
+        ("sma_cross", "carry"),
+        ("dip_buy", "carry"),
+    ]
     low, high = out["overlay_effects"][0]["sharpe_effect"][1:]
     assert out["overlay_effects"][0]["sharpe_distinguishable"] == (not low <= 0 <= high)
     assert "Summer lull" in (folder / "report.html").read_text(encoding="utf-8")

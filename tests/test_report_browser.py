@@ -98,7 +98,8 @@ def test_report_given_headless_chromium_offline_draws_the_charts(report_html: Pa
     assert any(first > lines[0][1] and last - first > 20 for first, last in crisis), crisis
     assert pixels_near(picture, TAB_BLUE) > 1_000
     assert pixels_near(picture, CRISIS_BAND) > 20_000
-    assert distinct_colours(picture) > 3_000 and non_white_share(picture) > 0.15
+    # (the synthetic page drew 2,867 colours and 20% non-white; without plotly.js 1,113 and 13%)
+    assert distinct_colours(picture) > 2_000 and non_white_share(picture) > 0.15
 
 
 @pytest.mark.slow

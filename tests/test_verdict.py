@@ -10,7 +10,7 @@ from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.measures import sharpe
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.report.bootstrap import max_drawdown_pct, resampled_stats, stationary_indices
-from carryguard.backtests.report.timing import annual_sharpe, model_returns, shifted_timing
+from carryguard.backtests.report.timing import model_returns, shifted_timing
 from carryguard.backtests.report.verdict import judge, verdict_lines
 from carryguard.backtests.run.folder import load_run
 from carryguard.backtests.run.runner import run_study
@@ -62,8 +62,31 @@ def test_shifted_timing_given_real_path_reports_the_model_sharpe() -> None:
 
     result = shifted_timing(exposure, multiplier, close, per_year=365, cost=0.0015, seed=0, shifts=50)
 
-    expected = annual_sharpe(model_returns(np.clip(exposure * multiplier, 0, 1)[None, :], close, 0.0015), 365)[0]
+    expected = sharpe(model_returns(np.clip(exposure * multiplier, 0, 1)[None, :], close, 0.0015), 365)[0]
     assert result.sharpe == pytest.approx(expected, rel=1e-9)
+
+
+def test_shifted_timings_given_several_tasks_equal_each_task_alone() -> None:
+    # Arrange: three paths of different lengths, seeds and annualisations
+    from carryguard.backtests.report.timing import TimingTask, shifted_timings
+
+    tasks = []
+    for n, seed in ((300, 1), (451, 2), (40, 3)):
+        rng = np.random.default_rng(seed)
+        exposure = np.where(rng.random(n) < 0.7, 1.0, 0.0)
+        tasks.append(TimingTask(exposure, rng.random(n), random_market(n, seed), 365.0 if seed < 3 else 2190.0, seed))
+
+    # Act
+    together = shifted_timings(tasks, cost=0.001, shifts=120)
+    alone = [
+        shifted_timing(
+            t.strategy_exposure, t.multiplier, t.close, per_year=t.per_year, cost=0.001, seed=t.seed, shifts=120
+        )
+        for t in tasks
+    ]
+
+    # Assert
+    assert together == alone
 
 
 def test_resampled_stats_given_indices_equals_the_matrix_statistics() -> None:

@@ -162,6 +162,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
             "strategy": e.book.strategy,
             "symbol": e.book.symbol,
             "timeframe": e.book.timeframe,
+            "overlay": e.book.overlay,
             "bars": e.bars,
             "sharpe_effect": [e.sharpe.estimate, e.sharpe.low, e.sharpe.high],
             "max_drawdown_effect_pp": [e.max_drawdown.estimate, e.max_drawdown.low, e.max_drawdown.high],
@@ -187,11 +188,12 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
     else:
         level = f"{config.confidence:.0%}"
         print_table(
-            f"Overlay effect (with − without), {level} paired block-bootstrap intervals",
+            f"Overlay effect (each overlay − the same strategy without one), {level} paired block-bootstrap intervals",
             [
                 "strategy",
                 "symbol",
                 "tf",
+                "overlay",
                 f"Δ Sharpe [{level} interval]",
                 "Sharpe effect",
                 f"Δ MaxDD pp [{level} interval]",
@@ -202,6 +204,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
                     e.book.strategy,
                     e.book.symbol,
                     e.book.timeframe,
+                    e.book.overlay,
                     _interval(e.sharpe),
                     verdict(e.sharpe, better="higher", worse="lower"),
                     _interval(e.max_drawdown),
@@ -209,6 +212,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
                 )
                 for e in written.effects
             ],
+            drop=("tf", "Sharpe effect", "drawdown effect"),  # the intervals say it in numbers
         )
     stdout.print(f"wrote {written.html} and {len(written.charts)} chart PNGs", highlight=False)
 

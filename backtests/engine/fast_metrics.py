@@ -5,12 +5,17 @@ numbers as ``carryguard.backtests.engine.metrics.compute_metrics`` on the full `
 for ``FAST_METRIC_NAMES``: same names, order and units, and the same formulas (``measures``) applied to moments
 taken from running sums (equal up to floating-point summation order), without ever
 holding an equity curve per combination.
+
+``gathered_moments`` is the same idea for resampled series (the bootstrap): the running
+mean, standard deviation and deepest drawdown of many books along many index rows, for
+``measures.sharpe_ratio`` and the drawdown of ``measures.max_drawdown``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 
 from carryguard.backtests.engine.fast import Stat
 from carryguard.backtests.engine.measures import (
@@ -99,3 +104,40 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
         }
     )
     return frame[list(FAST_METRIC_NAMES)]
+
+
+@njit(cache=True, parallel=True)
+def gathered_moments(returns: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation (ddof 1) and max. drawdown (negative fraction, as
+    ``measures.max_drawdown`` of the equity compounding from 1.0) of ``returns[index[b], j]``
+    over each row b of ``index`` (resamples x bars) for each book j of ``returns`` (bars x
+    books, C order: one resampled bar reads one contiguous row of every book), each
+    ``(resamples, books)``; NaN std under two bars. Rows run in parallel, each on its own."""
+    n_rows, n = index.shape
+    books = returns.shape[1]
+    mean = np.empty((n_rows, books))
+    std = np.empty((n_rows, books))
+    drawdown = np.empty((n_rows, books))
+    for b in prange(n_rows):
+        total = np.zeros(books)
+        squares = np.zeros(books)
+        equity = np.ones(books)
+        peak = np.ones(books)
+        worst = np.ones(books)  # lowest equity / running peak so far
+        for t in range(n):
+            row = returns[index[b, t]]
+            for j in range(books):
+                r = row[j]
+                total[j] += r
+                squares[j] += r * r
+                value = equity[j] * (1.0 + r)
+                equity[j] = value
+                peak[j] = max(peak[j], value)
+                worst[j] = min(worst[j], value / peak[j])
+        for j in range(books):
+            average = total[j] / n
+            mean[b, j] = average
+            variance = (squares[j] - n * average * average) / (n - 1) if n > 1 else np.nan
+            std[b, j] = np.sqrt(max(variance, 0.0)) if n > 1 else np.nan
+            drawdown[b, j] = worst[j] - 1.0
+    return mean, std, drawdown

@@ -2,8 +2,9 @@
 
 - Stationary bootstrap (Politis & Romano 1994): blocks of geometric length (mean
   ``mean_block`` bars) starting at uniform random bars, wrapping around, so the resampled
-  series keeps the returns' short-range dependence (volatility clusters). Hand-written in
-  a few vectorised numpy lines rather than adding a dependency (``arch``) for it.
+  series keeps the returns' short-range dependence (volatility clusters). Hand-written
+  (numpy draws, one numba pass) rather than adding a dependency (``arch``) for it; every
+  series of one length is resampled in one pass (``fast_metrics.gathered_moments``).
 - Paired: every resample applies the SAME bar indices to the overlay and the no-overlay
   per-bar returns, so the interval is for the difference, not for two noisy levels.
 - Effect = with overlay − without, for the annualised Sharpe ratio and for the max.
@@ -26,7 +27,15 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from carryguard.backtests.engine.measures import bars_per_year, equity_returns, growth_curve, max_drawdown, sharpe
+from carryguard.backtests.engine.fast_metrics import gathered_moments
+from carryguard.backtests.engine.measures import (
+    bars_per_year,
+    equity_returns,
+    growth_curve,
+    max_drawdown,
+    sharpe,
+    sharpe_ratio,
+)
 from carryguard.backtests.run.folder import BookKey, RunFolder
 
 DEFAULT_SEED = 20240805  # the day of the 2024 yen-carry unwind
@@ -85,13 +94,24 @@ class SharpeConfidence:
 
 
 def stationary_indices(n: int, *, n_boot: int, mean_block: float, rng: np.random.Generator) -> np.ndarray:
-    """``(n_boot, n)`` bar indices of stationary-bootstrap resamples of a length-``n`` series."""
+    """``(n_boot, n)`` bar indices (int32) of stationary-bootstrap resamples of a length-``n`` series."""
     starts = rng.integers(0, n, size=(n_boot, n))
     new_block = rng.random((n_boot, n)) < 1.0 / mean_block
-    new_block[:, 0] = True
-    position = np.arange(n)
-    block_began = np.maximum.accumulate(np.where(new_block, position, 0), axis=1)
-    return (np.take_along_axis(starts, block_began, axis=1) + position - block_began) % n
+    return _blocks(starts, new_block)
+
+
+@njit(cache=True)
+def _blocks(starts: np.ndarray, new_block: np.ndarray) -> np.ndarray:
+    """Row b, bar t: the start of the block bar t is in plus its offset in the block, wrapped
+    at n (a block starts at bar 0 and wherever ``new_block``); one pass, no temporaries."""
+    n_boot, n = starts.shape
+    out = np.empty((n_boot, n), dtype=np.int32)
+    for b in range(n_boot):
+        position = 0
+        for t in range(n):
+            position = starts[b, t] if t == 0 or new_block[b, t] else (position + 1 if position + 1 < n else 0)
+            out[b, t] = position
+    return out
 
 
 def max_drawdown_pct(returns: np.ndarray) -> np.ndarray:
@@ -101,37 +121,13 @@ def max_drawdown_pct(returns: np.ndarray) -> np.ndarray:
 
 def resampled_stats(returns: np.ndarray, index: np.ndarray, per_year: float) -> tuple[np.ndarray, np.ndarray]:
     """Annualized Sharpe and max. drawdown (negative %) of ``returns[index[b]]`` for each
-    resample b, as ``measures.sharpe`` / ``max_drawdown_pct`` without building the
-    resampled matrix."""
-    sharpe_out, drawdown_out = _resampled(np.ascontiguousarray(returns, dtype=np.float64), index)
-    return sharpe_out * math.sqrt(per_year), drawdown_out * 100.0
-
-
-@njit(cache=True)
-def _resampled(returns: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n_boot, n = index.shape
-    sharpe_out = np.empty(n_boot)
-    drawdown_out = np.empty(n_boot)
-    for b in range(n_boot):
-        total = 0.0
-        squares = 0.0
-        equity = 1.0
-        peak = 1.0
-        worst = 1.0  # lowest equity / peak so far
-        for t in range(n):
-            r = returns[index[b, t]]
-            total += r
-            squares += r * r
-            equity *= 1.0 + r
-            if equity > peak:
-                peak = equity
-            elif equity < worst * peak:
-                worst = equity / peak
-        mean = total / n
-        variance = (squares - n * mean * mean) / (n - 1) if n > 1 else 0.0
-        sharpe_out[b] = mean / math.sqrt(variance) if variance > 0.0 else np.nan
-        drawdown_out[b] = worst - 1.0
-    return sharpe_out, drawdown_out
+    resample b: ``measures.sharpe`` / ``max_drawdown_pct`` of each resampled row, from the
+    running moments of ``fast_metrics.gathered_moments`` (no resampled matrix is built).
+    ``returns`` is one series (giving ``(n_boot,)`` arrays) or bars x books (``(n_boot, books)``)."""
+    columns = np.ascontiguousarray(returns.reshape(len(returns), -1), dtype=np.float64)
+    mean, std, drawdown = gathered_moments(columns, np.ascontiguousarray(index, dtype=np.int32))
+    sharpes, falls = np.asarray(sharpe_ratio(mean, std, per_year)), drawdown * 100.0
+    return (sharpes[:, 0], falls[:, 0]) if returns.ndim == 1 else (sharpes, falls)
 
 
 def paired_effect(
@@ -144,41 +140,56 @@ def paired_effect(
 def paired_effects(
     pairs: list[tuple[np.ndarray, np.ndarray, float]], *, config: BootstrapConfig, seed: int
 ) -> list[tuple[Interval, Interval]]:
-    """``paired_effect`` of each (plain, overlay, per_year); pairs of the same length share each
-    chunk of resampled indices (drawn once: the generator restarts at ``seed`` for every pair anyway)."""
+    """``paired_effect`` of each (plain, overlay, per_year). Pairs of the same length share the
+    resampled indices (the generator restarts at ``seed`` for every pair anyway, so drawing
+    them once changes nothing) and are resampled together, each distinct series once (a
+    ``plain`` array passed for several overlays is the same object)."""
     for plain, overlay, _ in pairs:
         if plain.shape != overlay.shape or plain.ndim != 1 or len(plain) < 2:
             raise ValueError("plain and overlay must be 1-d return series of the same length (>= 2)")
     results: dict[int, tuple[Interval, Interval]] = {}
     for length in dict.fromkeys(len(plain) for plain, _, _ in pairs):
         members = [i for i, (plain, _, _) in enumerate(pairs) if len(plain) == length]
-        rng = np.random.default_rng(seed)
-        sharpe_effects: dict[int, list[np.ndarray]] = {i: [] for i in members}
-        drawdown_effects: dict[int, list[np.ndarray]] = {i: [] for i in members}
-        for done in range(0, config.n_boot, _CHUNK):
-            index = stationary_indices(
-                length, n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng
-            )
-            for i in members:
-                plain, overlay, per_year = pairs[i]
-                a, b = plain[index], overlay[index]
-                # rows of resampled returns: one Sharpe ratio per row, an array
-                sharpe_effects[i].append(cast(np.ndarray, sharpe(b, per_year)) - cast(np.ndarray, sharpe(a, per_year)))
-                drawdown_effects[i].append(max_drawdown_pct(b) - max_drawdown_pct(a))
+        index = resample_indices(length, config, seed)
+        column: dict[int, int] = {}  # id(series) -> its column
+        series: list[np.ndarray] = []
+        for i in members:
+            for array in pairs[i][:2]:
+                if id(array) not in column:
+                    column[id(array)] = len(series)
+                    series.append(array)
+        moments = gathered_moments(np.ascontiguousarray(np.stack(series, axis=1)), index)
         for i in members:
             plain, overlay, per_year = pairs[i]
+            a, b = column[id(plain)], column[id(overlay)]
+            sharpes = np.asarray(sharpe_ratio(moments[0][:, [a, b]], moments[1][:, [a, b]], per_year))
+            falls = moments[2][:, [a, b]] * 100.0
             both = np.stack([plain, overlay])
             originals = (cast(np.ndarray, sharpe(both, per_year)), max_drawdown_pct(both))
-            effects = (np.concatenate(sharpe_effects[i]), np.concatenate(drawdown_effects[i]))
+            effects = (sharpes[:, 1] - sharpes[:, 0], falls[:, 1] - falls[:, 0])
             sharpe_interval, drawdown_interval = (
-                _interval(values, before, after, config.confidence)
+                percentile_interval(values, before, after, config.confidence)
                 for values, (before, after) in zip(effects, originals, strict=True)
             )
             results[i] = (sharpe_interval, drawdown_interval)
     return [results[i] for i in range(len(pairs))]
 
 
-def _interval(effects: np.ndarray, before: float, after: float, confidence: float) -> Interval:
+def resample_indices(length: int, config: BootstrapConfig, seed: int) -> np.ndarray:
+    """The ``config.n_boot`` resamples of a length-``length`` series for ``seed``, drawn in
+    chunks of ``_CHUNK`` (the stream every report since the first has used)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [
+            stationary_indices(length, n_boot=min(_CHUNK, config.n_boot - done), mean_block=config.mean_block, rng=rng)
+            for done in range(0, config.n_boot, _CHUNK)
+        ]
+    )
+
+
+def percentile_interval(effects: np.ndarray, before: float, after: float, confidence: float) -> Interval:
+    """``after - before`` and the two-sided ``confidence`` percentile interval of the finite
+    resampled ``effects`` (NaN bounds when none is finite)."""
     tail = (1.0 - confidence) / 2.0
     finite = effects[np.isfinite(effects)]
     low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
@@ -213,18 +224,29 @@ def book_returns(run: RunFolder, key: BookKey) -> np.ndarray:
 
 
 def overlay_effects(run: RunFolder, config: BootstrapConfig = BootstrapConfig()) -> list[OverlayEffect]:
-    """The paired bootstrap for every overlay book whose no-overlay twin is in the run."""
+    """The paired bootstrap for every overlay book whose no-overlay twin is in the run (on the
+    bars both have; a book's returns are computed once when its bars are its twin's)."""
     seed = run_seed(run)
     keys, pairs = [], []
+    whole: dict[BookKey, np.ndarray] = {}
+
+    def returns_of(key: BookKey) -> np.ndarray:
+        if key not in whole:
+            whole[key] = book_returns(run, key)
+        return whole[key]
+
     for key in run.books:
         if not key.sized or key.pair not in run.equity:
             continue
-        both = pd.concat(
-            {"plain": run.equity[key.pair]["equity"], "overlay": run.equity[key]["equity"]}, axis=1, join="inner"
-        )
-        plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
-        overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
-        keys.append((key, len(both)))
+        plain_equity, overlay_equity = run.equity[key.pair]["equity"], run.equity[key]["equity"]
+        if plain_equity.index.equals(overlay_equity.index):
+            plain, overlay, bars = returns_of(key.pair), returns_of(key), len(plain_equity)
+        else:
+            both = pd.concat({"plain": plain_equity, "overlay": overlay_equity}, axis=1, join="inner")
+            plain = equity_returns(both["plain"].to_numpy(dtype="float64"))
+            overlay = equity_returns(both["overlay"].to_numpy(dtype="float64"))
+            bars = len(both)
+        keys.append((key, bars))
         pairs.append((plain, overlay, bars_per_year(key.timeframe)))
     return [
         OverlayEffect(key, bars, on_sharpe, on_drawdown)

@@ -1,10 +1,12 @@
 """The report's charts, drawn headless (matplotlib Agg) from a run folder.
 
 One figure of each kind per symbol and timeframe. Equity and drawdown charts are small
-multiples: one panel per strategy with the same axes, the book without the overlay (solid
-blue) against the same book with it (dashed orange) and the market's buy & hold (grey),
-so each panel answers "did the overlay help this strategy, and when?" at a glance (16
-lines in one plot answer nothing). The exposure chart stacks the risk index with its
+multiples: one panel per strategy with the same axes, the book without an overlay (solid
+blue, thicker) against the same book under every overlay of the run (one colour each, the
+same colours as the interactive charts) and the market's buy & hold (grey), so each panel
+answers "which overlay helped this strategy, and when?" (56 lines in one plot answer nothing).
+Panels are laid out with fixed margins (matplotlib's constrained layout drew every figure
+twice and took most of the PNG time). The exposure chart stacks the risk index with its
 regimes as background bands, the overlay's risk multiplier, and a heatmap of every
 overlay book's final exposure on the same date axis. Exposure rows are drawn at their
 decision time (the bar's close, when the risk reading they used was taken, and from the
@@ -18,6 +20,7 @@ import base64
 import io
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -31,12 +34,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
+from carryguard.backtests.report.style import MARKET, PLAIN, REGIME_COLOURS, overlay_colour
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.risk import REGIMES
 
-CHARTED = ("none", "carry")  # the overlays drawn in the charts
 WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
 PANEL_HEIGHT = 2.4
 DPI = 100
@@ -70,8 +72,7 @@ def run_charts(run: RunFolder) -> list[Chart]:
     """Equity, drawdown and exposure-vs-risk charts for every symbol/timeframe of the run."""
     charts = []
     for symbol, timeframe in _markets(run):
-        # the charts draw each strategy without and with the carry overlay (other policies: tables)
-        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe) and k.overlay in CHARTED]
+        books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
         tag = f"{symbol.replace('/', '-')}_{timeframe}"
         charts.append(Chart(f"equity_{tag}", f"Equity curves, {symbol} {timeframe}", equity_figure(run, books)))
         charts.append(Chart(f"drawdown_{tag}", f"Drawdowns, {symbol} {timeframe}", drawdown_figure(run, books)))
@@ -106,18 +107,13 @@ def _dates(ax: plt.Axes, *, label: bool = True) -> None:
 
 
 def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
-    """A grid of ``count`` panels (two columns from two strategies on) sharing both axes."""
+    """A grid of ``count`` panels (two columns from two strategies on) sharing both axes,
+    with fixed margins: the title above, the legend below."""
     columns = 1 if count == 1 else 2
     rows = math.ceil(count / columns)
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(WIDTH, 1.2 + PANEL_HEIGHT * rows),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
-        layout="constrained",
-    )
+    height = 1.5 + PANEL_HEIGHT * rows
+    figure, axes = plt.subplots(rows, columns, figsize=(WIDTH, height), sharex=True, sharey=True, squeeze=False)
+    figure.subplots_adjust(left=0.07, right=0.99, top=1 - 0.55 / height, bottom=0.95 / height, hspace=0.45, wspace=0.08)
     flat = list(axes.ravel())
     for spare in flat[count:]:
         spare.set_visible(False)
@@ -132,14 +128,25 @@ def _panel_title(run: RunFolder, ax: plt.Axes, strategy: str) -> None:
 
 
 def _legend(figure: Figure, handles: list) -> None:
-    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9, frameon=False)
+    figure.legend(
+        handles=handles, loc="lower center", ncols=min(len(handles), 5), fontsize=9, frameon=False, borderaxespad=0.3
+    )
+
+
+def _overlays(books: list[BookKey]) -> list[str]:
+    """The overlays of ``books``: ``none`` first, then in run order."""
+    return sorted(dict.fromkeys(k.overlay for k in books), key=lambda o: o != "none")
+
+
+def _style(overlay: str, overlays: list[str]) -> dict[str, Any]:
+    """Line style of an overlay's book: ``none`` solid and thicker, the others thin, one colour each."""
+    return {"color": overlay_colour(overlay, overlays), "linewidth": 1.5 if overlay == "none" else 0.9}
 
 
 def _line_handles(books: list[BookKey], market: str) -> list[Line2D]:
-    """Legend entries: the two line styles (the second only when the run has overlay books) and the market."""
-    handles = [Line2D([], [], color=PLAIN, linewidth=1.4, label="without overlay")]
-    if any(k.sized for k in books):
-        handles.append(Line2D([], [], color=CARRY, linewidth=1.4, linestyle="--", label="with +carry overlay"))
+    """Legend entries: one per overlay (``none`` = without overlay) and the market."""
+    overlays = _overlays(books)
+    handles = [Line2D([], [], label="without overlay" if o == "none" else o, **_style(o, overlays)) for o in overlays]
     if market:
         handles.append(Line2D([], [], color=MARKET, linewidth=1.0, label=market))
     return handles
@@ -164,19 +171,19 @@ def _dollars(value: float, _position: object = None) -> str:
 
 
 def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """One log-scale panel per strategy: without vs with the overlay, and the market's buy & hold."""
+    """One log-scale panel per strategy: the book under every overlay, and the market's buy & hold."""
     names = _strategies(run, books)
+    overlays = _overlays(books)
     figure, axes = _panels(len(names))
     market = _market_equity(run, books)
     for ax, name in zip(axes, names, strict=False):
         if market is not None:
             ax.plot(_x(market.index), market.to_numpy(), color=MARKET, linewidth=0.9)
-        for key, colour, style in ((_key(books, name, "none"), PLAIN, "-"), (_key(books, name, "carry"), CARRY, "--")):
+        for overlay in overlays[::-1]:  # ``none`` drawn last, on top
+            key = _key(books, name, overlay)
             if key is not None:
                 equity = run.equity[key]["equity"]
-                ax.plot(
-                    _x(equity.index), equity.where(equity > 0).to_numpy(), color=colour, linestyle=style, linewidth=1.3
-                )
+                ax.plot(_x(equity.index), equity.where(equity > 0).to_numpy(), **_style(overlay, overlays))
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
@@ -185,24 +192,25 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     for ax in axes[:: 1 if len(axes) == 1 else 2]:
         ax.set_ylabel("Equity [$, log]")
     symbol, timeframe = books[0].symbol, books[0].timeframe
-    figure.suptitle(f"Equity, {symbol} {timeframe}: each strategy without and with the carry overlay (log scale)")
+    figure.suptitle(f"Equity, {symbol} {timeframe}: each strategy without an overlay and under each overlay (log)")
     _legend(figure, _line_handles(books, f"{symbol} buy & hold" if market is not None else ""))
     return figure
 
 
 def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """One panel per strategy: drawdown from the running peak without (shaded) and with the overlay."""
+    """One panel per strategy: drawdown from the running peak without (shaded) and under each overlay."""
     names = _strategies(run, books)
+    overlays = _overlays(books)
     figure, axes = _panels(len(names))
     for ax, name in zip(axes, names, strict=False):
-        plain, carry = _key(books, name, "none"), _key(books, name, "carry")
-        if plain is not None:
-            fall = _drawdown(run.equity[plain]["equity"])
-            ax.fill_between(_x(fall.index), fall.to_numpy(), 0, color=PLAIN, alpha=0.25, linewidth=0)
-            ax.plot(_x(fall.index), fall.to_numpy(), color=PLAIN, linewidth=0.9)
-        if carry is not None:
-            fall = _drawdown(run.equity[carry]["equity"])
-            ax.plot(_x(fall.index), fall.to_numpy(), color=CARRY, linestyle="--", linewidth=1.2)
+        for overlay in overlays[::-1]:
+            key = _key(books, name, overlay)
+            if key is None:
+                continue
+            fall = _drawdown(run.equity[key]["equity"])
+            if overlay == "none":
+                ax.fill_between(_x(fall.index), fall.to_numpy(), 0, color=PLAIN, alpha=0.25, linewidth=0)
+            ax.plot(_x(fall.index), fall.to_numpy(), **_style(overlay, overlays))
         _panel_title(run, ax, name)
     for ax in axes[:: 1 if len(axes) == 1 else 2]:
         ax.set_ylabel("Drawdown [%]")
@@ -213,13 +221,17 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
 
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """Risk index with regime bands, the overlay's risk multiplier, and each overlay book's final exposure."""
-    overlay_books = [k for k in books if k.sized and k in run.exposure]
+    """Risk index with regime bands, each overlay's size factor (its multiplier x vol scale,
+    the same for every strategy), and every overlay book's final exposure."""
+    overlays = _overlays(books)
+    overlay_books = sorted((k for k in books if k.sized and k in run.exposure), key=lambda k: overlays.index(k.overlay))
     shown = overlay_books or [k for k in books if k in run.exposure]
-    ratios = [3, 2, max(2, len(shown) * 0.45)]
+    rows = max(2.0, len(shown) * 0.11)
+    height = 7.5 + rows
     figure, (top, middle, bottom) = plt.subplots(
-        3, 1, figsize=(WIDTH, 8.5 + 0.15 * len(shown)), sharex=True, height_ratios=ratios, layout="constrained"
+        3, 1, figsize=(WIDTH, height), sharex=True, height_ratios=[2.6, 2.0, rows]
     )
+    figure.subplots_adjust(left=0.16, right=0.99, top=1 - 0.55 / height, bottom=2.3 / height, hspace=0.12)
     step = timeframe_delta(books[0].timeframe)
     start, end = run.equity[books[0]].index[[0, -1]] + step  # decision times: the first and last bar close
     risk = run.risk.loc[start:end] if len(run.risk) else run.risk
@@ -232,27 +244,13 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
         top.text(0.5, 0.5, "no risk index in this run", transform=top.transAxes, ha="center")
     top.set_ylim(0, 100)
     top.set_ylabel("Risk index [0-100]")
-    if overlay_books:
-        exposure = run.exposure[overlay_books[0]]
-        decided = _x(exposure.index + step)
+    for overlay in dict.fromkeys(k.overlay for k in overlay_books):  # one path per overlay (any strategy's)
+        exposure = run.exposure[next(k for k in overlay_books if k.overlay == overlay)]
+        size = exposure["multiplier"].to_numpy() * exposure["vol_scale"].to_numpy() * 100.0
         middle.step(
-            decided,
-            exposure["multiplier"].to_numpy() * 100.0,
-            where="post",
-            color="#08306b",
-            linewidth=1.0,
-            label="risk multiplier",
+            _x(exposure.index + step), size, where="post", label=f"{overlay} multiplier", **_style(overlay, overlays)
         )
-        if (exposure["vol_scale"] != 1.0).any():
-            middle.step(
-                decided,
-                exposure["vol_scale"].to_numpy() * 100.0,
-                where="post",
-                color="#7b3294",
-                linewidth=0.8,
-                label="volatility scale",
-            )
-    else:
+    if not overlay_books:
         middle.text(0.5, 0.5, "no overlay book in this run", transform=middle.transAxes, ha="center")
     middle.set_ylim(-5, 105)
     middle.set_ylabel("Multiplier [%]")
@@ -262,7 +260,8 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     _legend(figure, [*lines, *(Patch(facecolor=REGIME_COLOURS[r], label=f"{r} regime") for r in REGIMES)])
     symbol, timeframe = books[0].symbol, books[0].timeframe
     figure.suptitle(
-        f"Carry-unwind risk index, the overlay's multiplier and the resulting exposure, {symbol} {timeframe}"
+        f"Carry-unwind risk index, each overlay's multiplier (x vol scale) and the resulting exposure, "
+        f"{symbol} {timeframe}"
     )
     return figure
 
@@ -286,12 +285,16 @@ def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[
         rasterized=True,
     )
     ax.set_yticks(
-        np.arange(len(books)) + 0.5, [k.label + (" *" if run.is_baseline(k) else "") for k in books], fontsize=8
+        np.arange(len(books)) + 0.5,
+        [k.label + (" *" if run.is_baseline(k) else "") for k in books],
+        fontsize=8 if len(books) <= 40 else 5,
     )
     ax.set_ylim(len(books), 0)
     ax.set_ylabel("Book (* baseline)")
     ax.grid(False)
-    figure.colorbar(mesh, ax=ax, location="bottom", label="Final exposure [% of equity]", shrink=0.35, aspect=30)
+    inches = figure.get_figheight()
+    bar = figure.add_axes((0.6, 1.45 / inches, 0.3, 0.12 / inches), label="<colorbar>")
+    figure.colorbar(mesh, cax=bar, orientation="horizontal", label="Final exposure [% of equity]")
 
 
 def _regime_bands(ax: plt.Axes, risk: pd.DataFrame) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from carryguard.backtests.engine.measures import drawdown_periods, max_drawdown
+from carryguard.backtests.report.books import book_fields
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.errors import DataError
 from carryguard.signals.risk import REGIMES
@@ -129,40 +130,64 @@ def regime_summary(risk: pd.DataFrame, window: CrisisWindow) -> dict[str, object
 def window_stats(run: RunFolder, key: BookKey, window: CrisisWindow) -> dict[str, object] | None:
     """Return, max drawdown and average held exposure of one book in the window (None if
     the run does not reach it). The return starts from the close before the window."""
-    book = run.equity[key]
-    inside = np.flatnonzero(window.mask(book.index))
+    return books_in_window(run, [key], window)[0]
+
+
+def books_in_window(run: RunFolder, keys: list[BookKey], window: CrisisWindow) -> list[dict[str, object] | None]:
+    """``window_stats`` of books of one market on the same bars, as one array per measure
+    (the 2-D ``measures.max_drawdown``, one book per row)."""
+    first = run.equity[keys[0]]
+    if any(not run.equity[k].index.equals(first.index) for k in keys[1:]):
+        return [books_in_window(run, [k], window)[0] for k in keys]
+    inside = np.flatnonzero(window.mask(first.index))
+    if not len(inside):
+        return [None] * len(keys)
+    before = inside[0] - 1 if inside[0] > 0 else inside[0]
+    equity = np.stack([run.equity[k]["equity"].to_numpy(dtype="float64") for k in keys])
+    cash = np.stack([run.equity[k]["cash"].to_numpy(dtype="float64") for k in keys])
+    path = np.concatenate([equity[:, [before]], equity[:, inside]], axis=1)
+    held = 1.0 - cash[:, inside] / equity[:, inside]
+    falls = np.atleast_1d(max_drawdown(path)) * 100.0
+    market = _market_return(run, keys[0], window)
+    covered = first.index[0] <= window.start and first.index[-1] >= window.end
+    return [
+        {
+            "Return [%]": float(path[i, -1] / path[i, 0] - 1.0) * 100.0,
+            "Max. Drawdown [%]": float(falls[i]),
+            "Avg. Exposure [%]": float(np.mean(held[i]) * 100.0),
+            "Buy & Hold [%]": market,
+            "coverage": "full" if covered else "partial",
+        }
+        for i in range(len(keys))
+    ]
+
+
+def _market_return(run: RunFolder, key: BookKey, window: CrisisWindow) -> float | None:
+    """Buy & hold of the book's market over the window, from the close before it (%)."""
+    prices = run.prices.get((key.symbol, key.timeframe))
+    if prices is None:
+        return None
+    close = prices["close"]
+    inside = np.flatnonzero(window.mask(close.index))
     if not len(inside):
         return None
-    first = inside[0]
-    base = book["equity"].iloc[first - 1] if first > 0 else book["equity"].iloc[first]
-    path = np.concatenate([[base], book["equity"].to_numpy()[inside]])
-    held = 1.0 - book["cash"].to_numpy()[inside] / book["equity"].to_numpy()[inside]
-    prices = run.prices.get((key.symbol, key.timeframe))
-    market = None
-    if prices is not None:
-        close = prices["close"]
-        in_prices = np.flatnonzero(window.mask(close.index))
-        if len(in_prices):
-            start = close.iloc[in_prices[0] - 1] if in_prices[0] > 0 else close.iloc[in_prices[0]]
-            market = float(close.iloc[in_prices[-1]] / start - 1.0) * 100.0
-    covered = book.index[0] <= window.start and book.index[-1] >= window.end
-    return {
-        "Return [%]": float(path[-1] / path[0] - 1.0) * 100.0,
-        "Max. Drawdown [%]": max_drawdown(path) * 100.0,
-        "Avg. Exposure [%]": float(np.mean(held) * 100.0),
-        "Buy & Hold [%]": market,
-        "coverage": "full" if covered else "partial",
-    }
+    start = close.iloc[inside[0] - 1] if inside[0] > 0 else close.iloc[inside[0]]
+    return float(close.iloc[inside[-1]] / start - 1.0) * 100.0
 
 
 def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, object]]:
     """One row per window and book the run reaches, windows in the given order."""
+    markets: dict[tuple[str, str], list[BookKey]] = {}
+    for key in run.books:
+        markets.setdefault((key.symbol, key.timeframe), []).append(key)
     rows = []
     for window in windows:
         regime = regime_summary(run.risk, window)
+        stats = {
+            k: v for keys in markets.values() for k, v in zip(keys, books_in_window(run, keys, window), strict=True)
+        }
         for key in run.books:
-            stats = window_stats(run, key, window)
-            if stats is None:
+            if stats[key] is None:
                 continue
             rows.append(
                 {
@@ -170,57 +195,57 @@ def crisis_table(run: RunFolder, windows: list[CrisisWindow]) -> list[dict[str, 
                     "kind": window.kind,
                     "start": window.start.date().isoformat(),
                     "end": window.end.date().isoformat(),
-                    "strategy": key.label,
-                    "base_strategy": key.strategy,
-                    "overlay": key.overlay,
-                    "baseline": run.is_baseline(key),
-                    "symbol": key.symbol,
-                    "timeframe": key.timeframe,
-                    **stats,
+                    **book_fields(run, key),
+                    **cast(dict[str, object], stats[key]),
                     **regime,
                 }
             )
     return rows
 
 
+SHARED = (
+    "window",
+    "kind",
+    "start",
+    "end",
+    "base_strategy",
+    "baseline",
+    "symbol",
+    "timeframe",
+    "Buy & Hold [%]",
+    "coverage",
+    "Regime (most)",
+    "Regime (max)",
+    "Max. Risk Score",
+)
+
+
 def paired_table(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """``crisis_table`` rows with each book's overlay twin on the same row: for every
-    measure the value without (``plain``), with (``carry``) and ``delta`` = carry − plain."""
-    paired: dict[tuple, dict[str, object]] = {}
+    """``crisis_table`` rows of every overlay book with its ``none`` twin on the same row: the
+    ``overlay``'s name and, for every measure, the value without (``plain``), with
+    (``overlay``) and ``delta`` = overlay − plain (None without the twin)."""
+    plain = {_book(row): row for row in rows if row["overlay"] == "none"}
+    paired = []
     for row in rows:
-        key = (row["window"], row["start"], row["base_strategy"], row["symbol"], row["timeframe"])
-        out = paired.setdefault(
-            key,
-            {
-                name: row[name]
-                for name in (
-                    "window",
-                    "kind",
-                    "start",
-                    "end",
-                    "base_strategy",
-                    "baseline",
-                    "symbol",
-                    "timeframe",
-                    "Buy & Hold [%]",
-                    "coverage",
-                    "Regime (most)",
-                    "Regime (max)",
-                    "Max. Risk Score",
-                )
-            },
-        )
+        if row["overlay"] == "none":
+            continue
+        twin = plain.get(_book(row))
+        out: dict[str, object] = {name: (twin or row)[name] for name in SHARED}
+        out["overlay"] = row["overlay"]
         for measure in PAIRED_MEASURES:
-            cell = _cell(out.setdefault(measure, {"plain": None, "carry": None, "delta": None}))
-            if row["overlay"] in ("none", "carry"):  # the paired table sets the carry overlay beside none
-                cell["carry" if row["overlay"] == "carry" else "plain"] = cast(float | None, row[measure])
-    for out in paired.values():
-        for measure in PAIRED_MEASURES:
-            values = _cell(out[measure])
-            plain, carry = values["plain"], values["carry"]
-            if plain is not None and carry is not None:
-                values["delta"] = carry - plain
-    return list(paired.values())
+            without, with_ = (cast(float, twin[measure]) if twin else None), cast(float, row[measure])
+            out[measure] = {
+                "plain": without,
+                "overlay": with_,
+                "delta": with_ - without if without is not None and with_ is not None else None,
+            }
+        paired.append(out)
+    return paired
+
+
+def _book(row: dict[str, object]) -> tuple[object, ...]:
+    """A crisis row's window and book without the overlay."""
+    return (row["window"], row["start"], row["base_strategy"], row["symbol"], row["timeframe"])
 
 
 def _cell(value: object) -> dict[str, float | None]:
@@ -240,7 +265,9 @@ def window_summary(paired: list[dict[str, object]]) -> list[dict[str, object]]:
     report can say in which episodes the overlay helped."""
     groups: dict[tuple, list[dict[str, object]]] = {}
     for row in paired:
-        groups.setdefault((row["window"], row["start"], row["symbol"], row["timeframe"]), []).append(row)
+        groups.setdefault((row["window"], row["start"], row["symbol"], row["timeframe"], row["overlay"]), []).append(
+            row
+        )
     summary = []
     for rows in groups.values():
         both = [r for r in rows if _cell(r["Return [%]"])["delta"] is not None]
@@ -258,6 +285,7 @@ def window_summary(paired: list[dict[str, object]]) -> list[dict[str, object]]:
                         "end",
                         "symbol",
                         "timeframe",
+                        "overlay",
                         "Buy & Hold [%]",
                         "Regime (most)",
                         "Regime (max)",

@@ -42,7 +42,16 @@ from carryguard.backtests.report.verdict import VERDICT_BOOTSTRAP, Judgement, ju
 from carryguard.backtests.report.verdict import verdict_lines as lines_of
 from carryguard.backtests.run.folder import RunFolder, load_run
 
-STAGES = ("load run", "bootstrap", "tearsheets", "interactive charts", "write HTML", "PNG charts")
+STAGES = (
+    "load run",
+    "bootstrap",
+    "verdict",
+    "crisis windows",
+    "tearsheets",
+    "interactive charts",
+    "write HTML",
+    "PNG charts",
+)
 Progress = Callable[[str], None]
 
 
@@ -91,13 +100,14 @@ def write_report(
         pngs = pool.submit(write_pngs, run)
         step(STAGES[1])
         effects = overlay_effects(run, bootstrap)
+        step(STAGES[2])
         judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
         lines = list(verdict_lines) or lines_of(judgements)
         html = render(run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=lines, step=step)
-        step(STAGES[4])
+        step(STAGES[6])
         path = run.path / "report.html"
         path.write_text(html, encoding="utf-8")
-        step(STAGES[5])
+        step(STAGES[7])
         figures = pngs.result()
     charts = [run.path / name for _kind, _title, name in figures]
     return Report(html=path, charts=charts, effects=effects, verdict=judgements)
@@ -113,20 +123,20 @@ def render(
     step: Progress = lambda _stage: None,
 ) -> str:
     """The report's HTML text."""
-    from carryguard.backtests.report.charts import _markets
     from carryguard.backtests.report.interactive import equity_drawdown_figure, exposure_figure, fragment, plotly_script
     from carryguard.backtests.report.pages import flatten, overlay_settings, tearsheets
 
     env = templates()
     all_windows = run_windows(run, windows)
+    step(STAGES[3])
     comparison = compare_runs([run])
     crisis = paired_table(crisis_table(run, all_windows))
     by_window = window_summary(crisis)
-    step(STAGES[2])
+    step(STAGES[4])
     pages = tearsheets(run)
-    step(STAGES[3])
+    step(STAGES[5])
     overview = []
-    for symbol, timeframe in _markets(run):
+    for symbol, timeframe in dict.fromkeys((k.symbol, k.timeframe) for k in run.books):
         books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
         tag = f"{symbol}-{timeframe}".replace("/", "-")
         overview.append(
@@ -145,14 +155,14 @@ def render(
         "run_id": run.run_id,
         "manifest": run.manifest,
         "period": [t.date().isoformat() for t in run.period()],
-        "verdict_lines": list(verdict_lines),
+        "verdict": verdict_items(verdict_lines),
         "overlays": overlay_settings(study if isinstance(study, dict) else {}),
         "pair_rows": pair_rows(comparison.rows),
         "overview": overview,
         "pages": pages,
         "crisis": crisis,
         "crisis_measures": PAIRED_MEASURES,
-        "by_window": by_window,
+        "window_grid": window_grid(by_window),
         "glance": at_a_glance(comparison.rows, effects, by_window, confidence=bootstrap.confidence),
         "uncovered": uncovered(run, all_windows),
         "effects": [_effect_row(effect) for effect in effects],
@@ -165,6 +175,18 @@ def render(
         "plotly_js": plotly_script(),
     }
     return env.get_template("report.html").render(**context)
+
+
+def verdict_items(lines: Sequence[str]) -> list[dict[str, object]]:
+    """The verdict's lines as the box shows them: each answer (``line``) with the indented
+    lines of numbers after it (``details``, collapsed), so the first screen holds the answers."""
+    items: list[dict[str, object]] = []
+    for line in lines:
+        if line.startswith("  ") and items:
+            cast(list[str], items[-1]["details"]).append(line.strip())
+        else:
+            items.append({"line": line, "details": []})
+    return items
 
 
 def pair_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -215,39 +237,57 @@ def at_a_glance(
     windows = [w for w in by_window if w["pairs"]]
     if windows:
         # window_summary rows: the counts are ints, and with pairs > 0 both medians are floats
-        def count(w: dict[str, object], name: str) -> int:
-            return cast(int, w[name])
+        def count(rows: list[dict[str, object]], name: str) -> int:
+            return sum(cast(int, w[name]) for w in rows)
 
         def median(w: dict[str, object], name: str) -> float:
             return cast(float, w[name])
 
-        total = sum(count(w, "pairs") for w in windows)
+        per_overlay = {
+            o: [w for w in windows if w["overlay"] == o] for o in dict.fromkeys(w["overlay"] for w in windows)
+        }
         lines.append(
-            f"In the crisis windows (each window x strategy pair): drawdown shallower with the overlay in "
-            f"{sum(count(w, 'shallower') for w in windows)} of {total}, deeper in "
-            f"{sum(count(w, 'deeper') for w in windows)}; return higher in "
-            f"{sum(count(w, 'higher return') for w in windows)}, lower in "
-            f"{sum(count(w, 'lower return') for w in windows)} (the rest: both books flat)."
+            "In the crisis windows (each window x strategy, against the same strategy without an overlay): "
+            + "; ".join(
+                f"{o}: drawdown shallower in {count(rows, 'shallower')} of {count(rows, 'pairs')}, deeper in "
+                f"{count(rows, 'deeper')}, return higher in {count(rows, 'higher return')}, lower in "
+                f"{count(rows, 'lower return')}"
+                for o, rows in per_overlay.items()
+            )
+            + " (the rest: both books flat)."
         )
-        helped = _where(
-            [
-                w
-                for w in windows
-                if count(w, "shallower") > count(w, "pairs") / 2 and median(w, "Median Δ Return [%]") >= 0
-            ]
-        )
-        hurt = _where(
-            [
-                w
-                for w in windows
-                if median(w, "Median Δ Return [%]") < 0 and median(w, "Median Δ Max. Drawdown [%]") <= 0
-            ]
-        )
-        lines.append(
-            f"Helped (shallower drawdown in most pairs, median return not lower): {helped}. "
-            f"Hurt (lower median return, drawdown not shallower): {hurt}."
-        )
+        carry = per_overlay.get("carry", [])
+        if carry:
+            helped = _where(
+                [
+                    w
+                    for w in carry
+                    if count([w], "shallower") > count([w], "pairs") / 2 and median(w, "Median Δ Return [%]") >= 0
+                ]
+            )
+            hurt = _where(
+                [
+                    w
+                    for w in carry
+                    if median(w, "Median Δ Return [%]") < 0 and median(w, "Median Δ Max. Drawdown [%]") <= 0
+                ]
+            )
+            lines.append(
+                f"The carry overlay helped (shallower drawdown in most pairs, median return not lower): {helped}. "
+                f"Hurt (lower median return, drawdown not shallower): {hurt}."
+            )
     return lines
+
+
+def window_grid(by_window: list[dict[str, object]]) -> tuple[list[str], list[dict[str, object]]]:
+    """The crisis summary with one column per overlay: (overlays, rows); each row is one window
+    and market with its ``window_summary`` row per overlay under ``cells``."""
+    overlays = list(dict.fromkeys(str(w["overlay"]) for w in by_window))
+    rows: dict[tuple, dict[str, object]] = {}
+    for w in by_window:
+        row = rows.setdefault((w["window"], w["start"], w["symbol"], w["timeframe"]), {"first": w, "cells": {}})
+        cast(dict[str, object], row["cells"])[str(w["overlay"])] = w
+    return overlays, list(rows.values())
 
 
 def _where(windows: list[dict[str, object]]) -> str:

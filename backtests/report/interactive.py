@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS
+from carryguard.backtests.report.style import CARRY, MARKET, PLAIN, REGIME_COLOURS, overlay_colour
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
 
@@ -117,51 +117,54 @@ def market_equity(run: RunFolder, key: BookKey) -> pd.Series | None:
     return close / close.iloc[0] * equity.iloc[0] if len(close) else None
 
 
-def pairs(run: RunFolder, books: list[BookKey]) -> list[tuple[str, BookKey | None, BookKey | None]]:
-    """(strategy, book without overlay, book with the carry overlay), non-baselines first."""
+SHOWN = ("none", "carry")  # drawn at first; the other overlays are one click away in the legend
+
+
+def strategies(run: RunFolder, books: list[BookKey]) -> list[tuple[str, list[BookKey]]]:
+    """(strategy, its books: ``none`` first, then every overlay in run order), non-baselines first."""
     names = sorted(dict.fromkeys(k.strategy for k in books), key=lambda n: n in run.baselines)
-    find = {(k.strategy, k.overlay): k for k in books}
-    return [(n, find.get((n, "none")), find.get((n, "carry"))) for n in names]
+    return [(n, sorted((k for k in books if k.strategy == n), key=lambda k: k.overlay != "none")) for n in names]
 
 
 def equity_drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """Equity (log) and drawdown, one strategy shown at a time (a menu picks it)."""
+    """Equity (log) and drawdown, one strategy shown at a time (a menu picks it), every overlay
+    of the run a legend entry: without an overlay and carry drawn, the others a click away."""
     data: list[Figure] = []
-    groups: list[tuple[str, int]] = []
-    for number, (name, plain, carry) in enumerate(pairs(run, books)):
+    groups: list[tuple[str, list[bool]]] = []
+    overlays = list(dict.fromkeys(k.overlay for k in sorted(books, key=lambda k: k.overlay != "none")))
+    for number, (name, keys) in enumerate(strategies(run, books)):
         start = len(data)
-        anchor = plain or carry
-        market = market_equity(run, anchor) if anchor else None
+        market = market_equity(run, keys[0]) if keys else None
         if market is not None:
             data.append(line(market, "buy & hold", MARKET))
-        for key, colour, dash, label in (
-            (plain, PLAIN, "solid", "without overlay"),
-            (carry, CARRY, "dash", "with +carry"),
-        ):
-            if key is None:
-                continue
+        for key in keys:
+            label = "without overlay" if key.overlay == "none" else key.overlay
+            colour, dash = overlay_colour(key.overlay, overlays), "solid" if key.overlay in SHOWN else "dot"
             equity = run.equity[key]["equity"]
             data.append(line(equity.where(equity > 0), label, colour, dash=dash))
             fall = (equity / equity.cummax() - 1.0) * 100.0
             data.append(line(fall, f"drawdown {label}", colour, dash=dash, axis=2, legend=False))
-        for trace in data[start:]:
-            trace["visible"] = number == 0
-        groups.append((name + (" (baseline)" if name in run.baselines else ""), len(data) - start))
+        first = [trace["legendgroup"] in ("buy & hold", "without overlay", *SHOWN) for trace in data[start:]]
+        for trace, shown in zip(data[start:], first, strict=True):
+            trace["visible"] = (shown or "legendonly") if number == 0 else False
+        groups.append((name + (" (baseline)" if name in run.baselines else ""), first))
     buttons, start = [], 0
-    for label, count in groups:
-        mask = [start <= i < start + count for i in range(len(data))]
-        start += count
+    for label, first in groups:
+        mask: list[bool | str] = [False] * len(data)
+        mask[start : start + len(first)] = [shown or "legendonly" for shown in first]
+        start += len(first)
         buttons.append({"label": label, "method": "restyle", "args": [{"visible": mask}]})
-    layout = stacked([0.65, 0.35], 560, ["Equity [$, log]", "Drawdown [%]"])
+    layout = stacked([0.65, 0.35], 600, ["Equity [$, log]", "Drawdown [%]"])
     layout["yaxis"].update({"type": "log", "dtick": "D2"})
-    layout["updatemenus"] = [{"buttons": buttons, "x": 0, "xanchor": "left", "y": 1.14, "yanchor": "top"}]
-    layout["legend"] = {"orientation": "h", "y": 1.14, "x": 1, "xanchor": "right"}
+    layout["updatemenus"] = [{"buttons": buttons, "x": 0, "xanchor": "left", "y": 1.2, "yanchor": "top"}]
+    layout["legend"] = {"orientation": "h", "y": 1.2, "x": 0.22, "xanchor": "left", "groupclick": "togglegroup"}
     return {"data": data, "layout": layout}
 
 
 def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
-    """Risk index on its regime bands, the overlay's multiplier and vol scale, every overlay book's exposure."""
-    shown = [k for k in books if k.overlay == "carry" and k in run.exposure] or [k for k in books if k in run.exposure]
+    """Risk index on its regime bands, then per overlay (a legend entry; carry shown, the others a click
+    away) its multiplier x vol scale and the final exposure of its books, one row per strategy."""
+    shown = [k for k in books if k.sized and k in run.exposure] or [k for k in books if k in run.exposure]
     step = timeframe_delta(books[0].timeframe)
     first = run.equity[books[0]].index
     risk = run.risk.loc[first[0] + step : first[-1] + step] if len(run.risk) else run.risk
@@ -189,12 +192,15 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     data: list[Figure] = []
     if len(risk):
         data.append(line(risk["score"], "risk index", "black"))
-    if shown:
-        decided = run.exposure[shown[0]].set_axis(run.exposure[shown[0]].index + step)
-        data.append(line(decided["multiplier"] * 100.0, "risk multiplier", "#08306b", axis=2))
-        if (decided["vol_scale"] != 1.0).any():
-            data.append(line(decided["vol_scale"] * 100.0, "vol scale", "#7b3294", axis=2))
-        frame = pd.concat({k.label: run.exposure[k]["final_exposure"] for k in shown}, axis=1).sort_index()
+    overlays = list(dict.fromkeys(k.overlay for k in shown))
+    for overlay in overlays:  # one legend entry each: its multiplier and its books' exposure; carry shown
+        keys = [k for k in shown if k.overlay == overlay]
+        visible = True if overlay in SHOWN or len(overlays) == 1 else "legendonly"
+        colour = overlay_colour(overlay, overlays)
+        decided = run.exposure[keys[0]].set_axis(run.exposure[keys[0]].index + step)
+        size = decided["multiplier"] * decided["vol_scale"] * 100.0
+        data.append({**line(size, f"{overlay} multiplier", colour, axis=2), "legendgroup": overlay, "visible": visible})
+        frame = pd.concat({k.strategy: run.exposure[k]["final_exposure"] for k in keys}, axis=1).sort_index()
         frame = frame.iloc[:: max(1, len(frame) // MAX_POINTS)]
         data.append(
             {
@@ -206,10 +212,12 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
                 "zmin": 0,
                 "zmax": 100,
                 "showscale": False,
-                "name": "exposure",
+                "name": f"{overlay} exposure",
+                "legendgroup": overlay,
+                "visible": visible,
                 "xaxis": "x",
                 "yaxis": "y3",
-                "hovertemplate": "%{y}: %{z:.0f}%<extra></extra>",
+                "hovertemplate": f"%{{y}}+{overlay}: %{{z:.0f}}%<extra></extra>",
             }
         )
     return {"data": data, "layout": layout}

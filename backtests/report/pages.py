@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from carryguard.backtests.report.interactive import fragment, market_equity, monthly_figure, pairs, rolling_figure
+from carryguard.backtests.report.interactive import (
+    SHOWN,
+    fragment,
+    market_equity,
+    monthly_figure,
+    rolling_figure,
+    strategies,
+)
 from carryguard.backtests.report.tearsheet import alpha_beta, monthly_returns, rolling_stats, worst_drawdowns
 from carryguard.backtests.report.trades import round_trips
 from carryguard.backtests.run.folder import BookKey, RunFolder
@@ -78,8 +85,8 @@ def tearsheets(run: RunFolder) -> list[dict[str, object]]:
     markets = list(dict.fromkeys((k.symbol, k.timeframe) for k in run.books))
     for symbol, timeframe in markets:
         books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
-        for name, plain, carry in pairs(run, books):
-            keys = [k for k in (plain, carry) if k is not None]
+        for name, every in strategies(run, books):
+            keys = [k for k in every if k.overlay in SHOWN]  # the other overlays: charts, effects, crisis tables
             sheets = {k.label: book_tearsheet(run.equity[k]["equity"], market_equity(run, k), timeframe) for k in keys}
             slug = f"{name}-{symbol}-{timeframe}".replace("/", "-")
             pages.append(

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 REGIME_COLOURS = ("#d9f2d9", "#fff3c4", "#ffd8a8", "#ffb3b3")  # calm, elevated, stress, crisis
 LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": 8}  # right of the plot, never over data
@@ -63,16 +69,9 @@ def plot_risk(
         axes[3].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if f"{v:.0f}"[0] in "25" else ""))
         axes[3].set_ylabel("USD (log)")
         axes[3].legend(**LEGEND)
-    axes[-1].set_xlabel("date (UTC)")
     for axis in axes:
         axis.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, axes, path)
 
 
 def plot_validation(
@@ -101,6 +100,13 @@ def plot_validation(
         ax.legend(**LEGEND)
         ax.grid(alpha=0.3)
     axes[0].set_title(f"Risk index and events, {scores.index[0]:%Y-%m-%d} to {scores.index[-1]:%Y-%m-%d}")
+    return _save(fig, axes, path)
+
+
+def _save(fig: Figure, axes: Sequence[Axes], path: Path) -> Path:
+    """Label the shared date axis, lay the figure out and write it as a PNG (parents made), then close it."""
+    import matplotlib.pyplot as plt
+
     axes[-1].set_xlabel("date (UTC)")
     fig.autofmt_xdate()
     fig.tight_layout()

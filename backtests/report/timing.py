@@ -19,7 +19,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from carryguard.backtests.engine.measures import sharpe_ratio
 
 DEFAULT_SHIFTS = 500
 
@@ -43,11 +45,16 @@ def model_returns(exposure: np.ndarray, close: np.ndarray, cost: float) -> np.nd
     return held * market - cost * np.abs(held - previous)
 
 
-def annual_sharpe(returns: np.ndarray, per_year: float) -> np.ndarray:
-    """Sharpe ratio of each row (NaN for a flat row)."""
-    std = returns.std(axis=-1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(std > 0, returns.mean(axis=-1) / std * math.sqrt(per_year), np.nan)
+@dataclass(frozen=True)
+class TimingTask:
+    """One path to rank: the strategy's exposure, the policy's multiplier and the closes
+    (the same length), with the annualisation and the seed of its shifts."""
+
+    strategy_exposure: np.ndarray
+    multiplier: np.ndarray
+    close: np.ndarray
+    per_year: float
+    seed: int
 
 
 def shifted_timing(
@@ -64,52 +71,84 @@ def shifted_timing(
     """Rank of the real timing of ``multiplier`` among ``shifts`` circular shifts of it
     (each by ``min_shift``..n - ``min_shift`` bars, default a quarter of the bars at most a
     year of daily bars), all applied to ``strategy_exposure`` on ``close``."""
-    n = len(close)
-    if not len(strategy_exposure) == len(multiplier) == n or n < 4:
-        raise ValueError("strategy exposure, multiplier and close need the same length (>= 4 bars)")
+    task = TimingTask(strategy_exposure, multiplier, close, per_year, seed)
+    return shifted_timings([task], cost=cost, shifts=shifts, min_shift=min_shift)[0]
+
+
+def shifted_timings(
+    tasks: list[TimingTask], *, cost: float, shifts: int = DEFAULT_SHIFTS, min_shift: int | None = None
+) -> list[TimingRank]:
+    """``shifted_timing`` of every task, all paths of all tasks in one parallel kernel pass."""
     if shifts < 1:
         raise ValueError(f"shifts must be >= 1, got {shifts}")
-    low = min_shift if min_shift is not None else max(1, min(365, n // 4))
-    low = max(1, min(low, n // 2))
-    rng = np.random.default_rng(seed)
-    offsets = rng.integers(low, n - low + 1, size=shifts)
-    sharpes = _shifted_sharpes(
-        np.ascontiguousarray(strategy_exposure, dtype=np.float64),
-        np.ascontiguousarray(multiplier, dtype=np.float64),
-        np.ascontiguousarray(close, dtype=np.float64),
-        np.concatenate([[0], offsets]).astype(np.int64),
+    starts, offsets = [0], []
+    for task in tasks:
+        n = len(task.close)
+        if not len(task.strategy_exposure) == len(task.multiplier) == n or n < 4:
+            raise ValueError("strategy exposure, multiplier and close need the same length (>= 4 bars)")
+        low = min_shift if min_shift is not None else max(1, min(365, n // 4))
+        low = max(1, min(low, n // 2))
+        drawn = np.random.default_rng(task.seed).integers(low, n - low + 1, size=shifts)
+        offsets.append(np.concatenate([[0], drawn]))
+        starts.append(starts[-1] + n)
+    if not tasks:
+        return []
+
+    def joined(field: str) -> np.ndarray:
+        return np.ascontiguousarray(np.concatenate([getattr(t, field) for t in tasks]), dtype=np.float64)
+
+    mean, std = _shifted_moments(
+        joined("strategy_exposure"),
+        joined("multiplier"),
+        joined("close"),
+        np.asarray(starts, dtype=np.int64),
+        np.stack(offsets).astype(np.int64),
         cost,
-    ) * math.sqrt(per_year)
-    real, shifted = sharpes[0], sharpes[1:]
-    if math.isnan(real):
-        return TimingRank(math.nan, math.nan, shifts)
-    shifted = np.where(np.isnan(shifted), -np.inf, shifted)
-    rank = (np.sum(shifted < real) + 0.5 * np.sum(shifted == real)) / shifts
-    return TimingRank(float(rank), float(real), shifts)
-
-
-@njit(cache=True)
-def _shifted_sharpes(
-    exposure: np.ndarray, multiplier: np.ndarray, close: np.ndarray, offsets: np.ndarray, cost: float
-) -> np.ndarray:
-    """Per-bar Sharpe (not annualized) of ``model_returns`` for the multiplier shifted by each
-    offset (Welford's running mean and variance; NaN for a flat path)."""
-    n = close.shape[0]
-    market = close[1:] / close[:-1] - 1.0
-    out = np.empty(offsets.shape[0])
-    for k in range(offsets.shape[0]):
-        mean = 0.0
-        m2 = 0.0
-        previous = 0.0
-        j = (n - offsets[k] % n) % n  # position of bar 0's multiplier in the shifted path
-        for t in range(n - 1):
-            held = min(max(exposure[t] * multiplier[j], 0.0), 1.0)
-            j = j + 1 if j + 1 < n else 0
-            r = held * market[t] - cost * abs(held - previous)
-            previous = held
-            delta = r - mean
-            mean += delta / (t + 1)
-            m2 += delta * (r - mean)
-        std = math.sqrt(m2 / (n - 2)) if n > 2 else 0.0
-        out[k] = mean / std if std > 0.0 else np.nan
+    )
+    out = []
+    for row, task in enumerate(tasks):
+        sharpes = np.asarray(sharpe_ratio(mean[row], std[row], task.per_year))
+        real, shifted = sharpes[0], sharpes[1:]
+        if math.isnan(real):
+            out.append(TimingRank(math.nan, math.nan, shifts))
+            continue
+        shifted = np.where(np.isnan(shifted), -np.inf, shifted)
+        rank = (np.sum(shifted < real) + 0.5 * np.sum(shifted == real)) / shifts
+        out.append(TimingRank(float(rank), float(real), shifts))
     return out
+
+
+@njit(cache=True, parallel=True)
+def _shifted_moments(
+    exposure: np.ndarray,
+    multiplier: np.ndarray,
+    close: np.ndarray,
+    starts: np.ndarray,
+    offsets: np.ndarray,
+    cost: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (ddof 1) of the per-bar ``model_returns`` of task i (bars
+    ``starts[i]:starts[i + 1]`` of the joined arrays) with its multiplier shifted by each of
+    ``offsets[i]`` (from running sums; all (task, offset) paths run in parallel, each on its own)."""
+    tasks, paths = offsets.shape
+    mean = np.empty((tasks, paths))
+    std = np.empty((tasks, paths))
+    for item in prange(tasks * paths):
+        i, k = item // paths, item % paths
+        first, n = starts[i], starts[i + 1] - starts[i]
+        j = (n - offsets[i, k] % n) % n  # position of bar 0's multiplier in the shifted path
+        total = 0.0
+        squares = 0.0
+        previous = 0.0
+        for t in range(n - 1):
+            held = min(max(exposure[first + t] * multiplier[first + j], 0.0), 1.0)
+            j = j + 1 if j + 1 < n else 0
+            r = held * (close[first + t + 1] / close[first + t] - 1.0) - cost * abs(held - previous)
+            previous = held
+            total += r
+            squares += r * r
+        count = n - 1
+        average = total / count
+        mean[i, k] = average
+        std[i, k] = math.sqrt(max((squares - count * average * average) / (count - 1), 0.0)) if count > 1 else np.nan
+    return mean, std

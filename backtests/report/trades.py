@@ -11,6 +11,7 @@ only scales what the strategy holds.
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypedDict
@@ -65,6 +66,11 @@ def _ns(times: Any) -> np.ndarray:
     return pd.DatetimeIndex(times).as_unit("ns").asi8
 
 
+def _stamp(time: pd.Timestamp) -> int:
+    """One UTC time as int64 nanoseconds, as ``_ns`` gives them."""
+    return int(pd.Timestamp(time).as_unit("ns").value)
+
+
 def _cause(strategy0: float, multiplier0: float, vol0: float, strategy1: float, multiplier1: float, vol1: float) -> str:
     """``signal``, ``overlay cut`` ... or several joined with ``+``."""
     parts = []
@@ -84,7 +90,8 @@ def _read_fills(path: Path, stamp: float) -> pd.DataFrame:
     """fills.csv of a run (cached per file and modification time)."""
     frame = pd.read_csv(path, dtype={"overlay": str})
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    frame["overlay"] = frame["overlay"].map(as_overlay)  # true/false in folders written before policies
+    overlays = frame["overlay"].unique()  # true/false in folders written before policies
+    frame["overlay"] = frame["overlay"].map(dict(zip(overlays, map(as_overlay, overlays), strict=True)))
     return frame
 
 
@@ -94,12 +101,7 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame({"time": pd.to_datetime([], utc=True), "side": [], "qty": [], "price": []})
     frame = _read_fills(path, path.stat().st_mtime)
-    mine = frame[
-        (frame["strategy"] == key.strategy)
-        & (frame["symbol"] == key.symbol)
-        & (frame["timeframe"] == key.timeframe)
-        & (frame["overlay"] == key.overlay)
-    ]
+    mine = frame.iloc[_rows_of(frame, key)]
     return pd.DataFrame(
         {
             "time": mine["time"],
@@ -110,24 +112,32 @@ def _fills(run: RunFolder, key: BookKey) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+_BOOK_ROWS: dict[int, tuple[weakref.ref, dict[tuple, np.ndarray]]] = {}  # id(table) -> (the table, rows per book)
+
+
+def _rows_of(frame: pd.DataFrame, key: BookKey) -> np.ndarray:
+    """Positions of ``key``'s rows in a per-book table (fills, trades), grouped once per table
+    (while the table lives: DataFrames cannot be dictionary keys, so by id with a weak check)."""
+    cached = _BOOK_ROWS.get(id(frame))
+    if cached is None or cached[0]() is not frame:
+        columns = ["strategy", "symbol", "timeframe", "overlay"]
+        groups = frame.groupby(columns, sort=False).indices if len(frame) else {}
+        _BOOK_ROWS[id(frame)] = cached = (weakref.ref(frame, lambda _: _BOOK_ROWS.pop(id(frame), None)), groups)
+    return cached[1].get((key.strategy, key.symbol, key.timeframe, key.overlay), np.array([], dtype=int))
+
+
 def round_trips(run: RunFolder, key: BookKey) -> list[RoundTrip]:
     """Each round trip of ``key``: entry/exit time and price, return, duration, the cause of the
     entry and of the exit, and the causes of the resizes in between (in order)."""
-    trades = run.trades
-    mine = trades[
-        (trades["strategy"] == key.strategy)
-        & (trades["symbol"] == key.symbol)
-        & (trades["timeframe"] == key.timeframe)
-        & (trades["overlay"] == key.overlay)
-    ]
+    mine = run.trades.iloc[_rows_of(run.trades, key)]
     causes = fill_causes(run, key)
     times, labels = _ns(causes["time"]), causes["cause"].tolist()
     rows: list[RoundTrip] = []
     for trade in mine.itertuples(index=False):
         entry, exit_ = trade.entry_time, trade.exit_time
         still_open = str(trade.is_open).lower() == "true"
-        lo = int(np.searchsorted(times, _ns([entry])[0], side="right"))
-        first_exit = int(np.searchsorted(times, _ns([exit_])[0], side="left"))
+        lo = int(np.searchsorted(times, _stamp(entry), side="right"))
+        first_exit = int(np.searchsorted(times, _stamp(exit_), side="left"))
         rows.append(
             {
                 "entry_time": entry.isoformat(),
@@ -146,7 +156,7 @@ def round_trips(run: RunFolder, key: BookKey) -> list[RoundTrip]:
 
 def _at(times: np.ndarray, labels: list[str], time: pd.Timestamp) -> str:
     """The causes of the fills at ``time`` (``+``-joined), or ``""``."""
-    at = _ns([time])[0]
+    at = _stamp(time)
     lo, hi = int(np.searchsorted(times, at, side="left")), int(np.searchsorted(times, at, side="right"))
     return "+".join(dict.fromkeys(labels[lo:hi]))
 

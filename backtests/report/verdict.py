@@ -20,22 +20,23 @@ in most books with an interval above zero; whatever the answer is, it is stated.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.measures import bars_per_year, equity_returns, sharpe
+from carryguard.backtests.engine.fast_metrics import gathered_moments
+from carryguard.backtests.engine.measures import bars_per_year, equity_returns, sharpe, sharpe_ratio
 from carryguard.backtests.report.bootstrap import (
     BootstrapConfig,
     Interval,
     max_drawdown_pct,
-    resampled_stats,
+    percentile_interval,
     run_seed,
     stationary_indices,
 )
-from carryguard.backtests.report.timing import DEFAULT_SHIFTS, shifted_timing
+from carryguard.backtests.report.timing import DEFAULT_SHIFTS, TimingTask, shifted_timings
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.strategies.policies import CONTROLS, is_carry_based
 
@@ -86,84 +87,101 @@ def judge(
     """Every carry-based book of ``run`` against its best control, per period."""
     seed = run_seed(run)
     cost = _cost(run)
-    indices: dict[int, np.ndarray] = {}
-    out = []
-    markets = dict.fromkeys((k.strategy, k.symbol, k.timeframe) for k in run.books)
-    for strategy, symbol, timeframe in markets:
+    markets = []
+    for strategy, symbol, timeframe in dict.fromkeys((k.strategy, k.symbol, k.timeframe) for k in run.books):
         base = BookKey(strategy, symbol, timeframe, "none")
         controls = [base.with_overlay(c) for c in CONTROLS if base.with_overlay(c) in run.equity]
         policies = [k for k in run.books if (k.strategy, k.symbol, k.timeframe) == (strategy, symbol, timeframe)]
         policies = [k for k in policies if is_carry_based(k.overlay)]
-        if not controls or not policies:
-            continue
-        per_year = bars_per_year(timeframe)
-        for label, start, end in periods(run):
-            returns = {k: _returns(run, k, start, end) for k in [*controls, *policies]}
-            control = max(controls, key=lambda k: _finite(float(sharpe(returns[k], per_year))))
-            none_sharpe = float(sharpe(returns[base], per_year)) if base in returns else math.nan
-            close = run.prices[(symbol, timeframe)]["close"].loc[start:end].to_numpy(dtype="float64")
-            n = len(returns[control])
-            if n not in indices:  # one set of resamples per series length, as paired_effect draws it
-                rng = np.random.default_rng(seed)
-                indices[n] = stationary_indices(n, n_boot=bootstrap.n_boot, mean_block=bootstrap.mean_block, rng=rng)
-            resamples = _Resamples(returns[control], indices[n], per_year=per_year, confidence=bootstrap.confidence)
+        if controls and policies:
+            markets.append((base, controls, policies))
+    spans = periods(run)
+    returns, resampled = {}, {}
+    for label, start, end in spans:  # every book of a period resampled together
+        returns[label] = {k: _returns(run, k, start, end) for _, cs, ps in markets for k in [*cs, *ps]}
+        resampled[label] = _resample(returns[label], bootstrap, seed)
+    out, tasks = [], []
+    for base, controls, policies in markets:
+        per_year = bars_per_year(base.timeframe)
+        for label, start, end in spans:
+            sharpes = {k: float(sharpe(returns[label][k], per_year)) for k in [*controls, *policies]}
+            control = max(controls, key=lambda k: _finite(sharpes[k]))
+            close = run.prices[(base.symbol, base.timeframe)]["close"].loc[start:end].to_numpy(dtype="float64")
             for key in policies:
-                on_sharpe, on_drawdown = resamples.effect(returns[key])
+                on_sharpe, on_drawdown = _effect(
+                    returns[label], resampled[label], control, key, per_year, bootstrap.confidence
+                )
                 frame = run.exposure[key].loc[start:end]
-                timing = shifted_timing(
-                    frame["strategy_exposure"].to_numpy(dtype="float64"),
-                    frame["multiplier"].to_numpy(dtype="float64") * frame["vol_scale"].to_numpy(dtype="float64"),
-                    close,
-                    per_year=per_year,
-                    cost=cost,
-                    seed=seed,
-                    shifts=shifts,
+                multiplier = frame["multiplier"].to_numpy(dtype="float64") * frame["vol_scale"].to_numpy(
+                    dtype="float64"
+                )
+                tasks.append(
+                    TimingTask(frame["strategy_exposure"].to_numpy(dtype="float64"), multiplier, close, per_year, seed)
                 )
                 out.append(
                     Judgement(
-                        strategy,
-                        symbol,
-                        timeframe,
+                        base.strategy,
+                        base.symbol,
+                        base.timeframe,
                         run.is_baseline(key),
                         key.overlay,
                         label,
                         control.overlay,
-                        len(returns[key]) + 1,
-                        float(sharpe(returns[key], per_year)),
-                        float(sharpe(returns[control], per_year)),
-                        none_sharpe,
+                        len(returns[label][key]) + 1,
+                        sharpes[key],
+                        sharpes[control],
+                        sharpes.get(base, math.nan),
                         on_sharpe,
                         on_drawdown,
-                        timing.rank,
+                        math.nan,  # timing rank: below, all paths at once
                         bootstrap.confidence,
                     )
                 )
+    ranks = shifted_timings(tasks, cost=cost, shifts=shifts)
+    return [replace(j, timing_rank=r.rank) for j, r in zip(out, ranks, strict=True)]
+
+
+def _resample(
+    returns: dict[BookKey, np.ndarray], bootstrap: BootstrapConfig, seed: int
+) -> dict[BookKey, tuple[np.ndarray, np.ndarray]]:
+    """Each book's resampled (per-bar) mean, std and max. drawdown: the paired stationary block
+    bootstrap of ``report.bootstrap``, books of the same length on the same resampled bar
+    indices (one set per length, the generator restarted at ``seed``), all in one kernel pass."""
+    out: dict[BookKey, tuple[np.ndarray, np.ndarray]] = {}
+    for n in dict.fromkeys(len(r) for r in returns.values()):
+        keys = [k for k, r in returns.items() if len(r) == n]
+        index = stationary_indices(
+            n, n_boot=bootstrap.n_boot, mean_block=bootstrap.mean_block, rng=np.random.default_rng(seed)
+        )
+        mean, std, drawdown = gathered_moments(
+            np.ascontiguousarray(np.stack([returns[k] for k in keys], axis=1)), index
+        )
+        for column, key in enumerate(keys):
+            out[key] = (np.stack([mean[:, column], std[:, column]]), drawdown[:, column] * 100.0)
     return out
 
 
-class _Resamples:
-    """The paired stationary block bootstrap of ``report.bootstrap`` against one control:
-    the same resampled bar indices for the control and every overlay judged against it,
-    the control's resampled statistics computed once (a numba pass per series)."""
-
-    def __init__(self, control: np.ndarray, index: np.ndarray, *, per_year: float, confidence: float) -> None:
-        self.control, self.index, self.per_year, self.confidence = control, index, per_year, confidence
-        self.sharpe, self.drawdown = resampled_stats(control, index, per_year)
-
-    def effect(self, overlay: np.ndarray) -> tuple[Interval, Interval]:
-        """(Δ Sharpe, Δ max. drawdown pp) of ``overlay`` − the control, with intervals."""
-        on_sharpe, on_drawdown = resampled_stats(overlay, self.index, self.per_year)
-        both = np.stack([self.control, overlay])
-        tail = (1.0 - self.confidence) / 2.0
-        out = []
-        for effects, originals in (
-            (on_sharpe - self.sharpe, cast(np.ndarray, sharpe(both, self.per_year))),
-            (on_drawdown - self.drawdown, max_drawdown_pct(both)),
-        ):
-            finite = effects[np.isfinite(effects)]
-            low, high = np.quantile(finite, [tail, 1.0 - tail]) if len(finite) else (math.nan, math.nan)
-            out.append(Interval(float(originals[1] - originals[0]), float(low), float(high)))
-        return out[0], out[1]
+def _effect(
+    returns: dict[BookKey, np.ndarray],
+    resampled: dict[BookKey, tuple[np.ndarray, np.ndarray]],
+    control: BookKey,
+    key: BookKey,
+    per_year: float,
+    confidence: float,
+) -> tuple[Interval, Interval]:
+    """(Δ Sharpe, Δ max. drawdown pp) of ``key`` − ``control``, with their intervals."""
+    both = np.stack([returns[control], returns[key]])
+    (control_moments, control_falls), (moments, falls) = resampled[control], resampled[key]
+    resampled_sharpe = np.asarray(sharpe_ratio(moments[0], moments[1], per_year))
+    control_sharpe = np.asarray(sharpe_ratio(control_moments[0], control_moments[1], per_year))
+    originals = (cast(np.ndarray, sharpe(both, per_year)), max_drawdown_pct(both))
+    on_sharpe, on_drawdown = (
+        percentile_interval(effects, before, after, confidence)
+        for effects, (before, after) in zip(
+            (resampled_sharpe - control_sharpe, falls - control_falls), originals, strict=True
+        )
+    )
+    return on_sharpe, on_drawdown
 
 
 def verdict_lines(judgements: list[Judgement]) -> list[str]:

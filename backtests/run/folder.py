@@ -265,7 +265,10 @@ def _read_table(
             raise DataError(f"{path}: {column}: {exc}", fix=_FIX) from None
     if books:  # a policy name; true/false in folders written before policies
         try:
-            frame["overlay"] = frame["overlay"].map(as_overlay).astype(object)
+            names = frame["overlay"].unique()  # a few policy names over many rows: read each once
+            frame["overlay"] = (
+                frame["overlay"].map(dict(zip(names, map(as_overlay, names), strict=True))).astype(object)
+            )
         except ValueError as exc:
             raise DataError(f"{path}: overlay: {exc}", fix=_FIX) from None
     return frame
