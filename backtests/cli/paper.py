@@ -17,7 +17,7 @@ import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard, latest_reading
-from carryguard.backtests.cli.options import DURATION, Finite
+from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite, Group
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +70,7 @@ STATE_OPTION = click.option(
 )
 
 
-@click.group("paper")
+@click.group("paper", cls=Group)
 def paper() -> None:
     """Paper trading: run a strategy + overlay on live bars, inspect the book."""
 
@@ -86,7 +86,7 @@ def paper() -> None:
 @click.option("--symbol", help="Market symbol (ccxt spelling); default: the study's, else BTC/USDT.")
 @click.option("--timeframe", help="Bar length (1h, 4h, 1d ...); default: the study's, else 1h.")
 @click.option("--strategy", "strategy_name", help="Registered strategy name; default: the study's, else sma_cross.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
+@PARAM_OPTION
 @click.option(
     "--overlay",
     default=None,

@@ -25,6 +25,7 @@ from carryguard.backtests.engine.measures import (
     sharpe,
 )
 from carryguard.backtests.run.folder import BookKey, RunFolder
+from carryguard.signals.config import closest
 from carryguard.signals.errors import DataError
 from carryguard.signals.json_file import json_ready
 
@@ -82,8 +83,10 @@ def resolve_metric(name: str) -> str:
             return f"Δ {column}"
     if wanted in SORT_ALIASES:
         return SORT_ALIASES[wanted]
-    choices = ", ".join([*SORT_ALIASES, *SHORT_NAMES.values(), *(f"Δ {name}" for name in SHORT_NAMES.values())])
-    raise ValueError(f"unknown metric {name!r}; choose one of: {choices}")
+    choices = [*SORT_ALIASES, *SHORT_NAMES.values(), *(f"Δ {name}" for name in SHORT_NAMES.values())]
+    near = closest(wanted, choices)
+    hint = f"did you mean {near!r}? " if near else ""
+    raise ValueError(f"unknown metric {name!r}; {hint}choose one of: {', '.join(choices)}")
 
 
 def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
