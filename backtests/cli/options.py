@@ -73,7 +73,7 @@ DURATION = Duration()
 
 
 COMMAS = re.compile(r",")
-PAIRS = re.compile(r",(?=\s*[A-Za-z_][\w.]*=)")  # KEY=VALUE lists: split only before the next KEY=
+PAIRS = re.compile(r",(?=\s*[A-Za-z_][\w.]*=|\s*$)")  # KEY=VALUE lists: split only before the next KEY=
 
 
 class ListOption(click.Option):
