@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import click
 from rich import box
@@ -145,19 +146,29 @@ def _wrap_header(header: str, width: int) -> str:
     )
 
 
+class Fitting(TypedDict, total=False):
+    """How a table fits the terminal: ``right`` columns are numbers (right-aligned, never cut), ``drop``
+    lists the columns (names, or positions for repeated names) to hide first when it is too narrow
+    (then the others from the right), ``legend`` is a note printed under it."""
+
+    right: Sequence[str]
+    drop: Sequence[str | int | Sequence[int]]
+    legend: str
+
+
 def render_table(
     title: str,
     columns: Sequence[str],
     rows: Iterable[Sequence[object]],
     *,
-    right: Sequence[str] = (),
-    drop: Sequence[str | int | Sequence[int]] = (),
-    width: int | None = None,
-    legend: str = "",
+    width: int | None,
+    **fitting: Unpack[Fitting],
 ) -> tuple[Table, str]:
-    """The fitted rich table and its note (dropped columns, ``legend``) for a terminal ``width`` wide."""
+    """The fitted rich table and its note (dropped columns, the legend) for a terminal ``width`` wide
+    (None: any width); None cells are blank."""
+    right, legend = fitting.get("right", ()), fitting.get("legend", "")
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    layout = fit(columns, cells, right, width, drop)
+    layout = fit(columns, cells, right, width, fitting.get("drop", ()))
     table = Table(title=title, title_justify="left", header_style="bold", box=box.HEAVY_HEAD)
     for index, header, fold in zip(layout.keep, layout.headers, layout.widths, strict=True):
         table.add_column(
@@ -176,19 +187,11 @@ def render_table(
 
 
 def print_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    *,
-    right: Sequence[str] = (),
-    drop: Sequence[str | int | Sequence[int]] = (),
-    legend: str = "",
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], **fitting: Unpack[Fitting]
 ) -> None:
-    """A table on stdout fitted to the terminal; ``right`` columns are numbers (right-aligned, never cut),
-    ``drop`` lists the columns (names, or positions for repeated names) to hide first when it is too
-    narrow (then the others from the right), None cells are blank."""
+    """A table on stdout fitted to the terminal (``render_table``), all of it with ``--wide``."""
     width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
-    table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
+    table, note = render_table(title, columns, rows, width=width, **fitting)
     created = stdout.width
     stdout.width = width or 10_000  # print at the width fitted to, whatever the console was created with
     try:
