@@ -182,7 +182,8 @@ def render_table(
         table.add_row(*(row[i] for i in layout.keep))
     notes = [legend] if legend else []
     if layout.dropped:
-        notes.append(f"hidden to fit {width} columns: {', '.join(layout.dropped)} (--wide shows all)")
+        hidden = f"hidden to fit {width} columns: {', '.join(layout.dropped)} (--wide shows all)"
+        notes.append("\n".join(textwrap.wrap(hidden, width=width or len(hidden), break_on_hyphens=False)))
     return table, "\n".join(notes)
 
 
