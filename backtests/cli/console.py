@@ -169,6 +169,8 @@ def render_table(
     right, legend = fitting.get("right", ()), fitting.get("legend", "")
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     layout = fit(columns, cells, right, width, fitting.get("drop", ()))
+    if width is not None and cell_len(title) > width:  # a title wraps at spaces too (soft_wrap would not)
+        title = "\n".join(textwrap.wrap(title, width=width, break_on_hyphens=False))
     table = Table(title=title, title_justify="left", header_style="bold", box=box.HEAVY_HEAD)
     for index, header, fold in zip(layout.keep, layout.headers, layout.widths, strict=True):
         table.add_column(
