@@ -24,7 +24,11 @@ def _ratio(value: float | None, digits: int = 2) -> str:
 
 
 def _time(text: str | None) -> str:
-    return "n/a" if not text else text.replace("T", " ").replace(":00+00:00", " UTC")
+    """``2025-01-04T12:00:00+00:00`` -> ``2025-01-04 12:00 UTC`` (seconds kept when not zero)."""
+    if not text:
+        return "n/a"
+    clock = text.replace("T", " ").removesuffix("+00:00")
+    return f"{clock.removesuffix(':00') if len(clock) == 19 else clock} UTC"
 
 
 def book_rows(summary: dict, *, live: bool) -> list[tuple[str, str]]:
