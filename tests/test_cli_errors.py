@@ -42,7 +42,7 @@ FILE_CASES = [  # (strategies table, extra tables, the nearest valid name, the t
     ("buy_and_hold = {}", "[risk.weights]\nyen_strenght = 1.0", "yen_strength", "[risk]"),
     ("buy_and_hold = {}", "[overlay]\nstres = 50.0", "stress", "[overlay]"),
     ("buy_and_hold = {}\n[overlay.vol_target]\ntargt = 0.3", "", "target", "[overlay.vol_target]"),
-    ('buy_and_hold = {}\n[overlay.vol_targt]\ntarget = 0.3', "", "vol_target", "[overlay.vol_targt]"),
+    ("buy_and_hold = {}\n[overlay.vol_targt]\ntarget = 0.3", "", "vol_target", "[overlay.vol_targt]"),
     ("sma_cros = {}", "", "sma_cross", "strategies.sma_cros"),
     ("sma_cross = { fats = 5 }", "", "fast", "strategies.sma_cross"),
     ("buy_and_hold = {}", 'descripton = "typo at the top"', "description", "study.toml"),
