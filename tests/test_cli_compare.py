@@ -80,7 +80,7 @@ def test_cli_compare_given_columns_fits_and_prints_every_shown_delta_whole(
 
     # Assert: the table fits; every overlay's Δ Sharpe is shown at 80 columns and up, each number whole
     assert max(len(line) for line in text.splitlines() if line[:1] in "┏┃┡│└") <= width
-    hidden = re.search(r"hidden to fit \d+ columns: (.*?) \(--wide shows all\)", text.replace("\n", " "))
+    hidden = re.search(r"hidden to fit \d+ columns: (.*?) \(--wide shows all\)", re.sub(r"\s+", " ", text))
     dropped = hidden.group(1).split(", ") if hidden else []
     short = abbreviations(OVERLAYS.split(",")[1:])
     for book in books:

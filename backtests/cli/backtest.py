@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say, stderr, stdout
 from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, list_option
 from carryguard.backtests.engine import DEFAULT_ENGINE, ENGINE_NAMES
 from carryguard.signals.errors import CarryguardError
@@ -289,7 +289,7 @@ def _print_pairs(results: list[dict], overlays: tuple[str, ...], *, title: str) 
     legend = [f"{label}: best of {', '.join(specs)} by Sharpe" for label, specs in groups if label != "none"]
     legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []
     for line in [*legend, "sorted by the row's best Sharpe"]:  # one per line: fits 80 columns
-        stdout.print(line, highlight=False)
+        say(line)
 
 
 def _sharpe(metrics: dict) -> float:

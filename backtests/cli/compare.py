@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stage_progress, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say, stage_progress, stderr, stdout
 from carryguard.backtests.cli.options import Finite
 from carryguard.backtests.cli.paths import RunDir
 
@@ -93,7 +93,7 @@ def compare(run_dirs: tuple[Path, ...], sort: str, books: bool, as_json: bool) -
         with stderr.status(f"judging {run.run_id} ..."):
             lines = verdict_lines(judge(run))
         for line in lines:
-            stdout.print(line, highlight=False)
+            say(line)
 
 
 def abbreviations(overlays: list[str]) -> dict[str, str]:
@@ -175,12 +175,12 @@ def _print_books(comparison: Comparison, number: dict[str, str]) -> None:
     deltas = [f"Δ {SHORT_NAMES[name]}" for name in HEADLINE]
     columns = (["run"] if number else []) + ["strategy", "symbol", "tf", *headline, *deltas]
     print_table(
-        f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower); "
-        "* bottom-fishing baseline",
+        f"Comparison: {comparison.note}; Δ = with overlay − without (Δ MaxDD > 0: shallower)",
         columns,
         rows,
         right=[*headline, *deltas],
         drop=[deltas[1], headline[1], "tf", deltas[0], headline[0], "symbol"],
+        legend="* bottom-fishing baseline",
     )
 
 
@@ -258,7 +258,7 @@ def report(run_dir: Path, windows: Path | None, resamples: int, block: float, as
         )
         return
     for line in verdict_lines(written.verdict):
-        stdout.print(line, highlight=False)
+        say(line)
     if not written.effects:
         stdout.print("no overlay / no-overlay pairs in this run: no bootstrap of the overlay's effect", highlight=False)
     else:

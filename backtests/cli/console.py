@@ -69,6 +69,23 @@ def add_wide_option(command: click.Command) -> click.Command:
     return command
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Prose on stdout (stderr with ``err``), each line wrapped at spaces to the width tables are
+    fitted to (not with ``--wide``); a wrapped line continues indented by two more spaces."""
+    console, stream = (stderr, sys.stderr) if err else (stdout, sys.stdout)
+    width = None if _WIDE else max(_width(stream) or console.width, MIN_WIDTH)
+    for line in text.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines = (
+            textwrap.wrap(
+                line, width=width, subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False
+            )
+            if width is not None and cell_len(line) > width
+            else [line]
+        )
+        console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+
+
 def print_json(data: object) -> None:
     """Stable JSON (sorted keys off: key order is part of the documented shape)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -184,8 +201,7 @@ def render_table(
         table.add_row(*(row[i] for i in layout.keep))
     notes = [legend] if legend else []
     if layout.dropped:
-        hidden = f"hidden to fit {width} columns: {', '.join(layout.dropped)} (--wide shows all)"
-        notes.append("\n".join(textwrap.wrap(hidden, width=width or len(hidden), break_on_hyphens=False)))
+        notes.append(f"hidden to fit {width} columns: {', '.join(layout.dropped)} (--wide shows all)")
     return table, "\n".join(notes)
 
 
@@ -199,10 +215,10 @@ def print_table(
     stdout.width = width or 10_000  # print at the width fitted to, whatever the console was created with
     try:
         stdout.print(table)
-        if note:
-            stdout.print(note, highlight=False)
     finally:
         stdout.width = created
+    if note:
+        say(note)
 
 
 @contextmanager

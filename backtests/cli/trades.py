@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say
 from carryguard.backtests.cli.options import list_option
 from carryguard.backtests.cli.paths import RunDir, nearest
 
@@ -86,10 +86,9 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
             right=["entry price", "exit price", "return %", "days"],
             drop=["resizes", "entry price", "exit price", "exit cause"],
         )
-    stdout.print(
+    say(
         "cause: what changed in the decision behind a fill since the previous fill (signal = the strategy; "
-        "overlay cut/restore = the risk multiplier; vol rescale; rebalance band = price drift only)",
-        highlight=False,
+        "overlay cut/restore = the risk multiplier; vol rescale; rebalance band = price drift only)"
     )
 
 
