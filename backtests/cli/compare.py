@@ -133,7 +133,7 @@ def _print_matrix(comparison: Comparison, number: dict[str, str]) -> None:
     names = ", ".join(f"{short[o]}={o}" for o in overlays if short[o] != o)
     timeframes = sorted({row.timeframe for row in matrix})
     legend = [
-        "none: the book without an overlay; Δ = an overlay's book − its strategy's none book",
+        "none: the book without an overlay; Δ = overlay book − its strategy's none book",
         "Sh: Sharpe; DD: max. drawdown % (Δ > 0: shallower); Ret: return % (Δ in pp)",
         *textwrap.wrap(f"overlays: {names}", width=78, subsequent_indent="  "),
         "* bottom-fishing baseline; when narrow, hidden first: every ΔRet, none Ret,",
