@@ -86,11 +86,20 @@ def config_keys(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to ``name`` (case-insensitive), or None when none is close:
+    the one home of every "did you mean" hint."""
+    known = list(known)
+    lower = {k.lower(): k for k in reversed(known)}  # the first spelling wins on a tie
+    near = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    return lower[near[0]] if near else None
+
+
 def did_you_mean(key: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the nearest known name, else the known names."""
     known = list(known)
-    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(known)})"
+    near = closest(key, known)
+    return f" (did you mean {near!r}?)" if near else f" (known: {', '.join(known)})"
 
 
 def unknown_keys(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from carryguard.signals.config import parse_config
+from carryguard.signals.config import closest, parse_config
 from carryguard.signals.errors import DataError
 from carryguard.signals.toml_file import read_toml
 
@@ -105,7 +105,9 @@ class RiskConfig:
             known += list(OPTIONAL_AMPLIFIERS) if name == "amplifier_weights" else []
             unknown = set(table) - set(known)
             if unknown:
-                raise ValueError(f"unknown risk components in {name}: {sorted(unknown)}; known: {known}")
+                first = sorted(unknown)[0]
+                hint = f"did you mean {near!r}? " if (near := closest(first, known)) else ""
+                raise ValueError(f"unknown risk components in {name}: {sorted(unknown)}; {hint}known: {known}")
             if any(w < 0 for w in table.values()) or sum(table.values()) <= 0:
                 raise ValueError(f"risk {name} must be >= 0 with a positive sum")
         if self.version not in VERSIONS:

@@ -23,7 +23,7 @@ contract, the controls, products and the registry (``make_policy``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from numbers import Real
 from typing import Any, ClassVar, Protocol
@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from carryguard.signals.config import closest
 from carryguard.signals.indicators import realized_volatility
 from carryguard.strategies.base import periods_per_year_of
 
@@ -244,10 +245,19 @@ def policy_names(spec: str) -> list[str]:
     names = [part.strip() for part in spec.split(PRODUCT)]
     for name in names:
         if name not in known:
-            raise ValueError(f"unknown overlay {name!r} in {spec!r}; known: {', '.join(known)} (or a product a*b)")
+            where = f" in {spec!r}" if name != spec.strip() else ""
+            raise ValueError(
+                f"unknown overlay {name!r}{where}; {_nearest(name, known)}known: {', '.join(known)} (or a product a*b)"
+            )
     if len(set(names)) != len(names):
         raise ValueError(f"overlay {spec!r} repeats a policy")
     return names
+
+
+def _nearest(name: str, valid: Iterable[str]) -> str:
+    """``"did you mean 'carry'? "`` for the closest valid name, else ``""``."""
+    near = closest(name, sorted(valid))
+    return f"did you mean {near!r}? " if near else ""
 
 
 def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = None) -> Any:
@@ -268,7 +278,8 @@ def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = N
         unknown = [] if name == "carry" else sorted(set(values) - allowed)  # carry: OverlayConfig.from_dict checks
         if unknown:
             raise ValueError(
-                f"overlay {name!r} has no parameter {unknown[0]!r}; parameters: {', '.join(sorted(allowed))}"
+                f"overlay {name!r} has no parameter {unknown[0]!r}; {_nearest(unknown[0], allowed)}"
+                f"parameters: {', '.join(sorted(allowed))}"
             )
         parts.append(cls.build(values) if hasattr(cls, "build") else cls(**values))
     return parts[0] if len(parts) == 1 else Product(tuple(parts))

@@ -229,7 +229,7 @@ def test_backtest_given_bad_usage_exits_2_with_message(real_store_dir, tmp_path,
     assert not list(tmp_path.iterdir())
 
 
-def test_backtest_given_malformed_study_file_exits_2_naming_the_file(real_store_dir, tmp_path):
+def test_backtest_given_malformed_study_file_exits_1_naming_the_file(real_store_dir, tmp_path):
     # Arrange
     study = tmp_path / "broken.toml"
     study.write_text('name = "broken"\n[strategies]\nsma_cross = { fast = "ten" }\n')
@@ -238,7 +238,7 @@ def test_backtest_given_malformed_study_file_exits_2_naming_the_file(real_store_
     outcome = backtest(real_store_dir, str(study), "--results-dir", str(tmp_path / "results"))
 
     # Assert
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1
     assert "broken.toml" in outcome.stderr and "strategies.sma_cross" in outcome.stderr
 
 

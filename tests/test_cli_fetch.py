@@ -182,7 +182,7 @@ def test_fetch_given_bad_option_is_a_usage_error(tmp_path, args):
 
 def test_fetch_help_shows_examples(tmp_path):
     result = run(tmp_path, "data", "fetch", "--help")
-    assert result.exit_code == 0 and "carryguard data fetch --symbols BTC/USDT" in result.output
+    assert result.exit_code == 0 and "carryguard data fetch --symbol BTC/USDT" in result.output
 
 
 def test_run_jobs_given_hosts_down_fails_later_jobs_on_them_without_retrying(monkeypatch, tmp_path):

@@ -111,8 +111,8 @@ def test_paper_run_given_once_decides_due_bars_and_status_reports_the_book(bars,
     assert 0 <= book["last_decision"]["score"] <= 100 and book["last_decision"]["regime"] in ("calm", "elevated")
     assert book["bars_behind"] == 0 and book["loop_note"] == "stopped (once)"
     assert json.loads(live.output)[0]["bars_behind"] == 2
-    assert table.exit_code == 0 and "sma_cross+carry" in table.output and "last decision:" in table.output
-    assert "bars behind measured at exchange time" in table.output and "--live asks the exchange" in table.output
+    assert table.exit_code == 0 and "sma_cross+carry" in table.output and "│ last decision │" in table.output
+    assert "│ bars behind   │ 0 at exchange time" in table.output and "--live asks the exchange" in table.output
 
 
 def test_paper_status_given_missing_state_file_exits_1_with_one_line(tmp_path):

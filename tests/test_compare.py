@@ -218,7 +218,7 @@ def test_cli_compare_given_json_prints_the_table_rows(run_dir: Path, later_run_d
 
 def test_cli_compare_given_table_marks_baselines_and_alignment(run_dir: Path, later_run_dir: Path) -> None:
     # Act
-    result = CliRunner().invoke(main, ["compare", str(run_dir), str(later_run_dir), "--sort", "maxdd"])
+    result = CliRunner().invoke(main, ["compare", str(run_dir), str(later_run_dir), "--sort", "maxdd", "--books"])
 
     # Assert
     assert result.exit_code == 0, result.output
@@ -232,7 +232,7 @@ def test_cli_compare_given_json_and_table_prints_the_same_rows_in_the_same_order
 ) -> None:
     # Arrange
     runner = CliRunner()
-    args = ["compare", str(run_dir), str(later_run_dir), "--sort", "return"]
+    args = ["compare", str(run_dir), str(later_run_dir), "--sort", "return", "--books"]
 
     # Act
     table = runner.invoke(main, [*args, "--wide"]).output

@@ -100,7 +100,7 @@ def test_cli_compare_given_columns_prints_every_json_number_of_the_shown_columns
 
     # Act
     rows = json.loads(runner.invoke(main, ["compare", str(run_dir), "--json"]).output)
-    table = runner.invoke(main, ["compare", str(run_dir)]).output
+    table = runner.invoke(main, ["compare", str(run_dir), "--books"]).output
 
     # Assert: the table fits, and each headline number of the JSON rows appears whole (unless its column was hidden)
     assert max(len(line) for line in table.splitlines() if "│" in line) <= width
@@ -118,8 +118,8 @@ def test_cli_compare_given_wide_shows_every_column_at_80(run_dir: Path, monkeypa
     monkeypatch.setenv("COLUMNS", "80")
 
     # Act
-    narrow = CliRunner().invoke(main, ["compare", str(run_dir)]).output
-    wide = CliRunner().invoke(main, ["compare", str(run_dir), "--wide"]).output
+    narrow = CliRunner().invoke(main, ["compare", str(run_dir), "--books"]).output
+    wide = CliRunner().invoke(main, ["compare", str(run_dir), "--books", "--wide"]).output
 
     # Assert
     assert "hidden to fit 80 columns" in narrow and "hidden" not in wide

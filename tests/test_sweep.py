@@ -386,7 +386,7 @@ def test_cli_sweep_given_bad_scheduler_option_is_a_usage_error(real_store_dir, t
     assert outcome.exit_code == 2 and message in outcome.output
 
 
-def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, tmp_path):
+def test_cli_sweep_given_invalid_combo_exits_1_before_any_work(real_store_dir, tmp_path):
     # Arrange: no constraint, so fast >= slow combos reach SmaCross, which rejects them.
     study = write_study(
         tmp_path,
@@ -396,8 +396,8 @@ def test_cli_sweep_given_invalid_combo_exits_2_before_any_work(real_store_dir, t
     # Act
     outcome = invoke_sweep(real_store_dir, study, tmp_path)
 
-    # Assert: a bad study is a usage error (as for `backtest`), reported before the progress bar starts
-    assert outcome.exit_code == 2
+    # Assert: a bad study file is exit 1 naming it (as for `backtest`), reported before the progress bar starts
+    assert outcome.exit_code == 1
     lines = outcome.stderr.strip().splitlines()
     assert "must be < slow" in lines[-1] and "study.toml" in lines[-1] and "Traceback" not in outcome.stderr
     assert "sweep small" not in outcome.stderr
@@ -469,7 +469,7 @@ def test_cli_sweep_given_overlay_study_with_start_and_risk_table_rows_equal_back
     assert set(RiskConfig().inputs().values()) | {"binance/BTC-USDT/1d"} <= set(manifest["data"])
 
 
-def test_cli_sweep_given_backtest_study_exits_2_naming_the_kind_expected(tmp_path):
+def test_cli_sweep_given_backtest_study_exits_1_naming_the_kind_expected(tmp_path):
     # Arrange: the shipped default study is a backtest study (no [params])
     default = SHIPPED.parent / "carry_unwind.toml"
 
@@ -477,7 +477,7 @@ def test_cli_sweep_given_backtest_study_exits_2_naming_the_kind_expected(tmp_pat
     outcome = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "sweep", str(default)])
 
     # Assert
-    assert outcome.exit_code == 2
+    assert outcome.exit_code == 1
     assert "needs a sweep study, but this is a backtest study (it has no [params] table)" in outcome.stderr
 
 

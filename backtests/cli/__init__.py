@@ -4,7 +4,7 @@ Each verb lives in its own module of this package and exports ``commands``. Impo
 package (what ``--help`` does) loads click, rich and the verb modules only: pandas, numpy,
 numba, matplotlib, dask, ccxt and the store are imported inside the commands that use
 them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast.
-Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error.
+Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error (one line too).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from carryguard.backtests.cli.console import add_wide_option
+from carryguard.backtests.cli.options import Group
 from carryguard.signals.errors import CarryguardError
 
 if TYPE_CHECKING:
@@ -42,12 +43,22 @@ class CliContext:
         return Store(self.data_dir)
 
 
-class CarryguardGroup(click.Group):
-    """Turns known errors into one stderr line and exit code 1."""
+class CarryguardGroup(Group):
+    """Turns known errors into one stderr line and exit code 1, and usage errors into one line and 2."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            usage_fail(exc)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            usage_fail(exc)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except CarryguardError as exc:
@@ -57,6 +68,14 @@ class CarryguardGroup(click.Group):
             sys.exit(130)
         except Exception as exc:
             fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc)
+
+
+def usage_fail(exc: click.UsageError) -> NoReturn:
+    """Exit 2 with the usage error on one stderr line, and where the command's help is."""
+    message = " ".join(exc.format_message().split())
+    where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    click.echo(f"error: {message}{where}", err=True)
+    sys.exit(exc.exit_code)
 
 
 def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:

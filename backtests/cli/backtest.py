@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say, stderr, stdout
+from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, list_option
 from carryguard.backtests.engine import DEFAULT_ENGINE, ENGINE_NAMES
 from carryguard.signals.errors import CarryguardError
 
@@ -23,17 +24,14 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
 @click.argument(
     "study_path", metavar="[STUDY.toml]", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
+@list_option(
     "--strategy",
     "strategies",
-    multiple=True,
     metavar="NAME",
-    help="Only this strategy (repeatable); NAME+carry (every one) keeps only the overlay runs.",
+    help="Only this strategy; NAME+carry (every one) keeps only the overlay runs.",
 )
-@click.option("--symbol", "symbols", multiple=True, metavar="BASE/QUOTE", help="Only this symbol (repeatable).")
-@click.option(
-    "--timeframe", "timeframes", multiple=True, metavar="TF", help="Only this timeframe, e.g. 1d or 4h (repeatable)."
-)
+@list_option("--symbol", "symbols", metavar="BASE/QUOTE", help="Only this symbol.")
+@list_option("--timeframe", "timeframes", metavar="TF", help="Only this timeframe, e.g. 1d or 4h.")
 @click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD[THH:MM], UTC), overriding the study.")
 @click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD[THH:MM] or 'latest'), overriding the study.")
 @click.option(
@@ -42,10 +40,10 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
     default=None,
     help="--no-overlay: only the unsized books (none); --overlay: only carry; default: the study's overlays.",
 )
-@click.option(
+@list_option(
     "--overlays",
-    metavar="NAMES",
-    help="Comma-separated overlays to run, e.g. none,vol_target,carry,vol_target*carry (overrides the study).",
+    metavar="NAME",
+    help="Overlays to run, e.g. none,vol_target,carry,vol_target*carry (overrides the study).",
 )
 @click.option(
     "--walk-forward",
@@ -55,6 +53,7 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
 )
 @click.option(
     "--engine",
+    type=Choice(ENGINE_NAMES),
     default=DEFAULT_ENGINE,
     show_default=True,
     help=f"{' or '.join(ENGINE_NAMES)}: backtrader is the reference event-driven engine, fast (numba) "
@@ -67,13 +66,7 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
     metavar="N",
     help="Re-run the first N books on the other engine and print their parity (exit 1 if they differ).",
 )
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where the run folder <YYYYmmdd-HHMMSS>-<study> is written.",
-)
+@RESULTS_DIR_OPTION
 @click.option("--csv", "as_csv", is_flag=True, help="Write the per-bar tables as CSV instead of parquet.")
 @click.option(
     "--json",
@@ -99,7 +92,7 @@ def backtest(
     start: str | None,
     end: str | None,
     overlay: bool | None,
-    overlays: str | None,
+    overlays: tuple[str, ...],
     walk_forward: bool,
     engine: str,
     verify: int,
@@ -138,17 +131,16 @@ def backtest(
     from carryguard.backtests.run.write import metrics_document, write_results
     from carryguard.signals.errors import ConfigError
 
-    if engine not in ENGINE_NAMES:
-        raise click.BadParameter(f"unknown engine {engine!r}; known: {', '.join(ENGINE_NAMES)}", param_hint="--engine")
-    try:
-        if study_path is not None and (key := sweep_key(read_study(study_path))) is not None:
-            stderr.print(
-                f"note: {study_path} is a sweep study ([{key}]); backtesting its base settings",
-                markup=False,
-                highlight=False,
-            )
+    if study_path is not None and (key := sweep_key(read_study(study_path))) is not None:
+        stderr.print(
+            f"note: {study_path} is a sweep study ([{key}]); backtesting its base settings",
+            markup=False,
+            highlight=False,
+        )
+    loaded = load_study(study_path)  # a mistake in the file: exit 1 naming file, table and key
+    try:  # a mistake in the options: a usage error, exit 2
         study = narrow(
-            load_study(study_path),
+            loaded,
             strategies=strategies,
             symbols=symbols,
             timeframes=timeframes,
@@ -234,10 +226,10 @@ def _walk_forward(study: Study, store: Store, folder: Path) -> None:
     )
 
 
-def _overlay_choice(flag: bool | None, names: str | None) -> tuple[str, ...]:
+def _overlay_choice(flag: bool | None, names: tuple[str, ...]) -> tuple[str, ...]:
     """The overlays the options ask for (empty: the study's own list)."""
     if names:
-        return tuple(name.strip() for name in names.split(",") if name.strip())
+        return names
     return () if flag is None else (("carry",) if flag else ("none",))
 
 
@@ -297,7 +289,7 @@ def _print_pairs(results: list[dict], overlays: tuple[str, ...], *, title: str) 
     legend = [f"{label}: best of {', '.join(specs)} by Sharpe" for label, specs in groups if label != "none"]
     legend += ["* = bottom-fishing baseline"] if any(entry["baseline"] for entry in rows.values()) else []
     for line in [*legend, "sorted by the row's best Sharpe"]:  # one per line: fits 80 columns
-        stdout.print(line, highlight=False)
+        say(line)
 
 
 def _sharpe(metrics: dict) -> float:

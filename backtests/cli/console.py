@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import click
 from rich import box
@@ -66,6 +67,23 @@ def add_wide_option(command: click.Command) -> click.Command:
         )
     )
     return command
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Prose on stdout (stderr with ``err``), each line wrapped at spaces to the width tables are
+    fitted to (not with ``--wide``); a wrapped line continues indented by two more spaces."""
+    console, stream = (stderr, sys.stderr) if err else (stdout, sys.stdout)
+    width = None if _WIDE else max(_width(stream) or console.width, MIN_WIDTH)
+    for line in text.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        lines = (
+            textwrap.wrap(
+                line, width=width, subsequent_indent=indent + "  ", break_long_words=False, break_on_hyphens=False
+            )
+            if width is not None and cell_len(line) > width
+            else [line]
+        )
+        console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
 
 
 def print_json(data: object) -> None:
@@ -145,19 +163,31 @@ def _wrap_header(header: str, width: int) -> str:
     )
 
 
+class Fitting(TypedDict, total=False):
+    """How a table fits the terminal: ``right`` columns are numbers (right-aligned, never cut), ``drop``
+    lists the columns (names, or positions for repeated names) to hide first when it is too narrow
+    (then the others from the right), ``legend`` is a note printed under it."""
+
+    right: Sequence[str]
+    drop: Sequence[str | int | Sequence[int]]
+    legend: str
+
+
 def render_table(
     title: str,
     columns: Sequence[str],
     rows: Iterable[Sequence[object]],
     *,
-    right: Sequence[str] = (),
-    drop: Sequence[str | int | Sequence[int]] = (),
-    width: int | None = None,
-    legend: str = "",
+    width: int | None,
+    **fitting: Unpack[Fitting],
 ) -> tuple[Table, str]:
-    """The fitted rich table and its note (dropped columns, ``legend``) for a terminal ``width`` wide."""
+    """The fitted rich table and its note (dropped columns, the legend) for a terminal ``width`` wide
+    (None: any width); None cells are blank."""
+    right, legend = fitting.get("right", ()), fitting.get("legend", "")
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    layout = fit(columns, cells, right, width, drop)
+    layout = fit(columns, cells, right, width, fitting.get("drop", ()))
+    if width is not None and cell_len(title) > width:  # a title wraps at spaces too (soft_wrap would not)
+        title = "\n".join(textwrap.wrap(title, width=width, break_on_hyphens=False))
     table = Table(title=title, title_justify="left", header_style="bold", box=box.HEAVY_HEAD)
     for index, header, fold in zip(layout.keep, layout.headers, layout.widths, strict=True):
         table.add_column(
@@ -176,27 +206,19 @@ def render_table(
 
 
 def print_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    *,
-    right: Sequence[str] = (),
-    drop: Sequence[str | int | Sequence[int]] = (),
-    legend: str = "",
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], **fitting: Unpack[Fitting]
 ) -> None:
-    """A table on stdout fitted to the terminal; ``right`` columns are numbers (right-aligned, never cut),
-    ``drop`` lists the columns (names, or positions for repeated names) to hide first when it is too
-    narrow (then the others from the right), None cells are blank."""
+    """A table on stdout fitted to the terminal (``render_table``), all of it with ``--wide``."""
     width = None if _WIDE else max(_width(sys.stdout) or stdout.width, MIN_WIDTH)
-    table, note = render_table(title, columns, rows, right=right, drop=drop, width=width, legend=legend)
+    table, note = render_table(title, columns, rows, width=width, **fitting)
     created = stdout.width
     stdout.width = width or 10_000  # print at the width fitted to, whatever the console was created with
     try:
         stdout.print(table)
-        if note:
-            stdout.print(note, highlight=False)
     finally:
         stdout.width = created
+    if note:
+        say(note)
 
 
 @contextmanager

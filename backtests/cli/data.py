@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
-from carryguard.backtests.cli.options import UTC_TIME
+from carryguard.backtests.cli.options import UTC_TIME, Group, list_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,7 @@ def show_traceback(obj: CliContext, exc: BaseException | None) -> None:
         traceback.print_exception(exc)
 
 
-@click.group("data")
+@click.group("data", cls=Group)
 def data() -> None:
     """Import, fetch and list the stored series."""
 
@@ -158,14 +158,6 @@ def list_cmd(obj: CliContext, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    """``"BTC/USDT, ETH/USDT"`` -> ``("BTC/USDT", "ETH/USDT")``."""
-    items = tuple(v.strip() for v in value.split(",") if v.strip())
-    if not items:
-        raise click.BadParameter("give at least one value, comma-separated")
-    return items
-
-
 def fetch_status(record: dict) -> str:
     """``failed``, ``no data`` (the source had no closed bar since the start) or ``ok``."""
     return "failed" if record["error"] else ("no data" if not record["rows"] else "ok")
@@ -173,15 +165,17 @@ def fetch_status(record: dict) -> str:
 
 @data.command("fetch")
 @click.option("--exchange", default="binance", show_default=True, help="ccxt exchange id.")
-@click.option(
-    "--symbols",
-    default="BTC/USDT,ETH/USDT",
+@list_option(
+    "--symbol",
+    "symbols",
+    aliases=["--symbols"],
+    default=("BTC/USDT", "ETH/USDT"),
     show_default=True,
-    callback=split_list,
-    help="Comma-separated market symbols.",
+    metavar="BASE/QUOTE",
+    help="Market symbol.",
 )
-@click.option(
-    "--timeframes", default="1d,4h", show_default=True, callback=split_list, help="Comma-separated bar lengths."
+@list_option(
+    "--timeframe", "timeframes", aliases=["--timeframes"], default=("1d", "4h"), show_default=True, help="Bar length."
 )
 @click.option(
     "--since",
@@ -219,7 +213,7 @@ def fetch_cmd(
     \b
     Examples:
       carryguard data fetch                                  # Binance BTC+ETH 1d/4h and macro
-      carryguard data fetch --symbols BTC/USDT --timeframes 1d --no-macro
+      carryguard data fetch --symbol BTC/USDT --timeframe 1d --no-macro
       carryguard data fetch --exchange bybit --since 2021-01-01 --no-macro
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from carryguard.backtests.cli.console import stderr
+from carryguard.backtests.cli.console import say
 from carryguard.signals.errors import DataError
 
 if TYPE_CHECKING:  # pandas and the store load in the verbs that use them: `--help` stays fast
@@ -79,7 +79,7 @@ def guard(as_of: pd.Timestamp, max_age: float, require_fresh: bool, *, warn: boo
         if require_fresh:
             raise DataError(state.warning().removeprefix("warning: "), fix="or drop --require-fresh")
         if warn:
-            stderr.print(state.warning(), highlight=False, soft_wrap=True)
+            say(state.warning(), err=True)
     return state
 
 

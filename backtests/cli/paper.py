@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard, latest_reading
-from carryguard.backtests.cli.options import DURATION, Finite
+from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite, Group
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,7 +79,7 @@ def timeout_option(when: str) -> Callable[[F], F]:
     )
 
 
-@click.group("paper")
+@click.group("paper", cls=Group)
 def paper() -> None:
     """Paper trading: run a strategy + overlay on live bars, inspect the book."""
 
@@ -96,7 +95,7 @@ def paper() -> None:
 @click.option("--symbol", help="Market symbol (ccxt spelling); default: the study's, else BTC/USDT.")
 @click.option("--timeframe", help="Bar length (1h, 4h, 1d ...); default: the study's, else 1h.")
 @click.option("--strategy", "strategy_name", help="Registered strategy name; default: the study's, else sma_cross.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
+@PARAM_OPTION
 @click.option(
     "--overlay",
     default=None,
@@ -349,57 +348,9 @@ def status_cmd(state_path: Path, as_json: bool, live: bool, timeout: float) -> N
     if not summaries:
         stdout.print(f"no paper book in {state_path}")
         return
-    rows = []
-    for s in summaries:
-        last = s["last_decision"] or {}
-        score = last.get("score")
-        risk = "" if score is None or math.isnan(score) else f"{score:.1f} {last.get('regime', '')}"
-        rows.append(
-            (
-                s["strategy"],
-                s["symbol"],
-                s["timeframe"],
-                f"{s['position']:.6f}",
-                f"{s['cash']:.2f}",
-                f"{s['equity']:.2f}",
-                f"{s['pnl']:+.2f} ({s['pnl_pct']:+.2f}%)",
-                s["last_bar"] or "",
-                last.get("action", ""),
-                "" if last.get("target") is None else f"{last['target']:.2f}",
-                risk,
-                "" if s["bars_behind"] is None else s["bars_behind"],
-            )
-        )
-    print_table(
-        f"Paper books in {state_path}",
-        [
-            "book",
-            "symbol",
-            "tf",
-            "position",
-            "cash",
-            "equity",
-            "PnL",
-            "last bar",
-            "action",
-            "target",
-            "risk",
-            "bars behind",
-        ],
-        rows,
-        right=["position", "cash", "equity", "PnL", "target", "bars behind"],
-    )
-    for s in summaries:
-        if s["last_decision"]:
-            stdout.print(
-                f"{s['strategy']} {s['symbol']} last decision: {s['last_decision']['reason']}", highlight=False
-            )
-        if s["exchange_time"]:
-            seen = "now (--live)" if live else f"as the loop last saw it ({s['loop_note']}); --live asks the exchange"
-            stdout.print(
-                f"{s['strategy']} {s['symbol']} bars behind measured at exchange time {s['exchange_time']}, {seen}",
-                highlight=False,
-            )
+    from carryguard.backtests.cli.paper_status import print_status
+
+    print_status(state_path, summaries, live=live)
 
 
 commands = [paper]

@@ -7,12 +7,12 @@ A backtest run folder holds ``metrics.json``; a sweep folder holds ``sweep.parqu
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from carryguard.signals.config import closest
 from carryguard.signals.errors import DataError
 
 RESULTS = Path("results")
@@ -73,5 +73,5 @@ class RunDir(click.ParamType):
 
 def nearest(name: str, valid: Sequence[str]) -> str:
     """``; did you mean 'sma_cross'?`` for the closest valid name, or ``""``."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    close = closest(name, valid)
+    return f"; did you mean '{close}'?" if close else ""

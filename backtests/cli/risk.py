@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard
-from carryguard.backtests.cli.options import UTC_TIME
+from carryguard.backtests.cli.options import UTC_TIME, Group
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 from carryguard.backtests.cli.risk_validate import validate
 
@@ -36,7 +36,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
 
 
-@click.group("risk", invoke_without_command=True)
+@click.group("risk", cls=Group, invoke_without_command=True)
 @click.option(
     "--as-of",
     "as_of",
@@ -139,7 +139,7 @@ def risk(
         _print_reading(reading, cfg)
         check = fx_cross_check(inputs, cfg, as_of)
         if check:
-            stdout.print(check, highlight=False)
+            say(check)
         if plot_path:
             stdout.print(f"chart written to {plot_path}", highlight=False)
     if not math.isfinite(reading.score):  # a reading without a score is not a success
@@ -182,19 +182,17 @@ def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
         right=["value", "change", "zscore", "weight", "contribution"],
     )
     (jp, us), *_ = cfg.spread_pairs
-    stdout.print(
+    say(
         f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
         f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
         f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
-        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}",
-        highlight=False,
+        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}"
     )
-    stdout.print(_score_line(reading, cfg), highlight=False)
+    say(_score_line(reading, cfg))
     if not reading.regime:
-        stdout.print(
+        say(
             f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
-            f"history and younger than {cfg.expire_days:g} days",
-            highlight=False,
+            f"history and younger than {cfg.expire_days:g} days"
         )
     for sid, date in reading.input_dates.items():
         age = f"{(as_of - date) / pd.Timedelta(days=1):.1f} days old" if date is not None else "no data yet"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from carryguard.backtests.cli.console import print_json, stdout
-from carryguard.backtests.cli.options import UTC_TIME
+from carryguard.backtests.cli.options import UTC_TIME, list_option
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 
 if TYPE_CHECKING:
@@ -24,12 +24,11 @@ FIGURES = ("precision_10d", "precision_20d", "episode_precision", "recall")
 @click.option("--start", type=UTC_TIME, default="2015-01-01", show_default=True, help="First day (00:00 UTC).")
 @click.option("--end", type=UTC_TIME, help="Last day (default: the latest time the stored data supports).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=CONFIG_HELP)
-@click.option(
+@list_option(
     "--threshold",
     "thresholds",
     type=click.FloatRange(0, 100),
-    multiple=True,
-    help="Index alarm: score >= this (repeatable; default: the stress and crisis thresholds).",
+    help="Index alarm: score >= this (default: the stress and crisis thresholds).",
 )
 @click.option("--fx-drop", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.04, show_default=True)
 @click.option("--fx-window", type=click.IntRange(min=1), default=20, show_default=True, help="Observations.")
@@ -38,9 +37,7 @@ FIGURES = ("precision_10d", "precision_20d", "episode_precision", "recall")
 )
 @click.option("--crypto-window", type=click.IntRange(min=1), default=30, show_default=True, help="Observations.")
 @click.option("--gap", type=click.IntRange(min=1), default=30, show_default=True, help="Days that split episodes.")
-@click.option(
-    "--horizon", "horizons", type=click.IntRange(min=1), multiple=True, help="Precision horizons, days [10, 20]."
-)
+@list_option("--horizon", "horizons", type=click.IntRange(min=1), help="Precision horizons, days [10, 20].")
 @click.option("--lookback", type=click.IntRange(min=1), default=10, show_default=True, help="Recall window, days.")
 @click.option("--shifts", type=click.IntRange(min=1), default=500, show_default=True, help="Circular shifts (null).")
 @click.option("--json", "as_json", is_flag=True, help="Print every figure and p-value as JSON.")

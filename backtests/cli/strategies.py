@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.options import PARAM_OPTION, Choice, Group
 
 if TYPE_CHECKING:
     from carryguard.backtests.cli import CliContext
 
 
-@click.group("strategies", invoke_without_command=True)
+@click.group("strategies", cls=Group, invoke_without_command=True)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON list: strategy, name, source, baseline, parameters."
 )
@@ -119,17 +120,17 @@ def freqtrade(folder: Path) -> None:
     )
 
 
-@click.group("check")
+@click.group("check", cls=Group)
 def check() -> None:
     """Checks of your own strategies (look-ahead)."""
 
 
 @check.command("lookahead")
 @click.option("--strategy", "spec", required=True, metavar="NAME|PATH:Class", help="Built-in name or your own class.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Strategy parameter (repeatable).")
+@PARAM_OPTION
 @click.option(
     "--overlay",
-    type=click.Choice(["none", "carry"]),
+    type=Choice(["none", "carry"]),
     default="none",
     show_default=True,
     help="Also check the overlay's sizing of the strategy (reads the risk index from the store).",

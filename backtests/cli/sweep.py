@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, MetricName
 
 if TYPE_CHECKING:
     from carryguard.backtests.cli import CliContext
@@ -20,11 +22,19 @@ SAME_AS = "same book as"
 MAX_PARAM_COLUMNS = 3  # more parameters share one folding "combo" column (the table fits 80 columns)
 
 
+def _ranked_metrics() -> list[str]:
+    """The metrics a combo can be ranked by (the fast engine's numeric ones)."""
+    from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES
+    from carryguard.backtests.sweep.study import TEXT_METRICS
+
+    return [name for name in FAST_METRIC_NAMES if name not in TEXT_METRICS]
+
+
 @click.command("sweep")
 @click.argument("study_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--executor",
-    type=click.Choice(["local", "dask"]),
+    type=Choice(["local", "dask"]),
     default="local",
     show_default=True,
     help="local: worker processes on this machine; dask: a dask.distributed cluster.",
@@ -47,12 +57,11 @@ MAX_PARAM_COLUMNS = 3  # more parameters share one folding "combo" column (the t
     default=None,
     help="Also run walk-forward validation (default: when the study has a [walkforward] table).",
 )
+@RESULTS_DIR_OPTION
 @click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Where results/<run-id>/ is created.",
+    "--metric",
+    type=MetricName(_ranked_metrics),
+    help="Rank the combos by this metric, e.g. 'Sortino Ratio' or sharpe (default: the study's [sweep] metric).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
@@ -64,6 +73,7 @@ def sweep(
     workers: int | None,
     walk: bool | None,
     results_dir: Path,
+    metric: str | None,
     as_json: bool,
 ) -> None:
     """Evaluate every parameter combo of STUDY_FILE on the fast engine and rank them.
@@ -80,11 +90,11 @@ def sweep(
     Examples:
       carryguard sweep backtests/studies/sweep_sma_4h.toml
       carryguard sweep backtests/studies/sweep_sma_4h.toml --workers 2 --json
+      carryguard sweep backtests/studies/sweep_sma_4h.toml --metric 'Sortino Ratio'
       carryguard sweep my_study.toml --executor dask --scheduler tcp://127.0.0.1:8786
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from carryguard.backtests.run.study import StudyError
     from carryguard.backtests.sweep.output import cell, compact, short, top_rows
     from carryguard.backtests.sweep.reference import HEADLINE
     from carryguard.backtests.sweep.service import plan_sweep, run_sweep_study
@@ -98,10 +108,9 @@ def sweep(
             parse_host_port(parse_address(scheduler)[1])
         except ValueError as error:
             raise click.BadParameter(f"{error}; use tcp://HOST:PORT", param_hint="--scheduler") from None
-    try:  # everything wrong with the study file is a usage error, found before any work
-        plan = plan_sweep(study_file)
-    except StudyError as error:
-        raise click.UsageError(str(error)) from None
+    plan = plan_sweep(study_file)  # a mistake in the file: exit 1 naming it, before any work
+    if metric is not None:
+        plan = replace(plan, study=replace(plan.study, settings=replace(plan.study.settings, metric=metric)))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
 

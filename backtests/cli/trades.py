@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say
+from carryguard.backtests.cli.options import list_option
 from carryguard.backtests.cli.paths import RunDir, nearest
 
 if TYPE_CHECKING:
@@ -16,13 +17,11 @@ if TYPE_CHECKING:
 
 @click.command("trades")
 @click.argument("run_dir", type=RunDir("run"))
-@click.option(
+@list_option(
     "--book",
     "books",
-    multiple=True,
     metavar="NAME",
-    help="Only this book: a label (sma_cross+carry), optionally with symbol and timeframe "
-    "('sma_cross BTC/USDT 1d'); repeatable, commas accepted.",
+    help="Only this book: a label (sma_cross+carry), optionally with symbol and timeframe ('sma_cross BTC/USDT 1d').",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of books, each with its round trips.")
 def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
@@ -39,9 +38,8 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
     from carryguard.backtests.run.folder import load_run
 
     run = load_run(run_dir)
-    names = [part.strip() for value in books for part in value.split(",") if part.strip()]
     keys: list[BookKey] = []
-    for name in names:
+    for name in books:
         found = find_book(run, name)
         if not found:
             labels = list(dict.fromkeys(key.label for key in run.books))
@@ -88,10 +86,9 @@ def trades(run_dir: Path, books: tuple[str, ...], as_json: bool) -> None:
             right=["entry price", "exit price", "return %", "days"],
             drop=["resizes", "entry price", "exit price", "exit cause"],
         )
-    stdout.print(
+    say(
         "cause: what changed in the decision behind a fill since the previous fill (signal = the strategy; "
-        "overlay cut/restore = the risk multiplier; vol rescale; rebalance band = price drift only)",
-        highlight=False,
+        "overlay cut/restore = the risk multiplier; vol rescale; rebalance band = price drift only)"
     )
 
 

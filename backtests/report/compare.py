@@ -25,6 +25,7 @@ from carryguard.backtests.engine.measures import (
     sharpe,
 )
 from carryguard.backtests.run.folder import BookKey, RunFolder
+from carryguard.signals.config import closest
 from carryguard.signals.errors import DataError
 from carryguard.signals.json_file import json_ready
 
@@ -82,8 +83,10 @@ def resolve_metric(name: str) -> str:
             return f"Δ {column}"
     if wanted in SORT_ALIASES:
         return SORT_ALIASES[wanted]
-    choices = ", ".join([*SORT_ALIASES, *SHORT_NAMES.values(), *(f"Δ {name}" for name in SHORT_NAMES.values())])
-    raise ValueError(f"unknown metric {name!r}; choose one of: {choices}")
+    choices = [*SORT_ALIASES, *SHORT_NAMES.values(), *(f"Δ {name}" for name in SHORT_NAMES.values())]
+    near = closest(wanted, choices)
+    hint = f"did you mean {near!r}? " if near else ""
+    raise ValueError(f"unknown metric {name!r}; {hint}choose one of: {', '.join(choices)}")
 
 
 def window_metrics(equity: pd.Series, *, timeframe: str) -> dict[str, float]:
@@ -191,3 +194,47 @@ def _sort_value(rows: list[dict[str, object]], column: str) -> float:
 def json_rows(comparison: Comparison) -> list[dict[str, object]]:
     """The rows with NaN as null, so the output is valid JSON."""
     return json_ready(comparison.rows)
+
+
+@dataclass(frozen=True)
+class DeltaRow:
+    """One strategy on one market of one run: its ``none`` book's headline metrics and, per overlay,
+    that overlay's book minus the ``none`` book (``Δ Sharpe Ratio``, ...; None where a book is missing)."""
+
+    run: str
+    strategy: str
+    baseline: bool
+    symbol: str
+    timeframe: str
+    none: dict[str, float | None]
+    deltas: dict[str, dict[str, float | None]]
+
+
+def delta_matrix(comparison: Comparison) -> tuple[list[str], list[DeltaRow]]:
+    """The overlays (in the order the rows name them) and one ``DeltaRow`` per strategy x market, in
+    the comparison's order: each overlay book against its own strategy's ``none`` book."""
+    overlays = list(dict.fromkeys(str(r["overlay"]) for r in comparison.rows if r["overlay"] != "none"))
+    grouped: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in comparison.rows:
+        key = tuple(str(row[k]) for k in ("run", "base_strategy", "symbol", "timeframe"))
+        grouped.setdefault(key, []).append(row)
+    matrix = []
+    for (run, strategy, symbol, timeframe), rows in grouped.items():
+        by_overlay = {str(r["overlay"]): r for r in rows}
+        plain = by_overlay.get("none")
+        matrix.append(
+            DeltaRow(
+                run=run,
+                strategy=strategy,
+                baseline=any(bool(r["baseline"]) for r in rows),
+                symbol=symbol,
+                timeframe=timeframe,
+                none={name: cast(float, plain[name]) if plain else None for name in HEADLINE},
+                deltas={
+                    overlay: {delta: cast(float | None, by_overlay[overlay][delta]) for delta in DELTAS}
+                    for overlay in overlays
+                    if overlay in by_overlay
+                },
+            )
+        )
+    return overlays, matrix

@@ -269,6 +269,11 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
             study.policy(spec)
         except (CarryguardError, TypeError, ValueError) as exc:
             raise StudyError(f"{origin}: [overlay] {spec}: {exc}") from None
+    for name, _ in study.policy_tables:  # a table of an overlay not run is checked too: a typo is never ignored
+        try:
+            study.policy(name)
+        except (CarryguardError, TypeError, ValueError) as exc:
+            raise StudyError(f"{origin}: [overlay.{name}]: {exc}") from None
     return study
 
 

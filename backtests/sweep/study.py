@@ -60,7 +60,7 @@ import pandas as pd
 
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES
 from carryguard.backtests.run.study import Study, StudyError, parse_study, plain_config, read_study, sweep_key
-from carryguard.signals.config import config_keys, parse_config, unknown_keys
+from carryguard.signals.config import closest, config_keys, parse_config, unknown_keys
 from carryguard.signals.errors import ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_duration
@@ -225,7 +225,8 @@ def check_metric(name: str) -> None:
     """ValueError unless ``name`` is a numeric metric of the fast engine (one a combo can be ranked by)."""
     if name not in FAST_METRIC_NAMES or name in TEXT_METRICS:
         ranked = [m for m in FAST_METRIC_NAMES if m not in TEXT_METRICS]
-        raise ValueError(f"cannot rank by metric {name!r}; use one of: {', '.join(ranked)}")
+        hint = f"did you mean {near!r}? " if (near := closest(name, ranked)) else ""
+        raise ValueError(f"cannot rank by metric {name!r}; {hint}use one of: {', '.join(ranked)}")
 
 
 def load_sweep_study(path: str | Path) -> SweepStudy:
