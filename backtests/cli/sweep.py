@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
+from carryguard.backtests.cli.console import print_json, print_table, say, stderr, stdout
 from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, MetricName
 
 if TYPE_CHECKING:
@@ -146,11 +146,10 @@ def sweep(
         right=["#", *metric_columns],
         drop=metric_columns[:0:-1],
     )
-    stdout.print(
+    say(
         f"{len(result.frame):,} combos x {result.bars:,} bars in {result.seconds:.3f} s "
         f"({result.bar_steps_per_second / 1e6:,.1f} M bar-steps/s, {result.executor}, {result.workers} "
-        f"worker(s); setup {result.setup_seconds:.2f} s)",
-        highlight=False,
+        f"worker(s); setup {result.setup_seconds:.2f} s)"
     )
     if outcome.walkforward is not None:
         _print_walkforward(outcome.walkforward)
