@@ -18,10 +18,10 @@ from enum import IntEnum
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
 from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
+from carryguard.backtests.engine.jit import njit
 
 
 class Stat(IntEnum):
