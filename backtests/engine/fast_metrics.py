@@ -89,7 +89,7 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
             "Sortino Ratio": sortino_ratio(mean, downside, per_year),
             "Calmar Ratio": calmar_ratio(cagr, max_dd),
             "Max. Drawdown [%]": max_dd * 100.0,
-            "Max. Drawdown Duration": [str(pd.Timedelta(int(ns))) for ns in col["max_dd_ns"]],
+            "Max. Drawdown Duration": _durations(col["max_dd_ns"]),
             "# Trades": trades.astype("int64"),
             "Win Rate [%]": percent_of(col["wins"], trades),
             "Profit Factor": profit_factor(col["gross_profit"], col["gross_loss"]),
@@ -99,3 +99,10 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
         }
     )
     return frame[list(FAST_METRIC_NAMES)]
+
+
+def _durations(nanoseconds: np.ndarray) -> np.ndarray:
+    """``str(pd.Timedelta(ns))`` of each value, formatted once per distinct value (a sweep
+    has thousands of combos but few distinct drawdown lengths)."""
+    distinct, where = np.unique(nanoseconds.astype("int64"), return_inverse=True)
+    return np.array([str(pd.Timedelta(int(ns))) for ns in distinct], dtype=object)[where.reshape(-1)]
