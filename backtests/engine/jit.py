@@ -4,9 +4,9 @@ On the first call of any compiled function numba imports ``numba.np.arraymath``,
 probes for BLAS with ``import scipy.linalg.cython_blas``. That import first runs the
 whole ``scipy.linalg`` package (~0.2 s: scipy's array-API layer walks all of numpy),
 although the probe only wants the ``cython_blas`` extension, and no kernel here calls
-BLAS. Loading that one extension module under its own name beforehand lets the probe
-find it and skip the rest. Nothing numba compiles changes; if scipy is missing or laid
-out differently, nothing is preloaded and the probe runs as it always does.
+BLAS. Loading that one extension module under its own name and running the probe then
+lets it skip the rest. Nothing numba compiles changes; if scipy is missing or laid out
+differently, nothing is preloaded and the probe runs as it always does.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ __all__ = ["njit"]
 _BLAS = "scipy.linalg.cython_blas"
 
 
-def _preload_blas_probe() -> None:
-    """Load ``scipy.linalg.cython_blas`` without ``scipy.linalg``'s package init."""
-    if _BLAS in sys.modules or "scipy.linalg" in sys.modules:
+def _probe_blas_cheaply() -> None:
+    """Run numba's BLAS probe now against ``scipy.linalg.cython_blas`` loaded alone, then
+    forget that module's name, so a later ``import scipy.linalg`` (or a kernel that does
+    use BLAS) imports the package as usual and gets the same extension module back."""
+    if _BLAS in sys.modules or "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
         return
     try:
         scipy = importlib.util.find_spec("scipy")
@@ -38,8 +40,11 @@ def _preload_blas_probe() -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[_BLAS] = module
         spec.loader.exec_module(module)
+        import numba.np.arraymath  # noqa: F401  (its import runs the probe, which finds the module above)
     except (ImportError, OSError):
-        sys.modules.pop(_BLAS, None)  # numba's own probe imports it the usual way
+        pass  # numba's own probe imports it the usual way
+    finally:
+        sys.modules.pop(_BLAS, None)
 
 
-_preload_blas_probe()
+_probe_blas_cheaply()
