@@ -1,6 +1,6 @@
 """Whole-process timings of the user-facing commands, beside their targets; prints a table.
 
-    python benchmarks/bench_commands.py [--data-dir DIR] [--runs 5] [--only NAME ...]
+    python benchmarks/bench_commands.py [--data-dir DIR] [--runs 5] [--only NAME ...] [--against EXE]
 
 Each command runs as a fresh ``carryguard`` process (what a user waits for: interpreter
 start, imports, JIT cache loading, the work, writing results), once to warm the OS and
@@ -10,6 +10,9 @@ Without --data-dir the publisher CSVs of ../shared/data are imported into a temp
 store first (not timed). Run folders go to a temporary directory. The "backtrader
 stepping" row is backtrader's own time inside the default study (``bench_backtest``'s
 engine timer), the figure the ``--engine backtrader`` target is relative to.
+``--against EXE`` runs another install's ``carryguard`` (an older checkout's venv)
+alternately with this one and prints its rows below each command: on a machine shared
+with other jobs, before and after then see the same load.
 """
 
 from __future__ import annotations
@@ -58,12 +61,12 @@ def commands(results: Path) -> list[Command]:
     return out
 
 
-def run_once(args: tuple[str, ...], env: dict[str, str], cwd: str) -> tuple[float, float, float]:
+def run_once(args: tuple[str, ...], env: dict[str, str], cwd: str, exe: str = CARRYGUARD) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one ``carryguard`` process (``wait4``: its own
     rusage, which also covers the children it waited for, e.g. sweep workers)."""
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen([CARRYGUARD, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        process = subprocess.Popen([exe, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -95,7 +98,7 @@ def stepping_seconds(store: Path) -> float:
         return spent()
 
 
-def measure(store: Path, runs: int, only: list[str]) -> None:
+def measure(store: Path, runs: int, only: list[str], against: str | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         results = Path(tmp) / "results"
         results.mkdir()
@@ -108,16 +111,26 @@ def measure(store: Path, runs: int, only: list[str]) -> None:
             if command.name == "backtest --engine backtrader":
                 stepping = stepping_seconds(store)
             args = tuple(latest_run(results) if a == "LATEST" else a for a in command.args)
-            run_once(args, env, tmp)  # warm-up
-            timings = [run_once(args, env, tmp) for _ in range(runs)]
-            seconds = [t for t, _, _ in timings]
+            exes = [CARRYGUARD] if against is None else [CARRYGUARD, against]
+            for exe in exes:
+                run_once(args, env, tmp, exe)  # warm-up
+            timings: dict[str, list[tuple[float, float, float]]] = {exe: [] for exe in exes}
+            for i in range(runs):  # with --against: alternating, each first every other time
+                for exe in exes if i % 2 == 0 else exes[::-1]:
+                    timings[exe].append(run_once(args, env, tmp, exe))
             limit = command.limit if command.limit is not None else (stepping or 0.0) + 1.5
-            median = statistics.median(seconds)
-            cpu = statistics.median(c for _, c, _ in timings)
-            peak = max(p for _, _, p in timings)
-            rows.append((command, min(seconds), median, max(seconds), cpu, peak, median <= limit))
-            print(f"  measured {command.name}: median {median:.2f} s", file=sys.stderr, flush=True)
+            for exe in exes:
+                seconds = [t for t, _, _ in timings[exe]]
+                median = statistics.median(seconds)
+                cpu = statistics.median(c for _, c, _ in timings[exe])
+                peak = max(p for _, _, p in timings[exe])
+                name = command.name if exe == CARRYGUARD else f"  {command.name} (against)"
+                row = Command(name, command.args, command.target, command.limit)
+                rows.append((row, min(seconds), median, max(seconds), cpu, peak, median <= limit))
+                print(f"  measured {name}: median {median:.2f} s", file=sys.stderr, flush=True)
         print_table(rows, runs, stepping)
+        if against is not None:
+            print(f"(against) rows: {against}, run alternately with this install's in the same minutes")
 
 
 def print_table(rows: list, runs: int, stepping: float | None) -> None:
@@ -143,17 +156,23 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", nargs="*", default=[], help="only the commands whose name contains one of these")
+    parser.add_argument(
+        "--against",
+        metavar="EXE",
+        help="another carryguard executable (e.g. an older checkout's venv) run alternately with this one, "
+        "so before/after figures share the machine's load",
+    )
     args = parser.parse_args()
     if shutil.which(CARRYGUARD) is None:
         raise SystemExit(f"{CARRYGUARD} not found: install the project (pip install -e .) in this interpreter's venv")
     if args.data_dir:
-        measure(args.data_dir, args.runs, args.only)
+        measure(args.data_dir, args.runs, args.only, args.against)
         return
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         subprocess.run(
             [CARRYGUARD, "--data-dir", tmp, "data", "import", str(SHARED_DATA)], check=True, capture_output=True
         )
-        measure(Path(tmp), args.runs, args.only)
+        measure(Path(tmp), args.runs, args.only, args.against)
 
 
 if __name__ == "__main__":

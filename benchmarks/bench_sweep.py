@@ -64,7 +64,7 @@ def measure(store: Store, *, workers: int | None, repeat: int, executor: str) ->
     print(f"sweep seconds: best {min(seconds):.3f}, median {statistics.median(seconds):.3f}")
     print(
         f"bar-steps per second: best {max(rates) / 1e6:,.1f} M, median {statistics.median(rates) / 1e6:,.1f} M "
-        f"(target >= 50 M on 2 cores)"
+        f"(issue 15 target: >= 100 M on 2 cores)"
     )
     best = last.best()
     print(f"best by {study.metric}: {best['params']} -> {best['metrics'][study.metric]:.3f}")

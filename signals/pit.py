@@ -11,9 +11,9 @@ value before its availability time (a value available exactly at ``t`` is usable
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,8 @@ from carryguard.signals.availability import FX_SNAPSHOT_FIELDS, available_at, fi
 from carryguard.signals.errors import DataError
 from carryguard.signals.sources.formats import fred_meta, mof_meta
 from carryguard.signals.store import SeriesMeta, Store
+
+T = TypeVar("T")
 
 
 class SeriesSource(Protocol):
@@ -67,6 +69,7 @@ class MemoryStore:
         self._frames = dict(frames)
         metas = dict(metas or {})
         self._metas = {sid: metas.get(sid) or default_meta(sid, frame) for sid, frame in self._frames.items()}
+        self._derived: list[tuple[str, object, object]] = []
 
     @classmethod
     def load(cls, store: Store, sids: Iterable[str]) -> MemoryStore:
@@ -85,6 +88,18 @@ class MemoryStore:
 
     def exists(self, sid: str) -> bool:
         return sid in self._frames
+
+    def derived(self, name: str, config: object, build: Callable[[], T]) -> T:
+        """``build()`` once per ``name`` and ``config`` (compared by equality): something
+        computed from these frames alone (the risk index's inputs and components), shared
+        by every reading taken from this store. The frames are never changed once loaded
+        (``cut`` makes a new store)."""
+        for key, known, value in self._derived:
+            if key == name and known == config:
+                return cast(T, value)
+        value = build()
+        self._derived.append((name, config, value))
+        return value
 
     def ids(self) -> list[str]:
         return sorted(self._frames)

@@ -37,7 +37,16 @@ from carryguard.signals.errors import DataError
 from carryguard.signals.features import COMPONENT_INPUTS, components
 from carryguard.signals.frames import disjoint_bars
 from carryguard.signals.json_file import finite_or_none
-from carryguard.signals.pit import SeriesSource, Timed, age_days, as_source, asof, on_availability, to_targets
+from carryguard.signals.pit import (
+    MemoryStore,
+    SeriesSource,
+    Timed,
+    age_days,
+    as_source,
+    asof,
+    on_availability,
+    to_targets,
+)
 from carryguard.signals.risk_config import COMPONENTS, DEFAULT_WEIGHTS, REGIMES, RiskConfig, regimes
 from carryguard.signals.risk_v2 import clipped_zscores, history_days, legs, rank_score
 from carryguard.signals.store import SeriesMeta
@@ -108,11 +117,31 @@ def risk_at(
     if not isinstance(cfg, RiskConfig):
         raise TypeError(f"config must be a RiskConfig, got {type(cfg).__name__}")
     targets = to_targets(times)
-    inputs = load_inputs(as_source(store), cfg)
-    us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
-    extra = {name: inputs[name] for name in OPTIONAL_INPUTS if name in inputs}
-    native = components(inputs["jgb"], inputs["usdjpy"], us, cfg, extra)
-    return combine(native, inputs, targets, cfg)
+    source = as_source(store)
+    inputs = prepared_inputs(source, cfg)
+    return combine(prepared_components(source, inputs, cfg), inputs, targets, cfg)
+
+
+def prepared_inputs(source: SeriesSource, cfg: RiskConfig) -> dict[str, Timed]:
+    """``load_inputs``, computed once per config for a ``MemoryStore`` (``risk --json``
+    reads the index several times from the same inputs)."""
+    if isinstance(source, MemoryStore):
+        return dict(source.derived("risk inputs", cfg, lambda: load_inputs(source, cfg)))
+    return load_inputs(source, cfg)
+
+
+def prepared_components(source: SeriesSource, inputs: Mapping[str, Timed], cfg: RiskConfig) -> dict[str, Timed]:
+    """Every component on its own calendar (``features.components``) from ``inputs``, once
+    per config for a ``MemoryStore``: they depend on the stored series, not on the times asked."""
+
+    def build() -> dict[str, Timed]:
+        us = {"us10y": inputs["us10y"], "us2y": inputs["us2y"]}
+        extra = {name: inputs[name] for name in OPTIONAL_INPUTS if name in inputs}
+        return components(inputs["jgb"], inputs["usdjpy"], us, cfg, extra)
+
+    if isinstance(source, MemoryStore):
+        return dict(source.derived("risk components", cfg, build))
+    return build()
 
 
 def combine(
@@ -200,7 +229,7 @@ def output_columns(inputs: Mapping[str, Any], cfg: RiskConfig) -> list[str]:
 def latest_time(store: SeriesSource | Mapping[str, pd.DataFrame], config: RiskConfig | None = None) -> pd.Timestamp:
     """The newest time at which every input has published its latest stored value (the
     default ``as of`` of ``carryguard risk``)."""
-    inputs = load_inputs(as_source(store), config or RiskConfig())
+    inputs = prepared_inputs(as_source(store), config or RiskConfig())
     return min(t.values.index[-1] for t in inputs.values() if len(t.values))
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
+
+from carryguard.backtests.engine.jit import njit
 
 FILL_COLUMNS = ("time", "side", "qty", "price", "fee")
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "qty", "pnl", "return_pct", "fees", "is_open")

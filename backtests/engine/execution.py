@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
+
+from carryguard.backtests.engine.jit import njit
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from enum import IntEnum
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
 from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
+from carryguard.backtests.engine.jit import njit
 
 
 class Stat(IntEnum):
@@ -187,12 +187,9 @@ def book_stats(
                 trade_peak = max(trade_peak, pos)
                 if in_trade and pos <= FLAT_TOLERANCE * trade_peak:
                     pnl = trade_proceeds - trade_cost - trade_fees
-                    if pnl > 0.0:
-                        wins += 1
-                        gross_profit += pnl
-                    else:
-                        gross_loss -= pnl
-                    sum_return_pct += pnl / trade_cost * 100.0
+                    wins, gross_profit, gross_loss, sum_return_pct = _count_trade(
+                        pnl, trade_cost, wins, gross_profit, gross_loss, sum_return_pct
+                    )
                     in_trade = False
         equity = cash + pos * close[t]
         equity_sum += equity
@@ -217,34 +214,45 @@ def book_stats(
             peak_time = times[t]
     if underwater:
         max_dd_ns = max(max_dd_ns, times[end - 1] - peak_time)
-    if in_trade:
+    if in_trade:  # still open: marked to the last close without fee
         pnl = trade_proceeds + pos * close[end - 1] - trade_cost - trade_fees
-        if pnl > 0.0:
-            wins += 1
-            gross_profit += pnl
-        else:
-            gross_loss -= pnl
-        sum_return_pct += pnl / trade_cost * 100.0
-    out[Stat.final_equity] = equity
-    out[Stat.max_drawdown] = max_dd
-    out[Stat.max_dd_ns] = max_dd_ns
-    out[Stat.exposure_bars] = exposure_bars
-    out[Stat.bars] = end - start
-    out[Stat.trades] = trades
-    out[Stat.wins] = wins
-    out[Stat.gross_profit] = gross_profit
-    out[Stat.gross_loss] = gross_loss
-    out[Stat.sum_return_pct] = sum_return_pct
-    out[Stat.fees] = fees
-    out[Stat.notional] = notional
-    out[Stat.equity_sum] = equity_sum
-    out[Stat.ret_count] = ret_count
-    out[Stat.ret_sum] = ret_sum
-    out[Stat.ret_sumsq] = ret_sumsq
-    out[Stat.ret_down_sumsq] = ret_down_sumsq
-    out[Stat.start_equity] = cash0
-    out[Stat.first_close] = close[start]
-    out[Stat.last_close] = close[end - 1]
+        wins, gross_profit, gross_loss, sum_return_pct = _count_trade(
+            pnl, trade_cost, wins, gross_profit, gross_loss, sum_return_pct
+        )
+    row = (  # in ``Stat`` order
+        equity,
+        max_dd,
+        float(max_dd_ns),
+        float(exposure_bars),
+        float(end - start),
+        float(trades),
+        float(wins),
+        gross_profit,
+        gross_loss,
+        sum_return_pct,
+        fees,
+        notional,
+        equity_sum,
+        float(ret_count),
+        ret_sum,
+        ret_sumsq,
+        ret_down_sumsq,
+        cash0,
+        close[start],
+        close[end - 1],
+    )
+    for field in range(N_STATS):
+        out[field] = row[field]
+
+
+@njit(cache=True)
+def _count_trade(
+    pnl: float, cost: float, wins: int, gross_profit: float, gross_loss: float, sum_return_pct: float
+) -> tuple[int, float, float, float]:
+    """A finished trade's profit (or loss) added to the running trade sums."""
+    if pnl > 0.0:
+        return wins + 1, gross_profit + pnl, gross_loss, sum_return_pct + pnl / cost * 100.0
+    return wins, gross_profit, gross_loss - pnl, sum_return_pct + pnl / cost * 100.0
 
 
 @njit(cache=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import prange
 
 from carryguard.backtests.engine.fast import Stat
+from carryguard.backtests.engine.jit import njit
 from carryguard.backtests.engine.measures import (
     annualised,
     bars_per_year,
@@ -94,7 +95,7 @@ def metrics_from_stats(stats: np.ndarray, *, index: pd.DatetimeIndex, timeframe:
             "Sortino Ratio": sortino_ratio(mean, downside, per_year),
             "Calmar Ratio": calmar_ratio(cagr, max_dd),
             "Max. Drawdown [%]": max_dd * 100.0,
-            "Max. Drawdown Duration": [str(pd.Timedelta(int(ns))) for ns in col["max_dd_ns"]],
+            "Max. Drawdown Duration": _durations(col["max_dd_ns"]),
             "# Trades": trades.astype("int64"),
             "Win Rate [%]": percent_of(col["wins"], trades),
             "Profit Factor": profit_factor(col["gross_profit"], col["gross_loss"]),
@@ -141,3 +142,10 @@ def gathered_moments(returns: np.ndarray, index: np.ndarray) -> tuple[np.ndarray
             std[b, j] = np.sqrt(max(variance, 0.0)) if n > 1 else np.nan
             drawdown[b, j] = worst[j] - 1.0
     return mean, std, drawdown
+
+
+def _durations(nanoseconds: np.ndarray) -> np.ndarray:
+    """``str(pd.Timedelta(ns))`` of each value, formatted once per distinct value (a sweep
+    has thousands of combos but few distinct drawdown lengths)."""
+    distinct, where = np.unique(nanoseconds.astype("int64"), return_inverse=True)
+    return np.array([str(pd.Timedelta(int(ns))) for ns in distinct], dtype=object)[where.reshape(-1)]

@@ -146,29 +146,40 @@ def drawdown_periods(equity: pd.Series) -> pd.DataFrame:
     """Every drawdown of ``equity``: one row per maximal run of bars below the running peak,
     with ``start`` (the last bar at the peak), ``trough``, ``end`` (the bar back at the peak,
     or the last bar while still under water), ``recovered``, ``depth`` (negative fraction)
-    and ``length`` (end - start)."""
+    and ``length`` (end - start). Vectorised: a daily book has hundreds of drawdowns."""
     values = equity.to_numpy(dtype="float64")
     depth = drawdown_depth(values)
     below = np.concatenate([[False], depth < 0, [False]])
     edges = np.flatnonzero(below[1:] != below[:-1])
     firsts, stops = edges[0::2], edges[1::2]  # first bar under water, first bar back (or len)
-    times = equity.index
-    rows = []
-    for first, stop in zip(firsts, stops, strict=True):
-        start = max(first - 1, 0)
-        trough = first + int(np.argmin(values[first:stop]))
-        recovered = stop < len(values)
-        end = stop if recovered else len(values) - 1
-        rows.append(
-            (times[start], times[trough], times[end], recovered, float(depth[trough]), times[end] - times[start])
+    starts = np.maximum(firsts - 1, 0)
+    # each run's first lowest bar: sort the under-water bars by (run, value, position)
+    run = np.repeat(np.arange(len(firsts)), stops - firsts)
+    bars = np.flatnonzero(below[1:-1])
+    troughs = bars[np.lexsort((bars, values[bars], run))][np.searchsorted(run, np.arange(len(firsts)))]
+    recovered = stops < len(values)
+    ends = np.where(recovered, stops, len(values) - 1)
+    times = pd.DatetimeIndex(equity.index)
+    if not len(firsts):
+        return pd.DataFrame([], columns=["start", "trough", "end", "recovered", "depth", "length"]).astype(
+            {"recovered": bool, "depth": "float64"}
         )
-    columns = ["start", "trough", "end", "recovered", "depth", "length"]
-    return pd.DataFrame(rows, columns=columns).astype({"recovered": bool, "depth": "float64"})
+    return pd.DataFrame(
+        {
+            "start": times[starts],
+            "trough": times[troughs],
+            "end": times[ends],
+            "recovered": recovered,
+            "depth": depth[troughs],
+            "length": times[ends] - times[starts],
+        }
+    )
 
 
-def longest_drawdown(equity: pd.Series) -> pd.Timedelta:
-    """The longest time spent below a previous peak (0 without a drawdown)."""
-    periods = drawdown_periods(equity)
+def longest_drawdown(equity: pd.Series, *, periods: pd.DataFrame | None = None) -> pd.Timedelta:
+    """The longest time spent below a previous peak (0 without a drawdown); ``periods``:
+    ``drawdown_periods(equity)`` when the caller has it already."""
+    periods = drawdown_periods(equity) if periods is None else periods
     return pd.Timedelta(periods["length"].max()) if len(periods) else pd.Timedelta(0)
 
 

@@ -108,7 +108,7 @@ def compute_metrics(book: Book, bars: pd.DataFrame, *, timeframe: str) -> dict[s
         "Beta": slope,
         "Max. Drawdown [%]": max_dd * 100.0,
         "Avg. Drawdown [%]": float(drawdowns["depth"].mean()) * 100.0 if len(drawdowns) else 0.0,
-        "Max. Drawdown Duration": str(longest_drawdown(book.equity)),
+        "Max. Drawdown Duration": str(longest_drawdown(book.equity, periods=drawdowns)),
         "Avg. Drawdown Duration": _duration(drawdowns["length"].mean() if len(drawdowns) else pd.Timedelta(0)),
         "# Trades": len(trades),
         "Win Rate [%]": percent_of(int((pnl > 0).sum()), len(pnl)),

@@ -25,9 +25,9 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from carryguard.backtests.engine.fast_metrics import gathered_moments
+from carryguard.backtests.engine.jit import njit
 from carryguard.backtests.engine.measures import (
     bars_per_year,
     equity_returns,

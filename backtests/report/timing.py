@@ -19,8 +19,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from carryguard.backtests.engine.jit import njit
 from carryguard.backtests.engine.measures import sharpe_ratio
 
 DEFAULT_SHIFTS = 500

@@ -316,17 +316,16 @@ def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFra
     multiplier, scale = path.multiplier, np.ones(len(values))
     if path.vol_scale is not None and path.risk_part is not None:  # carry with its own vol target
         multiplier, scale = path.risk_part, path.vol_scale
-    return pd.DataFrame(
-        {
-            "strategy_exposure": values,
-            "risk_score": risk["score"].to_numpy(dtype="float64"),
-            "regime": regime,
-            "multiplier": multiplier,
-            "vol_scale": scale,
-            "final_exposure": np.clip(values * multiplier * scale, 0.0, 1.0),
-        },
-        index=strategy_exposure.index,
-    )[list(EXPOSURE_COLUMNS)]
+    columns = {
+        "strategy_exposure": values,
+        "risk_score": risk["score"].to_numpy(dtype="float64"),
+        "regime": regime,
+        "multiplier": multiplier,
+        "vol_scale": scale,
+        "final_exposure": np.clip(values * multiplier * scale, 0.0, 1.0),
+    }
+    # built in EXPOSURE_COLUMNS order (selecting columns afterwards copies the frame)
+    return pd.DataFrame({name: columns[name] for name in EXPOSURE_COLUMNS}, index=strategy_exposure.index)
 
 
 def daily_times(bars: dict[tuple[str, str], pd.DataFrame]) -> pd.DatetimeIndex:
