@@ -18,7 +18,7 @@ bars before the window as in the sweep (so ``in-sample best`` equals its sweep r
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,10 @@ from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.sweep.evaluate import SweepData, SweepResult, combo_target
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX, SweepStudy
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
-from carryguard.strategies.loader import make_strategy
+from carryguard.strategies.loader import strategy_with
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 HEADLINE = ("Return [%]", "Sharpe Ratio", "Max. Drawdown [%]")
 OUT_OF_SAMPLE, IN_SAMPLE_BEST, DEFAULT = "out-of-sample", "in-sample best", "default"
@@ -64,8 +67,8 @@ def _finite(value: Any) -> float | None:
 def default_combo(study: SweepStudy) -> dict[str, Any]:
     """The untuned combo: every parameter of the study's strategy as ``[strategies]`` sets
     it (else the strategy's default) and, with the overlay, every ``[overlay]`` field."""
-    strategy = make_strategy(study.strategy, **dict(study.base.strategies[0].params))
-    combo = asdict(strategy)  # every strategy is a frozen dataclass
+    strategy = strategy_with(study.strategy, dict(study.base.strategies[0].params))
+    combo = asdict(cast("DataclassInstance", strategy))  # the loader admits only frozen dataclasses
     if study.overlay:
         combo |= {OVERLAY_PREFIX + name: value for name, value in asdict(study.base.overlay).items()}
     return combo
