@@ -24,6 +24,7 @@ from carryguard.backtests.engine.measures import (
     max_drawdown,
     sharpe,
 )
+from carryguard.backtests.report.books import book_fields
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.config import closest
 from carryguard.signals.errors import DataError
@@ -160,12 +161,7 @@ def _row(
     index = run.equity[key].index if window is None else run.equity[key].loc[window[0] : window[1]].index
     row: dict[str, object] = {
         "run": run.run_id,
-        "strategy": key.label,
-        "base_strategy": key.strategy,
-        "overlay": key.overlay,
-        "baseline": run.is_baseline(key),
-        "symbol": key.symbol,
-        "timeframe": key.timeframe,
+        **book_fields(run, key),
         "start": index[0].isoformat(),
         "end": index[-1].isoformat(),
         "aligned": window is not None,
