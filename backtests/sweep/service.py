@@ -19,17 +19,19 @@ from carryguard.backtests.run.layout import fingerprints
 from carryguard.backtests.run.study import StudyError
 from carryguard.backtests.sweep.evaluate import (
     Progress,
+    SweepData,
     SweepResult,
     combos_warmup,
+    evaluate_groups,
     load_history,
     load_risk,
-    run_sweep,
+    sweep_result,
     validate_combos,
 )
 from carryguard.backtests.sweep.output import new_run_dir, write_sweep
 from carryguard.backtests.sweep.reference import ReferenceBook, default_combo, reference_books
 from carryguard.backtests.sweep.study import SweepStudy, WalkForwardConfig, combos, load_sweep_study
-from carryguard.backtests.sweep.walkforward import WalkForwardResult, fold_windows, walk_forward
+from carryguard.backtests.sweep.walkforward import WalkForwardResult, plan_walk, walk_result
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.store import Store, series_id
 
@@ -93,29 +95,33 @@ def run_sweep_study(
     bars, first = history.bars, history.first
     run_walk = walk if walk is not None else study.walkforward is not None
     walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
+    plan_wf = None
     if walk_config is not None:
         try:
-            fold_windows(history.window.index, walk_config)
+            plan_wf = plan_walk(bars.index, first, walk_config)
         except ValueError as error:
             raise CarryguardError(
                 f"{plan.origin}: walk-forward: {error}", fix="shorten [walkforward] train/test"
             ) from None
     risk_config = study.risk_config()
     risk = load_risk(store, bars, study.timeframe, risk_config) if study.overlay else None
-    common = dict(bars=bars, risk=risk, first=first, executor=executor, workers=workers, scheduler=scheduler)
-    result = run_sweep(study, combos=todo, progress=_tracker(track, f"sweep {study.name}", len(todo)), **common)
-    wf = None
-    if walk_config is not None:
-        wf = walk_forward(
-            study, config=walk_config, combos=todo, progress=_tracker(track, "walk-forward", len(todo)), **common
-        )
+    data = SweepData.build(bars, strategy=study.strategy, execution=study.execution, risk=risk, first=first)
+    # One pass on one set of workers: the sweep's window, then the walk-forward's (combos already validated)
+    groups = [[(first, len(bars))], *([plan_wf.windows] if plan_wf is not None else [])]
+    names = [f"sweep {study.name}", "walk-forward"][: len(groups)]
+    progress = [_tracker(track, name, len(todo)) for name in names]
+    done = evaluate_groups(
+        data, todo, groups, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+    )
+    result = sweep_result(study, data, todo, done, executor=executor)
+    wf = walk_result(study, data, todo, plan_wf, done.stats[1]) if plan_wf is not None else None
     references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf)
     created = datetime.now(UTC)
     run_dir = new_run_dir(results_dir, study.name, created_at=created)
     sid = series_id(study.source, study.symbol, study.timeframe)
     inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
-    data = fingerprints({name: store.meta(name) for name in inputs})
-    doc = write_sweep(result, run_dir, data=data, walkforward=wf, references=references, created_at=created)
+    prints = fingerprints({name: store.meta(name) for name in inputs})
+    doc = write_sweep(result, run_dir, data=prints, walkforward=wf, references=references, created_at=created)
     return SweepOutcome(result, wf, references, run_dir, doc, sid)
 
 
