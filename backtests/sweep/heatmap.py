@@ -123,7 +123,7 @@ class HeatmapProcess:
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
+        self._process = context.Process(target=_serve, args=(child, self._conn), daemon=True)
         self._process.start()
         child.close()
 
@@ -149,8 +149,10 @@ class HeatmapProcess:
         self._process.join()
 
 
-def _serve(conn: Connection) -> None:
-    """In the forked process: import matplotlib, then draw what arrives (if anything)."""
+def _serve(conn: Connection, parent_end: Connection) -> None:
+    """In the forked process: import matplotlib, then draw what arrives (if anything).
+    The parent's end, inherited by the fork, is closed first: else no end of file."""
+    parent_end.close()
     import matplotlib.figure  # noqa: F401  (the import is the slow part: done while waiting)
 
     try:
