@@ -95,7 +95,8 @@ class SweepData:
 class SweepResult:
     """One row per combo in ``frame`` (parameter columns, metrics, then ``BOOK``), in combo order.
 
-    seconds: wall time of the evaluation (after data load, worker start and JIT warm-up).
+    seconds: wall time of the evaluation (after data load, worker start and JIT warm-up);
+        with walk-forward in the same pass (``evaluate_groups``), until the sweep's last chunk returned.
     setup_seconds: worker start and warm-up before that.
     warmup_bars: stored bars before the window that indicators were warmed up on.
     """
