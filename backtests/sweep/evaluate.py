@@ -95,7 +95,8 @@ class SweepData:
 class SweepResult:
     """One row per combo in ``frame`` (parameter columns, metrics, then ``BOOK``), in combo order.
 
-    seconds: wall time of the evaluation (after data load, worker start and JIT warm-up).
+    seconds: wall time of the evaluation (after data load, worker start and JIT warm-up);
+        with walk-forward in the same pass (``evaluate_groups``), until the sweep's last chunk returned.
     setup_seconds: worker start and warm-up before that.
     warmup_bars: stored bars before the window that indicators were warmed up on.
     """
@@ -292,38 +293,86 @@ def evaluate(
     (evaluation seconds, setup seconds, workers used). ``local`` uses ``workers``
     processes (default: all cores; 1 = in this process); ``dask`` connects to
     ``scheduler`` (a ``tcp://HOST:PORT`` address, or a local cluster when None)."""
+    done = evaluate_groups(
+        data, combos, [windows], executor=executor, workers=workers, scheduler=scheduler, progress=[progress]
+    )
+    return done.stats[0], done.seconds[0], done.setup_seconds, done.workers
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """``evaluate_groups``' answer: per group of windows, the stats (windows x combos x
+    N_STATS) and the seconds from the start of the evaluation until its last chunk returned."""
+
+    stats: list[np.ndarray]
+    seconds: list[float]
+    setup_seconds: float
+    workers: int
+
+
+def evaluate_groups(
+    data: SweepData,
+    combos: Sequence[dict[str, Any]],
+    groups: Sequence[Sequence[Window]],
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Sequence[Progress | None] | None = None,
+) -> Evaluation:
+    """``evaluate`` for several groups of windows on one set of workers (one pool start,
+    one warm-up): every chunk of the first group is queued before those of the next, so a
+    group's seconds are its own plus those of the groups before it. ``progress``: one
+    callback (or None) per group, advanced by the combos of each chunk done."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    calls = list(progress) if progress is not None else [None] * len(groups)
     if executor == "dask":
-        return _evaluate_dask(data, combos, windows, scheduler=scheduler, workers=workers, progress=progress)
+        return _evaluate_dask(data, combos, groups, scheduler=scheduler, workers=workers, progress=calls)
     workers = workers or os.cpu_count() or 1
     setup = time.perf_counter()
     warm_up(data)
     chunks = chunked(combos, parts=workers * 8)
-    results: list[np.ndarray | None] = [None] * len(chunks)
+    tasks = [(g, i) for g in range(len(groups)) for i in range(len(chunks))]
+    results = _Results(groups, chunks, calls)
     if workers == 1:
         began = time.perf_counter()
-        for i, chunk in enumerate(chunks):
-            results[i] = evaluate_chunk(data, chunk, windows)
-            if progress:
-                progress(len(chunk))
-        return _joined(results), time.perf_counter() - began, began - setup, 1
+        for g, i in tasks:
+            results.add(g, i, evaluate_chunk(data, chunks[i], groups[g]), began)
+        return results.evaluation(began - setup, 1)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data,)
     ) as pool:
         list(pool.map(_warm_worker, range(workers)))
         began = time.perf_counter()
-        futures = {pool.submit(_worker_chunk, chunk, windows): i for i, chunk in enumerate(chunks)}
+        futures = {pool.submit(_worker_chunk, chunks[i], groups[g]): (g, i) for g, i in tasks}
         for future in as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            if progress:
-                progress(len(chunks[i]))
-        seconds = time.perf_counter() - began
-    return _joined(results), seconds, began - setup, workers
+            results.add(*futures[future], future.result(), began)
+    return results.evaluation(began - setup, workers)
+
+
+class _Results:
+    """Chunk results as they come back, per group; a group's seconds when its last arrives."""
+
+    def __init__(
+        self, groups: Sequence[Sequence[Window]], chunks: Sequence[Sequence[Any]], progress: Sequence[Progress | None]
+    ) -> None:
+        self.chunks, self.progress = chunks, progress
+        self.parts: list[list[np.ndarray | None]] = [[None] * len(chunks) for _ in groups]
+        self.seconds = [0.0] * len(groups)
+
+    def add(self, group: int, chunk: int, stats: np.ndarray, began: float) -> None:
+        self.parts[group][chunk] = stats
+        if all(part is not None for part in self.parts[group]):
+            self.seconds[group] = time.perf_counter() - began
+        if self.progress[group]:
+            self.progress[group](len(self.chunks[chunk]))  # type: ignore[misc]
+
+    def evaluation(self, setup: float, workers: int) -> Evaluation:
+        return Evaluation([_joined(parts) for parts in self.parts], self.seconds, setup, workers)
 
 
 def _warm_worker(_: int) -> None:
@@ -334,12 +383,12 @@ def _warm_worker(_: int) -> None:
 def _evaluate_dask(
     data: SweepData,
     combos: Sequence[dict[str, Any]],
-    windows: Sequence[Window],
+    groups: Sequence[Sequence[Window]],
     *,
     scheduler: str | None,
     workers: int | None,
-    progress: Progress | None,
-) -> tuple[np.ndarray, float, float, int]:
+    progress: Sequence[Progress | None],
+) -> Evaluation:
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
@@ -361,16 +410,13 @@ def _evaluate_dask(
             client.run(_dask_warm_up)
             warm_up(data)
             chunks = chunked(combos, parts=n_workers * 8)
+            results = _Results(groups, chunks, progress)
             began = time.perf_counter()
-            futures = [client.submit(evaluate_chunk, shipped, chunk, windows, pure=False) for chunk in chunks]
-            index = {future.key: i for i, future in enumerate(futures)}
-            results: list[np.ndarray | None] = [None] * len(chunks)
+            tasks = [(g, i) for g in range(len(groups)) for i in range(len(chunks))]
+            futures = [client.submit(evaluate_chunk, shipped, chunks[i], groups[g], pure=False) for g, i in tasks]
+            index = {future.key: task for future, task in zip(futures, tasks, strict=True)}
             for future in dask_completed(futures):
-                i = index[future.key]
-                results[i] = future.result()
-                if progress:
-                    progress(len(chunks[i]))
-            seconds = time.perf_counter() - began
+                results.add(*index[future.key], future.result(), began)
     except OSError as error:
         raise CarryguardError(
             f"cannot reach the Dask scheduler at {scheduler} ({error})",
@@ -379,7 +425,7 @@ def _evaluate_dask(
     finally:
         if cluster is not None:
             cluster.close()
-    return _joined(results), seconds, began - setup, n_workers
+    return results.evaluation(began - setup, n_workers)
 
 
 def _dask_warm_up() -> None:
@@ -414,22 +460,36 @@ def run_sweep(
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
     )
-    stats, seconds, setup, used = evaluate(
-        data, combos, [(first, len(bars))], executor=executor, workers=workers, scheduler=scheduler, progress=progress
+    done = evaluate_groups(
+        data,
+        combos,
+        [[(first, len(bars))]],
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        progress=[progress],
     )
+    return sweep_result(study, data, combos, done, executor=executor)
+
+
+def sweep_result(
+    study: SweepStudy, data: SweepData, combos: Sequence[dict[str, Any]], done: Evaluation, *, executor: str
+) -> SweepResult:
+    """The ranked sweep from an evaluation whose first group is the one window
+    ``data.bars[data.first:]``; its seconds include computing the metrics."""
     began = time.perf_counter()
-    metrics = metrics_from_stats(stats[0], index=bars.index[first:], timeframe=study.timeframe)
-    params = pd.DataFrame(combos)
-    frame = pd.concat([params, metrics], axis=1).assign(**{BOOK: same_books(stats[0])})
-    seconds += time.perf_counter() - began
+    stats = done.stats[0][0]
+    metrics = metrics_from_stats(stats, index=data.bars.index[data.first :], timeframe=study.timeframe)
+    params = pd.DataFrame(list(combos))
+    frame = pd.concat([params, metrics], axis=1).assign(**{BOOK: same_books(stats)})
     return SweepResult(
         study=study,
         frame=frame,
         param_names=tuple(params.columns),
-        bars=len(bars) - first,
-        seconds=seconds,
-        setup_seconds=setup,
+        bars=len(data.bars) - data.first,
+        seconds=done.seconds[0] + time.perf_counter() - began,
+        setup_seconds=done.setup_seconds,
         executor=executor,
-        workers=used,
-        warmup_bars=first,
+        workers=done.workers,
+        warmup_bars=data.first,
     )

@@ -14,6 +14,7 @@ with walk-forward ``walkforward.json``.
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -24,21 +25,13 @@ import numpy as np
 from carryguard.backtests.run import write as results
 from carryguard.backtests.run.layout import CHECKSUMS, MANIFEST, checksums
 from carryguard.backtests.sweep.evaluate import BOOK, SweepResult
+from carryguard.backtests.sweep.heatmap import draw, heatmap_axes, heatmap_spec
 from carryguard.backtests.sweep.reference import ReferenceBook, equity_frame
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
 from carryguard.signals.json_file import json_ready, write_json
 
-WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
-# What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
-METRIC_MEANING = {
-    "Sharpe Ratio": "annualised, no unit",
-    "Sortino Ratio": "annualised, no unit",
-    "Calmar Ratio": "CAGR / |max. drawdown|",
-    "Profit Factor": "gross profit / gross loss",
-    "# Trades": "round trips",
-    "Turnover": "traded notional / mean equity",
-}
+HEATMAP = "heatmap.png"
 
 
 def new_run_dir(results_dir: str | Path, name: str, *, created_at: datetime | None = None) -> Path:
@@ -92,20 +85,24 @@ def write_sweep(
     walkforward: WalkForwardResult | None = None,
     references: list[ReferenceBook] | None = None,
     created_at: datetime | None = None,
+    heatmap_png: Callable[[], bytes] | None = None,
 ) -> dict[str, Any]:
     """Write every file of the sweep into ``run_dir``; returns the summary written.
-    ``created_at``: the time ``new_run_dir`` named the folder after (default now)."""
+    ``created_at``: the time ``new_run_dir`` named the folder after (default now).
+    ``heatmap_png``: the heatmap drawn elsewhere (``HeatmapProcess.png``), called last
+    before the manifest; default: drawn here for a two-parameter grid."""
     result.frame.to_parquet(run_dir / "sweep.parquet", index=False)
     doc = summary(result, run_dir, walkforward, references)
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     write_json(run_dir / "summary.json", doc, default=str)
-    grid = heatmap_axes(result)
-    if grid is not None:
-        heatmap(result, grid, run_dir / "heatmap.png")
     if references:
         equity_frame(references).to_csv(run_dir / "equity.csv", lineterminator="\n")
     if walkforward is not None:
         write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
+    if heatmap_png is not None:
+        (run_dir / HEATMAP).write_bytes(heatmap_png())
+    elif (grid := heatmap_axes(result)) is not None:
+        draw(heatmap_spec(result, grid), run_dir / HEATMAP)
     files = sorted(p.name for p in run_dir.iterdir() if p.name != MANIFEST)
     write_json(  # last, with the checksums of every other file
         run_dir / MANIFEST,
@@ -126,76 +123,6 @@ def write_sweep(
         default=str,
     )
     return doc
-
-
-def heatmap_axes(result: SweepResult) -> tuple[str, str] | None:
-    """(y, x) parameter names when the sweep is a grid over exactly two parameters."""
-    varying = [name for name in result.param_names if result.frame[name].nunique() > 1]
-    if result.study.search != "grid" or len(varying) != 2:
-        return None
-    return varying[0], varying[1]
-
-
-def _label(name: str, timeframe: str) -> str:
-    return f"{name} ({timeframe} bars)" if name in WINDOW_PARAMS else name
-
-
-def metric_label(metric: str) -> str:
-    """The colour bar's label: the metric's name with its unit or what it measures."""
-    return f"{metric} ({METRIC_MEANING[metric]})" if metric in METRIC_MEANING else metric
-
-
-def heatmap(result: SweepResult, axes: tuple[str, str], path: Path) -> None:
-    """The ranking metric over a two-parameter grid (blank cells: combos excluded by a
-    constraint or with no value), PNG via matplotlib's Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y_name, x_name = axes
-    metric = result.study.metric
-    table = result.frame.pivot_table(index=y_name, columns=x_name, values=metric, aggfunc="first")
-    values = np.ma.masked_invalid(table.to_numpy(dtype="float64"))
-    figure, ax = plt.subplots(figsize=(10, 7), dpi=110)
-    mesh = ax.pcolormesh(
-        _edges(table.columns.to_numpy(dtype="float64")),
-        _edges(table.index.to_numpy(dtype="float64")),
-        values,
-        cmap="viridis",
-        shading="flat",
-    )
-    best = result.best()["params"]
-    ax.plot(
-        best[x_name],
-        best[y_name],
-        marker="*",
-        color="red",
-        markersize=14,
-        linestyle="none",
-        label=f"best: {y_name}={best[y_name]}, {x_name}={best[x_name]}",
-    )
-    ax.set_xlabel(_label(x_name, result.study.timeframe))
-    ax.set_ylabel(_label(y_name, result.study.timeframe))
-    first, last = result.frame["Start"].iloc[0][:10], result.frame["End"].iloc[0][:10]
-    ax.set_title(
-        f"{result.study.name}: {metric} of {result.study.strategy} on {result.study.symbol} "
-        f"{result.study.timeframe}\n{first} to {last}, {len(result.frame):,} combos"
-    )
-    ax.legend(loc="upper right")
-    colorbar = figure.colorbar(mesh, ax=ax)
-    colorbar.set_label(metric_label(metric))
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres (half way between neighbours)."""
-    if len(centres) == 1:
-        return np.array([centres[0] - 0.5, centres[0] + 0.5])
-    middle = (centres[1:] + centres[:-1]) / 2
-    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
 
 
 def top_rows(result: SweepResult, columns: list[str], *, one_column: bool = False) -> list[list[str]]:

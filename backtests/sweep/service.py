@@ -10,6 +10,7 @@ The CLI only parses options, calls these two and prints.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,17 +20,20 @@ from carryguard.backtests.run.layout import fingerprints
 from carryguard.backtests.run.study import StudyError
 from carryguard.backtests.sweep.evaluate import (
     Progress,
+    SweepData,
     SweepResult,
     combos_warmup,
+    evaluate_groups,
     load_history,
     load_risk,
-    run_sweep,
+    sweep_result,
     validate_combos,
 )
+from carryguard.backtests.sweep.heatmap import HeatmapProcess, heatmap_axes, heatmap_spec
 from carryguard.backtests.sweep.output import new_run_dir, write_sweep
 from carryguard.backtests.sweep.reference import ReferenceBook, default_combo, reference_books
 from carryguard.backtests.sweep.study import SweepStudy, WalkForwardConfig, combos, load_sweep_study
-from carryguard.backtests.sweep.walkforward import WalkForwardResult, fold_windows, walk_forward
+from carryguard.backtests.sweep.walkforward import WalkForwardResult, plan_walk, walk_result
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.store import Store, series_id
 
@@ -88,35 +92,47 @@ def run_sweep_study(
     Raises ``CarryguardError`` for missing data or windows too short for a fold.
     """
     study, todo = plan.study, plan.combos
-    default = default_combo(study)  # a reference book: warmed up like the combos
-    history = load_history(store, study, warmup=combos_warmup(study, [*todo, default]))
-    bars, first = history.bars, history.first
-    run_walk = walk if walk is not None else study.walkforward is not None
-    walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
-    if walk_config is not None:
-        try:
-            fold_windows(history.window.index, walk_config)
-        except ValueError as error:
-            raise CarryguardError(
-                f"{plan.origin}: walk-forward: {error}", fix="shorten [walkforward] train/test"
-            ) from None
-    risk_config = study.risk_config()
-    risk = load_risk(store, bars, study.timeframe, risk_config) if study.overlay else None
-    common = dict(bars=bars, risk=risk, first=first, executor=executor, workers=workers, scheduler=scheduler)
-    result = run_sweep(study, combos=todo, progress=_tracker(track, f"sweep {study.name}", len(todo)), **common)
-    wf = None
-    if walk_config is not None:
-        wf = walk_forward(
-            study, config=walk_config, combos=todo, progress=_tracker(track, "walk-forward", len(todo)), **common
+    # a grid's heatmap is drawn in a process forked now: it imports matplotlib while one core idles here
+    with HeatmapProcess() if study.search == "grid" else nullcontext() as drawer:
+        default = default_combo(study)  # a reference book: warmed up like the combos
+        history = load_history(store, study, warmup=combos_warmup(study, [*todo, default]))
+        bars, first = history.bars, history.first
+        run_walk = walk if walk is not None else study.walkforward is not None
+        walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
+        plan_wf = None
+        if walk_config is not None:
+            try:
+                plan_wf = plan_walk(bars.index, first, walk_config)
+            except ValueError as error:
+                raise CarryguardError(
+                    f"{plan.origin}: walk-forward: {error}", fix="shorten [walkforward] train/test"
+                ) from None
+        risk_config = study.risk_config()
+        risk = load_risk(store, bars, study.timeframe, risk_config) if study.overlay else None
+        data = SweepData.build(bars, strategy=study.strategy, execution=study.execution, risk=risk, first=first)
+        # One pass on one set of workers: the sweep's window, then the walk-forward's (combos already validated)
+        groups = [[(first, len(bars))], *([plan_wf.windows] if plan_wf is not None else [])]
+        names = [f"sweep {study.name}", "walk-forward"][: len(groups)]
+        progress = [_tracker(track, name, len(todo)) for name in names]
+        done = evaluate_groups(
+            data, todo, groups, executor=executor, workers=workers, scheduler=scheduler, progress=progress
         )
-    references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf)
-    created = datetime.now(UTC)
-    run_dir = new_run_dir(results_dir, study.name, created_at=created)
-    sid = series_id(study.source, study.symbol, study.timeframe)
-    inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
-    data = fingerprints({name: store.meta(name) for name in inputs})
-    doc = write_sweep(result, run_dir, data=data, walkforward=wf, references=references, created_at=created)
-    return SweepOutcome(result, wf, references, run_dir, doc, sid)
+        result = sweep_result(study, data, todo, done, executor=executor)
+        axes = heatmap_axes(result) if drawer is not None else None
+        if drawer is not None and axes is not None:
+            drawer.draw(heatmap_spec(result, axes))  # while the walk-forward and references are finished here
+        wf = walk_result(study, data, todo, plan_wf, done.stats[1]) if plan_wf is not None else None
+        references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf)
+        created = datetime.now(UTC)
+        run_dir = new_run_dir(results_dir, study.name, created_at=created)
+        sid = series_id(study.source, study.symbol, study.timeframe)
+        inputs = [sid, *(risk_config.inputs().values() if study.overlay else ())]
+        prints = fingerprints({name: store.meta(name) for name in inputs})
+        png = drawer.png if drawer is not None and axes is not None else None
+        doc = write_sweep(
+            result, run_dir, data=prints, walkforward=wf, references=references, created_at=created, heatmap_png=png
+        )
+        return SweepOutcome(result, wf, references, run_dir, doc, sid)
 
 
 def _tracker(track: Tracker | None, name: str, total: int) -> Progress | None:

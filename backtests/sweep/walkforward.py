@@ -25,7 +25,15 @@ import pandas as pd
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.backtests.sweep.evaluate import Progress, SweepData, Window, combo_target, evaluate, validate_combos
+from carryguard.backtests.sweep.evaluate import (
+    Progress,
+    SweepData,
+    Window,
+    combo_target,
+    evaluate,
+    evaluate_chunk,
+    validate_combos,
+)
 from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig
 from carryguard.backtests.sweep.study import (
     combos as study_combos,
@@ -151,27 +159,67 @@ def walk_forward(
     number of combos done (each on every window), as for ``run_sweep``.
     """
     config = config or study.walkforward or WalkForwardConfig()
-    metric = config.metric or study.metric
-    lower = metric in LOWER_IS_BETTER
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
-    folds_at = [
-        ((first + a, first + b), (first + c, first + d)) for (a, b), (c, d) in fold_windows(bars.index[first:], config)
-    ]
-    oos = (folds_at[0][1][0], folds_at[-1][1][1])
-    windows = [w for fold in folds_at for w in fold] + [oos]
+    plan = plan_walk(bars.index, first, config)
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
     )
     stats, _, _, _ = evaluate(
-        data, combos, windows, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+        data, combos, plan.windows, executor=executor, workers=workers, scheduler=scheduler, progress=progress
     )
-    folds: list[Fold] = []
-    for k, (train, test) in enumerate(folds_at):
-        train_values = _metric(stats[2 * k], bars.index[train[0] : train[1]], study.timeframe, metric)
+    return walk_result(study, data, combos, plan, stats)
+
+
+@dataclass(frozen=True)
+class WalkPlan:
+    """The folds as bar positions in the loaded bars, and the windows every combo runs
+    on (``windows``): each train window, then the whole OOS span (for the hindsight best).
+    Test windows run only with the combo chosen for them (``walk_result``)."""
+
+    config: WalkForwardConfig
+    folds: list[tuple[Window, Window]]
+
+    @property
+    def oos(self) -> Window:
+        return self.folds[0][1][0], self.folds[-1][1][1]
+
+    @property
+    def windows(self) -> list[Window]:
+        return [train for train, _ in self.folds] + [self.oos]
+
+
+def plan_walk(index: pd.DatetimeIndex, first: int, config: WalkForwardConfig) -> WalkPlan:
+    """``fold_windows`` over ``index[first:]``, shifted to positions in ``index``."""
+    folds = [((first + a, first + b), (first + c, first + d)) for (a, b), (c, d) in fold_windows(index[first:], config)]
+    return WalkPlan(config, folds)
+
+
+def walk_result(
+    study: SweepStudy, data: SweepData, combos: Sequence[dict[str, Any]], plan: WalkPlan, stats: np.ndarray
+) -> WalkForwardResult:
+    """The walk-forward from ``stats`` of every combo on ``plan.windows`` (windows x
+    combos x N_STATS): the pick on each train window, its test window, the OOS book."""
+    config, bars = plan.config, data.bars
+    metric = config.metric or study.metric
+    lower = metric in LOWER_IS_BETTER
+    picks = []  # (best combo, its train metric) per fold
+    for k, (train, _) in enumerate(plan.folds):
+        train_values = _metric(stats[k], bars.index[train[0] : train[1]], study.timeframe, metric)
         best = _best(train_values, lower)
-        test_values = _metric(stats[2 * k + 1][best : best + 1], bars.index[test[0] : test[1]], study.timeframe, metric)
-        folds.append(Fold(train, test, best, float(train_values[best]), float(test_values[0])))
+        picks.append((best, float(train_values[best])))
+    tested: dict[int, float] = {}  # fold -> test metric of its pick; each pick runs once, on its test windows
+    for best in {best for best, _ in picks}:
+        at = [k for k, (pick, _) in enumerate(picks) if pick == best]
+        test_stats = evaluate_chunk(data, [combos[best]], [plan.folds[k][1] for k in at])
+        for k, one in zip(at, test_stats, strict=True):
+            test = plan.folds[k][1]
+            tested[k] = float(_metric(one, bars.index[test[0] : test[1]], study.timeframe, metric)[0])
+    folds = [
+        Fold(train, test, best, value, tested[k])
+        for k, ((train, test), (best, value)) in enumerate(zip(plan.folds, picks, strict=True))
+    ]
+    oos = plan.oos
     oos_bars = bars.iloc[oos[0] : oos[1]]
     stitched = np.zeros(len(bars))  # every OOS bar is in a test window (step <= test); never uninitialised memory
     targets = {best: combo_target(data, combos[best]) for best in {fold.best for fold in folds}}  # once per combo

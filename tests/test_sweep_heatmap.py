@@ -1,0 +1,62 @@
+"""The sweep heatmap drawn in a forked process (``HeatmapProcess``) and in this one."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+import pytest
+
+from carryguard.backtests.sweep.heatmap import HeatmapProcess, HeatmapSpec, draw
+
+
+def _spec() -> HeatmapSpec:
+    values = np.arange(12, dtype="float64").reshape(3, 4)
+    values[0, 3] = np.nan  # a blank cell (excluded combo)
+    return HeatmapSpec(
+        values=values,
+        x=np.array([2.0, 4.0, 6.0, 8.0]),
+        y=np.array([10.0, 20.0, 30.0]),
+        best=(8.0, 30.0),
+        best_label="best: slow=30, fast=8",
+        x_label="fast (1d bars)",
+        y_label="slow (1d bars)",
+        title="t: Sharpe Ratio",
+        colorbar_label="Sharpe Ratio (annualised, no unit)",
+    )
+
+
+def test_heatmap_process_given_spec_returns_the_png_drawn_in_process():
+    # Arrange
+    here = BytesIO()
+    draw(_spec(), here)
+
+    # Act
+    with HeatmapProcess() as drawer:
+        drawer.draw(_spec())
+        png = drawer.png()
+
+    # Assert
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == here.getvalue()
+
+
+def test_heatmap_process_given_no_spec_ends_on_leaving_the_block():
+    # Arrange
+    drawer = HeatmapProcess()
+
+    # Act
+    with drawer:
+        pass
+
+    # Assert
+    assert drawer._process.exitcode == 0  # ended unused, not killed or hanging
+
+
+def test_heatmap_process_given_failing_draw_raises_runtime_error():
+    # Arrange
+    broken = HeatmapSpec(**{**_spec().__dict__, "x": np.array([1.0])})  # edges do not fit the values
+
+    # Act / Assert
+    with HeatmapProcess() as drawer, pytest.raises(RuntimeError, match="heatmap"):
+        drawer.draw(broken)
+        drawer.png()
