@@ -53,11 +53,11 @@ def measure(store: Store, repeat: int) -> None:
 
     backtrader_seconds = best_of(max(1, repeat // 20), lambda: run_backtrader(bars, target, config))
     fast_seconds = best_of(repeat, lambda: run_fast(bars, target, config))
-    costs = (config.cash, config.commission, config.slippage, config.rebalance_band)
+    costs = config.costs
     kernel_seconds = best_of(repeat * 10, lambda: simulate(open_, close, values, *costs))
     window = (np.array([0]), np.array([len(bars)]))
     stats_seconds = best_of(
-        repeat * 10, lambda: batch_stats(open_, close, bars.index.asi8, values[None, :], *window, *costs)
+        repeat * 10, lambda: batch_stats(open_, close, bars.index.asi8, values[None, :], *window, costs)
     )
 
     reference, book = run_backtrader(bars, target, config), run_fast(bars, target, config)

@@ -38,10 +38,7 @@ def one_book_stats(
         target.to_numpy()[None, :].copy(),
         np.array([start]),
         np.array([end]),
-        config.cash,
-        config.commission,
-        config.slippage,
-        config.rebalance_band,
+        config.costs,
     )
     return metrics_from_stats(stats[0], index=bars.index[start:end], timeframe=timeframe).iloc[0].to_dict()
 
@@ -212,12 +209,11 @@ def test_sma_cross_stats_given_pairs_equal_batch_stats_on_strategy_targets(share
         ]
     )
     windows = (np.array([0, 500]), np.array([len(bars), 2_000]))
-    costs = (CONFIG.cash, CONFIG.commission, CONFIG.slippage, CONFIG.rebalance_band)
-    expected = batch_stats(open_, close, times, targets, *windows, *costs)
+    expected = batch_stats(open_, close, times, targets, *windows, CONFIG.costs)
 
     # Act
     hi, lo = prefix_sums(close)
-    actual = sma_cross_stats(open_, close, times, hi, lo, fast, slow, *windows, *costs)
+    actual = sma_cross_stats(open_, close, times, hi, lo, fast, slow, *windows, CONFIG.costs)
 
     # Assert
     assert actual.shape == (2, 3, expected.shape[2])

@@ -58,6 +58,11 @@ class ExecutionConfig:
     def slippage(self) -> float:
         return self.slippage_bps / 1e4
 
+    @property
+    def costs(self) -> tuple[float, float, float, float]:
+        """(cash, commission, slippage, rebalance_band): what the batch kernels take."""
+        return (float(self.cash), float(self.commission), self.slippage, float(self.rebalance_band))
+
 
 def check_inputs(bars: pd.DataFrame, target: pd.Series) -> None:
     """What every engine requires of its inputs, as ``ValueError`` naming what is wrong:

@@ -263,13 +263,12 @@ def batch_stats(
     targets: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    cash0: float,
-    commission: float,
-    slippage: float,
-    band: float,
+    costs: tuple[float, float, float, float],
 ) -> np.ndarray:
     """``book_stats`` for each row of ``targets`` (combos x bars) on each window
-    ``[starts[w], ends[w])``; returns windows x combos x N_STATS."""
+    ``[starts[w], ends[w])`` with ``costs`` = ``ExecutionConfig.costs`` (cash, commission,
+    slippage, band); returns windows x combos x N_STATS."""
+    cash0, commission, slippage, band = costs
     out = np.empty((starts.shape[0], targets.shape[0], N_STATS))
     for k in range(targets.shape[0]):
         for w in range(starts.shape[0]):
@@ -328,13 +327,11 @@ def sma_cross_stats(
     slow: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    cash0: float,
-    commission: float,
-    slippage: float,
-    band: float,
+    costs: tuple[float, float, float, float],
 ) -> np.ndarray:
     """``batch_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), each target computed
     once in the kernel from ``prefix_sums(close)``; returns windows x combos x N_STATS."""
+    cash0, commission, slippage, band = costs
     out = np.empty((starts.shape[0], fast.shape[0], N_STATS))
     target = np.empty(close.shape[0])
     for k in range(fast.shape[0]):

@@ -238,10 +238,9 @@ def _joined(results: list[np.ndarray | None]) -> np.ndarray:
 
 def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Sequence[Window]) -> np.ndarray:
     """Stats of each combo on each window: array windows x combos x N_STATS."""
-    cost = data.execution
     starts = np.array([w[0] for w in windows], dtype=np.int64)
     ends = np.array([w[1] for w in windows], dtype=np.int64)
-    args = (starts, ends, cost.cash, cost.commission, cost.slippage, cost.rebalance_band)
+    args = (starts, ends, data.execution.costs)
     if uses_sma_kernel(data):
         strategies_ = [cast(SmaCross, make_strategy("sma_cross", **split_combo(c)[0])) for c in chunk]
         fast = np.array([s.fast for s in strategies_], dtype=np.int64)
@@ -253,7 +252,7 @@ def evaluate_chunk(data: SweepData, chunk: Sequence[dict[str, Any]], windows: Se
 
 def warm_up(data: SweepData) -> None:
     """Load (or compile) the kernels so timings exclude JIT; cheap with numba's cache."""
-    window = (np.array([0]), np.array([min(len(data.close), 64)]), 1.0, 0.0, 0.0, 0.0)
+    window = (np.array([0]), np.array([min(len(data.close), 64)]), (1.0, 0.0, 0.0, 0.0))
     batch_stats(data.open, data.close, data.times, np.zeros((1, len(data.close))), *window)
     sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), *window)
 

@@ -174,10 +174,7 @@ def _one(
         np.ascontiguousarray(targets),
         starts,
         ends,
-        execution.cash,
-        execution.commission,
-        execution.slippage,
-        execution.rebalance_band,
+        execution.costs,
     )
     stitched = np.zeros(len(bars))
     choices = []
