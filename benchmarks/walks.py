@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import itertools
 import json
 import os
@@ -257,6 +258,21 @@ def walks(store: str, tmp: Path, new: bool, emulator_url: str) -> list[Walk]:
     ]
 
 
+# The CLI module of each layout, newest first: a checkout from before issue 10 (passed with
+# --repo to measure the "before" walks) still had the top-level folders as import names.
+CLI_MODULES = ("carryguard.backtests.cli", "backtests.cli")
+
+
+def _cli_entry() -> tuple[Callable[..., Any], bool]:
+    """The click entry point of the checkout on sys.path, and whether it is the carryguard.* layout."""
+    for name in CLI_MODULES:
+        try:
+            return importlib.import_module(name).main, name == CLI_MODULES[0]
+        except ImportError:
+            continue
+    raise SystemExit(f"walks: none of {', '.join(CLI_MODULES)} imports from --repo")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -268,14 +284,7 @@ def main() -> None:
     if not args.data_dir:
         raise SystemExit("walks: pass --data-dir STORE (a store with ../shared/data imported)")
     sys.path.insert(0, str(args.repo))
-    try:
-        from carryguard.backtests.cli import main as cli_main
-
-        new = True
-    except ImportError:
-        from backtests.cli import main as cli_main  # the layout before issue 10
-
-        new = False
+    cli_main, new = _cli_entry()
     import pandas as pd
 
     from tests.fakes.binance import BinanceEmulator, read_bars
