@@ -249,3 +249,18 @@ def test_run_jobs_given_a_bug_in_one_source_reports_it_and_runs_the_next():
         outcomes[0].exception, KeyError
     )
     assert outcomes[1].error == "" and outcomes[1].result.added == 1
+
+
+def test_fetch_given_unknown_timeframe_is_a_usage_error_before_any_download(monkeypatch, tmp_path):
+    # Arrange: every source points at a closed port, so a download attempt would end in exit 1
+    url = f"http://127.0.0.1:{closed_port()}"
+    for name in ("BINANCE", "MOF", "FRED", "YAHOO", "CFTC", "BINANCEUSDM"):
+        monkeypatch.setenv(f"CARRYGUARD_{name}_URL", url)
+    # Act
+    result = run(tmp_path, "data", "fetch", "--timeframe", "1d,7x", "--no-macro")
+    # Assert
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: Invalid value for --timeframe: unknown timeframe '7x': use e.g. 1h, 4h, 1d")
+    assert Store(tmp_path).ids() == []

@@ -218,9 +218,15 @@ def fetch_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from carryguard.signals.availability import timeframe_delta
     from carryguard.signals.errors import SourceError
     from carryguard.signals.fetch import FetchPlan, plan_jobs, run_jobs
 
+    for timeframe in timeframes:  # a usage error before any network call, as in `backtest`
+        try:
+            timeframe_delta(timeframe)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--timeframe") from None
     plan = FetchPlan(
         exchange=exchange,
         symbols=symbols,
