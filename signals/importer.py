@@ -12,14 +12,8 @@ from pathlib import Path
 
 from carryguard.signals.errors import DataError
 from carryguard.signals.sources.carry_formats import detect_more, more_layout, yahoo_fx_timed
-from carryguard.signals.sources.formats import (
-    Parsed,
-    detect_and_parse,
-    header_cells,
-    layout,
-    name_tokens,
-    ohlcv_parsed,
-)
+from carryguard.signals.sources.file_names import name_tokens
+from carryguard.signals.sources.formats import Parsed, detect_and_parse, header_cells, layout, ohlcv_parsed
 from carryguard.signals.sources.ohlcv_csv import read_fast
 from carryguard.signals.sources.overlap import snapshot_notes
 from carryguard.signals.store import SeriesMeta, Store

@@ -17,7 +17,8 @@ import pytest
 from carryguard.signals import importer, series_file, store
 from carryguard.signals.errors import DataError
 from carryguard.signals.importer import import_file, parse_file
-from carryguard.signals.sources.formats import detect_and_parse, ohlcv_frame, read_csv_text
+from carryguard.signals.sources.csv_cells import read_csv_text
+from carryguard.signals.sources.formats import detect_and_parse, ohlcv_frame
 from carryguard.signals.sources.ohlcv_csv import ohlcv_columns, read_fast
 from carryguard.signals.store import SeriesMeta, Store, content_hash
 from tests.store_support import bars_meta

@@ -15,16 +15,9 @@ import numpy as np
 import pandas as pd
 
 from carryguard.signals.errors import DataError
-from carryguard.signals.sources.formats import (
-    Parsed,
-    crypto_pair,
-    head_lines,
-    name_tokens,
-    parse_dates,
-    parse_numbers,
-    parse_ohlcv,
-    read_csv_text,
-)
+from carryguard.signals.sources.csv_cells import head_lines, parse_dates, parse_numbers, read_csv_text
+from carryguard.signals.sources.file_names import crypto_pair, name_tokens
+from carryguard.signals.sources.formats import Parsed, parse_ohlcv
 from carryguard.signals.store import SeriesMeta
 
 COT_COLUMNS = ("spec_long", "spec_short", "open_interest", "net")

@@ -3,11 +3,12 @@
 Every parser takes the file's text and a display name (for error messages) and returns
 one ``Parsed`` series, or raises ``DataError`` naming the file, row and column. Row numbers are
 file line numbers (1-based, header lines included) so a user can open the file there.
+Cells are read by ``csv_cells``, market hints taken from the name by ``file_names``;
+``detect_and_parse`` picks the parser from the file's first two lines.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
@@ -18,15 +19,20 @@ import pyarrow as pa
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS, normalise
-from carryguard.signals.sources.ohlcv_csv import FIRST_NS_DAY, LAST_NS_DAY, TIME_COLUMNS, ohlcv_columns, read_fast
+from carryguard.signals.sources.csv_cells import (
+    BOM,
+    check_row_lengths,
+    head_lines,
+    parse_dates,
+    parse_numbers,
+    read_csv_text,
+)
+from carryguard.signals.sources.file_names import crypto_pair, file_stem, name_tokens, timeframe_from, yahoo_symbol
+from carryguard.signals.sources.ohlcv_csv import LAST_NS_DAY, TIME_COLUMNS, ohlcv_columns, read_fast
 from carryguard.signals.store import SeriesMeta, series_id
 
-MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
-QUOTES = ("usdt", "usdc", "busd", "fdusd", "tusd", "usd", "eur", "gbp", "jpy", "btc", "eth")
-CURRENCIES = {"usd", "jpy", "eur", "gbp", "chf", "aud", "cad", "nzd", "cny", "krw", "inr", "mxn", "brl", "hkd", "sgd"}
 TENOR = re.compile(r"^\d+Y$")
 MOF_TENORS = ("1Y", "2Y", "3Y", "4Y", "5Y", "6Y", "7Y", "8Y", "9Y", "10Y", "15Y", "20Y", "25Y", "30Y", "40Y")
-YMDH = r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])"  # 2024080500: not epoch seconds
 FRED_ID = re.compile(r"^[A-Z][A-Z0-9]{2,}$")
 NEXT_BUSINESS_DAY_SERIES = frozenset({"VIXCLS"})  # Cboe VIX close (16:15 New York), on FRED the next business day
 FRED_UNITS = {"VIXCLS": "index points", "DEXUSAL": "USD per AUD"}
@@ -39,156 +45,6 @@ class Parsed:
     frame: pd.DataFrame
     meta: SeriesMeta
     notes: tuple[str, ...] = ()
-
-
-def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None = 0) -> pd.DataFrame:
-    """All cells as strings (so bad cells can be reported, not silently coerced)."""
-    try:
-        return pd.read_csv(
-            io.StringIO(text), skiprows=skiprows, header=header, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise DataError(f"{name}: not a well-formed CSV ({detail})", fix="re-download or repair the file") from exc
-
-
-def check_row_lengths(text: str, name: str, *, header_line: int) -> None:
-    """Every row has as many fields as the header (line ``header_line``, 1-based) and the
-    text ends with a line end: a file or download cut short ends mid-row, and its last
-    row would otherwise be read with empty or shortened cells. For the publishers whose
-    files always end with a line end (MOF, FRED)."""
-    lines = text.splitlines()
-    if text and not text.endswith(("\n", "\r")):
-        raise DataError(
-            f"{name} line {len(lines)}: ends mid-row (no line end after the last row: cut short?)",
-            fix="download or copy the file again",
-        )
-    fields = lines[header_line - 1].count(",") if len(lines) >= header_line else 0
-    for number, line in enumerate(lines[header_line:], start=header_line + 1):
-        if line.strip().strip(",") and line.count(",") < fields and '"' not in line:
-            raise DataError(
-                f"{name} line {number}: {line.count(',') + 1} fields, the header has {fields + 1} (cut short?)",
-                fix="download or copy the file again, or complete that row",
-            )
-
-
-def parse_dates(cells: pd.Series, name: str, *, first_line: int, fmt: str | None = None) -> pd.DatetimeIndex:
-    """Parse a date column to UTC; the first unparseable cell is reported with its line.
-
-    Without ``fmt``: ISO-like text, ``YYYYMMDD[HH]``, epoch seconds/ms/us (ccxt dumps), or
-    ``D/M/YYYY`` / ``M/D/YYYY`` when only one reading fits every cell (an ambiguous column
-    is rejected, not guessed). A date after 2262-04-11 (the end of nanosecond time) is
-    an error naming its line."""
-    text = cells.str.strip()
-    lengths = set(text.str.len())
-    if fmt is None and lengths == {10} and text.str.fullmatch(YMDH).all():
-        parsed = pd.to_datetime(text, format="%Y%m%d%H", errors="coerce", utc=True)
-    elif fmt is None and len(lengths) == 1 and lengths <= {10, 13, 16} and text.str.fullmatch(r"\d+").all():
-        unit = {10: "s", 13: "ms", 16: "us"}[lengths.pop()]
-        parsed = pd.Series(pd.to_datetime(text.astype("int64"), unit=unit, utc=True, errors="coerce"))
-    elif fmt is None and len(text) and text.str.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}").all():
-        readings = [pd.to_datetime(text, format=f, errors="coerce", utc=True) for f in ("%m/%d/%Y", "%d/%m/%Y")]
-        valid = [r for r in readings if r.notna().all()]
-        if len(valid) == 2 and not valid[0].equals(valid[1]):
-            raise DataError(
-                f"{name}: dates like {text.iloc[0]!r} read as month/day and as day/month",
-                fix="export the dates as YYYY-MM-DD",
-            )
-        parsed = valid[0] if valid else readings[0]
-    else:
-        parsed = pd.to_datetime(text, format=fmt or "mixed", errors="coerce", utc=True)
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        row = int(bad[0])
-        raise DataError(
-            f"{name} line {first_line + row}: cannot read date {cells.iloc[row]!r}",
-            fix="dates must look like 2024-08-05 (or the publisher's own format)",
-        )
-    dates = pd.DatetimeIndex(parsed)
-    outside = np.flatnonzero(np.asarray((dates > LAST_NS_DAY) | (dates < FIRST_NS_DAY)))
-    if outside.size:
-        row = int(outside[0])
-        when = "after 2262-04-11, the last" if dates[row] > LAST_NS_DAY else "before 1677-09-22, the first"
-        raise DataError(
-            f"{name} line {first_line + row}: date {cells.iloc[row]!r} is {when} date carryguard can store",
-            fix="fix the date (a typo in the year, or epoch seconds in a milliseconds column?)",
-        )
-    index = pd.DatetimeIndex(parsed).as_unit("ns")
-    index.name = "time"
-    return index
-
-
-def parse_numbers(cells: pd.DataFrame, name: str, *, first_line: int, allow_missing: bool) -> pd.DataFrame:
-    """Cells to float64; missing markers become NaN only where ``allow_missing``."""
-    out = {}
-    for column in cells.columns:
-        raw = cells[column].astype(str).str.strip()
-        missing = raw.isin(MISSING)
-        values = pd.to_numeric(raw.where(~missing), errors="coerce")
-        bad = values.isna() & ~missing
-        if not allow_missing:
-            bad |= missing
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            cell = cells[column].iloc[row]
-            what = "missing value" if raw.iloc[row] in MISSING else f"non-numeric value {cell!r}"
-            raise DataError(f"{name} line {first_line + row} column {column}: {what}", fix="fix or delete that row")
-        out[column] = values.astype("float64").to_numpy()
-    return pd.DataFrame(out, index=cells.index)
-
-
-def name_tokens(name: str) -> list[str]:
-    """``.../btc_usd_daily_yahoo.csv`` -> ``['btc', 'usd', 'daily', 'yahoo']`` (format hints)."""
-    stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
-    return [t for t in re.split(r"[_\-\s.]+", stem.lower()) if t]
-
-
-def timeframe_from(tokens: list[str], index: pd.DatetimeIndex) -> str:
-    """A timeframe named in the file name (``4h``, ``daily``) or the median bar spacing."""
-    for token in tokens:
-        if re.fullmatch(r"\d+[mhdw]", token):
-            return token
-        if token in ("daily", "day"):
-            return "1d"
-        if token in ("hourly", "hour"):
-            return "1h"
-    if len(index) < 2:
-        return "1d"
-    step = pd.Timedelta(np.median(np.diff(index.asi8)))
-    if step >= pd.Timedelta(days=1):
-        return f"{max(1, round(step / pd.Timedelta(days=1)))}d"
-    if step >= pd.Timedelta(hours=1):
-        return f"{round(step / pd.Timedelta(hours=1))}h"
-    return f"{max(1, round(step / pd.Timedelta(minutes=1)))}m"
-
-
-def crypto_pair(tokens: list[str]) -> tuple[str, str] | None:
-    """``['btc','usd',...]`` or ``['btcusdt',...]`` -> ``('BTC', 'USDT')``."""
-    for i, token in enumerate(tokens):
-        for quote in QUOTES:
-            if token.endswith(quote) and 2 <= len(token) - len(quote) <= 6 and token.isalpha():
-                return token[: -len(quote)].upper(), quote.upper()
-        pair_like = i + 1 < len(tokens) and token.isalpha() and 2 <= len(token) <= 6 and tokens[i + 1] in QUOTES
-        if pair_like and token not in ("daily", "yahoo", "close"):
-            return token.upper(), tokens[i + 1].upper()
-    return None
-
-
-def fx_pair(tokens: list[str]) -> tuple[str, str] | None:
-    """``['usdjpy', ...]`` -> ``('USD', 'JPY')``."""
-    for token in tokens:
-        if len(token) == 6 and token[:3] in CURRENCIES and token[3:] in CURRENCIES:
-            return token[:3].upper(), token[3:].upper()
-    return None
-
-
-def yahoo_symbol(tokens: list[str]) -> str | None:
-    """Yahoo's ticker for a file name: ``USDJPY`` -> ``JPY=X``, ``btc_usd`` -> ``BTC-USD``."""
-    fx = fx_pair(tokens)
-    if fx:
-        return f"{fx[1]}=X" if fx[0] == "USD" else f"{fx[0]}{fx[1]}=X"
-    pair = crypto_pair(tokens)
-    return f"{pair[0]}-{pair[1]}" if pair else None
 
 
 def drop_open_last_bar(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -226,7 +82,7 @@ def parse_mof(text: str, name: str) -> Parsed:
             f"{name} line {skip + 1}: MOF header column(s) {foreign} are not MOF tenors ({','.join(MOF_TENORS)})",
             fix="download jgbcme_all.csv again, or rename the column(s) back",
         )
-    check_row_lengths(text.lstrip("\ufeff"), name, header_line=skip + 1)
+    check_row_lengths(text, name, header_line=skip + 1)
     cells = cells[cells.iloc[:, 0].str.strip() != ""]
     first_line = skip + 2
     index = parse_dates(cells.iloc[:, 0], name, first_line=first_line, fmt="%Y/%m/%d")
@@ -287,7 +143,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     cells = read_csv_text(text, name)
     if cells.shape[1] != 2:
         raise DataError(f"{name}: FRED CSV must have 2 columns, found {cells.shape[1]}")
-    check_row_lengths(text.lstrip("\ufeff"), name, header_line=1)
+    check_row_lengths(text, name, header_line=1)
     value_col = str(cells.columns[1]).strip()
     if value_col.lower() == "value":
         fred_id = fred_id or fred_id_from_name(name)
@@ -305,7 +161,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
 
 def fred_id_from_name(name: str) -> str | None:
     """``fred_DGS10.csv`` / ``IRSTCI01JPM156N_monthly.csv`` -> the FRED id (``date,value`` files)."""
-    stem = re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
+    stem = file_stem(name)
     stem = re.sub(r"^fred[_\-]", "", stem, flags=re.I)
     stem = re.sub(r"[_\-](daily|monthly|weekly|quarterly|annual)$", "", stem, flags=re.I)
     return stem if FRED_ID.match(stem) else None
@@ -376,7 +232,7 @@ def ohlcv_parsed(
         frame, notes = drop_open_last_bar(frame, name)
     else:
         pair = crypto_pair(tokens)
-        symbol = f"{pair[0]}/{pair[1]}" if pair else re.sub(r"\.csv$", "", name.rsplit("/", 1)[-1], flags=re.I)
+        symbol = f"{pair[0]}/{pair[1]}" if pair else file_stem(name)
         source, publisher, units = "file", "unknown (plain OHLCV file)", "quote currency"
     meta = SeriesMeta(
         id=series_id(source, symbol, timeframe),
@@ -472,20 +328,9 @@ def looks_like_html(text: str) -> bool:
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
 
-def head_lines(text: str, count: int) -> list[str]:
-    """The first ``count`` lines as ``text.splitlines()`` gives them, without splitting the
-    whole text (a 2M-row file would become 2M strings)."""
-    size = 4096
-    while True:
-        lines = text[:size].splitlines()
-        if len(lines) > count or size >= len(text):
-            return lines[:count]
-        size *= 16
-
-
 def header_cells(text: str) -> tuple[list[str], list[str]]:
     """The comma-separated cells (stripped) of the first two lines (the second may be [])."""
-    lines = head_lines(text.lstrip("\ufeff"), 2) or [""]
+    lines = head_lines(text.lstrip(BOM), 2) or [""]
     first = [c.strip() for c in lines[0].split(",")]
     return first, [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
 
@@ -523,7 +368,7 @@ def detect_and_parse(text: str, name: str) -> Parsed | None:
         raise DataError(f"{name}: empty file", fix="download or export it again")
     if looks_like_html(text):
         raise DataError(f"{name}: is an HTML page, not CSV (a failed download saved as .csv?)", fix="download it again")
-    body = text.lstrip("\ufeff")
+    body = text.lstrip(BOM)
     first, second = header_cells(body)
     kind = layout(first, second)
     if kind == "yfinance":
