@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO))
 from carryguard.backtests.engine.execution import ExecutionConfig  # noqa: E402
 from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed  # noqa: E402
 from carryguard.backtests.paper.loop import LoopConfig, PaperLoop  # noqa: E402
-from carryguard.backtests.paper.state import BookSpec, PaperState  # noqa: E402
+from carryguard.backtests.paper.records import BookSpec  # noqa: E402
+from carryguard.backtests.paper.state import PaperState  # noqa: E402
 from carryguard.signals.importer import import_directory  # noqa: E402
 from carryguard.signals.sources.ccxt_source import make_exchange  # noqa: E402
 from carryguard.signals.store import Store  # noqa: E402

@@ -11,7 +11,8 @@ from carryguard.backtests.engine.backtrader import run_backtrader
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
 from carryguard.backtests.paper.loop import LoopConfig, PaperLoop
-from carryguard.backtests.paper.state import BookSpec, PaperState
+from carryguard.backtests.paper.records import BookSpec
+from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import make_exchange
 from carryguard.strategies.loader import make_strategy

@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
+from carryguard.backtests.paper.records import BookSpec, Fill, Step, client_order_id
 from carryguard.backtests.paper.sandbox import Keys, SandboxOrders, sandbox_exchange
-from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from carryguard.backtests.paper.state import PaperState
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.http_server import Reply, _handler_for
 from tests.paper_support import HISTORY, STEP, paper_run_args, replay_bars

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
-from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step
+from carryguard.backtests.paper.records import BookSpec, Fill, Step
+from carryguard.backtests.paper.state import PaperState
 
 START = pd.Timestamp("2025-01-01T00:00:00Z")
 STEP = pd.Timedelta(hours=4)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from carryguard.backtests.paper.loop import ExchangeUnavailable, LoopConfig, PaperLoop
+from carryguard.backtests.paper.feed import ExchangeFeed, ExchangeUnavailable
+from carryguard.backtests.paper.loop import LoopConfig
 from carryguard.signals.errors import DataError, SourceError
 from carryguard.signals.sources.ccxt_source import make_exchange, update_series
 from carryguard.signals.sources.http import RetryPolicy, UnreachableError, get_text
@@ -165,13 +166,12 @@ class StalledExchange:
         return 0
 
 
-def test_paper_loop_call_given_stalled_exchange_gives_up_at_the_deadline() -> None:
+def test_exchange_feed_now_given_stalled_exchange_gives_up_at_the_loop_deadline() -> None:
     exchange = StalledExchange()
-    loop = PaperLoop.__new__(PaperLoop)  # only the exchange access is exercised
-    loop.exchange, loop.stop = exchange, threading.Event()
-    loop.config = LoopConfig(timeframe="4h", retries=2, backoff_seconds=0.0, deadline_seconds=0.3)
+    config = LoopConfig(timeframe="4h", retries=2, backoff_seconds=0.0, deadline_seconds=0.3)
+    feed = ExchangeFeed(exchange, symbol="BTC/USDT", timeframe="4h", policy=config.retry_policy, stop=threading.Event())
     with pytest.raises(ExchangeUnavailable, match=r"fetch_time failed after 2 attempt\(s\): DeadlineExceeded"):
-        loop.exchange_now()
+        feed.now()
     assert exchange.calls == 2
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
 from carryguard.backtests.paper.loop import LoopConfig
-from carryguard.backtests.paper.state import PaperState, Step
+from carryguard.backtests.paper.records import Step
+from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import GarbageResponse
 from carryguard.signals.sources.ccxt_source import parse_ohlcv_rows as parse_bars

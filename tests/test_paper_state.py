@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from carryguard.backtests.paper.records import BookSpec, Fill, Step, client_order_id
+from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.errors import CarryguardError
 
 SPEC = BookSpec("sma_cross+carry", "BTC/USDT", "binance", "4h", 10_000.0, {"commission": 0.001})
@@ -229,7 +230,8 @@ def test_client_order_id_given_bars_is_deterministic_unique_and_binance_valid():
 CHILD = """
 import sys, time
 import pandas as pd
-from carryguard.backtests.paper.state import BookSpec, PaperState, Step
+from carryguard.backtests.paper.records import BookSpec, Step
+from carryguard.backtests.paper.state import PaperState
 spec = BookSpec("sma_cross+carry", "BTC/USDT", "binance", "4h", 10000.0, {"commission": 0.001})
 state = PaperState(sys.argv[1])
 state.open_book(spec, now=pd.Timestamp("2025-01-01T00:00:00Z"))

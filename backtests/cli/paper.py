@@ -199,8 +199,9 @@ def run_cmd(
 
     from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, PolicyDecider, RiskFeed, resolve_book
     from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
+    from carryguard.backtests.paper.records import BookSpec
     from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
-    from carryguard.backtests.paper.state import BookSpec, PaperState
+    from carryguard.backtests.paper.state import PaperState
     from carryguard.backtests.run.study import load_study
     from carryguard.signals.availability import timeframe_delta
     from carryguard.signals.errors import ConfigError

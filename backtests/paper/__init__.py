@@ -1,3 +1,4 @@
 """Live paper trading: the backtested strategy + overlay on live exchange bars, with a
-crash-safe SQLite book (``state``), the bar loop (``loop``), the decision maker
-(``decide``) and optional testnet orders (``sandbox``)."""
+crash-safe SQLite book (``state``) of plain values (``records``), the bar loop (``loop``)
+reading the exchange through ``feed``, the decision maker (``decide``) and optional
+testnet orders (``sandbox``)."""

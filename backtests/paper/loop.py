@@ -11,8 +11,8 @@ Each step, for bar t (the oldest closed bar not yet decided):
 A step trades only on fresh inputs: the fill price must be at most ``max_price_age``
 old (exchange time) and the decider must not report stale macro inputs; otherwise the
 bar is recorded as ``skip`` with the reason. Exchange errors, timeouts and garbage
-responses are retried with exponential backoff; when the retries are used up the bar is
-skipped with a logged reason. A stop request (SIGINT/SIGTERM) lets the current step
+responses are retried with exponential backoff (``feed``); when the retries are used up
+the bar is skipped with a logged reason. A stop request (SIGINT/SIGTERM) lets the current step
 finish and then ends the loop; a step interrupted before its commit leaves no trace and
 is simply done again on the next start.
 """
@@ -23,49 +23,20 @@ import logging
 import math
 import signal
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-import ccxt
 import pandas as pd
 
 from carryguard.backtests.engine.execution import ExecutionConfig, rebalance
-from carryguard.backtests.paper.state import BookSpec, Fill, PaperState, Step, client_order_id
+from carryguard.backtests.paper.feed import Exchange, ExchangeFeed, ExchangeUnavailable
+from carryguard.backtests.paper.records import BookSpec, Decision, Fill, Step, client_order_id
+from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.availability import timeframe_delta
-from carryguard.signals.errors import SourceError
-from carryguard.signals.sources.ccxt_source import GarbageResponse, parse_ohlcv_rows
-from carryguard.signals.sources.retry import RetriesExhausted, RetryPolicy, call_with_retries, describe
+from carryguard.signals.sources.retry import RetryPolicy
 
 log = logging.getLogger("carryguard.paper")
-RETRYABLE = (ccxt.BaseError, GarbageResponse, ValueError, TypeError, KeyError)
 ALREADY_DECIDED = "already decided"
-
-
-class ExchangeUnavailable(SourceError):
-    """An exchange call still failed after every retry."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the decider wants at one bar close.
-
-    target: final exposure in [0, 1]; blocked: non-empty means "do not trade" with the
-    reason (stale or missing macro inputs), the rest is recorded for the audit trail.
-    """
-
-    strategy_exposure: float
-    target: float
-    score: float = math.nan
-    regime: str = ""
-    multiplier: float = 1.0
-    vol_scale: float = 1.0
-    reason: str = ""
-    blocked: str = ""
-
-    def readings(self) -> dict[str, Any]:
-        """The fields each ``Step`` records for the audit trail (all but reason and blocked)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("reason", "blocked")}
 
 
 class Decider(Protocol):
@@ -76,15 +47,6 @@ class Decider(Protocol):
 
         ``now`` is the exchange clock (later than ``at`` while catching up): it paces the
         decider's own reads (when the macro store is due a re-read), never what it sees."""
-
-
-class Exchange(Protocol):
-    """What the loop calls on its exchange client (a ccxt exchange or a stand-in); the replies
-    are checked by the loop, so they are typed as whatever the client returns."""
-
-    def fetch_time(self) -> Any: ...
-
-    def fetch_ohlcv(self, symbol: str, timeframe: str, since: int | None = None, limit: int | None = None) -> Any: ...
 
 
 class OrderSink(Protocol):
@@ -143,17 +105,27 @@ class LoopConfig:
         """``max_price_age``, or a quarter of a bar when not set."""
         return self.max_price_age if self.max_price_age is not None else self.step / 4
 
+    @property
+    def bars_per_fetch(self) -> int:
+        """Bars asked for per fetch, the still-open one included: the step decides on the
+        ``history`` bars up to t and fills at t+1's open."""
+        return self.history + 2
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Each exchange call's tries, backoff and deadline."""
+        return RetryPolicy(attempts=self.retries, backoff=self.backoff_seconds, deadline=self.deadline_seconds)
+
 
 @dataclass
 class RunSummary:
-    """What one ``run`` did: bars it decided (trades and skips among them), why it stopped
-    (``once``, ``max-bars``, ``signal``) and the last bar it decided."""
+    """What one ``run`` did: bars it decided (trades and skips among them) and why it
+    stopped (``once``, ``max-bars``, ``signal``)."""
 
     decided: int = 0
     trades: int = 0
     skipped: int = 0
     stopped_by: str = ""
-    last_bar: pd.Timestamp | None = None
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -218,70 +190,14 @@ class PaperLoop:
     ) -> None:
         if spec.timeframe != config.timeframe:
             raise ValueError(f"book timeframe {spec.timeframe} differs from loop timeframe {config.timeframe}")
-        self.exchange, self.state, self.spec, self.decider = exchange, state, spec, decider
+        self.state, self.spec, self.decider = state, spec, decider
         self.execution, self.config = execution, config
         self.stop = stop if stop is not None else threading.Event()
         self.orders = orders
-
-    # -- exchange access ------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], object]) -> object:
-        """``fn()`` under the shared retry policy (``retry.call_with_retries``: a deadline per
-        try, exponential backoff, a stop request ends the waiting); ``ExchangeUnavailable`` at the end."""
-        policy = RetryPolicy(
-            attempts=self.config.retries, backoff=self.config.backoff_seconds, deadline=self.config.deadline_seconds
+        self.feed = ExchangeFeed(
+            exchange, symbol=spec.symbol, timeframe=config.timeframe, policy=config.retry_policy, stop=self.stop
         )
 
-        def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
-            log.warning(
-                "%s failed (attempt %d/%d): %s; retrying in %.2fs",
-                what,
-                attempt + 1,
-                policy.attempts,
-                describe(exc),
-                wait,
-            )
-
-        try:
-            return call_with_retries(
-                fn,
-                what=what,
-                policy=policy,
-                transient=lambda exc: isinstance(exc, RETRYABLE) and not self.stop.is_set(),
-                sleep=self.stop.wait,
-                on_retry=on_retry,
-            )
-        except RetriesExhausted as exc:
-            raise ExchangeUnavailable(f"{what} failed after {exc.attempts} attempt(s): {describe(exc.last)}") from exc
-        except RETRYABLE as exc:  # a stop request ended the retries
-            raise ExchangeUnavailable(f"{what} failed (stopping): {describe(exc)}") from exc
-
-    def exchange_now(self) -> pd.Timestamp:
-        """The exchange's clock (every freshness and lag rule is judged on it, not on the local clock)."""
-
-        def fetch() -> pd.Timestamp:
-            ms = self.exchange.fetch_time()
-            if not isinstance(ms, int | float) or isinstance(ms, bool) or not 1e12 <= ms < 1e14:
-                raise GarbageResponse(f"server time {ms!r} is not a millisecond timestamp")
-            return pd.Timestamp(int(ms), unit="ms", tz="UTC")
-
-        return self._call("fetch_time", fetch)
-
-    def fetch_bars(self, since: pd.Timestamp | None) -> pd.DataFrame:
-        """Up to ``history + 2`` bars from ``since`` (newest when None), the still-open one
-        included: the step takes only bars up to t for the decision, and t+1's open as the fill."""
-        limit = self.config.history + 2
-        since_ms = None if since is None else int(since.value // 1_000_000)
-
-        def fetch() -> pd.DataFrame:
-            rows = self.exchange.fetch_ohlcv(self.spec.symbol, self.config.timeframe, since=since_ms, limit=limit)
-            if isinstance(rows, list) and not rows:  # closed bars were asked for: ccxt's answer to an unparseable body
-                body = str(getattr(self.exchange, "last_http_response", "") or "")[:80]
-                raise GarbageResponse(f"empty or unparseable OHLCV reply {body!r}")
-            return parse_ohlcv_rows(rows, self.config.step)
-
-        return self._call(f"fetch_ohlcv {self.spec.symbol} {self.config.timeframe}", fetch)
-
-    # -- the loop ---------------------------------------------------------------------------
     def run(self) -> RunSummary:
         """Decide bars until stopped (signal, ``once``, ``max_bars``), holding the book's lock."""
         with self.state.exclusive(self.spec.strategy, self.spec.symbol):
@@ -289,7 +205,7 @@ class PaperLoop:
 
     def _run(self) -> RunSummary:
         summary = RunSummary()
-        start = now = self.exchange_now()
+        start = now = self.feed.now()
         book = self.state.open_book(self.spec, now=start)
         if self.orders is not None:
             self.orders.reconcile(self.state, self.spec.strategy, self.spec.symbol)
@@ -306,7 +222,7 @@ class PaperLoop:
         )
         while not self.stop.is_set():
             try:
-                now = self.exchange_now()
+                now = self.feed.now()
             except ExchangeUnavailable as exc:
                 if self.config.once:
                     raise
@@ -340,7 +256,6 @@ class PaperLoop:
             summary.decided += 1
             summary.trades += step.action == "trade"
             summary.skipped += step.action == "skip"
-            summary.last_bar = next_bar
             next_bar = next_bar + self.config.step
             if self.config.max_bars is not None and summary.decided >= self.config.max_bars:
                 summary.stopped_by = "max-bars"
@@ -360,7 +275,7 @@ class PaperLoop:
     def _newest_closed(self, now: pd.Timestamp) -> pd.Timestamp | None:
         """First start: the newest bar that has closed by ``now``."""
         try:
-            bars = self.fetch_bars(None)
+            bars = self.feed.bars(None, limit=self.config.bars_per_fetch)
         except ExchangeUnavailable as exc:
             if self.config.once:
                 raise
@@ -376,12 +291,11 @@ class PaperLoop:
         """Decide bar ``bar`` (already closed) and record it; None if stopped mid-way."""
         strategy, symbol, tf = self.spec.strategy, self.spec.symbol, self.config.step
         if self.state.is_decided(strategy, symbol, bar):
-            log.info("bar %s already decided; not repeating it", bar.isoformat())
             return self._already_decided(bar)
         fill_time = bar + tf
         try:
-            bars = self.fetch_bars(bar - tf * (self.config.history - 1))
-            now = self.exchange_now()
+            bars = self.feed.bars(bar - tf * (self.config.history - 1), limit=self.config.bars_per_fetch)
+            now = self.feed.now()
         except ExchangeUnavailable as exc:
             if self.stop.is_set():
                 return None
@@ -456,10 +370,12 @@ class PaperLoop:
         same book), nothing is written and an ``already decided`` step comes back instead,
         so the caller sends no order for it."""
         if not self.state.record_step(self.spec.strategy, self.spec.symbol, step):
-            log.info("bar %s already decided; not repeating it", step.bar_time.isoformat())
             return self._already_decided(step.bar_time)
         log.log(logging.WARNING if step.action == "skip" else logging.INFO, "%s", bar_line(step))
         return step
 
     def _already_decided(self, bar: pd.Timestamp) -> Step:
+        """The stand-in for a bar decided before (a restart, or another run of this book):
+        logged, nothing written, no order sent."""
+        log.info("bar %s already decided; not repeating it", bar.isoformat())
         return Step(bar_time=bar, decided_at=bar + self.config.step, action="hold", reason=ALREADY_DECIDED)

@@ -7,7 +7,8 @@ decided again on restart); a crash after it leaves the bar decided, and a second
 is refused by the constraint. So a restart neither repeats nor loses a decision.
 
 The database runs in WAL mode with ``synchronous=FULL``; readers (``carryguard paper
-status``) never block the loop. Times are stored as ISO-8601 UTC strings.
+status``) never block the loop. Times are stored as ISO-8601 UTC strings. The values
+written and read (``BookSpec``, ``Step``, ``Book``) are in ``records``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from carryguard.backtests.paper.records import Book, BookSpec, Step, client_order_id
 from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.json_file import finite_or_none
@@ -60,79 +61,9 @@ CREATE TABLE IF NOT EXISTS heartbeat (
 """
 
 
-@dataclass(frozen=True)
-class BookSpec:
-    """What identifies a paper book and must not change between restarts.
-
-    strategy: book name, e.g. ``sma_cross+carry`` (strategy plus overlay).
-    config: everything that shapes decisions and fills (strategy params, execution
-        costs, overlay); a restart with a different config is refused.
-    """
-
-    strategy: str
-    symbol: str
-    exchange: str
-    timeframe: str
-    cash: float
-    config: dict
-
-
-@dataclass(frozen=True)
-class Fill:
-    """A simulated fill of the order decided at ``bar_time``, at the next bar's open."""
-
-    fill_time: pd.Timestamp
-    side: str
-    qty: float
-    price: float
-    fee: float
-
-
-@dataclass(frozen=True)
-class Step:
-    """Everything decided at one bar close, written atomically by ``record_step``.
-
-    cash/position are the book AFTER the fill (unchanged without one); the equity
-    snapshot marks the book held during the bar (before the fill) at ``close``.
-    """
-
-    bar_time: pd.Timestamp
-    decided_at: pd.Timestamp
-    action: str
-    reason: str
-    close: float | None = None
-    strategy_exposure: float | None = None
-    score: float | None = None
-    regime: str | None = None
-    multiplier: float | None = None
-    vol_scale: float | None = None
-    target: float | None = None
-    mark: tuple[float, float] | None = None  # (cash, position) held during the bar
-    fill: Fill | None = None
-    cash: float | None = None
-    position: float | None = None
-    order_status: str = "filled"
-
-
-@dataclass(frozen=True)
-class Book:
-    """A book's cash and position now, and the last bar decided (None before the first)."""
-
-    cash: float
-    position: float
-    bar_time: pd.Timestamp | None
-
-
 def iso(ts: pd.Timestamp) -> str:
+    """A time as stored: ISO-8601 in UTC."""
     return pd.Timestamp(ts).tz_convert("UTC").isoformat()
-
-
-def client_order_id(strategy: str, symbol: str, bar_time: pd.Timestamp) -> str:
-    """Deterministic order id (Binance allows 36 chars of ``[.A-Z:/a-z0-9_-]``): the same
-    book and bar always give the same id, so a re-sent order can be recognised."""
-    stamp = pd.Timestamp(bar_time).tz_convert("UTC")
-    digest = hashlib.sha256(f"{strategy}|{symbol}|{stamp.isoformat()}".encode()).hexdigest()[:12]
-    return f"cg-{digest}-{stamp.strftime('%Y%m%d%H%M')}"
 
 
 class PaperState:
