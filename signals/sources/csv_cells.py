@@ -19,7 +19,6 @@ from carryguard.signals.sources.ohlcv_csv import FIRST_NS_DAY, LAST_NS_DAY
 
 MISSING = ("", "-", ".", "NaN", "nan", "null", "None", "#N/A", "N/A")
 YMDH = r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])"  # 2024080500: not epoch seconds
-BOM = "\ufeff"
 
 
 def read_csv_text(text: str, name: str, *, skiprows: int = 0, header: int | None = 0) -> pd.DataFrame:
@@ -48,8 +47,7 @@ def check_row_lengths(text: str, name: str, *, header_line: int) -> None:
     """Every row has as many fields as the header (line ``header_line``, 1-based) and the
     text ends with a line end: a file or download cut short ends mid-row, and its last
     row would otherwise be read with empty or shortened cells. For the publishers whose
-    files always end with a line end (MOF, FRED). A leading byte-order mark is ignored."""
-    text = text.lstrip(BOM)
+    files always end with a line end (MOF, FRED)."""
     lines = text.splitlines()
     if text and not text.endswith(("\n", "\r")):
         raise DataError(

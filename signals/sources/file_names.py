@@ -38,7 +38,7 @@ def timeframe_from(tokens: list[str], index: pd.DatetimeIndex) -> str:
             return "1h"
     if len(index) < 2:
         return "1d"
-    step = pd.Timedelta(np.median(np.diff(index.asi8)))
+    step = pd.Timedelta(np.median(np.diff(index.as_unit("ns").asi8)))
     if step >= pd.Timedelta(days=1):
         return f"{max(1, round(step / pd.Timedelta(days=1)))}d"
     if step >= pd.Timedelta(hours=1):

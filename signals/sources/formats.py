@@ -20,7 +20,6 @@ from carryguard.signals.availability import timeframe_delta
 from carryguard.signals.errors import DataError
 from carryguard.signals.frames import OHLCV_COLUMNS, normalise
 from carryguard.signals.sources.csv_cells import (
-    BOM,
     check_row_lengths,
     head_lines,
     parse_dates,
@@ -82,7 +81,7 @@ def parse_mof(text: str, name: str) -> Parsed:
             f"{name} line {skip + 1}: MOF header column(s) {foreign} are not MOF tenors ({','.join(MOF_TENORS)})",
             fix="download jgbcme_all.csv again, or rename the column(s) back",
         )
-    check_row_lengths(text, name, header_line=skip + 1)
+    check_row_lengths(text.lstrip("\ufeff"), name, header_line=skip + 1)
     cells = cells[cells.iloc[:, 0].str.strip() != ""]
     first_line = skip + 2
     index = parse_dates(cells.iloc[:, 0], name, first_line=first_line, fmt="%Y/%m/%d")
@@ -143,7 +142,7 @@ def parse_fred(text: str, name: str, fred_id: str | None = None) -> Parsed:
     cells = read_csv_text(text, name)
     if cells.shape[1] != 2:
         raise DataError(f"{name}: FRED CSV must have 2 columns, found {cells.shape[1]}")
-    check_row_lengths(text, name, header_line=1)
+    check_row_lengths(text.lstrip("\ufeff"), name, header_line=1)
     value_col = str(cells.columns[1]).strip()
     if value_col.lower() == "value":
         fred_id = fred_id or fred_id_from_name(name)
@@ -330,7 +329,7 @@ def looks_like_html(text: str) -> bool:
 
 def header_cells(text: str) -> tuple[list[str], list[str]]:
     """The comma-separated cells (stripped) of the first two lines (the second may be [])."""
-    lines = head_lines(text.lstrip(BOM), 2) or [""]
+    lines = head_lines(text.lstrip("\ufeff"), 2) or [""]
     first = [c.strip() for c in lines[0].split(",")]
     return first, [c.strip() for c in lines[1].split(",")] if len(lines) > 1 else []
 
@@ -368,7 +367,7 @@ def detect_and_parse(text: str, name: str) -> Parsed | None:
         raise DataError(f"{name}: empty file", fix="download or export it again")
     if looks_like_html(text):
         raise DataError(f"{name}: is an HTML page, not CSV (a failed download saved as .csv?)", fix="download it again")
-    body = text.lstrip(BOM)
+    body = text.lstrip("\ufeff")
     first, second = header_cells(body)
     kind = layout(first, second)
     if kind == "yfinance":
