@@ -15,6 +15,7 @@ close of the previous daily bar).
 from __future__ import annotations
 
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -68,7 +69,6 @@ def write_results(
     folder. ``csv``: write the per-bar tables as CSV too instead of parquet."""
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
-    write_json(folder / METRICS, metrics_document(run))
     results = sorted(run.results, key=result_order)
     tables = {
         **book_tables(results),
@@ -80,11 +80,16 @@ def write_results(
         ),
         "risk": _table({"time": run.risk.index, **_columns(run.risk, RISK_COLUMNS)}),
     }
-    for name, table in tables.items():
-        if name in PARQUET_TABLES and not csv:
-            pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
-        else:
-            write_csv(table, folder / f"{name}.csv")
+    # pyarrow encodes, compresses and writes without holding the GIL: two threads write the
+    # tables (the biggest first) while this one writes metrics.json.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writes = [
+            pool.submit(_write_table, table, folder, name, parquet=name in PARQUET_TABLES and not csv)
+            for name, table in sorted(tables.items(), key=lambda item: -item[1].nbytes)
+        ]
+        write_json(folder / METRICS, metrics_document(run))
+        for done in writes:
+            done.result()
     files = sorted(p.name for p in folder.iterdir())
     document = manifest(run, run_id=folder.name, created_at=created) | {CHECKSUMS: checksums(folder, files)}
     write_json(folder / MANIFEST, document)  # last: a folder with a manifest is complete
@@ -137,6 +142,14 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
         | {"python": platform.python_version()},
         "seed": SEED,
     }
+
+
+def _write_table(table: pa.Table, folder: Path, name: str, *, parquet: bool) -> None:
+    """``folder/<name>.parquet`` (zstd) or ``folder/<name>.csv``."""
+    if parquet:
+        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+    else:
+        write_csv(table, folder / f"{name}.csv")
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
