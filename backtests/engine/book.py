@@ -237,7 +237,7 @@ def trade_arrays(fills: Fills, *, last_time: pd.Timestamp, last_close: float) ->
 
 def utc_values(index: pd.Index) -> np.ndarray:
     """A time index's UTC values as naive ``datetime64`` of its own unit (``utc_times``'s inverse)."""
-    times = pd.DatetimeIndex(index)
+    times = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
     return times.asi8.view(f"datetime64[{times.unit}]")
 
 
