@@ -137,7 +137,7 @@ def _mean_duration(values: np.ndarray) -> pd.Timedelta:
     """The mean of non-empty ``timedelta64`` values as pandas takes it: the float sum of
     the integer values over the count, truncated to the values' unit."""
     unit = np.datetime_data(values.dtype)[0]
-    return pd.Timedelta(np.timedelta64(int(np.int64(_mean(values.view("int64")))), unit))
+    return pd.Timedelta(int(np.int64(_mean(values.view("int64")))), unit=unit)
 
 
 def _duration(value: pd.Timedelta) -> str:
