@@ -19,7 +19,7 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, fills_frame, make_book, round_trips
+from carryguard.backtests.engine.book import FLAT_TOLERANCE, Book, Fills, make_book, utc_values
 from carryguard.backtests.engine.execution import ExecutionConfig, check_inputs, rebalance
 from carryguard.backtests.engine.jit import njit
 
@@ -69,12 +69,8 @@ def run_fast(bars: pd.DataFrame, target: pd.Series, config: ExecutionConfig = Ex
         config.rebalance_band,
     )
     filled = np.flatnonzero(qty)
-    times = pd.DatetimeIndex(bars.index[filled])
-    fills = fills_frame(times, qty[filled], price[filled], fee[filled])
-    trades = round_trips(
-        times, qty[filled], price[filled], fee[filled], last_time=bars.index[-1], last_close=float(close[-1])
-    )
-    return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash, trades=trades)
+    fills = Fills(utc_values(bars.index)[filled], qty[filled], price[filled], fee[filled])
+    return make_book(bars, cash=cash, position=position, fills=fills, initial_cash=config.cash)
 
 
 def ohlc_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""numba's ``njit`` for the engines' kernels, with numba's BLAS probe made cheap.
+"""numba's ``njit`` for the engines' kernels, with numba's import and BLAS probe made cheap.
 
 On the first call of any compiled function numba imports ``numba.np.arraymath``, which
 probes for BLAS with ``import scipy.linalg.cython_blas``. That import first runs the
@@ -6,7 +6,9 @@ whole ``scipy.linalg`` package (~0.2 s: scipy's array-API layer walks all of num
 although the probe only wants the ``cython_blas`` extension, and no kernel here calls
 BLAS. Loading that one extension module under its own name and running the probe then
 lets it skip the rest. Nothing numba compiles changes; if scipy is missing or laid out
-differently, nothing is preloaded and the probe runs as it always does.
+differently, nothing is preloaded and the probe runs as it always does. numba itself is
+imported without PyYAML unless a ``.numba_config.yaml`` (the only file it reads yaml for)
+is there to read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,23 @@ import importlib.util
 import os
 import sys
 
-from numba import njit
+
+def _import_numba_without_yaml() -> None:
+    """Import numba with PyYAML hidden when the working directory has no
+    ``.numba_config.yaml``: numba's config imports yaml (~0.03 s) only to read that file.
+    A later ``import yaml`` imports it as usual."""
+    if "numba" in sys.modules or "yaml" in sys.modules or os.path.isfile(".numba_config.yaml"):
+        return
+    sys.modules["yaml"] = None  # type: ignore[assignment]  # ``import yaml`` raises ImportError meanwhile
+    try:
+        import numba  # noqa: F401
+    finally:
+        del sys.modules["yaml"]
+
+
+_import_numba_without_yaml()
+
+from numba import njit  # noqa: E402
 
 __all__ = ["njit"]
 

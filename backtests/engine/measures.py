@@ -142,13 +142,12 @@ def max_drawdown(equity: np.ndarray) -> ArrayOrFloat:
     return _out(drawdown_depth(equity).min(axis=-1))
 
 
-def drawdown_periods(equity: pd.Series) -> pd.DataFrame:
-    """Every drawdown of ``equity``: one row per maximal run of bars below the running peak,
-    with ``start`` (the last bar at the peak), ``trough``, ``end`` (the bar back at the peak,
-    or the last bar while still under water), ``recovered``, ``depth`` (negative fraction)
-    and ``length`` (end - start). Vectorised: a daily book has hundreds of drawdowns."""
-    values = equity.to_numpy(dtype="float64")
-    depth = drawdown_depth(values)
+def drawdown_runs(equity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every drawdown of a 1-D equity curve as positions: one element per maximal run of
+    bars below the running peak, (start: the last bar at the peak, trough: the run's first
+    lowest bar, end: the bar back at the peak or the last bar while still under water,
+    recovered, depth: a negative fraction). Vectorised: a daily book has hundreds."""
+    depth = drawdown_depth(equity)
     below = np.concatenate([[False], depth < 0, [False]])
     edges = np.flatnonzero(below[1:] != below[:-1])
     firsts, stops = edges[0::2], edges[1::2]  # first bar under water, first bar back (or len)
@@ -156,11 +155,18 @@ def drawdown_periods(equity: pd.Series) -> pd.DataFrame:
     # each run's first lowest bar: sort the under-water bars by (run, value, position)
     run = np.repeat(np.arange(len(firsts)), stops - firsts)
     bars = np.flatnonzero(below[1:-1])
-    troughs = bars[np.lexsort((bars, values[bars], run))][np.searchsorted(run, np.arange(len(firsts)))]
-    recovered = stops < len(values)
-    ends = np.where(recovered, stops, len(values) - 1)
+    troughs = bars[np.lexsort((bars, equity[bars], run))][np.searchsorted(run, np.arange(len(firsts)))]
+    recovered = stops < len(equity)
+    ends = np.where(recovered, stops, len(equity) - 1)
+    return starts, troughs, ends, recovered, depth[troughs]
+
+
+def drawdown_periods(equity: pd.Series) -> pd.DataFrame:
+    """Every drawdown of ``equity`` (``drawdown_runs``): one row per run with ``start``,
+    ``trough``, ``end``, ``recovered``, ``depth`` and ``length`` (end - start) as times."""
+    starts, troughs, ends, recovered, depth = drawdown_runs(equity.to_numpy(dtype="float64"))
     times = pd.DatetimeIndex(equity.index)
-    if not len(firsts):
+    if not len(starts):
         return pd.DataFrame([], columns=["start", "trough", "end", "recovered", "depth", "length"]).astype(
             {"recovered": bool, "depth": "float64"}
         )
@@ -170,7 +176,7 @@ def drawdown_periods(equity: pd.Series) -> pd.DataFrame:
             "trough": times[troughs],
             "end": times[ends],
             "recovered": recovered,
-            "depth": depth[troughs],
+            "depth": depth,
             "length": times[ends] - times[starts],
         }
     )

@@ -18,8 +18,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
-from functools import reduce
+from dataclasses import dataclass, field, fields
+from functools import cached_property, reduce
 from typing import Any
 
 import numpy as np
@@ -76,8 +76,13 @@ class RunResult:
     overlay: str  # the sizing policy's name ("none", "carry", "vol_target*carry" ...)
     baseline: bool
     book: Book
-    exposure: pd.DataFrame  # on the bars' index, columns strategies.overlay.COLUMNS
+    sizing: dict[str, np.ndarray]  # strategies.overlay.COLUMNS -> one value per bar (``sized_columns``)
     metrics: dict[str, object]
+
+    @cached_property
+    def exposure(self) -> pd.DataFrame:
+        """``sizing`` as a frame on the bars' index (built on first use)."""
+        return pd.DataFrame(self.sizing, index=self.book.index)
 
     @property
     def label(self) -> str:
@@ -213,11 +218,16 @@ def run_study(
             if policy_spec != "none":
                 warmup[sid][policy_spec] = history.warmup_used(policy_warmup[timeframe][policy_spec])
         window_risk = risk.iloc[history.first :]
+        score = window_risk["score"].to_numpy(dtype="float64")
+        regime = window_risk["regime"].to_numpy(dtype=object)  # one array shared by the books that show it
+        bars = history.window
         for spec, strategy in strategies:
             strategy_exposure = warm_exposure(strategy, history)
+            values = strategy_exposure.to_numpy(dtype="float64")
             for overlay in study.overlays:
-                exposure = sized_frame(strategy_exposure, paths[overlay], window_risk)
-                book = run_engine(history.window, exposure["final_exposure"], study.execution)
+                sizing = sized_columns(values, paths[overlay], score, regime)
+                target = pd.Series(sizing["final_exposure"], index=strategy_exposure.index)
+                book = run_engine(bars, target, study.execution)
                 result = RunResult(
                     spec.name,
                     symbol,
@@ -225,8 +235,8 @@ def run_study(
                     overlay,
                     spec.baseline,
                     book,
-                    exposure,
-                    compute_metrics(book, history.window, timeframe=timeframe),
+                    sizing,
+                    compute_metrics(book, bars, timeframe=timeframe),
                 )
                 results.append(result)
                 if on_result is not None:
@@ -303,29 +313,30 @@ def policy_path(policy: Any, history: History, risk: pd.DataFrame, warmup: int) 
     frame = history.since(warmup)
     path = policy.path(PolicyInputs(frame, risk.iloc[-len(frame) :]))
     n = len(history.window)
-    multiplier, reason, *optional = astuple(path)  # multiplier and reason are always arrays
+    # the parts by name, not ``astuple`` (which deep-copies every array)
+    multiplier, reason, *optional = (getattr(path, part.name) for part in fields(path))
     return PolicyPath(multiplier[-n:], reason[-n:], *(None if part is None else part[-n:] for part in optional))
 
 
-def sized_frame(strategy_exposure: pd.Series, path: PolicyPath, risk: pd.DataFrame) -> pd.DataFrame:
-    """The exposure frame (``strategies.overlay.COLUMNS``) of a strategy sized by a policy
-    path: final = clip(strategy x multiplier, 0, 1); the regime is the policy's own (carry's
-    sticky regime) or else the risk index's, shown and not applied."""
-    values = strategy_exposure.to_numpy(dtype="float64")
-    regime = path.regime if path.regime is not None else risk["regime"].to_numpy(dtype=object)
-    multiplier, scale = path.multiplier, np.ones(len(values))
+def sized_columns(
+    strategy_exposure: np.ndarray, path: PolicyPath, score: np.ndarray, regime: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The exposure columns (``strategies.overlay.COLUMNS``, in that order) of a strategy
+    sized by a policy path: final = clip(strategy x multiplier, 0, 1); the regime is the
+    policy's own (carry's sticky regime) or else the risk index's ``regime``, shown and not
+    applied. ``score`` and ``regime`` are the risk readings at the window's bars."""
+    multiplier, scale = path.multiplier, np.ones(len(strategy_exposure))
     if path.vol_scale is not None and path.risk_part is not None:  # carry with its own vol target
         multiplier, scale = path.risk_part, path.vol_scale
     columns = {
-        "strategy_exposure": values,
-        "risk_score": risk["score"].to_numpy(dtype="float64"),
-        "regime": regime,
+        "strategy_exposure": strategy_exposure,
+        "risk_score": score,
+        "regime": path.regime if path.regime is not None else regime,
         "multiplier": multiplier,
         "vol_scale": scale,
-        "final_exposure": np.clip(values * multiplier * scale, 0.0, 1.0),
+        "final_exposure": np.clip(strategy_exposure * multiplier * scale, 0.0, 1.0),
     }
-    # built in EXPOSURE_COLUMNS order (selecting columns afterwards copies the frame)
-    return pd.DataFrame({name: columns[name] for name in EXPOSURE_COLUMNS}, index=strategy_exposure.index)
+    return {name: columns[name] for name in EXPOSURE_COLUMNS}
 
 
 def daily_times(bars: dict[tuple[str, str], pd.DataFrame]) -> pd.DatetimeIndex:

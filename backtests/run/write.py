@@ -15,6 +15,7 @@ close of the previous daily bar).
 from __future__ import annotations
 
 import platform
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from carryguard.backtests.engine.book import TRADE_COLUMNS, utc_values
 from carryguard.backtests.run.layout import (
     BOOK_COLUMNS,
     CHECKSUMS,
@@ -67,17 +69,9 @@ def write_results(
     folder. ``csv``: write the per-bar tables as CSV too instead of parquet."""
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     folder = new_run_dir(results_dir, run.study.name, created_at=created)
-    write_json(folder / METRICS, metrics_document(run))
     results = sorted(run.results, key=result_order)
     tables = {
-        "equity": pa.concat_tables(
-            [_book_table(r, r.book.equity.index, {c: getattr(r.book, c) for c in EQUITY_COLUMNS}) for r in results]
-        ),
-        "exposure": pa.concat_tables(
-            [_book_table(r, r.exposure.index, {c: r.exposure[c] for c in r.exposure.columns}) for r in results]
-        ),
-        "fills": pa.concat_tables([_keyed(r, r.book.fills) for r in results]),
-        "trades": pa.concat_tables([_keyed(r, r.book.trades) for r in results]),
+        **book_tables(results),
         "prices": pa.concat_tables(
             [
                 _table({"time": bars.index, "symbol": symbol, "timeframe": timeframe, **_columns(bars, PRICE_COLUMNS)})
@@ -86,11 +80,16 @@ def write_results(
         ),
         "risk": _table({"time": run.risk.index, **_columns(run.risk, RISK_COLUMNS)}),
     }
-    for name, table in tables.items():
-        if name in PARQUET_TABLES and not csv:
-            pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
-        else:
-            write_csv(table, folder / f"{name}.csv")
+    # pyarrow encodes, compresses and writes without holding the GIL: two threads write the
+    # tables (the biggest first) while this one writes metrics.json.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writes = [
+            pool.submit(_write_table, table, folder, name, parquet=name in PARQUET_TABLES and not csv)
+            for name, table in sorted(tables.items(), key=lambda item: -item[1].nbytes)
+        ]
+        write_json(folder / METRICS, metrics_document(run))
+        for done in writes:
+            done.result()
     files = sorted(p.name for p in folder.iterdir())
     document = manifest(run, run_id=folder.name, created_at=created) | {CHECKSUMS: checksums(folder, files)}
     write_json(folder / MANIFEST, document)  # last: a folder with a manifest is complete
@@ -145,6 +144,14 @@ def manifest(run: StudyRun, *, run_id: str, created_at: datetime) -> dict[str, o
     }
 
 
+def _write_table(table: pa.Table, folder: Path, name: str, *, parquet: bool) -> None:
+    """``folder/<name>.parquet`` (zstd) or ``folder/<name>.csv``."""
+    if parquet:
+        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+    else:
+        write_csv(table, folder / f"{name}.csv")
+
+
 def write_csv(table: pa.Table, path: Path) -> None:
     """``table`` as CSV by pyarrow's writer: a plain header line, text quoted only when
     needed, times as ``YYYY-MM-DD HH:MM:SS.fffffffffZ``, missing values empty."""
@@ -171,19 +178,49 @@ def _table(columns: dict[str, object]) -> pa.Table:
     return pa.table(arrays)
 
 
-def _book_table(result: RunResult, index: pd.DatetimeIndex, columns: dict[str, object]) -> pa.Table:
-    """A per-bar table: ``time``, the book keys, then ``columns``."""
-    keys = dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
-    return _table({"time": index, **keys, **columns})
+def book_tables(results: list[RunResult]) -> dict[str, pa.Table]:
+    """The per-book tables ``equity``, ``exposure``, ``fills`` and ``trades`` of ``results``,
+    straight from the books' arrays: the book keys first (after ``time``), times as UTC,
+    NaN as null, one chunk per book (parquet's bytes depend on the chunks)."""
+    parts: dict[str, list[dict[str, object]]] = {"equity": [], "exposure": [], "fills": [], "trades": []}
+    for result in results:
+        book, keys = result.book, dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
+        times = utc_values(book.index)
+        per_bar = {"equity": book.equity_values, "cash": book.cash_values, "position": book.position_values}
+        parts["equity"].append({"time": times, **keys, **{c: per_bar[c] for c in EQUITY_COLUMNS}})
+        parts["exposure"].append({"time": times, **keys, **result.sizing})
+        made, trips = book.fill_arrays, book.trade_arrays
+        parts["fills"].append(
+            {
+                "time": made.time,
+                **keys,
+                "side": np.where(made.qty > 0, "buy", "sell"),
+                "qty": np.abs(made.qty),
+                "price": made.price,
+                "fee": made.fee,
+            }
+        )
+        parts["trades"].append({**keys, **{c: getattr(trips, c) for c in TRADE_COLUMNS}})
+    texts: dict[int, tuple[np.ndarray, pa.Array]] = {}  # object arrays shared by books, converted once
+    return {
+        name: pa.table(
+            {column: pa.chunked_array([_arrow(part[column], part, texts) for part in tables]) for column in tables[0]}
+        )
+        for name, tables in parts.items()
+    }
 
 
-def _keyed(result: RunResult, frame: pd.DataFrame) -> pa.Table:
-    """A per-book event table (fills, trades): the book keys first, then ``frame``'s columns."""
-    keys = dict(zip(BOOK_COLUMNS, result_key(result), strict=True))
-    source = frame.reset_index() if frame.index.name == "time" else frame
-    lead = {"time": source["time"]} if "time" in source.columns else {}
-    rest = {c: source[c] for c in source.columns if c != "time"}
-    if not len(source):
-        schema = pa.Schema.from_pandas(source.assign(**keys)[[*lead, *BOOK_COLUMNS, *rest]], preserve_index=False)
-        return schema.empty_table()
-    return _table({**lead, **keys, **rest})
+def _arrow(values: object, part: dict[str, object], texts: dict[int, tuple[np.ndarray, pa.Array]]) -> pa.Array:
+    """One book's column as Arrow: a key repeated over the book's rows, datetime64 as UTC
+    timestamps of the same unit, anything else with NaN/None as null."""
+    if isinstance(values, str):
+        rows = len(next(v for v in part.values() if not isinstance(v, str)))  # type: ignore[arg-type]
+        return pa.repeat(values, rows)
+    array = np.asarray(values)
+    if array.dtype.kind == "M":
+        return pa.array(array, type=pa.timestamp(np.datetime_data(array.dtype)[0], "UTC"))
+    if array.dtype == object:
+        if id(array) not in texts:  # the array is kept in ``texts`` with its conversion, so its id stays its own
+            texts[id(array)] = (array, pa.array(array, from_pandas=True))
+        return texts[id(array)][1]
+    return pa.array(array, from_pandas=True)
