@@ -260,10 +260,11 @@ def _nearest(name: str, valid: Iterable[str]) -> str:
     return f"did you mean {near!r}? " if near else ""
 
 
-def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = None) -> Any:
+def make_policy(spec: str, params: Mapping[str, Any] | None = None) -> Any:
     """The policy named ``spec`` (a name or a product ``a*b``), each part built from
     ``params[name]`` (a table of its fields; missing: the defaults). ``carry`` and
-    ``carry_confirmed`` both read the carry map from ``params["carry"]``.
+    ``carry_confirmed`` both read the carry map from ``params["carry"]``, which may be an
+    ``OverlayConfig`` as parsed (taken as it is).
 
     Raises ValueError/TypeError for an unknown name, field or bad value."""
     params = params or {}
@@ -271,9 +272,13 @@ def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = N
     parts = []
     for name in policy_names(spec):
         cls = known[name]
-        values = dict(params.get(name, {}))
+        given = params.get(name, {})
+        if not isinstance(given, Mapping):  # a parsed config (the carry map): no round trip
+            parts.append(cls(given))
+            continue
+        values = dict(given)
         if name == "carry_confirmed":
-            values.setdefault("carry", dict(params.get("carry", {})))
+            values.setdefault("carry", params.get("carry", {}))
         allowed = {f.name for f in fields(cls)}
         unknown = [] if name == "carry" else sorted(set(values) - allowed)  # carry: OverlayConfig.from_dict checks
         if unknown:

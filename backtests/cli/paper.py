@@ -17,7 +17,7 @@ import click
 
 from carryguard.backtests.cli.console import print_json, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard, latest_reading
-from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite, Group
+from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +79,7 @@ def timeout_option(when: str) -> Callable[[F], F]:
     )
 
 
-@click.group("paper", cls=Group)
+@click.group("paper")
 def paper() -> None:
     """Paper trading: run a strategy + overlay on live bars, inspect the book."""
 

@@ -42,7 +42,7 @@ from carryguard.signals.pit import SeriesSource
 from carryguard.signals.risk import RiskConfig, risk_at
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
-from carryguard.strategies.carry_policies import CarryPolicy, yen_moves
+from carryguard.strategies.carry_policies import yen_moves
 from carryguard.strategies.loader import checked_exposure, strategy_label, strategy_with
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
 from carryguard.strategies.policies import Policy, PolicyInputs, make_policy, spec_of
@@ -68,12 +68,8 @@ class PaperBook:
 
     def sizing(self) -> Policy:
         """The sizing policy object (``strategies.policies``) with the book's parameters;
-        ``carry`` takes the parsed carry map as is (no round trip through a plain table)."""
-        if self.policy == CarryPolicy.name:
-            return CarryPolicy(self.overlay)
-        return make_policy(
-            self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": plain_config(self.overlay)}
-        )
+        the carry map is taken as parsed (no round trip through a plain table)."""
+        return make_policy(self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": self.overlay})
 
     @property
     def name(self) -> str:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -168,18 +168,19 @@ class Study:
         return self.risk
 
     def policy_params(self) -> dict[str, dict[str, object]]:
-        """Parameters per policy name: ``carry`` from the top of ``[overlay]``, the others
-        from its sub-tables (``[overlay.vol_target]`` ...)."""
+        """Parameter tables per policy name: ``carry`` from the top of ``[overlay]``, the
+        others from its sub-tables (``[overlay.vol_target]`` ...), as plain values."""
         return {name: dict(values) for name, values in self.policy_tables} | {"carry": plain_config(self.overlay)}
+
+    def policies(self, specs: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The sizing policy of each spec (default: every listed overlay) with this study's
+        parameters; the carry map is taken as parsed (no round trip through a table)."""
+        params = {name: dict(values) for name, values in self.policy_tables} | {"carry": self.overlay}
+        return {spec: make_policy(spec, params) for spec in specs or self.overlays}
 
     def policy(self, spec: str) -> Any:
         """The sizing policy named ``spec`` with this study's parameters."""
-        return make_policy(spec, self.policy_params())
-
-    def policies(self) -> dict[str, Any]:
-        """Every listed overlay's sizing policy, by spec (the parameter tables read once)."""
-        params = self.policy_params()
-        return {spec: make_policy(spec, params) for spec in self.overlays}
+        return self.policies((spec,))[spec]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
@@ -243,12 +244,12 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         name=header.name,
         description=header.description,
         source=settings.source,
-        symbols=tuple(_symbol(s, f"{origin}: [data]") for s in settings.symbols),
-        timeframes=tuple(_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
+        symbols=tuple(check_symbol(s, f"{origin}: [data]") for s in settings.symbols),
+        timeframes=tuple(check_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
         start=start,
         end=end,
         overlays=_overlays(header, origin),
-        strategies=_strategies(data.get("strategies"), origin),
+        strategies=parse_strategies(data.get("strategies"), origin),
         overlay=parse_config(
             OverlayConfig,
             {k: v for k, v in overlay_table.items() if not isinstance(v, Mapping)},
@@ -264,20 +265,18 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         ),
         crisis_windows=_windows_file(header.crisis_windows, origin),
     )
-    for spec in study.overlays:
+    # Each overlay is checked by building it, and so is a table of an overlay not run: a typo is never ignored.
+    for spec, where in [(spec, f"[overlay] {spec}") for spec in study.overlays] + [
+        (name, f"[overlay.{name}]") for name, _ in study.policy_tables
+    ]:
         try:
-            study.policy(spec)
+            study.policies((spec,))
         except (CarryguardError, TypeError, ValueError) as exc:
-            raise StudyError(f"{origin}: [overlay] {spec}: {exc}") from None
-    for name, _ in study.policy_tables:  # a table of an overlay not run is checked too: a typo is never ignored
-        try:
-            study.policy(name)
-        except (CarryguardError, TypeError, ValueError) as exc:
-            raise StudyError(f"{origin}: [overlay.{name}]: {exc}") from None
+            raise StudyError(f"{origin}: {where}: {exc}") from None
     return study
 
 
-def _overlay_spec(text: str, origin: str) -> str:
+def overlay_spec(text: str, origin: str) -> str:
     """A policy spec (``carry``, ``vol_target*carry``) checked against the registry."""
     try:
         return "*".join(policy_names(text))
@@ -290,7 +289,7 @@ def _overlays(header: Header, origin: str) -> tuple[str, ...]:
     if header.overlays and header.with_overlay:
         raise StudyError(f"{origin}: give 'overlays' or the older 'with_overlay', not both", fix="keep 'overlays'")
     if header.overlays:
-        return tuple(dict.fromkeys(_overlay_spec(name, f"{origin}: overlays") for name in header.overlays))
+        return tuple(dict.fromkeys(overlay_spec(name, f"{origin}: overlays") for name in header.overlays))
     if header.with_overlay:
         return tuple(dict.fromkeys("carry" if mode else "none" for mode in header.with_overlay))
     return Study.overlays
@@ -374,70 +373,6 @@ def _windows_file(name: str, origin: str) -> tuple[tuple[str, str, str], ...]:
     return tuple((w.name, str(w.start.date()), str(w.end.date())) for w in windows)
 
 
-def narrow(
-    study: Study,
-    *,
-    strategies: tuple[str, ...] = (),
-    symbols: tuple[str, ...] = (),
-    timeframes: tuple[str, ...] = (),
-    start: str | None = None,
-    end: str | None = None,
-    overlays: tuple[str, ...] = (),
-    with_overlay: tuple[bool, ...] = (),
-) -> Study:
-    """The study restricted or overridden by command-line options (empty = keep).
-
-    ``strategies`` are names or ``name+OVERLAY`` specs (``sma_cross+carry``,
-    ``dip_buy+vol_target*carry``); a name the study lacks is added with default
-    parameters. Plain names alone keep the study's overlays; when a spec names an overlay
-    only the named overlays run (and ``none`` for the plain names beside them).
-    ``overlays`` replaces the study's list; ``with_overlay`` (``--overlay/--no-overlay``)
-    keeps only the sized (true) or unsized (false) books.
-    """
-    changes: dict[str, Any] = {}
-    if strategies:
-        existing = {s.name: s for s in study.strategies}
-        specs = []
-        named: list[str] = []
-        plain = False
-        for text in strategies:
-            name, plus, overlay = text.strip().rpartition("+") if "+" in text else (text.strip(), "", "")
-            if not name or (plus and not overlay):
-                raise StudyError(f"bad strategy spec {text!r}: use NAME or NAME+OVERLAY, e.g. sma_cross+carry")
-            if overlay:
-                named.append(_overlay_spec(overlay, "--strategy"))
-            else:
-                plain = True
-            specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
-        changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not overlays and named:  # plain names beside NAME+OVERLAY specs mean "none"
-            changes["overlays"] = tuple(dict.fromkeys((["none"] if plain else []) + named))
-    if symbols:
-        changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
-    if timeframes:
-        changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
-    if overlays:
-        changes["overlays"] = tuple(dict.fromkeys(_overlay_spec(o, "--overlays") for o in overlays))
-    if with_overlay:
-        kept = tuple(o for o in changes.get("overlays", study.overlays) if (o != "none") in with_overlay)
-        if not kept:
-            wanted = "sized" if True in with_overlay else "unsized"
-            raise StudyError(f"--overlay/--no-overlay: the study runs no {wanted} books", fix="drop the option")
-        changes["overlays"] = kept
-    if start is not None:
-        changes["start"] = _date(start, "--start")
-    if end is not None:
-        changes["end"] = _date(end, "--end")
-    narrowed = replace(study, **changes)
-    check_window(narrowed.start, narrowed.end, origin="--start/--end")
-    for spec in (s for s in narrowed.overlays if s not in study.overlays):  # the study's own: checked on parsing
-        try:
-            narrowed.policy(spec)
-        except (TypeError, ValueError) as exc:
-            raise StudyError(f"overlay {spec!r}: {exc}") from None
-    return narrowed
-
-
 def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
     """``StudyError`` unless ``start`` is before ``end`` (either may be open: None)."""
     if start is not None and end is not None and start >= end:
@@ -457,7 +392,7 @@ def plain_config(config: object) -> dict[str, object]:
     return {f.name: convert(getattr(config, f.name)) for f in fields(config)}  # type: ignore[arg-type]
 
 
-def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
+def parse_strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     if not isinstance(value, dict) or not value:
         raise StudyError(
             f"{origin}: 'strategies' must be a table of name = {{ parameters }}",
@@ -484,13 +419,13 @@ def _table(data: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
     return value
 
 
-def _symbol(value: str, origin: str) -> str:
+def check_symbol(value: str, origin: str) -> str:
     if not re.match(r"^[A-Z0-9]+/[A-Z0-9]+$", value):
         raise StudyError(f"{origin}: bad symbol {value!r}", fix="use BASE/QUOTE, e.g. BTC/USDT")
     return value
 
 
-def _timeframe(value: str, origin: str) -> str:
+def check_timeframe(value: str, origin: str) -> str:
     try:
         timeframe_delta(value)
     except ValueError as exc:
