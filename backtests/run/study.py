@@ -59,7 +59,7 @@ from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import Strategy
 from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class, strategy_with
 from carryguard.strategies.overlay import OverlayConfig
-from carryguard.strategies.policies import make_policy, policy_names, policy_params
+from carryguard.strategies.policies import make_policy, policy_params, spec_of
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 TABLES = ("data", "strategies", "overlay", "risk", "execution")
@@ -279,7 +279,7 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
 def overlay_spec(text: str, origin: str) -> str:
     """A policy spec (``carry``, ``vol_target*carry``) checked against the registry."""
     try:
-        return "*".join(policy_names(text))
+        return spec_of(make_policy(text))
     except ValueError as exc:
         raise StudyError(f"{origin}: {exc}") from None
 
