@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -201,10 +201,37 @@ def _fail_unless_parity(parities: list[Parity]) -> None:
 
 
 def _print_schema(ctx: click.Context) -> None:
-    from carryguard.backtests.run.study import study_schema
-
     print_json(study_schema())
     ctx.exit()
+
+
+def study_schema() -> dict[str, Any]:
+    """JSON schema of a study file (backtest and sweep tables) for editor completion: the
+    CLI knows both kinds, so the backtest study need not reach up into the sweep's."""
+    from carryguard.backtests.engine.execution import ExecutionConfig
+    from carryguard.backtests.run.study import DataSettings, Header
+    from carryguard.backtests.sweep.study import SweepSettings, WalkForwardConfig
+    from carryguard.signals.config import config_schema
+    from carryguard.signals.risk_config import RiskConfig
+    from carryguard.strategies.overlay import OverlayConfig
+
+    header = config_schema(Header)
+    tables = {
+        "data": config_schema(DataSettings),
+        "strategies": {"type": "object", "description": "name = { parameters }", "minProperties": 1},
+        "overlay": config_schema(OverlayConfig),
+        "risk": config_schema(RiskConfig),
+        "execution": config_schema(ExecutionConfig),
+        "params": {"type": "object", "description": "sweep: parameter = values; [params.overlay]: overlay fields"},
+        "sweep": config_schema(SweepSettings),
+        "walkforward": config_schema(WalkForwardConfig),
+    }
+    return {
+        **header,
+        "title": "carryguard study",
+        "properties": {**header["properties"], **tables},
+        "required": ["name", "strategies"],
+    }
 
 
 def _walk_forward(study: Study, store: Store, folder: Path) -> None:

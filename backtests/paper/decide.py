@@ -37,7 +37,8 @@ import pandas as pd
 
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
-from carryguard.backtests.run.study import Study, StudyError, plain_config
+from carryguard.backtests.run.study import Study, StudyError
+from carryguard.signals.config import plain_config
 from carryguard.signals.pit import SeriesSource
 from carryguard.signals.risk import risk_at
 from carryguard.signals.risk_config import RiskConfig

@@ -51,7 +51,7 @@ import pandas as pd
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.signals.availability import timeframe_delta
-from carryguard.signals.config import config_schema, parse_config, unknown_keys
+from carryguard.signals.config import parse_config, plain_config, unknown_keys
 from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_date
@@ -160,10 +160,6 @@ class Study:
         """Whether each overlay sizes the strategy (``none`` does not)."""
         return tuple(dict.fromkeys(spec != "none" for spec in self.overlays))
 
-    def overlay_config(self) -> OverlayConfig:
-        """The carry map's settings (the top of ``[overlay]``)."""
-        return self.overlay
-
     def risk_config(self) -> RiskConfig:
         return self.risk
 
@@ -232,14 +228,15 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
             f"{origin}: 'name' must be 1-100 letters, digits, _ or -, got {header.name[:40]!r}"
             + ("..." if len(header.name) > 40 else "")
         )
-    settings = parse_config(DataSettings, _table(data, "data", origin), origin=f"{origin}: [data]", error=StudyError)
+    tables = _tables(data, origin)
+    settings = parse_config(DataSettings, tables["data"], origin=f"{origin}: [data]", error=StudyError)
     start = _date(settings.start, f"{origin}: [data] start")
     end = _date(settings.end, f"{origin}: [data] end")
     check_window(start, end, origin=origin)
     for key in ("symbols", "timeframes"):
         if not getattr(settings, key):
             raise StudyError(f"{origin}: [data] {key} must be a non-empty list")
-    overlay_table = _table(data, "overlay", origin)
+    overlay_table = tables["overlay"]
     study = Study(
         name=header.name,
         description=header.description,
@@ -259,10 +256,8 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         policy_tables=tuple(
             (k, tuple(sorted(v.items()))) for k, v in sorted(overlay_table.items()) if isinstance(v, Mapping)
         ),
-        risk=_risk(_table(data, "risk", origin), origin),
-        execution=parse_config(
-            ExecutionConfig, _table(data, "execution", origin), origin=f"{origin}: [execution]", error=StudyError
-        ),
+        risk=_risk(tables["risk"], origin),
+        execution=parse_config(ExecutionConfig, tables["execution"], origin=f"{origin}: [execution]", error=StudyError),
         crisis_windows=_windows_file(header.crisis_windows, origin),
     )
     # Each overlay is checked by building it, and so is a table of an overlay not run: a typo is never ignored.
@@ -298,29 +293,6 @@ def _overlays(header: Header, origin: str) -> tuple[str, ...]:
 def _parts(specs: tuple[str, ...]) -> list[str]:
     """Every policy name used by ``specs`` (products split), in order, once."""
     return list(dict.fromkeys(name for spec in specs for name in spec.split("*")))
-
-
-def study_schema() -> dict[str, Any]:
-    """JSON schema of a study file (backtest and sweep tables) for editor completion."""
-    from carryguard.backtests.sweep.study import SweepSettings, WalkForwardConfig
-
-    header = config_schema(Header)
-    tables = {
-        "data": config_schema(DataSettings),
-        "strategies": {"type": "object", "description": "name = { parameters }", "minProperties": 1},
-        "overlay": config_schema(OverlayConfig),
-        "risk": config_schema(RiskConfig),
-        "execution": config_schema(ExecutionConfig),
-        "params": {"type": "object", "description": "sweep: parameter = values; [params.overlay]: overlay fields"},
-        "sweep": config_schema(SweepSettings),
-        "walkforward": config_schema(WalkForwardConfig),
-    }
-    return {
-        **header,
-        "title": "carryguard study",
-        "properties": {**header["properties"], **tables},
-        "required": ["name", "strategies"],
-    }
 
 
 def _check_layout(data: Mapping[str, Any], origin: str) -> None:
@@ -379,19 +351,6 @@ def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin
         raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
 
 
-def plain_config(config: object) -> dict[str, object]:
-    """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
-
-    def convert(value: object) -> object:
-        if isinstance(value, Mapping):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, (tuple, list)):
-            return [convert(v) for v in value]
-        return value
-
-    return {f.name: convert(getattr(config, f.name)) for f in fields(config)}  # type: ignore[arg-type]
-
-
 def parse_strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     if not isinstance(value, dict) or not value:
         raise StudyError(
@@ -412,11 +371,16 @@ def parse_strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     return tuple(specs)
 
 
-def _table(data: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}", fix=f"write it as [{key}]")
-    return value
+def _tables(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
+    """The settings tables (``[data]``, ``[overlay]``, ``[risk]``, ``[execution]``), each
+    checked to be a table (absent: empty)."""
+    out = {}
+    for key in ("data", "overlay", "risk", "execution"):
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}", fix=f"write it as [{key}]")
+        out[key] = value
+    return out
 
 
 def check_symbol(value: str, origin: str) -> str:
