@@ -1,10 +1,12 @@
 """The ``carryguard`` command: the one place that wires signals, strategies and backtests.
 
 Each verb lives in its own module of this package and exports ``commands``. Importing the
-package (what ``--help`` does) loads click, rich and the verb modules only: pandas, numpy,
-numba, matplotlib, dask, ccxt and the store are imported inside the commands that use
-them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast.
-Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error (one line too).
+package (what ``--help`` does) loads click, rich, the store class and the verb modules
+only: pandas, numpy, numba, matplotlib, dask and ccxt are imported inside the commands
+that use them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast, and
+``main`` opens the store for every command.
+Exit codes (``Carryguard.main``): 0 success, 1 runtime/data error (one line on stderr),
+2 usage error (one line too), 130 interrupted.
 """
 
 from __future__ import annotations
