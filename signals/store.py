@@ -16,7 +16,6 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -269,6 +268,8 @@ class Store:
         return path
 
     def _atomic_write(self, frame: pd.DataFrame, meta: SeriesMeta) -> None:
+        import tempfile  # here: it loads shutil and the compression modules, which the CLI's --help need not
+
         from carryguard.signals.series_file import META_KEY, write_parquet
 
         path = self.path(meta.id)
