@@ -70,7 +70,7 @@ class Finite(click.FloatRange):
     one. Only the number class differs (click calls it with the text alone)."""
 
     name = "NUMBER"
-    _number_class = staticmethod(finite)
+    _number_class = staticmethod(finite)  # type: ignore[assignment]  # click calls it as float(text)
 
 
 UTC_TIME = plain_type("DATE", parse_date)  # YYYY-MM-DD[THH:MM] as a UTC timestamp
