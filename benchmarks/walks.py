@@ -23,8 +23,8 @@ tests do: then an entry function that takes the command line counts as a hop too
 
 Run it with each checkout's own venv (``--repo`` names the checkout whose ``tests/fakes``
 serve the emulator). The code before the namespace move imports as top-level
-``backtests``; its ``paper run`` had no ``--study``, so there only the ``--overlay carry`` flag walk is
-measured (the flag selected the default overlay settings).
+``backtests``; its ``paper run`` had no ``--study``, so there only the ``--overlay carry``
+flag walk is measured (the flag selected the default overlay settings).
 """
 
 from __future__ import annotations
