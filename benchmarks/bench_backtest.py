@@ -16,8 +16,9 @@ from pathlib import Path
 
 from bench_support import SHARED_DATA, TIMED_ENGINE, engine_seconds
 
+from carryguard.backtests.run.narrow import narrow
 from carryguard.backtests.run.runner import ENGINES, RunResult, run_study
-from carryguard.backtests.run.study import load_study, narrow
+from carryguard.backtests.run.study import load_study
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store
 

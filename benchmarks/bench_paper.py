@@ -30,7 +30,7 @@ from carryguard.signals.importer import import_directory  # noqa: E402
 from carryguard.signals.sources.ccxt_source import make_exchange  # noqa: E402
 from carryguard.signals.store import Store  # noqa: E402
 from carryguard.strategies.loader import make_strategy  # noqa: E402
-from carryguard.strategies.overlay import CarryOverlay  # noqa: E402
+from carryguard.strategies.overlay import OverlayConfig  # noqa: E402
 from tests.fakes.binance import BinanceEmulator, read_bars  # noqa: E402
 
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -55,7 +55,7 @@ def main() -> None:
         decider = OverlayDecider(
             make_strategy("sma_cross"),
             step=STEP,
-            overlay=CarryOverlay(),
+            config=OverlayConfig(),
             feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(args.macro_every))),
         )
         config = LoopConfig(timeframe="4h", history=args.history, once=True, max_price_age=pd.Timedelta(days=3650))

@@ -1,10 +1,11 @@
 """Count the hops of three configuration walks through the package; prints figures.
 
-    python benchmarks/walks.py [--repo DIR] [--data-dir STORE] [--json]
+    python benchmarks/walks.py [--repo DIR] [--data-dir STORE] [--entry script|call] [--json]
 
 The walks (issue 10): a study's start date from ``carryguard backtest --start
-2023-01-01`` to the engine; the overlay settings from ``paper run --study S.toml`` to the
-paper decider; the data dir (``--data-dir`` and ``$CARRYGUARD_DATA_DIR``) to the store.
+2023-01-01`` to the engine; the overlay settings from ``paper run --overlay carry`` and
+from ``paper run --study S.toml`` to the paper decider; the data dir (``--data-dir`` and
+``$CARRYGUARD_DATA_DIR``) to the store.
 
 A hop is one call of a package function (its module is ``carryguard.*``, or the old
 top-level ``signals``/``strategies``/``backtests``; comprehension frames excluded) whose
@@ -15,10 +16,15 @@ the first call of the walk's consumer; the run is then stopped. A module switch 
 consecutive hops in different modules. The commands run in this process under
 ``sys.setprofile`` (this thread only), against a local Binance emulator for ``paper run``.
 
+The entry is called as the installed ``carryguard`` script calls it (``--entry script``,
+the default): ``main()`` with the command line in ``sys.argv``. ``--entry call`` passes
+the command line as an argument instead, ``main(argv, standalone_mode=False)``, as the
+tests do: then an entry function that takes the command line counts as a hop too.
+
 Run it with each checkout's own venv (``--repo`` names the checkout whose ``tests/fakes``
 serve the emulator). The code before the namespace move imports as top-level
-``backtests``; its ``paper run`` had no ``--study``, so there the walked value is the
-``--overlay carry`` flag, which selected the default overlay settings.
+``backtests``; its ``paper run`` had no ``--study``, so there only the ``--overlay carry``
+flag walk is measured (the flag selected the default overlay settings).
 """
 
 from __future__ import annotations
@@ -151,17 +157,23 @@ def traced(walk: Walk) -> Iterator[None]:
         sys.setprofile(None)
 
 
-def run_walk(walk: Walk, main: Callable[..., object]) -> None:
+def run_walk(walk: Walk, main: Callable[..., object], entry: str) -> None:
     saved = {k: os.environ.get(k) for k in walk.env}
     os.environ.update(walk.env)
+    argv = sys.argv
     try:
         with traced(walk):
-            main(walk.argv, prog_name="carryguard", standalone_mode=False)
+            if entry == "script":
+                sys.argv = ["carryguard", *walk.argv]
+                main()
+            else:
+                main(walk.argv, prog_name="carryguard", standalone_mode=False)
     except Reached:
         pass
     except BaseException as exc:  # the walk never reached its consumer: say so in the figures
         print(f"{walk.name}: stopped before the consumer: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
+        sys.argv = argv
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -225,28 +237,27 @@ def walks(store: str, tmp: Path, new: bool, emulator_url: str) -> list[Walk]:
         "--state",
         str(tmp / "p.db"),
     ]
+    url = {"CARRYGUARD_BINANCE_URL": emulator_url}
+    decider = named("OverlayDecider.__init__")
+    overlay_walks = [
+        Walk("overlay: paper run --overlay", [*paper, "--overlay", "carry"], is_overlay_setting, decider, url),
+    ]
     if new:
         study = tmp / "S.toml"
         study.write_text(
             'name = "walk"\noverlays = ["carry"]\n[data]\nsymbols = ["BTC/USDT"]\ntimeframes = ["4h"]\n'
             f"[strategies]\nsma_cross = {{}}\n[overlay]\nvol_target = {VOL_TARGET}\nhysteresis = {HYSTERESIS}\n"
         )
-        paper += ["--study", str(study)]
-    else:
-        paper += ["--overlay", "carry"]
-    url = {"CARRYGUARD_BINANCE_URL": emulator_url}
+        state = [str(tmp / "s.db") if a == str(tmp / "p.db") else a for a in paper]
+        overlay_walks.append(
+            Walk("overlay: paper run --study", [*state, "--study", str(study)], is_overlay_setting, decider, url)
+        )
     store_init = named("Store.__init__")
     return [
         Walk(
             "start date: backtest --start", ["--data-dir", store, *backtest], is_start, engine, consumer_carries=False
         ),
-        Walk(
-            "overlay: paper run" + (" --study" if new else " --overlay"),
-            paper,
-            is_overlay_setting,
-            named("OverlayDecider.__init__"),
-            url,
-        ),
+        *overlay_walks,
         Walk("data dir: --data-dir", ["--data-dir", store, "data", "list"], is_path(store), store_init),
         Walk(
             "data dir: $CARRYGUARD_DATA_DIR",
@@ -279,6 +290,12 @@ def main() -> None:
         "--repo", type=Path, default=Path(__file__).resolve().parents[1], help="checkout for tests/fakes"
     )
     parser.add_argument("--data-dir", default=os.environ.get("CARRYGUARD_DATA_DIR"), help="store with shared/data")
+    parser.add_argument(
+        "--entry",
+        choices=("script", "call"),
+        default="script",
+        help="call main() as the carryguard script does (argv in sys.argv) or with argv as an argument",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args()
     if not args.data_dir:
@@ -294,7 +311,7 @@ def main() -> None:
     report = []
     with tempfile.TemporaryDirectory() as tmp, BinanceEmulator({("BTCUSDT", "4h"): bars}, now=now) as emulator:
         for walk in walks(str(Path(args.data_dir).resolve()), Path(tmp), new, emulator.url):
-            run_walk(walk, cli_main)
+            run_walk(walk, cli_main, args.entry)
             modules = sorted({h.module for h in walk.hops})
             report.append(
                 {
@@ -308,9 +325,10 @@ def main() -> None:
                 }
             )
     if args.json:
-        print(json.dumps({"layout": "carryguard.*" if new else "top-level", "walks": report}, indent=1))
+        layout = "carryguard.*" if new else "top-level"
+        print(json.dumps({"layout": layout, "entry": args.entry, "walks": report}, indent=1))
         return
-    print(f"layout: {'carryguard.*' if new else 'top-level signals/strategies/backtests'}")
+    print(f"layout: {'carryguard.*' if new else 'top-level signals/strategies/backtests'}; entry: {args.entry}")
     for row in report:
         status = "" if row["reached"] else "  (consumer NOT reached)"
         figures = (

@@ -91,6 +91,19 @@ def _validated(
     return {name: getattr(checked, name) for name in checked.model_fields_set}
 
 
+def plain_config(config: object) -> dict[str, object]:
+    """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
+
+    def convert(value: object) -> object:
+        if isinstance(value, Mapping):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [convert(v) for v in value]
+        return value
+
+    return {f.name: convert(getattr(config, f.name)) for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+
+
 def config_schema(cls: type) -> dict[str, Any]:
     """JSON schema of ``cls``'s settings (types, defaults, descriptions, no extra keys)."""
     return _model(cls).model_json_schema()

@@ -51,11 +51,13 @@ _UNITS = {
 _MONTHS = "January February March April May June July August September October November December".split()  # noqa: SIM905
 
 
-def parse_date(value: object, *, what: str, allow_latest: bool = False) -> pd.Timestamp | None:
+def parse_date(value: object, *, what: str = "", allow_latest: bool = False) -> pd.Timestamp | None:
     """``value`` (ISO text, a date or a datetime) as a UTC timestamp; ``"latest"`` (and
-    ``None``) give None where ``allow_latest``. ``ConfigError`` naming ``what`` otherwise."""
+    ``None``) give None where ``allow_latest``. ``ConfigError`` naming ``what`` otherwise
+    (no ``what``: the message starts with the value, as a command-line option type wants)."""
     import pandas as pd
 
+    lead = f"{what}: " if what else ""
     if value is None or (allow_latest and value == LATEST):
         return None
     if isinstance(value, pd.Timestamp | datetime | date):
@@ -64,14 +66,14 @@ def parse_date(value: object, *, what: str, allow_latest: bool = False) -> pd.Ti
         try:
             stamp = pd.Timestamp(value.strip())
         except ValueError:
-            raise ConfigError(f"{what}: {value!r} is not a calendar date", fix="use YYYY-MM-DD") from None
+            raise ConfigError(f"{lead}{value!r} is not a calendar date", fix="use YYYY-MM-DD") from None
     else:
         fix = _date_fix(value, allow_latest)
         problem = "is ambiguous" if fix.startswith("write") and " or " in fix else "is not a date"
-        raise ConfigError(f"{what}: {value!r} {problem}", fix=fix)
+        raise ConfigError(f"{lead}{value!r} {problem}", fix=fix)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     if not pd.Timestamp("1677-09-22", tz="UTC") <= stamp <= pd.Timestamp("2262-04-11", tz="UTC"):
-        raise ConfigError(f"{what}: {value!r} is outside 1677-09-22 .. 2262-04-11", fix="pick a date in that range")
+        raise ConfigError(f"{lead}{value!r} is outside 1677-09-22 .. 2262-04-11", fix="pick a date in that range")
     return stamp
 
 

@@ -16,7 +16,7 @@ moves ``yen_shock`` reads to any decision times, from the store, point in time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,7 +42,7 @@ class CarryPolicy:
 
     name: ClassVar[str] = "carry"
     needs_risk: ClassVar[bool] = True
-    config: OverlayConfig = field(default_factory=OverlayConfig)
+    config: OverlayConfig = OverlayConfig()  # frozen: one default instance serves every policy
 
     @classmethod
     def build(cls, values: Mapping[str, Any]) -> CarryPolicy:
@@ -166,7 +166,7 @@ class CarryConfirmed:
 
     name: ClassVar[str] = "carry_confirmed"
     needs_risk: ClassVar[bool] = True
-    carry: OverlayConfig = field(default_factory=OverlayConfig)
+    carry: OverlayConfig = OverlayConfig()
     trend_days: float = 100.0
     vol_days: float = 30.0
     vol_lookback_days: float = 365.0

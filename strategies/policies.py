@@ -238,42 +238,40 @@ def registry() -> dict[str, type]:
     return {cls.name: cls for cls in (NoOverlay, VolTarget, Trend, CarryPolicy, YenShock, CarryConfirmed)}
 
 
-def policy_names(spec: str) -> list[str]:
-    """``"vol_target*carry"`` -> ``["vol_target", "carry"]``; ValueError for an unknown or
-    repeated name (the message lists the known ones)."""
-    known = registry()
-    names = [part.strip() for part in spec.split(PRODUCT)]
-    for name in names:
-        if name not in known:
-            where = f" in {spec!r}" if name != spec.strip() else ""
-            raise ValueError(
-                f"unknown overlay {name!r}{where}; {_nearest(name, known)}known: {', '.join(known)} (or a product a*b)"
-            )
-    if len(set(names)) != len(names):
-        raise ValueError(f"overlay {spec!r} repeats a policy")
-    return names
-
-
 def _nearest(name: str, valid: Iterable[str]) -> str:
     """``"did you mean 'carry'? "`` for the closest valid name, else ``""``."""
     near = closest(name, sorted(valid))
     return f"did you mean {near!r}? " if near else ""
 
 
-def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = None) -> Any:
+def make_policy(spec: str, params: Mapping[str, Any] | None = None) -> Any:
     """The policy named ``spec`` (a name or a product ``a*b``), each part built from
     ``params[name]`` (a table of its fields; missing: the defaults). ``carry`` and
-    ``carry_confirmed`` both read the carry map from ``params["carry"]``.
+    ``carry_confirmed`` both read the carry map from ``params["carry"]``, which may be an
+    ``OverlayConfig`` as parsed (taken as it is).
 
-    Raises ValueError/TypeError for an unknown name, field or bad value."""
+    Raises ValueError/TypeError for an unknown or repeated name (the message lists the known
+    ones), an unknown field or a bad value."""
     params = params or {}
     known = registry()
+    names = [part.strip() for part in spec.split(PRODUCT)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"overlay {spec!r} repeats a policy")
     parts = []
-    for name in policy_names(spec):
+    for name in names:
+        if name not in known:
+            where = f" in {spec!r}" if name != spec.strip() else ""
+            raise ValueError(
+                f"unknown overlay {name!r}{where}; {_nearest(name, known)}known: {', '.join(known)} (or a product a*b)"
+            )
         cls = known[name]
-        values = dict(params.get(name, {}))
+        given = params.get(name, {})
+        if not isinstance(given, Mapping):  # a parsed config (the carry map): no round trip
+            parts.append(cls(given))
+            continue
+        values = dict(given)
         if name == "carry_confirmed":
-            values.setdefault("carry", dict(params.get("carry", {})))
+            values.setdefault("carry", params.get("carry", {}))
         allowed = {f.name for f in fields(cls)}
         unknown = [] if name == "carry" else sorted(set(values) - allowed)  # carry: OverlayConfig.from_dict checks
         if unknown:
@@ -281,7 +279,7 @@ def make_policy(spec: str, params: Mapping[str, Mapping[str, object]] | None = N
                 f"overlay {name!r} has no parameter {unknown[0]!r}; {_nearest(unknown[0], allowed)}"
                 f"parameters: {', '.join(sorted(allowed))}"
             )
-        parts.append(cls.build(values) if hasattr(cls, "build") else cls(**values))
+        parts.append(cls.build(values) if values and hasattr(cls, "build") else cls(**values))
     return parts[0] if len(parts) == 1 else Product(tuple(parts))
 
 

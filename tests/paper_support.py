@@ -16,7 +16,7 @@ from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import make_exchange
 from carryguard.strategies.loader import make_strategy
-from carryguard.strategies.overlay import CarryOverlay
+from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 from tests.fakes.binance import read_bars
 
 STEP = pd.Timedelta(hours=4)
@@ -53,7 +53,7 @@ def make_loop(exchange: object, state: PaperState, store: object, **config: obje
     decider = OverlayDecider(
         make_strategy("sma_cross"),
         step=STEP,
-        overlay=CarryOverlay(),
+        config=OverlayConfig(),
         feed=RiskFeed(store, step=STEP, limits=MacroLimits(refresh_every=pd.Timedelta(days=2))),
     )
     settings = {

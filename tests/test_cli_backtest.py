@@ -214,9 +214,9 @@ def test_backtest_given_table_output_shows_none_best_control_best_carry_and_mark
     ("args", "message"),
     [
         (["--strategy", "moonshot"], "unknown strategy 'moonshot'"),
-        (["--start", "2021-02-30"], "--start: '2021-02-30' is not a calendar date"),
+        (["--start", "2021-02-30"], "'--start': '2021-02-30' is not a calendar date"),
         (["--start", "2022-01-01", "--end", "2021-01-01"], "is not before end"),
-        (["--engine", "warp"], "unknown engine 'warp'"),
+        (["--engine", "warp"], "'--engine': unknown value 'warp'"),
     ],
 )
 def test_backtest_given_bad_usage_exits_2_with_message(real_store_dir, tmp_path, args, message):

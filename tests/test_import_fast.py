@@ -14,13 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from carryguard.signals import importer, series_file, store
+from carryguard.signals import importer, series_file, store_merge
 from carryguard.signals.errors import DataError
 from carryguard.signals.importer import import_file, parse_file
 from carryguard.signals.sources.csv_cells import read_csv_text
 from carryguard.signals.sources.formats import detect_and_parse, ohlcv_frame
 from carryguard.signals.sources.ohlcv_csv import ohlcv_columns, read_fast
-from carryguard.signals.store import SeriesMeta, Store, content_hash
+from carryguard.signals.store import SeriesMeta, Store
+from carryguard.signals.store_merge import content_hash
 from tests.store_support import bars_meta
 
 NOW = pd.Timestamp("2026-12-01", tz="UTC")
@@ -162,7 +163,7 @@ def test_store_given_series_in_pieces_writes_reads_and_hashes_as_whole(
     frame = big_frame(1000)
     monkeypatch.setattr(series_file, "ROW_GROUP", 300)
     monkeypatch.setattr(series_file, "READ_ROWS", 70)
-    monkeypatch.setattr(store, "HASH_ROWS", 33)
+    monkeypatch.setattr(store_merge, "HASH_ROWS", 33)
 
     stored = Store(tmp_path).write(frame, minute_meta(), now=NOW)
 

@@ -19,7 +19,7 @@ from carryguard.signals.risk import risk_at
 from carryguard.signals.sources.ccxt_source import GarbageResponse
 from carryguard.signals.sources.ccxt_source import parse_ohlcv_rows as parse_bars
 from carryguard.strategies.loader import make_strategy
-from carryguard.strategies.overlay import CarryOverlay
+from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
 from tests.fakes.binance import BinanceEmulator
 from tests.fakes.exchange_clock import AcceleratedClock
 from tests.paper_support import FIRST_DECISION, SPEC, STEP, backtest, exchange_for, make_loop, replay_bars
@@ -341,7 +341,7 @@ def test_decider_given_hysteresis_memory_older_than_history_sizes_like_a_backtes
     feed = ScriptedFeed(
         lambda t: 30.0 if t < at - pd.Timedelta(days=60) else 62.0 if t < at - pd.Timedelta(days=20) else 58.0
     )
-    decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(), feed=feed)
+    decider = OverlayDecider(make_strategy("buy_and_hold"), step=STEP, config=OverlayConfig(), feed=feed)
     history = _rising_bars(400, FIRST_DECISION)
     # Act
     decision = decider.decide(history.iloc[-30:], at)
@@ -357,7 +357,7 @@ def test_decider_given_hysteresis_memory_older_than_history_sizes_like_a_backtes
 def test_decider_given_hysteresis_memory_that_never_settles_says_so_in_the_reason():
     # Arrange: a score flat at 58 forever: a path entering with memory 63 would still hold 63
     decider = OverlayDecider(
-        make_strategy("buy_and_hold"), step=STEP, overlay=CarryOverlay(), feed=ScriptedFeed(lambda t: 58.0)
+        make_strategy("buy_and_hold"), step=STEP, config=OverlayConfig(), feed=ScriptedFeed(lambda t: 58.0)
     )
     # Act
     decision = decider.decide(_rising_bars(30, FIRST_DECISION), FIRST_DECISION + STEP)

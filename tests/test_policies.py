@@ -18,7 +18,7 @@ from carryguard.signals.store import Store
 from carryguard.strategies.carry_policies import YEN_COLUMNS, multipliers_now, yen_moves
 from carryguard.strategies.loader import make_strategy
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig
-from carryguard.strategies.policies import PolicyInputs, make_policy, policy_names
+from carryguard.strategies.policies import PolicyInputs, make_policy, spec_of
 
 SPECS = ("none", "vol_target", "trend", "carry", "yen_shock", "carry_confirmed", "vol_target*carry")
 
@@ -202,8 +202,9 @@ def test_make_policy_given_bad_spec_or_parameter_raises_value_error_naming_it(sp
         make_policy(spec, params)
 
 
-def test_policy_names_given_product_splits_it() -> None:
-    assert policy_names("vol_target*carry") == ["vol_target", "carry"]
+def test_make_policy_given_product_builds_its_parts_in_order() -> None:
+    assert [part.name for part in make_policy(" vol_target * carry").parts] == ["vol_target", "carry"]
+    assert spec_of(make_policy(" vol_target * carry")) == "vol_target*carry"
 
 
 @pytest.mark.parametrize("spec", SPECS)

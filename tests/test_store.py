@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from carryguard.signals.errors import DataError
-from carryguard.signals.store import SeriesMeta, Store, content_hash
+from carryguard.signals.store import SeriesMeta, Store
+from carryguard.signals.store_merge import content_hash
 from tests.store_support import bars_meta, ramp_bars, store_digest
 
 

@@ -1,10 +1,12 @@
 """The ``carryguard`` command: the one place that wires signals, strategies and backtests.
 
 Each verb lives in its own module of this package and exports ``commands``. Importing the
-package (what ``--help`` does) loads click, rich and the verb modules only: pandas, numpy,
-numba, matplotlib, dask, ccxt and the store are imported inside the commands that use
-them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast.
-Exit codes: 0 success, 1 runtime/data error (one line on stderr), 2 usage error (one line too).
+package (what ``--help`` does) loads click, rich, the store class and the verb modules
+only: pandas, numpy, numba, matplotlib, dask and ccxt are imported inside the commands
+that use them (``tests/test_cli_imports.py`` holds this), so ``--help`` stays fast, and
+``main`` opens the store for every command.
+Exit codes (``Carryguard.main``): 0 success, 1 runtime/data error (one line on stderr),
+2 usage error (one line too), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,76 +14,89 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass
-from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 
 from carryguard.backtests.cli.console import add_wide_option
-from carryguard.backtests.cli.options import Group
+from carryguard.signals.config import closest
 from carryguard.signals.errors import CarryguardError
-
-if TYPE_CHECKING:
-    from carryguard.signals.store import Store
+from carryguard.signals.store import Store
 
 COMMAND_MODULES = ("data", "risk", "backtest", "compare", "trades", "sweep", "paper", "strategies")
 
 
 @dataclass(frozen=True)
 class CliContext:
-    """What every command gets: the store (opened on first use) and whether to show tracebacks."""
+    """What every command gets: the store and whether to show tracebacks."""
 
-    data_dir: Path | None
+    store: Store
     debug: bool
 
-    @cached_property
-    def store(self) -> Store:
-        from carryguard.signals.store import Store
 
-        return Store(self.data_dir)
+class Carryguard(click.Group):
+    """The ``carryguard`` group, whose ``main`` is the one place errors become exit codes:
+    a known error is one stderr line and exit 1, a usage error one line and exit 2 (an
+    unknown command or subcommand names the nearest one), Ctrl-C exits 130."""
 
+    debug = False  # --debug of the running command (set by its callback): tracebacks on errors
 
-class CarryguardGroup(Group):
-    """Turns known errors into one stderr line and exit code 1, and usage errors into one line and 2."""
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
-    ) -> click.Context:
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        self.debug = False
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.NoSuchCommand as exc:
+            usage_fail(exc, nearest_command(exc))
         except click.UsageError as exc:
             usage_fail(exc)
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            usage_fail(exc)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                click.echo("interrupted", err=True)
+                sys.exit(130)
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
         except CarryguardError as exc:
-            fail(ctx, f"error: {exc}", exc)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+            fail(f"error: {exc}", exc, self.debug)
         except Exception as exc:
-            fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc)
+            fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", exc, self.debug)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
 
-def usage_fail(exc: click.UsageError) -> NoReturn:
+def nearest_command(exc: click.NoSuchCommand) -> str:
+    """``no such command 'x'; did you mean 'y'?`` (else the group's commands)."""
+    assert exc.ctx is not None and isinstance(exc.ctx.command, click.Group)  # click raises it inside a group
+    names = exc.ctx.command.list_commands(exc.ctx)
+    near = closest(exc.command_name, names)
+    hint = f"did you mean {near!r}?" if near else f"commands: {', '.join(names)}"
+    return f"no such command {exc.command_name!r}; {hint}"
+
+
+def usage_fail(exc: click.UsageError, message: str = "") -> NoReturn:
     """Exit 2 with the usage error on one stderr line, and where the command's help is."""
-    message = " ".join(exc.format_message().split())
+    message = " ".join((message or exc.format_message()).split())
     where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
     click.echo(f"error: {message}{where}", err=True)
     sys.exit(exc.exit_code)
 
 
-def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
+def fail(message: str, exc: BaseException, debug: bool) -> NoReturn:
     """Exit 1 with the first line of ``message`` on stderr (the traceback too with ``--debug``;
     an error in a user's strategy code always shows that code's own traceback first)."""
-    if ctx.params.get("debug"):
+    if debug:
         traceback.print_exception(exc)
     elif user_code := getattr(exc, "user_traceback", ""):
         click.echo(str(user_code).rstrip(), err=True)
@@ -89,7 +104,7 @@ def fail(ctx: click.Context, message: str, exc: BaseException) -> NoReturn:
     sys.exit(1)
 
 
-@click.group(cls=CarryguardGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Carryguard, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="carryguard", prog_name="carryguard")
 @click.option(
     "--data-dir",
@@ -108,7 +123,8 @@ def main(ctx: click.Context, data_dir: Path | None, debug: bool) -> None:
       carryguard risk                           # risk level now
       carryguard backtest                       # default study, with/without overlay
     """
-    ctx.obj = CliContext(data_dir=data_dir, debug=debug)
+    cast(Carryguard, ctx.command).debug = debug
+    ctx.obj = CliContext(Store(data_dir), debug)
 
 
 for _name in COMMAND_MODULES:

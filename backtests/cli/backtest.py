@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, say, stderr, stdout
-from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, list_option
+from carryguard.backtests.cli.options import END_TIME, RESULTS_DIR_OPTION, UTC_TIME, Choice, list_option
 from carryguard.backtests.engine import DEFAULT_ENGINE, ENGINE_NAMES
 from carryguard.signals.errors import CarryguardError
 
 if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports backtrader
+    import pandas as pd
+
     from carryguard.backtests.cli import CliContext
-    from carryguard.backtests.run.runner import Parity, RunResult, StudyRun
+    from carryguard.backtests.run.runner import Parity
     from carryguard.backtests.run.study import Study
     from carryguard.signals.store import Store
 
@@ -32,8 +36,8 @@ if TYPE_CHECKING:  # for hints only: cli imports this module, the runner imports
 )
 @list_option("--symbol", "symbols", metavar="BASE/QUOTE", help="Only this symbol.")
 @list_option("--timeframe", "timeframes", metavar="TF", help="Only this timeframe, e.g. 1d or 4h.")
-@click.option("--start", metavar="DATE", help="First bar (YYYY-MM-DD[THH:MM], UTC), overriding the study.")
-@click.option("--end", metavar="DATE", help="Last bar (YYYY-MM-DD[THH:MM] or 'latest'), overriding the study.")
+@click.option("--start", type=UTC_TIME, help="First bar (YYYY-MM-DD[THH:MM], UTC), overriding the study.")
+@click.option("--end", type=END_TIME, help="Last bar (YYYY-MM-DD[THH:MM] or 'latest'), overriding the study.")
 @click.option(
     "--overlay/--no-overlay",
     "overlay",
@@ -89,8 +93,8 @@ def backtest(
     strategies: tuple[str, ...],
     symbols: tuple[str, ...],
     timeframes: tuple[str, ...],
-    start: str | None,
-    end: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | str | None,
     overlay: bool | None,
     overlays: tuple[str, ...],
     walk_forward: bool,
@@ -126,8 +130,9 @@ def backtest(
       carryguard backtest --engine backtrader       # the reference engine itself
       carryguard backtest --verify 4                # 4 books re-run on backtrader
     """
-    from carryguard.backtests.run.runner import verify_books
-    from carryguard.backtests.run.study import load_study, narrow, read_study, sweep_key
+    from carryguard.backtests.run.narrow import narrow
+    from carryguard.backtests.run.runner import run_study, verify_books
+    from carryguard.backtests.run.study import load_study, read_study, sweep_key
     from carryguard.backtests.run.write import metrics_document, write_results
     from carryguard.signals.errors import ConfigError
 
@@ -150,7 +155,9 @@ def backtest(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    run = _run_with_progress(study, obj.store, engine)
+    books = len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.overlays)
+    with progress_bar("backtesting", books) as advance:
+        run = run_study(study, obj.store, engine=engine, on_result=lambda result: advance(result.label))
     folder = write_results(run, results_dir, csv=as_csv)
     document = metrics_document(run)
     parities = verify_books(run, verify) if verify else []
@@ -194,10 +201,37 @@ def _fail_unless_parity(parities: list[Parity]) -> None:
 
 
 def _print_schema(ctx: click.Context) -> None:
-    from carryguard.backtests.run.study import study_schema
-
     print_json(study_schema())
     ctx.exit()
+
+
+def study_schema() -> dict[str, Any]:
+    """JSON schema of a study file (backtest and sweep tables) for editor completion: the
+    CLI knows both kinds, so the backtest study need not reach up into the sweep's."""
+    from carryguard.backtests.engine.execution import ExecutionConfig
+    from carryguard.backtests.run.study import DataSettings, Header
+    from carryguard.backtests.sweep.study import SweepSettings, WalkForwardConfig
+    from carryguard.signals.config import config_schema
+    from carryguard.signals.risk_config import RiskConfig
+    from carryguard.strategies.overlay import OverlayConfig
+
+    header = config_schema(Header)
+    tables = {
+        "data": config_schema(DataSettings),
+        "strategies": {"type": "object", "description": "name = { parameters }", "minProperties": 1},
+        "overlay": config_schema(OverlayConfig),
+        "risk": config_schema(RiskConfig),
+        "execution": config_schema(ExecutionConfig),
+        "params": {"type": "object", "description": "sweep: parameter = values; [params.overlay]: overlay fields"},
+        "sweep": config_schema(SweepSettings),
+        "walkforward": config_schema(WalkForwardConfig),
+    }
+    return {
+        **header,
+        "title": "carryguard study",
+        "properties": {**header["properties"], **tables},
+        "required": ["name", "strategies"],
+    }
 
 
 def _walk_forward(study: Study, store: Store, folder: Path) -> None:
@@ -233,21 +267,16 @@ def _overlay_choice(flag: bool | None, names: tuple[str, ...]) -> tuple[str, ...
     return () if flag is None else (("carry",) if flag else ("none",))
 
 
-def _run_with_progress(study: Study, store: Store, engine: str) -> StudyRun:
-    """``run_study`` with a progress bar of the books on stderr (only on a terminal)."""
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar of ``total`` steps on stderr (only on a terminal: piped stderr keeps to
+    the one-line error contract); yields ``advance(label)``, one step done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from carryguard.backtests.run.runner import run_count, run_study
-
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    # Only on a terminal: piped stderr keeps to the one-line error contract.
     with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
-        task = progress.add_task("backtesting", total=run_count(study))
-
-        def advance(result: RunResult) -> None:
-            progress.update(task, advance=1, description=result.label)
-
-        return run_study(study, store, engine=engine, on_result=advance)
+        task = progress.add_task(description, total=total)
+        yield lambda label: progress.update(task, advance=1, description=label)
 
 
 def _print_pairs(results: list[dict], overlays: tuple[str, ...], *, title: str) -> None:

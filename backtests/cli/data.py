@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
-from carryguard.backtests.cli.options import UTC_TIME, Group, list_option
+from carryguard.backtests.cli.options import UTC_TIME, list_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +24,7 @@ def show_traceback(obj: CliContext, exc: BaseException | None) -> None:
         traceback.print_exception(exc)
 
 
-@click.group("data", cls=Group)
+@click.group("data")
 def data() -> None:
     """Import, fetch and list the stored series."""
 

@@ -15,7 +15,7 @@ import click
 
 from carryguard.signals.config import closest
 from carryguard.signals.errors import ConfigError
-from carryguard.signals.timeparse import parse_date, parse_duration
+from carryguard.signals.timeparse import LATEST, parse_date, parse_duration
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,16 +27,17 @@ def _option(param: click.Parameter | None) -> str:
     return f"--{param.name.replace('_', '-')}" if param is not None and param.name else "value"
 
 
-class UtcTime(click.ParamType):
-    """``YYYY-MM-DD[THH:MM]`` as a UTC timestamp."""
+def plain_type(name: str, convert: Callable[[str], Any]) -> click.ParamType:
+    """A click type that calls ``convert(text)`` with the text alone (never the click
+    context); a ``ValueError`` (``ConfigError`` is one) is a usage error naming the option."""
+    kind: click.ParamType = click.types.FuncParamType(convert)
+    kind.name = name
+    return kind
 
-    name = "DATE"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> pd.Timestamp | None:
-        try:
-            return parse_date(value, what=_option(param))
-        except ConfigError as exc:
-            self.fail(str(exc).removeprefix(f"{_option(param)}: "), param, ctx)
+def end_time(text: str) -> pd.Timestamp | str:
+    """``--end``: a date, or ``latest`` kept as the word (it opens a study's end)."""
+    return LATEST if text == LATEST else parse_date(text)
 
 
 class Duration(click.ParamType):
@@ -55,20 +56,25 @@ class Duration(click.ParamType):
             self.fail(str(exc).removeprefix(f"{_option(param)}: "), param, ctx)
 
 
+def finite(value: Any) -> float:
+    """``value`` as a float; ValueError for ``nan`` and ``inf`` (which ``float`` accepts)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
 class Finite(click.FloatRange):
     """A finite number within ``[min, max]`` (``min_open``/``max_open`` exclude the bound):
-    ``click.FloatRange`` alone lets ``nan`` through every bound, and ``inf`` through a lower one."""
+    ``click.FloatRange`` alone lets ``nan`` through every bound, and ``inf`` through a lower
+    one. Only the number class differs (click calls it with the text alone)."""
 
     name = "NUMBER"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return super().convert(number, param, ctx)
+    _number_class = staticmethod(finite)  # type: ignore[assignment]  # click calls it as float(text)
 
 
-UTC_TIME = UtcTime()
+UTC_TIME = plain_type("DATE", parse_date)  # YYYY-MM-DD[THH:MM] as a UTC timestamp
+END_TIME = plain_type("DATE", end_time)
 DURATION = Duration()
 
 
@@ -151,16 +157,14 @@ RESULTS_DIR_OPTION = click.option(
 
 
 class Choice(click.Choice):
-    """``click.Choice`` whose error also names the nearest valid value."""
+    """``click.Choice`` whose error also names the nearest valid value (click converts a
+    valid value on its own: this runs only for a wrong one)."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
         choices = [str(c) for c in self.choices]
-        if isinstance(value, str) and value not in choices:
-            near = closest(value, choices)
-            hint = f"did you mean {near!r}? " if near else ""
-            what = param.name if param is not None and param.name else "value"
-            self.fail(f"unknown {what} {value!r}; {hint}choose one of: {', '.join(choices)}", param, ctx)
-        return super().convert(value, param, ctx)
+        near = closest(str(value), choices)
+        hint = f"did you mean {near!r}? " if near else ""
+        return f"unknown value {value!r}; {hint}choose one of: {', '.join(choices)}"
 
 
 PARAM_OPTION = list_option(
@@ -170,17 +174,3 @@ PARAM_OPTION = list_option(
     metavar="KEY=VALUE",
     help="Strategy parameter, e.g. fast=20 or fast=20,slow=100 (VALUE read as JSON, else text).",
 )
-
-
-class Group(click.Group):
-    """``click.Group`` whose "no such command" error names the nearest command."""
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name = args[0] if args else ""
-        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            near = closest(name, self.list_commands(ctx))
-            hint = f"; did you mean {near!r}?" if near else f"; commands: {', '.join(self.list_commands(ctx))}"
-            ctx.fail(f"no such command {name!r}{hint}")
-        return super().resolve_command(ctx, args)

@@ -17,7 +17,7 @@ import click
 
 from carryguard.backtests.cli.console import print_json, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard, latest_reading
-from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite, Group
+from carryguard.backtests.cli.options import DURATION, PARAM_OPTION, Finite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +79,7 @@ def timeout_option(when: str) -> Callable[[F], F]:
     )
 
 
-@click.group("paper", cls=Group)
+@click.group("paper")
 def paper() -> None:
     """Paper trading: run a strategy + overlay on live bars, inspect the book."""
 
@@ -207,7 +207,8 @@ def run_cmd(
     from carryguard.signals.errors import ConfigError
     from carryguard.signals.sources.ccxt_source import page_limit_of
     from carryguard.strategies.base import params as strategy_params
-    from carryguard.strategies.overlay import CarryOverlay
+    from carryguard.strategies.carry_policies import CarryPolicy
+    from carryguard.strategies.policies import NoOverlay
 
     try:
         book = resolve_book(
@@ -245,10 +246,7 @@ def run_cmd(
             f"indicators need {book.history_needed} closed bars at each decision, or the paper "
             f"book decides unlike its backtest; use --history {book.history_needed} or more"
         )
-    try:
-        policy = book.sizing()
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--overlay") from None
+    policy = book.sizing
     keys = sandbox_keys() if sandbox else None
     _setup_logging(log_file, keys.secrets if keys is not None else ())
     exchange, orders = connect(
@@ -260,16 +258,16 @@ def run_cmd(
             f"--history {history} needs {history + 2} bars per request; {exchange_id} serves "
             f"{per_request}: use --history {per_request - 2} or less"
         )
-    if book.policy != "none" and (reading := latest_reading(obj.store)) is not None:
+    if not isinstance(policy, NoOverlay) and (reading := latest_reading(obj.store)) is not None:
         guard(reading, max_age, require_fresh)  # the same wall-clock rule as `carryguard risk`
     feed = None
     if policy.needs_risk:
         refresher = macro_refresher(obj.store) if macro_refresh else None
         feed = RiskFeed(obj.store, step=step, limits=limits, config=book.risk, refresher=refresher)
     decider: OverlayDecider | PolicyDecider = OverlayDecider(strategy, step=step)
-    if book.policy == "carry":
-        decider = OverlayDecider(strategy, step=step, overlay=CarryOverlay(book.overlay), feed=feed)
-    elif book.policy != "none":
+    if isinstance(policy, CarryPolicy):
+        decider = OverlayDecider(strategy, step=step, config=policy.config, feed=feed)
+    elif not isinstance(policy, NoOverlay):
         decider = PolicyDecider(strategy, step=step, policy=policy, feed=feed)
     spec = BookSpec(
         strategy=book.name,

@@ -11,7 +11,7 @@ import click
 
 from carryguard.backtests.cli.console import print_json, print_table, say, stdout
 from carryguard.backtests.cli.freshness import freshness_options, guard
-from carryguard.backtests.cli.options import UTC_TIME, Group
+from carryguard.backtests.cli.options import UTC_TIME
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
 from carryguard.backtests.cli.risk_validate import validate
 
@@ -36,7 +36,7 @@ def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -
 EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
 
 
-@click.group("risk", cls=Group, invoke_without_command=True)
+@click.group("risk", invoke_without_command=True)
 @click.option(
     "--as-of",
     "as_of",

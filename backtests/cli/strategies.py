@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stdout
-from carryguard.backtests.cli.options import PARAM_OPTION, Choice, Group
+from carryguard.backtests.cli.options import PARAM_OPTION, Choice
 
 if TYPE_CHECKING:
     from carryguard.backtests.cli import CliContext
 
 
-@click.group("strategies", cls=Group, invoke_without_command=True)
+@click.group("strategies", invoke_without_command=True)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON list: strategy, name, source, baseline, parameters."
 )
@@ -120,7 +120,7 @@ def freqtrade(folder: Path) -> None:
     )
 
 
-@click.group("check", cls=Group)
+@click.group("check")
 def check() -> None:
     """Checks of your own strategies (look-ahead)."""
 

@@ -37,15 +37,17 @@ import pandas as pd
 
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.paper.loop import Decision
-from carryguard.backtests.run.study import Study, StudyError, plain_config
+from carryguard.backtests.run.study import Study, StudyError
+from carryguard.signals.config import plain_config
 from carryguard.signals.pit import SeriesSource
-from carryguard.signals.risk import RiskConfig, risk_at
+from carryguard.signals.risk import risk_at
+from carryguard.signals.risk_config import RiskConfig
 from carryguard.strategies.base import Strategy, book_label
 from carryguard.strategies.base import params as strategy_params
 from carryguard.strategies.carry_policies import CarryPolicy, yen_moves
 from carryguard.strategies.loader import checked_exposure, strategy_label, strategy_with
 from carryguard.strategies.overlay import CarryOverlay, OverlayConfig, sticky_scores
-from carryguard.strategies.policies import Policy, PolicyInputs, make_policy, spec_of
+from carryguard.strategies.policies import Policy, PolicyInputs, Product, make_policy, spec_of
 
 # Without a study: the book `carryguard paper run` trades by default.
 DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "1h"
@@ -53,40 +55,32 @@ DEFAULT_STRATEGY, DEFAULT_SYMBOL, DEFAULT_TIMEFRAME = "sma_cross", "BTC/USDT", "
 
 @dataclass(frozen=True)
 class PaperBook:
-    """A paper book's resolved settings: ``policy`` names the sizing policy (``none``,
-    ``carry``, ``vol_target*carry`` ...), ``overlay`` is the carry map's settings and
-    ``policy_params`` the other policies' parameters (from the study)."""
+    """A paper book's resolved settings: ``sizing`` is the built sizing policy (``none``,
+    ``carry``, ``vol_target*carry`` ...); ``overlay`` (the carry map) and ``policy_params``
+    (the other policies' tables) are the study's settings as given, recorded in the state
+    file; ``history_needed``: the closed bars each decision needs so it equals a
+    backtest's (the strategy's warm-up and, with a vol target, the carry map's vol window,
+    plus the bar itself)."""
 
     strategy: Strategy
     symbol: str
     timeframe: str
-    policy: str
-    overlay: OverlayConfig
+    sizing: Policy
+    history_needed: int
     risk: RiskConfig
     execution: ExecutionConfig
+    overlay: OverlayConfig
     policy_params: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
-    def sizing(self) -> Policy:
-        """The sizing policy object (``strategies.policies``) with the book's parameters;
-        ``carry`` takes the parsed carry map as is (no round trip through a plain table)."""
-        if self.policy == CarryPolicy.name:
-            return CarryPolicy(self.overlay)
-        return make_policy(
-            self.policy, {k: dict(v) for k, v in self.policy_params} | {"carry": plain_config(self.overlay)}
-        )
+    @property
+    def policy(self) -> str:
+        """The sizing policy's spec: ``none``, ``carry``, ``vol_target*carry`` ..."""
+        return spec_of(self.sizing)
 
     @property
     def name(self) -> str:
         """The book's name in the state file: ``sma_cross``, ``sma_cross+carry``, ``sma_cross+vol_target``."""
         return book_label(strategy_label(type(self.strategy)), self.policy)
-
-    @property
-    def history_needed(self) -> int:
-        """Closed bars each decision needs so it equals a backtest's: the strategy's
-        warm-up and, with a vol target, the overlay's vol window, plus the bar itself."""
-        carry = self.policy != "none" and "carry" in self.policy.split("*")
-        vol = self.overlay.vol_window if carry and self.overlay.vol_target is not None else 0
-        return max(self.strategy.warmup_bars, vol) + 1
 
     def config(self) -> dict[str, object]:
         """Everything that shapes decisions and fills, flat (``overlay.stress_at``,
@@ -138,14 +132,22 @@ def resolve_book(
         )
     except (TypeError, ValueError) as exc:
         raise StudyError(str(exc)) from None
+    try:
+        sizing = study.policy(overlay or "carry") if study is not None else make_policy(overlay or "carry")
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"--overlay: {exc}") from None
+    parts = sizing.parts if isinstance(sizing, Product) else (sizing,)
+    carry = next((p.config for p in parts if isinstance(p, CarryPolicy)), None)
+    vol = carry.vol_window if carry is not None and carry.vol_target is not None else 0
     return PaperBook(
         strategy=built,
         symbol=symbol or DEFAULT_SYMBOL,
         timeframe=timeframe or DEFAULT_TIMEFRAME,
-        policy=overlay or "carry",
-        overlay=study.overlay if study is not None else OverlayConfig(),
+        sizing=sizing,
+        history_needed=max(built.warmup_bars, vol) + 1,
         risk=study.risk if study is not None else RiskConfig(),
         execution=costs,
+        overlay=study.overlay if study is not None else carry if carry is not None else OverlayConfig(),
         policy_params=study.policy_tables if study is not None else (),
     )
 
@@ -278,15 +280,16 @@ class OverlayDecider:
         strategy: Strategy,
         *,
         step: pd.Timedelta,
-        overlay: CarryOverlay | None = None,
+        config: OverlayConfig | None = None,
         feed: RiskFeed | None = None,
         risk_warmup: pd.Timedelta = pd.Timedelta(days=90),
     ) -> None:
-        if overlay is not None and feed is None:
+        if config is not None and feed is None:
             raise ValueError("the overlay needs a RiskFeed")
         if risk_warmup <= pd.Timedelta(0):
             raise ValueError(f"risk_warmup must be positive, got {risk_warmup}")
-        self.strategy, self.step, self.overlay, self.feed = strategy, step, overlay, feed
+        self.strategy, self.step, self.feed = strategy, step, feed
+        self.overlay = CarryOverlay(config) if config is not None else None
         self.risk_warmup = risk_warmup
 
     def decide(self, bars: pd.DataFrame, at: pd.Timestamp, *, now: pd.Timestamp | None = None) -> Decision:

@@ -162,11 +162,6 @@ def verify_books(run: StudyRun, books: int) -> list[Parity]:
     return parities
 
 
-def run_count(study: Study) -> int:
-    """How many books ``run_study`` runs (for progress bars)."""
-    return len(study.strategies) * len(study.symbols) * len(study.timeframes) * len(study.overlays)
-
-
 def run_study(
     study: Study, store: Store, *, engine: str = DEFAULT_ENGINE, on_result: Callable[[RunResult], None] | None = None
 ) -> StudyRun:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -51,7 +51,7 @@ import pandas as pd
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.signals.availability import timeframe_delta
-from carryguard.signals.config import config_schema, parse_config, unknown_keys
+from carryguard.signals.config import parse_config, plain_config, unknown_keys
 from carryguard.signals.errors import CarryguardError, ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_date
@@ -59,7 +59,7 @@ from carryguard.signals.toml_file import read_toml
 from carryguard.strategies.base import Strategy
 from carryguard.strategies.loader import absolute_spec, is_baseline, make_strategy, strategy_class, strategy_with
 from carryguard.strategies.overlay import OverlayConfig
-from carryguard.strategies.policies import make_policy, policy_names, policy_params
+from carryguard.strategies.policies import make_policy, policy_params, spec_of
 
 DEFAULT_STUDY = Path(str(files("carryguard.backtests") / "studies" / "carry_unwind.toml"))
 TABLES = ("data", "strategies", "overlay", "risk", "execution")
@@ -160,26 +160,23 @@ class Study:
         """Whether each overlay sizes the strategy (``none`` does not)."""
         return tuple(dict.fromkeys(spec != "none" for spec in self.overlays))
 
-    def overlay_config(self) -> OverlayConfig:
-        """The carry map's settings (the top of ``[overlay]``)."""
-        return self.overlay
-
     def risk_config(self) -> RiskConfig:
         return self.risk
 
     def policy_params(self) -> dict[str, dict[str, object]]:
-        """Parameters per policy name: ``carry`` from the top of ``[overlay]``, the others
-        from its sub-tables (``[overlay.vol_target]`` ...)."""
+        """Parameter tables per policy name: ``carry`` from the top of ``[overlay]``, the
+        others from its sub-tables (``[overlay.vol_target]`` ...), as plain values."""
         return {name: dict(values) for name, values in self.policy_tables} | {"carry": plain_config(self.overlay)}
+
+    def policies(self, specs: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The sizing policy of each spec (default: every listed overlay) with this study's
+        parameters; the carry map is taken as parsed (no round trip through a table)."""
+        params = {name: dict(values) for name, values in self.policy_tables} | {"carry": self.overlay}
+        return {spec: make_policy(spec, params) for spec in specs or self.overlays}
 
     def policy(self, spec: str) -> Any:
         """The sizing policy named ``spec`` with this study's parameters."""
-        return make_policy(spec, self.policy_params())
-
-    def policies(self) -> dict[str, Any]:
-        """Every listed overlay's sizing policy, by spec (the parameter tables read once)."""
-        params = self.policy_params()
-        return {spec: make_policy(spec, params) for spec in self.overlays}
+        return self.policies((spec,))[spec]
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the manifest (dates as ISO strings, None = open; overlay,
@@ -231,24 +228,25 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
             f"{origin}: 'name' must be 1-100 letters, digits, _ or -, got {header.name[:40]!r}"
             + ("..." if len(header.name) > 40 else "")
         )
-    settings = parse_config(DataSettings, _table(data, "data", origin), origin=f"{origin}: [data]", error=StudyError)
+    tables = _tables(data, origin)
+    settings = parse_config(DataSettings, tables["data"], origin=f"{origin}: [data]", error=StudyError)
     start = _date(settings.start, f"{origin}: [data] start")
     end = _date(settings.end, f"{origin}: [data] end")
     check_window(start, end, origin=origin)
     for key in ("symbols", "timeframes"):
         if not getattr(settings, key):
             raise StudyError(f"{origin}: [data] {key} must be a non-empty list")
-    overlay_table = _table(data, "overlay", origin)
+    overlay_table = tables["overlay"]
     study = Study(
         name=header.name,
         description=header.description,
         source=settings.source,
-        symbols=tuple(_symbol(s, f"{origin}: [data]") for s in settings.symbols),
-        timeframes=tuple(_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
+        symbols=tuple(check_symbol(s, f"{origin}: [data]") for s in settings.symbols),
+        timeframes=tuple(check_timeframe(t, f"{origin}: [data]") for t in settings.timeframes),
         start=start,
         end=end,
         overlays=_overlays(header, origin),
-        strategies=_strategies(data.get("strategies"), origin),
+        strategies=parse_strategies(data.get("strategies"), origin),
         overlay=parse_config(
             OverlayConfig,
             {k: v for k, v in overlay_table.items() if not isinstance(v, Mapping)},
@@ -258,29 +256,25 @@ def parse_study(data: Mapping[str, Any], *, origin: str = "<study>") -> Study:
         policy_tables=tuple(
             (k, tuple(sorted(v.items()))) for k, v in sorted(overlay_table.items()) if isinstance(v, Mapping)
         ),
-        risk=_risk(_table(data, "risk", origin), origin),
-        execution=parse_config(
-            ExecutionConfig, _table(data, "execution", origin), origin=f"{origin}: [execution]", error=StudyError
-        ),
+        risk=_risk(tables["risk"], origin),
+        execution=parse_config(ExecutionConfig, tables["execution"], origin=f"{origin}: [execution]", error=StudyError),
         crisis_windows=_windows_file(header.crisis_windows, origin),
     )
-    for spec in study.overlays:
+    # Each overlay is checked by building it, and so is a table of an overlay not run: a typo is never ignored.
+    for spec, where in [(spec, f"[overlay] {spec}") for spec in study.overlays] + [
+        (name, f"[overlay.{name}]") for name, _ in study.policy_tables
+    ]:
         try:
-            study.policy(spec)
+            study.policies((spec,))
         except (CarryguardError, TypeError, ValueError) as exc:
-            raise StudyError(f"{origin}: [overlay] {spec}: {exc}") from None
-    for name, _ in study.policy_tables:  # a table of an overlay not run is checked too: a typo is never ignored
-        try:
-            study.policy(name)
-        except (CarryguardError, TypeError, ValueError) as exc:
-            raise StudyError(f"{origin}: [overlay.{name}]: {exc}") from None
+            raise StudyError(f"{origin}: {where}: {exc}") from None
     return study
 
 
-def _overlay_spec(text: str, origin: str) -> str:
+def overlay_spec(text: str, origin: str) -> str:
     """A policy spec (``carry``, ``vol_target*carry``) checked against the registry."""
     try:
-        return "*".join(policy_names(text))
+        return spec_of(make_policy(text))
     except ValueError as exc:
         raise StudyError(f"{origin}: {exc}") from None
 
@@ -290,7 +284,7 @@ def _overlays(header: Header, origin: str) -> tuple[str, ...]:
     if header.overlays and header.with_overlay:
         raise StudyError(f"{origin}: give 'overlays' or the older 'with_overlay', not both", fix="keep 'overlays'")
     if header.overlays:
-        return tuple(dict.fromkeys(_overlay_spec(name, f"{origin}: overlays") for name in header.overlays))
+        return tuple(dict.fromkeys(overlay_spec(name, f"{origin}: overlays") for name in header.overlays))
     if header.with_overlay:
         return tuple(dict.fromkeys("carry" if mode else "none" for mode in header.with_overlay))
     return Study.overlays
@@ -299,29 +293,6 @@ def _overlays(header: Header, origin: str) -> tuple[str, ...]:
 def _parts(specs: tuple[str, ...]) -> list[str]:
     """Every policy name used by ``specs`` (products split), in order, once."""
     return list(dict.fromkeys(name for spec in specs for name in spec.split("*")))
-
-
-def study_schema() -> dict[str, Any]:
-    """JSON schema of a study file (backtest and sweep tables) for editor completion."""
-    from carryguard.backtests.sweep.study import SweepSettings, WalkForwardConfig
-
-    header = config_schema(Header)
-    tables = {
-        "data": config_schema(DataSettings),
-        "strategies": {"type": "object", "description": "name = { parameters }", "minProperties": 1},
-        "overlay": config_schema(OverlayConfig),
-        "risk": config_schema(RiskConfig),
-        "execution": config_schema(ExecutionConfig),
-        "params": {"type": "object", "description": "sweep: parameter = values; [params.overlay]: overlay fields"},
-        "sweep": config_schema(SweepSettings),
-        "walkforward": config_schema(WalkForwardConfig),
-    }
-    return {
-        **header,
-        "title": "carryguard study",
-        "properties": {**header["properties"], **tables},
-        "required": ["name", "strategies"],
-    }
 
 
 def _check_layout(data: Mapping[str, Any], origin: str) -> None:
@@ -374,90 +345,13 @@ def _windows_file(name: str, origin: str) -> tuple[tuple[str, str, str], ...]:
     return tuple((w.name, str(w.start.date()), str(w.end.date())) for w in windows)
 
 
-def narrow(
-    study: Study,
-    *,
-    strategies: tuple[str, ...] = (),
-    symbols: tuple[str, ...] = (),
-    timeframes: tuple[str, ...] = (),
-    start: str | None = None,
-    end: str | None = None,
-    overlays: tuple[str, ...] = (),
-    with_overlay: tuple[bool, ...] = (),
-) -> Study:
-    """The study restricted or overridden by command-line options (empty = keep).
-
-    ``strategies`` are names or ``name+OVERLAY`` specs (``sma_cross+carry``,
-    ``dip_buy+vol_target*carry``); a name the study lacks is added with default
-    parameters. Plain names alone keep the study's overlays; when a spec names an overlay
-    only the named overlays run (and ``none`` for the plain names beside them).
-    ``overlays`` replaces the study's list; ``with_overlay`` (``--overlay/--no-overlay``)
-    keeps only the sized (true) or unsized (false) books.
-    """
-    changes: dict[str, Any] = {}
-    if strategies:
-        existing = {s.name: s for s in study.strategies}
-        specs = []
-        named: list[str] = []
-        plain = False
-        for text in strategies:
-            name, plus, overlay = text.strip().rpartition("+") if "+" in text else (text.strip(), "", "")
-            if not name or (plus and not overlay):
-                raise StudyError(f"bad strategy spec {text!r}: use NAME or NAME+OVERLAY, e.g. sma_cross+carry")
-            if overlay:
-                named.append(_overlay_spec(overlay, "--strategy"))
-            else:
-                plain = True
-            specs.append(existing.get(name) or _strategies({name: {}}, "--strategy")[0])
-        changes["strategies"] = tuple(dict.fromkeys(specs))
-        if not overlays and named:  # plain names beside NAME+OVERLAY specs mean "none"
-            changes["overlays"] = tuple(dict.fromkeys((["none"] if plain else []) + named))
-    if symbols:
-        changes["symbols"] = tuple(_symbol(s, "--symbol") for s in symbols)
-    if timeframes:
-        changes["timeframes"] = tuple(_timeframe(t, "--timeframe") for t in timeframes)
-    if overlays:
-        changes["overlays"] = tuple(dict.fromkeys(_overlay_spec(o, "--overlays") for o in overlays))
-    if with_overlay:
-        kept = tuple(o for o in changes.get("overlays", study.overlays) if (o != "none") in with_overlay)
-        if not kept:
-            wanted = "sized" if True in with_overlay else "unsized"
-            raise StudyError(f"--overlay/--no-overlay: the study runs no {wanted} books", fix="drop the option")
-        changes["overlays"] = kept
-    if start is not None:
-        changes["start"] = _date(start, "--start")
-    if end is not None:
-        changes["end"] = _date(end, "--end")
-    narrowed = replace(study, **changes)
-    check_window(narrowed.start, narrowed.end, origin="--start/--end")
-    for spec in (s for s in narrowed.overlays if s not in study.overlays):  # the study's own: checked on parsing
-        try:
-            narrowed.policy(spec)
-        except (TypeError, ValueError) as exc:
-            raise StudyError(f"overlay {spec!r}: {exc}") from None
-    return narrowed
-
-
 def check_window(start: pd.Timestamp | None, end: pd.Timestamp | None, *, origin: str) -> None:
     """``StudyError`` unless ``start`` is before ``end`` (either may be open: None)."""
     if start is not None and end is not None and start >= end:
         raise StudyError(f"{origin}: start {start.date()} is not before end {end.date()}")
 
 
-def plain_config(config: object) -> dict[str, object]:
-    """A config dataclass as JSON-ready values (mappings as dicts, tuples as lists)."""
-
-    def convert(value: object) -> object:
-        if isinstance(value, Mapping):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, (tuple, list)):
-            return [convert(v) for v in value]
-        return value
-
-    return {f.name: convert(getattr(config, f.name)) for f in fields(config)}  # type: ignore[arg-type]
-
-
-def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
+def parse_strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     if not isinstance(value, dict) or not value:
         raise StudyError(
             f"{origin}: 'strategies' must be a table of name = {{ parameters }}",
@@ -477,20 +371,25 @@ def _strategies(value: object, origin: str) -> tuple[StrategySpec, ...]:
     return tuple(specs)
 
 
-def _table(data: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}", fix=f"write it as [{key}]")
-    return value
+def _tables(data: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
+    """The settings tables (``[data]``, ``[overlay]``, ``[risk]``, ``[execution]``), each
+    checked to be a table (absent: empty)."""
+    out = {}
+    for key in ("data", "overlay", "risk", "execution"):
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise StudyError(f"{origin}: {key!r} must be a table, got {value!r}", fix=f"write it as [{key}]")
+        out[key] = value
+    return out
 
 
-def _symbol(value: str, origin: str) -> str:
+def check_symbol(value: str, origin: str) -> str:
     if not re.match(r"^[A-Z0-9]+/[A-Z0-9]+$", value):
         raise StudyError(f"{origin}: bad symbol {value!r}", fix="use BASE/QUOTE, e.g. BTC/USDT")
     return value
 
 
-def _timeframe(value: str, origin: str) -> str:
+def check_timeframe(value: str, origin: str) -> str:
     try:
         timeframe_delta(value)
     except ValueError as exc:

@@ -59,8 +59,8 @@ import numpy as np
 import pandas as pd
 
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES
-from carryguard.backtests.run.study import Study, StudyError, parse_study, plain_config, read_study, sweep_key
-from carryguard.signals.config import closest, config_keys, parse_config, unknown_keys
+from carryguard.backtests.run.study import Study, StudyError, parse_study, read_study, sweep_key
+from carryguard.signals.config import closest, config_keys, parse_config, plain_config, unknown_keys
 from carryguard.signals.errors import ConfigError
 from carryguard.signals.risk import RiskConfig
 from carryguard.signals.timeparse import parse_duration

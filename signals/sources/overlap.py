@@ -3,7 +3,8 @@ with it where they overlap, and a daily series whose close is mostly its open is
 
 from __future__ import annotations
 
-from carryguard.signals.store import SNAPSHOT_FLAG, SeriesMeta
+from carryguard.signals.store import SeriesMeta
+from carryguard.signals.store_merge import SNAPSHOT_FLAG
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 
