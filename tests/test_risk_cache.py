@@ -37,7 +37,7 @@ def computed(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     calls: list[str | None] = []
     original = risk_module._compute
 
-    def spy(ctx, cache, as_of_text, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(ctx: object, cache: object, as_of_text: str | None, **kwargs: object) -> None:
         calls.append(as_of_text)
         return original(ctx, cache, as_of_text, **kwargs)
 
@@ -203,12 +203,27 @@ def test_code_fingerprint_given_an_edited_source_file_changes(tmp_path, monkeypa
     assert risk_cache.code_fingerprint() == risk_cache.code_fingerprint()
 
 
-@pytest.mark.parametrize("damage", [b"", b'{"key": {"format": 1', b"\xff\xfe not json", b'{"key": [], "view": 3}'])
+def _foreign_view(text: bytes) -> bytes:
+    """The entry's key intact, what it prints replaced by something that is no view."""
+    return json.dumps({**json.loads(text), "view": {"lines": 5}}).encode()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda _: b"",
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda _: b"\xff\xfe not json",
+        lambda _: b'{"key": [], "view": 3}',
+        lambda text: text.replace(b'"files":[[', b'"files":[[0,'),
+        _foreign_view,
+    ],
+)
 def test_risk_given_a_damaged_entry_computes_and_rewrites_it(real_store, computed, damage):
     # Arrange
     good = run(real_store.root, "--json")
     (entry,) = entries(real_store.root)
-    entry.write_bytes(damage)
+    entry.write_bytes(damage(entry.read_bytes()))
 
     # Act
     again = run(real_store.root, "--json")
@@ -217,6 +232,17 @@ def test_risk_given_a_damaged_entry_computes_and_rewrites_it(real_store, compute
     # Assert: computed once more, same output, then a hit again
     assert outcome(again) == outcome(third) == outcome(good)
     assert len(computed) == 2
+
+
+def test_risk_given_as_of_latest_after_a_cached_latest_reading_is_still_a_usage_error(real_store, computed):
+    # Arrange
+    run(real_store.root, "--json")
+
+    # Act
+    result = run(real_store.root, "--as-of", "latest", "--json")
+
+    # Assert
+    assert result.exit_code == 2 and "--as-of" in result.stderr
 
 
 def test_risk_given_an_unwritable_cache_folder_computes_every_time(real_store, computed):

@@ -136,8 +136,8 @@ def _compute(
     if as_of is not None and as_of > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
         raise click.BadParameter(f"{as_of:%Y-%m-%d} lies in the future; no data is known then", param_hint="--as-of")
     cfg = load_config(config_path)
-    if cache is not None and not cache.matches(obj.store.root):
-        cache = None
+    if cache is not None and (not cache.matches(obj.store.root) or cache != cache.reopen(config_path)):
+        cache = None  # another store folder than risk_cache found, or the config file changed meanwhile
     paths = [obj.store.path(sid).absolute() for sid in cfg.series_ids()] if cache else []
     files = stamp(cache.root, paths) if cache else []  # before the series are read: a change after is a miss
     inputs = _load(obj.store, cfg)

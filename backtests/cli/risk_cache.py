@@ -121,7 +121,7 @@ class ReadingCache:
     """The cache entry of one question about one store."""
 
     root: Path
-    question: dict[str, str]  # view, --as-of text, config identity
+    question: dict[str, str | None]  # view, --as-of text (None: the latest), config identity
 
     @classmethod
     def open(cls, data_dir: Path | None, view: str, as_of: str | None, config: Path | None) -> ReadingCache | None:
@@ -130,9 +130,11 @@ class ReadingCache:
             identity = hashlib.sha256(config.read_bytes()).hexdigest() if config is not None else "default"
         except OSError:
             return None
-        return cls(
-            store_root(data_dir), {"view": view, "as_of": "latest" if as_of is None else as_of, "config": identity}
-        )
+        return cls(store_root(data_dir), {"view": view, "as_of": as_of, "config": identity})
+
+    def reopen(self, config: Path | None) -> ReadingCache | None:
+        """The same question asked again (after the config file was read: equal if it did not change)."""
+        return ReadingCache.open(self.root, str(self.question["view"]), self.question["as_of"], config)
 
     @property
     def path(self) -> Path:
@@ -150,9 +152,11 @@ class ReadingCache:
             paths = [self.root / f[0] for f in files]
             if any(Path(f[0]).is_absolute() or ".." in Path(f[0]).parts for f in files):
                 return None
-            if key != self.key(stamp(self.root, paths)):
+            view = data["view"]
+            printable = isinstance(view.get("json"), dict) or isinstance(view.get("lines"), list)
+            if not printable or key != self.key(stamp(self.root, paths)):
                 return None
-            return Entry(str(data["as_of"]), data["view"])
+            return Entry(str(data["as_of"]), view)
         except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
 
