@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -26,6 +27,14 @@ from tests.store_support import store_digest
 
 CLOCK = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # the wall clock the age of a reading is measured by
 AGE_KEYS = ("age_days", "fresh", "max_age_days")
+
+
+@pytest.fixture()
+def real_store(real_store: Store) -> Store:
+    """The private copy of the real-data store without the entries the session store got from
+    other tests' ``risk`` runs (kept for another folder, they would be misses anyway)."""
+    shutil.rmtree(real_store.root / ".cache", ignore_errors=True)
+    return real_store
 
 
 @pytest.fixture()
