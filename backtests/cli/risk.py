@@ -1,5 +1,6 @@
 """``carryguard risk`` (one reading, explained; ``risk validate``: its event study) and
-``carryguard signals`` (daily history)."""
+``carryguard signals`` (daily history). A reading is kept in ``risk_cache`` and printed by
+``risk_view``: asked again while the stored data is unchanged, it is printed without pandas."""
 
 from __future__ import annotations
 
