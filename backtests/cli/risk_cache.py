@@ -28,13 +28,11 @@ seen). ``--plot`` and ``--export`` bypass the cache.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +62,9 @@ def store_root(data_dir: Path | None) -> Path:
 def code_fingerprint() -> str:
     """sha256 over the Python version, every file of the carryguard packages (relative path,
     size, mtime) and the mtime of each site-packages folder on ``sys.path``."""
+    import hashlib  # here, not at the top: `carryguard --help` imports this module
+    from importlib.util import find_spec
+
     digest = hashlib.sha256(sys.version.encode())
     for package in PACKAGES:
         spec = find_spec(package)
@@ -126,6 +127,8 @@ class ReadingCache:
     @classmethod
     def open(cls, data_dir: Path | None, view: str, as_of: str | None, config: Path | None) -> ReadingCache | None:
         """The entry for this question; None when the config file cannot be read (then no cache)."""
+        import hashlib
+
         try:
             identity = hashlib.sha256(config.read_bytes()).hexdigest() if config is not None else "default"
         except OSError:
@@ -138,6 +141,8 @@ class ReadingCache:
 
     @property
     def path(self) -> Path:
+        import hashlib
+
         name = hashlib.sha256(json.dumps(self.question, sort_keys=True).encode()).hexdigest()[:32]
         return self.root / CACHE_DIR / f"{name}.json"
 
