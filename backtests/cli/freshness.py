@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -29,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., object])
 class Freshness:
     """The reading's age by the wall clock and whether it is within ``max_age_days``."""
 
-    as_of: pd.Timestamp
+    as_of: datetime  # a pd.Timestamp is one too
     age_days: float
     max_age_days: float
 
@@ -47,12 +48,15 @@ class Freshness:
         )
 
 
-def freshness(as_of: pd.Timestamp, max_age_days: float, now: pd.Timestamp | None = None) -> Freshness:
-    """The age of a reading taken at ``as_of``, by ``now`` (default: the wall clock, UTC)."""
-    import pandas as pd
+def wall_clock() -> datetime:
+    """Now, UTC (without pandas: a cached ``risk`` reading is judged without importing it)."""
+    return datetime.now(UTC)
 
-    clock = now if now is not None else pd.Timestamp.now(tz="UTC")
-    return Freshness(as_of, (clock - as_of) / pd.Timedelta(days=1), max_age_days)
+
+def freshness(as_of: datetime, max_age_days: float, now: datetime | None = None) -> Freshness:
+    """The age of a reading taken at ``as_of``, by ``now`` (default: the wall clock, UTC)."""
+    clock = now if now is not None else wall_clock()
+    return Freshness(as_of, (clock - as_of) / timedelta(days=1), max_age_days)
 
 
 def freshness_options(command: F) -> F:
@@ -72,7 +76,7 @@ def freshness_options(command: F) -> F:
     )(command)
 
 
-def guard(as_of: pd.Timestamp, max_age: float, require_fresh: bool, *, warn: bool = True) -> Freshness:
+def guard(as_of: datetime, max_age: float, require_fresh: bool, *, warn: bool = True) -> Freshness:
     """Check a reading: print the warning line (when ``warn``) and, with ``require_fresh``, refuse a stale one."""
     state = freshness(as_of, max_age)
     if not state.fresh:

@@ -1,5 +1,6 @@
 """``carryguard risk`` (one reading, explained; ``risk validate``: its event study) and
-``carryguard signals`` (daily history)."""
+``carryguard signals`` (daily history). A reading is kept in ``risk_cache`` and printed by
+``risk_view``: asked again while the stored data is unchanged, it is printed without pandas."""
 
 from __future__ import annotations
 
@@ -9,28 +10,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from carryguard.backtests.cli.console import print_json, print_table, say, stdout
-from carryguard.backtests.cli.freshness import freshness_options, guard
+from carryguard.backtests.cli.console import print_json, print_table, stdout
+from carryguard.backtests.cli.freshness import freshness_options
 from carryguard.backtests.cli.options import UTC_TIME
-from carryguard.backtests.cli.risk_options import CONFIG_HELP, load_config
+from carryguard.backtests.cli.risk_cache import Entry, ReadingCache, stamp
+from carryguard.backtests.cli.risk_options import CONFIG_HELP, AsOfText, load_config, parse_as_of
 from carryguard.backtests.cli.risk_validate import validate
+from carryguard.backtests.cli.risk_view import check_age, fmt, json_view, plain, show, table_view
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
     import pandas as pd
 
     from carryguard.backtests.cli import CliContext
-    from carryguard.signals.features import Label
     from carryguard.signals.pit import MemoryStore
-    from carryguard.signals.risk import RiskConfig, RiskReading
+    from carryguard.signals.risk import RiskConfig
     from carryguard.signals.store import Store
-
-
-def _fmt(x: float | None, digits: int = 2, sign: bool = False, unit: str = "") -> str:
-    """``x`` with ``digits`` decimals (and a unit); "n/a" for None/NaN."""
-    if x is None or math.isnan(x):
-        return "n/a"
-    text = f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-    return f"{text} {unit}" if unit else text
 
 
 EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
@@ -40,7 +34,7 @@ EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
 @click.option(
     "--as-of",
     "as_of",
-    type=UTC_TIME,
+    type=AsOfText(),
     help="Reading time (date = 00:00 UTC of that day, i.e. what was "
     "known when that day began). Default: the latest time the stored data supports.",
 )
@@ -70,7 +64,7 @@ EXPORT_START = "2010-01-01"  # --export: from before the first crypto bar (UTC)
 @click.pass_context
 def risk(
     ctx: click.Context,
-    as_of: pd.Timestamp | None,
+    as_of: str | None,
     as_json: bool,
     plot_path: Path | None,
     plot_start: pd.Timestamp | None,
@@ -95,24 +89,61 @@ def risk(
       carryguard risk --require-fresh --max-age 2   # exit 1 when the reading is older than 2 days
       carryguard risk --export user_data/carryguard_risk.csv   # for freqtrade and other bots
     """
+    obj: CliContext = ctx.obj
+    if ctx.invoked_subcommand:
+        parse_as_of(ctx, as_of)  # a bad --as-of stays a usage error
+        return
+    cache = None
+    if not (plot_path or export_path):  # a chart or an export is work a reading alone does not replace
+        cache = ReadingCache.open(obj.store.root, "json" if as_json else "table", as_of, config_path)
+        entry = cache.lookup() if cache else None
+        if entry is not None:
+            show(entry.view, check_age(entry.as_of, max_age=max_age, require_fresh=require_fresh, warn=as_of is None))
+            return
+    _compute(
+        ctx,
+        cache,
+        as_of,
+        as_json=as_json,
+        plot=(plot_path, plot_start),
+        config_path=config_path,
+        freshness=(max_age, require_fresh),
+        export_path=export_path,
+    )
+
+
+def _compute(
+    ctx: click.Context,
+    cache: ReadingCache | None,
+    as_of_text: str | None,
+    *,
+    as_json: bool,
+    plot: tuple[Path | None, pd.Timestamp | None],
+    config_path: Path | None,
+    freshness: tuple[float, bool],
+    export_path: Path | None,
+) -> None:
+    """The reading from the store (a cache miss): printed, then kept in ``cache`` when given."""
     import pandas as pd
 
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.risk import explain, fx_cross_check, latest_time
 
-    if ctx.invoked_subcommand:
-        return
     obj: CliContext = ctx.obj
-
+    (plot_path, plot_start), (max_age, require_fresh) = plot, freshness
+    as_of = parse_as_of(ctx, as_of_text)
     if plot_path and plot_path.suffix.lower() != ".png":
         raise click.BadParameter("must end in .png", param_hint="--plot")
     if as_of is not None and as_of > pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1):
         raise click.BadParameter(f"{as_of:%Y-%m-%d} lies in the future; no data is known then", param_hint="--as-of")
     cfg = load_config(config_path)
+    if cache is not None and cache != cache.reopen(config_path):
+        cache = None  # the config file changed while it was read
+    paths = [obj.store.path(sid).absolute() for sid in cfg.series_ids()] if cache else []
+    files = stamp(cache.root, paths) if cache else []  # before the series are read: a change after is a miss
     inputs = _load(obj.store, cfg)
-    now_reading = as_of is None
     as_of = as_of or latest_time(inputs, cfg)
-    fresh = guard(as_of, max_age, require_fresh, warn=now_reading)  # an explicit --as-of is history, not stale
+    fresh = check_age(as_of.isoformat(), max_age=max_age, require_fresh=require_fresh, warn=as_of_text is None)
     reading = explain(inputs, as_of, cfg)
     if export_path:
         from carryguard.backtests.paper.export import export_frame, write_export
@@ -134,93 +165,19 @@ def risk(
     if as_json:
         from carryguard.strategies.carry_policies import multipliers_now
 
-        print_json({**reading.to_json(), "overlays": multipliers_now(inputs, as_of, cfg), **fresh.to_json()})
+        view = plain(json_view(reading, multipliers_now(inputs, as_of, cfg)))
     else:
-        _print_reading(reading, cfg)
-        check = fx_cross_check(inputs, cfg, as_of)
-        if check:
-            say(check)
-        if plot_path:
-            stdout.print(f"chart written to {plot_path}", highlight=False)
-    if not math.isfinite(reading.score):  # a reading without a score is not a success
+        view = plain(table_view(reading, cfg, fx_cross_check(inputs, cfg, as_of)))
+    show(view, fresh)  # the same bytes a cache hit prints
+    if plot_path:
+        stdout.print(f"chart written to {plot_path}", highlight=False)
+    if not math.isfinite(reading.score):  # a reading without a score is not a success (and is not kept)
         raise CarryguardError(
             f"no risk score as of {as_of:%Y-%m-%d %H:%M} UTC: the stored inputs lack the history it needs",
             fix="pick a date the stored series cover (`carryguard data list`), or import more history",
         )
-
-
-def _print_reading(reading: RiskReading, cfg: RiskConfig) -> None:
-    """Score, regime, the components table (numbers a person can recompute: contribution
-    = weight x clipped zscore) and each input's data date and age."""
-    import pandas as pd
-
-    from carryguard.signals.features import labels
-
-    as_of = reading.as_of
-    stdout.print(
-        f"Carry-Unwind Risk Index v{reading.version} as of {as_of:%Y-%m-%d %H:%M} UTC: "
-        f"[bold]{_fmt(reading.score, 1)}[/bold] ({reading.regime or 'not computable'})",
-        highlight=False,
-    )
-    label = labels(cfg)
-    rows = [
-        (
-            c.name,
-            _fmt(c.value, 3, unit=label[c.name].unit),
-            _change(c.change, label[c.name]),
-            _fmt(c.zscore, 2, True),
-            _fmt(c.weight, 3),
-            _fmt(c.contribution, 3, True),
-            c.data_date.strftime("%Y-%m-%d") if c.data_date is not None else "n/a",
-        )
-        for c in reading.components
-    ]
-    print_table(
-        "Components",
-        ["component", "value", "change", "zscore", "weight", "contribution", "data date"],
-        rows,
-        right=["value", "change", "zscore", "weight", "contribution"],
-    )
-    (jp, us), *_ = cfg.spread_pairs
-    say(
-        f"jgb_* value: mean yield of the JGB {'/'.join(cfg.momentum_tenors)} tenors with enough history; "
-        f"carry_spread: US {us.removeprefix('us').upper()} - JGB {jp}\n"
-        f"changes over business days (d); contribution = weight x zscore clipped to [{cfg.floor:+g}, "
-        f"{cfg.clip:+g}], summing to the composite {_fmt(reading.composite, 3, True)}"
-    )
-    say(_score_line(reading, cfg))
-    if not reading.regime:
-        say(
-            f"no score: less than {cfg.min_weight:.0%} of the component weight has inputs with enough "
-            f"history and younger than {cfg.expire_days:g} days"
-        )
-    for sid, date in reading.input_dates.items():
-        age = f"{(as_of - date) / pd.Timedelta(days=1):.1f} days old" if date is not None else "no data yet"
-        flag = "  STALE" if sid in reading.stale else ""
-        stdout.print(
-            f"input {sid}: data date {date:%Y-%m-%d}, {age}{flag}" if date is not None else f"input {sid}: {age}",
-            highlight=False,
-        )
-
-
-def _score_line(reading: RiskReading, cfg: RiskConfig) -> str:
-    """How the composite became the score, per version."""
-    if cfg.version == 1:
-        sign = "-" if cfg.center >= 0 else "+"
-        return f"score = 100 / (1 + exp(-(composite {sign} {abs(cfg.center):g}) / {cfg.scale:g}))"
-    rank = "n/a" if math.isnan(reading.rank) else f"{reading.rank:.1%}"
-    return (
-        f"composite = yen trigger ({'/'.join(cfg.trigger_weights)}) + {cfg.amplifier_gain:g} x "
-        f"max(amplifier ({'/'.join(cfg.amplifier_weights)}), {cfg.amplifier_floor:g})\n"
-        f"score: the composite ranks at {rank} of its last {cfg.rank_window_days} daily readings; as a "
-        f"normal quantile q, score = 100 / (1 + exp(-(q - {cfg.rank_center:g}) / {cfg.rank_scale:g}))"
-    )
-
-
-def _change(change: float, label: Label) -> str:
-    """``-0.105 pp in 20d`` (d = business days of the source)."""
-    text = _fmt(change, 3, True, label.change_unit)
-    return text if text == "n/a" else f"{text} in {label.change_window}d"
+    if cache is not None:
+        cache.save(files, paths, Entry(as_of.isoformat(), view))
 
 
 def _load(store: Store, cfg: RiskConfig) -> MemoryStore:
@@ -332,9 +289,9 @@ def signals(
             [
                 (
                     t.strftime("%Y-%m-%d"),
-                    _fmt(r.score, 1),
+                    fmt(r.score, 1),
                     r.regime,
-                    *[_fmt(r[f"{n}_contribution"], 3, True) for n in names],
+                    *[fmt(r[f"{n}_contribution"], 3, True) for n in names],
                 )
                 for t, r in tail.iterrows()
             ],
