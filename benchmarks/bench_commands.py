@@ -112,7 +112,10 @@ def measure(store: Path, runs: int, only: list[str], against: str | None = None)
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
         results = Path(tmp) / "results"
         results.mkdir()
+        # as a user's shell runs them: the warm-up may write .pyc files (this sandbox sets
+        # PYTHONDONTWRITEBYTECODE, which would make every run compile the package again)
         env = {**os.environ, "CARRYGUARD_DATA_DIR": str(store)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         rows = []
         stepping = None
         for command in commands(results):
