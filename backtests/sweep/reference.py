@@ -25,7 +25,8 @@ import pandas as pd
 
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.backtests.sweep.evaluate import SweepData, SweepResult, combo_target
+from carryguard.backtests.sweep.chunk import SweepData, combo_target
+from carryguard.backtests.sweep.evaluate import SweepResult
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX, SweepStudy
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
 from carryguard.strategies.loader import strategy_with

@@ -18,17 +18,9 @@ from typing import Any
 
 from carryguard.backtests.run.layout import fingerprints
 from carryguard.backtests.run.study import StudyError
-from carryguard.backtests.sweep.evaluate import (
-    Progress,
-    SweepData,
-    SweepResult,
-    combos_warmup,
-    evaluate_groups,
-    load_history,
-    load_risk,
-    sweep_result,
-    validate_combos,
-)
+from carryguard.backtests.sweep.chunk import SweepData, combos_warmup, load_history, load_risk, validate_combos
+from carryguard.backtests.sweep.evaluate import SweepResult, sweep_result
+from carryguard.backtests.sweep.executors import Progress, evaluate_groups
 from carryguard.backtests.sweep.heatmap import HeatmapProcess, heatmap_axes, heatmap_spec
 from carryguard.backtests.sweep.output import new_run_dir, write_sweep
 from carryguard.backtests.sweep.reference import ReferenceBook, default_combo, reference_books
@@ -84,16 +76,19 @@ def run_sweep_study(
     scheduler: str | None = None,
     walk: bool | None = None,
     track: Tracker | None = None,
+    drawer: HeatmapProcess | None = None,
 ) -> SweepOutcome:
     """Run ``plan`` on ``store``'s bars and write ``results_dir/<run-id>/``.
 
     walk: also run walk-forward (None: when the study has ``[walkforward]``).
     track: progress display, called once per phase ("sweep NAME", "walk-forward").
+    drawer: a heatmap process started earlier (the caller ends it); default: a grid's
+        heatmap is drawn in a process forked now, importing matplotlib while one core idles here.
     Raises ``CarryguardError`` for missing data or windows too short for a fold.
     """
     study, todo = plan.study, plan.combos
-    # a grid's heatmap is drawn in a process forked now: it imports matplotlib while one core idles here
-    with HeatmapProcess() if study.search == "grid" else nullcontext() as drawer:
+    own = drawer is None and study.search == "grid"
+    with HeatmapProcess() if own else nullcontext(drawer if study.search == "grid" else None) as drawer:
         default = default_combo(study)  # a reference book: warmed up like the combos
         history = load_history(store, study, warmup=combos_warmup(study, [*todo, default]))
         bars, first = history.bars, history.first
@@ -102,7 +97,7 @@ def run_sweep_study(
         plan_wf = None
         if walk_config is not None:
             try:
-                plan_wf = plan_walk(bars.index, first, walk_config)
+                plan_wf = plan_walk(bars.index, first, walk_config, metric=walk_config.metric or study.metric)
             except ValueError as error:
                 raise CarryguardError(
                     f"{plan.origin}: walk-forward: {error}", fix="shorten [walkforward] train/test"
@@ -115,7 +110,14 @@ def run_sweep_study(
         names = [f"sweep {study.name}", "walk-forward"][: len(groups)]
         progress = [_tracker(track, name, len(todo)) for name in names]
         done = evaluate_groups(
-            data, todo, groups, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+            data,
+            todo,
+            groups,
+            returns_only=[False, *([plan_wf.returns_only] if plan_wf is not None else [])],
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
         )
         result = sweep_result(study, data, todo, done, executor=executor)
         axes = heatmap_axes(result) if drawer is not None else None
