@@ -60,3 +60,15 @@ def test_heatmap_process_given_failing_draw_raises_runtime_error():
     with HeatmapProcess() as drawer, pytest.raises(RuntimeError, match="heatmap"):
         drawer.draw(broken)
         drawer.png()
+
+
+def test_heatmap_process_given_cancel_ends_at_once_unused():
+    # Arrange
+    drawer = HeatmapProcess()
+
+    # Act
+    with drawer:
+        drawer.cancel()
+
+    # Assert
+    assert drawer._process.exitcode is not None and not drawer._process.is_alive()

@@ -40,7 +40,15 @@ from carryguard.signals.json_file import finite_or_none
 
 # The metrics ``metrics_from_stats`` derives from ``fast.RETURN_STATS`` alone (returns, their moments, final equity).
 RETURN_METRICS = frozenset(
-    {"Equity Final [$]", "Return [%]", "CAGR [%]", "Volatility (Ann.) [%]", "Sharpe Ratio", "Sortino Ratio"}
+    {
+        "Equity Final [$]",
+        "Return [%]",
+        "Buy & Hold Return [%]",
+        "CAGR [%]",
+        "Volatility (Ann.) [%]",
+        "Sharpe Ratio",
+        "Sortino Ratio",
+    }
 )
 
 
