@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.fast import N_STATS, run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.sweep.chunk import SweepData, Window, combo_target, evaluate_chunk, validate_combos
@@ -227,20 +227,17 @@ def walk_result(
     its test window, the OOS book."""
     config, bars, metric = plan.config, data.bars, plan.metric
     lower = metric in LOWER_IS_BETTER
-    picks = []  # (best combo, its train metric) per fold
-    for k, (train, _) in enumerate(plan.folds):
-        train_values = _metric(stats[k], bars.index[train[0] : train[1]], study.timeframe, metric)
-        best = _best(train_values, lower)
-        picks.append((best, float(train_values[best])))
-    tested: dict[int, float] = {}  # fold -> test metric of its pick; each pick runs once, on its test windows
+    n_folds, index = len(plan.folds), bars.index[plan.folds[0][0][0] :]
+    # one metrics call for all train windows (a row's metric depends on its stats only; index names Start/End)
+    train_values = _metric(stats[:n_folds].reshape(-1, N_STATS), index, study.timeframe, metric).reshape(n_folds, -1)
+    picks = [(best := _best(values, lower), float(values[best])) for values in train_values]  # per fold
+    test_stats = np.empty((n_folds, N_STATS))  # each pick runs once, on the test windows it was chosen for
     for best in {best for best, _ in picks}:
         at = [k for k, (pick, _) in enumerate(picks) if pick == best]
-        test_stats = evaluate_chunk(data, [combos[best]], [plan.folds[k][1] for k in at])
-        for k, one in zip(at, test_stats, strict=True):
-            test = plan.folds[k][1]
-            tested[k] = float(_metric(one, bars.index[test[0] : test[1]], study.timeframe, metric)[0])
+        test_stats[at] = evaluate_chunk(data, [combos[best]], [plan.folds[k][1] for k in at])[:, 0]
+    tested = _metric(test_stats, index, study.timeframe, metric)
     folds = [
-        Fold(train, test, best, value, tested[k])
+        Fold(train, test, best, value, float(tested[k]))
         for k, ((train, test), (best, value)) in enumerate(zip(plan.folds, picks, strict=True))
     ]
     oos = plan.oos
