@@ -76,20 +76,26 @@ def evaluate_groups(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Sequence[Progress | None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Evaluation:
     """``evaluate`` for several groups of windows on one set of workers (one pool start,
     one warm-up): every chunk of the first group is queued before those of the next, so a
     group's seconds are its own plus those of the groups before it. ``returns_only``: per
     group, whether only ``fast.RETURN_STATS`` are read (default: none). ``progress``: one
-    callback (or None) per group, advanced by the combos of each chunk done."""
+    callback (or None) per group, advanced by the combos of each chunk done. ``meanwhile``:
+    work of the caller's run here once every chunk is queued (the workers compute meanwhile;
+    local workers are forked before it starts, so they inherit no lock it holds)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     calls = list(progress) if progress is not None else [None] * len(groups)
     flags = list(returns_only) if returns_only is not None else [False] * len(groups)
+    meanwhile = meanwhile or _nothing
     if executor == "dask":
-        return _evaluate_dask(data, combos, groups, flags, scheduler=scheduler, workers=workers, progress=calls)
+        return _evaluate_dask(
+            data, combos, groups, flags, scheduler=scheduler, workers=workers, progress=calls, meanwhile=meanwhile
+        )
     workers = workers or os.cpu_count() or 1
     setup = time.perf_counter()
     warm_up(data)
@@ -100,6 +106,7 @@ def evaluate_groups(
         began = time.perf_counter()
         for g, i in tasks:
             results.add(g, i, evaluate_chunk(data, chunks[i], groups[g], flags[g]), began)
+        meanwhile()
         return results.evaluation(began - setup, 1)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
@@ -108,9 +115,14 @@ def evaluate_groups(
         list(pool.map(_started, range(workers)))
         began = time.perf_counter()
         futures = {pool.submit(_worker_chunk, chunks[i], groups[g], flags[g]): (g, i) for g, i in tasks}
+        meanwhile()
         for future in as_completed(futures):
             results.add(*futures[future], future.result(), began)
     return results.evaluation(began - setup, workers)
+
+
+def _nothing() -> None:
+    pass
 
 
 def chunked(items: Sequence[Any], *, parts: int, min_size: int = 8) -> list[list[Any]]:
@@ -174,6 +186,7 @@ def _evaluate_dask(
     scheduler: str | None,
     workers: int | None,
     progress: Sequence[Progress | None],
+    meanwhile: Callable[[], None],
 ) -> Evaluation:
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
@@ -204,6 +217,7 @@ def _evaluate_dask(
                 for g, i in tasks
             ]
             index = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+            meanwhile()
             for future in dask_completed(futures):
                 results.add(*index[future.key], future.result(), began)
     except OSError as error:

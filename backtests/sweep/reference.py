@@ -17,6 +17,7 @@ bars before the window as in the sweep (so ``in-sample best`` equals its sweep r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -90,9 +91,10 @@ def reference_books(
     risk: pd.DataFrame | None,
     first: int,
     walkforward: WalkForwardResult | None = None,
+    default: ReferenceBook | None = None,
 ) -> list[ReferenceBook]:
-    """The out-of-sample book (with ``walkforward``), the in-sample best and the default,
-    in that order; ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
+    """The out-of-sample book (with ``walkforward``), the in-sample best and the default
+    (``default_book``, unless given), in that order; ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
     study = result.study
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
@@ -102,10 +104,16 @@ def reference_books(
         books.append(ReferenceBook(OUT_OF_SAMPLE, None, walkforward.oos_equity, walkforward.out_of_sample))
     best = result.best()["params"]
     books.append(ReferenceBook(IN_SAMPLE_BEST, best, *whole_window(data, best, study)))
-    default = default_combo(study)
-    shown = {name: default[name] for name in result.param_names if name in default}
-    books.append(ReferenceBook(DEFAULT, shown, *whole_window(data, default, study)))
+    books.append(default or default_book(data, study, result.param_names))
     return books
+
+
+def default_book(data: SweepData, study: SweepStudy, param_names: Sequence[str]) -> ReferenceBook:
+    """The untuned combo's book over the window (it needs no sweep result: the ``sweep``
+    command runs it while the workers evaluate); ``params`` shows ``param_names`` only."""
+    default = default_combo(study)
+    shown = {name: default[name] for name in param_names if name in default}
+    return ReferenceBook(DEFAULT, shown, *whole_window(data, default, study))
 
 
 def equity_frame(books: list[ReferenceBook]) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from carryguard.backtests.sweep.evaluate import SweepResult, sweep_result
 from carryguard.backtests.sweep.executors import Progress, evaluate_groups
 from carryguard.backtests.sweep.heatmap import HeatmapProcess, heatmap_axes, heatmap_spec
 from carryguard.backtests.sweep.output import new_run_dir, write_sweep
-from carryguard.backtests.sweep.reference import ReferenceBook, default_combo, reference_books
+from carryguard.backtests.sweep.reference import ReferenceBook, default_book, default_combo, reference_books
 from carryguard.backtests.sweep.study import SweepStudy, WalkForwardConfig, combos, load_sweep_study
 from carryguard.backtests.sweep.walkforward import WalkForwardResult, plan_walk, walk_result
 from carryguard.signals.errors import CarryguardError
@@ -109,6 +109,7 @@ def run_sweep_study(
         groups = [[(first, len(bars))], *([plan_wf.windows] if plan_wf is not None else [])]
         names = [f"sweep {study.name}", "walk-forward"][: len(groups)]
         progress = [_tracker(track, name, len(todo)) for name in names]
+        untuned: list[ReferenceBook] = []  # the default book, run while the workers evaluate
         done = evaluate_groups(
             data,
             todo,
@@ -118,13 +119,16 @@ def run_sweep_study(
             workers=workers,
             scheduler=scheduler,
             progress=progress,
+            meanwhile=lambda: untuned.append(
+                default_book(data, study, list(dict.fromkeys(k for c in todo for k in c)))
+            ),
         )
         result = sweep_result(study, data, todo, done, executor=executor)
         axes = heatmap_axes(result) if drawer is not None else None
         if drawer is not None and axes is not None:
             drawer.draw(heatmap_spec(result, axes))  # while the walk-forward and references are finished here
         wf = walk_result(study, data, todo, plan_wf, done.stats[1]) if plan_wf is not None else None
-        references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf)
+        references = reference_books(result, bars=bars, risk=risk, first=first, walkforward=wf, default=untuned[0])
         created = datetime.now(UTC)
         run_dir = new_run_dir(results_dir, study.name, created_at=created)
         sid = series_id(study.source, study.symbol, study.timeframe)
