@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +115,12 @@ def evaluate_groups(
         list(pool.map(_started, range(workers)))
         began = time.perf_counter()
         futures = {pool.submit(_worker_chunk, chunks[i], groups[g], flags[g]): (g, i) for g, i in tasks}
+        returned: dict[Future[np.ndarray], float] = {}  # stamped on arrival, even while ``meanwhile`` runs
+        for future in futures:
+            future.add_done_callback(lambda done: returned.setdefault(done, time.perf_counter()))
         meanwhile()
         for future in as_completed(futures):
-            results.add(*futures[future], future.result(), began)
+            results.add(*futures[future], future.result(), began, returned.get(future))
     return results.evaluation(began - setup, workers)
 
 
@@ -141,10 +144,11 @@ class _Results:
         self.parts: list[list[np.ndarray | None]] = [[None] * len(chunks) for _ in groups]
         self.seconds = [0.0] * len(groups)
 
-    def add(self, group: int, chunk: int, stats: np.ndarray, began: float) -> None:
+    def add(self, group: int, chunk: int, stats: np.ndarray, began: float, returned: float | None = None) -> None:
+        """Chunk ``chunk`` of ``group`` done, ``returned`` at that ``perf_counter`` time (default now)."""
         self.parts[group][chunk] = stats
         if all(part is not None for part in self.parts[group]):
-            self.seconds[group] = time.perf_counter() - began
+            self.seconds[group] = (returned or time.perf_counter()) - began
         if self.progress[group]:
             self.progress[group](len(self.chunks[chunk]))  # type: ignore[misc]
 
