@@ -1,5 +1,6 @@
 """``executors.evaluate_groups``: the caller's ``meanwhile`` work runs once, while the
-chunks are queued, and changes nothing in the stats; one process or two give the same bits."""
+chunks are queued, ``on_group`` hands over each group as soon as it is complete, and
+neither changes the stats; one process or two give the same bits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.sweep.chunk import SweepData
-from carryguard.backtests.sweep.executors import evaluate_groups
+from carryguard.backtests.sweep.executors import Evaluation, evaluate_groups
 
 COMBOS = [{"fast": f, "slow": s} for f in (3, 5, 10, 20) for s in (30, 50, 100) if f < s]
 
@@ -21,18 +22,29 @@ def data(shared_store) -> SweepData:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_evaluate_groups_given_meanwhile_runs_it_once_and_keeps_the_stats(data: SweepData, workers: int):
+def test_evaluate_groups_given_meanwhile_and_on_group_hands_over_each_group_once(data: SweepData, workers: int):
     # Arrange
     groups = [[(0, len(data.close))], [(100, 900), (900, 1_700)]]
     calls: list[int] = []
+    handed: dict[int, Evaluation] = {}
     alone = evaluate_groups(data, COMBOS, groups, returns_only=[False, True], workers=1)
 
     # Act
     done = evaluate_groups(
-        data, COMBOS, groups, returns_only=[False, True], workers=workers, meanwhile=lambda: calls.append(1)
+        data,
+        COMBOS,
+        groups,
+        returns_only=[False, True],
+        workers=workers,
+        meanwhile=lambda: calls.append(1),
+        on_group=lambda group, own: handed.setdefault(group, own),
     )
 
     # Assert
     assert calls == [1]
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(alone.stats, done.stats, strict=True))
     assert done.stats[0].shape == (1, len(COMBOS), alone.stats[0].shape[2]) and done.workers == workers
+    assert sorted(handed) == [0, 1]
+    for group, own in handed.items():
+        assert np.array_equal(own.stats[0], done.stats[group], equal_nan=True)
+        assert own.seconds == [done.seconds[group]] and own.workers == workers

@@ -38,6 +38,9 @@ class Evaluation:
     workers: int
 
 
+GroupDone = Callable[[int, Evaluation], None]  # (group, its own evaluation) when its last chunk is in
+
+
 def evaluate(
     data: SweepData,
     combos: Sequence[dict[str, Any]],
@@ -77,6 +80,7 @@ def evaluate_groups(
     scheduler: str | None = None,
     progress: Sequence[Progress | None] | None = None,
     meanwhile: Callable[[], None] | None = None,
+    on_group: GroupDone | None = None,
 ) -> Evaluation:
     """``evaluate`` for several groups of windows on one set of workers (one pool start,
     one warm-up): every chunk of the first group is queued before those of the next, so a
@@ -84,7 +88,9 @@ def evaluate_groups(
     group, whether only ``fast.RETURN_STATS`` are read (default: none). ``progress``: one
     callback (or None) per group, advanced by the combos of each chunk done. ``meanwhile``:
     work of the caller's run here once every chunk is queued (the workers compute meanwhile;
-    local workers are forked before it starts, so they inherit no lock it holds)."""
+    local workers are forked before it starts, so they inherit no lock it holds). ``on_group``:
+    called here with each group's index and its own ``Evaluation`` once its last chunk is in
+    (the caller can use one group while the workers compute the next)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and workers < 1:
@@ -94,34 +100,42 @@ def evaluate_groups(
     meanwhile = meanwhile or _nothing
     if executor == "dask":
         return _evaluate_dask(
-            data, combos, groups, flags, scheduler=scheduler, workers=workers, progress=calls, meanwhile=meanwhile
+            data,
+            combos,
+            groups,
+            flags,
+            scheduler=scheduler,
+            workers=workers,
+            progress=calls,
+            meanwhile=meanwhile,
+            on_group=on_group,
         )
     workers = workers or os.cpu_count() or 1
     setup = time.perf_counter()
     warm_up(data)
     chunks = chunked(combos, parts=workers * 8)
     tasks = [(g, i) for g in range(len(groups)) for i in range(len(chunks))]
-    results = _Results(groups, chunks, calls)
+    results = _Results(groups, chunks, calls, on_group)
     if workers == 1:
-        began = time.perf_counter()
+        results.start(setup, 1)
         for g, i in tasks:
-            results.add(g, i, evaluate_chunk(data, chunks[i], groups[g], flags[g]), began)
+            results.add(g, i, evaluate_chunk(data, chunks[i], groups[g], flags[g]))
         meanwhile()
-        return results.evaluation(began - setup, 1)
+        return results.evaluation()
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(data,)
     ) as pool:
         list(pool.map(_started, range(workers)))
-        began = time.perf_counter()
+        results.start(setup, workers)
         futures = {pool.submit(_worker_chunk, chunks[i], groups[g], flags[g]): (g, i) for g, i in tasks}
         returned: dict[Future[np.ndarray], float] = {}  # stamped on arrival, even while ``meanwhile`` runs
         for future in futures:
             future.add_done_callback(lambda done: returned.setdefault(done, time.perf_counter()))
         meanwhile()
         for future in as_completed(futures):
-            results.add(*futures[future], future.result(), began, returned.get(future))
-    return results.evaluation(began - setup, workers)
+            results.add(*futures[future], future.result(), returned.get(future))
+    return results.evaluation()
 
 
 def _nothing() -> None:
@@ -138,22 +152,35 @@ class _Results:
     """Chunk results as they come back, per group; a group's seconds when its last arrives."""
 
     def __init__(
-        self, groups: Sequence[Sequence[Window]], chunks: Sequence[Sequence[Any]], progress: Sequence[Progress | None]
+        self,
+        groups: Sequence[Sequence[Window]],
+        chunks: Sequence[Sequence[Any]],
+        progress: Sequence[Progress | None],
+        on_group: GroupDone | None = None,
     ) -> None:
-        self.chunks, self.progress = chunks, progress
+        self.chunks, self.progress, self.on_group = chunks, progress, on_group
         self.parts: list[list[np.ndarray | None]] = [[None] * len(chunks) for _ in groups]
         self.seconds = [0.0] * len(groups)
+        self.began, self.setup, self.workers = 0.0, 0.0, 0
 
-    def add(self, group: int, chunk: int, stats: np.ndarray, began: float, returned: float | None = None) -> None:
+    def start(self, setup_began: float, workers: int) -> None:
+        """The workers are ready (set up since ``setup_began``): the evaluation's clock starts."""
+        self.began = time.perf_counter()
+        self.setup, self.workers = self.began - setup_began, workers
+
+    def add(self, group: int, chunk: int, stats: np.ndarray, returned: float | None = None) -> None:
         """Chunk ``chunk`` of ``group`` done, ``returned`` at that ``perf_counter`` time (default now)."""
         self.parts[group][chunk] = stats
-        if all(part is not None for part in self.parts[group]):
-            self.seconds[group] = (returned or time.perf_counter()) - began
         if self.progress[group]:
             self.progress[group](len(self.chunks[chunk]))  # type: ignore[misc]
+        if all(part is not None for part in self.parts[group]):
+            self.seconds[group] = (returned or time.perf_counter()) - self.began
+            if self.on_group is not None:
+                own = Evaluation([_joined(self.parts[group])], [self.seconds[group]], self.setup, self.workers)
+                self.on_group(group, own)
 
-    def evaluation(self, setup: float, workers: int) -> Evaluation:
-        return Evaluation([_joined(parts) for parts in self.parts], self.seconds, setup, workers)
+    def evaluation(self) -> Evaluation:
+        return Evaluation([_joined(parts) for parts in self.parts], self.seconds, self.setup, self.workers)
 
 
 def _joined(results: list[np.ndarray | None]) -> np.ndarray:
@@ -191,6 +218,7 @@ def _evaluate_dask(
     workers: int | None,
     progress: Sequence[Progress | None],
     meanwhile: Callable[[], None],
+    on_group: GroupDone | None,
 ) -> Evaluation:
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
@@ -213,8 +241,8 @@ def _evaluate_dask(
             client.run(_dask_warm_up)
             warm_up(data)
             chunks = chunked(combos, parts=n_workers * 8)
-            results = _Results(groups, chunks, progress)
-            began = time.perf_counter()
+            results = _Results(groups, chunks, progress, on_group)
+            results.start(setup, n_workers)
             tasks = [(g, i) for g in range(len(groups)) for i in range(len(chunks))]
             futures = [
                 client.submit(evaluate_chunk, shipped, chunks[i], groups[g], returns_only[g], pure=False)
@@ -223,7 +251,7 @@ def _evaluate_dask(
             index = {future.key: task for future, task in zip(futures, tasks, strict=True)}
             meanwhile()
             for future in dask_completed(futures):
-                results.add(*index[future.key], future.result(), began)
+                results.add(*index[future.key], future.result())
     except OSError as error:
         raise CarryguardError(
             f"cannot reach the Dask scheduler at {scheduler} ({error})",
@@ -232,7 +260,7 @@ def _evaluate_dask(
     finally:
         if cluster is not None:
             cluster.close()
-    return results.evaluation(began - setup, n_workers)
+    return results.evaluation()
 
 
 def _dask_warm_up() -> None:

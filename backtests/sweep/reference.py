@@ -91,10 +91,12 @@ def reference_books(
     risk: pd.DataFrame | None,
     first: int,
     walkforward: WalkForwardResult | None = None,
+    in_sample: ReferenceBook | None = None,
     default: ReferenceBook | None = None,
 ) -> list[ReferenceBook]:
-    """The out-of-sample book (with ``walkforward``), the in-sample best and the default
-    (``default_book``, unless given), in that order; ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
+    """The out-of-sample book (with ``walkforward``), the in-sample best (``in_sample_book``)
+    and the default (``default_book``), in that order; the last two are run here unless
+    given. ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
     study = result.study
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
@@ -102,10 +104,16 @@ def reference_books(
     books = []
     if walkforward is not None:
         books.append(ReferenceBook(OUT_OF_SAMPLE, None, walkforward.oos_equity, walkforward.out_of_sample))
-    best = result.best()["params"]
-    books.append(ReferenceBook(IN_SAMPLE_BEST, best, *whole_window(data, best, study)))
+    books.append(in_sample or in_sample_book(data, result))
     books.append(default or default_book(data, study, result.param_names))
     return books
+
+
+def in_sample_book(data: SweepData, result: SweepResult) -> ReferenceBook:
+    """The sweep's top combo over the whole window (the ``sweep`` command runs it while the
+    workers compute the walk-forward)."""
+    best = result.best()["params"]
+    return ReferenceBook(IN_SAMPLE_BEST, best, *whole_window(data, best, result.study))
 
 
 def default_book(data: SweepData, study: SweepStudy, param_names: Sequence[str]) -> ReferenceBook:
