@@ -151,6 +151,8 @@ class HeatmapProcess:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if kind is not None:  # an error (e.g. a bad study file): do not wait for matplotlib's import
+            self._process.terminate()
         self._conn.close()  # without a spec the process reads end of file and exits
         self._process.join()
 
