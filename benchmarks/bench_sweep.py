@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from carryguard.backtests.sweep.evaluate import combos_warmup, load_history, run_sweep
+from carryguard.backtests.sweep.chunk import combos_warmup, load_history
+from carryguard.backtests.sweep.evaluate import run_sweep
 from carryguard.backtests.sweep.study import combos, load_sweep_study
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store

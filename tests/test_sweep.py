@@ -21,7 +21,8 @@ from carryguard.backtests.engine.metrics import compute_metrics
 from carryguard.backtests.run.runner import decision_times, run_study
 from carryguard.backtests.run.study import parse_study
 from carryguard.backtests.sweep import study as sweep_study
-from carryguard.backtests.sweep.evaluate import SweepData, combo_target, load_risk, run_sweep, validate_combos
+from carryguard.backtests.sweep.chunk import SweepData, combo_target, load_risk, validate_combos
+from carryguard.backtests.sweep.evaluate import run_sweep
 from carryguard.backtests.sweep.study import combos, load_sweep_study, study_from_dict
 from carryguard.signals.errors import CarryguardError
 from carryguard.signals.risk import RiskConfig, risk_at

@@ -16,7 +16,8 @@ from carryguard.backtests.cli import main
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.run.runner import decision_times, run_study
 from carryguard.backtests.run.study import parse_study
-from carryguard.backtests.sweep.evaluate import BOOK, load_risk, run_sweep
+from carryguard.backtests.sweep.chunk import load_risk
+from carryguard.backtests.sweep.evaluate import BOOK, run_sweep
 from carryguard.backtests.sweep.output import same_as_cell, summary
 from carryguard.backtests.sweep.reference import DEFAULT, IN_SAMPLE_BEST, OUT_OF_SAMPLE, equity_frame, reference_books
 from carryguard.backtests.sweep.study import study_from_dict

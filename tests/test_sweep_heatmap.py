@@ -60,3 +60,27 @@ def test_heatmap_process_given_failing_draw_raises_runtime_error():
     with HeatmapProcess() as drawer, pytest.raises(RuntimeError, match="heatmap"):
         drawer.draw(broken)
         drawer.png()
+
+
+def test_heatmap_process_given_cancel_ends_at_once_unused():
+    # Arrange
+    drawer = HeatmapProcess()
+
+    # Act
+    with drawer:
+        drawer.cancel()
+
+    # Assert
+    assert drawer._process.exitcode is not None and not drawer._process.is_alive()
+
+
+def test_heatmap_process_given_error_in_the_block_ends_it_at_once():
+    # Arrange
+    drawer = HeatmapProcess()
+
+    # Act
+    with pytest.raises(ValueError, match="bad study"), drawer:
+        raise ValueError("bad study")
+
+    # Assert
+    assert drawer._process.exitcode is not None and drawer._process.exitcode != 0

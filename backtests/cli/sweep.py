@@ -15,6 +15,8 @@ from carryguard.backtests.cli.options import RESULTS_DIR_OPTION, Choice, MetricN
 
 if TYPE_CHECKING:
     from carryguard.backtests.cli import CliContext
+    from carryguard.backtests.sweep.heatmap import HeatmapProcess
+    from carryguard.backtests.sweep.service import SweepOutcome
     from carryguard.backtests.sweep.walkforward import WalkForwardResult
 
 TABLE_METRICS = ["Sharpe Ratio", "Return [%]", "Max. Drawdown [%]", "# Trades"]
@@ -93,12 +95,6 @@ def sweep(
       carryguard sweep backtests/studies/sweep_sma_4h.toml --metric 'Sortino Ratio'
       carryguard sweep my_study.toml --executor dask --scheduler tcp://127.0.0.1:8786
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from carryguard.backtests.sweep.output import cell, compact, short, top_rows
-    from carryguard.backtests.sweep.reference import HEADLINE
-    from carryguard.backtests.sweep.service import plan_sweep, run_sweep_study
-
     if scheduler is not None and executor != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
     if scheduler is not None:
@@ -108,30 +104,18 @@ def sweep(
             parse_host_port(parse_address(scheduler)[1])
         except ValueError as error:
             raise click.BadParameter(f"{error}; use tcp://HOST:PORT", param_hint="--scheduler") from None
-    plan = plan_sweep(study_file)  # a mistake in the file: exit 1 naming it, before any work
-    if metric is not None:
-        plan = replace(plan, study=replace(plan.study, settings=replace(plan.study.settings, metric=metric)))
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
+    from carryguard.backtests.sweep.heatmap import HeatmapProcess
 
-        def track(name: str, total: int) -> Callable[[int], None]:
-            task = progress.add_task(name, total=total)
-            return lambda n: progress.advance(task, n)
+    # forked before the heavy imports below: it imports matplotlib on the other core meanwhile
+    with HeatmapProcess() as drawer:
+        outcome = _run(obj, study_file, metric, drawer, executor, scheduler, workers, walk, results_dir)
+    from carryguard.backtests.sweep.output import cell, compact, short, top_rows
+    from carryguard.backtests.sweep.reference import HEADLINE
 
-        outcome = run_sweep_study(
-            plan,
-            obj.store,
-            results_dir=results_dir,
-            executor=executor,
-            workers=workers,
-            scheduler=scheduler,
-            walk=walk,
-            track=track,
-        )
     if as_json:
         print_json(outcome.summary)
         return
-    study, result = plan.study, outcome.result
+    study, result = outcome.result.study, outcome.result
     metric_columns = [study.metric] + [m for m in TABLE_METRICS if m != study.metric]
     one_column = len(result.param_names) > MAX_PARAM_COLUMNS
     params = ["combo"] if one_column else [short(p) for p in result.param_names]
@@ -166,6 +150,47 @@ def sweep(
         ),
     )
     stdout.print(f"results: {outcome.run_dir}", highlight=False)
+
+
+def _run(
+    obj: CliContext,
+    study_file: Path,
+    metric: str | None,
+    drawer: HeatmapProcess,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    walk: bool | None,
+    results_dir: Path,
+) -> SweepOutcome:
+    """Plan and run the sweep with a progress display; ``drawer`` ends at once when the study is no grid."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from carryguard.backtests.sweep.service import plan_sweep, run_sweep_study
+
+    plan = plan_sweep(study_file)  # a mistake in the file: exit 1 naming it, before any work
+    if plan.study.search != "grid":
+        drawer.cancel()
+    if metric is not None:
+        plan = replace(plan, study=replace(plan.study, settings=replace(plan.study.settings, metric=metric)))
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
+
+        def track(name: str, total: int) -> Callable[[int], None]:
+            task = progress.add_task(name, total=total)
+            return lambda n: progress.advance(task, n)
+
+        return run_sweep_study(
+            plan,
+            obj.store,
+            results_dir=results_dir,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            walk=walk,
+            track=track,
+            drawer=drawer,
+        )
 
 
 def _print_walkforward(wf: WalkForwardResult) -> None:

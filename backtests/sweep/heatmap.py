@@ -1,7 +1,8 @@
 """The sweep's ``heatmap.png``: the ranking metric over a two-parameter grid.
 
 Drawing it costs mostly matplotlib's import (~0.5 s CPU). ``HeatmapProcess`` forks a process that imports
-matplotlib at once, while this one loads the bars and starts the sweep, then waits for
+matplotlib at once, while this one imports pandas and the engines and loads the bars (the
+``sweep`` command forks it first thing; this module imports only numpy), then waits for
 the figure's data (``HeatmapSpec``) and draws it while this one finishes the
 walk-forward and the reference books: the second core does it when it would be idle.
 ``draw`` alone draws in this process.
@@ -15,11 +16,12 @@ from io import BytesIO
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from carryguard.backtests.sweep.evaluate import SweepResult
+if TYPE_CHECKING:
+    from carryguard.backtests.sweep.evaluate import SweepResult
 
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
 # What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
@@ -131,6 +133,10 @@ class HeatmapProcess:
         """Start drawing ``spec`` in the process (returns at once)."""
         self._conn.send(spec)
 
+    def cancel(self) -> None:
+        """End the process now, unused (e.g. the study is not a grid): no import left running."""
+        self._process.terminate()
+
     def png(self) -> bytes:
         """The PNG drawn (waits for it); RuntimeError if the drawing process failed."""
         try:
@@ -145,6 +151,8 @@ class HeatmapProcess:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if kind is not None:  # an error (e.g. a bad study file): do not wait for matplotlib's import
+            self._process.terminate()
         self._conn.close()  # without a spec the process reads end of file and exits
         self._process.join()
 

@@ -13,6 +13,8 @@ with walk-forward ``walkforward.json``.
 
 from __future__ import annotations
 
+import csv
+import io
 import platform
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from carryguard.backtests.run import write as results
 from carryguard.backtests.run.layout import CHECKSUMS, MANIFEST, checksums
@@ -96,7 +99,7 @@ def write_sweep(
     created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     write_json(run_dir / "summary.json", doc, default=str)
     if references:
-        equity_frame(references).to_csv(run_dir / "equity.csv", lineterminator="\n")
+        write_csv(equity_frame(references), run_dir / "equity.csv")
     if walkforward is not None:
         write_json(run_dir / "walkforward.json", walkforward.to_dict(), default=str)
     if heatmap_png is not None:
@@ -123,6 +126,32 @@ def write_sweep(
         default=str,
     )
     return doc
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame.to_csv(path, lineterminator="\\n")``, the same bytes, about 4x faster for float
+    columns on a UTC index of whole seconds (pandas formats every timestamp and float
+    through Python objects); any other frame goes through pandas."""
+    index = frame.index
+    plain = (
+        isinstance(index, pd.DatetimeIndex)
+        and str(index.tz) == "UTC"
+        and not index.hasnans
+        and all(dtype == np.float64 for dtype in frame.dtypes)
+        and bool((index == index.floor("s")).all())
+    )
+    if not plain:
+        frame.to_csv(path, lineterminator="\n")
+        return
+    times = np.char.replace(np.datetime_as_string(index.tz_convert(None).to_numpy(), unit="s"), "T", " ")
+    columns = [times.astype(object) + "+00:00"]
+    for name in frame.columns:  # repr of a float64 is numpy's astype(str), what pandas writes; NaN blank
+        values = frame[name].to_numpy()
+        columns.append(np.where(np.isnan(values), "", np.array(list(map(repr, values.tolist())), dtype=object)))
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([index.name or "", *frame.columns])
+    body = "\n".join(map(",".join, zip(*columns, strict=True)))
+    path.write_text(header.getvalue() + body + "\n", encoding="utf-8", newline="")
 
 
 def top_rows(result: SweepResult, columns: list[str], *, one_column: bool = False) -> list[list[str]]:

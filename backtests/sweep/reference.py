@@ -17,6 +17,7 @@ bars before the window as in the sweep (so ``in-sample best`` equals its sweep r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,7 +26,8 @@ import pandas as pd
 
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.backtests.sweep.evaluate import SweepData, SweepResult, combo_target
+from carryguard.backtests.sweep.chunk import SweepData, combo_target
+from carryguard.backtests.sweep.evaluate import SweepResult
 from carryguard.backtests.sweep.study import OVERLAY_PREFIX, SweepStudy
 from carryguard.backtests.sweep.walkforward import WalkForwardResult
 from carryguard.strategies.loader import strategy_with
@@ -89,9 +91,12 @@ def reference_books(
     risk: pd.DataFrame | None,
     first: int,
     walkforward: WalkForwardResult | None = None,
+    in_sample: ReferenceBook | None = None,
+    default: ReferenceBook | None = None,
 ) -> list[ReferenceBook]:
-    """The out-of-sample book (with ``walkforward``), the in-sample best and the default,
-    in that order; ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
+    """The out-of-sample book (with ``walkforward``), the in-sample best (``in_sample_book``)
+    and the default (``default_book``), in that order; the last two are run here unless
+    given. ``bars``, ``risk`` and ``first`` as given to ``run_sweep``."""
     study = result.study
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
@@ -99,12 +104,24 @@ def reference_books(
     books = []
     if walkforward is not None:
         books.append(ReferenceBook(OUT_OF_SAMPLE, None, walkforward.oos_equity, walkforward.out_of_sample))
-    best = result.best()["params"]
-    books.append(ReferenceBook(IN_SAMPLE_BEST, best, *whole_window(data, best, study)))
-    default = default_combo(study)
-    shown = {name: default[name] for name in result.param_names if name in default}
-    books.append(ReferenceBook(DEFAULT, shown, *whole_window(data, default, study)))
+    books.append(in_sample or in_sample_book(data, result))
+    books.append(default or default_book(data, study, result.param_names))
     return books
+
+
+def in_sample_book(data: SweepData, result: SweepResult) -> ReferenceBook:
+    """The sweep's top combo over the whole window (the ``sweep`` command runs it while the
+    workers compute the walk-forward)."""
+    best = result.best()["params"]
+    return ReferenceBook(IN_SAMPLE_BEST, best, *whole_window(data, best, result.study))
+
+
+def default_book(data: SweepData, study: SweepStudy, param_names: Sequence[str]) -> ReferenceBook:
+    """The untuned combo's book over the window (it needs no sweep result: the ``sweep``
+    command runs it while the workers evaluate); ``params`` shows ``param_names`` only."""
+    default = default_combo(study)
+    shown = {name: default[name] for name in param_names if name in default}
+    return ReferenceBook(DEFAULT, shown, *whole_window(data, default, study))
 
 
 def equity_frame(books: list[ReferenceBook]) -> pd.DataFrame:

@@ -11,6 +11,11 @@ test windows, trading at each bar the target of the combo chosen for that bar's 
 In-sample figures stand next to it so overfitting is visible: the chosen combos' train
 metric (mean over folds), and the combo that is best with hindsight over the OOS span,
 run on that same span.
+
+Only the ranking metric is read on the train windows and (but for the hindsight best) on
+the OOS span: when it is one of ``RETURN_METRICS``, those windows run ``returns_only``
+(``engine.fast.book_returns``: the same bits for half the work) and the hindsight best
+runs once more in full for its metrics.
 """
 
 from __future__ import annotations
@@ -22,23 +27,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.fast import run_fast
+from carryguard.backtests.engine.fast import N_STATS, run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.backtests.sweep.evaluate import (
-    Progress,
-    SweepData,
-    Window,
-    combo_target,
-    evaluate,
-    evaluate_chunk,
-    validate_combos,
-)
+from carryguard.backtests.sweep.chunk import SweepData, Window, combo_target, evaluate_chunk, validate_combos
+from carryguard.backtests.sweep.executors import Progress, evaluate
 from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig
 from carryguard.backtests.sweep.study import (
     combos as study_combos,
 )
 from carryguard.signals.json_file import finite_or_none
+
+# The metrics ``metrics_from_stats`` derives from ``fast.RETURN_STATS`` alone (returns, their moments, final equity).
+RETURN_METRICS = frozenset(
+    {
+        "Equity Final [$]",
+        "Return [%]",
+        "Buy & Hold Return [%]",
+        "CAGR [%]",
+        "Volatility (Ann.) [%]",
+        "Sharpe Ratio",
+        "Sortino Ratio",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -161,12 +172,19 @@ def walk_forward(
     config = config or study.walkforward or WalkForwardConfig()
     combos = list(combos if combos is not None else study_combos(study))
     validate_combos(study.strategy, combos)
-    plan = plan_walk(bars.index, first, config)
+    plan = plan_walk(bars.index, first, config, metric=config.metric or study.metric)
     data = SweepData.build(
         bars, strategy=study.strategy, execution=study.execution, risk=risk if study.overlay else None, first=first
     )
     stats, _, _, _ = evaluate(
-        data, combos, plan.windows, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+        data,
+        combos,
+        plan.windows,
+        returns_only=plan.returns_only,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
     )
     return walk_result(study, data, combos, plan, stats)
 
@@ -175,10 +193,16 @@ def walk_forward(
 class WalkPlan:
     """The folds as bar positions in the loaded bars, and the windows every combo runs
     on (``windows``): each train window, then the whole OOS span (for the hindsight best).
-    Test windows run only with the combo chosen for them (``walk_result``)."""
+    Test windows run only with the combo chosen for them (``walk_result``). ``metric``:
+    what ranks the combos; ``returns_only`` when ``windows`` need no other statistics."""
 
     config: WalkForwardConfig
     folds: list[tuple[Window, Window]]
+    metric: str
+
+    @property
+    def returns_only(self) -> bool:
+        return self.metric in RETURN_METRICS
 
     @property
     def oos(self) -> Window:
@@ -189,34 +213,31 @@ class WalkPlan:
         return [train for train, _ in self.folds] + [self.oos]
 
 
-def plan_walk(index: pd.DatetimeIndex, first: int, config: WalkForwardConfig) -> WalkPlan:
-    """``fold_windows`` over ``index[first:]``, shifted to positions in ``index``."""
+def plan_walk(index: pd.DatetimeIndex, first: int, config: WalkForwardConfig, *, metric: str) -> WalkPlan:
+    """``fold_windows`` over ``index[first:]``, shifted to positions in ``index``; combos ranked by ``metric``."""
     folds = [((first + a, first + b), (first + c, first + d)) for (a, b), (c, d) in fold_windows(index[first:], config)]
-    return WalkPlan(config, folds)
+    return WalkPlan(config, folds, metric)
 
 
 def walk_result(
     study: SweepStudy, data: SweepData, combos: Sequence[dict[str, Any]], plan: WalkPlan, stats: np.ndarray
 ) -> WalkForwardResult:
     """The walk-forward from ``stats`` of every combo on ``plan.windows`` (windows x
-    combos x N_STATS): the pick on each train window, its test window, the OOS book."""
-    config, bars = plan.config, data.bars
-    metric = config.metric or study.metric
+    combos x N_STATS; ``plan.returns_only`` stats will do): the pick on each train window,
+    its test window, the OOS book."""
+    config, bars, metric = plan.config, data.bars, plan.metric
     lower = metric in LOWER_IS_BETTER
-    picks = []  # (best combo, its train metric) per fold
-    for k, (train, _) in enumerate(plan.folds):
-        train_values = _metric(stats[k], bars.index[train[0] : train[1]], study.timeframe, metric)
-        best = _best(train_values, lower)
-        picks.append((best, float(train_values[best])))
-    tested: dict[int, float] = {}  # fold -> test metric of its pick; each pick runs once, on its test windows
+    n_folds, index = len(plan.folds), bars.index[plan.folds[0][0][0] :]
+    # one metrics call for all train windows (a row's metric depends on its stats only; index names Start/End)
+    train_values = _metric(stats[:n_folds].reshape(-1, N_STATS), index, study.timeframe, metric).reshape(n_folds, -1)
+    picks = [(best := _best(values, lower), float(values[best])) for values in train_values]  # per fold
+    test_stats = np.empty((n_folds, N_STATS))  # each pick runs once, on the test windows it was chosen for
     for best in {best for best, _ in picks}:
         at = [k for k, (pick, _) in enumerate(picks) if pick == best]
-        test_stats = evaluate_chunk(data, [combos[best]], [plan.folds[k][1] for k in at])
-        for k, one in zip(at, test_stats, strict=True):
-            test = plan.folds[k][1]
-            tested[k] = float(_metric(one, bars.index[test[0] : test[1]], study.timeframe, metric)[0])
+        test_stats[at] = evaluate_chunk(data, [combos[best]], [plan.folds[k][1] for k in at])[:, 0]
+    tested = _metric(test_stats, index, study.timeframe, metric)
     folds = [
-        Fold(train, test, best, value, tested[k])
+        Fold(train, test, best, value, float(tested[k]))
         for k, ((train, test), (best, value)) in enumerate(zip(plan.folds, picks, strict=True))
     ]
     oos = plan.oos
@@ -226,8 +247,11 @@ def walk_result(
     for fold in folds:
         stitched[fold.test[0] : fold.test[1]] = targets[fold.best][fold.test[0] : fold.test[1]]
     book = run_fast(oos_bars, pd.Series(stitched[oos[0] : oos[1]], index=oos_bars.index), study.execution)
-    hindsight = metrics_from_stats(stats[-1], index=oos_bars.index, timeframe=study.timeframe)
-    hindsight_best = _best(hindsight[metric].to_numpy(dtype="float64"), lower)
+    hindsight_best = _best(_metric(stats[-1], oos_bars.index, study.timeframe, metric), lower)
+    best_stats = (
+        evaluate_chunk(data, [combos[hindsight_best]], [oos]) if plan.returns_only else stats[-1:, [hindsight_best]]
+    )
+    hindsight = metrics_from_stats(best_stats[0], index=oos_bars.index, timeframe=study.timeframe)
     return WalkForwardResult(
         config=config,
         metric=metric,
@@ -238,8 +262,7 @@ def walk_result(
         in_sample_mean_train=_mean_finite([f.train_metric for f in folds]),
         hindsight_best=hindsight_best,
         hindsight_metrics={
-            k: (v.item() if isinstance(v, np.generic) else v)
-            for k, v in hindsight.iloc[hindsight_best].to_dict().items()
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in hindsight.iloc[0].to_dict().items()
         },
         oos_equity=book.equity,
     )
@@ -251,4 +274,6 @@ def _mean_finite(values: Sequence[float]) -> float:
 
 
 def _metric(stats: np.ndarray, index: pd.DatetimeIndex, timeframe: str, metric: str) -> np.ndarray:
-    return metrics_from_stats(stats, index=index, timeframe=timeframe)[metric].to_numpy(dtype="float64")
+    """``metric`` of each row of ``stats``; returns-only rows leave the other metrics NaN (no cast warnings)."""
+    with np.errstate(invalid="ignore"):
+        return metrics_from_stats(stats, index=index, timeframe=timeframe)[metric].to_numpy(dtype="float64")
