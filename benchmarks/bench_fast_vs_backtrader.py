@@ -24,7 +24,8 @@ import numpy as np
 
 from carryguard.backtests.engine.backtrader import run_backtrader
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast, simulate
+from carryguard.backtests.engine.fast import ohlc_arrays, run_fast, simulate
+from carryguard.backtests.engine.stat_kernels import batch_stats
 from carryguard.signals.importer import import_directory
 from carryguard.signals.store import Store
 from carryguard.strategies.loader import make_strategy

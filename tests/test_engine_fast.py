@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.fast import batch_stats, prefix_sums, run_fast, sma_cross_stats, sma_cross_targets
+from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES, metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.engine.stat_kernels import batch_stats, prefix_sums, sma_cross_stats, sma_cross_targets
 from carryguard.strategies.loader import make_strategy
 from tests.engine_support import COMMISSION, SLIP, small_bars
 from tests.metrics_support import assert_metrics_equal

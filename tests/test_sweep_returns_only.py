@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.fast import RETURN_STATS, batch_stats, prefix_sums, sma_cross_stats
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES, metrics_from_stats
+from carryguard.backtests.engine.stat_kernels import RETURN_STATS, batch_stats, prefix_sums, sma_cross_stats
 from carryguard.backtests.sweep.chunk import SweepData
 from carryguard.backtests.sweep.study import combos, study_from_dict
 from carryguard.backtests.sweep.walkforward import RETURN_METRICS, plan_walk, walk_result

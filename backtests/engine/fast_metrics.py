@@ -1,6 +1,6 @@
 """Metrics from the fast engine's running sums, vectorised over many books.
 
-``metrics_from_stats`` gives, for each row of ``fast.book_stats`` statistics, the same
+``metrics_from_stats`` gives, for each row of ``stat_kernels.book_stats`` statistics, the same
 numbers as ``carryguard.backtests.engine.metrics.compute_metrics`` on the full ``Book``
 for ``FAST_METRIC_NAMES``: same names, order and units, and the same formulas (``measures``) applied to moments
 taken from running sums (equal up to floating-point summation order), without ever
@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from numba import prange
 
-from carryguard.backtests.engine.fast import Stat
 from carryguard.backtests.engine.jit import njit
 from carryguard.backtests.engine.measures import (
     annualised,
@@ -30,6 +29,7 @@ from carryguard.backtests.engine.measures import (
     sortino_ratio,
 )
 from carryguard.backtests.engine.metrics import METRIC_NAMES
+from carryguard.backtests.engine.stat_kernels import Stat
 
 # The metrics the running sums give (the sweep ranks by these); the per-trade and
 # per-drawdown statistics and alpha/beta need the whole book (``compute_metrics``).

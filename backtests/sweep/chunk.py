@@ -2,7 +2,7 @@
 
 ``SweepData`` holds the bars (warm-up bars, then the study window) and their kernel arrays,
 shipped to each worker once; ``evaluate_chunk`` runs a chunk of combos on bar windows and
-returns only the running sums of ``engine.fast.book_stats``. SMA-cross sweeps without the
+returns only the running sums of ``engine.stat_kernels.book_stats``. SMA-cross sweeps without the
 overlay compute their signals inside the numba kernel from prefix sums; any other strategy
 (or the overlay) builds its targets with pandas per combo, then runs the batch kernel. As in
 ``carryguard backtest``, each combo's indicators (and the overlay's) are warmed up on the
@@ -20,7 +20,8 @@ import pandas as pd
 
 import carryguard.strategies  # noqa: F401  (registers every strategy)
 from carryguard.backtests.engine.execution import ExecutionConfig
-from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, prefix_sums, sma_cross_stats
+from carryguard.backtests.engine.fast import ohlc_arrays
+from carryguard.backtests.engine.stat_kernels import batch_stats, prefix_sums, sma_cross_stats
 from carryguard.backtests.run import runner
 from carryguard.backtests.run.runner import History, warm_exposure, warm_overlay
 from carryguard.backtests.sweep.study import SweepStudy, split_combo
@@ -144,7 +145,7 @@ def evaluate_chunk(
     data: SweepData, chunk: Sequence[dict[str, Any]], windows: Sequence[Window], returns_only: bool = False
 ) -> np.ndarray:
     """Stats of each combo on each window: array windows x combos x N_STATS (with
-    ``returns_only``, only ``fast.RETURN_STATS``, the others NaN: about half the work)."""
+    ``returns_only``, only ``stat_kernels.RETURN_STATS``, the others NaN: about half the work)."""
     starts = np.array([w[0] for w in windows], dtype=np.int64)
     ends = np.array([w[1] for w in windows], dtype=np.int64)
     args = (starts, ends, data.execution.costs, returns_only)

@@ -85,7 +85,7 @@ def evaluate_groups(
     """``evaluate`` for several groups of windows on one set of workers (one pool start,
     one warm-up): every chunk of the first group is queued before those of the next, so a
     group's seconds are its own plus those of the groups before it. ``returns_only``: per
-    group, whether only ``fast.RETURN_STATS`` are read (default: none). ``progress``: one
+    group, whether only ``stat_kernels.RETURN_STATS`` are read (default: none). ``progress``: one
     callback (or None) per group, advanced by the combos of each chunk done. ``meanwhile``:
     work of the caller's run here once every chunk is queued (the workers compute meanwhile;
     local workers are forked before it starts, so they inherit no lock it holds). ``on_group``:

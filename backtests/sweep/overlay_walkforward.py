@@ -22,9 +22,10 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.fast import batch_stats, ohlc_arrays, run_fast
+from carryguard.backtests.engine.fast import ohlc_arrays, run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.engine.stat_kernels import batch_stats
 from carryguard.backtests.run.runner import decision_times, load_history, policy_path, warm_exposure
 from carryguard.backtests.run.study import Study
 from carryguard.backtests.sweep.study import WalkForwardConfig

@@ -14,7 +14,7 @@ run on that same span.
 
 Only the ranking metric is read on the train windows and (but for the hindsight best) on
 the OOS span: when it is one of ``RETURN_METRICS``, those windows run ``returns_only``
-(``engine.fast.book_returns``: the same bits for half the work) and the hindsight best
+(``engine.stat_kernels.book_returns``: the same bits for half the work) and the hindsight best
 runs once more in full for its metrics.
 """
 
@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from carryguard.backtests.engine.fast import N_STATS, run_fast
+from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
+from carryguard.backtests.engine.stat_kernels import N_STATS
 from carryguard.backtests.sweep.chunk import SweepData, Window, combo_target, evaluate_chunk, validate_combos
 from carryguard.backtests.sweep.executors import Progress, evaluate
 from carryguard.backtests.sweep.study import LOWER_IS_BETTER, SweepStudy, WalkForwardConfig
@@ -38,7 +39,8 @@ from carryguard.backtests.sweep.study import (
 )
 from carryguard.signals.json_file import finite_or_none
 
-# The metrics ``metrics_from_stats`` derives from ``fast.RETURN_STATS`` alone (returns, their moments, final equity).
+# The metrics ``metrics_from_stats`` derives from ``stat_kernels.RETURN_STATS`` alone
+# (returns, their moments, final equity).
 RETURN_METRICS = frozenset(
     {
         "Equity Final [$]",
