@@ -2,18 +2,16 @@
 
 plotly.js is inlined once in the page's head and every chart is a plotly figure (zoom,
 hover), the CSS is inline: the file opens offline and loads nothing from the internet.
-A PNG of each overview chart is also written beside it (drawn in a second process while
-this one computes the rest). Order: the verdict and the overlay settings; the summary;
-the overview charts; one tearsheet per strategy; crisis windows and confidence; study and
-data (collapsed).
+A PNG of each overview chart is also written beside it (``report.pngs``: drawn in a second
+process while this one computes the rest, and by this one too once it is done). Order: the
+verdict and the overlay settings; the summary; the overview charts; one tearsheet per
+strategy; crisis windows and confidence; study and data (collapsed).
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -65,21 +63,6 @@ class Report:
     verdict: list[Judgement]
 
 
-def write_pngs(run: RunFolder) -> list[tuple[str, str, str]]:
-    """Draw and write the overview PNGs; (kind, title, file name) of each."""
-    from carryguard.backtests.report.charts import close_all, run_charts
-
-    charts = run_charts(run)
-    written = []
-    try:
-        for chart in charts:
-            (run.path / f"{chart.slug}.png").write_bytes(chart.png())
-            written.append((chart.kind, chart.title, f"{chart.slug}.png"))
-    finally:
-        close_all(charts)
-    return written
-
-
 def write_report(
     run_dir: str | Path,
     *,
@@ -96,8 +79,9 @@ def write_report(
     step = progress or (lambda _stage: None)
     step(STAGES[0])
     run = load_run(run_dir)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        pngs = pool.submit(write_pngs, run)
+    from carryguard.backtests.report.pngs import PngDrawing  # matplotlib: only when PNGs are drawn
+
+    with PngDrawing(run) as pngs:
         step(STAGES[1])
         effects = overlay_effects(run, bootstrap)
         step(STAGES[2])
@@ -108,8 +92,7 @@ def write_report(
         path = run.path / "report.html"
         path.write_text(html, encoding="utf-8")
         step(STAGES[7])
-        figures = pngs.result()
-    charts = [run.path / name for _kind, _title, name in figures]
+        charts = pngs.finish()
     return Report(html=path, charts=charts, effects=effects, verdict=judgements)
 
 
