@@ -83,9 +83,11 @@ def write_report(
     from carryguard.backtests.report.pngs import PngDrawing  # matplotlib: only when PNGs are drawn
 
     # The loaded run and the imported modules live to the end: the garbage collector need not
-    # walk them again and again while the report allocates (~half its time), here and in the
-    # forked PNG process (which inherits the frozen state).
+    # walk them again and again while the report allocates, nor run every 2,000 new objects
+    # (~0.45 s -> ~0.05 s), here and in the forked PNG process (which inherits both settings).
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(20_000, *thresholds[1:])
     try:
         with PngDrawing(run) as pngs:
             step(STAGES[1])
@@ -100,6 +102,7 @@ def write_report(
             step(STAGES[7])
             charts = pngs.finish()
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
     return Report(html=path, charts=charts, effects=effects, verdict=judgements)
 
