@@ -87,9 +87,12 @@ def clear_cache(store: Path, cold: bool) -> None:
         shutil.rmtree(store / CACHE_DIR, ignore_errors=True)
 
 
-def latest_run(results: Path) -> str:
+def latest_run(results: Path, *, need: bool = True) -> str:
+    """The newest default-study run folder in ``results`` ("" if none and not ``need``)."""
     runs = sorted(p for p in results.iterdir() if (p / "metrics.json").is_file() and "carry_unwind" in p.name)
     if not runs:
+        if not need:
+            return ""
         raise SystemExit("no backtest run folder to report on (run the backtest rows first)")
     return str(runs[-1])
 
@@ -123,6 +126,8 @@ def measure(store: Path, runs: int, only: list[str], against: str | None = None)
                 continue
             if command.name == "backtest --engine backtrader":
                 stepping = stepping_seconds(store)
+            if "LATEST" in command.args and not latest_run(results, need=False):  # --only "report latest"
+                run_once(("backtest", "--results-dir", str(results)), env, tmp)  # the run to report on, untimed
             args = tuple(latest_run(results) if a == "LATEST" else a for a in command.args)
             exes = [CARRYGUARD] if against is None else [CARRYGUARD, against]
             for exe in exes:

@@ -2,9 +2,10 @@
 
     python benchmarks/bench_report.py RUN_DIR [--runs 3]
 
-Per stage: wall and CPU of this process (the PNG charts are drawn in a forked second process
-while this one runs the bootstrap, the tearsheets and the interactive charts; the last stage,
-"PNG charts", is the wait for it; the child's CPU is printed on its own line). Then RUNS whole
+Per stage: wall and CPU of this process (the PNG charts are drawn by a forked second process
+while this one runs the bootstrap, the tearsheets and the interactive charts; in the last stage,
+"PNG charts", this process draws the charts the child has not started and waits for it; the
+child's CPU is printed on its own line). Then RUNS whole
 ``carryguard report RUN_DIR`` processes (after the in-process run has warmed numba's cache):
 wall, user+sys CPU of the process and its children, min/median/max, and the load average,
 since timings on a busy machine are inflated (the target is <= 8 s wall on a quiet 2-core box).

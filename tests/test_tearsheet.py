@@ -46,6 +46,24 @@ def test_monthly_returns_given_curve_across_a_year_end_chains_month_ends():
     assert table["Year"].tolist() == pytest.approx(years.tolist())
 
 
+def test_monthly_returns_given_missing_equity_at_a_month_end_uses_the_months_last_known_equity():
+    # Arrange: Jan ends on a missing value (its last known equity is 120); February has none at all
+    equity = pd.Series(
+        [100.0, 120.0, math.nan, math.nan, 90.0],
+        index=pd.DatetimeIndex(
+            ["2024-01-01", "2024-01-15", "2024-01-31", "2024-02-10", "2024-03-01"], tz="UTC", name="time"
+        ),
+    )
+
+    # Act
+    table = monthly_returns(equity)
+
+    # Assert: as pandas' groupby(month).last() gives the month ends (120, NaN, 90)
+    assert table.loc[2024, "Jan"] == pytest.approx(20.0)
+    assert math.isnan(table.loc[2024, "Feb"]) and math.isnan(table.loc[2024, "Mar"])  # 90 / NaN
+    assert table.loc[2024, "Year"] == pytest.approx(-10.0)  # 90 / 100
+
+
 def test_rolling_stats_given_window_equals_sharpe_and_volatility_of_each_window():
     # Arrange
     rng = np.random.default_rng(2)

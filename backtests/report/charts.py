@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,18 +69,37 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def run_charts(run: RunFolder) -> list[Chart]:
-    """Equity, drawdown and exposure-vs-risk charts for every symbol/timeframe of the run."""
-    charts = []
+@dataclass(frozen=True)
+class ChartJob:
+    """A chart still to draw: ``draw`` builds its figure from the run (one job per PNG, so
+    two processes can share the drawing one chart at a time)."""
+
+    slug: str
+    title: str
+    builder: Callable[[RunFolder, list[BookKey]], Figure]
+    books: list[BookKey]
+
+    def draw(self, run: RunFolder) -> Chart:
+        return Chart(self.slug, self.title, self.builder(run, self.books))
+
+
+def chart_jobs(run: RunFolder) -> list[ChartJob]:
+    """Equity, drawdown and exposure-vs-risk charts for every symbol/timeframe of the run, undrawn."""
+    jobs = []
     for symbol, timeframe in _markets(run):
         books = [k for k in run.books if (k.symbol, k.timeframe) == (symbol, timeframe)]
         tag = f"{symbol.replace('/', '-')}_{timeframe}"
-        charts.append(Chart(f"equity_{tag}", f"Equity curves, {symbol} {timeframe}", equity_figure(run, books)))
-        charts.append(Chart(f"drawdown_{tag}", f"Drawdowns, {symbol} {timeframe}", drawdown_figure(run, books)))
-        charts.append(
-            Chart(f"exposure_{tag}", f"Exposure vs risk index, {symbol} {timeframe}", exposure_figure(run, books))
+        jobs.append(ChartJob(f"equity_{tag}", f"Equity curves, {symbol} {timeframe}", equity_figure, books))
+        jobs.append(ChartJob(f"drawdown_{tag}", f"Drawdowns, {symbol} {timeframe}", drawdown_figure, books))
+        jobs.append(
+            ChartJob(f"exposure_{tag}", f"Exposure vs risk index, {symbol} {timeframe}", exposure_figure, books)
         )
-    return charts
+    return jobs
+
+
+def run_charts(run: RunFolder) -> list[Chart]:
+    """Equity, drawdown and exposure-vs-risk charts for every symbol/timeframe of the run."""
+    return [job.draw(run) for job in chart_jobs(run)]
 
 
 def close_all(charts: list[Chart]) -> None:

@@ -2,18 +2,17 @@
 
 plotly.js is inlined once in the page's head and every chart is a plotly figure (zoom,
 hover), the CSS is inline: the file opens offline and loads nothing from the internet.
-A PNG of each overview chart is also written beside it (drawn in a second process while
-this one computes the rest). Order: the verdict and the overlay settings; the summary;
-the overview charts; one tearsheet per strategy; crisis windows and confidence; study and
-data (collapsed).
+A PNG of each overview chart is also written beside it (``report.pngs``: drawn in a second
+process while this one computes the rest, and by this one too once it is done). Order: the
+verdict and the overlay settings; the summary; the overview charts; one tearsheet per
+strategy; crisis windows and confidence; study and data (collapsed).
 """
 
 from __future__ import annotations
 
+import gc
 import math
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
@@ -65,21 +64,6 @@ class Report:
     verdict: list[Judgement]
 
 
-def write_pngs(run: RunFolder) -> list[tuple[str, str, str]]:
-    """Draw and write the overview PNGs; (kind, title, file name) of each."""
-    from carryguard.backtests.report.charts import close_all, run_charts
-
-    charts = run_charts(run)
-    written = []
-    try:
-        for chart in charts:
-            (run.path / f"{chart.slug}.png").write_bytes(chart.png())
-            written.append((chart.kind, chart.title, f"{chart.slug}.png"))
-    finally:
-        close_all(charts)
-    return written
-
-
 def write_report(
     run_dir: str | Path,
     *,
@@ -96,20 +80,30 @@ def write_report(
     step = progress or (lambda _stage: None)
     step(STAGES[0])
     run = load_run(run_dir)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        pngs = pool.submit(write_pngs, run)
-        step(STAGES[1])
-        effects = overlay_effects(run, bootstrap)
-        step(STAGES[2])
-        judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
-        lines = list(verdict_lines) or lines_of(judgements)
-        html = render(run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=lines, step=step)
-        step(STAGES[6])
-        path = run.path / "report.html"
-        path.write_text(html, encoding="utf-8")
-        step(STAGES[7])
-        figures = pngs.result()
-    charts = [run.path / name for _kind, _title, name in figures]
+    from carryguard.backtests.report.pngs import PngDrawing  # matplotlib: only when PNGs are drawn
+
+    # The loaded run and the imported modules live to the end: the garbage collector need not
+    # walk them again and again while the report allocates, nor run every 2,000 new objects
+    # (~0.45 s -> ~0.05 s), here and in the forked PNG process (which inherits both settings).
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, *thresholds[1:])
+    try:
+        with PngDrawing(run) as pngs:
+            step(STAGES[1])
+            effects = overlay_effects(run, bootstrap)
+            step(STAGES[2])
+            judgements = judge(run, bootstrap=replace(VERDICT_BOOTSTRAP, confidence=bootstrap.confidence))
+            lines = list(verdict_lines) or lines_of(judgements)
+            html = render(run, effects=effects, windows=windows, bootstrap=bootstrap, verdict_lines=lines, step=step)
+            step(STAGES[6])
+            path = run.path / "report.html"
+            path.write_text(html, encoding="utf-8")
+            step(STAGES[7])
+            charts = pngs.finish()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
     return Report(html=path, charts=charts, effects=effects, verdict=judgements)
 
 

@@ -130,26 +130,53 @@ def _shifted_moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (ddof 1) of the per-bar ``model_returns`` of task i (bars
     ``starts[i]:starts[i + 1]`` of the joined arrays) with its multiplier shifted by each of
-    ``offsets[i]`` (from running sums; all (task, offset) paths run in parallel, each on its own)."""
+    ``offsets[i]`` (from running sums; all (task, offset) paths run in parallel, each on its own).
+    The market's bar returns are computed once per task, not once per path (the same division)."""
     tasks, paths = offsets.shape
     mean = np.empty((tasks, paths))
     std = np.empty((tasks, paths))
+    market = np.empty(len(close))
+    for i in prange(tasks):
+        first, n = starts[i], starts[i + 1] - starts[i]
+        for t in range(n - 1):
+            market[first + t] = close[first + t + 1] / close[first + t] - 1.0
     for item in prange(tasks * paths):
         i, k = item // paths, item % paths
         first, n = starts[i], starts[i + 1] - starts[i]
         j = (n - offsets[i, k] % n) % n  # position of bar 0's multiplier in the shifted path
-        total = 0.0
-        squares = 0.0
-        previous = 0.0
-        for t in range(n - 1):
-            held = min(max(exposure[first + t] * multiplier[first + j], 0.0), 1.0)
-            j = j + 1 if j + 1 < n else 0
-            r = held * (close[first + t + 1] / close[first + t] - 1.0) - cost * abs(held - previous)
-            previous = held
-            total += r
-            squares += r * r
+        wrap = min(n - 1, n - j)  # the first bar whose multiplier comes from bar 0 again
+        # two straight runs of the shifted path (up to the wrap, then from its bar 0): no wrap test per bar
+        total, squares, held = _walk(exposure, multiplier, market, first, first + j, 0, wrap, cost, 0.0, 0.0, 0.0)
+        total, squares, _ = _walk(
+            exposure, multiplier, market, first, first + j - n, wrap, n - 1, cost, total, squares, held
+        )
         count = n - 1
         average = total / count
         mean[i, k] = average
         std[i, k] = math.sqrt(max((squares - count * average * average) / (count - 1), 0.0)) if count > 1 else np.nan
     return mean, std
+
+
+@njit(cache=True)
+def _walk(
+    exposure: np.ndarray,
+    multiplier: np.ndarray,
+    market: np.ndarray,
+    first: int,
+    source: int,
+    start: int,
+    stop: int,
+    cost: float,
+    total: float,
+    squares: float,
+    previous: float,
+) -> tuple[float, float, float]:
+    """Bars ``start:stop`` of one path (bar t held at ``multiplier[source + t]``): the running
+    sum and sum of squares of its model returns, and the exposure held last."""
+    for t in range(start, stop):
+        held = min(max(exposure[first + t] * multiplier[source + t], 0.0), 1.0)
+        r = held * market[first + t] - cost * abs(held - previous)
+        previous = held
+        total += r
+        squares += r * r
+    return total, squares, previous
