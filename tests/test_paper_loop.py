@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 
 from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, RiskFeed
-from carryguard.backtests.paper.loop import LoopConfig
+from carryguard.backtests.paper.loop import LoopConfig, stop_handlers
 from carryguard.backtests.paper.records import Step
 from carryguard.backtests.paper.state import PaperState
 from carryguard.signals.risk import risk_at
@@ -398,3 +400,21 @@ def test_macro_refresh_given_new_mof_row_feeds_it_to_the_next_risk_reading(
     assert real_store.read("mof/jgb").index[-1] == pd.Timestamp("2026-07-01", tz="UTC")
     assert pd.Timestamp(reading["jgb_date"]).date().isoformat() == "2026-07-01"
     assert any(r.getMessage().startswith("macro refresh: MOF JGB +1 rows") for r in caplog.records)
+
+
+def test_stop_handlers_given_sigterm_sets_stop_then_restores_the_previous_handler():
+    # Arrange: a handler of the embedding program (or of an earlier in-process command)
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: seen.append(signum))
+    stop = threading.Event()
+    try:
+        # Act
+        with stop_handlers(stop):
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+        # Assert: inside, the loop's stop request; afterwards, the program's own handler again
+        assert stop.is_set()
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

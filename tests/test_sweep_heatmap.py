@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from io import BytesIO
 
 import numpy as np
@@ -84,3 +85,19 @@ def test_heatmap_process_given_error_in_the_block_ends_it_at_once():
 
     # Assert
     assert drawer._process.exitcode is not None and drawer._process.exitcode != 0
+
+
+def test_heatmap_process_given_parent_ignores_sigterm_still_ends_on_cancel():
+    # Arrange: a parent whose SIGTERM handler the fork inherits (e.g. a paper run in-process)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        drawer = HeatmapProcess()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    # Act
+    drawer.cancel()
+    drawer._process.join(timeout=30)
+
+    # Assert
+    assert drawer._process.exitcode == -signal.SIGTERM

@@ -198,7 +198,7 @@ def run_cmd(
     import threading
 
     from carryguard.backtests.paper.decide import MacroLimits, OverlayDecider, PolicyDecider, RiskFeed, resolve_book
-    from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, install_stop_handlers
+    from carryguard.backtests.paper.loop import LoopConfig, PaperLoop, stop_handlers
     from carryguard.backtests.paper.records import BookSpec
     from carryguard.backtests.paper.sandbox import connect, macro_refresher, sandbox_keys
     from carryguard.backtests.paper.state import PaperState
@@ -278,8 +278,7 @@ def run_cmd(
         config={**book.config(), "history": history},
     )
     stop = threading.Event()
-    install_stop_handlers(stop)
-    with PaperState(state_path) as state:
+    with stop_handlers(stop), PaperState(state_path) as state:
         loop = PaperLoop(
             exchange=exchange,
             state=state,

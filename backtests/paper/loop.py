@@ -23,6 +23,8 @@ import logging
 import math
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -128,8 +130,10 @@ class RunSummary:
     stopped_by: str = ""
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM set ``stop``: the loop finishes its step and exits cleanly."""
+@contextmanager
+def stop_handlers(stop: threading.Event) -> Iterator[None]:
+    """While the loop runs, SIGINT/SIGTERM set ``stop``: it finishes its step and exits
+    cleanly. The previous handlers come back afterwards (the command may run in-process)."""
 
     def handler(signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
@@ -137,8 +141,12 @@ def install_stop_handlers(stop: threading.Event) -> None:
             log.info("received %s: finishing the current step, then stopping", name)
         stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def span(delta: pd.Timedelta) -> str:

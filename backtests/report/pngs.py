@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from carryguard.backtests.report.charts import chart_jobs, close_all
+from carryguard.backtests.run import forked
 from carryguard.backtests.run.folder import RunFolder
 
 
@@ -32,7 +33,7 @@ class PngDrawing:
         self._child = context.Process(target=self._draw_in_child, name="report PNG charts", daemon=True)
 
     def __enter__(self) -> PngDrawing:
-        self._child.start()
+        forked.start(self._child)
         self._send.close()  # the child holds the sending end: recv() sees EOF if it dies
         return self
 
@@ -72,6 +73,7 @@ class PngDrawing:
         return index
 
     def _draw_in_child(self) -> None:
+        forked.default_sigterm()  # terminate() ends it whatever the parent installed
         self._receive.close()
         try:
             self._draw_claimed()

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from carryguard.backtests.run import forked
+
 if TYPE_CHECKING:
     from carryguard.backtests.sweep.evaluate import SweepResult
 
@@ -126,7 +128,7 @@ class HeatmapProcess:
         context = multiprocessing.get_context("fork")
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, self._conn), daemon=True)
-        self._process.start()
+        forked.start(self._process)
         child.close()
 
     def draw(self, spec: HeatmapSpec) -> None:
@@ -159,7 +161,9 @@ class HeatmapProcess:
 
 def _serve(conn: Connection, parent_end: Connection) -> None:
     """In the forked process: import matplotlib, then draw what arrives (if anything).
-    The parent's end, inherited by the fork, is closed first: else no end of file."""
+    The parent's end, inherited by the fork, is closed first: else no end of file. SIGTERM
+    (``cancel``) ends it whatever handler the parent had installed."""
+    forked.default_sigterm()
     parent_end.close()
     import matplotlib.figure  # noqa: F401  (the import is the slow part: done while waiting)
 
