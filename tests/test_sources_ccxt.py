@@ -85,12 +85,12 @@ def test_fetch_bars_given_several_pages_spaces_requests_by_the_exchange_rate_lim
             exchange, "BTC/USDT", "1d", since=utc("2019-09-01"), now=utc("2019-11-10"), page_limit=20, policy=FAST
         )
         arrivals = [r.at for r in emulator.requests_to("/api/v3/klines")]
-    # Assert: lower bounds only. One gap can look short when the request before it reached the
-    # server late (a loaded machine), so the 3 gaps are judged together, each still far above
-    # the few ms of unthrottled requests.
+    # Assert: a lower bound on the span of the 4 arrivals only (3 x 120 ms sent; unthrottled, a
+    # few ms). A single gap proves nothing: when one request reaches the server late on a loaded
+    # machine, the gap after it shrinks (seen: 21 ms at load 14) while the span stays.
     assert len(frame) == 70 and len(arrivals) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert sum(gaps) >= 3 * 0.1 and min(gaps) >= 0.05, gaps
+    assert sum(gaps) >= 3 * 0.1, gaps
 
 
 def test_fetch_bars_given_4h_bars_drops_only_the_bar_still_open_at_server_time(venue, bars_4h):
