@@ -192,9 +192,6 @@ def main() -> None:
         subprocess.run(
             [CARRYGUARD, "--data-dir", tmp, "data", "import", str(SHARED_DATA)], check=True, capture_output=True
         )
-        from carryguard.backtests.cli.risk_cache import SETTLE_SECONDS
-
-        time.sleep(SETTLE_SECONDS)  # files this new are not cached on yet (risk_cache): as in a store imported earlier
         measure(Path(tmp), args.runs, args.only, args.against)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from carryguard.backtests.cli import main
+from carryguard.backtests.cli import risk as risk_module
 from carryguard.signals.fetch import FetchPlan, Job, plan_jobs, run_jobs
 from carryguard.signals.sources.http import RetryPolicy
 from carryguard.signals.sources.update import UpdateResult
@@ -94,6 +96,31 @@ def test_fetch_given_all_sources_up_stores_every_series_and_prints_the_summary(s
     assert "39" in btc_line.split() and "2024-08-08" in btc_line  # 07-01..08-08; 08-09 still open
     assert "failed" not in result.stdout and "no data" not in result.stdout
     assert Store(tmp_path).meta("mof/jgb").last.startswith("2026-07-01")
+
+
+def test_fetch_given_the_index_inputs_keeps_the_latest_risk_reading(servers, real_store, monkeypatch):
+    # Arrange: the real history stored (the servers' Yahoo charts alone are too short for a
+    # score, and end before it, so only the exchange is fetched); every reading `risk`
+    # computes (a cache miss) is counted
+    root = real_store.root
+    shutil.rmtree(root / ".cache", ignore_errors=True)
+    computed: list[object] = []
+    compute = risk_module._compute
+    monkeypatch.setattr(risk_module, "_compute", lambda *a, **k: computed.append(a) or compute(*a, **k))
+    fetched = run(root, *FETCH, "--no-macro")
+    assert fetched.exit_code == 0, fetched.output
+
+    # Act
+    kept = run(root, "risk", "--json", "--max-age", "100000")
+    shutil.rmtree(root / ".cache")
+    fresh = run(root, "risk", "--json", "--max-age", "100000")
+
+    # Assert: the first reading after the fetch was served, and is what the fetched data gives
+    assert kept.exit_code == fresh.exit_code == 0
+    assert len(computed) == 1  # only the one after the entries were removed
+    assert [{k: v for k, v in json.loads(r.stdout).items() if k != "age_days"} for r in (kept, fresh)] == [
+        {k: v for k, v in json.loads(fresh.stdout).items() if k != "age_days"}
+    ] * 2
 
 
 def test_fetch_given_pair_without_bars_says_no_data_and_stores_nothing(servers, tmp_path):

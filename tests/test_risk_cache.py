@@ -1,6 +1,7 @@
 """The cache of ``carryguard risk``'s reading (``backtests/cli/risk_cache.py``): a hit prints
 exactly what a miss prints, anything the reading depends on invalidates it, a broken entry is
-a miss, and a hit imports no pandas, numpy, pyarrow or numba."""
+a miss, a hit imports no pandas, numpy, pyarrow or numba, and ``data import`` keeps the
+latest reading (``risk.warm_cache``)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,9 @@ def real_store(real_store: Store) -> Store:
 
 @pytest.fixture()
 def computed(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """A fixed wall clock, entries written right after a change, and the --as-of of every
-    reading computed (a miss) recorded in the list returned."""
+    """A fixed wall clock, and the --as-of of every reading computed (a miss) recorded in the
+    list returned."""
     monkeypatch.setattr(freshness_module, "wall_clock", lambda: CLOCK)
-    monkeypatch.setattr(risk_cache, "SETTLE_SECONDS", 0.0)
     calls: list[str | None] = []
     original = risk_module._compute
 
@@ -127,7 +127,7 @@ def _remove_check_series(store: Store) -> None:
     store.path("fred/DEXJPUS").unlink()
 
 
-@pytest.mark.parametrize("change", [_touch, _append_row, _change_value, _remove_check_series])
+@pytest.mark.parametrize("change", [_append_row, _change_value, _remove_check_series])
 @pytest.mark.parametrize("args", [["--json"], []])
 def test_risk_given_a_changed_series_file_recomputes(real_store, computed, change, args):
     # Arrange: a cached reading, then one series file changes
@@ -145,6 +145,19 @@ def test_risk_given_a_changed_series_file_recomputes(real_store, computed, chang
         entry.unlink()
     assert outcome(after) == outcome(again) == outcome(run(real_store.root, *args))
     assert len(computed) == 3
+
+
+def test_risk_given_a_touched_series_file_with_the_same_bytes_serves_the_entry(real_store, computed):
+    # Arrange: another mtime, same bytes (as a restore from a backup would leave it)
+    first = run(real_store.root, "--json")
+    _touch(real_store)
+
+    # Act
+    again = run(real_store.root, "--json")
+
+    # Assert: the entry is keyed on what the file holds, so it still answers
+    assert len(computed) == 1
+    assert outcome(again) == outcome(first)
 
 
 def test_risk_given_a_changed_value_does_not_serve_the_old_reading(real_store, computed):
@@ -288,27 +301,13 @@ def test_risk_given_plot_or_export_bypasses_the_cache(real_store, computed, tmp_
     assert len(computed) == 2 and entries(real_store.root) == []
 
 
-def test_risk_given_a_recently_changed_series_file_keeps_no_entry(real_store, computed, monkeypatch):
-    # Arrange: files changed within SETTLE_SECONDS could change again unseen (coarse file times)
-    monkeypatch.setattr(risk_cache, "SETTLE_SECONDS", 3600.0)
-    _touch(real_store)
-    os.utime(real_store.path("fred/DGS2"))  # now
-
-    # Act
-    run(real_store.root, "--json")
-
-    # Assert
-    assert entries(real_store.root) == []
-
-
-def test_reading_cache_given_a_file_changed_while_computing_keeps_no_entry(real_store, monkeypatch):
+def test_reading_cache_given_a_file_changed_while_computing_keeps_no_entry(real_store):
     # Arrange
-    monkeypatch.setattr(risk_cache, "SETTLE_SECONDS", 0.0)
     cache = risk_cache.ReadingCache.open(real_store.root, "json", None, None)
     assert cache is not None
     paths = [real_store.path(sid).absolute() for sid in RiskConfig().series_ids()]
     files = risk_cache.stamp(cache.root, paths)
-    _touch(real_store)
+    _change_value(real_store)
 
     # Act
     cache.save(files, paths, risk_cache.Entry("2026-06-26T00:00:00+00:00", {"json": {}}))
@@ -347,9 +346,7 @@ HEAVY = {"pandas", "numpy", "pyarrow", "numba", "scipy", "matplotlib"}
 
 @pytest.mark.parametrize("args", [["risk", "--json"], ["risk", "--as-of", "2024-08-05"]])
 def test_risk_given_a_cache_hit_imports_no_heavy_library(real_store, tmp_path, args):
-    # Arrange: series files written long enough ago to be cached on (SETTLE_SECONDS)
-    for path in real_store.root.rglob("*.parquet"):
-        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns - 3_600_000_000_000))
+    # Arrange
     argv = ["--data-dir", str(real_store.root), *args, "--max-age", "100000"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
@@ -377,3 +374,41 @@ def test_risk_given_a_cache_hit_imports_no_heavy_library(real_store, tmp_path, a
             json.dumps({k: v for k, v in json.loads(o).items() if k != "age_days"}) for o in (miss_out, hit_out)
         )
     assert hit_out == miss_out
+
+
+def test_warm_cache_given_new_data_keeps_what_risk_would_compute(real_store, computed):
+    # Arrange: what `risk` computes without any entry
+    expected = {args: outcome(run(real_store.root, *args)) for args in (("--json",), ())}
+    shutil.rmtree(real_store.root / ".cache")
+
+    # Act
+    risk_module.warm_cache(real_store)
+    served = {args: outcome(run(real_store.root, *args)) for args in expected}
+
+    # Assert: both views kept, each served as computed
+    assert len(computed) == 2 and len(entries(real_store.root)) == 2
+    assert served == expected
+
+
+def test_warm_cache_given_a_missing_index_input_keeps_nothing(real_store, computed):
+    # Arrange
+    real_store.path("mof/jgb").unlink()
+
+    # Act
+    risk_module.warm_cache(real_store)
+
+    # Assert
+    assert entries(real_store.root) == []
+
+
+def test_data_import_given_a_series_file_keeps_the_latest_reading(real_store, computed, shared_data):
+    # Act
+    imported = CliRunner().invoke(
+        main, ["--data-dir", str(real_store.root), "data", "import", str(shared_data / "fred_DGS10.csv")]
+    )
+    served = run(real_store.root, "--json")
+
+    # Assert: the first `risk --json` after the import is a hit
+    assert imported.exit_code == 0, imported.output
+    assert served.exit_code == 0 and computed == []
+    assert len(entries(real_store.root)) == 2

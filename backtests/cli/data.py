@@ -10,6 +10,7 @@ import click
 
 from carryguard.backtests.cli.console import print_json, print_table, stderr, stdout
 from carryguard.backtests.cli.options import UTC_TIME, list_option
+from carryguard.backtests.cli.risk import warm_cache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +48,8 @@ def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool, as_json:
     FOLDER may also be one CSV file. Yahoo's all-'null' rows are skipped with a note; a
     daily series whose close equals its open on most rows of a year is flagged (note).
     Each file is imported all-or-nothing; a rejected file is named with the reason and
-    the exit code is 1; a file of no known format is skipped with a note.
+    the exit code is 1; a file of no known format is skipped with a note. The latest
+    risk reading is then computed and kept, so `carryguard risk` answers at once.
 
     \b
     Examples:
@@ -95,6 +97,8 @@ def import_cmd(obj: CliContext, folder: Path, allow_fewer_fields: bool, as_json:
         )
     else:
         stdout.print(f"nothing imported into {obj.store.root}", highlight=False)
+    if rows:
+        warm_cache(obj.store)
     failed = [o for o in outcomes if o.error]
     for outcome in failed:
         show_traceback(obj, outcome.exception)
@@ -206,7 +210,8 @@ def fetch_cmd(
     Stored series continue from their last bar (re-fetched, so a bar stored while still
     open is replaced); the bar still open now is never stored. Each source is written
     once after a complete download; a failed source is named, the others are still
-    fetched, and the exit code is 1. Base URLs can be pointed elsewhere with
+    fetched, and the exit code is 1. The latest risk reading is then computed and kept,
+    so a bot's next `carryguard risk --json` answers at once. Base URLs can be pointed elsewhere with
     CARRYGUARD_<EXCHANGE>_URL, CARRYGUARD_MOF_URL, CARRYGUARD_FRED_URL, CARRYGUARD_YAHOO_URL,
     CARRYGUARD_CFTC_URL and CARRYGUARD_BINANCEUSDM_URL (funding rates).
 
@@ -274,6 +279,7 @@ def fetch_cmd(
             ],
             right=["new rows", "rows"],
         )
+    warm_cache(obj.store)
     failed = [o for o in outcomes if o.error]
     for outcome in failed:
         show_traceback(obj, outcome.exception)

@@ -16,14 +16,14 @@ from carryguard.backtests.cli.options import UTC_TIME
 from carryguard.backtests.cli.risk_cache import Entry, ReadingCache, stamp
 from carryguard.backtests.cli.risk_options import CONFIG_HELP, AsOfText, load_config, parse_as_of
 from carryguard.backtests.cli.risk_validate import validate
-from carryguard.backtests.cli.risk_view import check_age, fmt, json_view, plain, show, table_view
+from carryguard.backtests.cli.risk_view import View, check_age, fmt, json_view, plain, show, table_view
 
 if TYPE_CHECKING:  # imported inside the commands so `carryguard --help` stays fast
     import pandas as pd
 
     from carryguard.backtests.cli import CliContext
     from carryguard.signals.pit import MemoryStore
-    from carryguard.signals.risk import RiskConfig
+    from carryguard.signals.risk import RiskConfig, RiskReading
     from carryguard.signals.store import Store
 
 
@@ -127,7 +127,7 @@ def _compute(
     import pandas as pd
 
     from carryguard.signals.errors import CarryguardError
-    from carryguard.signals.risk import explain, fx_cross_check, latest_time
+    from carryguard.signals.risk import explain, latest_time
 
     obj: CliContext = ctx.obj
     (plot_path, plot_start), (max_age, require_fresh) = plot, freshness
@@ -162,12 +162,7 @@ def _compute(
             _plot(obj.store, inputs, cfg, as_of, start, plot_path)
         except OSError as exc:
             raise CarryguardError(f"cannot write {plot_path}: {exc.strerror}", fix="choose a writable path") from exc
-    if as_json:
-        from carryguard.strategies.carry_policies import multipliers_now
-
-        view = plain(json_view(reading, multipliers_now(inputs, as_of, cfg)))
-    else:
-        view = plain(table_view(reading, cfg, fx_cross_check(inputs, cfg, as_of)))
+    view = _view(inputs, cfg, reading, as_json=as_json)
     show(view, fresh)  # the same bytes a cache hit prints
     if plot_path:
         stdout.print(f"chart written to {plot_path}", highlight=False)
@@ -178,6 +173,49 @@ def _compute(
         )
     if cache is not None:
         cache.save(files, paths, Entry(as_of.isoformat(), view))
+
+
+def _view(inputs: MemoryStore, cfg: RiskConfig, reading: RiskReading, *, as_json: bool) -> View:
+    """What is printed for ``reading`` (and kept in the cache): the JSON with each index-driven
+    policy's multiplier, or the table with the USD/JPY cross-check."""
+    if as_json:
+        from carryguard.strategies.carry_policies import multipliers_now
+
+        return plain(json_view(reading, multipliers_now(inputs, reading.as_of, cfg)))
+    from carryguard.signals.risk import fx_cross_check
+
+    return plain(table_view(reading, cfg, fx_cross_check(inputs, cfg, reading.as_of)))
+
+
+def warm_cache(store: Store) -> None:
+    """Keep the latest reading (built-in settings, ``--json`` and the table) after the store
+    changed, so the next ``risk`` a bot asks is a cache hit. Nothing is kept when the index's
+    inputs are not all stored or give no score, or the cache cannot be written (``data
+    import`` and ``data fetch`` call this; a reading asked later computes as usual)."""
+
+    from carryguard.signals.errors import CarryguardError
+    from carryguard.signals.pit import MemoryStore
+    from carryguard.signals.risk import explain, latest_time
+
+    cfg = load_config(None)
+    caches = {view: ReadingCache.open(store.root, view, None, None) for view in ("json", "table")}
+    if not all(store.exists(sid) for sid in cfg.inputs().values()):
+        return
+    if all(cache is None or cache.lookup() is not None for cache in caches.values()):
+        return  # kept already: the data it came from did not change
+    paths = [store.path(sid).absolute() for sid in cfg.series_ids()]
+    files = stamp(store.root.absolute(), paths)
+    try:
+        inputs = MemoryStore.load(store, cfg.series_ids())
+        reading = explain(inputs, latest_time(inputs, cfg), cfg)
+        if not math.isfinite(reading.score):
+            return
+        for view, cache in caches.items():
+            if cache is not None:
+                entry = Entry(reading.as_of.isoformat(), _view(inputs, cfg, reading, as_json=view == "json"))
+                cache.save(files, paths, entry)
+    except CarryguardError:
+        return  # the data cannot give a reading now: `risk` says why when asked
 
 
 def _load(store: Store, cfg: RiskConfig) -> MemoryStore:

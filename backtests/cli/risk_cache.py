@@ -7,8 +7,8 @@ a series (the store holds ``*.parquet`` files only); a store this account cannot
 means no cache. An entry is served only when everything its answer depends on is unchanged:
 
 - every series file the reading read (the store's own ``Store.path`` of each series the
-  config names), present or absent: inode, size, mtime and ctime in ns (the store replaces a
-  series by renaming a new file over it, so a changed series is a new inode);
+  config names), present or absent: the sha256 of its bytes (~2 ms for the ~1.5 MB the
+  default index reads), so an entry is valid exactly while the data it came from is;
 - the store folder (a copied store is another store);
 - the ``--config`` file's content (sha256), or the built-in default;
 - the code: every file of the carryguard packages (path, size, mtime; an edited editable
@@ -20,9 +20,10 @@ The reading's time is stored, not its age: age_days, fresh, the staleness warnin
 when the latest reading is (``signals.risk.latest_time``): no wall clock goes into an entry.
 A missing, unreadable, truncated or foreign entry is a miss, never an error. Entries are
 written atomically (a temporary file renamed over the old one) and only when the series files
-were the same before they were read and after the reading was computed, and none changed in
-the last ``SETTLE_SECONDS`` (a second change within one coarse file-time tick could not be
-seen). ``--plot`` and ``--export`` bypass the cache.
+held the same bytes before they were read and after the reading was computed (a write in
+between is a miss, not a wrong entry). ``data import`` and ``data fetch`` keep the latest
+reading (``risk.warm_cache``), so the first ``risk --json`` after new data is a hit too.
+``--plot`` and ``--export`` bypass the cache.
 """
 
 from __future__ import annotations
@@ -31,18 +32,16 @@ import contextlib
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1  # of an entry file; another value is a miss
+FORMAT = 2  # of an entry file; another value is a miss (1: series stamped by inode and file times)
 CACHE_DIR = Path(".cache") / "risk"  # under the store's folder
 MAX_ENTRIES = 64  # more and the least recently written go
-SETTLE_SECONDS = 2.0  # series files changed more recently than this are not cached on
 PACKAGES = ("carryguard.signals", "carryguard.strategies", "carryguard.backtests")
 
-Stamp = list[list[Any]]  # [relative path, inode, size, mtime_ns, ctime_ns] or [relative path, None]
+Stamp = list[list[str | None]]  # [relative path, sha256 of its bytes] or [relative path, None] (absent)
 
 
 def code_fingerprint() -> str:
@@ -77,22 +76,18 @@ def _files(folder: Path) -> list[tuple[Path, os.stat_result]]:
 
 
 def stamp(root: Path, paths: list[Path]) -> Stamp:
-    """What identifies each file's content without reading it (``[name, None]`` when absent)."""
+    """What each file holds: the sha256 of its bytes (``[name, None]`` when absent)."""
+    import hashlib
+
     out: Stamp = []
     for path in paths:
         name = str(path.relative_to(root))
         try:
-            st = os.stat(path)
+            with open(path, "rb") as handle:
+                out.append([name, hashlib.file_digest(handle, "sha256").hexdigest()])
         except OSError:
             out.append([name, None])
-            continue
-        out.append([name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
     return out
-
-
-def settled(files: Stamp, now_ns: int) -> bool:
-    """No file changed within ``SETTLE_SECONDS`` before ``now_ns``."""
-    return all(f[1] is None or now_ns - f[3] >= SETTLE_SECONDS * 1e9 for f in files)
 
 
 @dataclass(frozen=True)
@@ -153,8 +148,8 @@ class ReadingCache:
 
     def save(self, files: Stamp, paths: list[Path], entry: Entry) -> None:
         """Write ``entry`` keyed on ``files`` (stamped before the series were read) when they
-        are still the same and settled; any failure to write just leaves no entry."""
-        if stamp(self.root, paths) != files or not settled(files, time.time_ns()):
+        still hold the same bytes; any failure to write just leaves no entry."""
+        if stamp(self.root, paths) != files:
             return
         text = json.dumps({"key": self.key(files), "as_of": entry.as_of, "view": entry.view}, separators=(",", ":"))
         target = self.path
