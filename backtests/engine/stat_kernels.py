@@ -325,9 +325,10 @@ def window_means(hi: np.ndarray, lo: np.ndarray, windows: np.ndarray) -> np.ndar
     (NaN until the window is full). A sweep's pairs share few window lengths: each mean
     (a division) is computed once per length, not once per pair."""
     n = hi.shape[0] - 1
-    means = np.full((windows.shape[0], n), np.nan)
+    means = np.empty((windows.shape[0], n))
     for i in range(windows.shape[0]):
         window = windows[i]
+        means[i, : min(max(window - 1, 0), n)] = np.nan  # each entry written once (a sweep's table is megabytes)
         for t in range(window - 1, n):
             means[i, t] = ((hi[t + 1] - hi[t + 1 - window]) + (lo[t + 1] - lo[t + 1 - window])) / window
     return means
