@@ -132,3 +132,57 @@ def test_overlay_and_risk_configs_given_tables_validate_through_parse_config():
         OverlayConfig.from_dict({"vol_window": 2.5})
     with pytest.raises(DataError, match=r"^r: fx_series = 5: should be text$"):
         RiskConfig.from_dict({"fx_series": 5}, origin="r")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"rate": 0.25, "count": 7, "names": ["x", "y"], "label": "z"},
+        {"rate": 1, "names": []},  # an int for a float
+        {"label": None},
+        {"count": True},  # not plain: a bool for an int (the model rejects it)
+        {"rate": float("nan")},  # not plain: the model rejects NaN
+        {"names": ["x", 1]},  # not plain
+        {"rates": 0.5},  # an unknown key
+    ],
+)
+def test_parse_config_given_table_takes_the_plain_path_only_with_the_models_own_values(data):
+    # Arrange
+    from pydantic import ValidationError
+
+    from carryguard.signals.config import _model, _plain_values, _tuples
+
+    try:
+        checked = _model(Sample).model_validate({key: _tuples(value) for key, value in data.items()})
+        expected = {name: getattr(checked, name) for name in checked.model_fields_set}
+    except ValidationError:
+        expected = None
+
+    # Act
+    actual = _plain_values(Sample, data)
+
+    # Assert: the same values of the same types when plain; these tables are otherwise all invalid
+    if actual is not None:
+        assert actual == expected
+        assert [type(v) for v in actual.values()] == [type(expected[k]) for k in actual]  # type: ignore[index]
+    else:
+        assert expected is None
+
+
+def test_parse_config_given_plain_tables_of_a_sweep_study_needs_no_pydantic(monkeypatch):
+    # Arrange: importing pydantic now fails
+    import sys
+    from importlib.resources import files
+
+    from carryguard.backtests.sweep.study import load_sweep_study
+
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+    study_file = files("carryguard.backtests") / "studies" / "sweep_sma_4h.toml"
+
+    # Act
+    study = load_sweep_study(str(study_file))
+
+    # Assert
+    assert study.execution == ExecutionConfig(cash=10000.0, commission=0.001, slippage_bps=5.0, rebalance_band=0.05)
+    assert study.constraints == ("fast < slow",)
+    assert study.walkforward is not None and study.walkforward.train == "730D"

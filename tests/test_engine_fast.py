@@ -4,6 +4,8 @@ statistics against the full ``Book`` + ``compute_metrics`` path on real bars."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -233,3 +235,22 @@ def test_prefix_sums_given_large_and_small_values_give_window_sums_to_rounding()
     for a, b in [(0, 5_000), (100, 130), (4_000, 4_017), (2_500, 2_501)]:
         exact = math.fsum(values[a:b])
         assert (hi[b] - hi[a]) + (lo[b] - lo[a]) == pytest.approx(exact, rel=4e-16)
+
+
+def test_jit_given_fresh_interpreter_loads_no_scipy_blas_and_a_blas_kernel_still_compiles():
+    # Arrange: a fresh interpreter, as a user's command; scipy's BLAS extension is a file mapped once loaded
+    code = (
+        "import numpy as np\n"
+        "from carryguard.backtests.engine.jit import njit\n"
+        "def blas():\n"
+        "    return any('cython_blas' in line for line in open('/proc/self/maps'))\n"
+        "print(blas())\n"
+        "dot = njit(lambda a, b: np.dot(a, b))\n"  # numba loads scipy's BLAS when it compiles this
+        "print(dot(np.ones(3), np.arange(3.0)), blas())\n"
+    )
+
+    # Act
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    # Assert
+    assert done.stdout.splitlines() == ["False", "3.0 True"]

@@ -18,8 +18,15 @@ def _frame(index: pd.DatetimeIndex) -> pd.DataFrame:
     wide[:6] = [0.0, -0.0, np.inf, 1e16, 1e-5, 10_000.0]
     blank_first = rng.uniform(9_000.0, 11_000.0, n)
     blank_first[: n // 3] = np.nan  # a book that starts later (out-of-sample)
+    flat = np.repeat(rng.uniform(9_000.0, 11_000.0, n), 7)[:n]  # an equity curve while flat: runs of one value
+    flat[-5:] = np.nan
     return pd.DataFrame(
-        {"out-of-sample": blank_first, "in-sample best": wide, "default": np.round(rng.uniform(0, 1e6, n), 2)},
+        {
+            "out-of-sample": blank_first,
+            "in-sample best": wide,
+            "default": np.round(rng.uniform(0, 1e6, n), 2),
+            "flat": flat,
+        },
         index=index.rename("time"),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import replace
@@ -104,6 +106,9 @@ def sweep(
             parse_host_port(parse_address(scheduler)[1])
         except ValueError as error:
             raise click.BadParameter(f"{error}; use tcp://HOST:PORT", param_hint="--scheduler") from None
+    if "numpy" not in sys.modules:  # no BLAS in a sweep: unless told otherwise, numpy's and scipy's
+        # OpenBLAS start no worker threads (each spins about a tenth of a second of CPU after its start)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from carryguard.backtests.sweep.heatmap import HeatmapProcess
 
     # forked before the heavy imports below: it imports matplotlib on the other core meanwhile

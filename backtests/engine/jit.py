@@ -1,20 +1,20 @@
 """numba's ``njit`` for the engines' kernels, with numba's import and BLAS probe made cheap.
 
 On the first call of any compiled function numba imports ``numba.np.arraymath``, which
-probes for BLAS with ``import scipy.linalg.cython_blas``. That import first runs the
-whole ``scipy.linalg`` package (~0.2 s: scipy's array-API layer walks all of numpy),
-although the probe only wants the ``cython_blas`` extension, and no kernel here calls
-BLAS. Loading that one extension module under its own name and running the probe then
-lets it skip the rest. Nothing numba compiles changes; if scipy is missing or laid out
-differently, nothing is preloaded and the probe runs as it always does. numba itself is
-imported without PyYAML unless a ``.numba_config.yaml`` (the only file it reads yaml for)
-is there to read.
+probes for BLAS with ``import scipy.linalg.cython_blas``. That import runs the whole
+``scipy.linalg`` package (~0.2 s: scipy's array-API layer walks all of numpy), and even
+that one extension alone costs the scipy package and its OpenBLAS library (~0.07 s),
+although no kernel here calls BLAS. The probe only decides how numba compiles
+``np.correlate``/``np.convolve`` (BLAS or numba's own loop; no kernel here uses them), so
+``numba.np.arraymath`` is imported with that extension hidden: the probe finds no BLAS
+and scipy is not imported. The name is released at once: ``np.dot`` or ``np.linalg`` in
+a kernel import BLAS when they compile, and ``import scipy.linalg`` works as usual.
+Nothing the kernels here compile to changes. numba itself is imported without PyYAML
+unless a ``.numba_config.yaml`` (the only file it reads yaml for) is there to read.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import sys
 
@@ -41,28 +41,16 @@ __all__ = ["njit"]
 _BLAS = "scipy.linalg.cython_blas"
 
 
-def _probe_blas_cheaply() -> None:
-    """Run numba's BLAS probe now against ``scipy.linalg.cython_blas`` loaded alone, then
-    forget that module's name, so a later ``import scipy.linalg`` (or a kernel that does
-    use BLAS) imports the package as usual and gets the same extension module back."""
-    if _BLAS in sys.modules or "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
-        return
+def _skip_blas_probe() -> None:
+    """Import ``numba.np.arraymath`` with ``scipy.linalg.cython_blas`` hidden (its BLAS probe
+    then finds none and imports no scipy), then release the name (see the module docstring)."""
+    if _BLAS in sys.modules or "numba.np.arraymath" in sys.modules:
+        return  # scipy's BLAS is loaded already, or numba probed already: nothing to save
+    sys.modules[_BLAS] = None  # type: ignore[assignment]  # ``import`` of it raises ImportError meanwhile
     try:
-        scipy = importlib.util.find_spec("scipy")
-        if scipy is None or not scipy.submodule_search_locations:
-            return
-        folders = [os.path.join(folder, "linalg") for folder in scipy.submodule_search_locations]
-        spec = importlib.machinery.PathFinder.find_spec(_BLAS, folders)
-        if spec is None or spec.loader is None:
-            return
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[_BLAS] = module
-        spec.loader.exec_module(module)
-        import numba.np.arraymath  # noqa: F401  (its import runs the probe, which finds the module above)
-    except (ImportError, OSError):
-        pass  # numba's own probe imports it the usual way
+        import numba.np.arraymath  # noqa: F401  (its import runs the probe)
     finally:
-        sys.modules.pop(_BLAS, None)
+        del sys.modules[_BLAS]
 
 
-_probe_blas_cheaply()
+_skip_blas_probe()

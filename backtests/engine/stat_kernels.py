@@ -149,8 +149,8 @@ def book_stats(
         ret_count += 1
         ret_sum += r
         ret_sumsq += r * r
-        if r < 0.0:
-            ret_down_sumsq += r * r
+        down = min(0.0, r)  # r when r < 0, else 0.0 (adding 0.0 changes no bit): no branch to mispredict
+        ret_down_sumsq += down * down
         peak_equity, peak_time, underwater, max_dd, max_dd_ns = _drawdown(
             equity, times[t], peak_equity, peak_time, underwater, max_dd, max_dd_ns
         )
@@ -218,8 +218,8 @@ def book_returns(
         ret_count += 1
         ret_sum += r
         ret_sumsq += r * r
-        if r < 0.0:
-            ret_down_sumsq += r * r
+        down = min(0.0, r)  # r when r < 0, else 0.0 (adding 0.0 changes no bit): no branch to mispredict
+        ret_down_sumsq += down * down
     out[:] = np.nan
     out[Stat.final_equity] = equity
     out[Stat.bars] = float(end - start)
@@ -320,20 +320,34 @@ def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def _window_mean(hi: np.ndarray, lo: np.ndarray, t: int, window: int) -> float:
-    return ((hi[t + 1] - hi[t + 1 - window]) + (lo[t + 1] - lo[t + 1 - window])) / window
+def window_means(hi: np.ndarray, lo: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Row i: the mean of the last ``windows[i]`` closes at each bar, from ``prefix_sums(close)``
+    (NaN until the window is full). A sweep's pairs share few window lengths: each mean
+    (a division) is computed once per length, not once per pair."""
+    n = hi.shape[0] - 1
+    means = np.empty((windows.shape[0], n))
+    for i in range(windows.shape[0]):
+        window = windows[i]
+        means[i, : min(max(window - 1, 0), n)] = np.nan  # each entry written once (a sweep's table is megabytes)
+        for t in range(window - 1, n):
+            means[i, t] = ((hi[t + 1] - hi[t + 1 - window]) + (lo[t + 1] - lo[t + 1 - window])) / window
+    return means
+
+
+@njit(cache=True)
+def _cross(fast_mean: np.ndarray, slow_mean: np.ndarray, warm: int, out: np.ndarray) -> None:
+    """Exposure 1 where the fast mean is above the slow one, else 0 (0 before bar ``warm``)."""
+    for t in range(out.shape[0]):
+        out[t] = 0.0 if t < warm else (1.0 if fast_mean[t] > slow_mean[t] else 0.0)
 
 
 @njit(cache=True)
 def sma_cross_targets(hi: np.ndarray, lo: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
     """Exposure 1 while the fast SMA of the close is above the slow one, else 0 (0 until
-    both are defined): the ``sma_cross`` strategy, from prefix sums."""
-    warm = max(fast, slow) - 1
-    for t in range(out.shape[0]):
-        if t < warm:
-            out[t] = 0.0
-        else:
-            out[t] = 1.0 if _window_mean(hi, lo, t, fast) > _window_mean(hi, lo, t, slow) else 0.0
+    both are defined): the ``sma_cross`` strategy, from prefix sums (one pair of what
+    ``sma_cross_stats`` computes)."""
+    means = window_means(hi, lo, np.array([fast, slow]))
+    _cross(means[0], means[1], max(fast, slow) - 1, out)
 
 
 @njit(cache=True)
@@ -351,11 +365,15 @@ def sma_cross_stats(
     returns_only: bool = False,
 ) -> np.ndarray:
     """``batch_stats`` for SMA-cross pairs (``fast[k]``, ``slow[k]``), each target computed
-    once in the kernel from ``prefix_sums(close)``; returns windows x combos x N_STATS."""
+    once in the kernel from ``prefix_sums(close)`` (the means of each distinct window
+    length once: ``window_means``); returns windows x combos x N_STATS."""
     out = np.empty((starts.shape[0], fast.shape[0], N_STATS))
     target = np.empty(close.shape[0])
+    windows = np.unique(np.concatenate((fast, slow)))
+    means = window_means(hi, lo, windows)
+    fast_row, slow_row = np.searchsorted(windows, fast), np.searchsorted(windows, slow)
     for k in range(fast.shape[0]):
-        sma_cross_targets(hi, lo, fast[k], slow[k], target)
+        _cross(means[fast_row[k]], means[slow_row[k]], max(fast[k], slow[k]) - 1, target)
         for w in range(starts.shape[0]):
             _window_stats(open_, close, times, target, starts[w], ends[w], costs, returns_only, out[w, k])
     return out

@@ -93,13 +93,7 @@ def load_history(store: Any, study: SweepStudy, *, warmup: int = 0) -> History:
 
 def combos_warmup(study: SweepStudy, combos: Sequence[dict[str, Any]]) -> int:
     """The most warm-up bars any combo wants (its strategy's, or the overlay's)."""
-    wanted = 0
-    for combo in combos:
-        params, overlay = split_combo(combo)
-        wanted = max(wanted, make_strategy(study.strategy, **params).warmup_bars)
-        if study.overlay:
-            wanted = max(wanted, OverlayConfig.from_dict(overlay).warmup_bars)
-    return wanted
+    return validate_combos(study.strategy, combos, overlay=study.overlay)
 
 
 def load_risk(store: Any, bars: pd.DataFrame, timeframe: str, config: RiskConfig | None = None) -> pd.DataFrame:
@@ -108,17 +102,21 @@ def load_risk(store: Any, bars: pd.DataFrame, timeframe: str, config: RiskConfig
     return risk_at(store, runner.decision_times(bars, timeframe), config)
 
 
-def validate_combos(strategy: str, combos: Sequence[dict[str, Any]]) -> None:
+def validate_combos(strategy: str, combos: Sequence[dict[str, Any]], *, overlay: bool = False) -> int:
     """Build each combo's strategy and overlay config once, so a bad combo fails before
-    any work is shipped, as a ValueError naming the combo."""
+    any work is shipped, as a ValueError naming the combo; returns the most warm-up bars
+    any combo wants (its strategy's or, with ``overlay``, the overlay's)."""
+    wanted = 0
     for combo in combos:
-        params, overlay = split_combo(combo)
+        params, overlay_params = split_combo(combo)
         try:
-            make_strategy(strategy, **params)
-            if overlay:
-                OverlayConfig.from_dict(overlay)
+            wanted = max(wanted, make_strategy(strategy, **params).warmup_bars)
+            if overlay_params or overlay:
+                config = OverlayConfig.from_dict(overlay_params)
+                wanted = max(wanted, config.warmup_bars) if overlay else wanted
         except (TypeError, ValueError) as error:
             raise ValueError(f"combo {combo}: {error}") from error
+    return wanted
 
 
 def combo_target(data: SweepData, combo: dict[str, Any]) -> np.ndarray:
@@ -158,9 +156,12 @@ def evaluate_chunk(
     return batch_stats(data.open, data.close, data.times, targets, *args)
 
 
-def warm_up(data: SweepData) -> None:
-    """Load (or compile) the kernels so timings exclude JIT; cheap with numba's cache.
+def warm_up(data: SweepData, *, every: bool = False) -> None:
+    """Load (or compile) the kernel ``data``'s chunks run (``every``: both) so timings
+    exclude JIT; cheap with numba's cache, but each kernel loaded costs its own load.
     (``returns_only`` is a runtime flag: one compiled signature serves both values.)"""
     window = (np.array([0]), np.array([min(len(data.close), 64)]), (1.0, 0.0, 0.0, 0.0), False)
-    batch_stats(data.open, data.close, data.times, np.zeros((1, len(data.close))), *window)
-    sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), *window)
+    if every or not uses_sma_kernel(data):
+        batch_stats(data.open, data.close, data.times, np.zeros((1, len(data.close))), *window)
+    if every or uses_sma_kernel(data):
+        sma_cross_stats(data.open, data.close, data.times, data.hi, data.lo, np.array([1]), np.array([2]), *window)

@@ -267,4 +267,4 @@ def _dask_warm_up() -> None:
     """Compile/load the kernels on a Dask worker before timing (tiny synthetic bars)."""
     index = pd.date_range("2020-01-01", periods=4, freq="D", tz="UTC")
     bars = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}, index=index)
-    warm_up(SweepData.build(bars, strategy="sma_cross", execution=ExecutionConfig()))
+    warm_up(SweepData.build(bars, strategy="sma_cross", execution=ExecutionConfig()), every=True)

@@ -11,6 +11,8 @@ walk-forward and the reference books: the second core does it when it would be i
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import warnings
 from dataclasses import dataclass
 from io import BytesIO
 from multiprocessing.connection import Connection
@@ -165,8 +167,7 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
     (``cancel``) ends it whatever handler the parent had installed."""
     forked.default_sigterm()
     parent_end.close()
-    import matplotlib.figure  # noqa: F401  (the import is the slow part: done while waiting)
-
+    _import_matplotlib()  # the slow part: done while waiting
     try:
         spec = conn.recv()
     except EOFError:
@@ -174,3 +175,20 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
     image = BytesIO()
     draw(spec, image)
     conn.send_bytes(image.getvalue())
+
+
+def _import_matplotlib() -> None:
+    """Import ``matplotlib.figure`` without ``mpl_toolkits.mplot3d``, which matplotlib imports
+    only to register its 3D projection (about a sixth of the import; a heatmap draws no 3D
+    axes): blocked meanwhile, it costs matplotlib one warning, silenced here. For the
+    drawing process only (this process's matplotlib then has no 3D projection)."""
+    blocked = "mpl_toolkits.mplot3d" not in sys.modules
+    if blocked:
+        sys.modules["mpl_toolkits.mplot3d"] = None  # type: ignore[assignment]  # its import raises ImportError
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+            import matplotlib.figure  # noqa: F401
+    finally:
+        if blocked:
+            del sys.modules["mpl_toolkits.mplot3d"]

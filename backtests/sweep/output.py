@@ -52,7 +52,7 @@ def summary(
 ) -> dict[str, Any]:
     """The sweep's summary (also ``--json``'s output)."""
     top = [
-        {**row.drop(BOOK).to_dict(), "same_as": result.same_as(int(position))}
+        {**{name: value for name, value in row.items() if name != BOOK}, "same_as": result.same_as(int(position))}
         for position, row in result.ranked().head(result.study.top).iterrows()
     ]
     return json_ready(
@@ -143,15 +143,24 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     if not plain:
         frame.to_csv(path, lineterminator="\n")
         return
-    times = np.char.replace(np.datetime_as_string(index.tz_convert(None).to_numpy(), unit="s"), "T", " ")
-    columns = [times.astype(object) + "+00:00"]
-    for name in frame.columns:  # repr of a float64 is numpy's astype(str), what pandas writes; NaN blank
-        values = frame[name].to_numpy()
-        columns.append(np.where(np.isnan(values), "", np.array(list(map(repr, values.tolist())), dtype=object)))
+    times = np.datetime_as_string(index.tz_convert(None).to_numpy(), unit="s").tolist()
+    columns = [[f"{time[:10]} {time[11:]}+00:00" for time in times]]
+    columns += [_float_texts(frame[name].to_numpy()) for name in frame.columns]
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([index.name or "", *frame.columns])
     body = "\n".join(map(",".join, zip(*columns, strict=True)))
     path.write_text(header.getvalue() + body + "\n", encoding="utf-8", newline="")
+
+
+def _float_texts(values: np.ndarray) -> list[str]:
+    """Each value as pandas writes it (repr of a float64, numpy's astype(str); NaN blank),
+    formatted once per distinct value (an equity curve repeats itself while flat); zeros
+    one by one (unique would merge -0.0 and 0.0)."""
+    if (values == 0.0).any():
+        return ["" if v != v else repr(v) for v in values.tolist()]
+    distinct, at = np.unique(values, return_inverse=True)  # every NaN is one distinct value
+    texts = ["" if v != v else repr(v) for v in distinct.tolist()]
+    return [texts[i] for i in at.tolist()]
 
 
 def top_rows(result: SweepResult, columns: list[str], *, one_column: bool = False) -> list[list[str]]:

@@ -46,6 +46,7 @@ class SweepPlan:
     study: SweepStudy
     combos: list[dict[str, Any]]
     origin: str  # the study file, for messages
+    warmup: int  # the most warm-up bars a combo wants (``validate_combos``)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,10 @@ def plan_sweep(path: Path) -> SweepPlan:
     study = load_sweep_study(path)
     try:
         todo = combos(study)
-        validate_combos(study.strategy, todo)
+        warmup = validate_combos(study.strategy, todo, overlay=study.overlay)
     except ValueError as error:
         raise StudyError(f"{path}: {error}") from None
-    return SweepPlan(study, todo, str(path))
+    return SweepPlan(study, todo, str(path), warmup)
 
 
 def run_sweep_study(
@@ -96,7 +97,7 @@ def run_sweep_study(
     own = drawer is None and study.search == "grid"
     with HeatmapProcess() if own else nullcontext(drawer if study.search == "grid" else None) as drawer:
         default = default_combo(study)  # a reference book: warmed up like the combos
-        history = load_history(store, study, warmup=combos_warmup(study, [*todo, default]))
+        history = load_history(store, study, warmup=max(plan.warmup, combos_warmup(study, [default])))
         bars, first = history.bars, history.first
         run_walk = walk if walk is not None else study.walkforward is not None
         walk_config = (study.walkforward or WalkForwardConfig()) if run_walk else None
