@@ -19,12 +19,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-import math
 import re
-import types
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_type_hints
 
 from carryguard.signals.errors import CarryguardError, ConfigError
 
@@ -79,11 +77,7 @@ def _all_defaulted(cls: type) -> bool:
 def _validated(
     cls: type, data: Mapping[str, Any], origin: str, error: type[CarryguardError], fix: str
 ) -> dict[str, Any]:
-    """The fields ``data`` sets, checked by the class's strict pydantic model (or, when every
-    value already has its field's plain type, by ``_plain_values``: the same values)."""
-    plain = _plain_values(cls, data)
-    if plain is not None:
-        return plain
+    """The fields ``data`` sets, checked by the class's strict pydantic model."""
     from pydantic import ValidationError
 
     model = _model(cast(Any, cls))
@@ -95,54 +89,6 @@ def _validated(
         head = f"{origin}: " + (f"{len(problems)} problems: " if len(problems) > 1 else "")
         raise error(head + "; ".join(problems), fix=fix) from None
     return {name: getattr(checked, name) for name in checked.model_fields_set}
-
-
-_NOT_PLAIN = object()
-_PLAIN_TYPES = (str, int, float, bool)
-
-
-def _plain_values(cls: type, data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``data`` as the strict model would return it, when every key is a field and every
-    value is of its field's plain kind (text, whole number, finite number or int for a
-    float, true/false, a list of one of them for a tuple, one of them for a union):
-    what strict pydantic passes through unchanged, without importing it (a tenth of a
-    second of every ``sweep``, whose tables are all plain). None when any value is not."""
-    hints = _hints(cls)
-    values = {}
-    for key, value in data.items():
-        if key not in hints:
-            return None
-        checked = _plain(hints[key], value)
-        if checked is _NOT_PLAIN:
-            return None
-        values[key] = checked
-    return values
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {name: kind for name, kind in get_type_hints(cls).items() if name in names}
-
-
-def _plain(kind: Any, value: Any) -> Any:
-    """``value`` as strict pydantic returns it for a field of type ``kind``, or ``_NOT_PLAIN``."""
-    if kind in _PLAIN_TYPES:
-        if type(value) is kind:
-            return value if kind is not float or math.isfinite(value) else _NOT_PLAIN
-        if kind is float and type(value) is int and abs(value) < 2**53:
-            return float(value)  # exact: strict pydantic accepts an int for a float, as a float
-        return _NOT_PLAIN
-    origin, args = get_origin(kind), get_args(kind)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis and isinstance(value, (list, tuple)):
-        items = tuple(_plain(args[0], item) for item in value)
-        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        exact = [member for member in args if member in _PLAIN_TYPES and type(value) is member]
-        return _plain(exact[0], value) if exact else _NOT_PLAIN
-    return _NOT_PLAIN
 
 
 def plain_config(config: object) -> dict[str, object]:
