@@ -119,6 +119,13 @@ def measure(store: Path, runs: int, only: list[str], against: str | None = None)
         # PYTHONDONTWRITEBYTECODE, which would make every run compile the package again)
         env = {**os.environ, "CARRYGUARD_DATA_DIR": str(store)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        exes = [CARRYGUARD] if against is None else [CARRYGUARD, against]
+        # each install its own copy of the store: their cached risk readings would evict each other
+        stores = {exe: store for exe in exes}
+        if against is not None:
+            stores[against] = Path(tmp) / "against-store"
+            shutil.copytree(store, stores[against], ignore=shutil.ignore_patterns(".cache"))
+        envs = {exe: {**env, "CARRYGUARD_DATA_DIR": str(stores[exe])} for exe in exes}
         rows = []
         stepping = None
         for command in commands(results):
@@ -129,15 +136,14 @@ def measure(store: Path, runs: int, only: list[str], against: str | None = None)
             if "LATEST" in command.args and not latest_run(results, need=False):  # --only "report latest"
                 run_once(("backtest", "--results-dir", str(results)), env, tmp)  # the run to report on, untimed
             args = tuple(latest_run(results) if a == "LATEST" else a for a in command.args)
-            exes = [CARRYGUARD] if against is None else [CARRYGUARD, against]
             for exe in exes:
-                clear_cache(store, command.cold)
-                run_once(args, env, tmp, exe)  # warm-up
+                clear_cache(stores[exe], command.cold)
+                run_once(args, envs[exe], tmp, exe)  # warm-up
             timings: dict[str, list[tuple[float, float, float]]] = {exe: [] for exe in exes}
             for i in range(runs):  # with --against: alternating, each first every other time
                 for exe in exes if i % 2 == 0 else exes[::-1]:
-                    clear_cache(store, command.cold)
-                    timings[exe].append(run_once(args, env, tmp, exe))
+                    clear_cache(stores[exe], command.cold)
+                    timings[exe].append(run_once(args, envs[exe], tmp, exe))
             limit = command.limit if command.limit is not None else (stepping or 0.0) + 1.5
             for exe in exes:
                 seconds = [t for t, _, _ in timings[exe]]
