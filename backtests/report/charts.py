@@ -291,16 +291,7 @@ def _exposure_heatmap(figure: Figure, ax: Axes, run: RunFolder, books: list[Book
     frame = pd.concat({str(k): run.exposure[k]["final_exposure"] for k in books}, axis=1).sort_index()
     times = frame.index + step
     edges = mdates.date2num(times.append(pd.DatetimeIndex([times[-1] + step])).tz_convert(None).to_pydatetime())
-    mesh = ax.pcolormesh(
-        edges,
-        np.arange(len(books) + 1),
-        frame.to_numpy().T * 100.0,
-        cmap="Purples",
-        vmin=0,
-        vmax=100,
-        shading="flat",
-        rasterized=True,
-    )
+    mesh = ax.pcolorfast(edges, np.arange(len(books) + 1), frame.to_numpy().T * 100.0, cmap="Purples", vmin=0, vmax=100)
     ax.set_yticks(
         np.arange(len(books)) + 0.5,
         [k.label + (" *" if run.is_baseline(k) else "") for k in books],
