@@ -16,9 +16,11 @@ they are seen, and the PNG bytes.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Locator, NullLocator
@@ -46,27 +48,33 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 class InView(Locator):
-    """``inner``'s locations inside the view only (within matplotlib's own tolerance for
-    drawing a tick), computed once per view limits: axes sharing an axis share this."""
+    """``inner``'s locations inside the view of ``axis`` only (within matplotlib's own
+    tolerance for drawing a tick), computed once per view limits: axes sharing an axis
+    share this locator."""
 
-    def __init__(self, inner: Locator) -> None:
+    def __init__(self, inner: Locator, axis: Axis) -> None:
         self.inner = inner
-        self._cached: tuple[tuple[float, float], np.ndarray] | None = None
+        self._owner = axis
+        self._cached: tuple[tuple[float, float], list[float]] | None = None
+        self.set_axis(axis)
 
     def set_axis(self, axis: Any) -> None:
         super().set_axis(axis)
         self.inner.set_axis(axis)
+        if isinstance(axis, Axis):
+            self._owner = axis
 
-    def __call__(self) -> np.ndarray:
-        low, high = sorted(self.axis.get_view_interval())
+    def __call__(self) -> Sequence[float]:
+        low, high = sorted(self._owner.get_view_interval())
         if self._cached is None or self._cached[0] != (low, high):
             locations = np.asarray(self.inner(), dtype=float)
-            transform = self.axis.get_transform()
+            transform = self._owner.get_transform()
             with np.errstate(invalid="ignore", divide="ignore"):
                 placed = transform.transform(locations) if len(locations) else locations
                 ends = np.sort(transform.transform(np.array([low, high], dtype=float)))
             slack = (ends[1] - ends[0]) * 1e-10
-            self._cached = ((low, high), locations[(placed >= ends[0] - slack) & (placed <= ends[1] + slack)])
+            kept = locations[(placed >= ends[0] - slack) & (placed <= ends[1] + slack)]
+            self._cached = ((low, high), kept.tolist())
         return self._cached[1]
 
     def tick_values(self, vmin: float, vmax: float) -> Any:
@@ -84,7 +92,5 @@ def ticks_in_view(figure: Figure) -> None:
     for ax in figure.axes:
         for axis in (ax.xaxis, ax.yaxis):
             for ticker in (axis.major, axis.minor):
-                if not isinstance(ticker.locator, InView | NullLocator):
-                    wrapped = InView(ticker.locator)
-                    wrapped.set_axis(axis)
-                    ticker.locator = wrapped
+                if ticker.locator is not None and not isinstance(ticker.locator, InView | NullLocator):
+                    ticker.locator = InView(ticker.locator, axis)
