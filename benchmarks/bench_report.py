@@ -5,7 +5,8 @@
 Per stage: wall and CPU of this process (the PNG charts are drawn by a forked second process
 while this one runs the bootstrap, the tearsheets and the interactive charts; in the last stage,
 "PNG charts", this process draws the charts the child has not started and waits for it; the
-child's CPU is printed on its own line). Then RUNS whole
+child's CPU is printed on its own line). Then each PNG chart drawn once more in this process, its
+CPU split into building the figure and rendering + encoding the PNG. Then RUNS whole
 ``carryguard report RUN_DIR`` processes (after the in-process run has warmed numba's cache):
 wall, user+sys CPU of the process and its children, min/median/max, and the load average,
 since timings on a busy machine are inflated (the target is <= 8 s wall on a quiet 2-core box).
@@ -22,7 +23,9 @@ import sys
 import time
 from itertools import pairwise
 
+from carryguard.backtests.report.charts import chart_jobs
 from carryguard.backtests.report.html import write_report
+from carryguard.backtests.run.folder import load_run
 
 
 def _children_cpu() -> float:
@@ -45,6 +48,21 @@ def stages(run_dir: str) -> None:
     print(f"{'total':<20} {marks[-1][1] - started:6.2f} s wall {marks[-1][2] - cpu:6.2f} s CPU (this process)")
     print(f"{'PNG process':<20} {'':13} {_children_cpu() - children:6.2f} s CPU")
     print(f"wrote {report.html} ({report.html.stat().st_size / 1e6:.1f} MB) and {len(report.charts)} PNGs")
+
+
+def charts(run_dir: str) -> None:
+    """CPU of each PNG chart in this process (warm): building the figure, then the PNG."""
+    run = load_run(run_dir)
+    total = 0.0
+    for job in chart_jobs(run):
+        started = time.process_time()
+        chart = job.draw(run)
+        built = time.process_time()
+        chart.png()
+        done = time.process_time()
+        total += done - started
+        print(f"chart {job.slug:<26} {built - started:5.2f} s build {done - built:5.2f} s PNG (CPU)")
+    print(f"{'charts':<32} {total:5.2f} s CPU in all")
 
 
 def whole(run_dir: str, runs: int) -> None:
@@ -75,6 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     stages(args.run_dir)
+    charts(args.run_dir)
     whole(args.run_dir, args.runs)
 
 

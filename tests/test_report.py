@@ -18,7 +18,7 @@ from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.report.bootstrap import BootstrapConfig, Interval, OverlayEffect
-from carryguard.backtests.report.charts import close_all, run_charts
+from carryguard.backtests.report.charts import run_charts
 from carryguard.backtests.report.html import at_a_glance, number, render, write_report
 from carryguard.backtests.report.style import CARRY, PLAIN
 from carryguard.backtests.run.folder import BookKey, load_run
@@ -211,25 +211,22 @@ def test_run_charts_given_run_draw_titled_labelled_log_equity_panels_of_the_book
     charts = {chart.kind: chart for chart in run_charts(run)}
 
     # Assert: every chart has a title, a legend, unit-labelled y axes and dates on x
-    try:
-        assert set(charts) == {"equity", "drawdown", "exposure"}
-        for chart in charts.values():
-            axes = [ax for ax in chart.figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
-            assert chart.figure.get_suptitle() and chart.figure.legends, chart.slug
-            assert all(
-                re.search(r"\[.+\]", ax.get_ylabel())
-                for ax in axes
-                if ax.get_lines() and ax.get_subplotspec().is_first_col()
-            )
-            assert all(isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter) for ax in axes)
-            assert any(ax.get_xlabel() == "Date (UTC)" for ax in axes)
-        equity_panel = next(ax for ax in charts["equity"].figure.axes if ax.get_title(loc="left") == "sma_cross")
-        assert equity_panel.get_yscale() == "log"
-        drawn = {line.get_color(): line.get_ydata() for line in equity_panel.get_lines()}
-        assert np.allclose(np.asarray(drawn[PLAIN], dtype=float), plain.to_numpy())
-        assert np.allclose(np.asarray(drawn[CARRY], dtype=float), carry.to_numpy())
-    finally:
-        close_all(list(charts.values()))
+    assert set(charts) == {"equity", "drawdown", "exposure"}
+    for chart in charts.values():
+        axes = [ax for ax in chart.figure.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+        assert chart.figure.get_suptitle() and chart.figure.legends, chart.slug
+        assert all(
+            re.search(r"\[.+\]", ax.get_ylabel())
+            for ax in axes
+            if ax.get_lines() and ax.get_subplotspec().is_first_col()
+        )
+        assert all(isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter) for ax in axes)
+        assert any(ax.get_xlabel() == "Date (UTC)" for ax in axes)
+    equity_panel = next(ax for ax in charts["equity"].figure.axes if ax.get_title(loc="left") == "sma_cross")
+    assert equity_panel.get_yscale() == "log"
+    drawn = {line.get_color(): line.get_ydata() for line in equity_panel.get_lines()}
+    assert np.allclose(np.asarray(drawn[PLAIN], dtype=float), plain.to_numpy())
+    assert np.allclose(np.asarray(drawn[CARRY], dtype=float), carry.to_numpy())
 
 
 def test_equity_figure_given_every_overlay_draws_none_and_carry_and_the_rest_one_click_away(tmp_path: Path) -> None:
@@ -270,14 +267,11 @@ def test_exposure_chart_given_run_draws_the_multiplier_at_decision_times_beside_
     chart = next(c for c in run_charts(run) if c.kind == "exposure")
 
     # Assert: the multiplier steps at each bar's close (open + 1 day), the index's own time axis
-    try:
-        middle = next(ax for ax in chart.figure.axes if ax.get_ylabel() == "Multiplier [%]")
-        line = next(line for line in middle.get_lines() if line.get_label() == "carry multiplier")
-        drawn = mdates.date2num(np.asarray(line.get_xdata()))
-        expected = mdates.date2num((opened + pd.Timedelta(days=1)).tz_convert(None).to_pydatetime())
-        assert np.allclose(drawn, expected)
-    finally:
-        close_all([chart])
+    middle = next(ax for ax in chart.figure.axes if ax.get_ylabel() == "Multiplier [%]")
+    line = next(line for line in middle.get_lines() if line.get_label() == "carry multiplier")
+    drawn = mdates.date2num(np.asarray(line.get_xdata()))
+    expected = mdates.date2num((opened + pd.Timedelta(days=1)).tz_convert(None).to_pydatetime())
+    assert np.allclose(drawn, expected)
 
 
 def test_write_report_given_90_percent_bootstrap_labels_every_interval_90_percent(tmp_path: Path) -> None:

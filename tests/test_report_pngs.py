@@ -18,11 +18,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
 
 
 def _expected(run: RunFolder) -> dict[str, bytes]:
-    drawn = charts.run_charts(run)
-    try:
-        return {f"{chart.slug}.png": chart.png() for chart in drawn}
-    finally:
-        charts.close_all(drawn)
+    return {f"{chart.slug}.png": chart.png() for chart in charts.run_charts(run)}
 
 
 def _idle_child(self: PngDrawing) -> None:

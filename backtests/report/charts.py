@@ -17,24 +17,22 @@ multiplier would seem to move a bar before the risk index did.
 from __future__ import annotations
 
 import base64
-import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from carryguard.backtests.report.figures import new_figure, png_bytes
 from carryguard.backtests.report.style import MARKET, PLAIN, REGIME_COLOURS, overlay_colour
 from carryguard.backtests.run.folder import BookKey, RunFolder
 from carryguard.signals.availability import timeframe_delta
@@ -42,7 +40,6 @@ from carryguard.signals.risk import REGIMES
 
 WIDTH = 12.0  # inches; at DPI 100 the PNG is 1,200 px wide, the report's column
 PANEL_HEIGHT = 2.4
-DPI = 100
 
 
 @dataclass(frozen=True)
@@ -59,9 +56,7 @@ class Chart:
         return self.slug.split("_")[0]
 
     def png(self) -> bytes:
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-        return buffer.getvalue()
+        return png_bytes(self.figure)
 
 
 def data_uri(png: bytes) -> str:
@@ -102,11 +97,6 @@ def run_charts(run: RunFolder) -> list[Chart]:
     return [job.draw(run) for job in chart_jobs(run)]
 
 
-def close_all(charts: list[Chart]) -> None:
-    for chart in charts:
-        plt.close(chart.figure)
-
-
 def _markets(run: RunFolder) -> list[tuple[str, str]]:
     return list(dict.fromkeys((k.symbol, k.timeframe) for k in run.books))
 
@@ -117,7 +107,7 @@ def _strategies(run: RunFolder, books: list[BookKey]) -> list[str]:
     return sorted(names, key=lambda name: name in run.baselines)
 
 
-def _dates(ax: plt.Axes, *, label: bool = True) -> None:
+def _dates(ax: Axes, *, label: bool = True) -> None:
     locator = mdates.AutoDateLocator(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -126,24 +116,26 @@ def _dates(ax: plt.Axes, *, label: bool = True) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
+def _panels(count: int) -> tuple[Figure, list[Axes]]:
     """A grid of ``count`` panels (two columns from two strategies on) sharing both axes,
     with fixed margins: the title above, the legend below."""
     columns = 1 if count == 1 else 2
     rows = math.ceil(count / columns)
     height = 1.5 + PANEL_HEIGHT * rows
-    figure, axes = plt.subplots(rows, columns, figsize=(WIDTH, height), sharex=True, sharey=True, squeeze=False)
-    figure.subplots_adjust(left=0.07, right=0.99, top=1 - 0.55 / height, bottom=0.95 / height, hspace=0.45, wspace=0.08)
+    figure = new_figure(WIDTH, height)
+    axes = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    figure.subplots_adjust(left=0.07, right=0.99, top=1 - 0.55 / height, bottom=0.95 / height, hspace=0.25, wspace=0.08)
     flat = list(axes.ravel())
     for spare in flat[count:]:
         spare.set_visible(False)
     for i, ax in enumerate(flat[:count]):
-        _dates(ax, label=i >= count - columns)  # the date label under the lowest panel of each column
-        ax.tick_params(labelbottom=True)
+        lowest = i >= count - columns  # the lowest panel of its column: dates and their label under it
+        _dates(ax, label=lowest)
+        ax.tick_params(labelbottom=lowest)
     return figure, flat[:count]
 
 
-def _panel_title(run: RunFolder, ax: plt.Axes, strategy: str) -> None:
+def _panel_title(run: RunFolder, ax: Axes, strategy: str) -> None:
     # an explicit y keeps matplotlib from measuring every tick label to place the title (~20% of the drawing)
     ax.set_title(strategy + (" (baseline)" if strategy in run.baselines else ""), fontsize=10, loc="left", y=1.0)
 
@@ -197,19 +189,22 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     overlays = _overlays(books)
     figure, axes = _panels(len(names))
     market = _market_equity(run, books)
-    for ax, name in zip(axes, names, strict=False):
-        if market is not None:
-            ax.plot(_x(market.index), market.to_numpy(), color=MARKET, linewidth=0.9)
-        for overlay in overlays[::-1]:  # ``none`` drawn last, on top
-            key = _key(books, name, overlay)
-            if key is not None:
-                equity = run.equity[key]["equity"]
-                ax.plot(_x(equity.index), equity.where(equity > 0).to_numpy(), **_style(overlay, overlays))
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
-        _panel_title(run, ax, name)
+    with _autoscaled_once(axes):
+        for ax, name in zip(axes, names, strict=False):
+            if market is not None:
+                ax.plot(_x(market.index), market.to_numpy(), color=MARKET, linewidth=0.9)
+            for overlay in overlays[::-1]:  # ``none`` drawn last, on top
+                key = _key(books, name, overlay)
+                if key is not None:
+                    equity = run.equity[key]["equity"]
+                    ax.plot(_x(equity.index), equity.where(equity > 0).to_numpy(), **_style(overlay, overlays))
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
+            ax.yaxis.set_minor_locator(
+                NullLocator()
+            )  # 1-2-5 labels are enough; the minor ticks took a quarter of the chart
+            _panel_title(run, ax, name)
     for ax in axes[:: 1 if len(axes) == 1 else 2]:
         ax.set_ylabel("Equity [$, log]")
     symbol, timeframe = books[0].symbol, books[0].timeframe
@@ -223,16 +218,18 @@ def drawdown_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     names = _strategies(run, books)
     overlays = _overlays(books)
     figure, axes = _panels(len(names))
-    for ax, name in zip(axes, names, strict=False):
-        for overlay in overlays[::-1]:
-            key = _key(books, name, overlay)
-            if key is None:
-                continue
-            fall = _drawdown(run.equity[key]["equity"])
-            if overlay == "none":
-                ax.fill_between(_x(fall.index), fall.to_numpy(), 0, color=PLAIN, alpha=0.25, linewidth=0)
-            ax.plot(_x(fall.index), fall.to_numpy(), **_style(overlay, overlays))
-        _panel_title(run, ax, name)
+    with _autoscaled_once(axes):
+        for ax, name in zip(axes, names, strict=False):
+            for overlay in overlays[::-1]:
+                key = _key(books, name, overlay)
+                if key is None:
+                    continue
+                equity = run.equity[key]["equity"]
+                times, fall = _x(equity.index), _drawdown(equity.to_numpy(dtype="float64"))
+                if overlay == "none":
+                    ax.fill_between(times, fall, 0, color=PLAIN, alpha=0.25, linewidth=0)
+                ax.plot(times, fall, **_style(overlay, overlays))
+            _panel_title(run, ax, name)
     for ax in axes[:: 1 if len(axes) == 1 else 2]:
         ax.set_ylabel("Drawdown [%]")
     symbol, timeframe = books[0].symbol, books[0].timeframe
@@ -249,9 +246,8 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     shown = overlay_books or [k for k in books if k in run.exposure]
     rows = max(2.0, len(shown) * 0.11)
     height = 7.5 + rows
-    figure, (top, middle, bottom) = plt.subplots(
-        3, 1, figsize=(WIDTH, height), sharex=True, height_ratios=[2.6, 2.0, rows]
-    )
+    figure = new_figure(WIDTH, height)
+    top, middle, bottom = figure.subplots(3, 1, sharex=True, height_ratios=[2.6, 2.0, rows])
     figure.subplots_adjust(left=0.16, right=0.99, top=1 - 0.55 / height, bottom=2.3 / height, hspace=0.12)
     step = timeframe_delta(books[0].timeframe)
     start, end = run.equity[books[0]].index[[0, -1]] + step  # decision times: the first and last bar close
@@ -287,7 +283,7 @@ def exposure_figure(run: RunFolder, books: list[BookKey]) -> Figure:
     return figure
 
 
-def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[BookKey], step: pd.Timedelta) -> None:
+def _exposure_heatmap(figure: Figure, ax: Axes, run: RunFolder, books: list[BookKey], step: pd.Timedelta) -> None:
     """One row per book: its final exposure (share of equity), each cell from the bar's
     close (decision) for one bar of length ``step``, 0 white to 100% dark."""
     if not books:
@@ -295,16 +291,7 @@ def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[
     frame = pd.concat({str(k): run.exposure[k]["final_exposure"] for k in books}, axis=1).sort_index()
     times = frame.index + step
     edges = mdates.date2num(times.append(pd.DatetimeIndex([times[-1] + step])).tz_convert(None).to_pydatetime())
-    mesh = ax.pcolormesh(
-        edges,
-        np.arange(len(books) + 1),
-        frame.to_numpy().T * 100.0,
-        cmap="Purples",
-        vmin=0,
-        vmax=100,
-        shading="flat",
-        rasterized=True,
-    )
+    mesh = ax.pcolorfast(edges, np.arange(len(books) + 1), frame.to_numpy().T * 100.0, cmap="Purples", vmin=0, vmax=100)
     ax.set_yticks(
         np.arange(len(books)) + 0.5,
         [k.label + (" *" if run.is_baseline(k) else "") for k in books],
@@ -318,7 +305,7 @@ def _exposure_heatmap(figure: Figure, ax: plt.Axes, run: RunFolder, books: list[
     figure.colorbar(mesh, cax=bar, orientation="horizontal", label="Final exposure [% of equity]")
 
 
-def _regime_bands(ax: plt.Axes, risk: pd.DataFrame) -> None:
+def _regime_bands(ax: Axes, risk: pd.DataFrame) -> None:
     """Shade each day by the risk index's regime (no shade where it is unknown)."""
     if not len(risk):
         return
@@ -347,5 +334,18 @@ def _key(books: list[BookKey], strategy: str, overlay: str) -> BookKey | None:
     return next((k for k in books if k.strategy == strategy and k.overlay == overlay), None)
 
 
-def _drawdown(equity: pd.Series) -> pd.Series:
-    return (equity / equity.cummax() - 1.0) * 100.0
+def _drawdown(equity: np.ndarray) -> np.ndarray:
+    """Percent below the running peak (NaN where the equity is; a NaN does not reset the peak)."""
+    return (equity / np.fmax.accumulate(equity) - 1.0) * 100.0
+
+
+@contextmanager
+def _autoscaled_once(axes: list[Axes]) -> Iterator[None]:
+    """Autoscale ``axes`` (sharing both axes, no limits set) once, after their artists are
+    added: else each ``fill_between`` and scale change re-scales every panel sharing its axes."""
+    for ax in axes:
+        ax.set_autoscale_on(False)
+    yield
+    for ax in axes:
+        ax.set_autoscale_on(True)
+        ax.autoscale_view()

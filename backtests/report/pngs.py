@@ -14,7 +14,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from types import TracebackType
 
-from carryguard.backtests.report.charts import chart_jobs, close_all
+from carryguard.backtests.report.charts import chart_jobs
 from carryguard.backtests.run import forked
 from carryguard.backtests.run.folder import RunFolder
 
@@ -61,10 +61,7 @@ class PngDrawing:
         """Claim the next undrawn chart, draw and write it; until none is left."""
         while (index := self._claim()) < len(self._jobs):
             chart = self._jobs[index].draw(self._run)
-            try:
-                (self._run.path / f"{chart.slug}.png").write_bytes(chart.png())
-            finally:
-                close_all([chart])
+            (self._run.path / f"{chart.slug}.png").write_bytes(chart.png())
 
     def _claim(self) -> int:
         with self._claimed.get_lock():

@@ -130,53 +130,59 @@ def _shifted_moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (ddof 1) of the per-bar ``model_returns`` of task i (bars
     ``starts[i]:starts[i + 1]`` of the joined arrays) with its multiplier shifted by each of
-    ``offsets[i]`` (from running sums; all (task, offset) paths run in parallel, each on its own).
-    The market's bar returns are computed once per task, not once per path (the same division)."""
+    ``offsets[i]`` (from running sums). The market's bar returns are computed once per task,
+    not once per path (the same division); each task's multiplier is laid out twice in a row,
+    so a shifted path reads it straight, without a wrap. Four paths of a task walk the bars
+    together, each with its own sums in the same order as alone: four independent additions
+    per bar instead of one chain waiting on the last. Groups of paths run in parallel."""
     tasks, paths = offsets.shape
     mean = np.empty((tasks, paths))
     std = np.empty((tasks, paths))
     market = np.empty(len(close))
+    doubled = np.empty(2 * len(multiplier))
     for i in prange(tasks):
         first, n = starts[i], starts[i + 1] - starts[i]
         for t in range(n - 1):
             market[first + t] = close[first + t + 1] / close[first + t] - 1.0
-    for item in prange(tasks * paths):
-        i, k = item // paths, item % paths
+        for t in range(n):
+            doubled[2 * first + t] = doubled[2 * first + n + t] = multiplier[first + t]
+    groups = (paths + 3) // 4
+    for item in prange(tasks * groups):
+        i, k = item // groups, item % groups * 4
         first, n = starts[i], starts[i + 1] - starts[i]
-        j = (n - offsets[i, k] % n) % n  # position of bar 0's multiplier in the shifted path
-        wrap = min(n - 1, n - j)  # the first bar whose multiplier comes from bar 0 again
-        # two straight runs of the shifted path (up to the wrap, then from its bar 0): no wrap test per bar
-        total, squares, held = _walk(exposure, multiplier, market, first, first + j, 0, wrap, cost, 0.0, 0.0, 0.0)
-        total, squares, _ = _walk(
-            exposure, multiplier, market, first, first + j - n, wrap, n - 1, cost, total, squares, held
-        )
+        # where each path's multiplier starts in the doubled copy (a spare lane repeats the last path)
+        at = [2 * first + (n - offsets[i, min(k + lane, paths - 1)] % n) % n for lane in range(4)]
+        a0, a1, a2, a3 = at[0], at[1], at[2], at[3]
+        held0 = total0 = squares0 = held1 = total1 = squares1 = 0.0
+        held2 = total2 = squares2 = held3 = total3 = squares3 = 0.0
+        for t in range(n - 1):
+            e, m = exposure[first + t], market[first + t]
+            held0, total0, squares0 = _step(e, doubled[a0 + t], m, cost, held0, total0, squares0)
+            held1, total1, squares1 = _step(e, doubled[a1 + t], m, cost, held1, total1, squares1)
+            held2, total2, squares2 = _step(e, doubled[a2 + t], m, cost, held2, total2, squares2)
+            held3, total3, squares3 = _step(e, doubled[a3 + t], m, cost, held3, total3, squares3)
         count = n - 1
-        average = total / count
-        mean[i, k] = average
-        std[i, k] = math.sqrt(max((squares - count * average * average) / (count - 1), 0.0)) if count > 1 else np.nan
+        for lane, total, squares in (
+            (0, total0, squares0),
+            (1, total1, squares1),
+            (2, total2, squares2),
+            (3, total3, squares3),
+        ):
+            if k + lane < paths:
+                average = total / count
+                mean[i, k + lane] = average
+                std[i, k + lane] = (
+                    math.sqrt(max((squares - count * average * average) / (count - 1), 0.0)) if count > 1 else np.nan
+                )
     return mean, std
 
 
-@njit(cache=True)
-def _walk(
-    exposure: np.ndarray,
-    multiplier: np.ndarray,
-    market: np.ndarray,
-    first: int,
-    source: int,
-    start: int,
-    stop: int,
-    cost: float,
-    total: float,
-    squares: float,
-    previous: float,
+@njit(cache=True, inline="always")
+def _step(
+    exposure: float, multiplier: float, market: float, cost: float, previous: float, total: float, squares: float
 ) -> tuple[float, float, float]:
-    """Bars ``start:stop`` of one path (bar t held at ``multiplier[source + t]``): the running
-    sum and sum of squares of its model returns, and the exposure held last."""
-    for t in range(start, stop):
-        held = min(max(exposure[first + t] * multiplier[source + t], 0.0), 1.0)
-        r = held * market[first + t] - cost * abs(held - previous)
-        previous = held
-        total += r
-        squares += r * r
-    return total, squares, previous
+    """One bar of one path: the exposure held (the strategy's times the multiplier, within
+    [0, 1]), and the running sum and sum of squares with this bar's model return added."""
+    held = min(max(exposure * multiplier, 0.0), 1.0)
+    r = held * market - cost * abs(held - previous)
+    return held, total + r, squares + r * r
