@@ -1,6 +1,6 @@
 """``python -m carryguard.backtests.cli``: the ``carryguard`` command."""
 
-from carryguard.backtests.cli import main
+from carryguard.backtests.cli import script
 
 if __name__ == "__main__":
-    main()
+    script()
