@@ -1,6 +1,6 @@
-"""The installed script's exit (``cli.script`` -> ``cli.leave``): the command's exit code and
+"""The installed script (``cli.script``): its exit (``cli.leave``: the command's exit code and
 all its output, atexit callbacks run, a running thread waited for, the interpreter's
-teardown skipped."""
+teardown skipped) and its garbage collector's thresholds."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from carryguard.backtests.cli import SCRIPT_GC_THRESHOLDS
 
 PROBE = """
 import atexit, sys, threading, time
@@ -88,3 +90,21 @@ def test_script_given_a_command_exits_with_its_code_and_all_its_output(tmp_path:
     assert mistyped.stderr.strip().splitlines() == [
         "error: no such command 'lst'; did you mean 'list'? (see `python -m carryguard.backtests.cli data --help`)"
     ]
+
+
+def test_script_given_a_command_runs_it_with_the_script_gc_thresholds():
+    # Arrange: what the collector is set to when the process ends
+    code = (
+        "import atexit, gc, sys\n"
+        "from carryguard.backtests.cli import script\n"
+        "atexit.register(lambda: print(list(gc.get_threshold())))\n"
+        "sys.argv = ['carryguard', '--version']\n"
+        "script()\n"
+    )
+
+    # Act
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    # Assert
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == list(SCRIPT_GC_THRESHOLDS) != [700, 10, 10]
