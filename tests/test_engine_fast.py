@@ -15,7 +15,13 @@ from carryguard.backtests.engine.execution import ExecutionConfig
 from carryguard.backtests.engine.fast import run_fast
 from carryguard.backtests.engine.fast_metrics import FAST_METRIC_NAMES, metrics_from_stats
 from carryguard.backtests.engine.metrics import compute_metrics
-from carryguard.backtests.engine.stat_kernels import batch_stats, prefix_sums, sma_cross_stats, sma_cross_targets
+from carryguard.backtests.engine.stat_kernels import (
+    batch_stats,
+    prefix_sums,
+    sma_cross_stats,
+    sma_cross_targets,
+    window_means,
+)
 from carryguard.strategies.loader import make_strategy
 from tests.engine_support import COMMISSION, SLIP, small_bars
 from tests.metrics_support import assert_metrics_equal
@@ -193,7 +199,8 @@ def test_sma_cross_targets_given_real_4h_closes_equal_the_strategy_exposure(shar
 
     for fast, slow in pairs:
         # Act
-        sma_cross_targets(hi, lo, fast, slow, out)
+        means = window_means(hi, lo, np.array([fast, slow]))
+        sma_cross_targets(means[0], means[1], max(fast, slow) - 1, out)
 
         # Assert
         expected = make_strategy("sma_cross", fast=fast, slow=slow).target_exposure(bars).to_numpy()

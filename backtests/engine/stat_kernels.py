@@ -335,19 +335,11 @@ def window_means(hi: np.ndarray, lo: np.ndarray, windows: np.ndarray) -> np.ndar
 
 
 @njit(cache=True)
-def _cross(fast_mean: np.ndarray, slow_mean: np.ndarray, warm: int, out: np.ndarray) -> None:
-    """Exposure 1 where the fast mean is above the slow one, else 0 (0 before bar ``warm``)."""
+def sma_cross_targets(fast_mean: np.ndarray, slow_mean: np.ndarray, warm: int, out: np.ndarray) -> None:
+    """The ``sma_cross`` strategy's exposure from two rows of ``window_means``: 1 where the
+    fast mean is above the slow one, else 0 (0 before bar ``warm``, until both are defined)."""
     for t in range(out.shape[0]):
         out[t] = 0.0 if t < warm else (1.0 if fast_mean[t] > slow_mean[t] else 0.0)
-
-
-@njit(cache=True)
-def sma_cross_targets(hi: np.ndarray, lo: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
-    """Exposure 1 while the fast SMA of the close is above the slow one, else 0 (0 until
-    both are defined): the ``sma_cross`` strategy, from prefix sums (one pair of what
-    ``sma_cross_stats`` computes)."""
-    means = window_means(hi, lo, np.array([fast, slow]))
-    _cross(means[0], means[1], max(fast, slow) - 1, out)
 
 
 @njit(cache=True)
@@ -373,7 +365,7 @@ def sma_cross_stats(
     means = window_means(hi, lo, windows)
     fast_row, slow_row = np.searchsorted(windows, fast), np.searchsorted(windows, slow)
     for k in range(fast.shape[0]):
-        _cross(means[fast_row[k]], means[slow_row[k]], max(fast[k], slow[k]) - 1, target)
+        sma_cross_targets(means[fast_row[k]], means[slow_row[k]], max(fast[k], slow[k]) - 1, target)
         for w in range(starts.shape[0]):
             _window_stats(open_, close, times, target, starts[w], ends[w], costs, returns_only, out[w, k])
     return out
