@@ -192,15 +192,14 @@ def warm_cache(store: Store) -> None:
     changed, so the next ``risk`` a bot asks is a cache hit. Nothing is kept when the index's
     inputs are not all stored or give no score, or the cache cannot be written (``data
     import`` and ``data fetch`` call this; a reading asked later computes as usual)."""
-
     from carryguard.signals.errors import CarryguardError
     from carryguard.signals.pit import MemoryStore
     from carryguard.signals.risk import explain, latest_time
 
     cfg = load_config(None)
-    caches = {view: ReadingCache.open(store.root, view, None, None) for view in ("json", "table")}
     if not all(store.exists(sid) for sid in cfg.inputs().values()):
         return
+    caches = {view: ReadingCache.open(store.root, view, None, None) for view in ("json", "table")}
     if all(cache is None or cache.lookup() is not None for cache in caches.values()):
         return  # kept already: the data it came from did not change
     paths = [store.path(sid).absolute() for sid in cfg.series_ids()]

@@ -201,9 +201,8 @@ def equity_figure(run: RunFolder, books: list[BookKey]) -> Figure:
             ax.set_yscale("log")
             ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
-            ax.yaxis.set_minor_locator(
-                NullLocator()
-            )  # 1-2-5 labels are enough; the minor ticks took a quarter of the chart
+            # 1-2-5 labels are enough; the unlabelled minor ticks took a quarter of the chart
+            ax.yaxis.set_minor_locator(NullLocator())
             _panel_title(run, ax, name)
     for ax in axes[:: 1 if len(axes) == 1 else 2]:
         ax.set_ylabel("Equity [$, log]")

@@ -113,7 +113,8 @@ def validate_combos(strategy: str, combos: Sequence[dict[str, Any]], *, overlay:
             wanted = max(wanted, make_strategy(strategy, **params).warmup_bars)
             if overlay_params or overlay:
                 config = OverlayConfig.from_dict(overlay_params)
-                wanted = max(wanted, config.warmup_bars) if overlay else wanted
+                if overlay:
+                    wanted = max(wanted, config.warmup_bars)
         except (TypeError, ValueError) as error:
             raise ValueError(f"combo {combo}: {error}") from error
     return wanted
