@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from io import BytesIO
 
 import numpy as np
 import pytest
 
-from carryguard.backtests.sweep.heatmap import HeatmapProcess, HeatmapSpec, draw
+from carryguard.backtests.sweep.heatmap import DRAWING_NICENESS, HeatmapProcess, HeatmapSpec, draw
 
 
 def _spec() -> HeatmapSpec:
@@ -39,6 +41,24 @@ def test_heatmap_process_given_spec_returns_the_png_drawn_in_process():
 
     # Assert
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == here.getvalue()
+
+
+def test_heatmap_process_given_started_runs_niced_below_the_parent():
+    # Arrange
+    parent = os.getpriority(os.PRIO_PROCESS, 0)
+
+    wanted = min(parent + DRAWING_NICENESS, 19)
+
+    # Act: the child waits for a spec, so it is alive while polled (it renices itself first thing)
+    with HeatmapProcess() as drawer:
+        pid = drawer._process.pid
+        assert pid is not None
+        deadline = time.monotonic() + 30
+        while (child := os.getpriority(os.PRIO_PROCESS, pid)) != wanted and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    # Assert
+    assert child == wanted
 
 
 def test_heatmap_process_given_no_spec_ends_on_leaving_the_block():

@@ -4,13 +4,15 @@ Drawing it costs mostly matplotlib's import (~0.5 s CPU). ``HeatmapProcess`` for
 matplotlib at once, while this one imports pandas and the engines and loads the bars (the
 ``sweep`` command forks it first thing; this module imports only numpy), then waits for
 the figure's data (``HeatmapSpec``) and draws it while this one finishes the
-walk-forward and the reference books: the second core does it when it would be idle.
+walk-forward and the reference books. It runs niced (``DRAWING_NICENESS``): it yields the
+CPU to the sweep's workers and imports and draws mostly with a core they leave idle.
 ``draw`` alone draws in this process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -27,6 +29,9 @@ from carryguard.backtests.run import forked
 if TYPE_CHECKING:
     from carryguard.backtests.sweep.evaluate import SweepResult
 
+# The drawing process's niceness: the spec arrives while the sweep's workers still run the
+# walk-forward; at full priority the drawing took CPU from them (~0.1 s of the command's wall time).
+DRAWING_NICENESS = 10
 WINDOW_PARAMS = frozenset({"fast", "slow", "lookback", "entry", "exit", "window", "period", "vol_window"})
 # What the unitless metrics measure (the others carry their unit in the name, e.g. "Return [%]").
 METRIC_MEANING = {
@@ -167,6 +172,7 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
     (``cancel``) ends it whatever handler the parent had installed."""
     forked.default_sigterm()
     parent_end.close()
+    os.nice(DRAWING_NICENESS)  # yields to the workers: draws with a core they leave idle
     _import_matplotlib()  # the slow part: done while waiting
     try:
         spec = conn.recv()
