@@ -4,8 +4,11 @@ identically, and refused with the file named when its bytes do not match the man
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +17,7 @@ from synthetic_run import write_run
 
 from carryguard.backtests.cli import main
 from carryguard.backtests.run.folder import BookKey, load_run
-from carryguard.backtests.run.layout import CHECKSUMS, sha256_file
+from carryguard.backtests.run.layout import BOOK_COLUMNS, CHECKSUMS, sha256_file
 from carryguard.backtests.run.runner import StudyRun, run_study
 from carryguard.backtests.run.study import parse_study
 from carryguard.backtests.run.write import write_results
@@ -193,4 +196,44 @@ def test_load_run_given_old_folder_with_last_equity_changed_refuses_naming_it(tm
 
     # Act / Assert
     with pytest.raises(DataError, match=r"equity\.csv: .* ends at equity"):
+        load_run(folder)
+
+
+def test_load_run_given_old_folder_with_rows_shuffled_gives_each_book_sorted_in_first_seen_order(
+    tmp_path: Path,
+) -> None:
+    # Arrange: the same equity rows in a random order (a table's row order is not part of its meaning)
+    folder = write_run(tmp_path)
+    expected = load_run(folder)
+    path = folder / "equity.csv"
+    header, *rows = path.read_text().splitlines()
+    random.Random(7).shuffle(rows)
+    path.write_text("\n".join([header, *rows]) + "\n")
+    columns = header.split(",")
+    first_seen = list(dict.fromkeys(BookKey(*(row.split(",")[columns.index(c)] for c in BOOK_COLUMNS)) for row in rows))
+
+    # Act
+    run = load_run(folder)
+
+    # Assert
+    assert list(run.equity) == first_seen and set(first_seen) == set(expected.equity)
+    for key, frame in expected.equity.items():
+        pd.testing.assert_frame_equal(run.equity[key], frame, check_exact=True)
+        assert run.equity[key].index.is_monotonic_increasing
+
+
+def test_load_run_given_old_folder_with_a_repeated_time_refuses_naming_file_time_and_book(tmp_path: Path) -> None:
+    # Arrange: one equity row written twice
+    folder = write_run(tmp_path)
+    path = folder / "equity.csv"
+    header, *rows = path.read_text().splitlines()
+    columns = header.split(",")
+    row = rows[3]
+    cells = dict(zip(columns, row.split(","), strict=True))
+    path.write_text("\n".join([header, *rows[:4], row, *rows[4:]]) + "\n")
+    key = BookKey(*(cells[c] for c in BOOK_COLUMNS))
+    when = pd.Timestamp(cells["time"]).tz_convert("UTC").isoformat()
+
+    # Act / Assert
+    with pytest.raises(DataError, match=re.escape(f"equity.csv: duplicate time {when} for {key}")):
         load_run(folder)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -335,11 +336,26 @@ def _parse_times(values: pd.Series, path: Path, column: str, *, allow_empty: boo
 
 
 def _per_book(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> dict[BookKey, pd.DataFrame]:
-    books = {}
-    for (strategy, symbol, timeframe, overlay), group in frame.groupby(list(BOOK_COLUMNS), sort=False):
-        key = BookKey(str(strategy), str(symbol), str(timeframe), str(overlay))
-        books[key] = _time_indexed(group, columns, path, f" for {key}")
-    return books
+    """Each book's rows (books in order of first appearance) as ``_time_indexed`` gives them.
+    The rows are sorted once by (book, time) and each book's frame is a slice of that: a
+    hundred books' ``set_index`` and column lookups one by one took ~0.4 s of a report's start."""
+    numbers = frame.groupby(list(BOOK_COLUMNS), sort=False).ngroup().to_numpy(dtype="float64")
+    rows = np.flatnonzero(numbers >= 0)  # a row with a missing key (NaN) belongs to no book, as in groupby
+    times = frame["time"].to_numpy(dtype="datetime64[ns]")  # UTC instants, as numbers
+    books = numbers[rows].astype(np.int64)
+    by_book = np.lexsort((times[rows], books))  # by book, then time; stable: equal times keep their order
+    order, book_of = rows[by_book], books[by_book]
+    at = times[order]
+    starts = np.searchsorted(book_of, np.arange(book_of[-1] + 2 if len(book_of) else 1))
+    firsts = frame[list(BOOK_COLUMNS)].take(order[starts[:-1]]).to_numpy(dtype=object)
+    keys = [BookKey(*(str(part) for part in first)) for first in firsts]
+    repeated = np.flatnonzero((book_of[1:] == book_of[:-1]) & (at[1:] == at[:-1]))
+    if len(repeated):  # the first book (in order) with a repeated time, and its earliest one
+        when = frame["time"].iloc[order[repeated[0]]].isoformat()
+        raise DataError(f"{path}: duplicate time {when} for {keys[book_of[repeated[0]]]}", fix=_FIX)
+    table = frame[list(columns)].take(order)
+    table.index = pd.DatetimeIndex(frame["time"].take(order), name="time")
+    return {key: table.iloc[starts[i] : starts[i + 1]].copy() for i, key in enumerate(keys)}  # each its own arrays
 
 
 def _time_indexed(frame: pd.DataFrame, columns: tuple[str, ...], path: Path, what: str = "") -> pd.DataFrame:
