@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -337,31 +338,33 @@ def _parse_times(values: pd.Series, path: Path, column: str, *, allow_empty: boo
 
 def _per_book(frame: pd.DataFrame, columns: tuple[str, ...], path: Path) -> dict[BookKey, pd.DataFrame]:
     """Each book's rows (books in order of first appearance) as ``_time_indexed`` gives them.
-    The rows are sorted once by (book, time) and each book's frame is a slice of that: a
+    The rows are sorted once by (book, time) and each book gets a copy of its slice: a
     hundred books' ``set_index`` and column lookups one by one took ~0.4 s of a report's start."""
     numbers = frame.groupby(list(BOOK_COLUMNS), sort=False).ngroup().to_numpy(dtype="float64")
     rows = np.flatnonzero(numbers >= 0)  # a row with a missing key (NaN) belongs to no book, as in groupby
     times = frame["time"].to_numpy(dtype="datetime64[ns]")  # UTC instants, as numbers
-    books = numbers[rows].astype(np.int64)
-    by_book = np.lexsort((times[rows], books))  # by book, then time; stable: equal times keep their order
-    order, book_of = rows[by_book], books[by_book]
-    at = times[order]
+    books, kept_times = numbers[rows].astype(np.int64), times[rows]
+    by_book = np.lexsort((kept_times, books))  # by book, then time; stable: equal times keep their order
+    order, book_of, at = rows[by_book], books[by_book], kept_times[by_book]
     starts = np.searchsorted(book_of, np.arange(book_of[-1] + 2 if len(book_of) else 1))
     firsts = frame[list(BOOK_COLUMNS)].take(order[starts[:-1]]).to_numpy(dtype=object)
     keys = [BookKey(*(str(part) for part in first)) for first in firsts]
     repeated = np.flatnonzero((book_of[1:] == book_of[:-1]) & (at[1:] == at[:-1]))
     if len(repeated):  # the first book (in order) with a repeated time, and its earliest one
-        when = frame["time"].iloc[order[repeated[0]]].isoformat()
-        raise DataError(f"{path}: duplicate time {when} for {keys[book_of[repeated[0]]]}", fix=_FIX)
+        _repeated_time(path, frame["time"].iloc[order[repeated[0]]], f" for {keys[book_of[repeated[0]]]}")
     table = frame[list(columns)].take(order)
     table.index = pd.DatetimeIndex(frame["time"].take(order), name="time")
-    return {key: table.iloc[starts[i] : starts[i + 1]].copy() for i, key in enumerate(keys)}  # each its own arrays
+    return {key: table.iloc[starts[i] : starts[i + 1]].copy() for i, key in enumerate(keys)}
 
 
 def _time_indexed(frame: pd.DataFrame, columns: tuple[str, ...], path: Path, what: str = "") -> pd.DataFrame:
     out = frame.set_index("time")[list(columns)].sort_index(kind="stable")
     if out.index.duplicated().any():
-        when = out.index[out.index.duplicated()][0].isoformat()
-        raise DataError(f"{path}: duplicate time {when}{what}", fix=_FIX)
+        _repeated_time(path, out.index[out.index.duplicated()][0], what)
     out.index.name = "time"
     return out
+
+
+def _repeated_time(path: Path, when: pd.Timestamp, what: str) -> NoReturn:
+    """The one error for a time a table holds twice (``what``: for which book or market)."""
+    raise DataError(f"{path}: duplicate time {when.isoformat()}{what}", fix=_FIX)

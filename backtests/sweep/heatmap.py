@@ -172,7 +172,7 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
     (``cancel``) ends it whatever handler the parent had installed."""
     forked.default_sigterm()
     parent_end.close()
-    os.nice(DRAWING_NICENESS)  # yields to the workers: draws with a core they leave idle
+    os.nice(DRAWING_NICENESS)
     _import_matplotlib()  # the slow part: done while waiting
     try:
         spec = conn.recv()
